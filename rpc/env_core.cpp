@@ -1,0 +1,620 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "rpc/env_core.hpp"
+
+#include "rpc/call_context_impl.hpp"
+#include "rpc/endpoint_verifier.hpp"
+#include "rpc/log.hpp"
+
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/post.hpp>
+#include <fmt/format.h>
+
+#include <future>
+#include <random>
+
+#include <unistd.h>
+
+namespace ember::rpc::detail {
+
+namespace net = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::uint64_t random_request_id_base() {
+    std::random_device rd;
+    std::uint64_t v = (std::uint64_t{rd()} << 32) ^ rd();
+    return (v & 0x3fffffffffffffffull) + 1;  // leave room to count up without wrapping
+}
+
+std::string advertised_host(const RpcEnvConfig& c) {
+    if (!c.advertise_address.empty()) return c.advertise_address;
+    boost::system::error_code ec;
+    auto a = net::ip::make_address(c.bind_address, ec);
+    if (!ec && a.is_unspecified()) {
+        char host[256] = {};
+        if (::gethostname(host, sizeof host - 1) == 0) return host;
+    }
+    return c.bind_address;
+}
+
+}  // namespace
+
+EnvCore::EnvCore(RpcEnvConfig config)
+    : config_(std::move(config)),
+      ask_timeout_(RpcTimeout::ask(config_.conf)),
+      connect_timeout_(config_.conf.get_time_ms(
+          config_.conf.first_set({"ember.rpc.io.connectionCreationTimeout", "ember.rpc.io.connectionTimeout",
+                                  "ember.network.timeout"})
+              .value_or("ember.network.timeout"),
+          "120s", "s")),
+      io_(std::make_unique<MessageLoop>(
+          config_.name.empty() ? "rpc-io" : config_.name + "-io",
+          static_cast<int>(std::max<std::int64_t>(1, config_.conf.get_int("ember.rpc.io.threads", 1))),
+          std::chrono::microseconds(
+              config_.conf.get_time_ms("ember.rpc.io.spinTime", "0", "ms").count() * 1000))),
+      next_request_id_(random_request_id_base()),
+      timer_strand_(net::make_strand(io_->context())),
+      timer_(timer_strand_) {
+    transport_options_.max_frame_bytes =
+        static_cast<std::size_t>(config_.conf.get_size_bytes("ember.rpc.message.maxSize", "128", "m"));
+    transport_options_.max_body_bytes =
+        static_cast<std::uint64_t>(config_.conf.get_size_bytes("ember.rpc.io.maxBodySize", "2g"));
+}
+
+RpcResult<std::shared_ptr<EnvCore>> EnvCore::create(RpcEnvConfig config) {
+    std::shared_ptr<EnvCore> core;
+    try {
+        core.reset(new EnvCore(std::move(config)));
+    } catch (const std::invalid_argument& e) {
+        return RpcError{RpcErrc::invalid_uri, e.what()};
+    }
+    core->dispatcher_ = std::make_unique<Dispatcher>(*core->io_, core->config_.name);
+    if (!core->config_.client_mode) {
+        std::weak_ptr<EnvCore> weak = core;
+        auto server = transport::TransportServer::bind(
+            core->io_->context(), core->config_.bind_address, core->config_.port,
+            static_cast<int>(core->config_.conf.get_int("ember.port.maxRetries", 16)),
+            [weak](transport::tcp::socket s) {
+                if (auto c = weak.lock()) c->accept(std::move(s));
+            });
+        if (!server) {
+            core->shutdown();
+            core->await_termination();
+            return server.error();
+        }
+        core->server_ = *server;
+        core->address_ = RpcAddress{advertised_host(core->config_), core->server_->port()};
+        core->server_->start();
+        auto verifier = std::make_unique<EndpointVerifier>(
+            [weak](std::string_view name) {
+                auto c = weak.lock();
+                return c && c->dispatcher_->find(name) != nullptr;
+            });
+        auto r = core->setup_endpoint(nullptr, std::string(EndpointVerifier::kName), std::move(verifier), {});
+        EMBER_ASSERT(r.has_value(), "cannot register the endpoint verifier");
+    }
+    return core;
+}
+
+EnvCore::~EnvCore() {
+    shutdown();
+    if (!Inbox::current() && !io_->in_this_thread()) await_termination();
+    if (shutdown_thread_.joinable()) {
+        if (shutdown_thread_.get_id() == std::this_thread::get_id()) {
+            shutdown_thread_.detach();
+        } else {
+            shutdown_thread_.join();
+        }
+    }
+}
+
+// -- endpoints ---------------------------------------------------------------------------------
+
+RpcResult<RpcEndpointRef> EnvCore::setup_endpoint(RpcEnv* facade, std::string name,
+                                                  std::unique_ptr<RpcEndpoint> endpoint,
+                                                  EndpointOptions options) {
+    EMBER_REQUIRE(endpoint != nullptr, "setup_endpoint({}): endpoint is null", name);
+    EMBER_REQUIRE(!name.empty(), "setup_endpoint: the endpoint name must not be empty");
+    if (stopped_) return RpcError{RpcErrc::env_stopped, "RpcEnv has been stopped"};
+    RpcEndpointRef ref = make_ref(address_, name);
+    auto inbox = dispatcher_->register_endpoint(name, std::move(endpoint), options,
+                                                [&](RpcEndpoint& ep) { ep.env_ = facade, ep.self_ = ref; });
+    if (!inbox) return inbox.error();
+    return ref;
+}
+
+RpcEndpointRef EnvCore::make_ref(RpcAddress address, std::string name,
+                                 std::weak_ptr<transport::TransportClient> client) {
+    return RpcEndpointRef(RpcEndpointAddress{std::move(address), std::move(name)}, weak_from_this(),
+                          std::move(client));
+}
+
+void EnvCore::stop_endpoint(std::string_view name) { dispatcher_->unregister(name); }
+
+bool EnvCore::post_task(std::string_view name, std::function<void()> fn) {
+    auto inbox = dispatcher_->find(name);
+    return inbox && inbox->post(Closure{std::move(fn)}, false);
+}
+
+void EnvCore::lookup(std::string_view uri, std::function<void(RpcResult<RpcEndpointRef>)> done) {
+    auto parsed = RpcEndpointAddress::parse(uri);
+    if (!parsed) {
+        done(parsed.error());
+        return;
+    }
+    std::string whole(uri);
+    if (parsed->address == address_) {
+        if (dispatcher_->find(parsed->name)) {
+            done(make_ref(parsed->address, parsed->name));
+        } else {
+            done(RpcError{RpcErrc::endpoint_not_found, "Cannot find endpoint: " + whole});
+        }
+        return;
+    }
+    RpcEndpointRef verifier = make_ref(parsed->address, std::string(EndpointVerifier::kName));
+    auto msg = OutgoingMessage::make<wire::CheckExistence>(
+        [&](wire::CheckExistence::Builder b) { b.setName(parsed->name); });
+    std::weak_ptr<EnvCore> weak = weak_from_this();
+    ask(verifier, std::move(msg), RpcTimeout::lookup(conf()),
+        [weak, whole, target = *parsed, done = std::move(done)](RpcResult<Message> r) {
+            auto core = weak.lock();
+            if (!core) {
+                done(RpcError{RpcErrc::env_stopped, "RpcEnv already stopped"});
+            } else if (!r) {
+                done(r.error());
+            } else if (auto reply = r->try_get<wire::CheckExistenceReply>(); reply && reply->getExists()) {
+                done(core->make_ref(target.address, target.name));
+            } else {
+                done(RpcError{RpcErrc::endpoint_not_found, "Cannot find endpoint: " + whole});
+            }
+        },
+        false);
+}
+
+// -- sending -----------------------------------------------------------------------------------
+
+bool EnvCore::is_local(const RpcEndpointRef& to) const {
+    return to.address() == address_ && to.client_.expired();
+}
+
+void EnvCore::stamp_sender(OutgoingData& d) const {
+    if (!address_.empty()) {
+        d.envelope.setSenderHost(address_.host);
+        d.envelope.setSenderPort(address_.port);
+    }
+    if (Inbox* current = Inbox::current()) d.envelope.setSenderName(current->name());
+}
+
+void EnvCore::send(const RpcEndpointRef& to, OutgoingMessage msg) {
+    auto d = msg.release();
+    EMBER_REQUIRE(d != nullptr, "send: the message was already sent");
+    if (stopped_) {
+        log::get("rpc")->debug("Dropping one-way message to {}: RpcEnv already stopped", to.to_string());
+        return;
+    }
+    d->envelope.setKind(wire::Kind::ONE_WAY);
+    d->envelope.setReceiver(to.name());
+    stamp_sender(*d);
+    if (is_local(to)) {
+        deliver_local(to.name(), std::move(d), 0);
+        return;
+    }
+    auto type = d->envelope.getPayloadTypeId();
+    if (auto r = send_remote(to, std::move(d), 0); !r) {
+        log::get("rpc")->warn("Failed to send one-way {} to {}: {}", type_name(type), to.to_string(),
+                              r.error().message);
+    }
+}
+
+std::uint64_t EnvCore::ask(const RpcEndpointRef& to, OutgoingMessage msg, RpcTimeout timeout,
+                           AskCallback done, bool route_to_caller) {
+    auto d = msg.release();
+    EMBER_REQUIRE(d != nullptr, "ask: the message was already sent");
+    std::uint64_t id = next_request_id_.fetch_add(1);
+    if (stopped_) {
+        done(RpcError{RpcErrc::env_stopped, "RpcEnv already stopped"});
+        return id;
+    }
+    PendingAsk p;
+    p.done = std::move(done);
+    if (Inbox* current = Inbox::current(); current && route_to_caller) p.caller = current->weak_from_this();
+    p.target = to;
+    p.timeout = std::move(timeout);
+    bool rearm = false;
+    {
+        std::lock_guard lk(ask_mu_);
+        auto deadline = Clock::now() + p.timeout.duration;
+        p.deadline = deadlines_.emplace(deadline, id);
+        asks_.emplace(id, std::move(p));
+        if (deadline < armed_at_) {
+            armed_at_ = deadline;
+            rearm = true;
+        }
+    }
+    if (rearm) arm_timer();
+
+    d->envelope.setKind(wire::Kind::REQUEST);
+    d->envelope.setRequestId(id);
+    d->envelope.setReceiver(to.name());
+    stamp_sender(*d);
+    if (is_local(to)) {
+        deliver_local(to.name(), std::move(d), id);
+    } else if (auto r = send_remote(to, std::move(d), id); !r) {
+        complete_ask(id, r.error());
+    }
+    return id;
+}
+
+void EnvCore::deliver_local(const std::string& receiver, std::unique_ptr<OutgoingData> d,
+                            std::uint64_t request_id) {
+    auto inbox = dispatcher_->find(receiver);
+    if (!inbox) {
+        RpcError e{RpcErrc::endpoint_not_found,
+                   fmt::format("Could not find endpoint {}", RpcEndpointAddress{address_, receiver}.to_string())};
+        if (request_id) {
+            complete_ask(request_id, std::move(e));
+        } else {
+            log::get("rpc")->warn("Dropping one-way message: {}", e.message);
+        }
+        return;
+    }
+    auto data = localize(std::move(d));
+    if (!data) {
+        if (request_id) complete_ask(request_id, data.error());
+        return;
+    }
+    (*data)->sender_address = address_;
+    (*data)->env = weak_from_this();
+    Message m = MessageData::to_message(std::move(*data));
+    if (request_id) {
+        RpcCallContext ctx(std::make_shared<LocalCallContext>(weak_from_this(), request_id, address_));
+        inbox->post(RpcMessage{std::move(m), std::move(ctx)}, false);
+    } else {
+        inbox->post(OneWayMessage{std::move(m)}, false);
+    }
+}
+
+RpcResult<void> EnvCore::send_remote(const RpcEndpointRef& to, std::unique_ptr<OutgoingData> d,
+                                     std::uint64_t request_id) {
+    std::size_t bytes = d->frame_bytes();
+    if (bytes > transport_options_.max_frame_bytes) {
+        return RpcError{RpcErrc::frame_too_large,
+                        fmt::format("{} message of {} bytes to {} exceeds ember.rpc.message.maxSize ({} bytes)",
+                                    type_name(d->envelope.getPayloadTypeId()), bytes, to.to_string(),
+                                    transport_options_.max_frame_bytes)};
+    }
+    if (auto c = to.client_.lock()) {
+        if (c->send(std::move(d), request_id)) return {};
+        return RpcError{RpcErrc::connection_closed,
+                        fmt::format("Connection to {} closed", c->remote_address().host_port())};
+    }
+    if (to.address().empty()) {
+        return RpcError{RpcErrc::connection_closed,
+                        fmt::format("Cannot send message to client endpoint {} with no listen address: "
+                                    "the connection it came over is gone",
+                                    to.to_string())};
+    }
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        std::shared_ptr<Outbox> outbox;
+        {
+            std::lock_guard lk(outbox_mu_);
+            if (stopped_) break;
+            auto& slot = outboxes_[to.address()];
+            if (!slot) slot = std::make_shared<Outbox>(*this, to.address());
+            outbox = slot;
+        }
+        if (outbox->send(std::move(d), request_id)) return {};
+        remove_outbox(outbox.get());  // a stopped outbox left behind by a closing connection
+        if (!d) break;
+    }
+    return RpcError{RpcErrc::send_dropped, "Message is dropped because Outbox is stopped"};
+}
+
+void EnvCore::complete_ask(std::uint64_t request_id, RpcResult<Message> result) {
+    PendingAsk p;
+    {
+        std::lock_guard lk(ask_mu_);
+        auto it = asks_.find(request_id);
+        if (it == asks_.end()) return;  // completed already: a late reply, a second reply
+        p = std::move(it->second);
+        deadlines_.erase(p.deadline);
+        asks_.erase(it);
+    }
+    if (auto caller = p.caller.lock()) {
+        caller->post(Closure{[done = std::move(p.done), r = std::move(result)]() mutable { done(std::move(r)); }},
+                     true);
+    } else {
+        p.done(std::move(result));
+    }
+}
+
+void EnvCore::abort(std::uint64_t request_id, std::string reason) {
+    complete_ask(request_id, RpcError{RpcErrc::aborted, std::move(reason)});
+}
+
+void EnvCore::fail_asks(const std::vector<std::uint64_t>& ids, const RpcError& why) {
+    for (auto id : ids) complete_ask(id, why);
+}
+
+void EnvCore::reply_remote(const std::weak_ptr<transport::TransportClient>& conn, std::uint64_t request_id,
+                           OutgoingMessage reply) {
+    auto c = conn.lock();
+    if (!c || !c->is_active()) {
+        log::get("rpc")->debug("Dropping reply to request {}: its connection is closed", request_id);
+        return;
+    }
+    auto d = reply.release();
+    d->envelope.setKind(wire::Kind::RESPONSE);
+    d->envelope.setRequestId(request_id);
+    stamp_sender(*d);
+    std::size_t bytes = d->frame_bytes();
+    if (bytes > transport_options_.max_frame_bytes) {
+        fail_remote(conn, request_id,
+                    RpcError{RpcErrc::frame_too_large,
+                             fmt::format("reply {} of {} bytes exceeds ember.rpc.message.maxSize ({} bytes)",
+                                         type_name(d->envelope.getPayloadTypeId()), bytes,
+                                         transport_options_.max_frame_bytes)});
+        return;
+    }
+    c->send(std::move(d));
+}
+
+void EnvCore::fail_remote(const std::weak_ptr<transport::TransportClient>& conn, std::uint64_t request_id,
+                          const RpcError& error) {
+    auto c = conn.lock();
+    if (!c || !c->is_active()) return;
+    auto m = OutgoingMessage::make<wire::RpcFailure>([&](wire::RpcFailure::Builder b) {
+        b.setCode(static_cast<std::uint16_t>(error.code));
+        b.setMessage(error.message);
+    });
+    auto d = m.release();
+    d->envelope.setKind(wire::Kind::FAILURE);
+    d->envelope.setRequestId(request_id);
+    stamp_sender(*d);
+    c->send(std::move(d));
+}
+
+void EnvCore::arm_timer() {
+    net::post(timer_strand_, [weak = weak_from_this()] {
+        auto self = weak.lock();
+        if (!self) return;
+        Clock::time_point earliest;
+        {
+            std::lock_guard lk(self->ask_mu_);
+            if (self->deadlines_.empty()) {
+                self->armed_at_ = Clock::time_point::max();
+                return;
+            }
+            earliest = self->deadlines_.begin()->first;
+            self->armed_at_ = earliest;
+        }
+        self->timer_.expires_at(earliest);
+        self->timer_.async_wait([weak](boost::system::error_code ec) {
+            if (ec) return;
+            if (auto s = weak.lock()) s->on_timer();
+        });
+    });
+}
+
+void EnvCore::on_timer() {
+    std::vector<std::pair<std::uint64_t, RpcError>> expired;
+    {
+        std::lock_guard lk(ask_mu_);
+        auto now = Clock::now();
+        for (auto it = deadlines_.begin(); it != deadlines_.end() && it->first <= now; ++it) {
+            auto& p = asks_.at(it->second);
+            std::string target = p.target.address().empty() ? p.target.to_string() : p.target.address().host_port();
+            expired.emplace_back(it->second, RpcError{RpcErrc::timeout, p.timeout.message(target)});
+        }
+        armed_at_ = Clock::time_point::max();
+    }
+    for (auto& [id, e] : expired) complete_ask(id, std::move(e));
+    arm_timer();
+}
+
+// -- connections -------------------------------------------------------------------------------
+
+std::shared_ptr<transport::TransportClient> EnvCore::adopt(transport::tcp::socket socket) {
+    auto conn = std::make_shared<transport::TransportClient>(std::move(socket), *this, transport_options_);
+    {
+        std::lock_guard lk(outbox_mu_);
+        if (stopped_) return nullptr;
+        connections_.emplace(conn->id(), conn);
+    }
+    conn->start();
+    dispatcher_->post_to_all(RemoteProcessConnected{conn->remote_address()});
+    return conn;
+}
+
+void EnvCore::accept(transport::tcp::socket socket) {
+    if (!adopt(std::move(socket))) return;
+}
+
+void EnvCore::connect(std::shared_ptr<Outbox> outbox) {
+    std::weak_ptr<EnvCore> weak = weak_from_this();
+    transport::async_connect(
+        io_->context(), outbox->address().host, outbox->address().port, connect_timeout_,
+        [weak, outbox](RpcResult<transport::tcp::socket> r) {
+            auto self = weak.lock();
+            if (!self) return;
+            if (!r) {
+                self->remove_outbox(outbox.get());
+                outbox->on_connect(r.error());
+                return;
+            }
+            auto conn = self->adopt(std::move(*r));
+            if (!conn) {
+                outbox->on_connect(RpcError{RpcErrc::env_stopped, "RpcEnv already stopped"});
+                return;
+            }
+            outbox->on_connect(conn);
+        });
+}
+
+void EnvCore::remove_outbox(const Outbox* outbox) {
+    std::lock_guard lk(outbox_mu_);
+    auto it = outboxes_.find(outbox->address());
+    if (it != outboxes_.end() && it->second.get() == outbox) outboxes_.erase(it);
+}
+
+void EnvCore::on_frame(const std::shared_ptr<transport::TransportClient>& conn,
+                       std::shared_ptr<MessageData> frame) {
+    try {
+        route_frame(conn, std::move(frame));
+    } catch (const kj::Exception& e) {
+        // The envelope's fields point outside the frame or the like: the peer speaks garbage.
+        log::get("transport")->error("Closing connection from {}: malformed frame: {}",
+                                     conn->remote_address().host_port(), e.getDescription().cStr());
+        conn->close(RpcError{RpcErrc::protocol_error,
+                             fmt::format("malformed frame: {}", e.getDescription().cStr())});
+    }
+}
+
+void EnvCore::route_frame(const std::shared_ptr<transport::TransportClient>& conn,
+                          std::shared_ptr<MessageData> frame) {
+    auto env = frame->envelope;
+    RpcAddress sender = conn->remote_address();
+    if (env.hasSenderHost() && env.getSenderHost().size() > 0) {
+        sender = RpcAddress{env.getSenderHost(), env.getSenderPort()};
+        if (conn->set_peer_env_address(sender) && sender != conn->remote_address()) {
+            dispatcher_->post_to_all(RemoteProcessConnected{sender});
+        }
+    }
+    frame->sender_address = sender;
+    frame->env = weak_from_this();
+    frame->connection = conn;
+    std::uint64_t id = env.getRequestId();
+    switch (env.getKind()) {
+        case wire::Kind::ONE_WAY:
+        case wire::Kind::REQUEST: {
+            std::string receiver = env.getReceiver();
+            bool request = env.getKind() == wire::Kind::REQUEST;
+            auto inbox = dispatcher_->find(receiver);
+            if (!inbox) {
+                RpcError e{RpcErrc::endpoint_not_found,
+                           fmt::format("Could not find endpoint {}",
+                                       RpcEndpointAddress{address_, receiver}.to_string())};
+                if (request) {
+                    fail_remote(conn, id, e);
+                } else {
+                    log::get("rpc")->warn("Dropping one-way message from {}: {}", sender.host_port(), e.message);
+                }
+                return;
+            }
+            Message m = MessageData::to_message(std::move(frame));
+            if (request) {
+                RpcCallContext ctx(std::make_shared<RemoteCallContext>(weak_from_this(), id, sender, conn));
+                inbox->post(RpcMessage{std::move(m), std::move(ctx)}, true);
+            } else {
+                inbox->post(OneWayMessage{std::move(m)}, true);
+            }
+            return;
+        }
+        case wire::Kind::RESPONSE:
+            conn->complete_request(id);
+            complete_ask(id, MessageData::to_message(std::move(frame)));
+            return;
+        case wire::Kind::FAILURE: {
+            conn->complete_request(id);
+            RpcError e{RpcErrc::remote_failure, "remote failure"};
+            try {
+                if (env.getPayloadTypeId() == capnp::typeId<wire::RpcFailure>()) {
+                    auto f = env.getPayload().getAs<wire::RpcFailure>();
+                    e.code = static_cast<RpcErrc>(f.getCode());
+                    e.message = f.getMessage();
+                }
+            } catch (const kj::Exception& ex) {
+                e.message = fmt::format("malformed failure reply: {}", ex.getDescription().cStr());
+            }
+            complete_ask(id, std::move(e));
+            return;
+        }
+        case wire::Kind::CANCEL:
+            log::get("rpc")->debug("{} cancelled request {}", sender.host_port(), id);
+            return;
+    }
+    log::get("rpc")->warn("Ignoring frame of unknown kind {} from {}", static_cast<int>(env.getKind()),
+                          sender.host_port());
+}
+
+void EnvCore::on_closed(const std::shared_ptr<transport::TransportClient>& conn, const RpcError& why,
+                        std::vector<std::uint64_t> outstanding) {
+    std::shared_ptr<Outbox> outbox;
+    {
+        std::lock_guard lk(outbox_mu_);
+        connections_.erase(conn->id());
+        auto it = outboxes_.find(conn->remote_address());
+        if (it != outboxes_.end() && it->second->client() == conn) {
+            outbox = it->second;
+            outboxes_.erase(it);
+        }
+    }
+    if (outbox) outbox->stop(why);
+    fail_asks(outstanding, why);
+    if (stopped_) return;  // no network events for the env's own shutdown (SPARK-14699)
+    log::get("rpc")->debug("{}", why.message);
+    dispatcher_->post_to_all(RemoteProcessDisconnected{conn->remote_address()});
+    RpcAddress peer = conn->peer_env_address();
+    if (!peer.empty() && peer != conn->remote_address()) {
+        dispatcher_->post_to_all(RemoteProcessDisconnected{peer});
+    }
+}
+
+// -- lifecycle ---------------------------------------------------------------------------------
+
+void EnvCore::shutdown() {
+    if (stopped_.exchange(true)) return;
+    if (dispatcher_) dispatcher_->stop();
+    if (server_) server_->close();
+    std::vector<std::shared_ptr<Outbox>> outboxes;
+    {
+        std::lock_guard lk(outbox_mu_);
+        for (auto& [_, o] : outboxes_) outboxes.push_back(o);
+        outboxes_.clear();
+    }
+    for (auto& o : outboxes) o->stop(RpcError{RpcErrc::env_stopped, "Message is dropped because Outbox is stopped"});
+    std::vector<std::uint64_t> ids;
+    {
+        std::lock_guard lk(ask_mu_);
+        for (auto& [id, _] : asks_) ids.push_back(id);
+    }
+    fail_asks(ids, RpcError{RpcErrc::env_stopped, "RpcEnv already stopped"});
+    if (Inbox::current() || io_->in_this_thread()) {
+        // Waiting here would wait for this very thread: finish on a thread of its own.
+        shutdown_thread_ = std::thread([self = shared_from_this()] { self->finish_shutdown(); });
+    } else {
+        finish_shutdown();
+    }
+}
+
+void EnvCore::finish_shutdown() {
+    log::set_thread_name(config_.name + "-stop");
+    if (dispatcher_) dispatcher_->await_stopped();
+    std::vector<std::shared_ptr<transport::TransportClient>> conns;
+    {
+        std::lock_guard lk(outbox_mu_);
+        for (auto& [_, c] : connections_) conns.push_back(c);
+    }
+    for (auto& c : conns) c->close(RpcError{RpcErrc::env_stopped, "RpcEnv already stopped"});
+    net::post(timer_strand_, [this] { timer_.cancel(); });
+    io_->stop();
+    io_->join();
+    {
+        std::lock_guard lk(term_mu_);
+        terminated_ = true;
+    }
+    term_cv_.notify_all();
+}
+
+void EnvCore::await_termination() {
+    {
+        std::unique_lock lk(term_mu_);
+        term_cv_.wait(lk, [this] { return terminated_; });
+    }
+    if (shutdown_thread_.joinable() && shutdown_thread_.get_id() != std::this_thread::get_id()) {
+        shutdown_thread_.join();
+    }
+}
+
+}  // namespace ember::rpc::detail

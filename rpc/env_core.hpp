@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// Internal: EnvCore, the shared state behind an RpcEnv (Spark's NettyRpcEnv): dispatcher,
+/// outboxes, connections, pending asks and their timeouts.
+
+#include "rpc/dispatcher.hpp"
+#include "rpc/message_loop.hpp"
+#include "rpc/outbox.hpp"
+#include "rpc/rpc_env.hpp"
+#include "rpc/transport/transport_client.hpp"
+#include "rpc/transport/transport_server.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+namespace ember::rpc::detail {
+
+/// The implementation of RpcEnv. RpcEndpointRefs hold it weakly, so a ref that outlives its env
+/// fails cleanly with env_stopped.
+///
+/// Threading: thread-safe. ConnectionHandler callbacks run on connection strands.
+class EnvCore : public std::enable_shared_from_this<EnvCore>, public transport::ConnectionHandler {
+public:
+    static RpcResult<std::shared_ptr<EnvCore>> create(RpcEnvConfig config);
+    ~EnvCore();
+
+    const RpcAddress& address() const noexcept { return address_; }
+    const Conf& conf() const noexcept { return config_.conf; }
+    const std::string& name() const noexcept { return config_.name; }
+    MessageLoop& io() noexcept { return *io_; }
+    const transport::TransportOptions& transport_options() const noexcept { return transport_options_; }
+
+    // -- endpoints ---------------------------------------------------------------------------
+    RpcResult<RpcEndpointRef> setup_endpoint(RpcEnv* facade, std::string name,
+                                             std::unique_ptr<RpcEndpoint> endpoint, EndpointOptions options);
+    RpcEndpointRef make_ref(RpcAddress address, std::string name,
+                            std::weak_ptr<transport::TransportClient> client = {});
+    void stop_endpoint(std::string_view name);
+    bool post_task(std::string_view name, std::function<void()> fn);
+    void lookup(std::string_view uri, std::function<void(RpcResult<RpcEndpointRef>)> done);
+
+    // -- sending -----------------------------------------------------------------------------
+    void send(const RpcEndpointRef& to, OutgoingMessage msg);
+    /// Starts an ask. With `route_to_caller` the completion runs on the asking endpoint's loop
+    /// (when asked from inside an endpoint); ask_sync passes false.
+    std::uint64_t ask(const RpcEndpointRef& to, OutgoingMessage msg, RpcTimeout timeout, AskCallback done,
+                      bool route_to_caller = true);
+    void abort(std::uint64_t request_id, std::string reason);
+    /// Completes a pending ask exactly once; later completions of the same id are dropped.
+    void complete_ask(std::uint64_t request_id, RpcResult<Message> result);
+    /// Writes a response or failure frame for a remote ask.
+    void reply_remote(const std::weak_ptr<transport::TransportClient>& conn, std::uint64_t request_id,
+                      OutgoingMessage reply);
+    void fail_remote(const std::weak_ptr<transport::TransportClient>& conn, std::uint64_t request_id,
+                     const RpcError& error);
+    RpcTimeout default_ask_timeout() const { return ask_timeout_; }
+    /// True on one of this env's shared I/O threads (where blocking would deadlock).
+    bool on_io_thread() const noexcept { return io_->in_this_thread(); }
+
+    // -- connections -------------------------------------------------------------------------
+    /// Connects on behalf of an outbox.
+    void connect(std::shared_ptr<Outbox> outbox);
+    /// Forgets `outbox` if it is still the one registered for its address.
+    void remove_outbox(const Outbox* outbox);
+    void fail_asks(const std::vector<std::uint64_t>& ids, const RpcError& why);
+    void on_frame(const std::shared_ptr<transport::TransportClient>& conn,
+                  std::shared_ptr<MessageData> frame) override;
+    void on_closed(const std::shared_ptr<transport::TransportClient>& conn, const RpcError& why,
+                   std::vector<std::uint64_t> outstanding) override;
+
+    // -- lifecycle ---------------------------------------------------------------------------
+    void shutdown();
+    void await_termination();
+    bool stopped() const noexcept { return stopped_.load(); }
+
+private:
+    struct PendingAsk {
+        AskCallback done;
+        std::weak_ptr<Inbox> caller;  // completion runs on the asking endpoint's loop
+        RpcEndpointRef target;
+        RpcTimeout timeout;
+        std::multimap<std::chrono::steady_clock::time_point, std::uint64_t>::iterator deadline;
+    };
+
+    explicit EnvCore(RpcEnvConfig config);
+    void stamp_sender(OutgoingData& d) const;
+    /// Delivers a frame to a local endpoint; for asks `request_id` != 0.
+    void deliver_local(const std::string& receiver, std::unique_ptr<OutgoingData> d,
+                       std::uint64_t request_id);
+    /// Writes a frame toward `to` over its bound connection or its address's outbox.
+    RpcResult<void> send_remote(const RpcEndpointRef& to, std::unique_ptr<OutgoingData> d,
+                                std::uint64_t request_id);
+    bool is_local(const RpcEndpointRef& to) const;
+    void route_frame(const std::shared_ptr<transport::TransportClient>& conn, std::shared_ptr<MessageData> frame);
+    void arm_timer();
+    void on_timer();
+    void accept(transport::tcp::socket socket);
+    std::shared_ptr<transport::TransportClient> adopt(transport::tcp::socket socket);
+    void finish_shutdown();
+
+    RpcEnvConfig config_;
+    RpcAddress address_;
+    RpcTimeout ask_timeout_;
+    transport::TransportOptions transport_options_;
+    std::chrono::milliseconds connect_timeout_;
+    std::unique_ptr<MessageLoop> io_;
+    std::unique_ptr<Dispatcher> dispatcher_;
+    std::shared_ptr<transport::TransportServer> server_;
+
+    std::mutex outbox_mu_;
+    std::unordered_map<RpcAddress, std::shared_ptr<Outbox>> outboxes_;                  // guarded by outbox_mu_
+    std::unordered_map<std::uint64_t, std::shared_ptr<transport::TransportClient>> connections_;  // guarded by outbox_mu_
+
+    std::mutex ask_mu_;
+    std::unordered_map<std::uint64_t, PendingAsk> asks_;                        // guarded by ask_mu_
+    std::multimap<std::chrono::steady_clock::time_point, std::uint64_t> deadlines_;  // guarded by ask_mu_
+    std::chrono::steady_clock::time_point armed_at_ = std::chrono::steady_clock::time_point::max();  // guarded by ask_mu_
+    std::atomic<std::uint64_t> next_request_id_;
+    boost::asio::strand<boost::asio::io_context::executor_type> timer_strand_;
+    boost::asio::steady_timer timer_;  // on timer_strand_
+
+    std::atomic<bool> stopped_{false};
+    std::mutex term_mu_;
+    std::condition_variable term_cv_;
+    bool terminated_ = false;       // guarded by term_mu_
+    std::thread shutdown_thread_;   // finishes a shutdown started on an I/O thread
+};
+
+}  // namespace ember::rpc::detail

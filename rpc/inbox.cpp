@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "rpc/inbox.hpp"
+
+#include "rpc/log.hpp"
+#include "rpc/message_loop.hpp"
+
+#include <boost/asio/post.hpp>
+#include <kj/exception.h>
+
+namespace ember::rpc::detail {
+namespace {
+
+thread_local Inbox* t_current = nullptr;
+
+// Messages processed per drain before yielding the thread to other work (fairness).
+constexpr int kDrainBatch = 64;
+
+const char* kind_name(const InboxMessage& m) {
+    switch (m.index()) {
+        case 0: return "OnStart";
+        case 1: return "OnStop";
+        case 2: return "OneWayMessage";
+        case 3: return "RpcMessage";
+        case 4: return "RemoteProcessConnected";
+        case 5: return "RemoteProcessDisconnected";
+        case 6: return "RemoteProcessConnectionError";
+        default: return "Closure";
+    }
+}
+
+}  // namespace
+
+Inbox::Inbox(std::string name, std::unique_ptr<RpcEndpoint> endpoint, MessageLoop& loop)
+    : name_(std::move(name)), endpoint_(std::move(endpoint)), loop_(loop) {
+    queue_.emplace_back(OnStart{});  // the first message, before anything a caller can post
+}
+
+Inbox::~Inbox() = default;
+
+Inbox* Inbox::current() noexcept { return t_current; }
+
+bool Inbox::post(InboxMessage m, bool may_run_inline) {
+    bool dropped = false;
+    {
+        std::lock_guard lk(mu_);
+        if (stopped_) {
+            dropped = true;
+        } else {
+            queue_.push_back(std::move(m));
+            if (draining_) return true;
+            draining_ = true;
+        }
+    }
+    if (dropped) {
+        log::get("rpc")->warn("Drop {} because endpoint {} is stopped", kind_name(m), name_);
+        if (auto* rpc = std::get_if<RpcMessage>(&m)) {
+            rpc->ctx.send_failure(
+                RpcError{RpcErrc::endpoint_not_found, "endpoint " + name_ + " is stopped"});
+        }
+        return false;
+    }
+    if (may_run_inline && t_current == nullptr && loop_.in_this_thread()) {
+        drain();
+    } else {
+        boost::asio::post(loop_.context(), [self = shared_from_this()] { self->drain(); });
+    }
+    return true;
+}
+
+void Inbox::stop(std::function<void()> on_stopped) {
+    bool schedule = false;
+    {
+        std::lock_guard lk(mu_);
+        if (stopped_) return;
+        stopped_ = true;
+        on_stopped_ = std::move(on_stopped);
+        queue_.emplace_back(OnStop{});
+        if (!draining_) {
+            draining_ = true;
+            schedule = true;
+        }
+    }
+    if (schedule) boost::asio::post(loop_.context(), [self = shared_from_this()] { self->drain(); });
+}
+
+void Inbox::drain() {
+    Inbox* outer = t_current;
+    t_current = this;
+    for (int n = 0;; ++n) {
+        InboxMessage m;
+        {
+            std::lock_guard lk(mu_);
+            if (queue_.empty()) {
+                draining_ = false;
+                break;
+            }
+            if (n == kDrainBatch) {
+                // Let other inboxes and sockets run; continue later, still marked draining.
+                boost::asio::post(loop_.context(), [self = shared_from_this()] { self->drain(); });
+                break;
+            }
+            m = std::move(queue_.front());
+            queue_.pop_front();
+        }
+        process(m);
+    }
+    t_current = outer;
+}
+
+void Inbox::process(InboxMessage& m) {
+    auto safely = [&](auto&& fn, RpcCallContext* ctx) {
+        try {
+            fn();
+            return;
+        } catch (...) {
+            auto error = std::current_exception();
+            if (ctx) ctx->send_failure(RpcError{RpcErrc::remote_failure, describe(error)});
+            try {
+                endpoint_->on_error(error);
+            } catch (...) {
+                log::get("rpc")->error("Ignoring error from {}.on_error: {}", name_,
+                                       describe(std::current_exception()));
+            }
+        }
+    };
+    std::visit(
+        [&](auto& msg) {
+            using T = std::decay_t<decltype(msg)>;
+            if constexpr (std::is_same_v<T, OnStart>) {
+                safely([&] { endpoint_->on_start(); }, nullptr);
+            } else if constexpr (std::is_same_v<T, OnStop>) {
+                endpoint_->self_ = RpcEndpointRef{};  // Spark: self is null inside onStop
+                safely([&] { endpoint_->on_stop(); }, nullptr);
+                if (on_stopped_) on_stopped_();
+            } else if constexpr (std::is_same_v<T, OneWayMessage>) {
+                safely([&] { endpoint_->receive(msg.msg); }, nullptr);
+            } else if constexpr (std::is_same_v<T, RpcMessage>) {
+                safely([&] { endpoint_->receive_and_reply(msg.msg, msg.ctx); }, &msg.ctx);
+            } else if constexpr (std::is_same_v<T, RemoteProcessConnected>) {
+                safely([&] { endpoint_->on_connected(msg.address); }, nullptr);
+            } else if constexpr (std::is_same_v<T, RemoteProcessDisconnected>) {
+                safely([&] { endpoint_->on_disconnected(msg.address); }, nullptr);
+            } else if constexpr (std::is_same_v<T, RemoteProcessConnectionError>) {
+                safely([&] { endpoint_->on_network_error(msg.error, msg.address); }, nullptr);
+            } else {
+                safely([&] { msg.fn(); }, nullptr);
+            }
+        },
+        m);
+}
+
+}  // namespace ember::rpc::detail

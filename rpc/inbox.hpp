@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// Internal: Inbox, the mailbox of one endpoint, and InboxMessage (after Spark's Inbox.scala).
+
+#include "rpc/message.hpp"
+#include "rpc/rpc_address.hpp"
+#include "rpc/rpc_call_context.hpp"
+#include "rpc/rpc_endpoint.hpp"
+
+#include <boost/asio/io_context.hpp>
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <variant>
+
+namespace ember::rpc::detail {
+
+class MessageLoop;
+
+struct OnStart {};
+struct OnStop {};
+struct OneWayMessage {
+    Message msg;
+};
+struct RpcMessage {
+    Message msg;
+    RpcCallContext ctx;
+};
+struct RemoteProcessConnected {
+    RpcAddress address;
+};
+struct RemoteProcessDisconnected {
+    RpcAddress address;
+};
+struct RemoteProcessConnectionError {
+    RpcError error;
+    RpcAddress address;
+};
+/// Work run on the endpoint's loop: ask completions for the endpoint, RpcEnv::post_task.
+struct Closure {
+    std::function<void()> fn;
+};
+using InboxMessage = std::variant<OnStart, OnStop, OneWayMessage, RpcMessage, RemoteProcessConnected,
+                                  RemoteProcessDisconnected, RemoteProcessConnectionError, Closure>;
+
+/// Queues InboxMessages for one endpoint and runs them one at a time on its loop.
+///
+/// OnStart is the first message and OnStop the last; messages posted after stop() are dropped
+/// with a warning (Spark's Inbox.onDrop). A post from the thread that read a frame runs the
+/// endpoint inline when nobody else is draining the inbox and the thread is not already inside
+/// a handler: the I/O thread carries the message straight into the handler, with no hop.
+///
+/// Threading: post() and stop() are thread-safe; drain() runs on the loop, one at a time.
+class Inbox : public std::enable_shared_from_this<Inbox> {
+public:
+    Inbox(std::string name, std::unique_ptr<RpcEndpoint> endpoint, MessageLoop& loop);
+    ~Inbox();
+
+    const std::string& name() const noexcept { return name_; }
+    RpcEndpoint& endpoint() noexcept { return *endpoint_; }
+    MessageLoop& loop() noexcept { return loop_; }
+
+    /// Queues `m`. Returns false (and drops it) if the inbox is stopped. With `may_run_inline`
+    /// the calling thread may process the queue itself (see the class comment).
+    bool post(InboxMessage m, bool may_run_inline);
+    /// Queues OnStop behind everything already queued. Idempotent. `on_stopped` runs after
+    /// on_stop returned.
+    void stop(std::function<void()> on_stopped);
+
+    /// The inbox whose handler the calling thread is running, or nullptr.
+    static Inbox* current() noexcept;
+
+private:
+    void drain();
+    void process(InboxMessage& m);
+
+    std::string name_;
+    std::unique_ptr<RpcEndpoint> endpoint_;
+    MessageLoop& loop_;
+    std::function<void()> on_stopped_;  // written once under mu_ before OnStop is queued
+
+    std::mutex mu_;
+    std::deque<InboxMessage> queue_;    // guarded by mu_
+    bool draining_ = false;             // guarded by mu_: one drain at a time (Spark Inbox)
+    bool stopped_ = false;              // guarded by mu_
+};
+
+}  // namespace ember::rpc::detail

@@ -1,0 +1,58 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// Named spdlog loggers per subsystem ("rpc", "transport", "scheduler", ...), and EMBER_ASSERT /
+/// EMBER_REQUIRE.
+
+#include <spdlog/spdlog.h>
+
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace ember::log {
+
+/// The logger named `name`, created on first use with ember's pattern
+/// `[time] [name] [level] [thread] message` on stderr. Its level follows EMBER_LOG_LEVEL
+/// (trace, debug, info, warn, error, off; default warn).
+/// Threading: thread-safe.
+std::shared_ptr<spdlog::logger> get(std::string_view name);
+
+/// Sets the level of every ember logger, now and for loggers created later.
+void set_level(spdlog::level::level_enum level);
+
+/// Names the calling thread (visible in logs, top and gdb); truncated to 15 characters.
+void set_thread_name(const std::string& name);
+
+}  // namespace ember::log
+
+namespace ember {
+
+/// Thrown by EMBER_REQUIRE: the caller broke a documented precondition.
+class ContractViolation : public std::logic_error {
+public:
+    using std::logic_error::logic_error;
+};
+
+namespace detail {
+[[noreturn]] void assert_failed(const char* cond, const char* file, int line, const std::string& msg);
+}  // namespace detail
+
+}  // namespace ember
+
+/// Our bug: logs at critical level and aborts.
+#define EMBER_ASSERT(cond, ...)                                                                  \
+    do {                                                                                         \
+        if (!(cond)) [[unlikely]] {                                                              \
+            ::ember::detail::assert_failed(#cond, __FILE__, __LINE__, ::fmt::format(__VA_ARGS__)); \
+        }                                                                                        \
+    } while (0)
+
+/// The caller's bug: throws ContractViolation with the formatted message.
+#define EMBER_REQUIRE(cond, ...)                                                \
+    do {                                                                        \
+        if (!(cond)) [[unlikely]] {                                             \
+            throw ::ember::ContractViolation(::fmt::format(__VA_ARGS__));       \
+        }                                                                       \
+    } while (0)

@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "rpc/message.hpp"
+
+#include "rpc/message_data.hpp"
+#include "rpc/rpc_endpoint_ref.hpp"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace ember::rpc {
+namespace detail {
+namespace {
+
+struct TypeNames {
+    std::shared_mutex mu;
+    std::unordered_map<std::uint64_t, std::string> names;  // guarded by mu
+};
+
+TypeNames& type_names() {
+    static TypeNames t;
+    return t;
+}
+
+}  // namespace
+
+void register_type_name(std::uint64_t id, std::string_view display_name) {
+    auto& t = type_names();
+    std::unique_lock lk(t.mu);
+    t.names.try_emplace(id, display_name);
+}
+
+std::size_t OutgoingData::frame_bytes() {
+    auto segments = builder.getSegmentsForOutput();
+    std::size_t words = segments.size() / 2 + 1;  // segment table, padded to a word
+    for (auto s : segments) words += s.size();
+    return words * sizeof(capnp::word);
+}
+
+capnp::ReaderOptions reader_options(std::size_t max_frame_bytes) {
+    capnp::ReaderOptions o;
+    // Every word may be visited a few times through shared pointers; bound the total work.
+    o.traversalLimitInWords = std::max<std::size_t>(max_frame_bytes / sizeof(capnp::word) * 4, 1 << 20);
+    o.nestingLimit = 64;
+    return o;
+}
+
+Message MessageData::to_message(std::shared_ptr<MessageData> data) {
+    Message m;
+    m.type_id_ = data->envelope.getPayloadTypeId();
+    m.payload_ = data->envelope.getPayload();
+    m.data_ = std::move(data);
+    return m;
+}
+
+RpcResult<std::shared_ptr<MessageData>> localize(std::unique_ptr<OutgoingData> out) {
+    auto d = std::make_shared<MessageData>();
+    if (out->body_size > 0) {
+        d->body = Bytes(out->body_size);
+        std::size_t pos = 0;
+        for (auto& part : out->body) {
+            if (auto* b = std::get_if<Bytes>(&part)) {
+                std::memcpy(d->body.data() + pos, b->data(), b->size());
+                pos += b->size();
+                continue;
+            }
+            auto& r = std::get<FileRegion>(part);
+            std::uint64_t done = 0;
+            while (done < r.length) {
+                ssize_t n = ::pread(r.file->fd(), d->body.data() + pos, r.length - done,
+                                    static_cast<off_t>(r.offset + done));
+                if (n < 0 && errno == EINTR) continue;
+                if (n <= 0) {
+                    return RpcError{RpcErrc::send_dropped,
+                                    fmt::format("cannot read message body from file: {}",
+                                                n == 0 ? "unexpected end of file" : std::strerror(errno))};
+                }
+                done += static_cast<std::uint64_t>(n);
+                pos += static_cast<std::size_t>(n);
+            }
+        }
+        out->body.clear();
+    }
+    d->reader = std::make_unique<capnp::SegmentArrayMessageReader>(out->builder.getSegmentsForOutput());
+    d->envelope = d->reader->getRoot<wire::Envelope>();
+    d->local = std::move(out);
+    return d;
+}
+
+}  // namespace detail
+
+FileHandle::~FileHandle() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+std::shared_ptr<FileHandle> FileHandle::open_read(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return nullptr;
+    return std::make_shared<FileHandle>(fd);
+}
+
+std::string type_name(std::uint64_t type_id) {
+    auto& t = detail::type_names();
+    {
+        std::shared_lock lk(t.mu);
+        auto it = t.names.find(type_id);
+        if (it != t.names.end()) return it->second;
+    }
+    return fmt::format("0x{:016x}", type_id);
+}
+
+std::span<const std::byte> Message::body() const noexcept {
+    return data_ ? data_->body.span() : std::span<const std::byte>{};
+}
+
+std::string_view Message::sender_name() const noexcept {
+    if (!data_) return {};
+    auto n = data_->envelope.getSenderName();
+    return {n.begin(), n.size()};
+}
+
+const RpcAddress& Message::sender_address() const noexcept {
+    static const RpcAddress kNone;
+    return data_ ? data_->sender_address : kNone;
+}
+
+void Message::throw_wrong_type(std::uint64_t expected) const {
+    throw RpcException(RpcError{RpcErrc::unexpected_message,
+                                fmt::format("expected a {} message, got {}", rpc::type_name(expected),
+                                            type_name())});
+}
+
+OutgoingMessage::OutgoingMessage() : d_(std::make_unique<detail::OutgoingData>()) {}
+OutgoingMessage::~OutgoingMessage() = default;
+OutgoingMessage::OutgoingMessage(OutgoingMessage&&) noexcept = default;
+OutgoingMessage& OutgoingMessage::operator=(OutgoingMessage&&) noexcept = default;
+
+void OutgoingMessage::init_payload(std::uint64_t type_id) {
+    d_->envelope = d_->builder.initRoot<wire::Envelope>();
+    d_->envelope.setPayloadTypeId(type_id);
+    payload_ = d_->envelope.getPayload();
+    type_id_ = type_id;
+}
+
+void OutgoingMessage::add_body(Bytes bytes) {
+    d_->body_size += bytes.size();
+    d_->envelope.setBodySize(d_->body_size);
+    d_->body.emplace_back(std::move(bytes));
+}
+
+void OutgoingMessage::add_body(FileRegion region) {
+    d_->body_size += region.length;
+    d_->envelope.setBodySize(d_->body_size);
+    d_->body.emplace_back(std::move(region));
+}
+
+std::uint64_t OutgoingMessage::body_size() const noexcept { return d_->body_size; }
+
+std::unique_ptr<detail::OutgoingData> OutgoingMessage::release() noexcept { return std::move(d_); }
+
+}  // namespace ember::rpc

@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// Message (a received message, read through typed capnp readers) and OutgoingMessage (one being
+/// built). Both wrap one wire frame: an Envelope whose payload is a capnp struct identified by
+/// its 64-bit type id, plus an optional raw body.
+
+#include "rpc/bytes.hpp"
+#include "rpc/rpc_address.hpp"
+#include "rpc/rpc_envelope.capnp.h"
+#include "rpc/rpc_error.hpp"
+
+#include <capnp/any.h>
+#include <capnp/message.h>
+#include <capnp/schema.h>
+
+#include <cstdint>
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace ember::rpc {
+
+class RpcEndpointRef;
+
+namespace detail {
+struct MessageData;
+struct OutgoingData;
+class EnvCore;
+/// Records the display name of a capnp struct type for messages and errors.
+void register_type_name(std::uint64_t id, std::string_view display_name);
+template <class T>
+void remember_type() {
+    static const bool once = [] {
+        auto name = capnp::Schema::from<T>().getShortDisplayName();
+        register_type_name(capnp::typeId<T>(), std::string_view(name.begin(), name.size()));
+        return true;
+    }();
+    (void)once;
+}
+}  // namespace detail
+
+/// The capnp struct name for a type id ("LaunchTask"), or its hex id if this process never used
+/// that type ("0x9c1f...").
+std::string type_name(std::uint64_t type_id);
+
+/// A message received by an endpoint (or a reply received by an asker).
+///
+/// Read it with `try_get<T>()`, which returns T's capnp Reader if the payload is a T. The raw
+/// body, if the sender attached one, is `body()`. A Message is a cheap, copyable handle to an
+/// immutable frame; keep a copy to use it after the handler returns.
+///
+/// Threading: immutable; copies may be read from any thread.
+class Message {
+public:
+    Message() = default;
+
+    explicit operator bool() const noexcept { return data_ != nullptr; }
+    /// capnp type id of the payload struct.
+    std::uint64_t type_id() const noexcept { return type_id_; }
+    /// The payload's struct name, for logs and errors.
+    std::string type_name() const { return rpc::type_name(type_id_); }
+
+    template <class T>
+    bool is() const noexcept {
+        return type_id_ == capnp::typeId<T>();
+    }
+    /// T's reader if the payload is a T, else nullopt.
+    template <class T>
+    std::optional<typename T::Reader> try_get() const {
+        detail::remember_type<T>();
+        if (!is<T>()) return std::nullopt;
+        return payload_.getAs<T>();
+    }
+    /// T's reader; throws RpcException(unexpected_message) naming both types if it is not a T.
+    template <class T>
+    typename T::Reader get() const {
+        if (auto r = try_get<T>()) return *r;
+        throw_wrong_type(capnp::typeId<T>());
+    }
+    /// The untyped payload.
+    capnp::AnyPointer::Reader payload() const noexcept { return payload_; }
+
+    /// The raw bytes that followed the frame (empty if none).
+    std::span<const std::byte> body() const noexcept;
+    /// Name of the sending endpoint, empty if sent from outside any endpoint.
+    std::string_view sender_name() const noexcept;
+    /// The sending env's address: its advertised address, or for a client-mode sender the
+    /// socket's remote address.
+    const RpcAddress& sender_address() const noexcept;
+    /// A ref to the sending endpoint (empty name if unknown); asks through it reach a client-mode
+    /// sender over the connection this message came on.
+    RpcEndpointRef sender() const;
+    /// Resolves an endpoint ref carried in this message's payload.
+    RpcEndpointRef ref(wire::EndpointRef::Reader r) const;
+
+private:
+    friend struct detail::MessageData;
+    friend class detail::EnvCore;
+    [[noreturn]] void throw_wrong_type(std::uint64_t expected) const;
+
+    std::shared_ptr<const detail::MessageData> data_;
+    capnp::AnyPointer::Reader payload_;
+    std::uint64_t type_id_ = 0;
+};
+
+/// A message under construction: build the payload through `payload<T>()` (or the fill
+/// function of `make`), optionally attach a raw body, then hand it to send/ask/reply.
+///
+/// Threading: single-threaded until handed over; ownership moves with it.
+class OutgoingMessage {
+public:
+    OutgoingMessage();
+    ~OutgoingMessage();
+    OutgoingMessage(OutgoingMessage&&) noexcept;
+    OutgoingMessage& operator=(OutgoingMessage&&) noexcept;
+
+    /// A message whose payload is a fresh T.
+    template <class T>
+    static OutgoingMessage make() {
+        detail::remember_type<T>();
+        OutgoingMessage m;
+        m.init_payload(capnp::typeId<T>());
+        m.payload_.initAs<T>();
+        return m;
+    }
+    /// A message whose payload is a T filled by `fill(T::Builder)`.
+    template <class T, class Fill>
+    static OutgoingMessage make(Fill&& fill) {
+        OutgoingMessage m = make<T>();
+        fill(m.payload<T>());
+        return m;
+    }
+    /// The payload as a T (it must have been made as a T).
+    template <class T>
+    typename T::Builder payload() {
+        return payload_.getAs<T>();
+    }
+
+    std::uint64_t type_id() const noexcept { return type_id_; }
+
+    /// Appends raw bytes to the body.
+    void add_body(Bytes bytes);
+    /// Appends a file slice to the body; sent with sendfile(2), read with pread(2) when local.
+    void add_body(FileRegion region);
+    std::uint64_t body_size() const noexcept;
+
+    /// Internal state, for the RpcEnv's transport (not part of the user API).
+    detail::OutgoingData& data() noexcept { return *d_; }
+    std::unique_ptr<detail::OutgoingData> release() noexcept;
+
+private:
+    void init_payload(std::uint64_t type_id);
+
+    std::unique_ptr<detail::OutgoingData> d_;
+    capnp::AnyPointer::Builder payload_{nullptr};
+    std::uint64_t type_id_ = 0;
+};
+
+/// Prints "<type name> (<n> body bytes)".
+std::ostream& operator<<(std::ostream& os, const Message& m);
+
+/// Writes `ref` into a capnp EndpointRef field.
+void write_ref(wire::EndpointRef::Builder b, const RpcEndpointRef& ref);
+
+}  // namespace ember::rpc

@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// Internal: the storage behind Message and OutgoingMessage. Not part of the user API.
+
+#include "rpc/message.hpp"
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <kj/array.h>
+
+#include <memory>
+#include <optional>
+#include <variant>
+#include <vector>
+
+namespace ember::rpc::transport {
+class TransportClient;
+}
+
+namespace ember::rpc::detail {
+
+/// One raw body part of an outgoing frame.
+using BodyPart = std::variant<Bytes, FileRegion>;
+
+/// The builder side of a frame: the capnp message whose root is the Envelope, plus body parts.
+struct OutgoingData {
+    capnp::MallocMessageBuilder builder{256};
+    wire::Envelope::Builder envelope{nullptr};
+    std::vector<BodyPart> body;
+    std::uint64_t body_size = 0;
+
+    /// Size of the capnp part in stream framing (segment table + segments), in bytes.
+    std::size_t frame_bytes();
+};
+
+/// The immutable storage of a received (or locally delivered) frame.
+struct MessageData {
+    // Exactly one of these owns the capnp words: a local message keeps its builder, a received
+    // one its word array.
+    std::unique_ptr<OutgoingData> local;
+    kj::Array<capnp::word> words;
+    std::unique_ptr<capnp::MessageReader> reader;
+    wire::Envelope::Reader envelope;
+    Bytes body;
+    RpcAddress sender_address;
+    std::weak_ptr<EnvCore> env;
+    std::weak_ptr<transport::TransportClient> connection;  // set for frames that came over TCP
+
+    /// Wraps a finished frame as a Message (reads type id and payload from the envelope).
+    static Message to_message(std::shared_ptr<MessageData> data);
+};
+
+/// capnp reader limits for frames of at most `max_frame_bytes`.
+capnp::ReaderOptions reader_options(std::size_t max_frame_bytes);
+
+/// Turns an outgoing message into a local Message without copying the capnp words; file body
+/// parts are read into memory.
+RpcResult<std::shared_ptr<MessageData>> localize(std::unique_ptr<OutgoingData> out);
+
+}  // namespace ember::rpc::detail

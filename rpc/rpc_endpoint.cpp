@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "rpc/rpc_endpoint.hpp"
+
+#include "rpc/log.hpp"
+#include "rpc/rpc_env.hpp"
+
+#include <fmt/format.h>
+#include <kj/exception.h>
+
+#include <stdexcept>
+
+namespace ember::rpc {
+
+RpcEndpoint::~RpcEndpoint() = default;
+
+void RpcEndpoint::receive(const Message& msg) {
+    throw std::runtime_error(fmt::format("{} does not implement 'receive' (got {} from {})", self_.to_string(),
+                                         msg.type_name(), msg.sender_address().host_port()));
+}
+
+void RpcEndpoint::receive_and_reply(const Message& msg, RpcCallContext ctx) {
+    ctx.send_failure(fmt::format("{} won't reply anything (got {})", self_.to_string(), msg.type_name()));
+}
+
+void RpcEndpoint::on_error(std::exception_ptr error) {
+    log::get("rpc")->error("Endpoint {}: {}", self_.to_string(), describe(error));
+}
+
+RpcEnv& RpcEndpoint::env() const {
+    EMBER_REQUIRE(env_ != nullptr, "RpcEndpoint::env() called before setup_endpoint");
+    return *env_;
+}
+
+void RpcEndpoint::stop() {
+    if (env_ && self_) env_->stop(self_);
+}
+
+std::string describe(std::exception_ptr e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        return ex.what();
+    } catch (const kj::Exception& ex) {
+        return ex.getDescription().cStr();
+    } catch (...) {
+        return "unknown exception";
+    }
+}
+
+}  // namespace ember::rpc

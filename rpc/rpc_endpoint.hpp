@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// RpcEndpoint: the actor base class users derive from (after Spark's RpcEndpoint).
+
+#include "rpc/rpc_address.hpp"
+#include "rpc/rpc_call_context.hpp"
+#include "rpc/rpc_endpoint_ref.hpp"
+#include "rpc/rpc_error.hpp"
+
+#include <exception>
+#include <optional>
+
+namespace ember::rpc {
+
+class Message;
+class RpcEnv;
+namespace detail {
+class Inbox;
+class EnvCore;
+}
+
+/// An actor that reacts to messages sent through an RpcEndpointRef.
+///
+/// Lifecycle: constructor -> on_start -> (receive | receive_and_reply | on_connected |
+/// on_disconnected | on_network_error)* -> on_stop. on_start runs before any message, even one
+/// sent right after setup_endpoint returns; on_stop runs exactly once, after every message queued
+/// before the stop. An exception thrown from any callback (a std::exception or a kj::Exception)
+/// is caught by the Inbox: an ask gets a failure reply carrying the exception's text, then
+/// on_error() runs, and the endpoint keeps receiving messages.
+///
+/// Network events are broadcast to every endpoint of the env, in order with its messages, with
+/// the peer's socket address and, once known, its advertised address; there are none while the
+/// env itself shuts down.
+///
+/// Callbacks must not block: they run on the env's I/O threads (unless the endpoint was set up
+/// with EndpointOptions::dedicated_thread), where a blocked callback stalls the network. Do
+/// blocking work on another thread and send the result back as a message.
+///
+/// Threading: strand-confined. Callbacks run one at a time (each happens-before the next),
+///            possibly on different threads; members need no locks.
+/// Ownership: the RpcEnv owns the endpoint from setup_endpoint() until on_stop() returns.
+class RpcEndpoint {
+public:
+    RpcEndpoint() = default;
+    virtual ~RpcEndpoint();
+    RpcEndpoint(const RpcEndpoint&) = delete;
+    RpcEndpoint& operator=(const RpcEndpoint&) = delete;
+
+    /// Runs first, alone. self() is valid from here on.
+    virtual void on_start() {}
+    /// A one-way message (RpcEndpointRef::send). Default: throws "does not implement receive".
+    virtual void receive(const Message& msg);
+    /// A request (RpcEndpointRef::ask): answer through `ctx`, now or later from any thread.
+    /// Default: fails the ask with "<endpoint> won't reply anything".
+    virtual void receive_and_reply(const Message& msg, RpcCallContext ctx);
+    /// Any exception from another callback. Default: logs it at error level.
+    virtual void on_error(std::exception_ptr error);
+    virtual void on_connected(const RpcAddress& remote) { (void)remote; }
+    virtual void on_disconnected(const RpcAddress& remote) { (void)remote; }
+    virtual void on_network_error(const RpcError& error, const RpcAddress& remote) {
+        (void)error;
+        (void)remote;
+    }
+    /// Runs last, exactly once. self() is no longer valid.
+    virtual void on_stop() {}
+
+    /// The env this endpoint was set up in.
+    RpcEnv& env() const;
+    /// This endpoint's ref; empty before on_start and from on_stop on (Spark: null in onStop).
+    const RpcEndpointRef& self() const { return self_; }
+    /// Asks the env to stop this endpoint (on_stop follows the queued messages).
+    void stop();
+
+private:
+    friend class detail::Inbox;
+    friend class detail::EnvCore;
+    friend class RpcEnv;
+    RpcEnv* env_ = nullptr;
+    RpcEndpointRef self_;
+};
+
+/// Text of an exception caught from user code: what() of a std::exception, the description of a
+/// kj::Exception, or "unknown exception".
+std::string describe(std::exception_ptr e);
+
+}  // namespace ember::rpc

@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// RpcEndpointRef: a value that names an endpoint and sends or asks through its env
+/// (after Spark's RpcEndpointRef / NettyRpcEndpointRef).
+
+#include "rpc/message.hpp"
+#include "rpc/rpc_address.hpp"
+#include "rpc/rpc_error.hpp"
+#include "rpc/rpc_timeout.hpp"
+
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace ember::rpc {
+
+namespace detail {
+class EnvCore;
+}
+namespace transport {
+class TransportClient;
+}
+
+/// Completion of an ask: the reply Message, or the failure.
+using AskCallback = std::function<void(RpcResult<Message>)>;
+
+/// A request in flight. abort() fails the ask with RpcErrc::aborted and `reason` unless it has
+/// completed already; a late reply is dropped and the receiver is told.
+/// Threading: thread-safe.
+class AskHandle {
+public:
+    AskHandle() = default;
+    AskHandle(std::weak_ptr<detail::EnvCore> env, std::uint64_t id) : env_(std::move(env)), id_(id) {}
+    void abort(std::string reason) const;
+    std::uint64_t request_id() const noexcept { return id_; }
+
+private:
+    std::weak_ptr<detail::EnvCore> env_;
+    std::uint64_t id_ = 0;
+};
+
+/// A reference to an endpoint, local or remote: its address and name, and the env used to
+/// reach it. Copyable and comparable (by address and name); safe to keep after the endpoint or
+/// the env stopped, then sends are dropped and asks fail (endpoint_not_found / env_stopped).
+///
+/// send is fire-and-forget: no delivery guarantee, but messages from one sender to one
+/// endpoint arrive in order. ask expects exactly one reply or failure within its timeout
+/// (default: ember.rpc.askTimeout, then ember.network.timeout, then 120s); the callback runs
+/// on the asking endpoint's loop when asked from inside an endpoint, else on an I/O thread.
+///
+/// Threading: thread-safe.
+class RpcEndpointRef {
+public:
+    RpcEndpointRef() = default;
+    RpcEndpointRef(RpcEndpointAddress address, std::weak_ptr<detail::EnvCore> env,
+                   std::weak_ptr<transport::TransportClient> client = {});
+
+    const RpcAddress& address() const noexcept { return addr_.address; }
+    const std::string& name() const noexcept { return addr_.name; }
+    const RpcEndpointAddress& endpoint_address() const noexcept { return addr_; }
+    /// `ember://name@host:port`.
+    std::string to_string() const { return addr_.to_string(); }
+    explicit operator bool() const noexcept { return !addr_.name.empty(); }
+
+    /// One-way send.
+    void send(OutgoingMessage msg) const;
+    template <class T, class Fill>
+    void send(Fill&& fill) const {
+        send(OutgoingMessage::make<T>(std::forward<Fill>(fill)));
+    }
+    template <class T>
+    void send() const {
+        send(OutgoingMessage::make<T>());
+    }
+
+    /// Asynchronous ask with the default timeout.
+    AskHandle ask(OutgoingMessage msg, AskCallback done) const;
+    /// Asynchronous ask with an explicit timeout.
+    AskHandle ask(OutgoingMessage msg, RpcTimeout timeout, AskCallback done) const;
+
+    /// Blocking ask. Must not be called on one of the env's shared I/O threads (it would wait
+    /// for itself); there it fails at once with a message saying so.
+    RpcResult<Message> ask_sync(OutgoingMessage msg) const;
+    RpcResult<Message> ask_sync(OutgoingMessage msg, RpcTimeout timeout) const;
+    /// Blocking ask that also checks the reply is a `Reply` (else RpcErrc::unexpected_message).
+    template <class Reply>
+    RpcResult<Message> ask_sync(OutgoingMessage msg, RpcTimeout timeout) const {
+        auto r = ask_sync(std::move(msg), std::move(timeout));
+        if (r && !r->is<Reply>()) {
+            detail::remember_type<Reply>();
+            return RpcError{RpcErrc::unexpected_message,
+                            "expected a " + rpc::type_name(capnp::typeId<Reply>()) + " reply from " +
+                                to_string() + ", got " + r->type_name()};
+        }
+        return r;
+    }
+    template <class Reply>
+    RpcResult<Message> ask_sync(OutgoingMessage msg) const {
+        return ask_sync<Reply>(std::move(msg), default_timeout());
+    }
+
+    /// The ask timeout of the env this ref belongs to.
+    RpcTimeout default_timeout() const;
+
+    friend bool operator==(const RpcEndpointRef& a, const RpcEndpointRef& b) {
+        return a.addr_ == b.addr_;
+    }
+
+private:
+    friend class detail::EnvCore;
+    RpcEndpointAddress addr_;
+    std::weak_ptr<detail::EnvCore> env_;
+    std::weak_ptr<transport::TransportClient> client_;  // for refs to client-mode endpoints
+};
+
+/// Prints the ref's URI.
+std::ostream& operator<<(std::ostream& os, const RpcEndpointRef& ref);
+
+}  // namespace ember::rpc

@@ -1,0 +1,58 @@
+# ember RpcEnv wire envelope.
+#
+# Every frame on an ember connection is one Cap'n Proto message in the standard stream framing
+# (segment table, then segments; all little-endian, 8-byte words) whose root is an Envelope,
+# optionally followed by `bodySize` raw bytes (bulk data such as shuffle blocks, never copied into
+# the capnp message). The typed payload is the AnyPointer `payload`, a struct whose 64-bit capnp
+# type id is `payloadTypeId`. See README.md, "Wire protocol".
+@0xd84b272fa028a8d7;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("ember::rpc::wire");
+
+enum Kind {
+  oneWay @0;     # RpcEndpointRef::send: no reply
+  request @1;    # RpcEndpointRef::ask: answered by a response or a failure with the same requestId
+  response @2;   # successful reply; payload is the reply message
+  failure @3;    # failed reply; payload is an RpcFailure
+  cancel @4;     # the asker gave up on requestId (abort or timeout); the reply will be dropped
+}
+
+struct Envelope {
+  kind @0 :Kind;
+  requestId @1 :UInt64;      # request/response/failure/cancel: chosen by the asker, unique per env
+  senderHost @2 :Text;       # the sender env's advertised address; empty for a client-mode env
+  senderPort @3 :UInt16;
+  senderName @4 :Text;       # sending endpoint's name, when sent from inside an endpoint
+  receiver @5 :Text;         # oneWay/request: target endpoint name
+  payloadTypeId @6 :UInt64;  # capnp type id of the struct in `payload`
+  payload @7 :AnyPointer;
+  bodySize @8 :UInt64;       # raw bytes following this frame on the wire
+}
+
+# The payload of a `failure` frame.
+struct RpcFailure {
+  code @0 :UInt16;           # an ember::rpc::RpcErrc value
+  message @1 :Text;          # human-readable, e.g. the text of the exception a handler threw
+}
+
+# An endpoint reference carried inside a message (Spark serializes RpcEndpointRef the same way:
+# address and name). An empty host means a client-mode env: the receiver reaches it over the
+# connection that carried the message.
+struct EndpointRef {
+  host @0 :Text;
+  port @1 :UInt16;
+  name @2 :Text;
+}
+
+# Endpoint lookup (Spark's RpcEndpointVerifier): asked of the "endpoint-verifier" endpoint.
+struct CheckExistence {
+  name @0 :Text;
+}
+
+struct CheckExistenceReply {
+  exists @0 :Bool;
+}
+
+# A reply that carries nothing (Spark replies `true` to many asks).
+struct Ack {}

@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// RpcTimeout: a duration paired with the config key that set it (after Spark's RpcTimeout).
+
+#include "rpc/conf.hpp"
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+namespace ember::rpc {
+
+/// How long an ask waits, and which config key to blame when it expires.
+///
+/// A timed-out ask fails with RpcErrc::timeout and the message
+/// "Cannot receive any reply from <addr> in <n> ms. This timeout is controlled by <key>"; the
+/// suffix is added exactly once. Millisecond resolution (Spark reads whole seconds).
+///
+/// Threading: immutable.
+struct RpcTimeout {
+    std::chrono::milliseconds duration{120'000};
+    std::string key = "ember.rpc.askTimeout";
+
+    /// The ask timeout of `conf`: ember.rpc.askTimeout, then ember.network.timeout, then 120s;
+    /// the key named is the first one set (or ember.rpc.askTimeout when neither is).
+    static RpcTimeout ask(const Conf& conf);
+    /// The lookup timeout: ember.rpc.lookupTimeout, then ember.network.timeout, then 120s.
+    static RpcTimeout lookup(const Conf& conf);
+    /// From a prioritized key list with a default, as Spark's RpcTimeout(conf, keys, default).
+    static RpcTimeout from(const Conf& conf, std::initializer_list<std::string_view> keys,
+                           std::string_view fallback);
+
+    /// The full timeout message for an ask to `target` ("host:port").
+    std::string message(std::string_view target) const;
+};
+
+}  // namespace ember::rpc

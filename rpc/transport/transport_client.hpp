@@ -1,0 +1,112 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// Internal: TransportClient, one TCP connection of an RpcEnv, used in both directions (Spark's
+/// TransportClient + TransportChannelHandler; the server side creates one per accepted socket).
+
+#include "rpc/message_data.hpp"
+#include "rpc/rpc_address.hpp"
+#include "rpc/rpc_error.hpp"
+#include "rpc/transport/frame_codec.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <unordered_set>
+#include <vector>
+
+namespace ember::rpc::transport {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+class TransportClient;
+
+/// Receives what a connection reads, and its end. Called on the connection's strand.
+class ConnectionHandler {
+public:
+    virtual void on_frame(const std::shared_ptr<TransportClient>& conn,
+                          std::shared_ptr<detail::MessageData> frame) = 0;
+    /// The connection closed. `outstanding` lists the request ids sent on it and not answered.
+    virtual void on_closed(const std::shared_ptr<TransportClient>& conn, const RpcError& why,
+                           std::vector<std::uint64_t> outstanding) = 0;
+
+protected:
+    ~ConnectionHandler() = default;
+};
+
+struct TransportOptions {
+    std::size_t max_frame_bytes = 128u << 20;       ///< ember.rpc.message.maxSize
+    std::uint64_t max_body_bytes = 2ull << 30;      ///< ember.rpc.io.maxBodySize
+};
+
+/// One connection. A reader coroutine decodes frames and hands each to the handler on the
+/// thread that read it; a writer coroutine drains the send queue, gathering every queued frame
+/// into one writev and sending file bodies with sendfile(2).
+///
+/// Threading: send(), close() and the accessors are thread-safe; the coroutines and the handler
+/// calls run on the connection's strand.
+/// Ownership: shared; the coroutines keep it alive until the socket closes.
+class TransportClient : public std::enable_shared_from_this<TransportClient> {
+public:
+    TransportClient(tcp::socket socket, ConnectionHandler& handler, TransportOptions options);
+    ~TransportClient();
+
+    /// Starts reading and writing. `remote` is the socket's peer address.
+    void start();
+    /// Queues a frame. Returns false, leaving `frame` untouched, if the connection is closed. A
+    /// non-zero `request_id` is remembered as outstanding until complete_request().
+    bool send(std::unique_ptr<detail::OutgoingData>&& frame, std::uint64_t request_id = 0);
+    /// Closes the socket; the handler's on_closed follows once. Idempotent.
+    void close(RpcError why);
+    /// Forgets an outstanding request (answered, timed out or aborted).
+    void complete_request(std::uint64_t request_id);
+
+    bool is_active() const noexcept { return !closed_.load(std::memory_order_acquire); }
+    std::uint64_t id() const noexcept { return id_; }
+    /// The socket's peer (for an outbound connection: the listening address dialed).
+    const RpcAddress& remote_address() const noexcept { return remote_; }
+    /// The peer env's advertised address, once a frame told it.
+    RpcAddress peer_env_address() const;
+    /// Records the peer env's address; returns true the first time.
+    bool set_peer_env_address(const RpcAddress& a);
+
+private:
+    struct Frame {
+        std::unique_ptr<detail::OutgoingData> data;
+        std::vector<std::byte> table;
+    };
+
+    net::awaitable<void> read_loop(std::shared_ptr<TransportClient> self);
+    net::awaitable<void> write_loop(std::shared_ptr<TransportClient> self);
+    net::awaitable<bool> send_file(const FileRegion& region);
+    void finish_close();
+
+    static std::atomic<std::uint64_t> next_id_;
+    const std::uint64_t id_;
+    tcp::socket socket_;
+    net::strand<net::any_io_executor> strand_;
+    ConnectionHandler& handler_;
+    TransportOptions options_;
+    RpcAddress remote_;
+    FrameDecoder decoder_;
+    net::steady_timer wake_;  // the writer sleeps on it while the queue is empty
+
+    mutable std::mutex mu_;
+    std::deque<Frame> queue_;                      // guarded by mu_
+    bool writer_waiting_ = false;                  // guarded by mu_
+    std::unordered_set<std::uint64_t> outstanding_;  // guarded by mu_
+    RpcAddress peer_env_;                          // guarded by mu_
+    RpcError close_reason_;                        // guarded by mu_
+    std::atomic<bool> closed_{false};
+    bool close_notified_ = false;                  // strand-confined
+};
+
+}  // namespace ember::rpc::transport
