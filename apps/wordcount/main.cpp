@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: Apache-2.0
+// wordcount: counts the words of text files on an ember cluster.
+//
+//   wordcount [--master M] [--partitions P] [--output DIR] [--top N] INPUT...
+//
+// A word is a maximal run of bytes that are not ASCII whitespace; counts equal
+// `LC_ALL=C tr -s ' \t\n\v\f\r' '\n' | sort | uniq -c` over the files. Prints the top N words,
+// the total and distinct word counts, and per stage the tasks, wall time and shuffle bytes.
+#include "apps/wordcount/stage_report.hpp"
+#include "apps/wordcount/word_count_job.hpp"
+#include "scheduler/ember.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <chrono>
+
+int main(int argc, char** argv) {
+    return ember::run(argc, argv, [](int argc, char** argv) {
+        CLI::App cli{"Counts the words of text files on an ember cluster."};
+        std::string master = "local-cluster[2,1,1024]";
+        int partitions = 0;
+        std::string output;
+        std::uint64_t top = 20;
+        std::vector<std::string> inputs;
+        cli.add_option("--master", master, "local[N], local-cluster[E,C,M] or cluster[E]")->capture_default_str();
+        cli.add_option("--partitions", partitions, "input and reduce partitions (default: 4 x total cores)")
+            ->check(CLI::PositiveNumber);
+        cli.add_option("--output", output, "write word<TAB>count part files to this new directory");
+        cli.add_option("--top", top, "how many of the most frequent words to print")->capture_default_str();
+        cli.add_option("INPUT", inputs, "files or directories (read recursively)")->required();
+        CLI11_PARSE(cli, argc, argv);
+
+        auto t0 = std::chrono::steady_clock::now();
+        ember::Conf conf;
+        conf.set("ember.master", master).set("ember.app.name", "wordcount");
+        ember::SparkContext sc(conf);
+        auto report = std::make_shared<wordcount::StageReport>();
+        sc.add_spark_listener(report);
+        auto pids = sc.executor_pids();
+        if (!pids.empty()) {
+            fmt::print("Started {} executor processes (pids {}) for {}\n", pids.size(), fmt::join(pids, ", "), master);
+        }
+        int parts = partitions > 0 ? partitions : 4 * sc.default_parallelism();
+        auto lines = sc.text_file(inputs, parts);
+        auto counts = wordcount::count_words(lines, parts);
+
+        std::vector<std::string> labels;
+        if (!output.empty()) {
+            counts
+                .map([](const wordcount::WordCount& wc) { return wc.first + "\t" + std::to_string(wc.second); })
+                .save_as_text_file(output);
+            labels.push_back("save word counts to " + output);
+        }
+        auto stats = wordcount::word_stats(counts, top);
+        labels.push_back("total, distinct and top words");
+        auto t1 = std::chrono::steady_clock::now();
+
+        fmt::print("\nTop {} words:\n", stats.top.size());
+        for (const auto& [word, n] : stats.top) fmt::print("{:>12}  {}\n", n, word);
+        fmt::print("\nTotal words:    {}\nDistinct words: {}\n\n", stats.total, stats.distinct);
+        auto jobs = report->jobs();
+        for (std::size_t i = 0; i < jobs.size(); ++i) {
+            wordcount::StageReport::print(stdout, jobs[i], i < labels.size() ? labels[i] : "job");
+        }
+        fmt::print("\nInput: {} partitions; wall time {:.2f} s including executor start-up\n", lines.num_partitions(),
+                   std::chrono::duration<double>(t1 - t0).count());
+        if (!output.empty()) fmt::print("Counts written to {}\n", output);
+        return 0;
+    });
+}

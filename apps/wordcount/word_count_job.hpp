@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// The word count job shared by the wordcount app and ember-bench: counts per word, and one pass
+/// over the counts for the total, the number of distinct words and the top N.
+
+#include "apps/wordcount/words.hpp"
+#include "scheduler/ember.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace wordcount {
+
+using WordCount = std::pair<std::string, std::uint64_t>;
+
+/// (word, count) for every distinct word of `lines`, in `partitions` reduce partitions.
+inline ember::Rdd<WordCount> count_words(const ember::Rdd<std::string>& lines, int partitions) {
+    return lines.flat_map([](const std::string& line) { return Words(line); })
+        .map([](std::string word) { return WordCount(std::move(word), 1); })
+        .reduce_by_key([](std::uint64_t a, std::uint64_t b) { return a + b; }, partitions);
+}
+
+/// Orders (word, count) by count descending, then word ascending.
+inline bool more_frequent(const WordCount& a, const WordCount& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+}
+
+struct WordStats {
+    std::uint64_t total = 0;     ///< words, with repetitions
+    std::uint64_t distinct = 0;  ///< distinct words
+    std::vector<WordCount> top;  ///< the most frequent, most frequent first
+    EMBER_SERDE(total, distinct, top)
+};
+
+/// Adds one (word, count) to the stats, keeping the `n` most frequent words (a function object
+/// with EMBER_SERDE, so `n` travels to the executors).
+struct AddToStats {
+    std::uint64_t n = 20;
+    WordStats operator()(WordStats s, WordCount&& wc) const {
+        s.total += wc.second;
+        ++s.distinct;
+        if (n == 0) return s;
+        // s.top is a heap whose front is the least frequent kept word.
+        if (s.top.size() < n) {
+            s.top.push_back(std::move(wc));
+            std::push_heap(s.top.begin(), s.top.end(), more_frequent);
+        } else if (more_frequent(wc, s.top.front())) {
+            std::pop_heap(s.top.begin(), s.top.end(), more_frequent);
+            s.top.back() = std::move(wc);
+            std::push_heap(s.top.begin(), s.top.end(), more_frequent);
+        }
+        return s;
+    }
+    EMBER_SERDE(n)
+};
+
+/// Merges the stats of two partitions (on the driver).
+struct MergeStats {
+    std::uint64_t n = 20;
+    WordStats operator()(WordStats a, WordStats b) const {
+        a.total += b.total;
+        a.distinct += b.distinct;
+        a.top.insert(a.top.end(), b.top.begin(), b.top.end());
+        std::sort(a.top.begin(), a.top.end(), more_frequent);
+        if (a.top.size() > n) a.top.resize(n);
+        std::make_heap(a.top.begin(), a.top.end(), more_frequent);
+        return a;
+    }
+};
+
+/// Total, distinct and the `n` most frequent words (sorted, most frequent first).
+inline WordStats word_stats(const ember::Rdd<WordCount>& counts, std::uint64_t n) {
+    WordStats s = counts.aggregate(WordStats{}, AddToStats{n}, MergeStats{n});
+    std::sort(s.top.begin(), s.top.end(), more_frequent);
+    return s;
+}
+
+}  // namespace wordcount

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// CoarseGrainedSchedulerBackend: the driver's view of long-lived executor processes (Spark's
+/// CoarseGrainedSchedulerBackend); its DriverEndpoint speaks the cluster protocol.
+
+#include "rpc/rpc_env.hpp"
+#include "scheduler/listener.hpp"
+#include "scheduler/scheduler_backend.hpp"
+#include "scheduler/task_scheduler_impl.hpp"
+#include "scheduler/timer.hpp"
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+
+namespace ember::scheduler {
+
+/// One registered executor. Confined to the scheduler loop.
+struct ExecutorData {
+    rpc::RpcEndpointRef ref;
+    rpc::RpcAddress address;
+    std::string host;
+    int total_cores = 0;
+    int free_cores = 0;  ///< 0 until LaunchedExecutor
+    int pid = 0;
+    std::set<std::pair<int, int>> sent_stages;  ///< stage binaries this executor has
+};
+
+/// The DriverEndpoint ("CoarseGrainedScheduler") is the scheduler loop: the DAGScheduler,
+/// TaskSchedulerImpl and this backend all run their events on its inbox, on the RpcEnv I/O
+/// thread, without locks.
+///
+/// Registration: RetrieveSparkAppConfig -> RegisterExecutor (a different build or a duplicate id
+/// is refused) -> RegisteredExecutor -> LaunchedExecutor, after which the executor's cores are
+/// offered. A stage's binary goes to each executor once, in the LaunchTask that carries its
+/// first task; LaunchTask and StatusUpdate carry lists, so a round of offers is one message per
+/// executor. An executor is removed when its connection drops (its tasks fail with
+/// ExecutorLostFailure and its map outputs are recomputed) or its process exits.
+///
+/// Threading: post(), wait_for_executors(), registered_executors() and executor_exited() are
+/// thread-safe; the rest runs on the loop.
+class CoarseGrainedSchedulerBackend final : public SchedulerBackend {
+public:
+    static constexpr std::string_view kEndpointName = "CoarseGrainedScheduler";
+
+    CoarseGrainedSchedulerBackend(rpc::RpcEnv& env, TaskSchedulerImpl& scheduler, ListenerBus& bus, const Conf& conf,
+                                  std::string app_id);
+    ~CoarseGrainedSchedulerBackend() override;
+
+    /// Registers the DriverEndpoint.
+    void start();
+    /// Asks every executor to stop (StopExecutor) and stops the endpoint.
+    void stop();
+    /// Runs `fn` on the scheduler loop; false once the loop is gone.
+    bool post(std::function<void()> fn);
+    const rpc::RpcEndpointRef& driver_ref() const noexcept { return driver_ref_; }
+
+    /// Waits until `n` executors registered. Returns an error message if `failure()` reports one
+    /// first, or after `timeout` (ember.scheduler.maxRegisteredResourcesWaitingTime).
+    std::optional<std::string> wait_for_executors(int n, std::chrono::milliseconds timeout,
+                                                  const std::function<std::optional<std::string>()>& failure);
+    int registered_executors() const;
+    /// A launched executor process ended (from LocalCluster).
+    void executor_exited(const std::string& executor_id, const std::string& description);
+
+    void revive_offers() override;
+    void kill_task(std::int64_t task_id, const std::string& executor_id, bool interrupt,
+                   const std::string& reason) override;
+    int default_parallelism() const override;
+
+private:
+    friend class DriverEndpoint;
+    void make_offers(const std::string* only_executor = nullptr);
+    void remove_executor(const std::string& executor_id, const std::string& reason);
+
+    rpc::RpcEnv& env_;
+    TaskSchedulerImpl& scheduler_;
+    ListenerBus& bus_;
+    const Conf& conf_;
+    std::string app_id_;
+    rpc::RpcEndpointRef driver_ref_;
+    Timer revive_timer_{"revive-offers"};
+    std::chrono::milliseconds revive_interval_;
+
+    std::map<std::string, ExecutorData> executors_;  // loop-confined
+    std::set<std::string> removed_executors_;        // loop-confined
+
+    mutable std::mutex mu_;
+    std::condition_variable cv_;
+    int registered_ = 0;   // guarded by mu_
+    int total_cores_ = 0;  // guarded by mu_
+    bool stopped_ = false;  // guarded by mu_
+};
+
+}  // namespace ember::scheduler

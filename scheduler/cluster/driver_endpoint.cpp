@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "scheduler/cluster/driver_endpoint.hpp"
+
+#include "rpc/log.hpp"
+#include "scheduler/cluster/cluster_messages.capnp.h"
+#include "scheduler/cluster/coarse_grained_scheduler_backend.hpp"
+#include "scheduler/registry.hpp"
+#include "scheduler/task_end_reason.hpp"
+
+#include <fmt/format.h>
+
+namespace ember::scheduler {
+
+void DriverEndpoint::receive_and_reply(const rpc::Message& msg, rpc::RpcCallContext ctx) {
+    auto& b = backend_;
+    if (msg.is<wire::RetrieveSparkAppConfig>()) {
+        auto reply = rpc::OutgoingMessage::make<wire::SparkAppConfig>();
+        auto r = reply.payload<wire::SparkAppConfig>();
+        r.setAppId(b.app_id_);
+        std::vector<std::pair<std::string, std::string>> props;
+        for (auto& [k, v] : b.conf_.entries()) {
+            if (k.starts_with("ember.")) props.emplace_back(k, v);
+        }
+        auto list = r.initSparkProperties(static_cast<unsigned>(props.size()));
+        for (unsigned i = 0; i < props.size(); ++i) {
+            list[i].setKey(props[i].first);
+            list[i].setValue(props[i].second);
+        }
+        ctx.reply(std::move(reply));
+        return;
+    }
+    if (auto reg = msg.try_get<wire::RegisterExecutor>()) {
+        std::string id = reg->getExecutorId();
+        std::string build = reg->getBuildId();
+        if (build != build_id()) {
+            ctx.send_failure(fmt::format("Executor {} is a different build ({}) than the driver ({}): executors must "
+                                         "run the driver's executable",
+                                         id, build, build_id()));
+            return;
+        }
+        if (b.executors_.count(id) || b.removed_executors_.count(id)) {
+            ctx.send_failure("Duplicate executor ID: " + id);
+            return;
+        }
+        ExecutorData data;
+        data.ref = msg.ref(reg->getExecutorRef());
+        data.address = data.ref.address().empty() ? ctx.sender_address() : data.ref.address();
+        data.host = reg->getHostname();
+        data.total_cores = reg->getCores();
+        data.pid = reg->getPid();
+        b.executors_.emplace(id, std::move(data));
+        {
+            std::lock_guard lk(b.mu_);
+            ++b.registered_;
+            b.total_cores_ += reg->getCores();
+        }
+        b.cv_.notify_all();
+        log::get("scheduler")->info("Registered executor {} ({}) with {} core(s)", id,
+                                    b.executors_.at(id).address.host_port(), reg->getCores());
+        b.scheduler_.executor_added(id, b.executors_.at(id).host);
+        b.bus_.post(SparkListenerExecutorAdded{now_ms(), id, b.executors_.at(id).host, reg->getCores()});
+        ctx.reply<wire::RegisteredExecutor>([&](wire::RegisteredExecutor::Builder r) { r.setAppId(b.app_id_); });
+        return;
+    }
+    RpcEndpoint::receive_and_reply(msg, std::move(ctx));
+}
+
+void DriverEndpoint::receive(const rpc::Message& msg) {
+    auto& b = backend_;
+    if (auto su = msg.try_get<wire::StatusUpdate>()) {
+        std::string exec_id = su->getExecutorId();
+        int freed = 0;
+        for (auto u : su->getUpdates()) {
+            TaskState state = from_wire(u.getState());
+            std::optional<TaskEndReason> reason;
+            if (state == TaskState::failed || state == TaskState::killed || state == TaskState::lost) {
+                reason = from_wire(u.getFailure());
+            }
+            auto data = u.getResult();
+            b.scheduler_.status_update(u.getTaskId(), state,
+                                       std::string(reinterpret_cast<const char*>(data.begin()), data.size()),
+                                       std::move(reason), TaskMetrics::from_wire(u.getMetrics()));
+            if (is_finished(state)) freed += b.scheduler_.cpus_per_task();
+        }
+        if (auto it = b.executors_.find(exec_id); it != b.executors_.end() && freed > 0) {
+            it->second.free_cores = std::min(it->second.total_cores, it->second.free_cores + freed);
+            b.make_offers(&exec_id);
+        }
+        return;
+    }
+    if (auto le = msg.try_get<wire::LaunchedExecutor>()) {
+        std::string id = le->getExecutorId();
+        if (auto it = b.executors_.find(id); it != b.executors_.end()) {
+            it->second.free_cores = it->second.total_cores;
+            b.make_offers(&id);
+        }
+        return;
+    }
+    if (auto re = msg.try_get<wire::RemoveExecutor>()) {
+        b.remove_executor(re->getExecutorId(), re->getReason());
+        return;
+    }
+    RpcEndpoint::receive(msg);
+}
+
+void DriverEndpoint::on_disconnected(const rpc::RpcAddress& remote) {
+    auto& b = backend_;
+    for (auto& [id, data] : b.executors_) {
+        if (data.address == remote) {
+            b.remove_executor(id, "Remote RPC client disassociated. Likely due to containers exceeding thresholds, "
+                                  "or network issues. Check driver logs for WARN messages.");
+            return;
+        }
+    }
+}
+
+}  // namespace ember::scheduler

@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "scheduler/cluster/local_cluster.hpp"
+
+#include "rpc/log.hpp"
+
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace ember::scheduler {
+
+LocalCluster::LocalCluster(std::vector<std::string> command, ExitHandler on_exit)
+    : command_(std::move(command)), on_exit_(std::move(on_exit)), thread_([this] { run(); }) {}
+
+LocalCluster::~LocalCluster() { stop(std::chrono::seconds(5)); }
+
+std::string LocalCluster::describe_status(int status) {
+    if (WIFEXITED(status)) return fmt::format("exited with code {}", WEXITSTATUS(status));
+    if (WIFSIGNALED(status)) {
+        return fmt::format("was killed by signal {} ({})", WTERMSIG(status), ::strsignal(WTERMSIG(status)));
+    }
+    return fmt::format("ended with wait status {}", status);
+}
+
+int LocalCluster::launch(const std::string& executor_id, const std::vector<std::string>& args, std::string& error) {
+    Request r{executor_id, args};
+    {
+        std::unique_lock lk(mu_);
+        if (stopping_) {
+            error = "the cluster is stopping";
+            return -1;
+        }
+        requests_.push_back(&r);
+        cv_.notify_all();
+        cv_.wait(lk, [&] { return r.done; });
+    }
+    error = r.error;
+    return r.pid;
+}
+
+void LocalCluster::spawn(Request& r) {
+    std::vector<std::string> argv_s = command_;
+    argv_s.insert(argv_s.end(), r.args.begin(), r.args.end());
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+
+    int pipefd[2];
+    if (::pipe2(pipefd, O_CLOEXEC) != 0) {
+        r.pid = -1;
+        r.error = fmt::format("cannot start executor {}: pipe: {}", r.executor_id, std::strerror(errno));
+        return;
+    }
+    pid_t parent = ::getpid();
+    pid_t pid = ::fork();
+    if (pid < 0) {
+        r.pid = -1;
+        r.error = fmt::format("cannot start executor {}: fork: {}", r.executor_id, std::strerror(errno));
+        ::close(pipefd[0]);
+        ::close(pipefd[1]);
+        return;
+    }
+    if (pid == 0) {
+        // Child: only async-signal-safe calls until exec.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) ::_exit(127);  // the driver died before prctl
+        ::execv(argv[0], argv.data());
+        int err = errno;
+        ssize_t ignored = ::write(pipefd[1], &err, sizeof err);
+        (void)ignored;
+        ::_exit(127);
+    }
+    ::close(pipefd[1]);
+    int err = 0;
+    ssize_t n;
+    do {
+        n = ::read(pipefd[0], &err, sizeof err);
+    } while (n < 0 && errno == EINTR);
+    ::close(pipefd[0]);
+    if (n == static_cast<ssize_t>(sizeof err)) {
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        r.pid = -1;
+        r.error = fmt::format("cannot start executor {}: {}: {}", r.executor_id, argv_s[0], std::strerror(err));
+        return;
+    }
+    r.pid = pid;
+    std::lock_guard lk(mu_);
+    children_[pid] = r.executor_id;
+}
+
+void LocalCluster::reap() {
+    std::vector<std::pair<int, std::string>> kids;
+    {
+        std::lock_guard lk(mu_);
+        kids.assign(children_.begin(), children_.end());
+    }
+    for (auto& [pid, id] : kids) {
+        int status = 0;
+        pid_t r = ::waitpid(pid, &status, WNOHANG);
+        if (r != pid) continue;
+        {
+            std::lock_guard lk(mu_);
+            children_.erase(pid);
+        }
+        if (on_exit_) on_exit_(id, pid, status, {});
+    }
+}
+
+void LocalCluster::run() {
+    log::set_thread_name("executor-launcher");
+    std::unique_lock lk(mu_);
+    for (;;) {
+        while (!requests_.empty()) {
+            Request* r = requests_.front();
+            requests_.erase(requests_.begin());
+            lk.unlock();
+            spawn(*r);
+            lk.lock();
+            r->done = true;
+            cv_.notify_all();
+        }
+        if (stopping_ && children_.empty()) return;
+        lk.unlock();
+        reap();
+        lk.lock();
+        cv_.wait_for(lk, std::chrono::milliseconds(20), [this] { return !requests_.empty(); });
+    }
+}
+
+void LocalCluster::stop(std::chrono::milliseconds grace) {
+    {
+        std::lock_guard lk(mu_);
+        if (!thread_.joinable()) return;
+        stopping_ = true;
+        for (auto& [pid, _] : children_) ::kill(pid, SIGTERM);
+    }
+    cv_.notify_all();
+    auto until = std::chrono::steady_clock::now() + grace;
+    for (;;) {
+        {
+            std::lock_guard lk(mu_);
+            if (children_.empty()) break;
+            if (std::chrono::steady_clock::now() >= until) {
+                for (auto& [pid, id] : children_) {
+                    log::get("scheduler")->warn("Executor {} (pid {}) did not exit in time; killing it", id, pid);
+                    ::kill(pid, SIGKILL);
+                }
+                until = std::chrono::steady_clock::time_point::max();
+            }
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    thread_.join();
+}
+
+std::vector<int> LocalCluster::pids() const {
+    std::lock_guard lk(mu_);
+    std::vector<int> out;
+    for (auto& [pid, _] : children_) out.push_back(pid);
+    return out;
+}
+
+}  // namespace ember::scheduler

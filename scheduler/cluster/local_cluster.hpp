@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// LocalCluster: starts and reaps the executor processes of `local-cluster[E,C,M]` (the role of
+/// Spark's LocalSparkCluster, without its Master and Workers).
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace ember::scheduler {
+
+/// Forks and execs executor processes of the same binary, and reports each one's exit.
+///
+/// Children get PR_SET_PDEATHSIG=SIGKILL from the launcher thread, which lives until stop(), so
+/// no executor outlives the driver even if the driver is killed. A command that cannot be
+/// executed is reported at once with the reason (a CLOEXEC pipe carries exec's errno).
+///
+/// Threading: thread-safe. Forks, exec failures and exits are handled on the "executor-launcher"
+/// thread; `on_exit` runs there.
+class LocalCluster {
+public:
+    /// (executor id, pid, wait status or -1 with `error` set when it could not be started)
+    using ExitHandler = std::function<void(const std::string& executor_id, int pid, int status, const std::string& error)>;
+
+    LocalCluster(std::vector<std::string> command, ExitHandler on_exit);
+    ~LocalCluster();
+    LocalCluster(const LocalCluster&) = delete;
+    LocalCluster& operator=(const LocalCluster&) = delete;
+
+    /// Starts `command + args` as executor `executor_id`. Returns its pid, or -1 with the error in
+    /// `error` when fork or exec failed.
+    int launch(const std::string& executor_id, const std::vector<std::string>& args, std::string& error);
+    /// Sends SIGTERM, waits up to `grace` for every child, then SIGKILLs and reaps the rest.
+    void stop(std::chrono::milliseconds grace);
+    /// Pids of running children.
+    std::vector<int> pids() const;
+    /// Describes a wait status: "exited with code 1", "was killed by signal 9 (Killed)".
+    static std::string describe_status(int status);
+
+private:
+    struct Request {
+        std::string executor_id;
+        std::vector<std::string> args;
+        int pid = 0;
+        std::string error;
+        bool done = false;
+    };
+    void run();
+    void spawn(Request& r);
+    void reap();
+
+    std::vector<std::string> command_;
+    ExitHandler on_exit_;
+    mutable std::mutex mu_;
+    std::condition_variable cv_;
+    std::vector<Request*> requests_;              // guarded by mu_
+    std::map<int, std::string> children_;         // pid -> executor id, guarded by mu_
+    bool stopping_ = false;                       // guarded by mu_
+    std::thread thread_;
+};
+
+}  // namespace ember::scheduler

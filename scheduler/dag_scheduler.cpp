@@ -1,0 +1,579 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "scheduler/dag_scheduler.hpp"
+
+#include "rpc/log.hpp"
+#include "rpc/rpc_endpoint.hpp"
+#include "scheduler/task_scheduler_impl.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <future>
+
+namespace ember::scheduler {
+namespace {
+
+// Spark's RESUBMIT_TIMEOUT: coalesces a burst of fetch failures into one resubmission.
+constexpr std::chrono::milliseconds kResubmitTimeout{200};
+
+std::shared_ptr<spdlog::logger> logger() { return log::get("scheduler"); }
+
+}  // namespace
+
+DAGScheduler::DAGScheduler(const Conf& conf, TaskSchedulerImpl& task_scheduler,
+                           shuffle::MapOutputTrackerMaster& tracker, ListenerBus& bus, Post post)
+    : conf_(conf),
+      task_scheduler_(task_scheduler),
+      tracker_(tracker),
+      bus_(bus),
+      post_(std::move(post)),
+      max_consecutive_attempts_(static_cast<int>(conf.get_int("ember.stage.maxConsecutiveAttempts", 4))) {}
+
+DAGScheduler::~DAGScheduler() { timer_.stop(); }
+
+// -- submission ------------------------------------------------------------------------------------
+
+std::shared_ptr<JobWaiter> DAGScheduler::submit_job(std::shared_ptr<RddBase> rdd,
+                                                    std::shared_ptr<ResultFunctionBase> func,
+                                                    std::vector<int> partitions, ResultHandler handler,
+                                                    std::string call_site) {
+    for (int p : partitions) {
+        if (p < 0 || p >= rdd->num_partitions()) {
+            throw std::invalid_argument(fmt::format(
+                "Attempting to access a non-existent partition: {}. Total number of partitions: {}", p,
+                rdd->num_partitions()));
+        }
+    }
+    int job_id = next_job_id_.fetch_add(1);
+    auto waiter = std::make_shared<JobWaiter>(job_id);
+    if (partitions.empty()) {
+        // Spark: a job with no partitions succeeds at once and creates no stages.
+        post_([this, job_id] {
+            bus_.post(SparkListenerJobStart{job_id, now_ms(), {}});
+            bus_.post(SparkListenerJobEnd{job_id, now_ms(), true, {}});
+        });
+        waiter->succeed();
+        return waiter;
+    }
+    bool posted = post_([this, job_id, rdd = std::move(rdd), func = std::move(func), partitions = std::move(partitions),
+                         handler = std::move(handler), call_site = std::move(call_site), waiter]() mutable {
+        handle_job_submitted(job_id, std::move(rdd), std::move(func), std::move(partitions), std::move(handler),
+                             std::move(call_site), std::move(waiter));
+    });
+    if (!posted) waiter->fail(fmt::format("Job {} cancelled because SparkContext was shut down", job_id));
+    return waiter;
+}
+
+void DAGScheduler::stop() {
+    timer_.stop();
+    auto done = std::make_shared<std::promise<void>>();
+    auto fut = done->get_future();
+    if (post_([this, done] {
+            fail_all_jobs();
+            done->set_value();
+        })) {
+        fut.wait_for(std::chrono::seconds(10));
+    } else {
+        fail_all_jobs();  // the loop is gone: nothing else touches our state
+    }
+}
+
+void DAGScheduler::fail_all_jobs() {
+    stopped_ = true;
+    std::vector<ActiveJob*> jobs;
+    for (auto& [_, j] : jobs_) jobs.push_back(j.get());
+    for (auto* j : jobs) {
+        for (Stage* s : std::vector<Stage*>(running_.begin(), running_.end())) {
+            if (s->job_ids.count(j->job_id)) {
+                task_scheduler_.cancel_tasks(s->id, "Stage cancelled because SparkContext was shut down");
+                mark_stage_as_finished(s, "Stage cancelled because SparkContext was shut down");
+            }
+        }
+        fail_job(j, fmt::format("Job {} cancelled because SparkContext was shut down", j->job_id));
+    }
+}
+
+std::vector<std::shared_ptr<ShuffleDependencyBase>> DAGScheduler::shuffle_dependencies(
+    const std::shared_ptr<RddBase>& rdd) const {
+    // The shuffle dependencies reachable through narrow dependencies only (an explicit stack,
+    // as Spark does, so long lineages do not overflow).
+    std::vector<std::shared_ptr<ShuffleDependencyBase>> out;
+    std::set<int> visited;
+    std::vector<RddBase*> stack{rdd.get()};
+    while (!stack.empty()) {
+        RddBase* r = stack.back();
+        stack.pop_back();
+        if (!visited.insert(r->id()).second) continue;
+        for (auto& s : r->shuffle_dependencies()) out.push_back(s);
+        for (auto& n : r->narrow_dependencies()) stack.push_back(n.rdd.get());
+    }
+    return out;
+}
+
+ShuffleMapStage* DAGScheduler::get_or_create_shuffle_map_stage(const std::shared_ptr<ShuffleDependencyBase>& dep,
+                                                               int job_id) {
+    if (auto it = shuffle_id_to_stage_.find(dep->shuffle_id()); it != shuffle_id_to_stage_.end()) return it->second;
+    // Parents first, so parent stage ids are lower (SPARK-3353).
+    auto parents = get_or_create_parent_stages(dep->rdd(), job_id);
+    int id = next_stage_id_++;
+    std::string name = dep->rdd()->name();
+    auto stage = std::make_unique<ShuffleMapStage>(id, dep, std::move(parents), job_id, name);
+    std::set<int> seen;
+    std::vector<RddBase*> st{dep->rdd().get()};
+    while (!st.empty()) {
+        RddBase* r = st.back();
+        st.pop_back();
+        if (!seen.insert(r->id()).second) continue;
+        stage->rdd_ids.push_back(r->id());
+        for (auto& n : r->narrow_dependencies()) st.push_back(n.rdd.get());
+    }
+    if (!tracker_.contains_shuffle(dep->shuffle_id())) {
+        tracker_.register_shuffle(dep->shuffle_id(), dep->rdd()->num_partitions());
+    }
+    ShuffleMapStage* raw = stage.get();
+    stages_.emplace(id, std::move(stage));
+    shuffle_id_to_stage_[dep->shuffle_id()] = raw;
+    return raw;
+}
+
+std::vector<Stage*> DAGScheduler::get_or_create_parent_stages(const std::shared_ptr<RddBase>& rdd, int job_id) {
+    std::vector<Stage*> out;
+    for (auto& dep : shuffle_dependencies(rdd)) out.push_back(get_or_create_shuffle_map_stage(dep, job_id));
+    return out;
+}
+
+void DAGScheduler::update_job_ids_for_stage(Stage* stage, int job_id) {
+    std::vector<Stage*> st{stage};
+    while (!st.empty()) {
+        Stage* s = st.back();
+        st.pop_back();
+        if (!s->job_ids.insert(job_id).second) continue;
+        for (Stage* p : s->parents) st.push_back(p);
+    }
+}
+
+void DAGScheduler::handle_job_submitted(int job_id, std::shared_ptr<RddBase> rdd,
+                                        std::shared_ptr<ResultFunctionBase> func, std::vector<int> partitions,
+                                        ResultHandler handler, std::string call_site,
+                                        std::shared_ptr<JobWaiter> waiter) {
+    if (stopped_) {
+        waiter->fail(fmt::format("Job {} cancelled because SparkContext was shut down", job_id));
+        return;
+    }
+    ResultStage* final_stage = nullptr;
+    try {
+        auto parents = get_or_create_parent_stages(rdd, job_id);
+        int id = next_stage_id_++;
+        auto stage = std::make_unique<ResultStage>(id, rdd, std::move(func), partitions, std::move(parents), job_id,
+                                                   call_site);
+        std::set<int> seen;
+        std::vector<RddBase*> st{rdd.get()};
+        while (!st.empty()) {
+            RddBase* r = st.back();
+            st.pop_back();
+            if (!seen.insert(r->id()).second) continue;
+            stage->rdd_ids.push_back(r->id());
+            for (auto& n : r->narrow_dependencies()) st.push_back(n.rdd.get());
+        }
+        final_stage = stage.get();
+        stages_.emplace(id, std::move(stage));
+    } catch (const std::exception& e) {
+        waiter->fail(fmt::format("Job {} failed while creating its stages: {}", job_id, e.what()));
+        return;
+    }
+    auto job = std::make_unique<ActiveJob>();
+    job->job_id = job_id;
+    job->final_stage = final_stage;
+    job->partitions = partitions;
+    job->finished.assign(partitions.size(), false);
+    job->waiter = std::move(waiter);
+    job->handler = std::move(handler);
+    job->call_site = call_site;
+    final_stage->active_job = job.get();
+    update_job_ids_for_stage(final_stage, job_id);
+    logger()->info("Got job {} ({}) with {} output partitions", job_id, call_site, partitions.size());
+
+    std::vector<StageInfo> infos;
+    for (auto& [sid, s] : stages_) {
+        if (s->job_ids.count(job_id)) infos.push_back(s->initial_info());
+    }
+    jobs_.emplace(job_id, std::move(job));
+    bus_.post(SparkListenerJobStart{job_id, now_ms(), std::move(infos)});
+    submit_stage(final_stage);
+}
+
+// -- stages ----------------------------------------------------------------------------------------
+
+bool DAGScheduler::is_available(const ShuffleMapStage& s) const {
+    return tracker_.num_available_outputs(s.dep->shuffle_id()) == s.num_tasks;
+}
+
+std::vector<Stage*> DAGScheduler::missing_parent_stages(Stage& stage) {
+    std::vector<Stage*> missing;
+    for (Stage* p : stage.parents) {
+        auto* m = static_cast<ShuffleMapStage*>(p);
+        if (!is_available(*m)) missing.push_back(p);
+    }
+    std::sort(missing.begin(), missing.end(), [](Stage* a, Stage* b) { return a->id < b->id; });
+    return missing;
+}
+
+std::vector<int> DAGScheduler::find_missing_partitions(Stage& s) const {
+    if (s.is_shuffle_map()) return tracker_.find_missing_partitions(static_cast<ShuffleMapStage&>(s).dep->shuffle_id());
+    auto& r = static_cast<ResultStage&>(s);
+    std::vector<int> out;
+    if (!r.active_job) return out;
+    for (std::size_t i = 0; i < r.active_job->finished.size(); ++i) {
+        if (!r.active_job->finished[i]) out.push_back(static_cast<int>(i));  // output ids
+    }
+    return out;
+}
+
+std::optional<int> DAGScheduler::active_job_for_stage(const Stage& stage) const {
+    for (int id : stage.job_ids) {
+        if (jobs_.count(id)) return id;
+    }
+    return std::nullopt;
+}
+
+std::string DAGScheduler::stage_label(const Stage& s) const {
+    return fmt::format("{} {} ({})", s.is_shuffle_map() ? "ShuffleMapStage" : "ResultStage", s.id, s.name);
+}
+
+void DAGScheduler::submit_stage(Stage* stage) {
+    auto job_id = active_job_for_stage(*stage);
+    if (!job_id) {
+        abort_stage(stage, fmt::format("No active job for stage {}", stage->id));
+        return;
+    }
+    if (waiting_.count(stage) || running_.count(stage) || failed_.count(stage)) return;
+    auto missing = missing_parent_stages(*stage);
+    if (missing.empty()) {
+        submit_missing_tasks(stage, *job_id);
+        return;
+    }
+    for (Stage* p : missing) submit_stage(p);
+    waiting_.insert(stage);
+}
+
+void DAGScheduler::submit_missing_tasks(Stage* stage, int job_id) {
+    auto missing = find_missing_partitions(*stage);
+    running_.insert(stage);
+    stage->make_new_stage_attempt(static_cast<int>(missing.size()));
+    if (!missing.empty()) stage->latest_info.submission_time = now_ms();
+    bus_.post(SparkListenerStageSubmitted{stage->latest_info});
+
+    std::shared_ptr<const std::string> binary;
+    try {
+        if (stage->is_shuffle_map()) {
+            binary = std::make_shared<const std::string>(
+                StageCodec::encode_shuffle_map_stage(*static_cast<ShuffleMapStage*>(stage)->dep));
+        } else {
+            auto* r = static_cast<ResultStage*>(stage);
+            binary = std::make_shared<const std::string>(StageCodec::encode_result_stage(*r->rdd, *r->func));
+        }
+    } catch (const std::exception& e) {
+        abort_stage(stage, fmt::format("Task serialization failed: {}", e.what()));
+        return;
+    }
+    if (binary->size() > 1000 * 1024) {
+        logger()->warn("Broadcasting large task binary with size {} KiB", binary->size() / 1024);
+    }
+
+    TaskSet ts;
+    ts.stage_id = stage->id;
+    ts.stage_attempt = stage->latest_info.attempt_id;
+    ts.job_id = job_id;
+    ts.shuffle_map = stage->is_shuffle_map();
+    ts.binary = std::move(binary);
+    ts.epoch = tracker_.epoch();
+    for (int m : missing) {
+        TaskSpec spec;
+        if (stage->is_shuffle_map()) {
+            spec.partition = m;
+            spec.output_id = m;
+        } else {
+            spec.partition = static_cast<ResultStage*>(stage)->partitions[static_cast<std::size_t>(m)];
+            spec.output_id = m;
+        }
+        spec.preferred_locations = stage->rdd->preferred_locations(spec.partition);
+        ts.tasks.push_back(std::move(spec));
+    }
+    if (stage->is_shuffle_map()) {
+        auto* s = static_cast<ShuffleMapStage*>(stage);
+        s->pending_partitions.clear();
+        s->pending_partitions.insert(missing.begin(), missing.end());
+    }
+    if (!ts.tasks.empty()) {
+        logger()->info("Submitting {} missing tasks from {}", ts.tasks.size(), stage_label(*stage));
+        task_scheduler_.submit_tasks(std::move(ts));
+        return;
+    }
+    mark_stage_as_finished(stage);
+    submit_waiting_child_stages(stage);
+}
+
+void DAGScheduler::submit_waiting_child_stages(Stage* parent) {
+    std::vector<Stage*> children;
+    for (Stage* s : waiting_) {
+        if (std::find(s->parents.begin(), s->parents.end(), parent) != s->parents.end()) children.push_back(s);
+    }
+    std::sort(children.begin(), children.end(), [](Stage* a, Stage* b) { return a->first_job_id < b->first_job_id; });
+    for (Stage* c : children) {
+        waiting_.erase(c);
+        submit_stage(c);
+    }
+}
+
+void DAGScheduler::mark_stage_as_finished(Stage* stage, std::optional<std::string> error) {
+    stage->latest_info.completion_time = now_ms();
+    if (error) {
+        stage->latest_info.failure_reason = *error;
+        logger()->info("{} failed: {}", stage_label(*stage), *error);
+    } else {
+        stage->failed_attempt_ids.clear();  // only consecutive failures count
+    }
+    bus_.post(SparkListenerStageCompleted{stage->latest_info});
+    running_.erase(stage);
+}
+
+void DAGScheduler::abort_stage(Stage* stage, const std::string& reason) {
+    if (!stages_.count(stage->id)) return;
+    std::vector<ActiveJob*> dependent;
+    for (auto& [_, j] : jobs_) {
+        if (stage->job_ids.count(j->job_id)) dependent.push_back(j.get());
+    }
+    if (running_.count(stage)) {
+        task_scheduler_.cancel_tasks(stage->id, "Stage aborted");
+        mark_stage_as_finished(stage, reason);
+    }
+    for (auto* j : dependent) {
+        for (Stage* s : std::vector<Stage*>(running_.begin(), running_.end())) {
+            // Stages used only by this job stop with it (SPARK: failJobAndIndependentStages).
+            bool shared = false;
+            for (int other : s->job_ids) shared |= other != j->job_id && jobs_.count(other);
+            if (s->job_ids.count(j->job_id) && !shared) {
+                task_scheduler_.cancel_tasks(s->id, "Job aborted");
+                mark_stage_as_finished(s, reason);
+            }
+        }
+        fail_job(j, "Job aborted due to stage failure: " + reason);
+    }
+}
+
+void DAGScheduler::fail_job(ActiveJob* job, const std::string& error) {
+    auto waiter = job->waiter;
+    int id = job->job_id;
+    cleanup_job(job);
+    bus_.post(SparkListenerJobEnd{id, now_ms(), false, error});
+    waiter->fail(error);
+}
+
+void DAGScheduler::cleanup_job(ActiveJob* job) {
+    int id = job->job_id;
+    // Forget stages no other active job uses (shuffle map stages stay registered by shuffle id
+    // so later jobs reuse their outputs, as Spark does).
+    for (auto it = stages_.begin(); it != stages_.end();) {
+        Stage* s = it->second.get();
+        s->job_ids.erase(id);
+        if (s->job_ids.empty() && !s->is_shuffle_map()) {
+            waiting_.erase(s);
+            running_.erase(s);
+            failed_.erase(s);
+            it = stages_.erase(it);
+        } else {
+            if (s->job_ids.empty()) {
+                waiting_.erase(s);
+                failed_.erase(s);
+            }
+            ++it;
+        }
+    }
+    jobs_.erase(id);
+}
+
+// -- task events -----------------------------------------------------------------------------------
+
+void DAGScheduler::task_started(const TaskSet& ts, const TaskInfo& info) {
+    bus_.post(SparkListenerTaskStart{ts.stage_id, ts.stage_attempt, info});
+}
+
+void DAGScheduler::task_ended(const TaskSet& ts, int index, TaskEndReason reason, std::string result,
+                              TaskMetrics metrics, TaskInfo info) {
+    TaskSet slim;
+    slim.stage_id = ts.stage_id;
+    slim.stage_attempt = ts.stage_attempt;
+    slim.job_id = ts.job_id;
+    slim.shuffle_map = ts.shuffle_map;
+    slim.tasks.resize(static_cast<std::size_t>(index) + 1);
+    slim.tasks[static_cast<std::size_t>(index)] = ts.tasks[static_cast<std::size_t>(index)];
+    post_([this, slim = std::move(slim), index, reason = std::move(reason), result = std::move(result), metrics,
+           info]() mutable {
+        handle_task_completion(slim, index, std::move(reason), std::move(result), metrics, info);
+    });
+}
+
+void DAGScheduler::task_set_failed(const TaskSet& ts, std::string reason) {
+    int stage_id = ts.stage_id;
+    post_([this, stage_id, reason = std::move(reason)]() mutable { handle_task_set_failed(stage_id, std::move(reason)); });
+}
+
+void DAGScheduler::executor_added(const std::string& executor_id, const std::string&) {
+    post_([this, executor_id] { failed_executors_.erase(executor_id); });
+}
+
+void DAGScheduler::executor_lost(const std::string& executor_id, const std::string&) {
+    post_([this, executor_id] { handle_executor_lost(executor_id); });
+}
+
+void DAGScheduler::handle_task_set_failed(int stage_id, std::string reason) {
+    auto it = stages_.find(stage_id);
+    if (it != stages_.end()) abort_stage(it->second.get(), reason);
+}
+
+void DAGScheduler::handle_executor_lost(const std::string& executor_id) {
+    if (!failed_executors_.insert(executor_id).second) return;
+    int lost = tracker_.remove_outputs_on_executor(executor_id);
+    if (lost > 0) logger()->info("Executor {} lost {} map outputs", executor_id, lost);
+    // Stages waiting for a parent that is now incomplete will find it missing on resubmission.
+    for (Stage* s : std::vector<Stage*>(waiting_.begin(), waiting_.end())) {
+        if (missing_parent_stages(*s).empty()) {
+            waiting_.erase(s);
+            submit_stage(s);
+        }
+    }
+}
+
+void DAGScheduler::handle_task_completion(const TaskSet& ts, int index, TaskEndReason reason, std::string result,
+                                          TaskMetrics metrics, TaskInfo info) {
+    auto sit = stages_.find(ts.stage_id);
+    std::string task_type = ts.shuffle_map ? "ShuffleMapTask" : "ResultTask";
+    // The listener hears about the task before any job or stage state changes (Spark).
+    bus_.post(SparkListenerTaskEnd{ts.stage_id, ts.stage_attempt, task_type, std::holds_alternative<Success>(reason)
+                                                                                   ? std::string("Success")
+                                                                                   : to_error_string(reason),
+                                   info, metrics});
+    if (sit == stages_.end()) return;  // cancelled, or a late task of a finished job
+    Stage* stage = sit->second.get();
+    const TaskSpec& spec = ts.tasks[static_cast<std::size_t>(index)];
+    bool current_attempt = ts.stage_attempt == stage->latest_info.attempt_id;
+
+    if (std::holds_alternative<Success>(reason)) {
+        if (current_attempt) {
+            stage->latest_info.metrics.merge(metrics);
+            ++stage->latest_info.num_completed_tasks;
+        }
+        if (!stage->is_shuffle_map()) {
+            auto* rs = static_cast<ResultStage*>(stage);
+            ActiveJob* job = rs->active_job;
+            if (!job) return;
+            auto out = static_cast<std::size_t>(spec.output_id);
+            if (job->finished[out]) return;
+            job->finished[out] = true;
+            ++job->num_finished;
+            try {
+                job->handler(spec.output_id, result);
+            } catch (const std::exception& e) {
+                fail_job(job, fmt::format("Job {} failed: the result handler threw: {}", job->job_id, e.what()));
+                return;
+            }
+            if (job->num_finished == static_cast<int>(job->finished.size())) {
+                mark_stage_as_finished(stage);
+                auto waiter = job->waiter;
+                int id = job->job_id;
+                task_scheduler_.cancel_tasks(stage->id, "Stage finished");
+                cleanup_job(job);
+                logger()->info("Job {} finished", id);
+                bus_.post(SparkListenerJobEnd{id, now_ms(), true, {}});
+                waiter->succeed();
+            }
+            return;
+        }
+        auto* ms = static_cast<ShuffleMapStage*>(stage);
+        shuffle::MapStatus status;
+        try {
+            status = decode<shuffle::MapStatus>(result);
+        } catch (const std::exception& e) {
+            logger()->error("Malformed MapStatus from TID {}: {}", info.task_id, e.what());
+            return;
+        }
+        ms->pending_partitions.erase(spec.partition);
+        if (failed_executors_.count(status.location.executor_id)) {
+            // Its executor was lost after the task finished: the output is gone.
+            logger()->info("Ignoring possibly bogus ShuffleMapTask completion from lost executor {}",
+                           status.location.executor_id);
+        } else {
+            tracker_.register_map_output(ms->dep->shuffle_id(), spec.partition, std::move(status));
+        }
+        if (!current_attempt) task_scheduler_.mark_partition_completed(stage->id, spec.partition);
+        if (running_.count(stage) && ms->pending_partitions.empty()) {
+            mark_stage_as_finished(stage);
+            tracker_.increment_epoch();
+            if (!is_available(*ms)) {
+                // Some outputs were lost while the stage ran: run the missing ones again.
+                logger()->info("Resubmitting {} because some of its tasks had failed", stage_label(*stage));
+                submit_stage(stage);
+            } else {
+                submit_waiting_child_stages(stage);
+            }
+        }
+        return;
+    }
+
+    if (std::holds_alternative<Resubmitted>(reason)) {
+        if (stage->is_shuffle_map()) static_cast<ShuffleMapStage*>(stage)->pending_partitions.insert(spec.partition);
+        return;
+    }
+
+    if (auto* ff = std::get_if<FetchFailed>(&reason)) {
+        if (current_attempt) ++stage->latest_info.num_failed_tasks;
+        if (!current_attempt) {
+            logger()->info("Ignoring fetch failure from TID {}: {} has a more recent attempt", info.task_id,
+                           stage_label(*stage));
+            return;
+        }
+        ShuffleMapStage* map_stage = nullptr;
+        if (auto it = shuffle_id_to_stage_.find(ff->shuffle_id); it != shuffle_id_to_stage_.end()) map_stage = it->second;
+        stage->failed_attempt_ids.insert(ts.stage_attempt);
+        bool should_abort = static_cast<int>(stage->failed_attempt_ids.size()) >= max_consecutive_attempts_;
+        if (running_.count(stage)) {
+            task_scheduler_.cancel_tasks(stage->id, "Stage failed: fetch failure");
+            mark_stage_as_finished(stage, ff->message);
+        }
+        if (ff->map_index >= 0) tracker_.unregister_map_output(ff->shuffle_id, ff->map_index, ff->address);
+        if (should_abort) {
+            abort_stage(stage, fmt::format("{} has failed the maximum allowable number of times: {}. Most recent "
+                                           "failure reason:\n{}",
+                                           stage_label(*stage), max_consecutive_attempts_, to_error_string(reason)));
+            return;
+        }
+        failed_.insert(stage);
+        if (map_stage) failed_.insert(map_stage);
+        if (!ff->address.executor_id.empty() && !failed_executors_.count(ff->address.executor_id)) {
+            // The other outputs on that executor are most likely gone too (Spark: fileLost).
+            failed_executors_.insert(ff->address.executor_id);
+            tracker_.remove_outputs_on_executor(ff->address.executor_id);
+        }
+        if (!resubmit_scheduled_) {
+            resubmit_scheduled_ = true;
+            timer_.schedule(kResubmitTimeout, [this] { post_([this] { resubmit_failed_stages(); }); });
+        }
+        return;
+    }
+    if (current_attempt) ++stage->latest_info.num_failed_tasks;
+    // Other failures: the TaskSetManager retries or aborts; nothing to do here.
+}
+
+void DAGScheduler::resubmit_failed_stages() {
+    resubmit_scheduled_ = false;
+    if (failed_.empty()) return;
+    logger()->info("Resubmitting failed stages");
+    std::vector<Stage*> stages(failed_.begin(), failed_.end());
+    failed_.clear();
+    std::sort(stages.begin(), stages.end(), [](Stage* a, Stage* b) { return a->first_job_id < b->first_job_id; });
+    for (Stage* s : stages) {
+        if (stages_.count(s->id)) submit_stage(s);
+    }
+}
+
+}  // namespace ember::scheduler

@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// DAGScheduler: cuts jobs into stages at shuffle boundaries, submits missing parents first,
+/// tracks finished partitions and map outputs, and recovers lost ones (Spark's DAGScheduler).
+
+#include "rpc/conf.hpp"
+#include "scheduler/job_waiter.hpp"
+#include "scheduler/listener.hpp"
+#include "scheduler/stage.hpp"
+#include "scheduler/task_end_reason.hpp"
+#include "scheduler/task_set.hpp"
+#include "scheduler/timer.hpp"
+#include "shuffle/map_output_tracker.hpp"
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace ember::scheduler {
+
+class TaskSchedulerImpl;
+
+/// Runs every state change as an event on the scheduler loop, like Spark's
+/// DAGSchedulerEventProcessLoop; here the loop is the driver endpoint's, shared with the
+/// TaskScheduler and the backend, so none of them needs a lock and no event hops threads.
+///
+/// Stage retry follows Spark: a FetchFailed unregisters the lost map output (and the
+/// executor's others), marks the reduce stage failed, and resubmits the map stage (missing
+/// partitions only) and then the reduce stage 200 ms later; after
+/// ember.stage.maxConsecutiveAttempts (4) consecutive failed attempts the stage is aborted.
+///
+/// Threading: submit_job() and stop() are thread-safe; everything else runs on the loop.
+class DAGScheduler {
+public:
+    /// Runs a closure later on the scheduler loop; false if the loop is gone.
+    using Post = std::function<bool(std::function<void()>)>;
+
+    DAGScheduler(const Conf& conf, TaskSchedulerImpl& task_scheduler, shuffle::MapOutputTrackerMaster& tracker,
+                 ListenerBus& bus, Post post);
+    ~DAGScheduler();
+
+    /// Submits a job; the returned waiter completes when it ends. `handler` runs on the loop
+    /// for each partition's result.
+    std::shared_ptr<JobWaiter> submit_job(std::shared_ptr<RddBase> rdd, std::shared_ptr<ResultFunctionBase> func,
+                                          std::vector<int> partitions, ResultHandler handler, std::string call_site);
+    /// Fails every active job ("Job N cancelled because SparkContext was shut down").
+    void stop();
+
+    // -- events from the TaskScheduler (called on the loop; handled as later events) -----------
+    void task_started(const TaskSet& ts, const TaskInfo& info);
+    void task_ended(const TaskSet& ts, int index, TaskEndReason reason, std::string result, TaskMetrics metrics,
+                    TaskInfo info);
+    void task_set_failed(const TaskSet& ts, std::string reason);
+    void executor_added(const std::string& executor_id, const std::string& host);
+    void executor_lost(const std::string& executor_id, const std::string& reason);
+
+private:
+    void handle_job_submitted(int job_id, std::shared_ptr<RddBase> rdd, std::shared_ptr<ResultFunctionBase> func,
+                              std::vector<int> partitions, ResultHandler handler, std::string call_site,
+                              std::shared_ptr<JobWaiter> waiter);
+    void handle_task_completion(const TaskSet& ts, int index, TaskEndReason reason, std::string result,
+                                TaskMetrics metrics, TaskInfo info);
+    void handle_task_set_failed(int stage_id, std::string reason);
+    void handle_executor_lost(const std::string& executor_id);
+    void resubmit_failed_stages();
+    void fail_all_jobs();
+
+    ShuffleMapStage* get_or_create_shuffle_map_stage(const std::shared_ptr<ShuffleDependencyBase>& dep, int job_id);
+    std::vector<Stage*> get_or_create_parent_stages(const std::shared_ptr<RddBase>& rdd, int job_id);
+    std::vector<std::shared_ptr<ShuffleDependencyBase>> shuffle_dependencies(const std::shared_ptr<RddBase>& rdd) const;
+    std::vector<Stage*> missing_parent_stages(Stage& stage);
+    bool is_available(const ShuffleMapStage& s) const;
+    std::vector<int> find_missing_partitions(Stage& s) const;
+    void submit_stage(Stage* stage);
+    void submit_missing_tasks(Stage* stage, int job_id);
+    void submit_waiting_child_stages(Stage* parent);
+    void mark_stage_as_finished(Stage* stage, std::optional<std::string> error = std::nullopt);
+    void abort_stage(Stage* stage, const std::string& reason);
+    void fail_job(ActiveJob* job, const std::string& error);
+    void cleanup_job(ActiveJob* job);
+    std::optional<int> active_job_for_stage(const Stage& stage) const;
+    std::string stage_label(const Stage& s) const;
+    void update_job_ids_for_stage(Stage* stage, int job_id);
+
+    const Conf& conf_;
+    TaskSchedulerImpl& task_scheduler_;
+    shuffle::MapOutputTrackerMaster& tracker_;
+    ListenerBus& bus_;
+    Post post_;
+    Timer timer_{"dag-scheduler-message"};
+    int max_consecutive_attempts_;
+
+    std::atomic<int> next_job_id_{0};
+    int next_stage_id_ = 0;
+    std::map<int, std::unique_ptr<Stage>> stages_;        // stage id -> stage
+    std::map<int, ShuffleMapStage*> shuffle_id_to_stage_;
+    std::map<int, std::unique_ptr<ActiveJob>> jobs_;      // active jobs by id
+    std::set<Stage*> waiting_, running_, failed_;
+    bool resubmit_scheduled_ = false;
+    std::set<std::string> failed_executors_;  // executors whose outputs were removed
+    bool stopped_ = false;
+};
+
+}  // namespace ember::scheduler

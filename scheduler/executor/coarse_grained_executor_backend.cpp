@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "scheduler/executor/coarse_grained_executor_backend.hpp"
+
+#include "rpc/log.hpp"
+#include "scheduler/cluster/cluster_codec.hpp"
+#include "scheduler/cluster/cluster_messages.capnp.h"
+#include "scheduler/registry.hpp"
+#include "shuffle/map_output_tracker.hpp"
+#include "shuffle/map_status.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#include <unistd.h>
+
+namespace ember::scheduler {
+
+CoarseGrainedExecutorBackend::CoarseGrainedExecutorBackend(std::string executor_id, rpc::RpcEndpointRef driver,
+                                                           std::string hostname, int cores, ExecutorServices& services,
+                                                           shuffle::MapOutputTrackerWorker* tracker,
+                                                           std::function<void(int, const std::string&)> on_exit)
+    : executor_id_(std::move(executor_id)),
+      driver_(std::move(driver)),
+      hostname_(std::move(hostname)),
+      cores_(cores),
+      services_(services),
+      tracker_(tracker),
+      on_exit_(std::move(on_exit)) {}
+
+CoarseGrainedExecutorBackend::~CoarseGrainedExecutorBackend() = default;
+
+void CoarseGrainedExecutorBackend::exit_executor(int code, const std::string& why) { on_exit_(code, why); }
+
+void CoarseGrainedExecutorBackend::on_start() {
+    auto msg = rpc::OutgoingMessage::make<wire::RegisterExecutor>();
+    auto b = msg.payload<wire::RegisterExecutor>();
+    b.setExecutorId(executor_id_);
+    rpc::write_ref(b.initExecutorRef(), self());
+    b.setHostname(hostname_);
+    b.setCores(cores_);
+    b.setBuildId(build_id());
+    b.setPid(static_cast<std::int32_t>(::getpid()));
+    shuffle::to_wire(b.initBlockManagerId(), services_.block_manager.id());
+    driver_.ask(std::move(msg), [this](rpc::RpcResult<rpc::Message> r) {
+        if (!r) {
+            exit_executor(1, "Cannot register with driver " + driver_.to_string() + ": " + r.error().message);
+            return;
+        }
+        // Spark: the executor sends itself RegisteredExecutor, builds the Executor, then tells
+        // the driver it is ready.
+        executor_ = std::make_unique<Executor>(executor_id_, cores_, services_, *this, tracker_);
+        driver_.send<wire::LaunchedExecutor>([&](wire::LaunchedExecutor::Builder l) { l.setExecutorId(executor_id_); });
+    });
+}
+
+void CoarseGrainedExecutorBackend::receive(const rpc::Message& msg) {
+    if (auto lt = msg.try_get<wire::LaunchTask>()) {
+        if (!executor_) {
+            exit_executor(1, "Received LaunchTask command but executor was null");
+            return;
+        }
+        for (auto s : lt->getStages()) {
+            auto bin = s.getBinary();
+            executor_->add_stage_binary(s.getStageId(), s.getStageAttempt(),
+                                        std::make_shared<const std::string>(reinterpret_cast<const char*>(bin.begin()),
+                                                                            bin.size()));
+        }
+        for (auto t : lt->getTasks()) executor_->launch_task(from_wire(t));
+        return;
+    }
+    if (auto kt = msg.try_get<wire::KillTask>()) {
+        if (executor_) executor_->kill_task(kt->getTaskId(), kt->getReason());
+        return;
+    }
+    if (msg.is<wire::StopExecutor>()) {
+        log::get("scheduler")->info("Driver commanded a shutdown");
+        exit_executor(0, "");
+        return;
+    }
+    RpcEndpoint::receive(msg);
+}
+
+void CoarseGrainedExecutorBackend::on_disconnected(const rpc::RpcAddress& remote) {
+    if (remote == driver_.address()) {
+        exit_executor(1, fmt::format("Driver {} disassociated! Shutting down.", remote.host_port()));
+    }
+}
+
+void CoarseGrainedExecutorBackend::on_stop() {
+    if (executor_) executor_->stop();
+}
+
+void CoarseGrainedExecutorBackend::status_update(std::int64_t task_id, TaskState state, std::string result,
+                                                 std::optional<TaskEndReason> reason, const TaskMetrics& metrics) {
+    auto msg = rpc::OutgoingMessage::make<wire::StatusUpdate>();
+    auto b = msg.payload<wire::StatusUpdate>();
+    b.setExecutorId(executor_id_);
+    auto u = b.initUpdates(1)[0];
+    u.setTaskId(task_id);
+    u.setState(to_wire(state));
+    u.setResult(kj::arrayPtr(reinterpret_cast<const capnp::byte*>(result.data()), result.size()));
+    if (reason) to_wire(u.initFailure(), *reason);
+    metrics.to_wire(u.initMetrics());
+    driver_.send(std::move(msg));
+}
+
+}  // namespace ember::scheduler

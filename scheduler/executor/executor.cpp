@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "scheduler/executor/executor.hpp"
+
+#include "rpc/log.hpp"
+#include "scheduler/registry.hpp"
+#include "shuffle/map_output_tracker.hpp"
+
+#include <fmt/format.h>
+#include <kj/exception.h>
+
+#include <chrono>
+#include <typeinfo>
+
+namespace ember::scheduler {
+namespace {
+
+std::uint64_t elapsed_ns(std::chrono::steady_clock::time_point since) {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - since).count());
+}
+
+}  // namespace
+
+Executor::Executor(std::string executor_id, int cores, ExecutorServices& services, ExecutorBackend& backend,
+                   shuffle::MapOutputTrackerWorker* tracker_worker)
+    : executor_id_(std::move(executor_id)), services_(services), backend_(backend), tracker_worker_(tracker_worker) {
+    for (int i = 0; i < std::max(cores, 1); ++i) threads_.emplace_back([this, i] { worker(i); });
+}
+
+Executor::~Executor() { stop(); }
+
+void Executor::add_stage_binary(int stage_id, int stage_attempt, std::shared_ptr<const std::string> binary) {
+    auto e = std::make_shared<StageEntry>();
+    e->binary = std::move(binary);
+    std::lock_guard lk(mu_);
+    stages_.try_emplace({stage_id, stage_attempt}, std::move(e));
+}
+
+void Executor::launch_task(TaskDescription task) {
+    {
+        std::lock_guard lk(mu_);
+        if (stopping_) return;
+        queue_.push_back(std::move(task));
+    }
+    cv_.notify_one();
+}
+
+void Executor::kill_task(std::int64_t task_id, const std::string& reason) {
+    std::lock_guard lk(mu_);
+    kill_reasons_[task_id] = reason;
+    if (auto it = running_.find(task_id); it != running_.end()) it->second->kill();
+}
+
+void Executor::stop() {
+    {
+        std::lock_guard lk(mu_);
+        if (stopping_ && threads_.empty()) return;
+        stopping_ = true;
+        queue_.clear();
+        for (auto& [_, tc] : running_) tc->kill();
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) {
+        if (t.joinable()) t.join();
+    }
+    threads_.clear();
+}
+
+void Executor::worker(int index) {
+    log::set_thread_name(fmt::format("task-{}", index));
+    for (;;) {
+        TaskDescription task;
+        {
+            std::unique_lock lk(mu_);
+            cv_.wait(lk, [this] { return stopping_ || !queue_.empty(); });
+            if (stopping_) return;
+            task = std::move(queue_.front());
+            queue_.pop_front();
+        }
+        run_task(task);
+    }
+}
+
+std::shared_ptr<Executor::StageEntry> Executor::stage_entry(int stage_id, int attempt) {
+    std::lock_guard lk(mu_);
+    auto it = stages_.find({stage_id, attempt});
+    return it == stages_.end() ? nullptr : it->second;
+}
+
+void Executor::run_task(const TaskDescription& task) {
+    auto start = std::chrono::steady_clock::now();
+    TaskContext tc(services_, task.stage_id, task.stage_attempt, task.partition_id, task.task_id,
+                   task.attempt_number);
+    {
+        std::lock_guard lk(mu_);
+        if (kill_reasons_.count(task.task_id)) tc.kill();
+        running_[task.task_id] = &tc;
+    }
+    auto finish = [&](TaskState state, std::string result, std::optional<TaskEndReason> reason) {
+        {
+            std::lock_guard lk(mu_);
+            running_.erase(task.task_id);
+            kill_reasons_.erase(task.task_id);
+        }
+        tc.metrics().executor_run_time_ns = elapsed_ns(start) - tc.metrics().executor_deserialize_time_ns;
+        tc.metrics().result_size = result.size();
+        backend_.status_update(task.task_id, state, std::move(result), std::move(reason), tc.metrics());
+    };
+    auto killed_reason = [&] {
+        std::lock_guard lk(mu_);
+        auto it = kill_reasons_.find(task.task_id);
+        return it == kill_reasons_.end() ? std::string("killed") : it->second;
+    };
+    try {
+        if (tracker_worker_) tracker_worker_->update_epoch(task.epoch);
+        auto entry = stage_entry(task.stage_id, task.stage_attempt);
+        if (!entry) {
+            throw std::runtime_error(fmt::format("no binary for stage {}.{} on executor {}", task.stage_id,
+                                                 task.stage_attempt, executor_id_));
+        }
+        std::call_once(entry->once, [&] {
+            auto t0 = std::chrono::steady_clock::now();
+            try {
+                entry->decoded = std::make_shared<DecodedStage>(StageCodec::decode(*entry->binary));
+            } catch (const std::exception& e) {
+                entry->error = e.what();
+            }
+            tc.metrics().executor_deserialize_time_ns = elapsed_ns(t0);
+        });
+        if (!entry->decoded) {
+            throw std::runtime_error(fmt::format("cannot rebuild stage {}.{}: {}", task.stage_id, task.stage_attempt,
+                                                 entry->error));
+        }
+        if (tc.killed()) {
+            finish(TaskState::killed, {}, TaskKilled{killed_reason()});
+            return;
+        }
+        std::string result;
+        if (entry->decoded->shuffle) {
+            result = encode(entry->decoded->shuffle->run_map_task(task.partition_id, tc));
+        } else {
+            result = entry->decoded->func->run(*entry->decoded->rdd, task.partition_id, tc);
+        }
+        finish(TaskState::finished, std::move(result), std::nullopt);
+    } catch (const shuffle::FetchFailedException& e) {
+        finish(TaskState::failed, {},
+               FetchFailed{e.address(), e.shuffle_id(), e.map_id(), e.map_index(), e.reduce_id(), e.message()});
+    } catch (const std::exception& e) {
+        if (tc.killed()) {
+            finish(TaskState::killed, {}, TaskKilled{killed_reason()});
+        } else {
+            finish(TaskState::failed, {}, ExceptionFailure{demangle(typeid(e).name()), e.what(), {}});
+        }
+    } catch (const kj::Exception& e) {
+        finish(TaskState::failed, {}, ExceptionFailure{"kj::Exception", e.getDescription().cStr(), {}});
+    } catch (...) {
+        finish(TaskState::failed, {}, ExceptionFailure{"unknown", "a task threw a non-standard exception", {}});
+    }
+}
+
+}  // namespace ember::scheduler

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// Executor: runs tasks on a pool of task threads (Spark's Executor and TaskRunner).
+
+#include "scheduler/rdd/rdd_base.hpp"
+#include "scheduler/task_context.hpp"
+#include "scheduler/task_end_reason.hpp"
+#include "scheduler/task_set.hpp"
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace ember::shuffle {
+class MapOutputTrackerWorker;
+}
+
+namespace ember::scheduler {
+
+/// Where an Executor reports task state changes (the executor backend).
+/// Threading: called from task threads, concurrently.
+class ExecutorBackend {
+public:
+    virtual ~ExecutorBackend() = default;
+    virtual void status_update(std::int64_t task_id, TaskState state, std::string result,
+                               std::optional<TaskEndReason> reason, const TaskMetrics& metrics) = 0;
+};
+
+/// Runs each launched task on one of `cores` task threads ("task-N"): rebuilds the stage from
+/// its binary (once per stage attempt), runs the ShuffleMapTask or ResultTask, and reports
+/// FINISHED with the result, or FAILED with FetchFailed / ExceptionFailure, or KILLED.
+///
+/// Threading: thread-safe.
+class Executor {
+public:
+    Executor(std::string executor_id, int cores, ExecutorServices& services, ExecutorBackend& backend,
+             shuffle::MapOutputTrackerWorker* tracker_worker);
+    ~Executor();
+    Executor(const Executor&) = delete;
+    Executor& operator=(const Executor&) = delete;
+
+    /// Keeps a stage binary for the stage's tasks.
+    void add_stage_binary(int stage_id, int stage_attempt, std::shared_ptr<const std::string> binary);
+    void launch_task(TaskDescription task);
+    /// Marks a task killed: it stops at its next check and reports KILLED.
+    void kill_task(std::int64_t task_id, const std::string& reason);
+    /// Stops accepting tasks, kills running ones and joins the task threads. Idempotent.
+    void stop();
+
+private:
+    struct StageEntry {
+        std::shared_ptr<const std::string> binary;
+        std::once_flag once;
+        std::shared_ptr<DecodedStage> decoded;
+        std::string error;
+    };
+    void worker(int index);
+    void run_task(const TaskDescription& task);
+    std::shared_ptr<StageEntry> stage_entry(int stage_id, int attempt);
+
+    std::string executor_id_;
+    ExecutorServices& services_;
+    ExecutorBackend& backend_;
+    shuffle::MapOutputTrackerWorker* tracker_worker_;
+
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<TaskDescription> queue_;                               // guarded by mu_
+    std::map<std::pair<int, int>, std::shared_ptr<StageEntry>> stages_;  // guarded by mu_
+    std::unordered_map<std::int64_t, TaskContext*> running_;          // guarded by mu_
+    std::unordered_map<std::int64_t, std::string> kill_reasons_;      // guarded by mu_
+    bool stopping_ = false;                                           // guarded by mu_
+    std::vector<std::thread> threads_;
+};
+
+}  // namespace ember::scheduler

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: Apache-2.0
+// run_executor: the main of an executor process (Spark's CoarseGrainedExecutorBackend.main).
+#include "rpc/log.hpp"
+#include "scheduler/cluster/cluster_messages.capnp.h"
+#include "scheduler/executor/coarse_grained_executor_backend.hpp"
+#include "shuffle/index_shuffle_block_resolver.hpp"
+#include "shuffle/map_output_tracker.hpp"
+#include "storage/block_manager.hpp"
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <charconv>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <future>
+#include <mutex>
+#include <thread>
+
+#include <pthread.h>
+#include <unistd.h>
+
+namespace ember::scheduler {
+namespace {
+
+struct ExecutorArgs {
+    std::string driver_url;
+    std::string executor_id;
+    std::string hostname = "127.0.0.1";
+    std::string bind_address;
+    int cores = 1;
+    int memory_mb = 1024;
+};
+
+/// One-line failure on stderr, as every ember process reports fatal errors.
+int fail(const std::string& id, const std::string& why) {
+    std::fprintf(stderr, "ember executor %s: %s\n", id.empty() ? "?" : id.c_str(), why.c_str());
+    return 1;
+}
+
+bool parse_int(std::string_view s, int& out) {
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc{} && p == s.data() + s.size() && out > 0;
+}
+
+std::optional<std::string> parse(int argc, char** argv, ExecutorArgs& a) {
+    for (int i = 2; i < argc; ++i) {
+        std::string_view k = argv[i];
+        if (i + 1 >= argc) return fmt::format("missing value for {}", k);
+        std::string_view v = argv[++i];
+        if (k == "--driver-url") {
+            a.driver_url = v;
+        } else if (k == "--executor-id") {
+            a.executor_id = v;
+        } else if (k == "--hostname") {
+            a.hostname = v;
+        } else if (k == "--bind-address") {
+            a.bind_address = v;
+        } else if (k == "--cores") {
+            if (!parse_int(v, a.cores)) return fmt::format("--cores must be a positive integer, got '{}'", v);
+        } else if (k == "--memory") {
+            if (!parse_int(v, a.memory_mb)) return fmt::format("--memory must be a positive integer (MiB), got '{}'", v);
+        } else {
+            return fmt::format("unknown argument {}", k);
+        }
+    }
+    if (a.driver_url.empty()) return std::string("missing --driver-url");
+    if (a.executor_id.empty()) return std::string("missing --executor-id");
+    return std::nullopt;
+}
+
+}  // namespace
+
+int run_executor(int argc, char** argv) {
+    ExecutorArgs args;
+    if (auto err = parse(argc, argv, args)) return fail(args.executor_id, *err);
+    log::set_thread_name("executor-main");
+
+    // SIGTERM/SIGINT are handled by one thread (sigwait), so every other thread inherits the mask.
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+    std::promise<int> exit_promise;
+    auto exit_code = exit_promise.get_future();
+    std::once_flag exit_once;
+    auto request_exit = [&](int code, const std::string& why) {
+        std::call_once(exit_once, [&] {
+            if (code != 0) std::fprintf(stderr, "ember executor %s: %s\n", args.executor_id.c_str(), why.c_str());
+            exit_promise.set_value(code);
+        });
+    };
+
+    rpc::RpcEnvConfig cfg;
+    cfg.name = "executor-" + args.executor_id;
+    cfg.bind_address = args.bind_address.empty() ? args.hostname : args.bind_address;
+    cfg.advertise_address = args.hostname;
+    auto env = rpc::RpcEnv::create(cfg);
+    if (!env) return fail(args.executor_id, env.error().message);
+
+    rpc::RpcResult<rpc::RpcEndpointRef> driver = rpc::RpcError{};
+    for (int attempt = 0; attempt < 3; ++attempt) {  // Spark retries the driver lookup 3 times
+        driver = (*env)->setup_endpoint_ref_by_uri(args.driver_url);
+        if (driver) break;
+        if (driver.error().code == rpc::RpcErrc::invalid_uri) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    if (!driver) return fail(args.executor_id, "Cannot connect to driver at " + args.driver_url + ": " + driver.error().message);
+
+    auto req = rpc::OutgoingMessage::make<wire::RetrieveSparkAppConfig>(
+        [&](wire::RetrieveSparkAppConfig::Builder b) { b.setExecutorId(args.executor_id); });
+    auto app = driver->ask_sync<wire::SparkAppConfig>(std::move(req));
+    if (!app) return fail(args.executor_id, "Cannot get the application configuration from the driver: " + app.error().message);
+    Conf conf;
+    for (auto kv : app->get<wire::SparkAppConfig>().getSparkProperties()) conf.set(kv.getKey(), kv.getValue());
+    if (!conf.contains("ember.local.dir")) conf.set("ember.local.dir", "/tmp");
+
+    std::unique_ptr<storage::BlockManager> bm;
+    try {
+        bm = std::make_unique<storage::BlockManager>(args.executor_id, **env, conf);
+    } catch (const std::exception& e) {
+        return fail(args.executor_id, e.what());
+    }
+    shuffle::IndexShuffleBlockResolver resolver(bm->disk_block_manager());
+    bm->set_shuffle_block_resolver(&resolver);
+    bm->initialize();
+    shuffle::MapOutputTrackerWorker tracker(
+        (*env)->endpoint_ref(driver->address(), std::string(shuffle::MapOutputTracker::kEndpointName)),
+        rpc::RpcTimeout::ask(conf));
+    double fraction = conf.get_double("ember.memory.fraction", 0.6);
+    ExecutorServices services{args.executor_id, conf, *bm, resolver, tracker,
+                              static_cast<std::uint64_t>(static_cast<double>(args.memory_mb) * (1 << 20) * fraction /
+                                                         args.cores)};
+
+    // Signals: an orderly exit; if that hangs (a task that ignores kills), leave anyway.
+    std::vector<std::string> dirs = bm->disk_block_manager().local_dirs();
+    std::thread([&sigs, &request_exit, dirs] {
+        int sig = 0;
+        if (sigwait(&sigs, &sig) != 0) return;
+        request_exit(128 + sig, fmt::format("received signal {}", sig));
+        std::this_thread::sleep_for(std::chrono::seconds(5));
+        std::error_code ec;
+        for (auto& d : dirs) std::filesystem::remove_all(d, ec);
+        ::_exit(128 + sig);
+    }).detach();
+
+    auto backend = std::make_unique<CoarseGrainedExecutorBackend>(args.executor_id, *driver, args.hostname,
+                                                                  args.cores, services, &tracker, request_exit);
+    if (auto r = (*env)->setup_endpoint(std::string(CoarseGrainedExecutorBackend::kEndpointName), std::move(backend));
+        !r) {
+        return fail(args.executor_id, r.error().message);
+    }
+    int code = exit_code.get();
+    (*env)->shutdown();
+    (*env)->await_termination();
+    bm->stop();
+    return code;
+}
+
+}  // namespace ember::scheduler

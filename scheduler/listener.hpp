@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// SparkListener and its events, StageInfo and TaskInfo (Spark's SparkListener, StageInfo,
+/// TaskInfo), and the ListenerBus that delivers them.
+
+#include "scheduler/task_metrics.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ember::scheduler {
+
+/// A stage attempt as listeners see it. Times are milliseconds since the Unix epoch.
+/// `metrics` sums the metrics of the attempt's successful tasks.
+struct StageInfo {
+    int stage_id = 0;
+    int attempt_id = 0;
+    std::string name;  ///< "<operation> at <file>:<line>"
+    int num_tasks = 0;
+    std::vector<int> parent_ids;
+    std::vector<int> rdd_ids;
+    bool is_shuffle_map = false;
+    std::optional<std::int64_t> submission_time;
+    std::optional<std::int64_t> completion_time;
+    std::optional<std::string> failure_reason;
+    int num_completed_tasks = 0;
+    int num_failed_tasks = 0;
+    TaskMetrics metrics;
+
+    /// "running", "failed" or "succeeded" (Spark's StageInfo.getStatusString).
+    std::string status() const {
+        if (!completion_time) return "running";
+        return failure_reason ? "failed" : "succeeded";
+    }
+};
+
+/// One task attempt.
+struct TaskInfo {
+    std::int64_t task_id = 0;
+    int index = 0;
+    int attempt = 0;
+    int partition_id = 0;
+    std::int64_t launch_time = 0;
+    std::string executor_id;
+    std::string host;
+    std::int64_t finish_time = 0;
+    bool failed = false;
+    bool killed = false;
+};
+
+struct SparkListenerJobStart {
+    int job_id;
+    std::int64_t time;
+    std::vector<StageInfo> stage_infos;  ///< every stage of the job, skipped ones included
+};
+struct SparkListenerJobEnd {
+    int job_id;
+    std::int64_t time;
+    bool succeeded;
+    std::string failure;  ///< the job's error message when it failed
+};
+struct SparkListenerStageSubmitted {
+    StageInfo stage_info;
+};
+struct SparkListenerStageCompleted {
+    StageInfo stage_info;
+};
+struct SparkListenerTaskStart {
+    int stage_id;
+    int stage_attempt_id;
+    TaskInfo task_info;
+};
+struct SparkListenerTaskEnd {
+    int stage_id;
+    int stage_attempt_id;
+    std::string task_type;  ///< "ShuffleMapTask" or "ResultTask"
+    std::string reason;     ///< "Success" or the failure's error string
+    TaskInfo task_info;
+    TaskMetrics task_metrics;
+};
+struct SparkListenerExecutorAdded {
+    std::int64_t time;
+    std::string executor_id;
+    std::string host;
+    int total_cores;
+};
+struct SparkListenerExecutorRemoved {
+    std::int64_t time;
+    std::string executor_id;
+    std::string reason;
+};
+
+/// Receives scheduler events. Callbacks run on the scheduler's loop, one at a time, in event
+/// order; they must return quickly (copy what you need). An exception is logged and ignored.
+/// Threading: called from one thread at a time.
+class SparkListener {
+public:
+    virtual ~SparkListener() = default;
+    virtual void on_job_start(const SparkListenerJobStart&) {}
+    virtual void on_job_end(const SparkListenerJobEnd&) {}
+    virtual void on_stage_submitted(const SparkListenerStageSubmitted&) {}
+    virtual void on_stage_completed(const SparkListenerStageCompleted&) {}
+    virtual void on_task_start(const SparkListenerTaskStart&) {}
+    virtual void on_task_end(const SparkListenerTaskEnd&) {}
+    virtual void on_executor_added(const SparkListenerExecutorAdded&) {}
+    virtual void on_executor_removed(const SparkListenerExecutorRemoved&) {}
+};
+
+/// Delivers events to the registered listeners (Spark's LiveListenerBus, delivering on the
+/// scheduler loop instead of a thread of its own).
+/// Threading: add() is thread-safe; post() is called on the scheduler loop.
+class ListenerBus {
+public:
+    void add(std::shared_ptr<SparkListener> l);
+    void post(const SparkListenerJobStart& e);
+    void post(const SparkListenerJobEnd& e);
+    void post(const SparkListenerStageSubmitted& e);
+    void post(const SparkListenerStageCompleted& e);
+    void post(const SparkListenerTaskStart& e);
+    void post(const SparkListenerTaskEnd& e);
+    void post(const SparkListenerExecutorAdded& e);
+    void post(const SparkListenerExecutorRemoved& e);
+
+private:
+    std::vector<std::shared_ptr<SparkListener>> snapshot();
+    std::mutex mu_;
+    std::vector<std::shared_ptr<SparkListener>> listeners_;  // guarded by mu_
+};
+
+/// Milliseconds since the Unix epoch.
+std::int64_t now_ms();
+
+}  // namespace ember::scheduler

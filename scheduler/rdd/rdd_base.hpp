@@ -1,0 +1,160 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// RddBase / RddNode<T>: the nodes of an RDD lineage, with their dependencies (Spark's RDD,
+/// NarrowDependency, ShuffleDependency), and ResultFunctionBase, what a ResultTask runs.
+
+#include "scheduler/function_ref.hpp"
+#include "scheduler/task_context.hpp"
+#include "shuffle/map_status.hpp"
+#include "storage/serializer.hpp"
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ember::scheduler {
+
+class RddBase;
+
+/// Partition p of the child reads partition(s) parents(p) of `rdd`: one-to-one (length < 0), or
+/// a range [out_start, out_start + length) mapped to [in_start, ...) (Spark's RangeDependency).
+struct NarrowDependency {
+    std::shared_ptr<RddBase> rdd;
+    int in_start = 0;
+    int out_start = 0;
+    int length = -1;
+
+    std::vector<int> parents(int p) const {
+        if (length < 0) return {p};
+        if (p >= out_start && p < out_start + length) return {p - out_start + in_start};
+        return {};
+    }
+};
+
+/// The map side of a shuffle: how to turn partition p of rdd() into a map output. Typed
+/// subclasses (ShuffleDependency<K, V, C, Agg>) also carry the partitioner and aggregator.
+/// Threading: immutable after construction; run_map_task may run concurrently for different partitions.
+class ShuffleDependencyBase {
+public:
+    virtual ~ShuffleDependencyBase() = default;
+    int shuffle_id() const noexcept { return shuffle_id_; }
+    int num_reduce_partitions() const noexcept { return num_reduce_; }
+    const std::shared_ptr<RddBase>& rdd() const noexcept { return rdd_; }
+
+    /// Computes partition `partition` of rdd() and writes its map output (executor side).
+    virtual shuffle::MapStatus run_map_task(int partition, TaskContext& tc) = 0;
+    virtual const char* type_key() const = 0;
+    virtual void encode_params(Encoder& e) const = 0;
+
+protected:
+    ShuffleDependencyBase(int shuffle_id, int num_reduce, std::shared_ptr<RddBase> rdd)
+        : shuffle_id_(shuffle_id), num_reduce_(num_reduce), rdd_(std::move(rdd)) {}
+
+private:
+    int shuffle_id_;
+    int num_reduce_;
+    std::shared_ptr<RddBase> rdd_;
+};
+
+/// A node of the lineage. `id` is unique in the application; nodes are rebuilt on executors
+/// from the stage binary with the same ids.
+/// Threading: immutable after construction; compute() runs concurrently for different partitions.
+class RddBase : public std::enable_shared_from_this<RddBase> {
+public:
+    virtual ~RddBase() = default;
+    int id() const noexcept { return id_; }
+    int num_partitions() const noexcept { return num_partitions_; }
+    /// Spark's class name for this kind of node, e.g. "MapPartitionsRDD", "ShuffledRDD".
+    virtual std::string_view kind() const = 0;
+    const std::vector<NarrowDependency>& narrow_dependencies() const noexcept { return narrow_; }
+    const std::vector<std::shared_ptr<ShuffleDependencyBase>>& shuffle_dependencies() const noexcept {
+        return shuffles_;
+    }
+    /// Hosts where partition p is cheapest to compute (input splits). Default: none.
+    virtual std::vector<std::string> preferred_locations(int p) const {
+        (void)p;
+        return {};
+    }
+    virtual const char* type_key() const = 0;
+    /// Writes what an executor needs to rebuild this node (not its parents).
+    virtual void encode_params(Encoder& e) const = 0;
+
+    const std::string& name() const noexcept { return name_; }
+    void set_name(std::string n) { name_ = std::move(n); }
+
+protected:
+    RddBase(int id, int num_partitions) : id_(id), num_partitions_(num_partitions) {}
+    std::vector<NarrowDependency> narrow_;
+    std::vector<std::shared_ptr<ShuffleDependencyBase>> shuffles_;
+
+private:
+    int id_;
+    int num_partitions_;
+    std::string name_;
+};
+
+/// A node producing records of type T: compute() pushes partition p's records into `out`.
+template <class T>
+class RddNode : public RddBase {
+public:
+    using value_type = T;
+    virtual void compute(int partition, TaskContext& tc, FunctionRef<void(T&&)> out) = 0;
+
+protected:
+    using RddBase::RddBase;
+};
+
+/// What a ResultTask does with its partition (collect it, count it, save it, ...): returns the
+/// bytes sent to the driver.
+class ResultFunctionBase {
+public:
+    virtual ~ResultFunctionBase() = default;
+    virtual std::string run(RddBase& rdd, int partition, TaskContext& tc) = 0;
+    virtual const char* type_key() const = 0;
+    virtual void encode_params(Encoder& e) const = 0;
+};
+
+/// Rebuilds a stage's nodes on an executor; hands each node's factory its parents.
+/// Threading: single-threaded.
+class LineageDecoder {
+public:
+    std::shared_ptr<RddBase> get(int rdd_id) const;
+    template <class T>
+    std::shared_ptr<RddNode<T>> get_typed(int rdd_id) const {
+        auto node = std::dynamic_pointer_cast<RddNode<T>>(get(rdd_id));
+        if (!node) throw DecodeError("RDD " + std::to_string(rdd_id) + " has another record type than expected");
+        return node;
+    }
+    /// Parent ids of the node being decoded, in dependency order.
+    const std::vector<int>& parents() const noexcept { return parents_; }
+    template <class T>
+    std::shared_ptr<RddNode<T>> parent(std::size_t i) const {
+        if (i >= parents_.size()) throw DecodeError("RDD lineage is missing a parent");
+        return get_typed<T>(parents_[i]);
+    }
+
+private:
+    friend struct StageCodec;
+    std::vector<std::pair<int, std::shared_ptr<RddBase>>> nodes_;
+    std::vector<int> parents_;
+};
+
+/// A stage as an executor runs it.
+struct DecodedStage {
+    std::shared_ptr<RddBase> rdd;                    ///< the stage's last RDD
+    std::shared_ptr<ShuffleDependencyBase> shuffle;  ///< set for a ShuffleMapStage
+    std::shared_ptr<ResultFunctionBase> func;        ///< set for a ResultStage
+};
+
+/// Encodes and decodes stage binaries: the stage's RDD nodes up to its shuffle boundaries
+/// (parents first), then its shuffle dependency or result function.
+struct StageCodec {
+    static std::string encode_shuffle_map_stage(const ShuffleDependencyBase& dep);
+    static std::string encode_result_stage(const RddBase& rdd, const ResultFunctionBase& fn);
+    /// Throws DecodeError or std::runtime_error (unknown type) with a message naming the problem.
+    static DecodedStage decode(std::string_view bytes);
+};
+
+}  // namespace ember::scheduler

@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// estimate_size: approximate heap + inline bytes of a record (Spark's SizeEstimator, reduced to
+/// the types ember records are made of), for spill decisions.
+
+#include <cstddef>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+namespace ember::scheduler {
+
+template <class T>
+std::size_t estimate_size(const T& v);
+
+template <class T>
+std::size_t estimate_size_impl(const T&) {
+    return sizeof(T);
+}
+inline std::size_t estimate_size_impl(const std::string& s) {
+    return sizeof(std::string) + (s.capacity() > 15 ? s.capacity() + 1 : 0);
+}
+template <class A, class B>
+std::size_t estimate_size_impl(const std::pair<A, B>& p) {
+    return estimate_size(p.first) + estimate_size(p.second);
+}
+template <class T, class A>
+std::size_t estimate_size_impl(const std::vector<T, A>& v) {
+    std::size_t n = sizeof(v) + (v.capacity() - v.size()) * sizeof(T);
+    for (const auto& x : v) n += estimate_size(x);
+    return n;
+}
+
+template <class T>
+std::size_t estimate_size(const T& v) {
+    return estimate_size_impl(v);
+}
+
+}  // namespace ember::scheduler

@@ -1,0 +1,213 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "scheduler/rdd/text_file_rdd.hpp"
+
+#include "scheduler/registry.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace ember::scheduler {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct InputFile {
+    std::string path;
+    std::uint64_t size;
+};
+
+void list_input(const std::string& path, std::vector<InputFile>& out) {
+    std::error_code ec;
+    auto st = fs::status(path, ec);
+    if (ec || !fs::exists(st)) throw std::runtime_error(fmt::format("Input path does not exist: {}", path));
+    if (fs::is_regular_file(st)) {
+        if (::access(path.c_str(), R_OK) != 0) {
+            throw std::runtime_error(fmt::format("Input file is not readable: {}: {}", path, std::strerror(errno)));
+        }
+        out.push_back({path, static_cast<std::uint64_t>(fs::file_size(path, ec))});
+        return;
+    }
+    if (!fs::is_directory(st)) throw std::runtime_error(fmt::format("Input path is not a file or directory: {}", path));
+    std::vector<InputFile> found;
+    fs::recursive_directory_iterator it(path, fs::directory_options::none, ec), end;
+    if (ec) throw std::runtime_error(fmt::format("Cannot read input directory {}: {}", path, ec.message()));
+    for (; it != end; it.increment(ec)) {
+        if (ec) throw std::runtime_error(fmt::format("Cannot read input directory {}: {}", path, ec.message()));
+        std::error_code e2;
+        // Regular files only, as `find -type f`: a symlink inside the tree is not followed, so a
+        // file linked twice is not counted twice.
+        if (!fs::is_regular_file(it->symlink_status(e2))) continue;
+        std::string p = it->path().string();
+        if (::access(p.c_str(), R_OK) != 0) {
+            throw std::runtime_error(fmt::format("Input file is not readable: {}: {}", p, std::strerror(errno)));
+        }
+        found.push_back({p, static_cast<std::uint64_t>(fs::file_size(it->path(), e2))});
+    }
+    std::sort(found.begin(), found.end(), [](auto& a, auto& b) { return a.path < b.path; });
+    out.insert(out.end(), found.begin(), found.end());
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::uint64_t>> TextFileRdd::list_files(const std::vector<std::string>& paths) {
+    std::vector<InputFile> files;
+    for (auto& p : paths) list_input(p, files);
+    std::vector<std::pair<std::string, std::uint64_t>> out;
+    for (auto& f : files) out.emplace_back(f.path, f.size);
+    return out;
+}
+
+TextFileRdd::TextFileRdd(int id, std::vector<std::vector<FileSplit>> partitions)
+    : RddNode<std::string>(id, static_cast<int>(partitions.size())), partitions_(std::move(partitions)) {}
+
+const char* TextFileRdd::type_key() const { return rdd_type_key<TextFileRdd>(); }
+
+std::shared_ptr<RddBase> TextFileRdd::decode(LineageDecoder&, Decoder& d, int id, int) {
+    return std::make_shared<TextFileRdd>(id, d.read<std::vector<std::vector<FileSplit>>>());
+}
+
+std::vector<std::vector<FileSplit>> TextFileRdd::plan(const std::vector<std::string>& paths, int min_partitions,
+                                                      std::uint64_t max_partition_bytes, std::uint64_t open_cost) {
+    std::vector<InputFile> files;
+    for (auto& p : paths) list_input(p, files);
+    if (files.empty()) {
+        throw std::runtime_error(fmt::format("Input path has no files: {}", fmt::join(paths, ", ")));
+    }
+    std::uint64_t total = 0;
+    for (auto& f : files) total += f.size + open_cost;
+    std::uint64_t target = total / static_cast<std::uint64_t>(std::max(min_partitions, 1));
+    target = std::clamp<std::uint64_t>(target, 1, std::max<std::uint64_t>(max_partition_bytes, 1));
+
+    std::vector<std::vector<FileSplit>> parts;
+    std::vector<FileSplit> cur;
+    std::uint64_t cur_bytes = 0;
+    for (auto& f : files) {
+        for (std::uint64_t pos = 0; pos < f.size;) {  // empty files have no lines: no split
+            std::uint64_t take = std::min(f.size - pos, std::max<std::uint64_t>(target - cur_bytes, 1));
+            cur.push_back(FileSplit{f.path, pos, take});
+            cur_bytes += take + open_cost;
+            pos += take;
+            if (cur_bytes >= target) {
+                parts.push_back(std::move(cur));
+                cur.clear();
+                cur_bytes = 0;
+            }
+        }
+    }
+    if (!cur.empty()) parts.push_back(std::move(cur));
+    if (parts.empty()) parts.emplace_back();  // only empty files: one empty partition
+    return parts;
+}
+
+namespace {
+
+/// Buffered line reader over one file from a given offset.
+class LineReader {
+public:
+    LineReader(int fd, const std::string& path, std::uint64_t offset) : fd_(fd), path_(path), buf_off_(offset) {}
+
+    /// The next line (without '\n') and the file offset where it starts; false at end of file.
+    bool next(std::string_view& line, std::uint64_t& line_start) {
+        for (;;) {
+            auto* nl = static_cast<const char*>(std::memchr(buf_.data() + at_, '\n', buf_.size() - at_));
+            if (nl) {
+                std::size_t end = static_cast<std::size_t>(nl - buf_.data());
+                line = std::string_view(buf_.data() + at_, end - at_);
+                line_start = buf_off_ + at_;
+                at_ = end + 1;
+                return true;
+            }
+            if (eof_) {
+                if (at_ == buf_.size()) return false;
+                line = std::string_view(buf_.data() + at_, buf_.size() - at_);
+                line_start = buf_off_ + at_;
+                at_ = buf_.size();
+                return true;
+            }
+            // Keep only the unfinished line, then read more after it.
+            buf_.erase(0, at_);
+            buf_off_ += at_;
+            at_ = 0;
+            fill();
+        }
+    }
+    std::uint64_t bytes_read() const noexcept { return bytes_read_; }
+
+private:
+    void fill() {
+        constexpr std::size_t kChunk = 1 << 20;
+        std::size_t old = buf_.size();
+        buf_.resize(old + kChunk);
+        ssize_t n;
+        do {
+            n = ::pread(fd_, buf_.data() + old, kChunk, static_cast<off_t>(buf_off_ + old));
+        } while (n < 0 && errno == EINTR);
+        if (n < 0) throw std::runtime_error(fmt::format("Cannot read {}: {}", path_, std::strerror(errno)));
+        buf_.resize(old + static_cast<std::size_t>(n));
+        bytes_read_ += static_cast<std::uint64_t>(n);
+        if (n == 0) eof_ = true;
+    }
+
+    int fd_;
+    const std::string& path_;
+    std::string buf_;
+    std::uint64_t buf_off_;  // file offset of buf_[0]
+    std::size_t at_ = 0;     // next unread byte in buf_
+    bool eof_ = false;
+    std::uint64_t bytes_read_ = 0;
+};
+
+}  // namespace
+
+void TextFileRdd::read_split(const FileSplit& split, TaskContext* tc, FunctionRef<void(std::string&&)> out) {
+    int fd = ::open(split.path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw std::runtime_error(fmt::format("Cannot open {}: {}", split.path, std::strerror(errno)));
+    struct Closer {
+        int fd;
+        ~Closer() { ::close(fd); }
+    } closer{fd};
+
+    const std::uint64_t end = split.start + split.length;
+    LineReader reader(fd, split.path, split.start);
+    std::string_view line;
+    std::uint64_t line_start = 0;
+    if (split.start > 0) {
+        // A split owns the lines that start inside it: unless the byte before it ends a line,
+        // the first (partial) line belongs to the previous split.
+        char prev = 0;
+        ssize_t n;
+        do {
+            n = ::pread(fd, &prev, 1, static_cast<off_t>(split.start - 1));
+        } while (n < 0 && errno == EINTR);
+        if (n != 1) throw std::runtime_error(fmt::format("Cannot read {}: {}", split.path, std::strerror(errno)));
+        if (prev != '\n' && !reader.next(line, line_start)) return;
+    }
+    std::uint64_t records = 0;
+    while (reader.next(line, line_start) && line_start < end) {
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        out(std::string(line));
+        ++records;
+    }
+    if (tc) {
+        tc->metrics().input_bytes_read += reader.bytes_read();
+        tc->metrics().input_records_read += records;
+    }
+}
+
+void TextFileRdd::compute(int p, TaskContext& tc, FunctionRef<void(std::string&&)> out) {
+    for (const auto& split : partitions_.at(static_cast<std::size_t>(p))) {
+        if (tc.killed()) throw std::runtime_error("task killed");
+        read_split(split, &tc, out);
+    }
+}
+
+}  // namespace ember::scheduler

@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// TextFileRdd: the lines of text files (Spark's textFile: a HadoopRDD of TextInputFormat).
+
+#include "scheduler/rdd/rdd_base.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ember::scheduler {
+
+/// A byte range of one file.
+struct FileSplit {
+    std::string path;
+    std::uint64_t start = 0;
+    std::uint64_t length = 0;
+    EMBER_SERDE(path, start, length)
+};
+
+/// Lines of a set of files. A line ends at '\n' (a '\r' before it is dropped); the last line of
+/// a file needs no '\n'. A split owns the lines that *start* inside it, so splits of one file
+/// never lose or repeat a line, and a file boundary always ends a line.
+///
+/// Partitions pack whole files and pieces of big files in path order up to a target size of
+/// total/min_partitions bytes, capped at ember.files.maxPartitionBytes (128m); small files are
+/// combined (each counted as ember.files.openCostInBytes, 4k, extra), as Spark SQL's
+/// FilePartition does, so a tree of thousands of small files does not become thousands of tasks.
+///
+/// Threading: immutable.
+class TextFileRdd final : public RddNode<std::string> {
+public:
+    TextFileRdd(int id, std::vector<std::vector<FileSplit>> partitions);
+
+    /// Lists `path` (a file, or a directory read recursively: every regular file, hidden ones
+    /// included; symlinks inside the tree are skipped, as `find -type f` does, while a symlink
+    /// given as `path` itself is followed) and plans partitions.
+    /// Throws std::runtime_error naming the path if it is missing, unreadable or has no files.
+    /// The input files of `paths` with their sizes, as plan() sees them (same rules, same order).
+    static std::vector<std::pair<std::string, std::uint64_t>> list_files(const std::vector<std::string>& paths);
+
+    static std::vector<std::vector<FileSplit>> plan(const std::vector<std::string>& paths, int min_partitions,
+                                                    std::uint64_t max_partition_bytes, std::uint64_t open_cost);
+
+    std::string_view kind() const override { return "HadoopRDD"; }
+    const char* type_key() const override;
+    void encode_params(Encoder& e) const override { e.write(partitions_); }
+    static std::shared_ptr<RddBase> decode(LineageDecoder&, Decoder& d, int id, int);
+    void compute(int p, TaskContext& tc, FunctionRef<void(std::string&&)> out) override;
+
+    const std::vector<std::vector<FileSplit>>& partitions() const noexcept { return partitions_; }
+
+    /// Emits the lines that start in [split.start, split.start + split.length) of one file.
+    static void read_split(const FileSplit& split, TaskContext* tc, FunctionRef<void(std::string&&)> out);
+
+private:
+    std::vector<std::vector<FileSplit>> partitions_;
+};
+
+}  // namespace ember::scheduler

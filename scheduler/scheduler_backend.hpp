@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// SchedulerBackend: how the TaskScheduler reaches executors (Spark's SchedulerBackend).
+
+#include <cstdint>
+#include <string>
+
+namespace ember::scheduler {
+
+/// Threading: methods are called on the scheduler loop.
+class SchedulerBackend {
+public:
+    virtual ~SchedulerBackend() = default;
+    /// Offers free executor cores to the TaskScheduler and launches what it returns.
+    virtual void revive_offers() = 0;
+    virtual void kill_task(std::int64_t task_id, const std::string& executor_id, bool interrupt,
+                           const std::string& reason) = 0;
+    /// Default number of partitions: the total cores (Spark's defaultParallelism).
+    virtual int default_parallelism() const = 0;
+};
+
+}  // namespace ember::scheduler

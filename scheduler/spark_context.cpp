@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "scheduler/spark_context.hpp"
+
+#include "rpc/log.hpp"
+#include "rpc/rpc_env.hpp"
+#include "scheduler/cluster/coarse_grained_scheduler_backend.hpp"
+#include "scheduler/cluster/local_cluster.hpp"
+#include "scheduler/dag_scheduler.hpp"
+#include "scheduler/local/local_scheduler_backend.hpp"
+#include "scheduler/master_url.hpp"
+#include "scheduler/rdd/rdd.hpp"
+#include "scheduler/rdd/text_file_rdd.hpp"
+#include "scheduler/task_scheduler_impl.hpp"
+#include "shuffle/index_shuffle_block_resolver.hpp"
+#include "shuffle/map_output_tracker.hpp"
+#include "storage/block_manager.hpp"
+
+#include <fmt/chrono.h>
+#include <fmt/format.h>
+
+#include <atomic>
+#include <filesystem>
+#include <random>
+#include <thread>
+
+#include <unistd.h>
+
+namespace ember {
+
+using namespace scheduler;
+
+namespace {
+
+std::string make_app_id() {
+    auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    std::tm tm{};
+    ::localtime_r(&now, &tm);
+    std::mt19937 rng(std::random_device{}());
+    return fmt::format("app-{:%Y%m%d%H%M%S}-{:04d}", tm, rng() % 10000);
+}
+
+std::string self_executable() {
+    std::error_code ec;
+    auto p = std::filesystem::read_symlink("/proc/self/exe", ec);
+    return ec ? std::string("/proc/self/exe") : p.string();
+}
+
+std::vector<std::string> split_words(const std::string& s) {
+    std::vector<std::string> out;
+    std::string cur;
+    for (char c : s) {
+        if (c == ' ' || c == '\t') {
+            if (!cur.empty()) out.push_back(std::move(cur));
+            cur.clear();
+        } else {
+            cur += c;
+        }
+    }
+    if (!cur.empty()) out.push_back(std::move(cur));
+    return out;
+}
+
+}  // namespace
+
+struct SparkContext::Impl {
+    Conf conf;
+    MasterUrl master;
+    std::string master_string;
+    std::string app_id = make_app_id();
+    std::atomic<int> next_rdd_id{0};
+    std::atomic<int> next_shuffle_id{0};
+
+    std::unique_ptr<rpc::RpcEnv> env;
+    std::unique_ptr<storage::BlockManager> block_manager;
+    std::unique_ptr<shuffle::IndexShuffleBlockResolver> resolver;
+    shuffle::MapOutputTrackerMaster tracker;
+    std::unique_ptr<ExecutorServices> services;
+    ListenerBus bus;
+    std::unique_ptr<TaskSchedulerImpl> task_scheduler;
+    std::unique_ptr<LocalSchedulerBackend> local_backend;
+    std::unique_ptr<CoarseGrainedSchedulerBackend> cluster_backend;
+    std::unique_ptr<DAGScheduler> dag;
+    std::unique_ptr<LocalCluster> local_cluster;
+
+    std::mutex start_mu;
+    std::string start_failure;  // guarded by start_mu: an executor died during start-up
+    std::atomic<bool> started{false};
+    std::atomic<bool> stopped{false};
+
+    SchedulerBackend& backend() {
+        return local_backend ? static_cast<SchedulerBackend&>(*local_backend) : *cluster_backend;
+    }
+    bool post(std::function<void()> fn) {
+        return local_backend ? local_backend->post(std::move(fn)) : cluster_backend->post(std::move(fn));
+    }
+
+    void start();
+    void launch_local_cluster();
+    void stop();
+};
+
+void SparkContext::Impl::start() {
+    master_string = conf.get("ember.master", "local-cluster[2,1,1024]");
+    master = MasterUrl::parse(master_string);
+
+    rpc::RpcEnvConfig cfg;
+    cfg.name = "driver";
+    bool cluster = master.kind == MasterUrl::Kind::cluster;
+    cfg.bind_address = conf.get("ember.driver.bindAddress", cluster ? "0.0.0.0" : "127.0.0.1");
+    cfg.advertise_address = conf.get("ember.driver.host", cluster ? "" : "127.0.0.1");
+    cfg.port = static_cast<std::uint16_t>(conf.get_int("ember.driver.port", 0));
+    cfg.conf = conf;
+    auto e = rpc::RpcEnv::create(cfg);
+    if (!e) throw SparkException("Cannot start the driver's RpcEnv: " + e.error().message);
+    env = std::move(*e);
+
+    try {
+        block_manager = std::make_unique<storage::BlockManager>("driver", *env, conf);
+    } catch (const std::exception& ex) {
+        throw SparkException(ex.what());
+    }
+    resolver = std::make_unique<shuffle::IndexShuffleBlockResolver>(block_manager->disk_block_manager());
+    block_manager->set_shuffle_block_resolver(resolver.get());
+    block_manager->initialize();
+    tracker.start_endpoint(*env);
+
+    int cores = master.kind == MasterUrl::Kind::local ? master.threads : master.cores;
+    double fraction = conf.get_double("ember.memory.fraction", 0.6);
+    std::uint64_t memory = master.kind == MasterUrl::Kind::local
+                               ? static_cast<std::uint64_t>(conf.get_size_bytes("ember.driver.memory", "1g", "m"))
+                               : static_cast<std::uint64_t>(master.memory_mb) << 20;
+    services = std::make_unique<ExecutorServices>(ExecutorServices{
+        "driver", conf, *block_manager, *resolver, tracker,
+        static_cast<std::uint64_t>(static_cast<double>(memory) * fraction / std::max(cores, 1))});
+
+    int max_failures = master.kind == MasterUrl::Kind::local
+                           ? master.max_failures
+                           : static_cast<int>(conf.get_int("ember.task.maxFailures", 4));
+    task_scheduler = std::make_unique<TaskSchedulerImpl>(conf, max_failures, bus);
+    if (master.kind == MasterUrl::Kind::local) {
+        local_backend = std::make_unique<LocalSchedulerBackend>(*env, *task_scheduler, master.threads, *services);
+        task_scheduler->set_backend(local_backend.get());
+    } else {
+        cluster_backend = std::make_unique<CoarseGrainedSchedulerBackend>(*env, *task_scheduler, bus, conf, app_id);
+        task_scheduler->set_backend(cluster_backend.get());
+    }
+    dag = std::make_unique<DAGScheduler>(conf, *task_scheduler, tracker, bus,
+                                         [this](std::function<void()> fn) { return post(std::move(fn)); });
+    task_scheduler->set_dag_scheduler(dag.get());
+    if (local_backend) {
+        local_backend->start();
+    } else {
+        cluster_backend->start();
+    }
+    log::get("scheduler")->info("Driver {} at {} (master {})", app_id, env->address().host_port(), master_string);
+
+    if (master.kind == MasterUrl::Kind::local) return;
+    if (master.kind == MasterUrl::Kind::local_cluster) launch_local_cluster();
+    auto wait = conf.get_time_ms("ember.scheduler.maxRegisteredResourcesWaitingTime", "30s");
+    auto failure = cluster_backend->wait_for_executors(master.executors, wait, [this]() -> std::optional<std::string> {
+        std::lock_guard lk(start_mu);
+        if (start_failure.empty()) return std::nullopt;
+        return start_failure;
+    });
+    if (failure) throw SparkException(*failure);
+    started = true;
+}
+
+void SparkContext::Impl::launch_local_cluster() {
+    std::vector<std::string> command;
+    if (auto c = conf.get("ember.executor.command")) {
+        command = split_words(*c);
+    }
+    if (command.empty()) command.push_back(self_executable());
+    std::string driver_url =
+        rpc::RpcEndpointAddress{env->address(), std::string(CoarseGrainedSchedulerBackend::kEndpointName)}.to_string();
+    local_cluster = std::make_unique<LocalCluster>(
+        command, [this](const std::string& id, int pid, int status, const std::string&) {
+            std::string what = fmt::format("executor {} (pid {}) {}", id, pid, LocalCluster::describe_status(status));
+            if (!started && !stopped) {
+                std::lock_guard lk(start_mu);
+                if (start_failure.empty()) start_failure = what + " during start-up";
+            }
+            if (!stopped) cluster_backend->executor_exited(id, LocalCluster::describe_status(status));
+        });
+    for (int i = 0; i < master.executors; ++i) {
+        std::string id = std::to_string(i);
+        std::string error;
+        int pid = local_cluster->launch(
+            id,
+            {"--ember-executor", "--driver-url", driver_url, "--executor-id", id, "--cores", std::to_string(master.cores),
+             "--memory", std::to_string(master.memory_mb), "--hostname", env->address().host},
+            error);
+        if (pid < 0) throw SparkException(error);
+    }
+}
+
+void SparkContext::Impl::stop() {
+    if (stopped.exchange(true)) return;
+    if (dag) dag->stop();
+    if (cluster_backend) cluster_backend->stop();
+    if (local_backend) local_backend->stop();
+    if (local_cluster) {
+        // Executors exit on StopExecutor; stragglers get SIGTERM, then SIGKILL.
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (!local_cluster->pids().empty() && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        local_cluster->stop(std::chrono::seconds(3));
+    }
+    if (env) {
+        env->shutdown();
+        env->await_termination();
+    }
+    if (block_manager) block_manager->stop();
+}
+
+SparkContext::SparkContext(Conf conf) : impl_(std::make_unique<Impl>()) {
+    impl_->conf = std::move(conf);
+    try {
+        impl_->start();
+    } catch (const std::invalid_argument& e) {
+        impl_->stop();
+        throw SparkException(e.what());
+    } catch (...) {
+        impl_->stop();
+        throw;
+    }
+}
+
+SparkContext::SparkContext(const std::string& master, const std::string& app_name, Conf conf)
+    : SparkContext(std::move(conf.set("ember.master", master).set("ember.app.name", app_name))) {}
+
+SparkContext::~SparkContext() { stop(); }
+
+void SparkContext::stop() { impl_->stop(); }
+
+const Conf& SparkContext::conf() const { return impl_->conf; }
+const std::string& SparkContext::app_id() const { return impl_->app_id; }
+const std::string& SparkContext::master() const { return impl_->master_string; }
+
+int SparkContext::default_parallelism() const {
+    if (impl_->conf.contains("ember.default.parallelism")) {
+        return static_cast<int>(impl_->conf.get_int("ember.default.parallelism", 2));
+    }
+    return impl_->backend().default_parallelism();
+}
+
+int SparkContext::new_rdd_id() { return impl_->next_rdd_id.fetch_add(1); }
+int SparkContext::new_shuffle_id() { return impl_->next_shuffle_id.fetch_add(1); }
+
+std::vector<int> SparkContext::executor_pids() const {
+    return impl_->local_cluster ? impl_->local_cluster->pids() : std::vector<int>{};
+}
+
+void SparkContext::add_spark_listener(std::shared_ptr<SparkListener> listener) { impl_->bus.add(std::move(listener)); }
+
+std::string SparkContext::call_site(std::string_view op, const std::source_location& loc) {
+    std::string_view file = loc.file_name();
+    if (auto slash = file.rfind('/'); slash != std::string_view::npos) file.remove_prefix(slash + 1);
+    return fmt::format("{} at {}:{}", op, file, loc.line());
+}
+
+Rdd<std::string> SparkContext::text_file(const std::string& path, int min_partitions, std::source_location loc) {
+    return text_file(std::vector<std::string>{path}, min_partitions, loc);
+}
+
+Rdd<std::string> SparkContext::text_file(const std::vector<std::string>& paths, int min_partitions,
+                                         std::source_location loc) {
+    std::vector<std::vector<FileSplit>> parts;
+    try {
+        parts = TextFileRdd::plan(paths, min_partitions > 0 ? min_partitions : default_parallelism(),
+                                  static_cast<std::uint64_t>(conf().get_size_bytes("ember.files.maxPartitionBytes", "128m")),
+                                  static_cast<std::uint64_t>(conf().get_size_bytes("ember.files.openCostInBytes", "4k")));
+    } catch (const std::runtime_error& e) {
+        throw SparkException(e.what());
+    }
+    auto node = std::make_shared<TextFileRdd>(new_rdd_id(), std::move(parts));
+    node->set_name(call_site("textFile", loc));
+    return Rdd<std::string>(this, std::move(node));
+}
+
+void SparkContext::run_job(std::shared_ptr<RddBase> rdd, std::shared_ptr<ResultFunctionBase> func,
+                           std::vector<int> partitions, ResultHandler handler, std::string call_site) {
+    if (impl_->stopped) throw SparkException("Cannot run a job: the SparkContext was stopped");
+    std::shared_ptr<JobWaiter> waiter;
+    try {
+        waiter = impl_->dag->submit_job(std::move(rdd), std::move(func), std::move(partitions), std::move(handler),
+                                        std::move(call_site));
+    } catch (const std::invalid_argument& e) {
+        throw SparkException(e.what());
+    }
+    waiter->await();
+}
+
+}  // namespace ember

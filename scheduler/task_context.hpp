@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// TaskContext: what a running task can see (Spark's TaskContext), and ExecutorServices, the
+/// per-process storage and shuffle services it uses.
+
+#include "rpc/conf.hpp"
+#include "scheduler/task_metrics.hpp"
+#include "shuffle/index_shuffle_block_resolver.hpp"
+#include "shuffle/map_output_tracker.hpp"
+#include "storage/block_manager.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+namespace ember::scheduler {
+
+/// The services of an executor (or of the driver in local mode), owned by the process.
+/// Threading: each member is thread-safe.
+struct ExecutorServices {
+    std::string executor_id;
+    const Conf& conf;
+    storage::BlockManager& block_manager;
+    shuffle::IndexShuffleBlockResolver& shuffle_resolver;
+    shuffle::MapOutputTracker& map_output_tracker;
+    /// Execution memory of one task in bytes: ember.executor.memory x ember.memory.fraction /
+    /// cores. Shuffle writers spill beyond it.
+    std::uint64_t task_memory_bytes = 256u << 20;
+};
+
+/// Per-task state: identity, metrics and services.
+/// Threading: confined to the task's thread, except killed(), which any thread may set.
+class TaskContext {
+public:
+    TaskContext(ExecutorServices& services, int stage_id, int stage_attempt, int partition_id,
+                std::int64_t task_attempt_id, int attempt_number)
+        : services_(services),
+          stage_id_(stage_id),
+          stage_attempt_(stage_attempt),
+          partition_id_(partition_id),
+          task_attempt_id_(task_attempt_id),
+          attempt_number_(attempt_number) {}
+
+    int stage_id() const noexcept { return stage_id_; }
+    int stage_attempt_number() const noexcept { return stage_attempt_; }
+    int partition_id() const noexcept { return partition_id_; }
+    /// Unique id of this attempt (Spark's TID); names its shuffle files.
+    std::int64_t task_attempt_id() const noexcept { return task_attempt_id_; }
+    int attempt_number() const noexcept { return attempt_number_; }
+
+    TaskMetrics& metrics() noexcept { return metrics_; }
+    ExecutorServices& services() noexcept { return services_; }
+    const Conf& conf() const noexcept { return services_.conf; }
+
+    /// Set when the task is killed; long loops should check it.
+    bool killed() const noexcept { return killed_.load(std::memory_order_relaxed); }
+    void kill() noexcept { killed_.store(true, std::memory_order_relaxed); }
+
+private:
+    ExecutorServices& services_;
+    int stage_id_;
+    int stage_attempt_;
+    int partition_id_;
+    std::int64_t task_attempt_id_;
+    int attempt_number_;
+    TaskMetrics metrics_;
+    std::atomic<bool> killed_{false};
+};
+
+}  // namespace ember::scheduler

@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// TaskSchedulerImpl: turns task sets into task launches on free executor cores (Spark's
+/// TaskSchedulerImpl).
+
+#include "rpc/conf.hpp"
+#include "scheduler/listener.hpp"
+#include "scheduler/task_end_reason.hpp"
+#include "scheduler/task_set.hpp"
+#include "scheduler/task_set_manager.hpp"
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace ember::scheduler {
+
+class DAGScheduler;
+class SchedulerBackend;
+
+/// Free cores of one executor.
+struct WorkerOffer {
+    std::string executor_id;
+    std::string host;
+    int cores = 0;
+};
+
+/// Offers go to task sets in FIFO order (job id, then stage id), one task per executor per round
+/// so that tasks spread over executors; offers are shuffled first, as Spark does.
+///
+/// Threading: confined to the scheduler loop.
+class TaskSchedulerImpl {
+public:
+    TaskSchedulerImpl(const Conf& conf, int max_task_failures, ListenerBus& bus);
+    ~TaskSchedulerImpl();
+
+    void set_dag_scheduler(DAGScheduler* dag) noexcept { dag_ = dag; }
+    void set_backend(SchedulerBackend* backend) noexcept { backend_ = backend; }
+    DAGScheduler& dag() noexcept { return *dag_; }
+    ListenerBus& bus() noexcept { return bus_; }
+    int cpus_per_task() const noexcept { return cpus_per_task_; }
+
+    /// Registers a stage attempt's tasks; earlier attempts of the stage become zombies.
+    void submit_tasks(TaskSet ts);
+    /// Tasks to launch on these free cores (ember.task.cpus each).
+    std::vector<TaskLaunch> resource_offers(std::vector<WorkerOffer> offers);
+    /// A state change reported by an executor. `reason` is set for failed/killed tasks.
+    void status_update(std::int64_t tid, TaskState state, std::string result, std::optional<TaskEndReason> reason,
+                       const TaskMetrics& metrics);
+    void executor_added(const std::string& executor_id, const std::string& host);
+    /// The executor is gone: its running tasks fail, its map outputs are lost.
+    void executor_lost(const std::string& executor_id, const std::string& reason);
+    /// Kills the running tasks of every attempt of a stage and aborts their task sets.
+    void cancel_tasks(int stage_id, const std::string& reason);
+    /// A partition of a map stage finished in some attempt: later attempts skip it.
+    void mark_partition_completed(int stage_id, int partition);
+    bool has_executor(const std::string& executor_id) const { return executor_host_.count(executor_id) > 0; }
+
+    // -- for TaskSetManager --------------------------------------------------------------------
+    void kill_task(std::int64_t tid, const std::string& reason);
+    void forget_task(std::int64_t tid);
+
+private:
+    void remove_finished_task_sets();
+
+    ListenerBus& bus_;
+    DAGScheduler* dag_ = nullptr;
+    SchedulerBackend* backend_ = nullptr;
+    int max_task_failures_;
+    int cpus_per_task_;
+    std::int64_t next_task_id_ = 0;
+    std::map<int, std::map<int, std::unique_ptr<TaskSetManager>>> by_stage_;  // stage -> attempt -> TSM
+    std::unordered_map<std::int64_t, TaskSetManager*> tid_to_tsm_;
+    std::unordered_map<std::int64_t, std::string> tid_to_executor_;
+    std::map<std::string, std::string> executor_host_;
+};
+
+}  // namespace ember::scheduler

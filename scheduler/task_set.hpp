@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// TaskSet and TaskDescription: a stage attempt's tasks as handed to the TaskScheduler, and one
+/// task as launched (Spark's TaskSet and TaskDescription).
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ember::scheduler {
+
+struct TaskSpec {
+    int partition = 0;   ///< RDD partition computed
+    int output_id = 0;   ///< result stages: index of the partition within the job
+    std::vector<std::string> preferred_locations;
+};
+
+/// Threading: immutable once submitted.
+struct TaskSet {
+    int stage_id = 0;
+    int stage_attempt = 0;
+    int job_id = 0;      ///< priority: lower first (FIFO)
+    bool shuffle_map = false;
+    std::vector<TaskSpec> tasks;
+    std::shared_ptr<const std::string> binary;  ///< the stage binary
+    std::int64_t epoch = 0;
+    std::string name() const { return std::to_string(stage_id) + "." + std::to_string(stage_attempt); }
+};
+
+/// One task attempt as sent to an executor.
+struct TaskDescription {
+    std::int64_t task_id = 0;
+    int attempt_number = 0;
+    std::string executor_id;
+    std::string name;
+    int index = 0;
+    int partition_id = 0;
+    int stage_id = 0;
+    int stage_attempt = 0;
+    int job_id = 0;
+    std::int64_t epoch = 0;
+    int cpus = 1;
+    bool shuffle_map = false;
+};
+
+/// A task to launch and the stage binary it needs.
+struct TaskLaunch {
+    TaskDescription desc;
+    std::shared_ptr<const std::string> binary;
+};
+
+}  // namespace ember::scheduler

@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// Shuffle write and read metrics of one task (Spark's ShuffleWriteMetrics / ShuffleReadMetrics).
+
+#include "storage/serializer.hpp"
+
+#include <cstdint>
+
+namespace ember::shuffle {
+
+struct ShuffleWriteMetrics {
+    std::uint64_t bytes_written = 0;       ///< bytes of the committed data file
+    std::uint64_t records_written = 0;
+    std::uint64_t write_time_ns = 0;
+    std::uint64_t memory_bytes_spilled = 0;
+    std::uint64_t disk_bytes_spilled = 0;
+    EMBER_SERDE(bytes_written, records_written, write_time_ns, memory_bytes_spilled, disk_bytes_spilled)
+};
+
+struct ShuffleReadMetrics {
+    std::uint64_t remote_blocks_fetched = 0;
+    std::uint64_t local_blocks_fetched = 0;
+    std::uint64_t remote_bytes_read = 0;   ///< fetched from other executors over TCP
+    std::uint64_t local_bytes_read = 0;    ///< read from this executor's disk
+    std::uint64_t fetch_wait_time_ns = 0;  ///< time the task blocked waiting for remote blocks
+    std::uint64_t records_read = 0;
+    EMBER_SERDE(remote_blocks_fetched, local_blocks_fetched, remote_bytes_read, local_bytes_read, fetch_wait_time_ns,
+                records_read)
+};
+
+}  // namespace ember::shuffle

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "storage/disk_block_manager.hpp"
+
+#include "rpc/log.hpp"
+
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <random>
+#include <stdexcept>
+
+namespace ember::storage {
+
+namespace fs = std::filesystem;
+
+std::string random_uuid() {
+    static thread_local std::mt19937_64 rng{std::random_device{}()};
+    std::uint64_t a = rng(), b = rng();
+    a = (a & 0xffffffffffff0fffull) | 0x0000000000004000ull;
+    b = (b & 0x3fffffffffffffffull) | 0x8000000000000000ull;
+    return fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xffff, a & 0xffff, b >> 48,
+                       b & 0xffffffffffffull);
+}
+
+int DiskBlockManager::non_negative_hash(std::string_view s) {
+    std::int32_t h = 0;
+    for (unsigned char c : s) h = static_cast<std::int32_t>(31u * static_cast<std::uint32_t>(h) + c);
+    // Spark: if (hash != Int.MinValue) math.abs(hash) else 0
+    if (h == INT32_MIN) return 0;
+    return h < 0 ? -h : h;
+}
+
+DiskBlockManager::DiskBlockManager(const std::vector<std::string>& roots, int sub_dirs_per_local_dir,
+                                   bool delete_on_stop)
+    : sub_dirs_(sub_dirs_per_local_dir), delete_on_stop_(delete_on_stop) {
+    std::string errors;
+    for (const auto& root : roots) {
+        std::error_code ec;
+        fs::path dir = fs::path(root) / ("blockmgr-" + random_uuid());
+        fs::create_directories(dir, ec);
+        if (ec) {
+            errors += fmt::format("{}: {}; ", dir.string(), ec.message());
+            log::get("storage")->error("Failed to create local dir in {}: {}", root, ec.message());
+            continue;
+        }
+        local_dirs_.push_back(dir.string());
+    }
+    if (local_dirs_.empty()) {
+        throw std::runtime_error("cannot create any local dir for block storage (ember.local.dir): " + errors);
+    }
+    created_.assign(local_dirs_.size(), std::vector<bool>(static_cast<std::size_t>(sub_dirs_), false));
+}
+
+DiskBlockManager::~DiskBlockManager() { stop(); }
+
+std::string DiskBlockManager::get_file(std::string_view filename) {
+    int h = non_negative_hash(filename);
+    std::size_t n = local_dirs_.size();
+    std::size_t dir = static_cast<std::size_t>(h) % n;
+    std::size_t sub = (static_cast<std::size_t>(h) / n) % static_cast<std::size_t>(sub_dirs_);
+    fs::path subdir = fs::path(local_dirs_[dir]) / fmt::format("{:02x}", sub);
+    {
+        std::lock_guard lk(mu_);
+        if (!created_[dir][sub]) {
+            std::error_code ec;
+            fs::create_directories(subdir, ec);
+            if (ec) throw std::runtime_error(fmt::format("cannot create {}: {}", subdir.string(), ec.message()));
+            created_[dir][sub] = true;
+        }
+    }
+    return (subdir / std::string(filename)).string();
+}
+
+std::pair<TempShuffleBlockId, std::string> DiskBlockManager::create_temp_shuffle_block() {
+    TempShuffleBlockId id{random_uuid()};
+    return {id, get_file(name(BlockId{id}))};
+}
+
+void DiskBlockManager::stop() {
+    std::lock_guard lk(mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    if (!delete_on_stop_) return;
+    for (const auto& d : local_dirs_) {
+        std::error_code ec;
+        fs::remove_all(d, ec);
+        if (ec) log::get("storage")->warn("Failed to delete local dir {}: {}", d, ec.message());
+    }
+}
+
+}  // namespace ember::storage

@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// Binary encoding of records and task parameters: Encoder, Decoder and the Serde<T> trait
+/// (the role of Spark's Serializer / SerializerInstance, specialised at compile time).
+///
+/// Built in: bool, integers (zigzag varints), float, double, std::string (length + bytes),
+/// std::pair, std::tuple, std::vector, std::array, std::optional, std::map,
+/// std::unordered_map. User structs opt in with EMBER_SERDE(field...) or a
+/// `template <class Ar> void serde(Ar& ar)` member that calls `ar(field...)`.
+
+#include <array>
+#include <bit>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace ember {
+
+/// Thrown when bytes do not decode as the expected type (truncated or corrupt input).
+class DecodeError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+template <class T, class Enable = void>
+struct Serde;  // specialised below; a missing specialisation is a compile error naming T
+
+/// Appends encoded values to a growable byte buffer.
+/// Threading: single-threaded.
+class Encoder {
+public:
+    Encoder() = default;
+    explicit Encoder(std::size_t reserve) { buf_.reserve(reserve); }
+
+    void put_u8(std::uint8_t v) { buf_.push_back(static_cast<char>(v)); }
+    void put_varint(std::uint64_t v) {
+        char tmp[10];
+        int n = 0;
+        while (v >= 0x80) {
+            tmp[n++] = static_cast<char>(v | 0x80);
+            v >>= 7;
+        }
+        tmp[n++] = static_cast<char>(v);
+        buf_.append(tmp, static_cast<std::size_t>(n));
+    }
+    void put_svarint(std::int64_t v) {
+        put_varint((static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63));
+    }
+    template <class T>
+        requires std::is_trivially_copyable_v<T>
+    void put_raw(const T& v) {
+        buf_.append(reinterpret_cast<const char*>(&v), sizeof(T));
+    }
+    void put_bytes(std::string_view s) {
+        put_varint(s.size());
+        buf_.append(s.data(), s.size());
+    }
+    void append(std::string_view raw) { buf_.append(raw.data(), raw.size()); }
+
+    template <class T>
+    void write(const T& v) {
+        Serde<T>::write(*this, v);
+    }
+    /// Archive form for EMBER_SERDE: writes each argument in order.
+    template <class... Ts>
+    void operator()(const Ts&... vs) {
+        (write(vs), ...);
+    }
+
+    std::size_t size() const noexcept { return buf_.size(); }
+    const std::string& bytes() const noexcept { return buf_; }
+    std::string take() noexcept { return std::move(buf_); }
+    void clear() noexcept { buf_.clear(); }
+
+    static constexpr bool is_encoder = true;
+
+private:
+    std::string buf_;
+};
+
+/// Reads values back from a byte range; throws DecodeError on truncated or malformed input.
+/// Threading: single-threaded.
+class Decoder {
+public:
+    Decoder(const void* data, std::size_t size)
+        : p_(static_cast<const char*>(data)), end_(p_ + size) {}
+    explicit Decoder(std::string_view s) : Decoder(s.data(), s.size()) {}
+
+    bool done() const noexcept { return p_ == end_; }
+    std::size_t remaining() const noexcept { return static_cast<std::size_t>(end_ - p_); }
+
+    std::uint8_t get_u8() {
+        need(1);
+        return static_cast<std::uint8_t>(*p_++);
+    }
+    std::uint64_t get_varint() {
+        std::uint64_t v = 0;
+        for (int shift = 0; shift < 64; shift += 7) {
+            need(1);
+            auto b = static_cast<std::uint8_t>(*p_++);
+            v |= std::uint64_t{b & 0x7fu} << shift;
+            if (!(b & 0x80)) return v;
+        }
+        throw DecodeError("varint longer than 10 bytes");
+    }
+    std::int64_t get_svarint() {
+        std::uint64_t u = get_varint();
+        return static_cast<std::int64_t>((u >> 1) ^ (~(u & 1) + 1));
+    }
+    template <class T>
+        requires std::is_trivially_copyable_v<T>
+    T get_raw() {
+        need(sizeof(T));
+        T v;
+        std::memcpy(&v, p_, sizeof(T));
+        p_ += sizeof(T);
+        return v;
+    }
+    /// A length-prefixed byte string, as a view into the input.
+    std::string_view get_bytes() {
+        std::uint64_t n = get_varint();
+        need(n);
+        std::string_view s(p_, static_cast<std::size_t>(n));
+        p_ += n;
+        return s;
+    }
+
+    template <class T>
+    T read() {
+        return Serde<T>::read(*this);
+    }
+    template <class T>
+    void read_into(T& v) {
+        v = Serde<T>::read(*this);
+    }
+    /// Archive form for EMBER_SERDE: reads each argument in order.
+    template <class... Ts>
+    void operator()(Ts&... vs) {
+        (read_into(vs), ...);
+    }
+
+    static constexpr bool is_encoder = false;
+
+private:
+    void need(std::uint64_t n) const {
+        if (static_cast<std::uint64_t>(end_ - p_) < n) {
+            throw DecodeError("input ends in the middle of a value (truncated or corrupt data)");
+        }
+    }
+    const char* p_;
+    const char* end_;
+};
+
+// -- built-in types ------------------------------------------------------------------------------
+
+template <>
+struct Serde<bool> {
+    static void write(Encoder& e, bool v) { e.put_u8(v ? 1 : 0); }
+    static bool read(Decoder& d) { return d.get_u8() != 0; }
+};
+
+template <class T>
+struct Serde<T, std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool>>> {
+    static void write(Encoder& e, T v) {
+        if constexpr (std::is_signed_v<T>) {
+            e.put_svarint(static_cast<std::int64_t>(v));
+        } else {
+            e.put_varint(static_cast<std::uint64_t>(v));
+        }
+    }
+    static T read(Decoder& d) {
+        if constexpr (std::is_signed_v<T>) {
+            return static_cast<T>(d.get_svarint());
+        } else {
+            return static_cast<T>(d.get_varint());
+        }
+    }
+};
+
+template <class T>
+struct Serde<T, std::enable_if_t<std::is_floating_point_v<T> || std::is_enum_v<T>>> {
+    static void write(Encoder& e, T v) { e.put_raw(v); }
+    static T read(Decoder& d) { return d.get_raw<T>(); }
+};
+
+template <>
+struct Serde<std::string> {
+    static void write(Encoder& e, const std::string& v) { e.put_bytes(v); }
+    static std::string read(Decoder& d) { return std::string(d.get_bytes()); }
+};
+
+template <class A, class B>
+struct Serde<std::pair<A, B>> {
+    static void write(Encoder& e, const std::pair<A, B>& v) {
+        Serde<std::remove_const_t<A>>::write(e, v.first);
+        Serde<B>::write(e, v.second);
+    }
+    static std::pair<A, B> read(Decoder& d) {
+        auto a = Serde<std::remove_const_t<A>>::read(d);
+        auto b = Serde<B>::read(d);
+        return {std::move(a), std::move(b)};
+    }
+};
+
+template <class... Ts>
+struct Serde<std::tuple<Ts...>> {
+    static void write(Encoder& e, const std::tuple<Ts...>& v) {
+        std::apply([&](const auto&... xs) { (e.write(xs), ...); }, v);
+    }
+    static std::tuple<Ts...> read(Decoder& d) { return std::tuple<Ts...>{d.read<Ts>()...}; }
+};
+
+template <class T, class A>
+struct Serde<std::vector<T, A>> {
+    static void write(Encoder& e, const std::vector<T, A>& v) {
+        e.put_varint(v.size());
+        for (const auto& x : v) Serde<T>::write(e, x);
+    }
+    static std::vector<T, A> read(Decoder& d) {
+        std::uint64_t n = d.get_varint();
+        if (n > d.remaining()) throw DecodeError("vector length exceeds the input");
+        std::vector<T, A> v;
+        v.reserve(static_cast<std::size_t>(n));
+        for (std::uint64_t i = 0; i < n; ++i) v.push_back(Serde<T>::read(d));
+        return v;
+    }
+};
+
+template <class T, std::size_t N>
+struct Serde<std::array<T, N>> {
+    static void write(Encoder& e, const std::array<T, N>& v) {
+        for (const auto& x : v) Serde<T>::write(e, x);
+    }
+    static std::array<T, N> read(Decoder& d) {
+        std::array<T, N> v{};
+        for (auto& x : v) x = Serde<T>::read(d);
+        return v;
+    }
+};
+
+template <class T>
+struct Serde<std::optional<T>> {
+    static void write(Encoder& e, const std::optional<T>& v) {
+        e.put_u8(v ? 1 : 0);
+        if (v) Serde<T>::write(e, *v);
+    }
+    static std::optional<T> read(Decoder& d) {
+        if (d.get_u8() == 0) return std::nullopt;
+        return Serde<T>::read(d);
+    }
+};
+
+template <class Map>
+struct MapSerde {
+    using K = typename Map::key_type;
+    using V = typename Map::mapped_type;
+    static void write(Encoder& e, const Map& m) {
+        e.put_varint(m.size());
+        for (const auto& [k, v] : m) {
+            Serde<K>::write(e, k);
+            Serde<V>::write(e, v);
+        }
+    }
+    static Map read(Decoder& d) {
+        std::uint64_t n = d.get_varint();
+        if (n > d.remaining()) throw DecodeError("map size exceeds the input");
+        Map m;
+        for (std::uint64_t i = 0; i < n; ++i) {
+            auto k = Serde<K>::read(d);
+            m.emplace(std::move(k), Serde<V>::read(d));
+        }
+        return m;
+    }
+};
+template <class K, class V, class C, class A>
+struct Serde<std::map<K, V, C, A>> : MapSerde<std::map<K, V, C, A>> {};
+template <class K, class V, class H, class E, class A>
+struct Serde<std::unordered_map<K, V, H, E, A>> : MapSerde<std::unordered_map<K, V, H, E, A>> {};
+
+/// User types with a `template <class Ar> void serde(Ar&)` member (see EMBER_SERDE).
+template <class T>
+concept HasSerdeMember = requires(T& t, Encoder& e) { t.serde(e); };
+
+template <class T>
+struct Serde<T, std::enable_if_t<HasSerdeMember<T>>> {
+    static void write(Encoder& e, const T& v) { const_cast<T&>(v).serde(e); }
+    static T read(Decoder& d) {
+        T v{};
+        v.serde(d);
+        return v;
+    }
+};
+
+/// True if T can be written and read with Serde.
+template <class T>
+concept Serializable = requires(Encoder& e, Decoder& d, const T& v) {
+    Serde<T>::write(e, v);
+    { Serde<T>::read(d) } -> std::convertible_to<T>;
+};
+
+/// Encodes one value into a fresh byte string.
+template <class T>
+std::string encode(const T& v) {
+    Encoder e;
+    e.write(v);
+    return e.take();
+}
+/// Decodes one value that must fill `bytes` exactly.
+template <class T>
+T decode(std::string_view bytes) {
+    Decoder d(bytes);
+    T v = d.read<T>();
+    if (!d.done()) throw DecodeError("trailing bytes after a value");
+    return v;
+}
+
+}  // namespace ember
+
+/// Declares a struct's serialised fields, in order: `struct P { int x; std::string n; EMBER_SERDE(x, n) };`
+#define EMBER_SERDE(...)             \
+    template <class Ar__>            \
+    void serde(Ar__& ar__) {         \
+        ar__(__VA_ARGS__);           \
+    }

@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: Apache-2.0
+// TextFileRdd: splits own exactly the lines that start in them; planning packs files.
+#include "scheduler/rdd/text_file_rdd.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+using namespace ember;
+using namespace ember::scheduler;
+
+namespace {
+
+struct TempDir {
+    std::filesystem::path path = std::filesystem::temp_directory_path() /
+                                 ("ember-text-" + std::to_string(std::random_device{}()));
+    TempDir() { std::filesystem::create_directories(path); }
+    ~TempDir() { std::filesystem::remove_all(path); }
+    std::string write(const std::string& name, const std::string& content) const {
+        auto p = path / name;
+        std::filesystem::create_directories(p.parent_path());
+        std::ofstream(p, std::ios::binary) << content;
+        return p.string();
+    }
+};
+
+std::vector<std::string> lines_of(const std::string& s) {
+    std::vector<std::string> out;
+    std::size_t start = 0;
+    while (start < s.size()) {
+        auto nl = s.find('\n', start);
+        std::string line = s.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        out.push_back(line);
+        if (nl == std::string::npos) break;
+        start = nl + 1;
+    }
+    return out;
+}
+
+std::vector<std::string> read_all(const std::vector<FileSplit>& splits) {
+    std::vector<std::string> out;
+    for (auto& s : splits) TextFileRdd::read_split(s, nullptr, [&](std::string&& l) { out.push_back(std::move(l)); });
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("Every cut of a file into two splits yields each line exactly once", "[scheduler][text_file]") {
+    TempDir dir;
+    std::string content = "alpha\nbeta gamma\n\n\ndelta\r\nepsilon zeta eta\nlast line without newline";
+    auto path = dir.write("f.txt", content);
+    auto expected = lines_of(content);
+    for (std::uint64_t cut = 0; cut <= content.size(); ++cut) {
+        std::vector<FileSplit> splits{{path, 0, cut}, {path, cut, content.size() - cut}};
+        CAPTURE(cut);
+        CHECK(read_all(splits) == expected);
+    }
+}
+
+TEST_CASE("Random cuts into many splits yield each line exactly once", "[scheduler][text_file]") {
+    TempDir dir;
+    std::mt19937 rng(42);
+    std::string content;
+    for (int i = 0; i < 3000; ++i) {
+        int len = static_cast<int>(rng() % 200);
+        for (int j = 0; j < len; ++j) content += static_cast<char>('a' + rng() % 26);
+        content += (rng() % 7 == 0) ? "\r\n" : "\n";
+    }
+    auto path = dir.write("big.txt", content);
+    auto expected = lines_of(content);
+    for (int trial = 0; trial < 50; ++trial) {
+        std::vector<std::uint64_t> cuts{0, content.size()};
+        for (int k = 0; k < 1 + trial % 9; ++k) cuts.push_back(rng() % content.size());
+        std::sort(cuts.begin(), cuts.end());
+        std::vector<FileSplit> splits;
+        for (std::size_t i = 0; i + 1 < cuts.size(); ++i) splits.push_back({path, cuts[i], cuts[i + 1] - cuts[i]});
+        CAPTURE(trial);
+        CHECK(read_all(splits) == expected);
+    }
+}
+
+TEST_CASE("Planning covers every byte of every file once, in path order", "[scheduler][text_file]") {
+    TempDir dir;
+    std::string big(1 << 20, 'x');
+    for (std::size_t i = 100; i < big.size(); i += 101) big[i] = '\n';
+    dir.write("a/1.txt", "one\n");
+    dir.write("a/2.txt", big);
+    dir.write("b/.hidden", "hidden words\n");
+    dir.write("b/empty.txt", "");
+    dir.write("c.txt", "c\n");
+    for (int min_parts : {1, 2, 3, 8, 64}) {
+        auto parts = TextFileRdd::plan({dir.path.string()}, min_parts, 128 << 20, 4096);
+        std::map<std::string, std::uint64_t> covered;
+        std::map<std::string, std::uint64_t> next;
+        for (auto& p : parts) {
+            for (auto& s : p) {
+                CHECK(s.start == next[s.path]);
+                next[s.path] = s.start + s.length;
+                covered[s.path] += s.length;
+            }
+        }
+        CAPTURE(min_parts);
+        CHECK(covered.size() == 4);  // the empty file has no split
+        CHECK(covered[(dir.path / "a/2.txt").string()] == big.size());
+        CHECK(covered[(dir.path / "b/.hidden").string()] == 13);
+        CHECK(parts.size() >= 1);
+    }
+}
+
+TEST_CASE("Symlinks inside a directory are skipped like find -type f", "[scheduler][text_file]") {
+    TempDir dir;
+    auto target = dir.write("real.txt", "once\n");
+    std::filesystem::create_symlink(target, dir.path / "link.txt");
+    auto files = TextFileRdd::list_files({dir.path.string()});
+    REQUIRE(files.size() == 1);
+    CHECK(files[0].first == target);
+    // Named explicitly, a symlink is read.
+    CHECK(TextFileRdd::list_files({(dir.path / "link.txt").string()}).size() == 1);
+}
+
+TEST_CASE("A missing input names the path", "[scheduler][text_file]") {
+    CHECK_THROWS_WITH(TextFileRdd::plan({"/nonexistent/ember/input"}, 2, 128 << 20, 4096),
+                      Catch::Contains("Input path does not exist: /nonexistent/ember/input"));
+}
