@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // wordcount: counts the words of text files on an ember cluster.
 //
-//   wordcount [--master M] [--partitions P] [--output DIR] [--top N] INPUT...
+//   wordcount [--master M] [--partitions P] [--output DIR] [--top N] [--conf KEY=VALUE]... INPUT...
 //
 // A word is a maximal run of bytes that are not ASCII whitespace; counts equal
 // `LC_ALL=C tr -s ' \t\n\v\f\r' '\n' | sort | uniq -c` over the files. Prints the top N words,
@@ -9,6 +9,7 @@
 #include "apps/wordcount/stage_report.hpp"
 #include "apps/wordcount/word_count_job.hpp"
 #include "scheduler/ember.hpp"
+#include "scheduler/rdd/text_file_rdd.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -23,17 +24,30 @@ int main(int argc, char** argv) {
         std::string output;
         std::uint64_t top = 20;
         std::vector<std::string> inputs;
+        std::vector<std::string> confs;
         cli.add_option("--master", master, "local[N], local-cluster[E,C,M] or cluster[E]")->capture_default_str();
         cli.add_option("--partitions", partitions, "input and reduce partitions (default: 4 x total cores)")
             ->check(CLI::PositiveNumber);
         cli.add_option("--output", output, "write word<TAB>count part files to this new directory");
         cli.add_option("--top", top, "how many of the most frequent words to print")->capture_default_str();
+        cli.add_option("--conf", confs, "an ember.* configuration entry, KEY=VALUE (repeatable)");
         cli.add_option("INPUT", inputs, "files or directories (read recursively)")->required();
         CLI11_PARSE(cli, argc, argv);
 
         auto t0 = std::chrono::steady_clock::now();
         ember::Conf conf;
+        for (const auto& kv : confs) {
+            auto eq = kv.find('=');
+            if (eq == std::string::npos || eq == 0) throw std::invalid_argument("--conf expects KEY=VALUE, got '" + kv + "'");
+            conf.set(kv.substr(0, eq), kv.substr(eq + 1));
+        }
         conf.set("ember.master", master).set("ember.app.name", "wordcount");
+        // Fail on a bad input before starting executors (text_file checks again, and plans).
+        try {
+            ember::scheduler::TextFileRdd::list_files(inputs);
+        } catch (const std::runtime_error& e) {
+            throw ember::SparkException(e.what());
+        }
         ember::SparkContext sc(conf);
         auto report = std::make_shared<wordcount::StageReport>();
         sc.add_spark_listener(report);

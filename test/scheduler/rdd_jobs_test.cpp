@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: Apache-2.0
+// The Rdd API end to end, in local[2] and on a local cluster of executor processes: results,
+// stage structure, closures that carry values, and task failures.
+#include "scheduler/ember.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <numeric>
+
+using namespace ember;
+using ember::scheduler::SparkListener;
+
+namespace {
+
+/// Records stage completions and job starts.
+struct Recorder : SparkListener {
+    std::mutex mu;
+    std::vector<scheduler::StageInfo> completed;
+    std::vector<scheduler::SparkListenerJobStart> jobs;
+    void on_stage_completed(const scheduler::SparkListenerStageCompleted& e) override {
+        std::lock_guard lk(mu);
+        completed.push_back(e.stage_info);
+    }
+    void on_job_start(const scheduler::SparkListenerJobStart& e) override {
+        std::lock_guard lk(mu);
+        jobs.push_back(e);
+    }
+};
+
+struct Threshold {
+    int min = 0;
+    bool operator()(int x) const { return x >= min; }
+    EMBER_SERDE(min)
+};
+
+std::string master_for(const std::string& which) {
+    return which == "cluster" ? "local-cluster[2,1,512]" : "local[2]";
+}
+
+}  // namespace
+
+TEST_CASE("Narrow transformations and actions give the single-process answers", "[scheduler][rdd]") {
+    for (std::string which : {"local", "cluster"}) {
+        SECTION(which) {
+            SparkContext sc(master_for(which), "rdd-test");
+            std::vector<int> data(1000);
+            std::iota(data.begin(), data.end(), 0);
+            auto rdd = sc.parallelize(data, 7);
+            CHECK(rdd.num_partitions() == 7);
+            CHECK(rdd.count() == 1000);
+            auto squares = rdd.map([](int x) { return static_cast<std::int64_t>(x) * x; }).collect();
+            REQUIRE(squares.size() == 1000);
+            for (int i = 0; i < 1000; ++i) CHECK(squares[static_cast<std::size_t>(i)] == static_cast<std::int64_t>(i) * i);
+            auto odd = rdd.filter([](int x) { return x % 2 == 1; });
+            CHECK(odd.count() == 500);
+            CHECK(odd.reduce([](int a, int b) { return a + b; }) == 250000);
+            int min = 990;  // a captured number travels with the task
+            CHECK(rdd.filter([min](int x) { return x >= min; }).count() == 10);
+            CHECK(rdd.filter(Threshold{995}).count() == 5);
+            std::string needle = "7";
+            auto with7 = rdd.map([](int x) { return std::to_string(x); })
+                             .filter(ember::bind([](const std::string& n, const std::string& s) {
+                                 return s.find(n) != std::string::npos;
+                             }, needle));
+            CHECK(with7.count() == 271);  // numbers below 1000 containing the digit 7
+            auto words = sc.parallelize(std::vector<std::string>{"a b", "", "c  d e"}, 2)
+                             .flat_map([](const std::string& s) {
+                                 std::vector<std::string> out;
+                                 std::string cur;
+                                 for (char c : s + " ") {
+                                     if (c == ' ') {
+                                         if (!cur.empty()) out.push_back(cur);
+                                         cur.clear();
+                                     } else {
+                                         cur += c;
+                                     }
+                                 }
+                                 return out;
+                             })
+                             .collect();
+            CHECK(words == std::vector<std::string>{"a", "b", "c", "d", "e"});
+            CHECK(rdd.top(3) == std::vector<int>{999, 998, 997});
+            CHECK(rdd.take_ordered(2) == std::vector<int>{0, 1});
+            auto sum = rdd.aggregate(std::int64_t{0}, [](std::int64_t acc, int x) { return acc + x; },
+                                     [](std::int64_t a, std::int64_t b) { return a + b; });
+            CHECK(sum == 499500);
+            CHECK_THROWS_WITH(sc.parallelize(std::vector<int>{}, 2).reduce([](int a, int b) { return a + b; }),
+                              "empty collection");
+        }
+    }
+}
+
+TEST_CASE("reduce_by_key and group_by_key shuffle into two stages, reused by later jobs", "[scheduler][rdd][shuffle]") {
+    for (std::string which : {"local", "cluster"}) {
+        SECTION(which) {
+            SparkContext sc(master_for(which), "shuffle-test");
+            auto rec = std::make_shared<Recorder>();
+            sc.add_spark_listener(rec);
+            std::vector<std::pair<std::string, int>> pairs;
+            std::map<std::string, int> expected;
+            std::map<std::string, std::vector<int>> grouped;
+            for (int i = 0; i < 5000; ++i) {
+                std::string k = "k" + std::to_string(i % 97);
+                pairs.emplace_back(k, i);
+                expected[k] += i;
+                grouped[k].push_back(i);
+            }
+            auto sums = sc.parallelize(pairs, 6).reduce_by_key([](int a, int b) { return a + b; }, 4);
+            CHECK(sums.num_partitions() == 4);
+            auto got = sums.collect();
+            CHECK(std::map<std::string, int>(got.begin(), got.end()) == expected);
+            {
+                std::lock_guard lk(rec->mu);
+                REQUIRE(rec->completed.size() == 2);
+                CHECK(rec->completed[0].is_shuffle_map);
+                CHECK(rec->completed[0].num_tasks == 6);
+                CHECK(rec->completed[1].num_tasks == 4);
+                CHECK(rec->completed[0].metrics.shuffle_write.bytes_written > 0);
+                auto read = rec->completed[1].metrics.shuffle_read;
+                CHECK(read.local_bytes_read + read.remote_bytes_read == rec->completed[0].metrics.shuffle_write.bytes_written);
+                if (which == "cluster") CHECK(read.remote_bytes_read > 0);
+                rec->completed.clear();
+            }
+            // A second action reuses the map output: only the result stage runs.
+            CHECK(sums.count() == 97);
+            {
+                std::lock_guard lk(rec->mu);
+                REQUIRE(rec->completed.size() == 1);
+                CHECK_FALSE(rec->completed[0].is_shuffle_map);
+                CHECK(rec->jobs.back().stage_infos.size() == 2);  // the skipped map stage is listed
+            }
+            auto groups = sc.parallelize(pairs, 3).group_by_key(5).collect();
+            REQUIRE(groups.size() == 97);
+            for (auto& [k, vs] : groups) {
+                std::sort(vs.begin(), vs.end());
+                CHECK(vs == grouped[k]);
+            }
+        }
+    }
+}
+
+TEST_CASE("save_as_text_file writes part files and _SUCCESS, and refuses an existing directory", "[scheduler][rdd]") {
+    SparkContext sc("local-cluster[2,1,512]", "save-test");
+    auto dir = std::filesystem::temp_directory_path() / ("ember-save-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    auto pairs = sc.parallelize(std::vector<std::pair<std::string, int>>{{"a", 1}, {"b", 2}, {"c", 3}}, 2);
+    pairs.save_as_text_file(dir.string());
+    CHECK(std::filesystem::exists(dir / "_SUCCESS"));
+    CHECK_FALSE(std::filesystem::exists(dir / "_temporary"));
+    std::string all;
+    for (int p = 0; p < 2; ++p) {
+        std::ifstream in(dir / ("part-0000" + std::to_string(p)));
+        all += std::string(std::istreambuf_iterator<char>(in), {});
+    }
+    CHECK(all == "(a,1)\n(b,2)\n(c,3)\n");
+    CHECK_THROWS_WITH(pairs.save_as_text_file(dir.string()), Catch::Contains("already exists"));
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("A task that always throws fails the job with Spark's message and the cluster keeps working",
+          "[scheduler][failure]") {
+    ember::Conf conf;
+    conf.set("ember.task.maxFailures", "3");
+    SparkContext sc("local-cluster[2,1,512]", "failure-test", conf);
+    auto rdd = sc.parallelize(std::vector<int>{1, 2, 3, 4}, 2);
+    try {
+        rdd.map([](int x) -> int {
+               if (x == 3) throw std::runtime_error("bad record 3");
+               return x;
+           })
+            .count();
+        FAIL("the job should have failed");
+    } catch (const SparkException& e) {
+        std::string msg = e.what();
+        CHECK_THAT(msg, Catch::StartsWith("Job aborted due to stage failure: Task 1 in stage"));
+        CHECK_THAT(msg, Catch::Contains("failed 3 times, most recent failure: Lost task 1.2 in stage"));
+        CHECK_THAT(msg, Catch::Contains("std::runtime_error: bad record 3"));
+    }
+    // The next job runs normally on the same executors.
+    CHECK(rdd.count() == 4);
+}
+
+TEST_CASE("In local mode a failed task is not retried", "[scheduler][failure]") {
+    SparkContext sc("local[2]", "local-failure");
+    auto rdd = sc.parallelize(std::vector<int>{1, 2}, 2);
+    CHECK_THROWS_WITH(rdd.map([](int x) -> int { throw std::logic_error("nope " + std::to_string(x)); }).collect(),
+                      Catch::Contains("failed 1 times"));
+}

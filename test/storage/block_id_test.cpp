@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: Apache-2.0
+// BlockId string forms and DiskBlockManager file placement, both as Spark has them.
+#include "storage/block_id.hpp"
+#include "storage/disk_block_manager.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+using namespace ember::storage;
+
+TEST_CASE("Block ids print and parse in Spark's forms", "[storage][block_id]") {
+    CHECK(name(BlockId{ShuffleBlockId{0, 5, 3}}) == "shuffle_0_5_3");
+    CHECK(name(BlockId{ShuffleDataBlockId{1, 7}}) == "shuffle_1_7_0.data");
+    CHECK(name(BlockId{ShuffleIndexBlockId{1, 7}}) == "shuffle_1_7_0.index");
+    CHECK(name(BlockId{RddBlockId{2, 9}}) == "rdd_2_9");
+    CHECK(name(BlockId{TaskResultBlockId{77}}) == "taskresult_77");
+    for (const char* s : {"shuffle_0_5_3", "shuffle_1_7_0.data", "shuffle_1_7_0.index", "shuffle_1_7_0.checksum",
+                          "rdd_2_9", "taskresult_77", "temp_shuffle_abc", "temp_local_xyz"}) {
+        auto id = parse_block_id(s);
+        REQUIRE(id);
+        CHECK(name(*id) == s);
+    }
+    for (const char* bad : {"", "shuffle_1_2", "shuffle_a_1_2", "rdd_1", "broadcast", "shuffle_1_7_3.data", "x_1"}) {
+        CHECK_FALSE(parse_block_id(bad));
+    }
+}
+
+TEST_CASE("File placement uses Java's String.hashCode as Spark does", "[storage][disk]") {
+    // Values computed with Java's String.hashCode.
+    CHECK(DiskBlockManager::non_negative_hash("hello") == 99162322);
+    CHECK(DiskBlockManager::non_negative_hash("shuffle_0_5_0.data") == 705928743);
+    CHECK(DiskBlockManager::non_negative_hash("shuffle_3_17_0.index") == 793681805);
+
+    auto root = std::filesystem::temp_directory_path() / "ember-dbm-test";
+    std::filesystem::remove_all(root);
+    {
+        DiskBlockManager dbm({(root / "a").string(), (root / "b").string()}, 64);
+        REQUIRE(dbm.local_dirs().size() == 2);
+        auto path = dbm.get_file("shuffle_0_5_0.data");
+        int h = 705928743;
+        auto dir = dbm.local_dirs()[static_cast<std::size_t>(h % 2)];
+        char sub[3];
+        std::snprintf(sub, sizeof sub, "%02x", (h / 2) % 64);
+        CHECK(path == (std::filesystem::path(dir) / sub / "shuffle_0_5_0.data").string());
+        CHECK(std::filesystem::is_directory(std::filesystem::path(path).parent_path()));
+        CHECK(std::filesystem::path(dir).filename().string().rfind("blockmgr-", 0) == 0);
+    }
+    // Local dirs are deleted when the manager stops.
+    CHECK(std::filesystem::is_empty(root / "a"));
+    std::filesystem::remove_all(root);
+}

@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "test/support/process.hpp"
+
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace ember::test {
+namespace {
+
+std::string slurp(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Children of `parent` whose command line contains `marker`.
+std::vector<int> children_of(int parent, const std::string& marker) {
+    std::vector<int> out;
+    for (auto& e : std::filesystem::directory_iterator("/proc")) {
+        std::string name = e.path().filename();
+        if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+        std::string stat = slurp(e.path() / "stat");
+        auto close = stat.rfind(')');
+        if (close == std::string::npos) continue;
+        std::istringstream rest(stat.substr(close + 2));
+        char state;
+        int ppid = 0;
+        rest >> state >> ppid;
+        if (ppid != parent || state == 'Z') continue;
+        std::string cmd = slurp(e.path() / "cmdline");
+        for (auto& c : cmd) {
+            if (c == '\0') c = ' ';
+        }
+        if (cmd.find(marker) != std::string::npos) out.push_back(std::stoi(name));
+    }
+    return out;
+}
+
+}  // namespace
+
+bool process_alive(int pid) {
+    std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
+    if (stat.empty()) return false;
+    auto close = stat.rfind(')');
+    return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
+}
+
+ProcessResult run_process(const std::vector<std::string>& argv, const std::string& child_marker, int timeout_s) {
+    char out_path[] = "/tmp/ember-proc-out-XXXXXX";
+    char err_path[] = "/tmp/ember-proc-err-XXXXXX";
+    int out_fd = ::mkstemp(out_path);
+    int err_fd = ::mkstemp(err_path);
+    if (out_fd < 0 || err_fd < 0) throw std::runtime_error("mkstemp failed");
+    std::vector<char*> args;
+    std::vector<std::string> copy = argv;
+    for (auto& a : copy) args.push_back(a.data());
+    args.push_back(nullptr);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        ::dup2(out_fd, 1);
+        ::dup2(err_fd, 2);
+        ::execv(args[0], args.data());
+        ::_exit(127);
+    }
+    ::close(out_fd);
+    ::close(err_fd);
+    ProcessResult r;
+    std::set<int> seen;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+    int status = 0;
+    for (;;) {
+        pid_t w = ::waitpid(pid, &status, WNOHANG);
+        if (w == pid) break;
+        auto kids = children_of(pid, child_marker);
+        r.max_children = std::max(r.max_children, static_cast<int>(kids.size()));
+        seen.insert(kids.begin(), kids.end());
+        if (std::chrono::steady_clock::now() > deadline) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, &status, 0);
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = slurp(out_path);
+    r.err = slurp(err_path);
+    r.children.assign(seen.begin(), seen.end());
+    ::unlink(out_path);
+    ::unlink(err_path);
+    return r;
+}
+
+}  // namespace ember::test

@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// Child processes for integration tests: run a command with its output captured, watch its
+/// children while it runs, and make sure nothing outlives the test.
+
+#include <string>
+#include <vector>
+
+namespace ember::test {
+
+struct ProcessResult {
+    int exit_code = -1;        ///< -1 if killed by a signal
+    std::string out;           ///< stdout
+    std::string err;           ///< stderr
+    int max_children = 0;      ///< most children whose command line contained `child_marker`, seen at once
+    std::vector<int> children; ///< every such child pid seen
+};
+
+/// Runs `argv` to completion (killing it after `timeout_s`), polling its children every few ms.
+ProcessResult run_process(const std::vector<std::string>& argv, const std::string& child_marker = "--ember-executor",
+                          int timeout_s = 120);
+
+/// True if `pid` is a live process (not a zombie).
+bool process_alive(int pid);
+
+}  // namespace ember::test
