@@ -23,6 +23,7 @@
 #include <random>
 #include <thread>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace ember {
@@ -85,6 +86,7 @@ struct SparkContext::Impl {
     std::mutex start_mu;
     std::string start_failure;  // guarded by start_mu: an executor died during start-up
     std::atomic<bool> started{false};
+    std::atomic<bool> keep_executor_logs{false};  // an executor ended abnormally: keep its logs
     std::atomic<bool> stopped{false};
 
     SchedulerBackend& backend() {
@@ -174,12 +176,27 @@ void SparkContext::Impl::launch_local_cluster() {
     if (command.empty()) command.push_back(self_executable());
     std::string driver_url =
         rpc::RpcEndpointAddress{env->address(), std::string(CoarseGrainedSchedulerBackend::kEndpointName)}.to_string();
+    // Executor stdout/stderr go to <ember.local.dir>/ember-<app id>/executor-<id>/ (Spark's
+    // work/<app>/<executor> of a standalone worker).
+    std::string root = conf.get("ember.local.dir", "/tmp");
+    root = root.substr(0, root.find(','));
+    std::string log_dir = root + "/ember-" + app_id;
     local_cluster = std::make_unique<LocalCluster>(
-        command, [this](const std::string& id, int pid, int status, const std::string&) {
+        command, log_dir, [this](const std::string& id, int pid, int status, const std::string&) {
             std::string what = fmt::format("executor {} (pid {}) {}", id, pid, LocalCluster::describe_status(status));
+            if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) keep_executor_logs = true;
+            if (auto why = cluster_backend->registration_refusal(id)) {
+                what += " during start-up: " + *why;
+            } else if (!started) {
+                auto line = local_cluster->last_error_line(id);
+                if (!line.empty()) what += " during start-up: " + line;
+            }
             if (!started && !stopped) {
                 std::lock_guard lk(start_mu);
-                if (start_failure.empty()) start_failure = what + " during start-up";
+                if (start_failure.empty()) {
+                    start_failure = what.find("during start-up") == std::string::npos ? what + " during start-up" : what;
+                    start_failure += fmt::format(" (executor logs: {}/executor-{})", local_cluster->log_dir(), id);
+                }
             }
             if (!stopped) cluster_backend->executor_exited(id, LocalCluster::describe_status(status));
         });
@@ -207,6 +224,12 @@ void SparkContext::Impl::stop() {
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
         }
         local_cluster->stop(std::chrono::seconds(3));
+        std::error_code ec;
+        if (keep_executor_logs || conf.get_bool("ember.executor.logs.keep", false)) {
+            log::get("scheduler")->info("Executor logs kept in {}", local_cluster->log_dir());
+        } else {
+            std::filesystem::remove_all(local_cluster->log_dir(), ec);
+        }
     }
     if (env) {
         env->shutdown();

@@ -72,6 +72,13 @@ int CoarseGrainedSchedulerBackend::registered_executors() const {
     return registered_;
 }
 
+std::optional<std::string> CoarseGrainedSchedulerBackend::registration_refusal(const std::string& executor_id) const {
+    std::lock_guard lk(mu_);
+    auto it = refusals_.find(executor_id);
+    if (it == refusals_.end()) return std::nullopt;
+    return it->second;
+}
+
 void CoarseGrainedSchedulerBackend::executor_exited(const std::string& executor_id, const std::string& description) {
     post([this, executor_id, description] {
         if (executors_.count(executor_id)) remove_executor(executor_id, "Executor process " + description);

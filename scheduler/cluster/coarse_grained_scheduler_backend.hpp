@@ -66,6 +66,8 @@ public:
     std::optional<std::string> wait_for_executors(int n, std::chrono::milliseconds timeout,
                                                   const std::function<std::optional<std::string>()>& failure);
     int registered_executors() const;
+    /// Why the driver refused executor `executor_id`'s registration, if it did.
+    std::optional<std::string> registration_refusal(const std::string& executor_id) const;
     /// A launched executor process ended (from LocalCluster).
     void executor_exited(const std::string& executor_id, const std::string& description);
 
@@ -94,6 +96,7 @@ private:
     mutable std::mutex mu_;
     std::condition_variable cv_;
     int registered_ = 0;   // guarded by mu_
+    std::map<std::string, std::string> refusals_;  // guarded by mu_
     int total_cores_ = 0;  // guarded by mu_
     bool stopped_ = false;  // guarded by mu_
 };

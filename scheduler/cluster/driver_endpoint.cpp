@@ -32,14 +32,22 @@ void DriverEndpoint::receive_and_reply(const rpc::Message& msg, rpc::RpcCallCont
     if (auto reg = msg.try_get<wire::RegisterExecutor>()) {
         std::string id = reg->getExecutorId();
         std::string build = reg->getBuildId();
+        auto refuse = [&](std::string why) {
+            log::get("scheduler")->info("Refusing executor {}: {}", id, why);
+            {
+                std::lock_guard lk(b.mu_);
+                b.refusals_[id] = why;
+            }
+            ctx.send_failure(std::move(why));
+        };
         if (build != build_id()) {
-            ctx.send_failure(fmt::format("Executor {} is a different build ({}) than the driver ({}): executors must "
-                                         "run the driver's executable",
-                                         id, build, build_id()));
+            refuse(fmt::format("Executor {} is a different build ({}) than the driver ({}): executors must run the "
+                               "driver's executable",
+                               id, build, build_id()));
             return;
         }
         if (b.executors_.count(id) || b.removed_executors_.count(id)) {
-            ctx.send_failure("Duplicate executor ID: " + id);
+            refuse("Duplicate executor ID: " + id);
             return;
         }
         ExecutorData data;

@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 
 #include <fcntl.h>
 #include <sys/prctl.h>
@@ -16,8 +18,20 @@
 
 namespace ember::scheduler {
 
-LocalCluster::LocalCluster(std::vector<std::string> command, ExitHandler on_exit)
-    : command_(std::move(command)), on_exit_(std::move(on_exit)), thread_([this] { run(); }) {}
+LocalCluster::LocalCluster(std::vector<std::string> command, std::string log_dir, ExitHandler on_exit)
+    : command_(std::move(command)),
+      log_dir_(std::move(log_dir)),
+      on_exit_(std::move(on_exit)),
+      thread_([this] { run(); }) {}
+
+std::string LocalCluster::last_error_line(const std::string& executor_id) const {
+    std::ifstream in(log_dir_ + "/executor-" + executor_id + "/stderr");
+    std::string line, last;
+    while (std::getline(in, line)) {
+        if (!line.empty()) last = line;
+    }
+    return last;
+}
 
 LocalCluster::~LocalCluster() { stop(std::chrono::seconds(5)); }
 
@@ -52,6 +66,26 @@ void LocalCluster::spawn(Request& r) {
     for (auto& a : argv_s) argv.push_back(a.data());
     argv.push_back(nullptr);
 
+    std::string dir = log_dir_ + "/executor-" + r.executor_id;
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    int out_fd = ::open((dir + "/stdout").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int err_fd = ::open((dir + "/stderr").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out_fd < 0 || err_fd < 0) {
+        r.pid = -1;
+        r.error = fmt::format("cannot start executor {}: cannot create its logs in {}: {}", r.executor_id, dir,
+                              std::strerror(errno));
+        if (out_fd >= 0) ::close(out_fd);
+        if (err_fd >= 0) ::close(err_fd);
+        return;
+    }
+    struct Fds {
+        int a, b;
+        ~Fds() {
+            ::close(a);
+            ::close(b);
+        }
+    } fds{out_fd, err_fd};
     int pipefd[2];
     if (::pipe2(pipefd, O_CLOEXEC) != 0) {
         r.pid = -1;
@@ -71,6 +105,8 @@ void LocalCluster::spawn(Request& r) {
         // Child: only async-signal-safe calls until exec.
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (::getppid() != parent) ::_exit(127);  // the driver died before prctl
+        ::dup2(out_fd, 1);  // dup2 clears CLOEXEC on the new descriptors
+        ::dup2(err_fd, 2);
         ::execv(argv[0], argv.data());
         int err = errno;
         ssize_t ignored = ::write(pipefd[1], &err, sizeof err);

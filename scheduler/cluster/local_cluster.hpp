@@ -28,7 +28,8 @@ public:
     /// (executor id, pid, wait status or -1 with `error` set when it could not be started)
     using ExitHandler = std::function<void(const std::string& executor_id, int pid, int status, const std::string& error)>;
 
-    LocalCluster(std::vector<std::string> command, ExitHandler on_exit);
+    /// Each executor's stdout and stderr go to `<log_dir>/executor-<id>/{stdout,stderr}`.
+    LocalCluster(std::vector<std::string> command, std::string log_dir, ExitHandler on_exit);
     ~LocalCluster();
     LocalCluster(const LocalCluster&) = delete;
     LocalCluster& operator=(const LocalCluster&) = delete;
@@ -42,6 +43,9 @@ public:
     std::vector<int> pids() const;
     /// Describes a wait status: "exited with code 1", "was killed by signal 9 (Killed)".
     static std::string describe_status(int status);
+    /// The last non-empty line an executor wrote to stderr ("" if none).
+    std::string last_error_line(const std::string& executor_id) const;
+    const std::string& log_dir() const noexcept { return log_dir_; }
 
 private:
     struct Request {
@@ -56,6 +60,7 @@ private:
     void reap();
 
     std::vector<std::string> command_;
+    std::string log_dir_;
     ExitHandler on_exit_;
     mutable std::mutex mu_;
     std::condition_variable cv_;

@@ -101,12 +101,18 @@ int run_executor(int argc, char** argv) {
     auto env = rpc::RpcEnv::create(cfg);
     if (!env) return fail(args.executor_id, env.error().message);
 
+    // An executor started by another launcher may come up before its driver listens: retry
+    // refused connections for ember.executor.driverLookupTimeout (30s); other errors are final.
+    auto lookup_deadline = std::chrono::steady_clock::now() +
+                           Conf().get_time_ms("ember.executor.driverLookupTimeout", "30s");
     rpc::RpcResult<rpc::RpcEndpointRef> driver = rpc::RpcError{};
-    for (int attempt = 0; attempt < 3; ++attempt) {  // Spark retries the driver lookup 3 times
+    for (;;) {
         driver = (*env)->setup_endpoint_ref_by_uri(args.driver_url);
-        if (driver) break;
-        if (driver.error().code == rpc::RpcErrc::invalid_uri) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        if (driver || driver.error().code != rpc::RpcErrc::connection_failed ||
+            std::chrono::steady_clock::now() >= lookup_deadline) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     if (!driver) return fail(args.executor_id, "Cannot connect to driver at " + args.driver_url + ": " + driver.error().message);
 

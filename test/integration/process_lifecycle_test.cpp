@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: Apache-2.0
+// Process lifecycle: executors of another build are refused, no executor outlives a killed
+// driver, and cluster[E] runs with executors started by another launcher.
+#include "test/support/process.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string env_path(const char* name) {
+    const char* p = std::getenv(name);
+    REQUIRE(p != nullptr);
+    return p;
+}
+
+// Children of `parent` that are ember executors.
+std::vector<int> executor_children(int parent) {
+    std::vector<int> out;
+    for (auto& e : fs::directory_iterator("/proc")) {
+        std::string name = e.path().filename();
+        if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+        std::ifstream st(e.path() / "stat");
+        std::string stat((std::istreambuf_iterator<char>(st)), {});
+        auto close = stat.rfind(')');
+        if (close == std::string::npos) continue;
+        int ppid = std::atoi(stat.c_str() + close + 4);
+        std::ifstream cl(e.path() / "cmdline");
+        std::string cmd((std::istreambuf_iterator<char>(cl)), {});
+        if (ppid == parent && cmd.find("--ember-executor") != std::string::npos) out.push_back(std::stoi(name));
+    }
+    return out;
+}
+
+pid_t spawn(const std::vector<std::string>& argv, const std::string& out_path) {
+    std::vector<std::string> copy = argv;
+    std::vector<char*> args;
+    for (auto& a : copy) args.push_back(a.data());
+    args.push_back(nullptr);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        int fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        ::dup2(fd, 1);
+        ::dup2(fd, 2);
+        ::execv(args[0], args.data());
+        ::_exit(127);
+    }
+    return pid;
+}
+
+int wait_exit(pid_t pid, int timeout_s) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_s);
+    int status = 0;
+    while (::waitpid(pid, &status, WNOHANG) != pid) {
+        if (std::chrono::steady_clock::now() > until) {
+            ::kill(pid, SIGKILL);
+            ::waitpid(pid, &status, 0);
+            return -2;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string slurp(const std::string& p) {
+    std::ifstream in(p);
+    return {std::istreambuf_iterator<char>(in), {}};
+}
+
+std::uint16_t free_port() {
+    boost::asio::io_context ioc;
+    boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    return a.local_endpoint().port();
+}
+
+}  // namespace
+
+TEST_CASE("An executor from another build is refused at registration", "[integration][lifecycle]") {
+    auto r = ember::test::run_process({env_path("EMBER_WORDCOUNT"), "--conf",
+                                       "ember.executor.command=" + env_path("EMBER_BENCH"), "/usr/share/common-licenses"},
+                                      "--ember-executor", 60);
+    INFO(r.err);
+    CHECK(r.exit_code == 1);
+    CHECK_THAT(r.err, Catch::Contains("is a different build"));
+    CHECK_THAT(r.err, Catch::Contains("than the driver"));
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+    for (int pid : r.children) CHECK_FALSE(ember::test::process_alive(pid));
+}
+
+TEST_CASE("Executors exit when their driver is killed", "[integration][lifecycle]") {
+    auto out = fs::temp_directory_path() / ("ember-kill-" + std::to_string(::getpid()));
+    pid_t driver = spawn({env_path("EMBER_TEST_APP"), "sleep", "--master", "local-cluster[2,1,512]", "--tasks", "4",
+                          "--ms", "20000"},
+                         out.string());
+    std::vector<int> kids;
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (kids.size() < 2 && std::chrono::steady_clock::now() < until) {
+        kids = executor_children(driver);
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    REQUIRE(kids.size() == 2);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // tasks are running
+    ::kill(driver, SIGKILL);
+    ::waitpid(driver, nullptr, 0);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    bool any = true;
+    while (any && std::chrono::steady_clock::now() < deadline) {
+        any = false;
+        for (int k : kids) any |= ember::test::process_alive(k);
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    CHECK_FALSE(any);
+    fs::remove(out);
+}
+
+TEST_CASE("cluster[2] runs with executors started by another launcher", "[integration][lifecycle]") {
+    auto dir = fs::temp_directory_path() / ("ember-cluster-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    std::uint16_t port = free_port();
+    std::string wc = env_path("EMBER_WORDCOUNT");
+    pid_t driver = spawn({wc, "--master", "cluster[2]", "--conf", "ember.driver.host=127.0.0.1", "--conf",
+                          "ember.driver.bindAddress=127.0.0.1", "--conf", "ember.driver.port=" + std::to_string(port),
+                          "--output", (dir / "out").string(), "/usr/share/common-licenses"},
+                         (dir / "driver.log").string());
+    std::string url = "ember://CoarseGrainedScheduler@127.0.0.1:" + std::to_string(port);
+    std::vector<pid_t> executors;
+    for (const char* id : {"a", "b"}) {
+        // The driver may not listen yet: the executor retries its lookup briefly; keep trying.
+        executors.push_back(spawn({wc, "--ember-executor", "--driver-url", url, "--executor-id", id, "--cores", "1"},
+                                  (dir / (std::string("exec-") + id + ".log")).string()));
+    }
+    int driver_rc = wait_exit(driver, 60);
+    INFO("driver:\n" << slurp((dir / "driver.log").string()) << "\nexec a:\n" << slurp((dir / "exec-a.log").string())
+                     << "\nexec b:\n" << slurp((dir / "exec-b.log").string()));
+    CHECK(driver_rc == 0);
+    for (pid_t e : executors) CHECK(wait_exit(e, 10) == 0);  // StopExecutor: a clean exit
+    CHECK(fs::exists(dir / "out" / "_SUCCESS"));
+    CHECK_THAT(slurp((dir / "driver.log").string()), Catch::Contains("Distinct words:"));
+    fs::remove_all(dir);
+}
