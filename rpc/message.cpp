@@ -163,6 +163,8 @@ void OutgoingMessage::add_body(FileRegion region) {
 
 std::uint64_t OutgoingMessage::body_size() const noexcept { return d_->body_size; }
 
+std::size_t OutgoingMessage::frame_bytes() const { return d_->frame_bytes(); }
+
 std::unique_ptr<detail::OutgoingData> OutgoingMessage::release() noexcept { return std::move(d_); }
 
 }  // namespace ember::rpc

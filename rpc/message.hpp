@@ -149,6 +149,9 @@ public:
     /// Appends a file slice to the body; sent with sendfile(2), read with pread(2) when local.
     void add_body(FileRegion region);
     std::uint64_t body_size() const noexcept;
+    /// Size of the capnp part on the wire (segment table and segments), without the body; the
+    /// transport refuses frames over ember.rpc.message.maxSize.
+    std::size_t frame_bytes() const;
 
     /// Internal state, for the RpcEnv's transport (not part of the user API).
     detail::OutgoingData& data() noexcept { return *d_; }

@@ -18,6 +18,21 @@ constexpr std::chrono::milliseconds kResubmitTimeout{200};
 
 std::shared_ptr<spdlog::logger> logger() { return log::get("scheduler"); }
 
+/// Calls fn on `rdd` and every ancestor reachable through narrow dependencies, once each (an
+/// explicit stack, as Spark does, so long lineages do not overflow).
+template <class Fn>
+void for_each_in_stage(RddBase* rdd, Fn&& fn) {
+    std::set<int> visited;
+    std::vector<RddBase*> stack{rdd};
+    while (!stack.empty()) {
+        RddBase* r = stack.back();
+        stack.pop_back();
+        if (!visited.insert(r->id()).second) continue;
+        fn(*r);
+        for (auto& n : r->narrow_dependencies()) stack.push_back(n.rdd.get());
+    }
+}
+
 }  // namespace
 
 DAGScheduler::DAGScheduler(const Conf& conf, TaskSchedulerImpl& task_scheduler,
@@ -95,18 +110,11 @@ void DAGScheduler::fail_all_jobs() {
 
 std::vector<std::shared_ptr<ShuffleDependencyBase>> DAGScheduler::shuffle_dependencies(
     const std::shared_ptr<RddBase>& rdd) const {
-    // The shuffle dependencies reachable through narrow dependencies only (an explicit stack,
-    // as Spark does, so long lineages do not overflow).
+    // The shuffle dependencies a stage of `rdd` reads: the parents of that stage.
     std::vector<std::shared_ptr<ShuffleDependencyBase>> out;
-    std::set<int> visited;
-    std::vector<RddBase*> stack{rdd.get()};
-    while (!stack.empty()) {
-        RddBase* r = stack.back();
-        stack.pop_back();
-        if (!visited.insert(r->id()).second) continue;
-        for (auto& s : r->shuffle_dependencies()) out.push_back(s);
-        for (auto& n : r->narrow_dependencies()) stack.push_back(n.rdd.get());
-    }
+    for_each_in_stage(rdd.get(), [&](RddBase& r) {
+        for (auto& s : r.shuffle_dependencies()) out.push_back(s);
+    });
     return out;
 }
 
@@ -118,15 +126,7 @@ ShuffleMapStage* DAGScheduler::get_or_create_shuffle_map_stage(const std::shared
     int id = next_stage_id_++;
     std::string name = dep->rdd()->name();
     auto stage = std::make_unique<ShuffleMapStage>(id, dep, std::move(parents), job_id, name);
-    std::set<int> seen;
-    std::vector<RddBase*> st{dep->rdd().get()};
-    while (!st.empty()) {
-        RddBase* r = st.back();
-        st.pop_back();
-        if (!seen.insert(r->id()).second) continue;
-        stage->rdd_ids.push_back(r->id());
-        for (auto& n : r->narrow_dependencies()) st.push_back(n.rdd.get());
-    }
+    for_each_in_stage(dep->rdd().get(), [&](RddBase& r) { stage->rdd_ids.push_back(r.id()); });
     if (!tracker_.contains_shuffle(dep->shuffle_id())) {
         tracker_.register_shuffle(dep->shuffle_id(), dep->rdd()->num_partitions());
     }
@@ -166,15 +166,7 @@ void DAGScheduler::handle_job_submitted(int job_id, std::shared_ptr<RddBase> rdd
         int id = next_stage_id_++;
         auto stage = std::make_unique<ResultStage>(id, rdd, std::move(func), partitions, std::move(parents), job_id,
                                                    call_site);
-        std::set<int> seen;
-        std::vector<RddBase*> st{rdd.get()};
-        while (!st.empty()) {
-            RddBase* r = st.back();
-            st.pop_back();
-            if (!seen.insert(r->id()).second) continue;
-            stage->rdd_ids.push_back(r->id());
-            for (auto& n : r->narrow_dependencies()) st.push_back(n.rdd.get());
-        }
+        for_each_in_stage(rdd.get(), [&](RddBase& r) { stage->rdd_ids.push_back(r.id()); });
         final_stage = stage.get();
         stages_.emplace(id, std::move(stage));
     } catch (const std::exception& e) {

@@ -131,6 +131,20 @@ void TaskSchedulerImpl::kill_task(std::int64_t tid, const std::string& reason) {
     backend_->kill_task(tid, it->second, true, reason);
 }
 
+void TaskSchedulerImpl::abort_task_set_of(const std::vector<std::int64_t>& unsent, const std::string& message) {
+    if (unsent.empty()) return;
+    auto it = tid_to_tsm_.find(unsent.front());
+    if (it == tid_to_tsm_.end()) return;
+    TaskSetManager* tsm = it->second;
+    // These tasks never reached an executor and will never report: forget them.
+    for (auto tid : unsent) {
+        tsm->forget_unlaunched(tid);
+        forget_task(tid);
+    }
+    tsm->abort(message);
+    remove_finished_task_sets();
+}
+
 void TaskSchedulerImpl::mark_partition_completed(int stage_id, int partition) {
     auto it = by_stage_.find(stage_id);
     if (it == by_stage_.end()) return;

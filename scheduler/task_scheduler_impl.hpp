@@ -61,6 +61,9 @@ public:
     void mark_partition_completed(int stage_id, int partition);
     bool has_executor(const std::string& executor_id) const { return executor_host_.count(executor_id) > 0; }
 
+    /// Aborts the task set of tasks that could not be sent to their executor, forgetting them.
+    void abort_task_set_of(const std::vector<std::int64_t>& unsent, const std::string& message);
+
     // -- for TaskSetManager --------------------------------------------------------------------
     void kill_task(std::int64_t tid, const std::string& reason);
     void forget_task(std::int64_t tid);

@@ -46,6 +46,8 @@ public:
     void executor_lost(const std::string& executor_id, const std::string& reason);
     /// A partition finished in another attempt of this stage: do not run it here.
     void mark_partition_completed(int partition);
+    /// Drops a task that was offered but never sent (it will never report).
+    void forget_unlaunched(std::int64_t tid) { running_.erase(tid); }
     /// Aborts the task set: it becomes a zombie and the DAGScheduler fails the stage.
     void abort(const std::string& message);
 

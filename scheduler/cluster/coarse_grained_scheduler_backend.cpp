@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include <future>
+
 namespace ember::scheduler {
 
 CoarseGrainedSchedulerBackend::CoarseGrainedSchedulerBackend(rpc::RpcEnv& env, TaskSchedulerImpl& scheduler,
@@ -42,9 +44,27 @@ void CoarseGrainedSchedulerBackend::stop() {
         stopped_ = true;
     }
     revive_timer_.stop();
-    post([this] {
-        for (auto& [id, data] : executors_) data.ref.send<wire::StopExecutor>();
+    // StopExecutor is asked, not sent: an executor that has acknowledged it exits 0 even when it
+    // sees the driver's connections close right after (they are separate TCP connections, so a
+    // plain send could arrive after the disconnect).
+    auto pending = std::make_shared<std::atomic<int>>(0);
+    auto done = std::make_shared<std::promise<void>>();
+    auto all_done = done->get_future();
+    bool posted = post([this, pending, done] {
+        if (executors_.empty()) {
+            done->set_value();
+            return;
+        }
+        pending->store(static_cast<int>(executors_.size()));
+        for (auto& [id, data] : executors_) {
+            data.ref.ask(rpc::OutgoingMessage::make<wire::StopExecutor>(),
+                         rpc::RpcTimeout{std::chrono::seconds(10), "ember.executor.stopTimeout"},
+                         [pending, done](rpc::RpcResult<rpc::Message>) {
+                             if (pending->fetch_sub(1) == 1) done->set_value();
+                         });
+        }
     });
+    if (posted) all_done.wait_for(std::chrono::seconds(15));
 }
 
 bool CoarseGrainedSchedulerBackend::post(std::function<void()> fn) { return env_.post_task(driver_ref_, std::move(fn)); }
@@ -116,26 +136,43 @@ void CoarseGrainedSchedulerBackend::make_offers(const std::string* only_executor
     if (launches.empty()) return;
     std::map<std::string, std::vector<TaskLaunch*>> by_executor;
     for (auto& l : launches) by_executor[l.desc.executor_id].push_back(&l);
+    const auto max_frame = static_cast<std::size_t>(conf_.get_size_bytes("ember.rpc.message.maxSize", "128", "m"));
     for (auto& [id, tasks] : by_executor) {
         auto& data = executors_.at(id);
-        std::vector<TaskLaunch*> new_stages;
-        for (auto* t : tasks) {
-            auto key = std::make_pair(t->desc.stage_id, t->desc.stage_attempt);
-            if (data.sent_stages.insert(key).second) new_stages.push_back(t);
+        // One LaunchTask per stage: its binary (if this executor lacks it) and its tasks.
+        std::map<std::pair<int, int>, std::vector<TaskLaunch*>> by_stage;
+        for (auto* t : tasks) by_stage[{t->desc.stage_id, t->desc.stage_attempt}].push_back(t);
+        for (auto& [stage, stage_tasks] : by_stage) {
+            bool with_binary = !data.sent_stages.count(stage);
+            auto msg = rpc::OutgoingMessage::make<wire::LaunchTask>();
+            auto b = msg.payload<wire::LaunchTask>();
+            if (with_binary) {
+                auto s = b.initStages(1)[0];
+                s.setStageId(stage.first);
+                s.setStageAttempt(stage.second);
+                const std::string& bin = *stage_tasks.front()->binary;
+                s.setBinary(kj::arrayPtr(reinterpret_cast<const capnp::byte*>(bin.data()), bin.size()));
+            }
+            auto list = b.initTasks(static_cast<unsigned>(stage_tasks.size()));
+            for (unsigned i = 0; i < stage_tasks.size(); ++i) to_wire(list[i], stage_tasks[i]->desc);
+            std::size_t bytes = msg.frame_bytes();
+            if (bytes > max_frame) {
+                // Spark: the task set is aborted rather than sent (it could never arrive).
+                auto& first = stage_tasks.front()->desc;
+                std::vector<std::int64_t> unsent;
+                for (auto* t : stage_tasks) unsent.push_back(t->desc.task_id);
+                scheduler_.abort_task_set_of(
+                    unsent,
+                    fmt::format("Serialized task {}:{} was {} bytes, which exceeds max allowed: "
+                                "ember.rpc.message.maxSize ({} bytes). Consider increasing ember.rpc.message.maxSize "
+                                "or using smaller values in parallelize() and closures.",
+                                first.task_id, first.index, bytes, max_frame));
+                continue;
+            }
+            if (with_binary) data.sent_stages.insert(stage);
+            data.free_cores -= static_cast<int>(stage_tasks.size()) * scheduler_.cpus_per_task();
+            data.ref.send(std::move(msg));
         }
-        auto msg = rpc::OutgoingMessage::make<wire::LaunchTask>();
-        auto b = msg.payload<wire::LaunchTask>();
-        auto stages = b.initStages(static_cast<unsigned>(new_stages.size()));
-        for (unsigned i = 0; i < new_stages.size(); ++i) {
-            stages[i].setStageId(new_stages[i]->desc.stage_id);
-            stages[i].setStageAttempt(new_stages[i]->desc.stage_attempt);
-            const std::string& bin = *new_stages[i]->binary;
-            stages[i].setBinary(kj::arrayPtr(reinterpret_cast<const capnp::byte*>(bin.data()), bin.size()));
-        }
-        auto list = b.initTasks(static_cast<unsigned>(tasks.size()));
-        for (unsigned i = 0; i < tasks.size(); ++i) to_wire(list[i], tasks[i]->desc);
-        data.free_cores -= static_cast<int>(tasks.size()) * scheduler_.cpus_per_task();
-        data.ref.send(std::move(msg));
     }
 }
 

@@ -83,6 +83,16 @@ void CoarseGrainedExecutorBackend::receive(const rpc::Message& msg) {
     RpcEndpoint::receive(msg);
 }
 
+void CoarseGrainedExecutorBackend::receive_and_reply(const rpc::Message& msg, rpc::RpcCallContext ctx) {
+    if (msg.is<wire::StopExecutor>()) {
+        log::get("scheduler")->info("Driver commanded a shutdown");
+        ctx.reply<rpc::wire::Ack>();
+        exit_executor(0, "");
+        return;
+    }
+    RpcEndpoint::receive_and_reply(msg, std::move(ctx));
+}
+
 void CoarseGrainedExecutorBackend::on_disconnected(const rpc::RpcAddress& remote) {
     if (remote == driver_.address()) {
         exit_executor(1, fmt::format("Driver {} disassociated! Shutting down.", remote.host_port()));

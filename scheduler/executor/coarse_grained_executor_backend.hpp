@@ -28,6 +28,8 @@ public:
 
     void on_start() override;
     void receive(const rpc::Message& msg) override;
+    /// StopExecutor as an ask: acknowledged, then the process ends.
+    void receive_and_reply(const rpc::Message& msg, rpc::RpcCallContext ctx) override;
     void on_disconnected(const rpc::RpcAddress& remote) override;
     void on_stop() override;
     void status_update(std::int64_t task_id, TaskState state, std::string result, std::optional<TaskEndReason> reason,

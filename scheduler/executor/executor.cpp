@@ -141,6 +141,14 @@ void Executor::run_task(const TaskDescription& task) {
         } else {
             result = entry->decoded->func->run(*entry->decoded->rdd, task.partition_id, tc);
         }
+        // The result travels inside the StatusUpdate frame; one that cannot must fail loudly
+        // rather than vanish with a dropped message.
+        auto max_frame = static_cast<std::uint64_t>(services_.conf.get_size_bytes("ember.rpc.message.maxSize", "128", "m"));
+        if (result.size() + (64u << 10) > max_frame) {
+            throw std::length_error(fmt::format("the result of {} is {} bytes, more than ember.rpc.message.maxSize "
+                                                "({} bytes) allows in a StatusUpdate",
+                                                task.name, result.size(), max_frame));
+        }
         finish(TaskState::finished, std::move(result), std::nullopt);
     } catch (const shuffle::FetchFailedException& e) {
         finish(TaskState::failed, {},

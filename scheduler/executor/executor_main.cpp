@@ -101,15 +101,17 @@ int run_executor(int argc, char** argv) {
     auto env = rpc::RpcEnv::create(cfg);
     if (!env) return fail(args.executor_id, env.error().message);
 
-    // An executor started by another launcher may come up before its driver listens: retry
-    // refused connections for ember.executor.driverLookupTimeout (30s); other errors are final.
+    // An executor started by another launcher may come up before its driver listens, or before
+    // the driver's endpoint exists: retry those two for ember.executor.driverLookupTimeout (30s);
+    // other errors are final.
     auto lookup_deadline = std::chrono::steady_clock::now() +
                            Conf().get_time_ms("ember.executor.driverLookupTimeout", "30s");
     rpc::RpcResult<rpc::RpcEndpointRef> driver = rpc::RpcError{};
     for (;;) {
         driver = (*env)->setup_endpoint_ref_by_uri(args.driver_url);
-        if (driver || driver.error().code != rpc::RpcErrc::connection_failed ||
-            std::chrono::steady_clock::now() >= lookup_deadline) {
+        bool transient = !driver && (driver.error().code == rpc::RpcErrc::connection_failed ||
+                                     driver.error().code == rpc::RpcErrc::endpoint_not_found);
+        if (!transient || std::chrono::steady_clock::now() >= lookup_deadline) {
             break;
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
