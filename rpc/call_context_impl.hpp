@@ -27,6 +27,12 @@ public:
     /// True for the first caller only: it may reply.
     bool claim() noexcept { return !replied_.exchange(true); }
     bool replied() const noexcept { return replied_.load(); }
+    /// The asker gave up (aborted): later replies are dropped.
+    void cancel() noexcept {
+        cancelled_.store(true);
+        replied_.store(true);
+    }
+    bool cancelled() const noexcept { return cancelled_.load(); }
     const RpcAddress& sender() const noexcept { return sender_; }
     virtual void do_reply(OutgoingMessage reply) = 0;
     virtual void do_fail(const RpcError& error) = 0;
@@ -39,6 +45,7 @@ protected:
     std::uint64_t request_id_;
     RpcAddress sender_;
     std::atomic<bool> replied_{false};
+    std::atomic<bool> cancelled_{false};
 };
 
 /// An ask between endpoints of one env: the reply completes the asker's pending ask directly.

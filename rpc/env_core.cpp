@@ -53,13 +53,21 @@ EnvCore::EnvCore(RpcEnvConfig config)
           static_cast<int>(std::max<std::int64_t>(1, config_.conf.get_int("ember.rpc.io.threads", 1))),
           std::chrono::microseconds(
               config_.conf.get_time_ms("ember.rpc.io.spinTime", "0", "ms").count() * 1000))),
+      idle_timeout_(config_.conf.get_time_ms(
+          config_.conf.first_set({"ember.rpc.io.connectionTimeout", "ember.network.timeout"})
+              .value_or("ember.network.timeout"),
+          "120s", "s")),
+      network_timeout_(config_.conf.get_time_ms("ember.network.timeout", "120s", "s")),
       next_request_id_(random_request_id_base()),
       timer_strand_(net::make_strand(io_->context())),
-      timer_(timer_strand_) {
+      timer_(timer_strand_),
+      idle_timer_(timer_strand_) {
     transport_options_.max_frame_bytes =
         static_cast<std::size_t>(config_.conf.get_size_bytes("ember.rpc.message.maxSize", "128", "m"));
     transport_options_.max_body_bytes =
         static_cast<std::uint64_t>(config_.conf.get_size_bytes("ember.rpc.io.maxBodySize", "2g"));
+    transport_options_.max_queued_bytes =
+        static_cast<std::uint64_t>(config_.conf.get_size_bytes("ember.rpc.io.maxQueuedBytes", "64m"));
 }
 
 RpcResult<std::shared_ptr<EnvCore>> EnvCore::create(RpcEnvConfig config) {
@@ -70,6 +78,7 @@ RpcResult<std::shared_ptr<EnvCore>> EnvCore::create(RpcEnvConfig config) {
         return RpcError{RpcErrc::invalid_uri, e.what()};
     }
     core->dispatcher_ = std::make_unique<Dispatcher>(*core->io_, core->config_.name);
+    core->arm_idle_check();
     if (!core->config_.client_mode) {
         std::weak_ptr<EnvCore> weak = core;
         auto server = transport::TransportServer::bind(
@@ -201,7 +210,7 @@ void EnvCore::send(const RpcEndpointRef& to, OutgoingMessage msg) {
         return;
     }
     auto type = d->envelope.getPayloadTypeId();
-    if (auto r = send_remote(to, std::move(d), 0); !r) {
+    if (auto r = send_remote(to, std::move(d), 0, Clock::now() + network_timeout_); !r) {
         log::get("rpc")->warn("Failed to send one-way {} to {}: {}", type_name(type), to.to_string(),
                               r.error().message);
     }
@@ -222,9 +231,9 @@ std::uint64_t EnvCore::ask(const RpcEndpointRef& to, OutgoingMessage msg, RpcTim
     p.target = to;
     p.timeout = std::move(timeout);
     bool rearm = false;
+    auto deadline = Clock::now() + p.timeout.duration;
     {
         std::lock_guard lk(ask_mu_);
-        auto deadline = Clock::now() + p.timeout.duration;
         p.deadline = deadlines_.emplace(deadline, id);
         asks_.emplace(id, std::move(p));
         if (deadline < armed_at_) {
@@ -240,7 +249,7 @@ std::uint64_t EnvCore::ask(const RpcEndpointRef& to, OutgoingMessage msg, RpcTim
     stamp_sender(*d);
     if (is_local(to)) {
         deliver_local(to.name(), std::move(d), id);
-    } else if (auto r = send_remote(to, std::move(d), id); !r) {
+    } else if (auto r = send_remote(to, std::move(d), id, deadline); !r) {
         complete_ask(id, r.error());
     }
     return id;
@@ -268,7 +277,12 @@ void EnvCore::deliver_local(const std::string& receiver, std::unique_ptr<Outgoin
     (*data)->env = weak_from_this();
     Message m = MessageData::to_message(std::move(*data));
     if (request_id) {
-        RpcCallContext ctx(std::make_shared<LocalCallContext>(weak_from_this(), request_id, address_));
+        auto impl = std::make_shared<LocalCallContext>(weak_from_this(), request_id, address_);
+        {
+            std::lock_guard lk(ask_mu_);
+            if (asks_.count(request_id)) local_contexts_[request_id] = impl;
+        }
+        RpcCallContext ctx(std::move(impl));
         inbox->post(RpcMessage{std::move(m), std::move(ctx)}, false);
     } else {
         inbox->post(OneWayMessage{std::move(m)}, false);
@@ -276,7 +290,7 @@ void EnvCore::deliver_local(const std::string& receiver, std::unique_ptr<Outgoin
 }
 
 RpcResult<void> EnvCore::send_remote(const RpcEndpointRef& to, std::unique_ptr<OutgoingData> d,
-                                     std::uint64_t request_id) {
+                                     std::uint64_t request_id, Clock::time_point deadline) {
     std::size_t bytes = d->frame_bytes();
     if (bytes > transport_options_.max_frame_bytes) {
         return RpcError{RpcErrc::frame_too_large,
@@ -284,8 +298,21 @@ RpcResult<void> EnvCore::send_remote(const RpcEndpointRef& to, std::unique_ptr<O
                                     type_name(d->envelope.getPayloadTypeId()), bytes, to.to_string(),
                                     transport_options_.max_frame_bytes)};
     }
+    // Handlers run on I/O threads and must never block: there a full queue fails the send.
+    auto when_full = (Inbox::current() || io_->in_this_thread()) ? transport::WhenFull::fail
+                                                                  : transport::WhenFull::wait;
+    auto full = [&] {
+        return RpcError{RpcErrc::send_dropped,
+                        fmt::format("Message to {} dropped: more than ember.rpc.io.maxQueuedBytes ({} bytes) are "
+                                    "already queued for that peer",
+                                    to.to_string(), transport_options_.max_queued_bytes)};
+    };
     if (auto c = to.client_.lock()) {
-        if (c->send(std::move(d), request_id)) return {};
+        switch (c->send(std::move(d), request_id, when_full, deadline)) {
+            case transport::SendResult::queued: return {};
+            case transport::SendResult::full: return full();
+            case transport::SendResult::closed: break;
+        }
         return RpcError{RpcErrc::connection_closed,
                         fmt::format("Connection to {} closed", c->remote_address().host_port())};
     }
@@ -301,14 +328,71 @@ RpcResult<void> EnvCore::send_remote(const RpcEndpointRef& to, std::unique_ptr<O
             std::lock_guard lk(outbox_mu_);
             if (stopped_) break;
             auto& slot = outboxes_[to.address()];
-            if (!slot) slot = std::make_shared<Outbox>(*this, to.address());
+            if (!slot) slot = std::make_shared<Outbox>(*this, to.address(), transport_options_.max_queued_bytes);
             outbox = slot;
         }
-        if (outbox->send(std::move(d), request_id)) return {};
+        switch (outbox->send(std::move(d), request_id, when_full, deadline)) {
+            case transport::SendResult::queued: return {};
+            case transport::SendResult::full: return full();
+            case transport::SendResult::closed: break;
+        }
         remove_outbox(outbox.get());  // a stopped outbox left behind by a closing connection
-        if (!d) break;
     }
     return RpcError{RpcErrc::send_dropped, "Message is dropped because Outbox is stopped"};
+}
+
+void EnvCore::send_cancel(const RpcEndpointRef& to, std::uint64_t request_id) {
+    if (is_local(to)) {
+        std::shared_ptr<CallContextImpl> ctx;
+        {
+            std::lock_guard lk(ask_mu_);
+            if (auto it = local_contexts_.find(request_id); it != local_contexts_.end()) {
+                ctx = it->second.lock();
+                local_contexts_.erase(it);
+            }
+        }
+        if (ctx) ctx->cancel();
+        return;
+    }
+    auto m = OutgoingMessage::make<wire::Ack>();
+    auto d = m.release();
+    d->envelope.setKind(wire::Kind::CANCEL);
+    d->envelope.setRequestId(request_id);
+    d->envelope.setReceiver(to.name());
+    stamp_sender(*d);
+    (void)send_remote(to, std::move(d), 0, Clock::now());  // best effort, never waits
+}
+
+void EnvCore::forget_outstanding(const RpcEndpointRef& to, std::uint64_t request_id) {
+    if (is_local(to)) return;
+    std::shared_ptr<transport::TransportClient> conn = to.client_.lock();
+    if (!conn) {
+        std::lock_guard lk(outbox_mu_);
+        if (auto it = outboxes_.find(to.address()); it != outboxes_.end()) conn = it->second->client();
+    }
+    if (conn) conn->complete_request(request_id);
+}
+
+void EnvCore::arm_idle_check() {
+    if (idle_timeout_.count() <= 0) return;
+    auto period = std::max(idle_timeout_ / 4, std::chrono::milliseconds(10));
+    net::post(timer_strand_, [weak = weak_from_this(), period] {
+        auto self = weak.lock();
+        if (!self || self->stopped_) return;
+        self->idle_timer_.expires_after(period);
+        self->idle_timer_.async_wait([weak](boost::system::error_code ec) {
+            if (ec) return;
+            auto s = weak.lock();
+            if (!s || s->stopped_) return;
+            std::vector<std::shared_ptr<transport::TransportClient>> conns;
+            {
+                std::lock_guard lk(s->outbox_mu_);
+                for (auto& [_, c] : s->connections_) conns.push_back(c);
+            }
+            for (auto& c : conns) c->check_idle(s->idle_timeout_);
+            s->arm_idle_check();
+        });
+    });
 }
 
 void EnvCore::complete_ask(std::uint64_t request_id, RpcResult<Message> result) {
@@ -320,6 +404,7 @@ void EnvCore::complete_ask(std::uint64_t request_id, RpcResult<Message> result) 
         p = std::move(it->second);
         deadlines_.erase(p.deadline);
         asks_.erase(it);
+        local_contexts_.erase(request_id);
     }
     if (auto caller = p.caller.lock()) {
         caller->post(Closure{[done = std::move(p.done), r = std::move(result)]() mutable { done(std::move(r)); }},
@@ -330,6 +415,16 @@ void EnvCore::complete_ask(std::uint64_t request_id, RpcResult<Message> result) 
 }
 
 void EnvCore::abort(std::uint64_t request_id, std::string reason) {
+    RpcEndpointRef target;
+    {
+        std::lock_guard lk(ask_mu_);
+        auto it = asks_.find(request_id);
+        if (it == asks_.end()) return;  // completed already
+        target = it->second.target;
+    }
+    // Cancel first, so a local handler sees cancelled() before the asker hears of the abort.
+    send_cancel(target, request_id);
+    forget_outstanding(target, request_id);
     complete_ask(request_id, RpcError{RpcErrc::aborted, std::move(reason)});
 }
 
@@ -398,18 +493,26 @@ void EnvCore::arm_timer() {
 }
 
 void EnvCore::on_timer() {
-    std::vector<std::pair<std::uint64_t, RpcError>> expired;
+    struct Expired {
+        std::uint64_t id;
+        RpcEndpointRef target;
+        RpcError error;
+    };
+    std::vector<Expired> expired;
     {
         std::lock_guard lk(ask_mu_);
         auto now = Clock::now();
         for (auto it = deadlines_.begin(); it != deadlines_.end() && it->first <= now; ++it) {
             auto& p = asks_.at(it->second);
             std::string target = p.target.address().empty() ? p.target.to_string() : p.target.address().host_port();
-            expired.emplace_back(it->second, RpcError{RpcErrc::timeout, p.timeout.message(target)});
+            expired.push_back({it->second, p.target, RpcError{RpcErrc::timeout, p.timeout.message(target)}});
         }
         armed_at_ = Clock::time_point::max();
     }
-    for (auto& [id, e] : expired) complete_ask(id, std::move(e));
+    for (auto& e : expired) {
+        forget_outstanding(e.target, e.id);
+        complete_ask(e.id, std::move(e.error));
+    }
     arm_timer();
 }
 
@@ -504,7 +607,9 @@ void EnvCore::route_frame(const std::shared_ptr<transport::TransportClient>& con
             }
             Message m = MessageData::to_message(std::move(frame));
             if (request) {
-                RpcCallContext ctx(std::make_shared<RemoteCallContext>(weak_from_this(), id, sender, conn));
+                auto impl = std::make_shared<RemoteCallContext>(weak_from_this(), id, sender, conn);
+                conn->track_incoming(id, impl);
+                RpcCallContext ctx(std::move(impl));
                 inbox->post(RpcMessage{std::move(m), std::move(ctx)}, true);
             } else {
                 inbox->post(OneWayMessage{std::move(m)}, true);
@@ -531,14 +636,17 @@ void EnvCore::route_frame(const std::shared_ptr<transport::TransportClient>& con
             return;
         }
         case wire::Kind::CANCEL:
-            log::get("rpc")->debug("{} cancelled request {}", sender.host_port(), id);
+            if (auto ctx = conn->take_incoming(id)) {
+                static_cast<CallContextImpl*>(ctx.get())->cancel();
+                log::get("rpc")->debug("{} cancelled request {}", sender.host_port(), id);
+            }
             return;
     }
     log::get("rpc")->warn("Ignoring frame of unknown kind {} from {}", static_cast<int>(env.getKind()),
                           sender.host_port());
 }
 
-void EnvCore::on_closed(const std::shared_ptr<transport::TransportClient>& conn, const RpcError& why,
+void EnvCore::on_closed(const std::shared_ptr<transport::TransportClient>& conn, const RpcError& why, bool failed,
                         std::vector<std::uint64_t> outstanding) {
     std::shared_ptr<Outbox> outbox;
     {
@@ -554,8 +662,15 @@ void EnvCore::on_closed(const std::shared_ptr<transport::TransportClient>& conn,
     fail_asks(outstanding, why);
     if (stopped_) return;  // no network events for the env's own shutdown (SPARK-14699)
     log::get("rpc")->debug("{}", why.message);
-    dispatcher_->post_to_all(RemoteProcessDisconnected{conn->remote_address()});
     RpcAddress peer = conn->peer_env_address();
+    if (failed) {
+        // Spark: exceptionCaught -> onNetworkError, then channelInactive -> onDisconnected.
+        dispatcher_->post_to_all(RemoteProcessConnectionError{why, conn->remote_address()});
+        if (!peer.empty() && peer != conn->remote_address()) {
+            dispatcher_->post_to_all(RemoteProcessConnectionError{why, peer});
+        }
+    }
+    dispatcher_->post_to_all(RemoteProcessDisconnected{conn->remote_address()});
     if (!peer.empty() && peer != conn->remote_address()) {
         dispatcher_->post_to_all(RemoteProcessDisconnected{peer});
     }
@@ -597,7 +712,10 @@ void EnvCore::finish_shutdown() {
         for (auto& [_, c] : connections_) conns.push_back(c);
     }
     for (auto& c : conns) c->close(RpcError{RpcErrc::env_stopped, "RpcEnv already stopped"});
-    net::post(timer_strand_, [this] { timer_.cancel(); });
+    net::post(timer_strand_, [this] {
+        timer_.cancel();
+        idle_timer_.cancel();
+    });
     io_->stop();
     io_->join();
     {

@@ -25,6 +25,8 @@
 
 namespace ember::rpc::detail {
 
+class CallContextImpl;
+
 /// The implementation of RpcEnv. RpcEndpointRefs hold it weakly, so a ref that outlives its env
 /// fails cleanly with env_stopped.
 ///
@@ -75,7 +77,7 @@ public:
     void fail_asks(const std::vector<std::uint64_t>& ids, const RpcError& why);
     void on_frame(const std::shared_ptr<transport::TransportClient>& conn,
                   std::shared_ptr<MessageData> frame) override;
-    void on_closed(const std::shared_ptr<transport::TransportClient>& conn, const RpcError& why,
+    void on_closed(const std::shared_ptr<transport::TransportClient>& conn, const RpcError& why, bool failed,
                    std::vector<std::uint64_t> outstanding) override;
 
     // -- lifecycle ---------------------------------------------------------------------------
@@ -97,9 +99,15 @@ private:
     /// Delivers a frame to a local endpoint; for asks `request_id` != 0.
     void deliver_local(const std::string& receiver, std::unique_ptr<OutgoingData> d,
                        std::uint64_t request_id);
-    /// Writes a frame toward `to` over its bound connection or its address's outbox.
-    RpcResult<void> send_remote(const RpcEndpointRef& to, std::unique_ptr<OutgoingData> d,
-                                std::uint64_t request_id);
+    /// Writes a frame toward `to` over its bound connection or its address's outbox. A full
+    /// queue fails at once on an I/O thread or in a handler, and elsewhere waits until `deadline`.
+    RpcResult<void> send_remote(const RpcEndpointRef& to, std::unique_ptr<OutgoingData> d, std::uint64_t request_id,
+                                std::chrono::steady_clock::time_point deadline);
+    /// Tells the endpoint handling `request_id` at `to` that the asker gave up.
+    void send_cancel(const RpcEndpointRef& to, std::uint64_t request_id);
+    void arm_idle_check();
+    /// The connection a request to `to` went out on forgets it (timed out or aborted).
+    void forget_outstanding(const RpcEndpointRef& to, std::uint64_t request_id);
     bool is_local(const RpcEndpointRef& to) const;
     void route_frame(const std::shared_ptr<transport::TransportClient>& conn, std::shared_ptr<MessageData> frame);
     void arm_timer();
@@ -113,6 +121,8 @@ private:
     RpcTimeout ask_timeout_;
     transport::TransportOptions transport_options_;
     std::chrono::milliseconds connect_timeout_;
+    std::chrono::milliseconds idle_timeout_;   // ember.rpc.io.connectionTimeout; <= 0: never
+    std::chrono::milliseconds network_timeout_;
     std::unique_ptr<MessageLoop> io_;
     std::unique_ptr<Dispatcher> dispatcher_;
     std::shared_ptr<transport::TransportServer> server_;
@@ -123,11 +133,13 @@ private:
 
     std::mutex ask_mu_;
     std::unordered_map<std::uint64_t, PendingAsk> asks_;                        // guarded by ask_mu_
+    std::unordered_map<std::uint64_t, std::weak_ptr<CallContextImpl>> local_contexts_;  // guarded by ask_mu_
     std::multimap<std::chrono::steady_clock::time_point, std::uint64_t> deadlines_;  // guarded by ask_mu_
     std::chrono::steady_clock::time_point armed_at_ = std::chrono::steady_clock::time_point::max();  // guarded by ask_mu_
     std::atomic<std::uint64_t> next_request_id_;
     boost::asio::strand<boost::asio::io_context::executor_type> timer_strand_;
-    boost::asio::steady_timer timer_;  // on timer_strand_
+    boost::asio::steady_timer timer_;       // on timer_strand_: ask deadlines
+    boost::asio::steady_timer idle_timer_;  // on timer_strand_: idle connections
 
     std::atomic<bool> stopped_{false};
     std::mutex term_mu_;

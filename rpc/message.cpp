@@ -2,6 +2,7 @@
 #include "rpc/message.hpp"
 
 #include "rpc/message_data.hpp"
+#include "rpc/log.hpp"
 #include "rpc/rpc_endpoint_ref.hpp"
 
 #include <fmt/format.h>
@@ -124,6 +125,11 @@ std::string_view Message::sender_name() const noexcept {
     if (!data_) return {};
     auto n = data_->envelope.getSenderName();
     return {n.begin(), n.size()};
+}
+
+wire::Envelope::Reader Message::envelope() const {
+    EMBER_REQUIRE(data_ != nullptr, "envelope() of an empty Message");
+    return data_->envelope;
 }
 
 const RpcAddress& Message::sender_address() const noexcept {

@@ -98,6 +98,8 @@ public:
     RpcEndpointRef sender() const;
     /// Resolves an endpoint ref carried in this message's payload.
     RpcEndpointRef ref(wire::EndpointRef::Reader r) const;
+    /// The whole frame's envelope (kind, request id, sender, receiver), for protocol tests.
+    wire::Envelope::Reader envelope() const;
 
 private:
     friend struct detail::MessageData;

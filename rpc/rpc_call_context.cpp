@@ -10,6 +10,7 @@ namespace ember::rpc {
 
 void RpcCallContext::reply(OutgoingMessage reply) const {
     if (!impl_->claim()) {
+        if (impl_->cancelled()) return;  // the asker is gone: dropping is the point
         log::get("rpc")->warn("Ignoring a second reply to an ask from {}", impl_->sender().host_port());
         return;
     }
@@ -22,6 +23,7 @@ void RpcCallContext::send_failure(std::string message) const {
 
 void RpcCallContext::send_failure(RpcError error) const {
     if (!impl_->claim()) {
+        if (impl_->cancelled()) return;
         log::get("rpc")->warn("Ignoring failure '{}' after a reply to {}", error.message, impl_->sender().host_port());
         return;
     }
@@ -31,6 +33,8 @@ void RpcCallContext::send_failure(RpcError error) const {
 const RpcAddress& RpcCallContext::sender_address() const { return impl_->sender(); }
 
 bool RpcCallContext::replied() const { return impl_->replied(); }
+
+bool RpcCallContext::cancelled() const { return impl_->cancelled(); }
 
 namespace detail {
 

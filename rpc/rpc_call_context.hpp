@@ -44,8 +44,11 @@ public:
 
     /// The sender env's address (its advertised address, or its socket address in client mode).
     const RpcAddress& sender_address() const;
-    /// True once reply or send_failure was called.
+    /// True once reply or send_failure was called, or the ask was cancelled.
     bool replied() const;
+    /// True if the asker aborted the ask (AskHandle::abort): a reply would be dropped, so long
+    /// work for it can stop.
+    bool cancelled() const;
 
 private:
     std::shared_ptr<detail::CallContextImpl> impl_;

@@ -14,12 +14,15 @@ namespace ember::rpc {
 RpcEndpoint::~RpcEndpoint() = default;
 
 void RpcEndpoint::receive(const Message& msg) {
-    throw std::runtime_error(fmt::format("{} does not implement 'receive' (got {} from {})", self_.to_string(),
-                                         msg.type_name(), msg.sender_address().host_port()));
+    throw RpcException(unsupported(msg));
 }
 
-void RpcEndpoint::receive_and_reply(const Message& msg, RpcCallContext ctx) {
-    ctx.send_failure(fmt::format("{} won't reply anything (got {})", self_.to_string(), msg.type_name()));
+void RpcEndpoint::receive_and_reply(const Message& msg, RpcCallContext ctx) { ctx.send_failure(unsupported(msg)); }
+
+RpcError RpcEndpoint::unsupported(const Message& msg) const {
+    return RpcError{RpcErrc::unknown_message_type,
+                    fmt::format("{} does not handle message type {} (type id 0x{:016x}) from {}", self_.to_string(),
+                                msg.type_name(), msg.type_id(), msg.sender_address().host_port())};
 }
 
 void RpcEndpoint::on_error(std::exception_ptr error) {

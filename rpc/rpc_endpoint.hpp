@@ -49,10 +49,11 @@ public:
 
     /// Runs first, alone. self() is valid from here on.
     virtual void on_start() {}
-    /// A one-way message (RpcEndpointRef::send). Default: throws "does not implement receive".
+    /// A one-way message (RpcEndpointRef::send). Default: throws unsupported(msg), which goes
+    /// to on_error. Overrides pass messages they do not handle on to this default.
     virtual void receive(const Message& msg);
     /// A request (RpcEndpointRef::ask): answer through `ctx`, now or later from any thread.
-    /// Default: fails the ask with "<endpoint> won't reply anything".
+    /// Default: fails the ask with unsupported(msg), code unknown_message_type, naming the type.
     virtual void receive_and_reply(const Message& msg, RpcCallContext ctx);
     /// Any exception from another callback. Default: logs it at error level.
     virtual void on_error(std::exception_ptr error);
@@ -71,6 +72,9 @@ public:
     const RpcEndpointRef& self() const { return self_; }
     /// Asks the env to stop this endpoint (on_stop follows the queued messages).
     void stop();
+    /// The error for a message this endpoint does not handle: "<uri> does not handle message
+    /// type <name> (type id 0x...) from <sender>".
+    RpcError unsupported(const Message& msg) const;
 
 private:
     friend class detail::Inbox;

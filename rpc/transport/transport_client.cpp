@@ -48,6 +48,7 @@ TransportClient::TransportClient(tcp::socket socket, ConnectionHandler& handler,
       wake_(strand_) {
     boost::system::error_code ec;
     socket_.set_option(tcp::no_delay(true), ec);
+    touch();
 }
 
 TransportClient::~TransportClient() = default;
@@ -70,16 +71,40 @@ bool TransportClient::set_peer_env_address(const RpcAddress& a) {
     return true;
 }
 
-bool TransportClient::send(std::unique_ptr<detail::OutgoingData>&& data, std::uint64_t request_id) {
+namespace {
+std::int64_t steady_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+}  // namespace
+
+void TransportClient::touch() noexcept { last_io_ns_.store(steady_ns(), std::memory_order_relaxed); }
+
+SendResult TransportClient::send(std::unique_ptr<detail::OutgoingData>&& data, std::uint64_t request_id,
+                                 WhenFull when_full, std::chrono::steady_clock::time_point deadline) {
     Frame f;
     encode_segment_table(data->builder.getSegmentsForOutput(), f.table);
+    std::uint64_t bytes = data->frame_bytes() + data->body_size;
     bool wake = false;
     {
-        std::lock_guard lk(mu_);
-        if (closed_.load(std::memory_order_relaxed)) return false;
+        std::unique_lock lk(mu_);
+        // A frame always fits an empty queue, however big: the bound is on what waits.
+        auto has_room = [&] { return queued_bytes_ == 0 || queued_bytes_ + bytes <= options_.max_queued_bytes; };
+        if (!closed_.load(std::memory_order_relaxed) && !has_room()) {
+            if (when_full == WhenFull::fail) return SendResult::full;
+            ++room_waiters_;
+            room_.wait_until(lk, deadline, [&] { return closed_.load(std::memory_order_relaxed) || has_room(); });
+            --room_waiters_;
+            if (!closed_.load(std::memory_order_relaxed) && !has_room()) return SendResult::full;
+        }
+        if (closed_.load(std::memory_order_relaxed)) return SendResult::closed;
         f.data = std::move(data);
+        queued_bytes_ += bytes;
         queue_.push_back(std::move(f));
-        if (request_id != 0) outstanding_.insert(request_id);
+        if (request_id != 0) {
+            outstanding_.insert(request_id);
+            last_request_ns_.store(steady_ns(), std::memory_order_relaxed);
+        }
         if (writer_waiting_) {
             writer_waiting_ = false;
             wake = true;
@@ -87,7 +112,44 @@ bool TransportClient::send(std::unique_ptr<detail::OutgoingData>&& data, std::ui
     }
     // Posting (not dispatching) lets every send made by the current handler join one writev.
     if (wake) net::post(strand_, [self = shared_from_this()] { self->wake_.cancel(); });
-    return true;
+    return SendResult::queued;
+}
+
+void TransportClient::track_incoming(std::uint64_t request_id, std::weak_ptr<void> ctx) {
+    std::lock_guard lk(mu_);
+    incoming_[request_id] = std::move(ctx);
+    if (incoming_.size() > 1024 && incoming_.size() % 1024 == 0) {
+        // Contexts that were answered or dropped have expired; sweep them now and then.
+        for (auto it = incoming_.begin(); it != incoming_.end();) {
+            it = it->second.expired() ? incoming_.erase(it) : std::next(it);
+        }
+    }
+}
+
+std::shared_ptr<void> TransportClient::take_incoming(std::uint64_t request_id) {
+    std::lock_guard lk(mu_);
+    auto it = incoming_.find(request_id);
+    if (it == incoming_.end()) return nullptr;
+    auto ctx = it->second.lock();
+    incoming_.erase(it);
+    return ctx;
+}
+
+void TransportClient::check_idle(std::chrono::milliseconds timeout) {
+    std::int64_t now = steady_ns();
+    std::int64_t quiet = now - std::max(last_io_ns_.load(std::memory_order_relaxed),
+                                        last_request_ns_.load(std::memory_order_relaxed));
+    {
+        std::lock_guard lk(mu_);
+        if (outstanding_.empty() || closed_.load(std::memory_order_relaxed)) return;
+    }
+    if (quiet < std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count()) return;
+    std::string msg = fmt::format(
+        "Connection to {} has been quiet for {} ms while there are outstanding requests. Assuming connection is "
+        "dead; please adjust ember.rpc.io.connectionTimeout if this is wrong",
+        remote_.host_port(), quiet / 1'000'000);
+    log::get("transport")->error("{}", msg);
+    close(RpcError{RpcErrc::connection_closed, msg}, true);
 }
 
 void TransportClient::complete_request(std::uint64_t request_id) {
@@ -95,12 +157,14 @@ void TransportClient::complete_request(std::uint64_t request_id) {
     outstanding_.erase(request_id);
 }
 
-void TransportClient::close(RpcError why) {
+void TransportClient::close(RpcError why, bool failed) {
     {
         std::lock_guard lk(mu_);
         if (closed_.exchange(true)) return;
         close_reason_ = std::move(why);
+        close_failed_ = failed;
     }
+    room_.notify_all();
     net::dispatch(strand_, [self = shared_from_this()] { self->finish_close(); });
 }
 
@@ -113,14 +177,18 @@ void TransportClient::finish_close() {
     wake_.cancel();
     std::vector<std::uint64_t> outstanding;
     RpcError why;
+    bool failed;
     {
         std::lock_guard lk(mu_);
         outstanding.assign(outstanding_.begin(), outstanding_.end());
         outstanding_.clear();
         queue_.clear();
+        queued_bytes_ = 0;
+        incoming_.clear();
         why = close_reason_;
+        failed = close_failed_;
     }
-    handler_.on_closed(shared_from_this(), why, std::move(outstanding));
+    handler_.on_closed(shared_from_this(), why, failed, std::move(outstanding));
 }
 
 net::awaitable<void> TransportClient::read_loop(std::shared_ptr<TransportClient> self) {
@@ -139,17 +207,17 @@ net::awaitable<void> TransportClient::read_loop(std::shared_ptr<TransportClient>
             if (!ec) decoder_.commit(n);
         }
         if (ec) {
-            if (ec == net::error::eof || ec == net::error::operation_aborted ||
-                ec == net::error::connection_reset || ec == net::error::bad_descriptor) {
+            if (ec == net::error::eof || ec == net::error::operation_aborted || ec == net::error::bad_descriptor) {
                 close(RpcError{RpcErrc::connection_closed,
                                fmt::format("Connection from {} closed", remote_.host_port())});
             } else {
                 close(RpcError{RpcErrc::connection_closed,
-                               fmt::format("Connection from {} failed: {}", remote_.host_port(),
-                                           ec.message())});
+                               fmt::format("Connection from {} failed: {}", remote_.host_port(), ec.message())},
+                      true);
             }
             co_return;
         }
+        touch();
         for (;;) {
             auto frame = decoder_.next();
             if (!frame) {
@@ -157,7 +225,8 @@ net::awaitable<void> TransportClient::read_loop(std::shared_ptr<TransportClient>
                                              frame.error().message);
                 close(RpcError{frame.error().code,
                                fmt::format("Connection from {} closed: {}", remote_.host_port(),
-                                           frame.error().message)});
+                                           frame.error().message)},
+                      true);
                 co_return;
             }
             if (!*frame) break;
@@ -238,12 +307,23 @@ net::awaitable<void> TransportClient::write_loop(std::shared_ptr<TransportClient
             if (!ok) break;
         }
         if (ok) ok = co_await flush();
+        std::uint64_t written = 0;
+        for (auto& f : batch) written += f.data->frame_bytes() + f.data->body_size;
         batch.clear();
         if (!ok) {
             close(RpcError{RpcErrc::connection_closed,
-                           fmt::format("Connection to {} failed while writing", remote_.host_port())});
+                           fmt::format("Connection to {} failed while writing", remote_.host_port())},
+                  true);
             co_return;
         }
+        touch();
+        bool notify;
+        {
+            std::lock_guard lk(mu_);
+            queued_bytes_ -= std::min(queued_bytes_, written);
+            notify = room_waiters_ > 0;
+        }
+        if (notify) room_.notify_all();
     }
 }
 

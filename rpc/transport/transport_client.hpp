@@ -15,10 +15,13 @@
 #include <boost/asio/strand.hpp>
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -34,8 +37,9 @@ class ConnectionHandler {
 public:
     virtual void on_frame(const std::shared_ptr<TransportClient>& conn,
                           std::shared_ptr<detail::MessageData> frame) = 0;
-    /// The connection closed. `outstanding` lists the request ids sent on it and not answered.
-    virtual void on_closed(const std::shared_ptr<TransportClient>& conn, const RpcError& why,
+    /// The connection closed: cleanly (`failed` false: end of stream, or closed on purpose) or
+    /// broken by an error. `outstanding` lists the request ids sent on it and not answered.
+    virtual void on_closed(const std::shared_ptr<TransportClient>& conn, const RpcError& why, bool failed,
                            std::vector<std::uint64_t> outstanding) = 0;
 
 protected:
@@ -45,7 +49,16 @@ protected:
 struct TransportOptions {
     std::size_t max_frame_bytes = 128u << 20;       ///< ember.rpc.message.maxSize
     std::uint64_t max_body_bytes = 2ull << 30;      ///< ember.rpc.io.maxBodySize
+    std::uint64_t max_queued_bytes = 64ull << 20;   ///< ember.rpc.io.maxQueuedBytes (back-pressure)
 };
+
+/// What send() does when the connection's queue is full.
+enum class WhenFull {
+    fail,  ///< return full at once (callers on I/O threads, which must never block)
+    wait,  ///< wait for room until the deadline, then return full
+};
+
+enum class SendResult { queued, closed, full };
 
 /// One connection. A reader coroutine decodes frames and hands each to the handler on the
 /// thread that read it; a writer coroutine drains the send queue, gathering every queued frame
@@ -61,13 +74,27 @@ public:
 
     /// Starts reading and writing. `remote` is the socket's peer address.
     void start();
-    /// Queues a frame. Returns false, leaving `frame` untouched, if the connection is closed. A
-    /// non-zero `request_id` is remembered as outstanding until complete_request().
-    bool send(std::unique_ptr<detail::OutgoingData>&& frame, std::uint64_t request_id = 0);
-    /// Closes the socket; the handler's on_closed follows once. Idempotent.
-    void close(RpcError why);
+    /// Queues a frame; unless it returns queued, `frame` is left untouched. A non-zero
+    /// `request_id` is remembered as outstanding until complete_request(). Frames queued but not
+    /// yet written are bounded by TransportOptions::max_queued_bytes: beyond it the frame is
+    /// refused (full) or the caller waits for room, per `when_full`.
+    SendResult send(std::unique_ptr<detail::OutgoingData>&& frame, std::uint64_t request_id = 0,
+                    WhenFull when_full = WhenFull::fail,
+                    std::chrono::steady_clock::time_point deadline = {});
+    /// Closes the socket; the handler's on_closed follows once. `failed`: broken by an error
+    /// rather than closed cleanly. Idempotent.
+    void close(RpcError why, bool failed = false);
     /// Forgets an outstanding request (answered, timed out or aborted).
     void complete_request(std::uint64_t request_id);
+    /// Closes the connection if requests are outstanding and nothing was read or written, nor
+    /// any request sent, for `timeout` (Spark's TransportChannelHandler idle check).
+    void check_idle(std::chrono::milliseconds timeout);
+
+    /// Server side: remembers the call context of a request received on this connection, so a
+    /// cancel frame can reach it. Entries expire when the context is gone.
+    void track_incoming(std::uint64_t request_id, std::weak_ptr<void> ctx);
+    /// The tracked context of `request_id` (and forgets it), or nullptr.
+    std::shared_ptr<void> take_incoming(std::uint64_t request_id);
 
     bool is_active() const noexcept { return !closed_.load(std::memory_order_acquire); }
     std::uint64_t id() const noexcept { return id_; }
@@ -88,6 +115,7 @@ private:
     net::awaitable<void> write_loop(std::shared_ptr<TransportClient> self);
     net::awaitable<bool> send_file(const FileRegion& region);
     void finish_close();
+    void touch() noexcept;
 
     static std::atomic<std::uint64_t> next_id_;
     const std::uint64_t id_;
@@ -100,12 +128,19 @@ private:
     net::steady_timer wake_;  // the writer sleeps on it while the queue is empty
 
     mutable std::mutex mu_;
+    std::condition_variable room_;                 // signalled when queued bytes drop or on close
     std::deque<Frame> queue_;                      // guarded by mu_
+    std::uint64_t queued_bytes_ = 0;               // guarded by mu_: queued or being written
+    int room_waiters_ = 0;                         // guarded by mu_
     bool writer_waiting_ = false;                  // guarded by mu_
     std::unordered_set<std::uint64_t> outstanding_;  // guarded by mu_
+    std::unordered_map<std::uint64_t, std::weak_ptr<void>> incoming_;  // guarded by mu_
     RpcAddress peer_env_;                          // guarded by mu_
     RpcError close_reason_;                        // guarded by mu_
+    bool close_failed_ = false;                    // guarded by mu_
     std::atomic<bool> closed_{false};
+    std::atomic<std::int64_t> last_io_ns_{0};      // last read or write completion (steady clock)
+    std::atomic<std::int64_t> last_request_ns_{0}; // last request queued
     bool close_notified_ = false;                  // strand-confined
 };
 

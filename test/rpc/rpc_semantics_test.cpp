@@ -1,0 +1,436 @@
+// SPDX-License-Identifier: Apache-2.0
+// RpcEnv semantics after Spark's RpcEnvSuite, through the public API and the test kit.
+#include "rpc/rpc_env.hpp"
+#include "rpc/testkit/local_envs.hpp"
+#include "rpc/testkit/probe.hpp"
+#include "rpc/testkit/raw_client.hpp"
+#include "test/support/recording_endpoint.hpp"
+#include "test/support/wait_until.hpp"
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+
+#include <atomic>
+#include <future>
+#include <latch>
+#include <thread>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+using namespace ember;
+using namespace ember::rpc;
+using namespace std::chrono_literals;
+using ember::test::RecordingEndpoint;
+using ember::test::wait_until;
+using testkit::LocalEnvs;
+using testkit::Probe;
+namespace tw = ember::test::wire;
+
+namespace {
+
+OutgoingMessage ping(std::uint64_t n, std::string text = "") {
+    return OutgoingMessage::make<tw::Ping>([&](tw::Ping::Builder b) {
+        b.setN(n);
+        b.setText(text);
+    });
+}
+
+/// A listening socket that accepts and then never reads or writes: a stalled peer.
+struct StalledPeer {
+    int listen_fd = -1;
+    std::vector<int> conns;
+    std::uint16_t port = 0;
+    std::thread acceptor;
+    std::atomic<bool> stop{false};
+    StalledPeer() {
+        listen_fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ::bind(listen_fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+        ::listen(listen_fd, 16);
+        socklen_t len = sizeof a;
+        ::getsockname(listen_fd, reinterpret_cast<sockaddr*>(&a), &len);
+        port = ntohs(a.sin_port);
+        acceptor = std::thread([this] {
+            while (!stop) {
+                int c = ::accept(listen_fd, nullptr, nullptr);
+                if (c < 0) break;
+                conns.push_back(c);
+            }
+        });
+    }
+    ~StalledPeer() {
+        stop = true;
+        ::shutdown(listen_fd, SHUT_RDWR);
+        ::close(listen_fd);
+        acceptor.join();
+        for (int c : conns) ::close(c);
+    }
+    RpcAddress address() const { return {"127.0.0.1", port}; }
+};
+
+struct Silent : RpcEndpoint {
+    std::vector<RpcCallContext> held;  // answered never
+    void receive_and_reply(const Message&, RpcCallContext ctx) override { held.push_back(ctx); }
+};
+
+}  // namespace
+
+TEST_CASE("An exception in on_start goes to on_error and the endpoint keeps working", "[rpc][lifecycle]") {
+    LocalEnvs envs(1);
+    auto log = std::make_shared<RecordingEndpoint::Log>();
+    struct BadStart : RecordingEndpoint {
+        using RecordingEndpoint::RecordingEndpoint;
+        void on_start() override { throw std::runtime_error("start failed"); }
+    };
+    auto ref = envs[0].setup_endpoint("bad", std::make_unique<BadStart>(log)).value();
+    CHECK(ref.ask_sync<tw::Pong>(ping(1)));
+    CHECK(log->wait_for("error:start failed"));
+}
+
+TEST_CASE("on_stop runs exactly once after a double stop, and its exception reaches on_error", "[rpc][lifecycle]") {
+    LocalEnvs envs(1);
+    auto log = std::make_shared<RecordingEndpoint::Log>();
+    struct BadStop : RecordingEndpoint {
+        using RecordingEndpoint::RecordingEndpoint;
+        void on_stop() override {
+            RecordingEndpoint::on_stop();
+            throw std::runtime_error("stop failed");
+        }
+    };
+    auto ref = envs[0].setup_endpoint("s", std::make_unique<BadStop>(log)).value();
+    envs[0].stop(ref);
+    envs[0].stop(ref);
+    REQUIRE(log->wait_for("error:stop failed"));
+    std::this_thread::sleep_for(50ms);
+    CHECK(log->count_prefix("on_stop") == 1);
+    // Messages to a stopped endpoint fail as unknown.
+    auto r = ref.ask_sync(ping(1));
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == RpcErrc::endpoint_not_found);
+}
+
+TEST_CASE("A blocked dedicated-thread endpoint does not starve the others", "[rpc][threading]") {
+    LocalEnvs envs(2);
+    std::promise<void> release;
+    auto gate = release.get_future().share();
+    struct Blocker : RpcEndpoint {
+        std::shared_future<void> gate;
+        void receive(const Message&) override { gate.wait(); }
+    };
+    auto blocker = std::make_unique<Blocker>();
+    blocker->gate = gate;
+    auto b = envs[0].setup_endpoint("blocker", std::move(blocker), EndpointOptions{.dedicated_thread = true}).value();
+    auto log = std::make_shared<RecordingEndpoint::Log>();
+    envs[0].setup_endpoint("other", std::make_unique<RecordingEndpoint>(log)).value();
+    b.send(ping(0));  // blocks the dedicated thread
+    auto other = envs[1].endpoint_ref(envs[0].address(), "other");
+    CHECK(other.ask_sync<tw::Pong>(ping(5), RpcTimeout{2s, "test"}));
+    release.set_value();
+}
+
+TEST_CASE("Messages from one thread to one endpoint keep their order, from several senders at once",
+          "[rpc][ordering]") {
+    LocalEnvs envs(2);
+    struct Orders : RpcEndpoint {
+        std::mutex mu;
+        std::map<std::string, std::vector<std::uint64_t>> seen;  // by sender text
+        void receive(const Message& m) override {
+            auto p = m.get<tw::Ping>();
+            std::lock_guard lk(mu);
+            seen[p.getText()].push_back(p.getN());
+        }
+    };
+    auto ep = std::make_unique<Orders>();
+    auto* raw = ep.get();
+    envs[0].setup_endpoint("orders", std::move(ep)).value();
+    auto local = envs[0].endpoint_ref(envs[0].address(), "orders");
+    auto remote = envs[1].endpoint_ref(envs[0].address(), "orders");
+    std::vector<std::thread> senders;
+    for (int t = 0; t < 4; ++t) {
+        senders.emplace_back([&, t] {
+            auto& ref = t % 2 ? remote : local;
+            for (std::uint64_t i = 0; i < 500; ++i) ref.send(ping(i, "s" + std::to_string(t)));
+        });
+    }
+    for (auto& s : senders) s.join();
+    REQUIRE(wait_until([&] {
+        std::lock_guard lk(raw->mu);
+        std::size_t n = 0;
+        for (auto& [_, v] : raw->seen) n += v.size();
+        return n == 2000;
+    }));
+    std::lock_guard lk(raw->mu);
+    for (auto& [sender, v] : raw->seen) {
+        for (std::size_t i = 0; i < v.size(); ++i) CHECK(v[i] == i);
+    }
+}
+
+TEST_CASE("Network events name the peer; none arrive for the env's own shutdown", "[rpc][events]") {
+    LocalEnvs envs(1);
+    Probe probe(envs[0], "watcher");
+    std::string peer;
+    {
+        auto other = RpcEnv::create({.name = "other"}).value();
+        auto to_watcher = other->endpoint_ref(envs[0].address(), "watcher");
+        to_watcher.send(ping(1));
+        probe.expect_msg<tw::Ping>();
+        peer = other->address().host_port();
+    }
+    REQUIRE(wait_until([&] {
+        for (auto& e : probe.events()) {
+            if (e == "disconnected " + peer) return true;
+        }
+        return false;
+    }));
+    bool connected = false;
+    for (auto& e : probe.events()) connected |= e == "connected " + peer;
+    CHECK(connected);
+
+    // A peer that sends garbage: the connection breaks with an error.
+    auto raw = testkit::RawClient::connect(envs[0].address()).value();
+    raw->send_bytes(std::string(64, '\xff'));
+    CHECK(raw->wait_closed());
+    REQUIRE(wait_until([&] {
+        for (auto& e : probe.events()) {
+            if (e.rfind("network-error", 0) == 0) return true;
+        }
+        return false;
+    }));
+
+    // The env's own shutdown delivers on_stop but no disconnect events.
+    auto log = std::make_shared<RecordingEndpoint::Log>();
+    auto a = RpcEnv::create({.name = "a"}).value();
+    auto b = RpcEnv::create({.name = "b"}).value();
+    a->setup_endpoint("rec", std::make_unique<RecordingEndpoint>(log)).value();
+    b->endpoint_ref(a->address(), "rec").send(ping(2));
+    REQUIRE(log->wait_for("receive:Ping:2"));
+    a->shutdown();
+    a->await_termination();
+    REQUIRE(log->wait_for("on_stop"));
+    CHECK(log->count_prefix("disconnected") == 0);
+}
+
+TEST_CASE("Aborting an ask fails it with the reason, drops the late reply and tells the receiver",
+          "[rpc][ask][abort]") {
+    LocalEnvs envs(2);
+    Probe server(envs[0], "server");
+    for (bool remote : {true, false}) {
+        auto ref = remote ? envs[1].endpoint_ref(envs[0].address(), "server") : server.ref();
+        std::promise<RpcResult<Message>> done;
+        auto handle = ref.ask(ping(7), [&](RpcResult<Message> r) { done.set_value(std::move(r)); });
+        auto got = server.expect_msg<tw::Ping>();
+        REQUIRE(got.context());
+        handle.abort("changed my mind");
+        auto r = done.get_future().get();
+        REQUIRE_FALSE(r);
+        CHECK(r.error().code == RpcErrc::aborted);
+        CHECK(r.error().message == "changed my mind");
+        CAPTURE(remote);
+        CHECK(wait_until([&] { return got.context()->cancelled(); }, 2s));
+        got.context()->reply(OutgoingMessage::make<tw::Pong>());  // dropped, no error
+    }
+}
+
+TEST_CASE("Errors from send_failure keep their code and message across the wire", "[rpc][ask]") {
+    LocalEnvs envs(2);
+    Probe server(envs[0], "server");
+    auto ref = envs[1].endpoint_ref(envs[0].address(), "server");
+    auto f = std::async(std::launch::async, [&] { return ref.ask_sync(ping(1)); });
+    server.expect_msg<tw::Ping>();
+    server.reply_failure(RpcError{RpcErrc::unexpected_message, "not today"});
+    auto r = f.get();
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == RpcErrc::unexpected_message);
+    CHECK(r.error().message == "not today");
+}
+
+TEST_CASE("An unhandled message type is answered with a failure naming the type id", "[rpc][ask]") {
+    LocalEnvs envs(2);
+    struct OnlyPing : RpcEndpoint {
+        void receive_and_reply(const Message& m, RpcCallContext ctx) override {
+            if (m.is<tw::Ping>()) {
+                ctx.reply<tw::Pong>();
+                return;
+            }
+            RpcEndpoint::receive_and_reply(m, std::move(ctx));
+        }
+    };
+    envs[0].setup_endpoint("only-ping", std::make_unique<OnlyPing>()).value();
+    auto ref = envs[1].endpoint_ref(envs[0].address(), "only-ping");
+    auto r = ref.ask_sync(OutgoingMessage::make<tw::Boom>());
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == RpcErrc::unknown_message_type);
+    CHECK_THAT(r.error().message, Catch::Contains(fmt::format("0x{:016x}", capnp::typeId<tw::Boom>())));
+    CHECK_THAT(r.error().message, Catch::Contains("Boom"));
+}
+
+TEST_CASE("After a failed connect the next message connects afresh", "[rpc][connect]") {
+    LocalEnvs envs(1);
+    std::uint16_t port;
+    { port = RpcEnv::create({.name = "tmp"}).value()->address().port; }
+    auto ref = envs[0].endpoint_ref({"127.0.0.1", port}, "server");
+    auto r = ref.ask_sync(ping(1));
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == RpcErrc::connection_failed);
+    auto server = RpcEnv::create({.name = "server", .port = port}).value();
+    REQUIRE(server->address().port == port);
+    auto log = std::make_shared<RecordingEndpoint::Log>();
+    server->setup_endpoint("server", std::make_unique<RecordingEndpoint>(log)).value();
+    CHECK(ref.ask_sync<tw::Pong>(ping(2)));
+}
+
+TEST_CASE("A connection quiet while asks are outstanding is closed after ember.rpc.io.connectionTimeout",
+          "[rpc][timeout]") {
+    StalledPeer peer;
+    Conf conf;
+    conf.set("ember.rpc.io.connectionTimeout", "300ms");
+    LocalEnvs envs(1, conf);
+    auto ref = envs[0].endpoint_ref(peer.address(), "anyone");
+    auto start = std::chrono::steady_clock::now();
+    auto r = ref.ask_sync(ping(1), RpcTimeout{30s, "ember.rpc.askTimeout"});
+    auto took = std::chrono::steady_clock::now() - start;
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == RpcErrc::connection_closed);
+    CHECK_THAT(r.error().message, Catch::Contains("ember.rpc.io.connectionTimeout"));
+    CHECK(took >= 300ms);
+    CHECK(took < 5s);
+}
+
+TEST_CASE("A client-mode env is reached over the connection it opened, also through refs it sends",
+          "[rpc][client-mode]") {
+    LocalEnvs envs(1);
+    Probe server(envs[0], "server");
+    auto& client = envs.add({.name = "client", .client_mode = true});
+    CHECK(client.address().empty());
+    auto log = std::make_shared<RecordingEndpoint::Log>();
+    auto client_ep = client.setup_endpoint("worker", std::make_unique<RecordingEndpoint>(log)).value();
+    CHECK(client_ep.address().empty());
+    // The client sends a ref to its endpoint; the server asks it back over the same connection.
+    auto hello = OutgoingMessage::make<tw::Hello>([&](tw::Hello::Builder b) { write_ref(b.initRef(), client_ep); });
+    client.endpoint_ref(envs[0].address(), "server").send(std::move(hello));
+    auto got = server.expect_msg<tw::Hello>();
+    auto back = got.message().ref(got->getRef());
+    CHECK(back.address().empty());
+    auto reply = back.ask_sync<tw::Pong>(ping(41));
+    REQUIRE(reply);
+    CHECK(reply->get<tw::Pong>().getN() == 42);
+    // And its asks are answered like anyone's.
+    auto f = std::async(std::launch::async, [&] { return client.endpoint_ref(envs[0].address(), "server").ask_sync(ping(3)); });
+    server.expect_msg<tw::Ping>();
+    server.reply<tw::Pong>([](tw::Pong::Builder b) { b.setN(4); });
+    CHECK(f.get());
+}
+
+TEST_CASE("A busy port is retried upward, up to ember.port.maxRetries", "[rpc][bind]") {
+    auto first = RpcEnv::create({.name = "first", .port = 0}).value();
+    std::uint16_t busy = first->address().port;
+    if (busy < 1024 || busy > 65000) return;  // retries only apply to unprivileged ports
+    auto second = RpcEnv::create({.name = "second", .port = busy}).value();
+    CHECK(second->address().port > busy);
+    CHECK(second->address().port <= busy + 16);
+    Conf none;
+    none.set("ember.port.maxRetries", "0");
+    auto third = RpcEnv::create({.name = "third", .port = busy, .conf = none});
+    REQUIRE_FALSE(third);
+    CHECK(third.error().code == RpcErrc::bind_failed);
+    CHECK_THAT(third.error().message, Catch::Contains(std::to_string(busy)));
+}
+
+TEST_CASE("The advertised address may differ from the bind address", "[rpc][bind]") {
+    auto env = RpcEnv::create({.name = "adv", .bind_address = "127.0.0.1", .advertise_address = "localhost"}).value();
+    CHECK(env->address().host == "localhost");
+    auto log = std::make_shared<RecordingEndpoint::Log>();
+    env->setup_endpoint("e", std::make_unique<RecordingEndpoint>(log)).value();
+    auto other = RpcEnv::create({.name = "o"}).value();
+    auto found = other->setup_endpoint_ref_by_uri("ember://e@localhost:" + std::to_string(env->address().port));
+    REQUIRE(found);
+    CHECK(found->ask_sync<tw::Pong>(ping(1)));
+}
+
+TEST_CASE("Envs talk over IPv6", "[rpc][ipv6]") {
+    auto server = RpcEnv::create({.name = "v6", .bind_address = "::1"});
+    if (!server) {
+        WARN("no IPv6 loopback here: " << server.error().message);
+        return;
+    }
+    auto log = std::make_shared<RecordingEndpoint::Log>();
+    (*server)->setup_endpoint("e", std::make_unique<RecordingEndpoint>(log)).value();
+    auto client = RpcEnv::create({.name = "c", .bind_address = "::1"}).value();
+    std::string uri = "ember://e@[::1]:" + std::to_string((*server)->address().port);
+    CHECK((*server)->address().host_port() == "[::1]:" + std::to_string((*server)->address().port));
+    auto ref = client->setup_endpoint_ref_by_uri(uri);
+    REQUIRE(ref);
+    CHECK(ref->to_string() == uri);
+    CHECK(ref->ask_sync<tw::Pong>(ping(1)));
+}
+
+TEST_CASE("shutdown and await_termination are idempotent, and shutdown works from a handler", "[rpc][shutdown]") {
+    auto env = RpcEnv::create({.name = "s"}).value();
+    struct Quitter : RpcEndpoint {
+        void receive(const Message&) override { env().shutdown(); }
+    };
+    auto ref = env->setup_endpoint("q", std::make_unique<Quitter>()).value();
+    ref.send(ping(1));
+    env->await_termination();
+    env->shutdown();
+    env->await_termination();
+    CHECK(env->setup_endpoint("late", std::make_unique<Quitter>()).error().code == RpcErrc::env_stopped);
+    auto r = ref.ask_sync(ping(2));
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == RpcErrc::env_stopped);
+}
+
+TEST_CASE("Outboxes are bounded: a stalled peer applies back-pressure instead of growing memory",
+          "[rpc][backpressure]") {
+    StalledPeer peer;
+    Conf conf;
+    conf.set("ember.rpc.io.maxQueuedBytes", "1m");
+    LocalEnvs envs(1, conf);
+    auto ref = envs[0].endpoint_ref(peer.address(), "sink");
+    std::string chunk(64 * 1024, 'x');
+    // Off the I/O threads a full queue makes the caller wait, here up to its ask timeout.
+    int queued = 0;
+    RpcError last;
+    for (int i = 0; i < 2000; ++i) {
+        auto start = std::chrono::steady_clock::now();
+        std::promise<RpcResult<Message>> p;
+        ref.ask(ping(1, chunk), RpcTimeout{200ms, "test"}, [&](RpcResult<Message> r) { p.set_value(std::move(r)); });
+        auto r = p.get_future().get();
+        if (!r && r.error().code == RpcErrc::send_dropped) {
+            last = r.error();
+            CHECK(std::chrono::steady_clock::now() - start >= 150ms);  // it waited for room
+            break;
+        }
+        ++queued;
+    }
+    CHECK(last.code == RpcErrc::send_dropped);
+    CHECK_THAT(last.message, Catch::Contains("ember.rpc.io.maxQueuedBytes"));
+    // The socket buffers plus the 1 MiB queue: far less than 2000 x 64 KiB.
+    CHECK(queued < 1000);
+    // In a handler nothing waits: the send fails at once.
+    Probe probe(envs[0], "p");
+    auto start = std::chrono::steady_clock::now();
+    auto r = probe.ask(ref, ping(2, chunk), RpcTimeout{5s, "test"});
+    REQUIRE_FALSE(r);
+    CHECK(r.error().code == RpcErrc::send_dropped);
+    CHECK(std::chrono::steady_clock::now() - start < 1s);
+}
+
+TEST_CASE("A frame over the receiver's limit closes that connection only", "[rpc][limits]") {
+    LocalEnvs envs(1);
+    auto log = std::make_shared<RecordingEndpoint::Log>();
+    envs[0].setup_endpoint("e", std::make_unique<RecordingEndpoint>(log)).value();
+    auto raw = testkit::RawClient::connect(envs[0].address()).value();
+    // A segment table announcing one segment of 2^30 words.
+    std::string header("\0\0\0\0\0\0\0\x40", 8);
+    raw->send_bytes(header);
+    CHECK(raw->wait_closed());
+    // Others are still served.
+    auto other = RpcEnv::create({.name = "o"}).value();
+    CHECK(other->endpoint_ref(envs[0].address(), "e").ask_sync<tw::Pong>(ping(1)));
+}
