@@ -652,6 +652,7 @@ void EnvCore::on_closed(const std::shared_ptr<transport::TransportClient>& conn,
     {
         std::lock_guard lk(outbox_mu_);
         connections_.erase(conn->id());
+        connections_cv_.notify_all();
         auto it = outboxes_.find(conn->remote_address());
         if (it != outboxes_.end() && it->second->client() == conn) {
             outbox = it->second;
@@ -712,6 +713,12 @@ void EnvCore::finish_shutdown() {
         for (auto& [_, c] : connections_) conns.push_back(c);
     }
     for (auto& c : conns) c->close(RpcError{RpcErrc::env_stopped, "RpcEnv already stopped"});
+    {
+        // The closes run on the I/O threads: let them finish, so peers see the sockets close now
+        // rather than whenever this object is destroyed.
+        std::unique_lock lk(outbox_mu_);
+        connections_cv_.wait_for(lk, std::chrono::seconds(2), [this] { return connections_.empty(); });
+    }
     net::post(timer_strand_, [this] {
         timer_.cancel();
         idle_timer_.cancel();

@@ -130,6 +130,7 @@ private:
     std::mutex outbox_mu_;
     std::unordered_map<RpcAddress, std::shared_ptr<Outbox>> outboxes_;                  // guarded by outbox_mu_
     std::unordered_map<std::uint64_t, std::shared_ptr<transport::TransportClient>> connections_;  // guarded by outbox_mu_
+    std::condition_variable connections_cv_;  // notified when connections_ shrinks
 
     std::mutex ask_mu_;
     std::unordered_map<std::uint64_t, PendingAsk> asks_;                        // guarded by ask_mu_

@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: Apache-2.0
+// A fake executor, played by a test-kit Probe, against a real driver: it registers, receives
+// LaunchTask, answers with StatusUpdate, and watches how the driver reacts.
+#include "rpc/testkit/local_envs.hpp"
+#include "rpc/testkit/probe.hpp"
+#include "scheduler/cluster/cluster_messages.capnp.h"
+#include "scheduler/ember.hpp"
+#include "scheduler/registry.hpp"
+#include "storage/serializer.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <future>
+#include <thread>
+
+using namespace ember;
+using namespace ember::rpc;
+using namespace std::chrono_literals;
+namespace sw = ember::scheduler::wire;
+
+namespace {
+
+std::uint16_t free_port() {
+    boost::asio::io_context ioc;
+    boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    return a.local_endpoint().port();
+}
+
+OutgoingMessage status(const std::string& executor, std::int64_t task, sw::TaskState state, const std::string& result,
+                       const std::string& error = {}) {
+    auto m = OutgoingMessage::make<sw::StatusUpdate>();
+    auto b = m.payload<sw::StatusUpdate>();
+    b.setExecutorId(executor);
+    auto u = b.initUpdates(1)[0];
+    u.setTaskId(task);
+    u.setState(state);
+    u.setResult(kj::arrayPtr(reinterpret_cast<const capnp::byte*>(result.data()), result.size()));
+    if (!error.empty()) {
+        auto f = u.initFailure().initExceptionFailure();
+        f.setClassName("fake.Error");
+        f.setDescription(error);
+    }
+    u.initMetrics();
+    return m;
+}
+
+struct Removed : scheduler::SparkListener {
+    std::promise<std::string> reason;
+    void on_executor_removed(const scheduler::SparkListenerExecutorRemoved& e) override { reason.set_value(e.reason); }
+};
+
+}  // namespace
+
+TEST_CASE("A fake executor registers with a real driver, runs its tasks and sees retries", "[scheduler][protocol]") {
+    std::uint16_t port = free_port();
+    Conf conf;
+    conf.set("ember.driver.port", std::to_string(port))
+        .set("ember.driver.host", "127.0.0.1")
+        .set("ember.driver.bindAddress", "127.0.0.1")
+        .set("ember.task.maxFailures", "2");
+    auto context = std::async(std::launch::async, [&] { return std::make_unique<SparkContext>("cluster[1]", "protocol", conf); });
+
+    testkit::LocalEnvs envs(1);
+    testkit::Probe executor(envs[0], "Executor");
+    auto driver = envs[0].endpoint_ref({"127.0.0.1", port}, "CoarseGrainedScheduler");
+
+    // 1. Registration: the application's configuration, then RegisterExecutor, then LaunchedExecutor.
+    RpcResult<Message> app = RpcError{};
+    for (int i = 0; i < 200 && !app; ++i) {  // the driver may not be listening yet
+        app = executor.ask(driver, OutgoingMessage::make<sw::RetrieveSparkAppConfig>(
+                                       [](sw::RetrieveSparkAppConfig::Builder b) { b.setExecutorId("fake-1"); }));
+        if (!app) std::this_thread::sleep_for(20ms);
+    }
+    REQUIRE(app);
+    REQUIRE(app->is<sw::SparkAppConfig>());
+    CHECK(std::string(app->get<sw::SparkAppConfig>().getAppId().cStr()).rfind("app-", 0) == 0);
+
+    auto reg = OutgoingMessage::make<sw::RegisterExecutor>([&](sw::RegisterExecutor::Builder b) {
+        b.setExecutorId("fake-1");
+        write_ref(b.initExecutorRef(), executor.ref());
+        b.setHostname("127.0.0.1");
+        b.setCores(1);
+        b.setBuildId(scheduler::build_id());
+        auto bm = b.initBlockManagerId();
+        bm.setExecutorId("fake-1");
+        bm.setHost("127.0.0.1");
+        bm.setPort(envs[0].address().port);
+    });
+    auto registered = executor.ask(driver, std::move(reg));
+    REQUIRE(registered);
+    CHECK(registered->is<sw::RegisteredExecutor>());
+    // A second registration under the same id is refused.
+    auto dup = executor.ask(driver, OutgoingMessage::make<sw::RegisterExecutor>([&](sw::RegisterExecutor::Builder b) {
+        b.setExecutorId("fake-1");
+        b.setBuildId(scheduler::build_id());
+    }));
+    REQUIRE_FALSE(dup);
+    CHECK(dup.error().message == "Duplicate executor ID: fake-1");
+    executor.send(driver, OutgoingMessage::make<sw::LaunchedExecutor>(
+                              [](sw::LaunchedExecutor::Builder b) { b.setExecutorId("fake-1"); }));
+    auto sc = context.get();
+    auto removed = std::make_shared<Removed>();
+    sc->add_spark_listener(removed);
+
+    // 2. A job: the driver sends the stage binary and the task; our StatusUpdate ends the job.
+    auto rdd = sc->parallelize(std::vector<int>{10, 20, 30}, 1);
+    auto job = std::async(std::launch::async, [&] { return rdd.count(); });
+    auto launch = executor.expect_msg<sw::LaunchTask>(5s);
+    REQUIRE(launch->getTasks().size() == 1);
+    CHECK(launch->getStages().size() == 1);  // the stage's code and lineage, once
+    auto task = launch->getTasks()[0];
+    CHECK(task.getAttemptNumber() == 0);
+    CHECK(std::string(task.getExecutorId().cStr()) == "fake-1");
+    executor.send(driver, status("fake-1", task.getTaskId(), sw::TaskState::FINISHED, encode(std::uint64_t{3})));
+    CHECK(job.get() == 3);
+
+    // 3. A failed attempt is retried; the retry does not carry the stage binary again.
+    auto job2 = std::async(std::launch::async, [&] { return rdd.count(); });
+    auto first = executor.expect_msg<sw::LaunchTask>(5s);
+    REQUIRE(first->getTasks().size() == 1);
+    CHECK(first->getStages().size() == 1);
+    executor.send(driver, status("fake-1", first->getTasks()[0].getTaskId(), sw::TaskState::FAILED, "", "disk on fire"));
+    auto retry = executor.expect_msg<sw::LaunchTask>(5s);
+    REQUIRE(retry->getTasks().size() == 1);
+    CHECK(retry->getTasks()[0].getAttemptNumber() == 1);
+    CHECK(retry->getTasks()[0].getPartitionId() == first->getTasks()[0].getPartitionId());
+    CHECK(retry->getStages().size() == 0);
+    executor.send(driver, status("fake-1", retry->getTasks()[0].getTaskId(), sw::TaskState::FINISHED,
+                                 encode(std::uint64_t{3})));
+    CHECK(job2.get() == 3);
+
+    // 4. Failing every attempt aborts the job with Spark's message carrying our error text.
+    auto job3 = std::async(std::launch::async, [&] { return rdd.count(); });
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        auto l = executor.expect_msg<sw::LaunchTask>(5s);
+        executor.send(driver, status("fake-1", l->getTasks()[0].getTaskId(), sw::TaskState::FAILED, "", "still burning"));
+    }
+    CHECK_THROWS_WITH(job3.get(), Catch::Contains("failed 2 times") && Catch::Contains("fake.Error: still burning"));
+    executor.expect_no_msg(200ms);
+
+    // 5. The executor goes away: the driver removes it.
+    envs[0].shutdown();
+    auto reason = removed->reason.get_future();
+    REQUIRE(reason.wait_for(5s) == std::future_status::ready);
+    CHECK_THAT(reason.get(), Catch::Contains("disassociated"));
+}
