@@ -32,7 +32,7 @@ public:
         cancelled_.store(true);
         replied_.store(true);
     }
-    bool cancelled() const noexcept { return cancelled_.load(); }
+    virtual bool cancelled() const noexcept { return cancelled_.load(); }
     const RpcAddress& sender() const noexcept { return sender_; }
     virtual void do_reply(OutgoingMessage reply) = 0;
     virtual void do_fail(const RpcError& error) = 0;
@@ -66,6 +66,8 @@ public:
     ~RemoteCallContext() override { fail_if_unanswered(); }
     void do_reply(OutgoingMessage reply) override;
     void do_fail(const RpcError& error) override;
+    /// A cancel frame for this request arrived on its connection.
+    bool cancelled() const noexcept override;
 
 private:
     std::weak_ptr<transport::TransportClient> conn_;

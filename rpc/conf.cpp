@@ -153,6 +153,16 @@ std::chrono::milliseconds Conf::get_time_ms(std::string_view key, std::string_vi
     return parse_key(key, v, [&](std::string_view s) { return parse_time_ms(s, default_unit); });
 }
 
+std::chrono::microseconds Conf::get_time_us(std::string_view key, std::string_view fallback,
+                                            std::string_view default_unit) const {
+    std::string v = get(key, fallback);
+    return parse_key(key, v, [&](std::string_view s) {
+        auto [n, unit] = split_number_unit(s);
+        double us = n * time_unit_ms(unit.empty() ? default_unit : unit, s) * 1000.0;
+        return std::chrono::microseconds(static_cast<std::int64_t>(std::llround(us)));
+    });
+}
+
 std::int64_t Conf::get_size_bytes(std::string_view key, std::string_view fallback,
                                   std::string_view default_unit) const {
     std::string v = get(key, fallback);

@@ -44,6 +44,9 @@ public:
     /// Time value in milliseconds; a bare number is taken as `default_unit`.
     std::chrono::milliseconds get_time_ms(std::string_view key, std::string_view fallback,
                                           std::string_view default_unit = "ms") const;
+    /// Time value in microseconds (for sub-millisecond settings such as ember.rpc.io.spinTime).
+    std::chrono::microseconds get_time_us(std::string_view key, std::string_view fallback,
+                                          std::string_view default_unit = "us") const;
     /// Size value in bytes; a bare number is taken as `default_unit` (Spark: "b" or "m").
     std::int64_t get_size_bytes(std::string_view key, std::string_view fallback,
                                 std::string_view default_unit = "b") const;

@@ -39,7 +39,7 @@ RpcResult<std::shared_ptr<Inbox>> Dispatcher::register_endpoint(
         own = std::make_unique<MessageLoop>(fmt::format("ep-{}", name), 1, std::chrono::microseconds(0));
         loop = own.get();
     }
-    auto inbox = std::make_shared<Inbox>(name, std::move(endpoint), *loop);
+    auto inbox = std::make_shared<Inbox>(name, std::move(endpoint), *loop, !options.dedicated_thread);
     inboxes_.emplace(name, inbox);
     if (own) dedicated_.emplace(inbox.get(), std::move(own));
     ++live_;

@@ -3,9 +3,12 @@
 
 #include "rpc/log.hpp"
 #include "rpc/message_loop.hpp"
+#include "rpc/transport/transport_client.hpp"
 
 #include <boost/asio/post.hpp>
 #include <kj/exception.h>
+
+#include <optional>
 
 namespace ember::rpc::detail {
 namespace {
@@ -30,8 +33,8 @@ const char* kind_name(const InboxMessage& m) {
 
 }  // namespace
 
-Inbox::Inbox(std::string name, std::unique_ptr<RpcEndpoint> endpoint, MessageLoop& loop)
-    : name_(std::move(name)), endpoint_(std::move(endpoint)), loop_(loop) {
+Inbox::Inbox(std::string name, std::unique_ptr<RpcEndpoint> endpoint, MessageLoop& loop, bool batch_flushes)
+    : name_(std::move(name)), endpoint_(std::move(endpoint)), loop_(loop), batch_flushes_(batch_flushes) {
     queue_.emplace_back(OnStart{});  // the first message, before anything a caller can post
 }
 
@@ -60,7 +63,7 @@ bool Inbox::post(InboxMessage m, bool may_run_inline) {
         return false;
     }
     if (may_run_inline && t_current == nullptr && loop_.in_this_thread()) {
-        drain();
+        drain();  // the message we queued runs right here, on the thread that read it
     } else {
         boost::asio::post(loop_.context(), [self = shared_from_this()] { self->drain(); });
     }
@@ -84,6 +87,9 @@ void Inbox::stop(std::function<void()> on_stopped) {
 }
 
 void Inbox::drain() {
+    // What the handlers send leaves in one writev per peer, after the batch.
+    std::optional<transport::FlushScope> flushes;
+    if (batch_flushes_) flushes.emplace();
     Inbox* outer = t_current;
     t_current = this;
     for (int n = 0;; ++n) {

@@ -57,7 +57,9 @@ using InboxMessage = std::variant<OnStart, OnStop, OneWayMessage, RpcMessage, Re
 /// Threading: post() and stop() are thread-safe; drain() runs on the loop, one at a time.
 class Inbox : public std::enable_shared_from_this<Inbox> {
 public:
-    Inbox(std::string name, std::unique_ptr<RpcEndpoint> endpoint, MessageLoop& loop);
+    /// `batch_flushes`: what handlers send is written once per drain (only for the shared I/O
+    /// loop, whose handlers never block; a dedicated-thread endpoint may block after a send).
+    Inbox(std::string name, std::unique_ptr<RpcEndpoint> endpoint, MessageLoop& loop, bool batch_flushes);
     ~Inbox();
 
     const std::string& name() const noexcept { return name_; }
@@ -82,6 +84,7 @@ private:
     std::unique_ptr<RpcEndpoint> endpoint_;
     MessageLoop& loop_;
     std::function<void()> on_stopped_;  // written once under mu_ before OnStop is queued
+    bool batch_flushes_;
 
     std::mutex mu_;
     std::deque<InboxMessage> queue_;    // guarded by mu_

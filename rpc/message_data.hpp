@@ -25,7 +25,10 @@ using BodyPart = std::variant<Bytes, FileRegion>;
 
 /// The builder side of a frame: the capnp message whose root is the Envelope, plus body parts.
 struct OutgoingData {
-    capnp::MallocMessageBuilder builder{256};
+    // The first segment lives inside this object (one allocation per message): 64 words fit an
+    // envelope with a small payload; bigger messages grow more segments on the heap.
+    capnp::word first_segment[64] = {};
+    capnp::MallocMessageBuilder builder{kj::arrayPtr(first_segment, 64)};
     wire::Envelope::Builder envelope{nullptr};
     std::vector<BodyPart> body;
     std::uint64_t body_size = 0;

@@ -5,6 +5,7 @@
 #include "rpc/env_core.hpp"
 #include "rpc/log.hpp"
 #include "rpc/message_data.hpp"
+#include "rpc/transport/transport_client.hpp"
 
 namespace ember::rpc {
 
@@ -67,11 +68,21 @@ void LocalCallContext::do_fail(const RpcError& error) {
     if (auto env = env_.lock()) env->complete_ask(request_id_, error);
 }
 
+bool RemoteCallContext::cancelled() const noexcept {
+    if (CallContextImpl::cancelled()) return true;
+    auto c = conn_.lock();
+    return c && c->is_cancelled(request_id_, false);
+}
+
 void RemoteCallContext::do_reply(OutgoingMessage reply) {
+    auto c = conn_.lock();
+    if (c && c->is_cancelled(request_id_, true)) return;  // the asker gave up: drop the reply
     if (auto env = env_.lock()) env->reply_remote(conn_, request_id_, std::move(reply));
 }
 
 void RemoteCallContext::do_fail(const RpcError& error) {
+    auto c = conn_.lock();
+    if (c && c->is_cancelled(request_id_, true)) return;
     if (auto env = env_.lock()) env->fail_remote(conn_, request_id_, error);
 }
 

@@ -53,8 +53,10 @@ struct EndpointOptions {
 /// All members are thread-safe. shutdown() may be called from inside a handler.
 ///
 /// Config keys: ember.rpc.askTimeout, ember.rpc.lookupTimeout, ember.network.timeout,
-/// ember.rpc.message.maxSize (MiB, default 128), ember.rpc.io.threads,
-/// ember.rpc.io.connectionCreationTimeout, ember.port.maxRetries.
+/// ember.rpc.message.maxSize (MiB, default 128), ember.rpc.io.threads (1),
+/// ember.rpc.io.spinTime (how long an idle I/O thread polls before sleeping in epoll: 50us, or 0
+/// when the process may run on one CPU only), ember.rpc.io.maxQueuedBytes (64m per peer),
+/// ember.rpc.io.connectionTimeout, ember.rpc.io.connectionCreationTimeout, ember.port.maxRetries.
 class RpcEnv {
 public:
     /// Creates an env and, in server mode, binds its listener. Fails with bind_failed naming

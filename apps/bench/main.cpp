@@ -4,6 +4,13 @@
 //
 //   ember-bench wordcount [--master M] [--partitions P] INPUT...
 //       word count on local-cluster[2,1,1024] vs a plain single-threaded C++ count.
+//   ember-bench rpc-latency [--cpu N] [--rounds R] [--conf K=V]...
+//       ask round trip p50/p99 (64-byte payload, one outstanding) vs raw TCP ping-pong.
+//   ember-bench rpc-throughput [--cpu N] [--messages M] [--conf K=V]...
+//       asks/s with 64 in flight and one-way sends/s vs a raw pipelined TCP stream.
+#include "apps/bench/bench_support.hpp"
+#include "apps/bench/raw_tcp.hpp"
+#include "apps/bench/rpc_bench.hpp"
 #include "apps/wordcount/word_count_job.hpp"
 #include "scheduler/ember.hpp"
 #include "scheduler/rdd/text_file_rdd.hpp"
@@ -22,11 +29,6 @@ using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
-void print_figure(const std::string& name, double ember, double baseline, const std::string& unit) {
-    fmt::print("{{\"name\": \"{}\", \"ember\": {:.6g}, \"baseline\": {:.6g}, \"ratio\": {:.4g}, \"unit\": \"{}\"}}\n",
-               name, ember, baseline, baseline > 0 ? ember / baseline : 0.0, unit);
-    std::fflush(stdout);
-}
 
 struct StringHash {
     using is_transparent = void;
@@ -85,7 +87,7 @@ int bench_wordcount(const std::string& master, int partitions, const std::vector
     }
     fmt::print(stderr, "wordcount: {} files, {:.1f} MiB, {} words, {} distinct; master {}, {} partitions\n", files.size(),
                static_cast<double>(bytes) / (1 << 20), stats.total, stats.distinct, master, parts);
-    print_figure("wordcount", ember_s, baseline, "s");
+    bench::print_figure("wordcount", ember_s, baseline, "s");
     return 0;
 }
 
@@ -93,6 +95,16 @@ int bench_wordcount(const std::string& master, int partitions, const std::vector
 
 int main(int argc, char** argv) {
     return ember::run(argc, argv, [](int argc, char** argv) {
+        // Internal: the benchmark servers started by the benchmarks themselves.
+        if (argc >= 2 && std::string_view(argv[1]) == "__raw-server") return bench::run_raw_server();
+        if (argc >= 2 && std::string_view(argv[1]) == "__rpc-server") {
+            ember::Conf conf;
+            for (int i = 2; i < argc; ++i) {
+                std::string kv = std::string(argv[i]).substr(7);  // --conf=K=V
+                conf.set(kv.substr(0, kv.find('=')), kv.substr(kv.find('=') + 1));
+            }
+            return bench::run_rpc_server(conf);
+        }
         CLI::App cli{"ember benchmarks: each prints JSON lines with a baseline measured in the same run."};
         cli.require_subcommand(1);
         std::string master = "local-cluster[2,1,1024]";
@@ -102,8 +114,23 @@ int main(int argc, char** argv) {
         wc->add_option("--master", master)->capture_default_str();
         wc->add_option("--partitions", partitions)->check(CLI::PositiveNumber);
         wc->add_option("INPUT", inputs)->required();
+
+        bench::RpcBenchOptions rpc;
+        std::vector<std::string> confs;
+        auto* lat = cli.add_subcommand("rpc-latency", "ask round trip vs raw TCP ping-pong, between two processes");
+        lat->add_option("--cpu", rpc.cpu, "pin both processes to this CPU");
+        lat->add_option("--rounds", rpc.latency_rounds)->capture_default_str();
+        lat->add_option("--conf", confs, "RpcEnv configuration KEY=VALUE");
+        lat->add_option("--server-port", rpc.server_port, "use an ember-bench __rpc-server already running (profiling)");
+        auto* thr = cli.add_subcommand("rpc-throughput", "asks (64 in flight) and sends per second vs a raw TCP stream");
+        thr->add_option("--cpu", rpc.cpu, "pin both processes to this CPU");
+        thr->add_option("--messages", rpc.throughput_messages)->capture_default_str();
+        thr->add_option("--conf", confs, "RpcEnv configuration KEY=VALUE");
         CLI11_PARSE(cli, argc, argv);
+        for (auto& kv : confs) rpc.conf.set(kv.substr(0, kv.find('=')), kv.substr(kv.find('=') + 1));
         if (wc->parsed()) return bench_wordcount(master, partitions, inputs);
+        if (lat->parsed()) return bench::bench_rpc_latency(rpc);
+        if (thr->parsed()) return bench::bench_rpc_throughput(rpc);
         return 2;
     });
 }

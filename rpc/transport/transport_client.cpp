@@ -3,27 +3,24 @@
 
 #include "rpc/log.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <fmt/format.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
+#include <variant>
 
 #include <sys/sendfile.h>
+#include <sys/uio.h>
 
 namespace ember::rpc::transport {
 namespace {
 
-constexpr auto kTuple = net::as_tuple(net::use_awaitable);
 constexpr std::size_t kReadChunk = 64 * 1024;
 constexpr std::size_t kDirectBodyRead = 64 * 1024;
+constexpr std::size_t kMaxCancelled = 4096;  // cancels of requests already answered are forgotten
 
 RpcAddress endpoint_address(const tcp::socket& s) {
     boost::system::error_code ec;
@@ -32,32 +29,84 @@ RpcAddress endpoint_address(const tcp::socket& s) {
     return RpcAddress{ep.address().to_string(), ep.port()};
 }
 
+thread_local FlushScope* t_flush_scope = nullptr;
+
+std::int64_t steady_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
 }  // namespace
+
+/// The frames of one flush laid out as pieces (memory buffers or file regions) and a cursor.
+struct TransportClient::Batch {
+    struct FilePiece {
+        FileRegion region;
+    };
+    using Piece = std::variant<net::const_buffer, FilePiece>;
+    std::vector<Frame> frames;  // own the memory the pieces point into
+    std::vector<Piece> pieces;
+    std::size_t piece = 0;     // cursor: current piece
+    std::uint64_t offset = 0;  // cursor: bytes of it already written
+    std::uint64_t bytes = 0;   // total
+
+    void build() {
+        for (auto& f : frames) {
+            pieces.emplace_back(net::const_buffer(f.table.data(), f.table.size()));
+            for (auto seg : f.data->builder.getSegmentsForOutput()) {
+                pieces.emplace_back(net::const_buffer(seg.begin(), seg.size() * sizeof(capnp::word)));
+            }
+            for (auto& part : f.data->body) {
+                if (auto* b = std::get_if<Bytes>(&part)) {
+                    if (!b->empty()) pieces.emplace_back(net::const_buffer(b->data(), b->size()));
+                } else {
+                    auto& r = std::get<FileRegion>(part);
+                    if (r.length > 0) pieces.emplace_back(FilePiece{r});
+                }
+            }
+            bytes += f.bytes;
+        }
+    }
+};
+
+FlushScope::FlushScope() : outer_(t_flush_scope) { t_flush_scope = this; }
+
+FlushScope::~FlushScope() {
+    t_flush_scope = outer_;
+    if (outer_) {
+        // Nested: the outermost scope flushes.
+        for (auto& c : pending_) outer_->pending_.push_back(std::move(c));
+        return;
+    }
+    for (auto& c : pending_) c->flush();
+}
+
+bool FlushScope::defer(std::shared_ptr<TransportClient> c) {
+    if (!t_flush_scope) return false;
+    t_flush_scope->pending_.push_back(std::move(c));
+    return true;
+}
 
 std::atomic<std::uint64_t> TransportClient::next_id_{1};
 
-TransportClient::TransportClient(tcp::socket socket, ConnectionHandler& handler,
-                                 TransportOptions options)
+TransportClient::TransportClient(tcp::socket socket, ConnectionHandler& handler, TransportOptions options)
     : id_(next_id_.fetch_add(1)),
       socket_(std::move(socket)),
-      strand_(net::make_strand(socket_.get_executor())),
       handler_(handler),
       options_(options),
       remote_(endpoint_address(socket_)),
-      decoder_(options.max_frame_bytes, options.max_body_bytes),
-      wake_(strand_) {
+      decoder_(options.max_frame_bytes, options.max_body_bytes) {
     boost::system::error_code ec;
     socket_.set_option(tcp::no_delay(true), ec);
+    socket_.native_non_blocking(true, ec);  // flushes write to the socket directly
     touch();
 }
 
 TransportClient::~TransportClient() = default;
 
-void TransportClient::start() {
-    auto self = shared_from_this();
-    net::co_spawn(strand_, read_loop(self), net::detached);
-    net::co_spawn(strand_, write_loop(self), net::detached);
-}
+void TransportClient::touch() noexcept { last_io_ns_.store(steady_ns(), std::memory_order_relaxed); }
+
+void TransportClient::start() { start_read(); }
 
 RpcAddress TransportClient::peer_env_address() const {
     std::lock_guard lk(mu_);
@@ -65,31 +114,82 @@ RpcAddress TransportClient::peer_env_address() const {
 }
 
 bool TransportClient::set_peer_env_address(const RpcAddress& a) {
+    if (peer_known_.load(std::memory_order_acquire)) return false;  // every frame asks: no lock
     std::lock_guard lk(mu_);
     if (!peer_env_.empty()) return false;
     peer_env_ = a;
+    peer_known_.store(true, std::memory_order_release);
     return true;
 }
 
-namespace {
-std::int64_t steady_ns() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-}
-}  // namespace
+// -- reading -------------------------------------------------------------------------------------
 
-void TransportClient::touch() noexcept { last_io_ns_.store(steady_ns(), std::memory_order_relaxed); }
+void TransportClient::start_read() {
+    std::lock_guard io(io_mu_);
+    if (!is_active()) return;
+    auto body = decoder_.body_remaining();
+    if (body.size() >= kDirectBodyRead) {
+        // A large body is read straight into its buffer, not through the frame buffer.
+        net::async_read(socket_, net::buffer(body.data(), body.size()),
+                        [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+                            if (!ec) self->decoder_.commit_body(n);
+                            self->on_read(ec, 0);
+                        });
+        return;
+    }
+    auto buf = decoder_.prepare(kReadChunk);
+    socket_.async_read_some(net::buffer(buf.data(), buf.size()),
+                            [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+                                if (!ec) self->decoder_.commit(n);
+                                self->on_read(ec, n);
+                            });
+}
+
+void TransportClient::on_read(const boost::system::error_code& ec, std::size_t) {
+    if (ec) {
+        if (ec == net::error::eof || ec == net::error::operation_aborted || ec == net::error::bad_descriptor) {
+            close(RpcError{RpcErrc::connection_closed, fmt::format("Connection from {} closed", remote_.host_port())});
+        } else {
+            close(RpcError{RpcErrc::connection_closed,
+                           fmt::format("Connection from {} failed: {}", remote_.host_port(), ec.message())},
+                  true);
+        }
+        return;
+    }
+    touch();
+    auto self = shared_from_this();
+    {
+        FlushScope flushes;  // replies sent by the handlers below go out right after them
+        for (;;) {
+            auto frame = decoder_.next();
+            if (!frame) {
+                log::get("transport")->error("Closing connection from {}: {}", remote_.host_port(),
+                                             frame.error().message);
+                close(RpcError{frame.error().code, fmt::format("Connection from {} closed: {}", remote_.host_port(),
+                                                               frame.error().message)},
+                      true);
+                return;
+            }
+            if (!*frame) break;
+            handler_.on_frame(self, std::move(**frame));
+            if (!is_active()) return;
+        }
+    }
+    start_read();
+}
+
+// -- writing -------------------------------------------------------------------------------------
 
 SendResult TransportClient::send(std::unique_ptr<detail::OutgoingData>&& data, std::uint64_t request_id,
                                  WhenFull when_full, std::chrono::steady_clock::time_point deadline) {
     Frame f;
     encode_segment_table(data->builder.getSegmentsForOutput(), f.table);
-    std::uint64_t bytes = data->frame_bytes() + data->body_size;
-    bool wake = false;
+    f.bytes = data->frame_bytes() + data->body_size;
+    bool schedule = false;
     {
         std::unique_lock lk(mu_);
         // A frame always fits an empty queue, however big: the bound is on what waits.
-        auto has_room = [&] { return queued_bytes_ == 0 || queued_bytes_ + bytes <= options_.max_queued_bytes; };
+        auto has_room = [&] { return queued_bytes_ == 0 || queued_bytes_ + f.bytes <= options_.max_queued_bytes; };
         if (!closed_.load(std::memory_order_relaxed) && !has_room()) {
             if (when_full == WhenFull::fail) return SendResult::full;
             ++room_waiters_;
@@ -99,40 +199,176 @@ SendResult TransportClient::send(std::unique_ptr<detail::OutgoingData>&& data, s
         }
         if (closed_.load(std::memory_order_relaxed)) return SendResult::closed;
         f.data = std::move(data);
-        queued_bytes_ += bytes;
+        queued_bytes_ += f.bytes;
         queue_.push_back(std::move(f));
         if (request_id != 0) {
             outstanding_.insert(request_id);
             last_request_ns_.store(steady_ns(), std::memory_order_relaxed);
         }
-        if (writer_waiting_) {
-            writer_waiting_ = false;
-            wake = true;
+        if (!flush_pending_) {
+            flush_pending_ = true;
+            schedule = true;
         }
     }
-    // Posting (not dispatching) lets every send made by the current handler join one writev.
-    if (wake) net::post(strand_, [self = shared_from_this()] { self->wake_.cancel(); });
+    // One flush per batch: every frame queued before it runs (by the current handler, say)
+    // goes out in the same writev. Posted from an I/O thread this costs no wake-up.
+    if (schedule) schedule_flush();
     return SendResult::queued;
 }
 
-void TransportClient::track_incoming(std::uint64_t request_id, std::weak_ptr<void> ctx) {
-    std::lock_guard lk(mu_);
-    incoming_[request_id] = std::move(ctx);
-    if (incoming_.size() > 1024 && incoming_.size() % 1024 == 0) {
-        // Contexts that were answered or dropped have expired; sweep them now and then.
-        for (auto it = incoming_.begin(); it != incoming_.end();) {
-            it = it->second.expired() ? incoming_.erase(it) : std::next(it);
-        }
-    }
+void TransportClient::schedule_flush() {
+    if (FlushScope::defer(shared_from_this())) return;
+    net::post(socket_.get_executor(), [self = shared_from_this()] { self->flush(); });
 }
 
-std::shared_ptr<void> TransportClient::take_incoming(std::uint64_t request_id) {
+void TransportClient::flush() {
+    // Flushes are serialised (flush_pending_), so one Batch is reused: its vectors keep their
+    // capacity from one flush to the next.
+    std::shared_ptr<Batch> batch = std::move(spare_batch_);
+    if (!batch) batch = std::make_shared<Batch>();
+    {
+        std::lock_guard lk(mu_);
+        if (queue_.empty() || closed_.load(std::memory_order_relaxed)) {
+            flush_pending_ = false;
+            spare_batch_ = std::move(batch);
+            return;
+        }
+        for (auto& f : queue_) batch->frames.push_back(std::move(f));
+        queue_.clear();
+    }
+    batch->build();
+    write_batch(std::move(batch));
+}
+
+void TransportClient::write_batch(std::shared_ptr<Batch> batch) {
+    int fd = socket_.native_handle();
+    std::unique_lock io(io_mu_);
+    while (batch->piece < batch->pieces.size()) {
+        if (!is_active()) return;
+        if (auto* file = std::get_if<Batch::FilePiece>(&batch->pieces[batch->piece])) {
+            const FileRegion& r = file->region;
+            off_t off = static_cast<off_t>(r.offset + batch->offset);
+            std::uint64_t left = r.length - batch->offset;
+            ssize_t n = ::sendfile(fd, r.file->fd(), &off, static_cast<std::size_t>(std::min<std::uint64_t>(left, 1u << 30)));
+            if (n > 0) {
+                batch->offset += static_cast<std::uint64_t>(n);
+                if (batch->offset == r.length) {
+                    ++batch->piece;
+                    batch->offset = 0;
+                }
+                continue;
+            }
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                socket_.async_wait(tcp::socket::wait_write, [self = shared_from_this(), batch](const boost::system::error_code& ec) {
+                    if (ec) return;  // closed
+                    self->write_batch(batch);
+                });
+                return;
+            }
+            std::string why = n == 0 ? "file shorter than the announced body" : std::strerror(errno);
+            io.unlock();
+            log::get("transport")->error("sendfile to {} failed: {}", remote_.host_port(), why);
+            close(RpcError{RpcErrc::connection_closed,
+                           fmt::format("Connection to {} failed while writing: {}", remote_.host_port(), why)},
+                  true);
+            return;
+        }
+        // Gather the memory pieces up to the next file piece into one writev.
+        iovec iov[64];
+        int count = 0;
+        for (std::size_t i = batch->piece; i < batch->pieces.size() && count < 64; ++i) {
+            auto* b = std::get_if<net::const_buffer>(&batch->pieces[i]);
+            if (!b) break;
+            std::size_t skip = i == batch->piece ? static_cast<std::size_t>(batch->offset) : 0;
+            iov[count].iov_base = const_cast<char*>(static_cast<const char*>(b->data()) + skip);
+            iov[count].iov_len = b->size() - skip;
+            ++count;
+        }
+        ssize_t n = ::writev(fd, iov, count);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            socket_.async_wait(tcp::socket::wait_write, [self = shared_from_this(), batch](const boost::system::error_code& ec) {
+                if (ec) return;
+                self->write_batch(batch);
+            });
+            return;
+        }
+        if (n < 0) {
+            std::string why = std::strerror(errno);
+            io.unlock();
+            close(RpcError{RpcErrc::connection_closed,
+                           fmt::format("Connection to {} failed while writing: {}", remote_.host_port(), why)},
+                  true);
+            return;
+        }
+        // Advance the cursor by n bytes.
+        auto left = static_cast<std::size_t>(n);
+        while (left > 0) {
+            auto& b = std::get<net::const_buffer>(batch->pieces[batch->piece]);
+            std::size_t rest = b.size() - static_cast<std::size_t>(batch->offset);
+            if (left < rest) {
+                batch->offset += left;
+                left = 0;
+            } else {
+                left -= rest;
+                ++batch->piece;
+                batch->offset = 0;
+            }
+        }
+    }
+    io.unlock();
+    touch();
+    std::uint64_t written = batch->bytes;
+    batch->frames.clear();
+    batch->pieces.clear();
+    batch->piece = 0;
+    batch->offset = 0;
+    batch->bytes = 0;
+    spare_batch_ = std::move(batch);
+    finish_flush(written);
+}
+
+void TransportClient::finish_flush(std::uint64_t written) {
+    bool again = false, notify = false;
+    {
+        std::lock_guard lk(mu_);
+        queued_bytes_ -= std::min(queued_bytes_, written);
+        notify = room_waiters_ > 0;
+        if (!queue_.empty() && !closed_.load(std::memory_order_relaxed)) {
+            again = true;  // frames queued while we wrote: keep flush_pending_ and go on
+        } else {
+            flush_pending_ = false;
+        }
+    }
+    if (notify) room_.notify_all();
+    if (again) schedule_flush();  // not recursive: other work gets a turn first
+}
+
+// -- requests and cancellation -------------------------------------------------------------------
+
+void TransportClient::complete_request(std::uint64_t request_id) {
     std::lock_guard lk(mu_);
-    auto it = incoming_.find(request_id);
-    if (it == incoming_.end()) return nullptr;
-    auto ctx = it->second.lock();
-    incoming_.erase(it);
-    return ctx;
+    outstanding_.erase(request_id);
+}
+
+void TransportClient::mark_cancelled(std::uint64_t request_id) {
+    std::lock_guard lk(mu_);
+    if (cancelled_.size() >= kMaxCancelled) cancelled_.clear();
+    cancelled_.insert(request_id);
+    cancelled_count_.store(static_cast<int>(cancelled_.size()), std::memory_order_release);
+}
+
+bool TransportClient::is_cancelled(std::uint64_t request_id, bool forget) {
+    if (cancelled_count_.load(std::memory_order_acquire) == 0) return false;  // the usual case: no lock
+    std::lock_guard lk(mu_);
+    auto it = cancelled_.find(request_id);
+    if (it == cancelled_.end()) return false;
+    if (forget) {
+        cancelled_.erase(it);
+        cancelled_count_.store(static_cast<int>(cancelled_.size()), std::memory_order_release);
+    }
+    return true;
 }
 
 void TransportClient::check_idle(std::chrono::milliseconds timeout) {
@@ -152,10 +388,7 @@ void TransportClient::check_idle(std::chrono::milliseconds timeout) {
     close(RpcError{RpcErrc::connection_closed, msg}, true);
 }
 
-void TransportClient::complete_request(std::uint64_t request_id) {
-    std::lock_guard lk(mu_);
-    outstanding_.erase(request_id);
-}
+// -- closing -------------------------------------------------------------------------------------
 
 void TransportClient::close(RpcError why, bool failed) {
     {
@@ -165,16 +398,17 @@ void TransportClient::close(RpcError why, bool failed) {
         close_failed_ = failed;
     }
     room_.notify_all();
-    net::dispatch(strand_, [self = shared_from_this()] { self->finish_close(); });
+    net::post(socket_.get_executor(), [self = shared_from_this()] { self->finish_close(); });
 }
 
 void TransportClient::finish_close() {
-    if (close_notified_) return;
-    close_notified_ = true;
-    boost::system::error_code ec;
-    socket_.shutdown(tcp::socket::shutdown_both, ec);
-    socket_.close(ec);
-    wake_.cancel();
+    if (close_notified_.exchange(true)) return;
+    {
+        std::lock_guard io(io_mu_);
+        boost::system::error_code ec;
+        socket_.shutdown(tcp::socket::shutdown_both, ec);
+        socket_.close(ec);  // pending operations complete with operation_aborted
+    }
     std::vector<std::uint64_t> outstanding;
     RpcError why;
     bool failed;
@@ -182,149 +416,13 @@ void TransportClient::finish_close() {
         std::lock_guard lk(mu_);
         outstanding.assign(outstanding_.begin(), outstanding_.end());
         outstanding_.clear();
+        cancelled_.clear();
         queue_.clear();
         queued_bytes_ = 0;
-        incoming_.clear();
         why = close_reason_;
         failed = close_failed_;
     }
     handler_.on_closed(shared_from_this(), why, failed, std::move(outstanding));
-}
-
-net::awaitable<void> TransportClient::read_loop(std::shared_ptr<TransportClient> self) {
-    for (;;) {
-        boost::system::error_code ec;
-        std::size_t n = 0;
-        auto body = decoder_.body_remaining();
-        if (body.size() >= kDirectBodyRead) {
-            std::tie(ec, n) =
-                co_await net::async_read(socket_, net::buffer(body.data(), body.size()), kTuple);
-            if (!ec) decoder_.commit_body(n);
-        } else {
-            auto buf = decoder_.prepare(kReadChunk);
-            std::tie(ec, n) =
-                co_await socket_.async_read_some(net::buffer(buf.data(), buf.size()), kTuple);
-            if (!ec) decoder_.commit(n);
-        }
-        if (ec) {
-            if (ec == net::error::eof || ec == net::error::operation_aborted || ec == net::error::bad_descriptor) {
-                close(RpcError{RpcErrc::connection_closed,
-                               fmt::format("Connection from {} closed", remote_.host_port())});
-            } else {
-                close(RpcError{RpcErrc::connection_closed,
-                               fmt::format("Connection from {} failed: {}", remote_.host_port(), ec.message())},
-                      true);
-            }
-            co_return;
-        }
-        touch();
-        for (;;) {
-            auto frame = decoder_.next();
-            if (!frame) {
-                log::get("transport")->error("Closing connection from {}: {}", remote_.host_port(),
-                                             frame.error().message);
-                close(RpcError{frame.error().code,
-                               fmt::format("Connection from {} closed: {}", remote_.host_port(),
-                                           frame.error().message)},
-                      true);
-                co_return;
-            }
-            if (!*frame) break;
-            handler_.on_frame(self, std::move(**frame));
-            if (!is_active()) co_return;
-        }
-    }
-}
-
-net::awaitable<bool> TransportClient::send_file(const FileRegion& region) {
-    if (!socket_.native_non_blocking()) {
-        boost::system::error_code ec;
-        socket_.native_non_blocking(true, ec);
-    }
-    off_t offset = static_cast<off_t>(region.offset);
-    std::uint64_t left = region.length;
-    while (left > 0) {
-        ssize_t n = ::sendfile(socket_.native_handle(), region.file->fd(), &offset,
-                               static_cast<std::size_t>(std::min<std::uint64_t>(left, 1u << 30)));
-        if (n > 0) {
-            left -= static_cast<std::uint64_t>(n);
-            continue;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            auto [ec] = co_await socket_.async_wait(tcp::socket::wait_write, kTuple);
-            if (ec) co_return false;
-            continue;
-        }
-        log::get("transport")->error("sendfile to {} failed: {}", remote_.host_port(),
-                                     n == 0 ? "file shorter than the announced body" : std::strerror(errno));
-        co_return false;
-    }
-    co_return true;
-}
-
-net::awaitable<void> TransportClient::write_loop(std::shared_ptr<TransportClient> self) {
-    std::vector<Frame> batch;
-    std::vector<net::const_buffer> bufs;
-    for (;;) {
-        {
-            std::lock_guard lk(mu_);
-            if (closed_.load(std::memory_order_relaxed)) co_return;
-            if (queue_.empty()) {
-                writer_waiting_ = true;
-            } else {
-                batch.assign(std::make_move_iterator(queue_.begin()), std::make_move_iterator(queue_.end()));
-                queue_.clear();
-            }
-        }
-        if (batch.empty()) {
-            wake_.expires_at(net::steady_timer::time_point::max());
-            co_await wake_.async_wait(kTuple);
-            continue;
-        }
-        bool ok = true;
-        bufs.clear();
-        auto flush = [&]() -> net::awaitable<bool> {
-            if (bufs.empty()) co_return true;
-            auto [ec, n] = co_await net::async_write(socket_, bufs, kTuple);
-            bufs.clear();
-            co_return !ec;
-        };
-        for (auto& f : batch) {
-            bufs.emplace_back(f.table.data(), f.table.size());
-            for (auto seg : f.data->builder.getSegmentsForOutput()) {
-                bufs.emplace_back(seg.begin(), seg.size() * sizeof(capnp::word));
-            }
-            for (auto& part : f.data->body) {
-                if (auto* b = std::get_if<Bytes>(&part)) {
-                    bufs.emplace_back(b->data(), b->size());
-                    continue;
-                }
-                ok = co_await flush();
-                if (ok) ok = co_await send_file(std::get<FileRegion>(part));
-                if (!ok) break;
-            }
-            if (!ok) break;
-        }
-        if (ok) ok = co_await flush();
-        std::uint64_t written = 0;
-        for (auto& f : batch) written += f.data->frame_bytes() + f.data->body_size;
-        batch.clear();
-        if (!ok) {
-            close(RpcError{RpcErrc::connection_closed,
-                           fmt::format("Connection to {} failed while writing", remote_.host_port())},
-                  true);
-            co_return;
-        }
-        touch();
-        bool notify;
-        {
-            std::lock_guard lk(mu_);
-            queued_bytes_ -= std::min(queued_bytes_, written);
-            notify = room_waiters_ > 0;
-        }
-        if (notify) room_.notify_all();
-    }
 }
 
 }  // namespace ember::rpc::transport

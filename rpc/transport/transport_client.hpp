@@ -9,10 +9,7 @@
 #include "rpc/rpc_error.hpp"
 #include "rpc/transport/frame_codec.hpp"
 
-#include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -31,6 +28,25 @@ namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
 class TransportClient;
+
+/// While a FlushScope is open on a thread, connections written to on that thread are flushed
+/// when the outermost scope closes instead of through a posted flush: the replies a batch of
+/// handlers sends go out in one writev per connection right after the batch, without another
+/// trip through the event loop (and its extra epoll_wait).
+/// Threading: thread-local by design; open it only on I/O threads.
+class FlushScope {
+public:
+    FlushScope();
+    ~FlushScope();
+    FlushScope(const FlushScope&) = delete;
+    FlushScope& operator=(const FlushScope&) = delete;
+    /// Adds `c` to the innermost open scope of this thread; false if none is open.
+    static bool defer(std::shared_ptr<TransportClient> c);
+
+private:
+    std::vector<std::shared_ptr<TransportClient>> pending_;
+    FlushScope* outer_;
+};
 
 /// Receives what a connection reads, and its end. Called on the connection's strand.
 class ConnectionHandler {
@@ -60,19 +76,21 @@ enum class WhenFull {
 
 enum class SendResult { queued, closed, full };
 
-/// One connection. A reader coroutine decodes frames and hands each to the handler on the
-/// thread that read it; a writer coroutine drains the send queue, gathering every queued frame
-/// into one writev and sending file bodies with sendfile(2).
+/// One connection. Reads complete on an I/O thread, which decodes every frame in the buffer
+/// and hands each to the handler right there (no thread hop). Writes are flushed once per
+/// batch: send() queues a frame and, if no flush is pending, posts one; the flush gathers
+/// every queued frame into one writev on the socket directly, and only a partial or blocked
+/// write falls back to an asynchronous write. File bodies go out with sendfile(2).
 ///
-/// Threading: send(), close() and the accessors are thread-safe; the coroutines and the handler
-/// calls run on the connection's strand.
-/// Ownership: shared; the coroutines keep it alive until the socket closes.
+/// Threading: send(), close() and the accessors are thread-safe. Read handlers run one at a
+/// time; flushes are serialised by `flushing_`; socket calls are serialised by `io_mu_`.
+/// Ownership: shared; pending operations keep it alive until the socket closes.
 class TransportClient : public std::enable_shared_from_this<TransportClient> {
 public:
     TransportClient(tcp::socket socket, ConnectionHandler& handler, TransportOptions options);
     ~TransportClient();
 
-    /// Starts reading and writing. `remote` is the socket's peer address.
+    /// Starts reading.
     void start();
     /// Queues a frame; unless it returns queued, `frame` is left untouched. A non-zero
     /// `request_id` is remembered as outstanding until complete_request(). Frames queued but not
@@ -90,11 +108,10 @@ public:
     /// any request sent, for `timeout` (Spark's TransportChannelHandler idle check).
     void check_idle(std::chrono::milliseconds timeout);
 
-    /// Server side: remembers the call context of a request received on this connection, so a
-    /// cancel frame can reach it. Entries expire when the context is gone.
-    void track_incoming(std::uint64_t request_id, std::weak_ptr<void> ctx);
-    /// The tracked context of `request_id` (and forgets it), or nullptr.
-    std::shared_ptr<void> take_incoming(std::uint64_t request_id);
+    /// Server side: the asker of `request_id` gave up (a cancel frame arrived).
+    void mark_cancelled(std::uint64_t request_id);
+    /// Server side: true if `request_id` was cancelled (and forgets it when `forget`).
+    bool is_cancelled(std::uint64_t request_id, bool forget);
 
     bool is_active() const noexcept { return !closed_.load(std::memory_order_acquire); }
     std::uint64_t id() const noexcept { return id_; }
@@ -106,42 +123,54 @@ public:
     bool set_peer_env_address(const RpcAddress& a);
 
 private:
+    friend class FlushScope;
     struct Frame {
         std::unique_ptr<detail::OutgoingData> data;
         std::vector<std::byte> table;
+        std::uint64_t bytes = 0;
     };
+    /// The frames of one flush, as buffers; file regions split the sequence.
+    struct Batch;
 
-    net::awaitable<void> read_loop(std::shared_ptr<TransportClient> self);
-    net::awaitable<void> write_loop(std::shared_ptr<TransportClient> self);
-    net::awaitable<bool> send_file(const FileRegion& region);
+    void start_read();
+    void on_read(const boost::system::error_code& ec, std::size_t n);
+    void schedule_flush();
+    void flush();
+    /// Writes what the batch holds from `pos` on; returns when done, when the socket would
+    /// block (continuing asynchronously), or on error.
+    void write_batch(std::shared_ptr<Batch> batch);
+    void finish_flush(std::uint64_t written);
     void finish_close();
     void touch() noexcept;
 
     static std::atomic<std::uint64_t> next_id_;
     const std::uint64_t id_;
     tcp::socket socket_;
-    net::strand<net::any_io_executor> strand_;
     ConnectionHandler& handler_;
     TransportOptions options_;
     RpcAddress remote_;
-    FrameDecoder decoder_;
-    net::steady_timer wake_;  // the writer sleeps on it while the queue is empty
+    FrameDecoder decoder_;  // used by the one read in flight
+
+    std::mutex io_mu_;  // serialises calls on socket_ (reads, writes and close may be on different threads)
 
     mutable std::mutex mu_;
     std::condition_variable room_;                 // signalled when queued bytes drop or on close
     std::deque<Frame> queue_;                      // guarded by mu_
     std::uint64_t queued_bytes_ = 0;               // guarded by mu_: queued or being written
     int room_waiters_ = 0;                         // guarded by mu_
-    bool writer_waiting_ = false;                  // guarded by mu_
+    bool flush_pending_ = false;                   // guarded by mu_: a flush is posted or writing
     std::unordered_set<std::uint64_t> outstanding_;  // guarded by mu_
-    std::unordered_map<std::uint64_t, std::weak_ptr<void>> incoming_;  // guarded by mu_
+    std::unordered_set<std::uint64_t> cancelled_;  // guarded by mu_
     RpcAddress peer_env_;                          // guarded by mu_
     RpcError close_reason_;                        // guarded by mu_
     bool close_failed_ = false;                    // guarded by mu_
     std::atomic<bool> closed_{false};
+    std::atomic<bool> close_notified_{false};
     std::atomic<std::int64_t> last_io_ns_{0};      // last read or write completion (steady clock)
     std::atomic<std::int64_t> last_request_ns_{0}; // last request queued
-    bool close_notified_ = false;                  // strand-confined
+    std::atomic<bool> peer_known_{false};          // peer_env_ is set (read without mu_)
+    std::atomic<int> cancelled_count_{0};          // cancelled_.size(), read without mu_
+    std::shared_ptr<Batch> spare_batch_;           // reused by flushes (one at a time)
 };
 
 }  // namespace ember::rpc::transport

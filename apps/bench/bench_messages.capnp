@@ -1,0 +1,16 @@
+# Messages of ember-bench's RPC benchmarks.
+@0xf449154e79cb6e98;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("ember::bench::wire");
+
+struct Echo {
+  payload @0 :Data;   # 64 bytes in the benchmarks
+}
+
+# Asked after a run of one-way sends: answered once everything before it was handled.
+struct Flush {}
+
+struct FlushReply {
+  received @0 :UInt64;
+}

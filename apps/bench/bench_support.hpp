@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// ember-bench helpers: figures as JSON lines, percentiles, child server processes, CPU pinning.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace bench {
+
+using Clock = std::chrono::steady_clock;
+
+/// Prints {"name", "ember", "baseline", "ratio", "unit"} as one JSON line.
+void print_figure(const std::string& name, double ember, double baseline, const std::string& unit);
+
+/// The q-quantile (0..1) of `samples` (sorted in place).
+double percentile(std::vector<double>& samples, double q);
+
+/// A server process: this executable started again with `args`; it prints its port on its
+/// first stdout line. Killed (SIGKILL) and reaped when destroyed.
+class ChildServer {
+public:
+    explicit ChildServer(const std::vector<std::string>& args);
+    ~ChildServer();
+    ChildServer(const ChildServer&) = delete;
+    ChildServer& operator=(const ChildServer&) = delete;
+    std::uint16_t port() const noexcept { return port_; }
+
+private:
+    int pid_ = -1;
+    std::uint16_t port_ = 0;
+};
+
+/// Pins the calling process (and the children it starts later) to `cpu`; -1 does nothing.
+void pin_to_cpu(int cpu);
+
+/// Prints `port` as the first stdout line (ChildServer reads it).
+void announce_port(std::uint16_t port);
+
+}  // namespace bench
