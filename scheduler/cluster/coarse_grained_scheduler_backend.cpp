@@ -50,7 +50,8 @@ void CoarseGrainedSchedulerBackend::stop() {
     auto pending = std::make_shared<std::atomic<int>>(0);
     auto done = std::make_shared<std::promise<void>>();
     auto all_done = done->get_future();
-    bool posted = post([this, pending, done] {
+    auto stop_timeout = rpc::RpcTimeout::from(conf_, {"ember.executor.stopTimeout"}, "10s");
+    bool posted = post([this, pending, done, stop_timeout] {
         if (executors_.empty()) {
             done->set_value();
             return;
@@ -58,13 +59,13 @@ void CoarseGrainedSchedulerBackend::stop() {
         pending->store(static_cast<int>(executors_.size()));
         for (auto& [id, data] : executors_) {
             data.ref.ask(rpc::OutgoingMessage::make<wire::StopExecutor>(),
-                         rpc::RpcTimeout{std::chrono::seconds(10), "ember.executor.stopTimeout"},
+                         stop_timeout,
                          [pending, done](rpc::RpcResult<rpc::Message>) {
                              if (pending->fetch_sub(1) == 1) done->set_value();
                          });
         }
     });
-    if (posted) all_done.wait_for(std::chrono::seconds(15));
+    if (posted) all_done.wait_for(stop_timeout.duration + std::chrono::seconds(5));
 }
 
 bool CoarseGrainedSchedulerBackend::post(std::function<void()> fn) { return env_.post_task(driver_ref_, std::move(fn)); }
@@ -176,7 +177,7 @@ void CoarseGrainedSchedulerBackend::make_offers(const std::string* only_executor
     }
 }
 
-void CoarseGrainedSchedulerBackend::remove_executor(const std::string& executor_id, const std::string& reason) {
+void CoarseGrainedSchedulerBackend::remove_executor(std::string executor_id, const std::string& reason) {
     auto it = executors_.find(executor_id);
     if (it == executors_.end()) return;
     int cores = it->second.total_cores;

@@ -79,7 +79,9 @@ public:
 private:
     friend class DriverEndpoint;
     void make_offers(const std::string* only_executor = nullptr);
-    void remove_executor(const std::string& executor_id, const std::string& reason);
+    /// Forgets the executor and tells the scheduler its tasks are lost. `executor_id` is taken by
+    /// value: callers pass the key of the executors_ entry this erases.
+    void remove_executor(std::string executor_id, const std::string& reason);
 
     rpc::RpcEnv& env_;
     TaskSchedulerImpl& scheduler_;

@@ -441,3 +441,95 @@ TEST_CASE("A frame over the receiver's limit closes that connection only", "[rpc
     auto other = RpcEnv::create({.name = "o"}).value();
     CHECK(other->endpoint_ref(envs[0].address(), "e").ask_sync<tw::Pong>(ping(1)));
 }
+
+TEST_CASE("Under concurrent asks every reply reaches its own caller, also when answered late and out of order",
+          "[rpc][ask][concurrency]") {
+    // Two I/O threads per env, four caller threads (two local, two remote), and a server that
+    // answers the even asks at once and the odd ones later, from another thread, in reverse
+    // order: every reply must carry the n and the caller name of the request it answers.
+    Conf conf;
+    conf.set("ember.rpc.io.threads", "2");
+    LocalEnvs envs(2, conf);
+    struct Held {
+        std::uint64_t n;
+        std::string text;
+        RpcCallContext ctx;
+    };
+    struct Mixed : RpcEndpoint {
+        std::mutex mu;
+        std::vector<Held> later;  // answered by the flusher thread
+        void receive_and_reply(const Message& m, RpcCallContext ctx) override {
+            auto p = m.get<tw::Ping>();
+            if (p.getN() % 2 == 0) {
+                ctx.reply<tw::Pong>([&](tw::Pong::Builder b) {
+                    b.setN(p.getN());
+                    b.setText(p.getText());
+                });
+                return;
+            }
+            std::lock_guard lk(mu);
+            later.push_back({p.getN(), p.getText().cStr(), std::move(ctx)});
+        }
+    };
+    auto server = std::make_unique<Mixed>();
+    auto* mixed = server.get();
+    envs[0].setup_endpoint("mixed", std::move(server)).value();
+    std::atomic<bool> stop{false};
+    std::thread flusher([&] {
+        while (!stop) {
+            std::vector<Held> batch;
+            {
+                std::lock_guard lk(mixed->mu);
+                batch.swap(mixed->later);
+            }
+            for (auto it = batch.rbegin(); it != batch.rend(); ++it) {
+                it->ctx.reply<tw::Pong>([&](tw::Pong::Builder b) {
+                    b.setN(it->n);
+                    b.setText(it->text);
+                });
+            }
+            std::this_thread::sleep_for(1ms);
+        }
+    });
+
+    constexpr int threads = 4;
+    constexpr std::uint64_t asks = 300;
+    std::atomic<int> wrong{0}, failed{0};
+    auto remote = envs[1].endpoint_ref(envs[0].address(), "mixed");
+    auto local = envs[0].endpoint_ref(envs[0].address(), "mixed");
+    std::vector<std::thread> callers;
+    for (int t = 0; t < threads; ++t) {
+        callers.emplace_back([&, t] {
+            const auto& ref = t % 2 ? remote : local;
+            std::string me = "caller" + std::to_string(t);
+            std::vector<std::future<RpcResult<Message>>> pending;
+            for (std::uint64_t i = 0; i < asks; ++i) {
+                auto done = std::make_shared<std::promise<RpcResult<Message>>>();
+                pending.push_back(done->get_future());
+                ref.ask(ping(i, me), [done](RpcResult<Message> r) { done->set_value(std::move(r)); });
+                if (i % 50 == 48) {  // synchronous asks in between (even n: answered at once)
+                    auto r = ref.ask_sync<tw::Pong>(ping(1000 + i, me));
+                    if (!r) {
+                        ++failed;
+                    } else if (r->get<tw::Pong>().getN() != 1000 + i || r->get<tw::Pong>().getText() != me) {
+                        ++wrong;
+                    }
+                }
+            }
+            for (std::uint64_t i = 0; i < asks; ++i) {
+                auto r = pending[i].get();
+                if (!r) {
+                    ++failed;
+                    continue;
+                }
+                auto pong = r->get<tw::Pong>();
+                if (pong.getN() != i || pong.getText() != me) ++wrong;
+            }
+        });
+    }
+    for (auto& c : callers) c.join();
+    stop = true;
+    flusher.join();
+    CHECK(failed == 0);
+    CHECK(wrong == 0);
+}
