@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sourced by the README's two commands: installs the Debian 12 packages ember needs when they are
-# missing, then configures and builds ember in $EMBER_BUILD_DIR (default: build/).
+# missing, then configures and builds ember in $EMBER_BUILD_DIR (default: build/). Sourced with
+# --no-build, it only installs the packages (test/sanitize.sh builds in its own directory).
 set -euo pipefail
 
 EMBER_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,6 +25,9 @@ ember_install() {  # ember_install PACKAGE...: installs those not installed yet
 }
 
 ember_install "${EMBER_PACKAGES[@]}"
+if [ "${1:-}" = --no-build ]; then
+    return 0
+fi
 if [ ! -f "$EMBER_BUILD_DIR/build.ninja" ]; then
     meson setup "$EMBER_BUILD_DIR" "$EMBER_ROOT" >&2
 fi
