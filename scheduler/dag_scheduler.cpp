@@ -51,7 +51,7 @@ DAGScheduler::~DAGScheduler() { timer_.stop(); }
 std::shared_ptr<JobWaiter> DAGScheduler::submit_job(std::shared_ptr<RddBase> rdd,
                                                     std::shared_ptr<ResultFunctionBase> func,
                                                     std::vector<int> partitions, ResultHandler handler,
-                                                    std::string call_site) {
+                                                    std::string call_site, std::string job_group) {
     for (int p : partitions) {
         if (p < 0 || p >= rdd->num_partitions()) {
             throw std::invalid_argument(fmt::format(
@@ -63,17 +63,18 @@ std::shared_ptr<JobWaiter> DAGScheduler::submit_job(std::shared_ptr<RddBase> rdd
     auto waiter = std::make_shared<JobWaiter>(job_id);
     if (partitions.empty()) {
         // Spark: a job with no partitions succeeds at once and creates no stages.
-        post_([this, job_id] {
-            bus_.post(SparkListenerJobStart{job_id, now_ms(), {}});
+        post_([this, job_id, job_group] {
+            bus_.post(SparkListenerJobStart{job_id, now_ms(), {}, job_group});
             bus_.post(SparkListenerJobEnd{job_id, now_ms(), true, {}});
         });
         waiter->succeed();
         return waiter;
     }
     bool posted = post_([this, job_id, rdd = std::move(rdd), func = std::move(func), partitions = std::move(partitions),
-                         handler = std::move(handler), call_site = std::move(call_site), waiter]() mutable {
+                         handler = std::move(handler), call_site = std::move(call_site),
+                         job_group = std::move(job_group), waiter]() mutable {
         handle_job_submitted(job_id, std::move(rdd), std::move(func), std::move(partitions), std::move(handler),
-                             std::move(call_site), std::move(waiter));
+                             std::move(call_site), std::move(job_group), std::move(waiter));
     });
     if (!posted) waiter->fail(fmt::format("Job {} cancelled because SparkContext was shut down", job_id));
     return waiter;
@@ -154,7 +155,7 @@ void DAGScheduler::update_job_ids_for_stage(Stage* stage, int job_id) {
 
 void DAGScheduler::handle_job_submitted(int job_id, std::shared_ptr<RddBase> rdd,
                                         std::shared_ptr<ResultFunctionBase> func, std::vector<int> partitions,
-                                        ResultHandler handler, std::string call_site,
+                                        ResultHandler handler, std::string call_site, std::string job_group,
                                         std::shared_ptr<JobWaiter> waiter) {
     if (stopped_) {
         waiter->fail(fmt::format("Job {} cancelled because SparkContext was shut down", job_id));
@@ -181,6 +182,7 @@ void DAGScheduler::handle_job_submitted(int job_id, std::shared_ptr<RddBase> rdd
     job->waiter = std::move(waiter);
     job->handler = std::move(handler);
     job->call_site = call_site;
+    job->job_group = job_group;
     final_stage->active_job = job.get();
     update_job_ids_for_stage(final_stage, job_id);
     logger()->info("Got job {} ({}) with {} output partitions", job_id, call_site, partitions.size());
@@ -190,7 +192,7 @@ void DAGScheduler::handle_job_submitted(int job_id, std::shared_ptr<RddBase> rdd
         if (s->job_ids.count(job_id)) infos.push_back(s->initial_info());
     }
     jobs_.emplace(job_id, std::move(job));
-    bus_.post(SparkListenerJobStart{job_id, now_ms(), std::move(infos)});
+    bus_.post(SparkListenerJobStart{job_id, now_ms(), std::move(infos), job_group});
     submit_stage(final_stage);
 }
 
@@ -339,18 +341,92 @@ void DAGScheduler::abort_stage(Stage* stage, const std::string& reason) {
         task_scheduler_.cancel_tasks(stage->id, "Stage aborted");
         mark_stage_as_finished(stage, reason);
     }
-    for (auto* j : dependent) {
-        for (Stage* s : std::vector<Stage*>(running_.begin(), running_.end())) {
-            // Stages used only by this job stop with it (SPARK: failJobAndIndependentStages).
-            bool shared = false;
-            for (int other : s->job_ids) shared |= other != j->job_id && jobs_.count(other);
-            if (s->job_ids.count(j->job_id) && !shared) {
-                task_scheduler_.cancel_tasks(s->id, "Job aborted");
-                mark_stage_as_finished(s, reason);
-            }
+    for (auto* j : dependent) fail_job_and_independent_stages(j, "Job aborted due to stage failure: " + reason, reason);
+}
+
+void DAGScheduler::fail_job_and_independent_stages(ActiveJob* job, const std::string& message,
+                                                   const std::string& stage_reason) {
+    for (Stage* s : std::vector<Stage*>(running_.begin(), running_.end())) {
+        // Stages used only by this job stop with it (Spark's failJobAndIndependentStages): their
+        // running tasks are killed, which frees their cores.
+        bool shared = false;
+        for (int other : s->job_ids) shared |= other != job->job_id && jobs_.count(other);
+        if (s->job_ids.count(job->job_id) && !shared) {
+            task_scheduler_.cancel_tasks(s->id, stage_reason);
+            mark_stage_as_finished(s, stage_reason);
         }
-        fail_job(j, "Job aborted due to stage failure: " + reason);
     }
+    fail_job(job, message);
+}
+
+void DAGScheduler::cancel_job(int job_id, std::optional<std::string> reason) {
+    post_([this, job_id, reason = std::move(reason)] {
+        auto it = jobs_.find(job_id);
+        if (it == jobs_.end()) {
+            logger()->debug("Trying to cancel unregistered job {}", job_id);
+            return;
+        }
+        std::string message = fmt::format("Job {} cancelled {}", job_id, reason ? "because " + *reason : "");
+        while (!message.empty() && message.back() == ' ') message.pop_back();
+        logger()->info("Cancelling job {}", job_id);
+        fail_job_and_independent_stages(it->second.get(), message, message);
+    });
+}
+
+void DAGScheduler::cancel_job_group(std::string group) {
+    post_([this, group = std::move(group)] {
+        logger()->info("Cancelling job group {}", group);
+        std::vector<int> ids;
+        for (auto& [id, j] : jobs_) {
+            if (j->job_group == group) ids.push_back(id);
+        }
+        for (int id : ids) {
+            auto it = jobs_.find(id);
+            if (it == jobs_.end()) continue;
+            std::string message = fmt::format("Job {} cancelled part of cancelled job group {}", id, group);
+            fail_job_and_independent_stages(it->second.get(), message, message);
+        }
+    });
+}
+
+void DAGScheduler::cancel_all_jobs() {
+    post_([this] {
+        std::vector<int> ids;
+        for (auto& [id, _] : jobs_) ids.push_back(id);
+        for (int id : ids) {
+            auto it = jobs_.find(id);
+            if (it == jobs_.end()) continue;
+            std::string message = fmt::format("Job {} cancelled as part of cancellation of all jobs", id);
+            fail_job_and_independent_stages(it->second.get(), message, message);
+        }
+    });
+}
+
+void DAGScheduler::fail_all_jobs_with(std::string message) {
+    post_([this, message = std::move(message)] {
+        std::vector<int> ids;
+        for (auto& [id, _] : jobs_) ids.push_back(id);
+        for (int id : ids) {
+            auto it = jobs_.find(id);
+            if (it == jobs_.end()) continue;
+            fail_job_and_independent_stages(it->second.get(), fmt::format("Job {} aborted: {}", id, message), message);
+        }
+    });
+}
+
+std::vector<int> DAGScheduler::active_job_ids(std::optional<std::string> group) {
+    auto out = std::make_shared<std::promise<std::vector<int>>>();
+    auto fut = out->get_future();
+    if (!post_([this, out, group = std::move(group)] {
+            std::vector<int> ids;
+            for (auto& [id, j] : jobs_) {
+                if (!group || j->job_group == *group) ids.push_back(id);
+            }
+            out->set_value(std::move(ids));
+        })) {
+        return {};
+    }
+    return fut.get();
 }
 
 void DAGScheduler::fail_job(ActiveJob* job, const std::string& error) {
@@ -397,11 +473,11 @@ void DAGScheduler::task_ended(const TaskSet& ts, int index, TaskEndReason reason
     slim.stage_attempt = ts.stage_attempt;
     slim.job_id = ts.job_id;
     slim.shuffle_map = ts.shuffle_map;
-    slim.tasks.resize(static_cast<std::size_t>(index) + 1);
-    slim.tasks[static_cast<std::size_t>(index)] = ts.tasks[static_cast<std::size_t>(index)];
-    post_([this, slim = std::move(slim), index, reason = std::move(reason), result = std::move(result), metrics,
+    slim.epoch = ts.epoch;
+    slim.tasks.push_back(ts.tasks[static_cast<std::size_t>(index)]);  // only this task's spec travels
+    post_([this, slim = std::move(slim), reason = std::move(reason), result = std::move(result), metrics,
            info]() mutable {
-        handle_task_completion(slim, index, std::move(reason), std::move(result), metrics, info);
+        handle_task_completion(slim, 0, std::move(reason), std::move(result), metrics, info);
     });
 }
 
@@ -411,7 +487,7 @@ void DAGScheduler::task_set_failed(const TaskSet& ts, std::string reason) {
 }
 
 void DAGScheduler::executor_added(const std::string& executor_id, const std::string&) {
-    post_([this, executor_id] { failed_executors_.erase(executor_id); });
+    post_([this, executor_id] { executor_failure_epoch_.erase(executor_id); });
 }
 
 void DAGScheduler::executor_lost(const std::string& executor_id, const std::string&) {
@@ -423,10 +499,18 @@ void DAGScheduler::handle_task_set_failed(int stage_id, std::string reason) {
     if (it != stages_.end()) abort_stage(it->second.get(), reason);
 }
 
-void DAGScheduler::handle_executor_lost(const std::string& executor_id) {
-    if (!failed_executors_.insert(executor_id).second) return;
+void DAGScheduler::remove_executor_outputs(const std::string& executor_id, std::int64_t epoch) {
+    auto it = executor_failure_epoch_.find(executor_id);
+    if (it != executor_failure_epoch_.end() && it->second >= epoch) return;
+    executor_failure_epoch_[executor_id] = epoch;
     int lost = tracker_.remove_outputs_on_executor(executor_id);
-    if (lost > 0) logger()->info("Executor {} lost {} map outputs", executor_id, lost);
+    // Tasks launched from here on carry a higher epoch: their outputs on this executor count.
+    tracker_.increment_epoch();
+    if (lost > 0) logger()->info("Executor {} lost {} map outputs (epoch {})", executor_id, lost, epoch);
+}
+
+void DAGScheduler::handle_executor_lost(const std::string& executor_id) {
+    remove_executor_outputs(executor_id, tracker_.epoch());
     // Stages waiting for a parent that is now incomplete will find it missing on resubmission.
     for (Stage* s : std::vector<Stage*>(waiting_.begin(), waiting_.end())) {
         if (missing_parent_stages(*s).empty()) {
@@ -490,7 +574,8 @@ void DAGScheduler::handle_task_completion(const TaskSet& ts, int index, TaskEndR
             return;
         }
         ms->pending_partitions.erase(spec.partition);
-        if (failed_executors_.count(status.location.executor_id)) {
+        auto failed = executor_failure_epoch_.find(status.location.executor_id);
+        if (failed != executor_failure_epoch_.end() && ts.epoch <= failed->second) {
             // Its executor was lost after the task finished: the output is gone.
             logger()->info("Ignoring possibly bogus ShuffleMapTask completion from lost executor {}",
                            status.location.executor_id);
@@ -541,10 +626,9 @@ void DAGScheduler::handle_task_completion(const TaskSet& ts, int index, TaskEndR
         }
         failed_.insert(stage);
         if (map_stage) failed_.insert(map_stage);
-        if (!ff->address.executor_id.empty() && !failed_executors_.count(ff->address.executor_id)) {
+        if (!ff->address.executor_id.empty()) {
             // The other outputs on that executor are most likely gone too (Spark: fileLost).
-            failed_executors_.insert(ff->address.executor_id);
-            tracker_.remove_outputs_on_executor(ff->address.executor_id);
+            remove_executor_outputs(ff->address.executor_id, ts.epoch);
         }
         if (!resubmit_scheduled_) {
             resubmit_scheduled_ = true;

@@ -45,11 +45,26 @@ public:
     ~DAGScheduler();
 
     /// Submits a job; the returned waiter completes when it ends. `handler` runs on the loop
-    /// for each partition's result.
+    /// for each partition's result. `job_group` tags it for cancel_job_group.
     std::shared_ptr<JobWaiter> submit_job(std::shared_ptr<RddBase> rdd, std::shared_ptr<ResultFunctionBase> func,
-                                          std::vector<int> partitions, ResultHandler handler, std::string call_site);
+                                          std::vector<int> partitions, ResultHandler handler, std::string call_site,
+                                          std::string job_group = {});
     /// Fails every active job ("Job N cancelled because SparkContext was shut down").
     void stop();
+
+    // -- cancellation (Spark's cancelJob / cancelJobGroup / cancelAllJobs); thread-safe ---------
+    /// Fails job `job_id` with "Job <id> cancelled[ because <reason>]": the running tasks of the
+    /// stages no other job needs are killed (KillTask) and their cores freed. Unknown or
+    /// finished jobs are ignored.
+    void cancel_job(int job_id, std::optional<std::string> reason = std::nullopt);
+    /// Cancels every active job of `group` ("Job <id> cancelled part of cancelled job group <g>").
+    void cancel_job_group(std::string group);
+    /// Cancels every active job ("Job <id> cancelled as part of cancellation of all jobs").
+    void cancel_all_jobs();
+    /// Fails every active job with `message` (e.g. no executor is left to run them).
+    void fail_all_jobs_with(std::string message);
+    /// Ids of the active jobs, of `group` only when it is given.
+    std::vector<int> active_job_ids(std::optional<std::string> group = std::nullopt);
 
     // -- events from the TaskScheduler (called on the loop; handled as later events) -----------
     void task_started(const TaskSet& ts, const TaskInfo& info);
@@ -62,10 +77,13 @@ public:
 private:
     void handle_job_submitted(int job_id, std::shared_ptr<RddBase> rdd, std::shared_ptr<ResultFunctionBase> func,
                               std::vector<int> partitions, ResultHandler handler, std::string call_site,
-                              std::shared_ptr<JobWaiter> waiter);
+                              std::string job_group, std::shared_ptr<JobWaiter> waiter);
+    /// `index`: the task's position in `ts.tasks` (task_ended passes a task set holding that task only).
     void handle_task_completion(const TaskSet& ts, int index, TaskEndReason reason, std::string result,
                                 TaskMetrics metrics, TaskInfo info);
     void handle_task_set_failed(int stage_id, std::string reason);
+    void fail_job_and_independent_stages(ActiveJob* job, const std::string& message,
+                                         const std::string& stage_reason);
     void handle_executor_lost(const std::string& executor_id);
     void resubmit_failed_stages();
     void fail_all_jobs();
@@ -102,7 +120,12 @@ private:
     std::map<int, std::unique_ptr<ActiveJob>> jobs_;      // active jobs by id
     std::set<Stage*> waiting_, running_, failed_;
     bool resubmit_scheduled_ = false;
-    std::set<std::string> failed_executors_;  // executors whose outputs were removed
+    // Spark's executorFailureEpoch: the MapOutputTracker epoch at which each executor's outputs
+    // were dropped (it was lost, or a fetch from it failed). A map task completion from that
+    // executor counts only if the task was launched later (its task set's epoch is higher).
+    std::map<std::string, std::int64_t> executor_failure_epoch_;
+    /// Records an executor failure at `epoch` and drops its map outputs, once per epoch.
+    void remove_executor_outputs(const std::string& executor_id, std::int64_t epoch);
     bool stopped_ = false;
 };
 

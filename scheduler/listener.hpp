@@ -57,6 +57,7 @@ struct SparkListenerJobStart {
     int job_id;
     std::int64_t time;
     std::vector<StageInfo> stage_infos;  ///< every stage of the job, skipped ones included
+    std::string job_group;               ///< Spark's spark.jobGroup.id property ("" if none)
 };
 struct SparkListenerJobEnd {
     int job_id;

@@ -3,7 +3,9 @@
 
 #include "rpc/log.hpp"
 #include "rpc/rpc_env.hpp"
+#include "scheduler/cluster/cluster_messages.capnp.h"
 #include "scheduler/cluster/coarse_grained_scheduler_backend.hpp"
+#include "scheduler/cluster/heartbeat_receiver.hpp"
 #include "scheduler/cluster/local_cluster.hpp"
 #include "scheduler/dag_scheduler.hpp"
 #include "scheduler/local/local_scheduler_backend.hpp"
@@ -82,6 +84,14 @@ struct SparkContext::Impl {
     std::unique_ptr<CoarseGrainedSchedulerBackend> cluster_backend;
     std::unique_ptr<DAGScheduler> dag;
     std::unique_ptr<LocalCluster> local_cluster;
+    HeartbeatReceiver* heartbeat_receiver = nullptr;  // owned by env
+    rpc::RpcEndpointRef heartbeat_ref;
+
+    // local-cluster: how to start an executor, and replacements (Spark's standalone Master).
+    std::string driver_url;
+    std::atomic<int> next_executor_id{0};
+    std::atomic<int> executor_failures{0};  // exits since the last registration
+    int max_executor_retries = 10;
 
     std::mutex start_mu;
     std::string start_failure;  // guarded by start_mu: an executor died during start-up
@@ -97,8 +107,32 @@ struct SparkContext::Impl {
     }
 
     void start();
+    void start_heartbeat_receiver();
     void launch_local_cluster();
+    std::vector<std::string> executor_args(const std::string& id) const;
+    void on_executor_exit(const std::string& id, int pid, int status, const std::string& error);
     void stop();
+    class LifecycleListener;
+};
+
+/// Keeps the HeartbeatReceiver's executor list in step with registrations and removals, and
+/// resets the local-cluster failure count when an executor registers (Spark's Master resets an
+/// application's retry count when one of its executors starts running).
+class SparkContext::Impl::LifecycleListener final : public SparkListener {
+public:
+    explicit LifecycleListener(Impl& impl) : impl_(impl) {}
+    void on_executor_added(const SparkListenerExecutorAdded& e) override {
+        impl_.executor_failures = 0;
+        if (impl_.heartbeat_receiver) impl_.heartbeat_receiver->executor_added(*impl_.env, impl_.heartbeat_ref, e.executor_id);
+    }
+    void on_executor_removed(const SparkListenerExecutorRemoved& e) override {
+        if (impl_.heartbeat_receiver) {
+            impl_.heartbeat_receiver->executor_removed(*impl_.env, impl_.heartbeat_ref, e.executor_id);
+        }
+    }
+
+private:
+    Impl& impl_;
 };
 
 void SparkContext::Impl::start() {
@@ -157,6 +191,7 @@ void SparkContext::Impl::start() {
     log::get("scheduler")->info("Driver {} at {} (master {})", app_id, env->address().host_port(), master_string);
 
     if (master.kind == MasterUrl::Kind::local) return;
+    start_heartbeat_receiver();
     if (master.kind == MasterUrl::Kind::local_cluster) launch_local_cluster();
     auto wait = conf.get_time_ms("ember.scheduler.maxRegisteredResourcesWaitingTime", "30s");
     auto failure = cluster_backend->wait_for_executors(master.executors, wait, [this]() -> std::optional<std::string> {
@@ -168,46 +203,101 @@ void SparkContext::Impl::start() {
     started = true;
 }
 
+void SparkContext::Impl::start_heartbeat_receiver() {
+    // Spark validates these when the SparkConf is made: a heartbeat interval at or above the
+    // timeout would expire every executor.
+    auto interval = conf.get_time_ms("ember.executor.heartbeatInterval", "10s");
+    auto network_timeout = conf.get_time_ms("ember.network.timeout", "120s");
+    if (network_timeout <= interval) {
+        throw SparkException(fmt::format("The value of ember.network.timeout={}ms must be greater than the value of "
+                                         "ember.executor.heartbeatInterval={}ms.",
+                                         network_timeout.count(), interval.count()));
+    }
+    auto timeout = conf.contains("ember.network.executorTimeout")
+                       ? conf.get_time_ms("ember.network.executorTimeout", "120s")
+                       : network_timeout;
+    auto check = conf.get_time_ms("ember.network.timeoutInterval", "60s");
+    auto receiver = std::make_unique<HeartbeatReceiver>(
+        timeout, check, [this](const std::string& id, const std::string& message) {
+            // Spark: RemoveExecutor to the driver endpoint, and killAndReplaceExecutor. A hung
+            // process cannot be asked to stop: it is killed, and its exit brings a replacement.
+            if (cluster_backend) {
+                cluster_backend->driver_ref().send<wire::RemoveExecutor>([&](wire::RemoveExecutor::Builder b) {
+                    b.setExecutorId(id);
+                    b.setReason(message);
+                });
+            }
+            if (local_cluster) local_cluster->kill(id, SIGKILL);
+        });
+    heartbeat_receiver = receiver.get();
+    auto ref = env->setup_endpoint(std::string(HeartbeatReceiver::kEndpointName), std::move(receiver));
+    if (!ref) throw SparkException("Cannot start the HeartbeatReceiver: " + ref.error().message);
+    heartbeat_ref = *ref;
+    bus.add(std::make_shared<LifecycleListener>(*this));
+}
+
+std::vector<std::string> SparkContext::Impl::executor_args(const std::string& id) const {
+    return {"--ember-executor", "--driver-url", driver_url, "--executor-id", id, "--cores", std::to_string(master.cores),
+            "--memory", std::to_string(master.memory_mb), "--hostname", env->address().host};
+}
+
+void SparkContext::Impl::on_executor_exit(const std::string& id, int pid, int status, const std::string& error) {
+    std::string what = pid < 0 ? fmt::format("executor {} could not be started: {}", id, error)
+                               : fmt::format("executor {} (pid {}) {}", id, pid, LocalCluster::describe_status(status));
+    if (pid < 0 || !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) keep_executor_logs = true;
+    if (auto why = cluster_backend->registration_refusal(id)) {
+        what += " during start-up: " + *why;
+    } else if (!started && pid >= 0) {
+        auto line = local_cluster->last_error_line(id);
+        if (!line.empty()) what += " during start-up: " + line;
+    }
+    if (!started && !stopped) {
+        std::lock_guard lk(start_mu);
+        if (start_failure.empty()) {
+            start_failure = what.find("during start-up") == std::string::npos ? what + " during start-up" : what;
+            start_failure += fmt::format(" (executor logs: {}/executor-{})", local_cluster->log_dir(), id);
+        }
+    }
+    if (stopped) return;
+    if (pid >= 0) cluster_backend->executor_exited(id, LocalCluster::describe_status(status));
+    if (!started) return;
+    // A replacement, as Spark's standalone Master relaunches the executors of a running app.
+    int failures = ++executor_failures;
+    if (failures > max_executor_retries) {
+        auto message = fmt::format("executors failed {} times in a row (last: {}), more than "
+                                   "ember.deploy.maxExecutorRetries ({}); not starting another",
+                                   failures, what, max_executor_retries);
+        log::get("scheduler")->error("{}", message);
+        if (local_cluster->pids().empty()) dag->fail_all_jobs_with("no executor is left: " + message);
+        return;
+    }
+    std::string new_id = std::to_string(next_executor_id.fetch_add(1));
+    log::get("scheduler")->info("Starting executor {} to replace executor {} ({})", new_id, id, what);
+    local_cluster->launch_async(new_id, executor_args(new_id));
+}
+
 void SparkContext::Impl::launch_local_cluster() {
     std::vector<std::string> command;
     if (auto c = conf.get("ember.executor.command")) {
         command = split_words(*c);
     }
     if (command.empty()) command.push_back(self_executable());
-    std::string driver_url =
+    driver_url =
         rpc::RpcEndpointAddress{env->address(), std::string(CoarseGrainedSchedulerBackend::kEndpointName)}.to_string();
+    max_executor_retries = static_cast<int>(conf.get_int("ember.deploy.maxExecutorRetries", 10));
     // Executor stdout/stderr go to <ember.local.dir>/ember-<app id>/executor-<id>/ (Spark's
     // work/<app>/<executor> of a standalone worker).
     std::string root = conf.get("ember.local.dir", "/tmp");
     root = root.substr(0, root.find(','));
     std::string log_dir = root + "/ember-" + app_id;
     local_cluster = std::make_unique<LocalCluster>(
-        command, log_dir, [this](const std::string& id, int pid, int status, const std::string&) {
-            std::string what = fmt::format("executor {} (pid {}) {}", id, pid, LocalCluster::describe_status(status));
-            if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) keep_executor_logs = true;
-            if (auto why = cluster_backend->registration_refusal(id)) {
-                what += " during start-up: " + *why;
-            } else if (!started) {
-                auto line = local_cluster->last_error_line(id);
-                if (!line.empty()) what += " during start-up: " + line;
-            }
-            if (!started && !stopped) {
-                std::lock_guard lk(start_mu);
-                if (start_failure.empty()) {
-                    start_failure = what.find("during start-up") == std::string::npos ? what + " during start-up" : what;
-                    start_failure += fmt::format(" (executor logs: {}/executor-{})", local_cluster->log_dir(), id);
-                }
-            }
-            if (!stopped) cluster_backend->executor_exited(id, LocalCluster::describe_status(status));
+        command, log_dir, [this](const std::string& id, int pid, int status, const std::string& error) {
+            on_executor_exit(id, pid, status, error);
         });
     for (int i = 0; i < master.executors; ++i) {
-        std::string id = std::to_string(i);
+        std::string id = std::to_string(next_executor_id.fetch_add(1));
         std::string error;
-        int pid = local_cluster->launch(
-            id,
-            {"--ember-executor", "--driver-url", driver_url, "--executor-id", id, "--cores", std::to_string(master.cores),
-             "--memory", std::to_string(master.memory_mb), "--hostname", env->address().host},
-            error);
+        int pid = local_cluster->launch(id, executor_args(id), error);
         if (pid < 0) throw SparkException(error);
     }
 }
@@ -276,6 +366,23 @@ std::vector<int> SparkContext::executor_pids() const {
     return impl_->local_cluster ? impl_->local_cluster->pids() : std::vector<int>{};
 }
 
+int SparkContext::executor_pid(const std::string& executor_id) const {
+    return impl_->local_cluster ? impl_->local_cluster->pid_of(executor_id) : -1;
+}
+
+namespace {
+thread_local std::string current_job_group;  // SparkContext::set_job_group of this thread
+}  // namespace
+
+void SparkContext::set_job_group(std::string group_id) { current_job_group = std::move(group_id); }
+void SparkContext::clear_job_group() { current_job_group.clear(); }
+void SparkContext::cancel_job(int job_id, std::optional<std::string> reason) { impl_->dag->cancel_job(job_id, std::move(reason)); }
+void SparkContext::cancel_job_group(const std::string& group_id) { impl_->dag->cancel_job_group(group_id); }
+void SparkContext::cancel_all_jobs() { impl_->dag->cancel_all_jobs(); }
+std::vector<int> SparkContext::active_job_ids(std::optional<std::string> group_id) const {
+    return impl_->dag->active_job_ids(std::move(group_id));
+}
+
 void SparkContext::add_spark_listener(std::shared_ptr<SparkListener> listener) { impl_->bus.add(std::move(listener)); }
 
 std::string SparkContext::call_site(std::string_view op, const std::source_location& loc) {
@@ -309,7 +416,7 @@ void SparkContext::run_job(std::shared_ptr<RddBase> rdd, std::shared_ptr<ResultF
     std::shared_ptr<JobWaiter> waiter;
     try {
         waiter = impl_->dag->submit_job(std::move(rdd), std::move(func), std::move(partitions), std::move(handler),
-                                        std::move(call_site));
+                                        std::move(call_site), current_job_group);
     } catch (const std::invalid_argument& e) {
         throw SparkException(e.what());
     }

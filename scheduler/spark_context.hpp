@@ -7,6 +7,7 @@
 #include "scheduler/stage.hpp"
 
 #include <memory>
+#include <optional>
 #include <source_location>
 #include <string>
 #include <vector>
@@ -29,10 +30,20 @@ class SparkListener;
 /// once every executor has registered; it throws SparkException naming the problem when the
 /// master string is malformed or an executor cannot start or dies during start-up.
 ///
+/// Executor loss: an executor whose connection drops, or (heartbeats, see HeartbeatReceiver)
+/// that sends no heartbeat for ember.network.timeout (120s), is removed: its running tasks run
+/// again elsewhere and its map outputs are recomputed. On local-cluster the driver then starts a
+/// replacement executor with a new id, as Spark's standalone Master does; after
+/// ember.deploy.maxExecutorRetries (10) executor failures with no registration in between it
+/// stops replacing them, and once none is left the active jobs fail.
+///
 /// Config: ember.master, ember.app.name, ember.driver.host / ember.driver.bindAddress /
 /// ember.driver.port, ember.local.dir, ember.default.parallelism, ember.task.maxFailures (4),
 /// ember.executor.command (how to start executors; default this executable),
-/// ember.scheduler.maxRegisteredResourcesWaitingTime (30s), and the keys of each layer.
+/// ember.scheduler.maxRegisteredResourcesWaitingTime (30s), ember.executor.heartbeatInterval
+/// (10s; must be less than ember.network.timeout, else the constructor throws),
+/// ember.network.timeout (120s), ember.network.timeoutInterval (60s),
+/// ember.deploy.maxExecutorRetries (10), and the keys of each layer.
 ///
 /// Threading: thread-safe; actions may run from several threads (jobs run FIFO).
 class SparkContext {
@@ -73,10 +84,29 @@ public:
     void run_job(std::shared_ptr<scheduler::RddBase> rdd, std::shared_ptr<scheduler::ResultFunctionBase> func,
                  std::vector<int> partitions, scheduler::ResultHandler handler, std::string call_site);
 
+    // -- jobs: groups and cancellation (Spark's setJobGroup, cancelJob, cancelJobGroup) ----------
+
+    /// Tags the jobs this thread submits from now on with `group_id` (until clear_job_group).
+    void set_job_group(std::string group_id);
+    void clear_job_group();
+    /// Cancels job `job_id` (ids: SparkListenerJobStart, active_job_ids()). Its action throws
+    /// SparkException "Job <id> cancelled[ because <reason>]"; its running tasks are killed at
+    /// their next record and their cores freed. Returns at once; unknown ids are ignored.
+    void cancel_job(int job_id, std::optional<std::string> reason = std::nullopt);
+    /// Cancels every active job of `group_id` ("Job <id> cancelled part of cancelled job group <g>").
+    void cancel_job_group(const std::string& group_id);
+    /// Cancels every active job ("Job <id> cancelled as part of cancellation of all jobs").
+    void cancel_all_jobs();
+    /// Ids of the active jobs, of `group_id` only if given (Spark's StatusTracker). Do not call
+    /// from a SparkListener: listeners run on the scheduler loop this waits for.
+    std::vector<int> active_job_ids(std::optional<std::string> group_id = std::nullopt) const;
+
     int new_rdd_id();
     int new_shuffle_id();
     /// Pids of the local-cluster executor processes.
     std::vector<int> executor_pids() const;
+    /// Pid of local-cluster executor `executor_id`, or -1 if it has no running process.
+    int executor_pid(const std::string& executor_id) const;
 
     /// "<function> at <file>:<line>", as Spark names stages after their call site.
     static std::string call_site(std::string_view op, const std::source_location& loc);

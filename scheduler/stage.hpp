@@ -31,6 +31,7 @@ struct ActiveJob {
     std::shared_ptr<JobWaiter> waiter;
     ResultHandler handler;
     std::string call_site;
+    std::string job_group;  ///< SparkContext::set_job_group of the submitting thread ("" if none)
 };
 
 /// A set of tasks computing the same function over partitions of one RDD, up to a shuffle.

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 
 namespace ember::scheduler {
@@ -29,10 +30,33 @@ struct ExecutorServices {
     std::uint64_t task_memory_bytes = 256u << 20;
 };
 
+/// Thrown inside a task that was killed (a cancelled job, a losing speculative attempt, a
+/// finished stage) when it next checks; the executor reports the task KILLED with the reason
+/// (Spark's TaskKilledException).
+class TaskKilledException : public std::runtime_error {
+public:
+    TaskKilledException() : std::runtime_error("task killed") {}
+};
+
 /// Per-task state: identity, metrics and services.
 /// Threading: confined to the task's thread, except killed(), which any thread may set.
 class TaskContext {
 public:
+    /// The context of the task running on this thread, or nullptr outside tasks (Spark's
+    /// TaskContext.get()). Job code may read attempt_number(), partition_id() and so on.
+    static TaskContext* get() noexcept { return current_; }
+    /// Makes `tc` the current context of this thread for its lifetime (the executor's task runner).
+    class Scope {
+    public:
+        explicit Scope(TaskContext* tc) noexcept : previous_(current_) { current_ = tc; }
+        ~Scope() { current_ = previous_; }
+        Scope(const Scope&) = delete;
+        Scope& operator=(const Scope&) = delete;
+
+    private:
+        TaskContext* previous_;
+    };
+
     TaskContext(ExecutorServices& services, int stage_id, int stage_attempt, int partition_id,
                 std::int64_t task_attempt_id, int attempt_number)
         : services_(services),
@@ -56,6 +80,11 @@ public:
     /// Set when the task is killed; long loops should check it.
     bool killed() const noexcept { return killed_.load(std::memory_order_relaxed); }
     void kill() noexcept { killed_.store(true, std::memory_order_relaxed); }
+    /// Throws TaskKilledException if the task was killed (Spark's killTaskIfInterrupted). RDDs
+    /// that read input call it per record, as Spark's InterruptibleIterator does.
+    void kill_if_interrupted() const {
+        if (killed()) throw TaskKilledException();
+    }
 
 private:
     ExecutorServices& services_;
@@ -66,6 +95,7 @@ private:
     int attempt_number_;
     TaskMetrics metrics_;
     std::atomic<bool> killed_{false};
+    static inline thread_local TaskContext* current_ = nullptr;
 };
 
 }  // namespace ember::scheduler

@@ -13,7 +13,10 @@ namespace ember::scheduler {
 TaskSchedulerImpl::TaskSchedulerImpl(const Conf& conf, int max_task_failures, ListenerBus& bus)
     : bus_(bus),
       max_task_failures_(max_task_failures),
-      cpus_per_task_(static_cast<int>(std::max<std::int64_t>(1, conf.get_int("ember.task.cpus", 1)))) {}
+      cpus_per_task_(static_cast<int>(std::max<std::int64_t>(1, conf.get_int("ember.task.cpus", 1)))),
+      short_task_ns_(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                         conf.get_time_us("ember.scheduler.shortTaskDuration", "1ms"))
+                         .count()) {}
 
 TaskSchedulerImpl::~TaskSchedulerImpl() = default;
 
@@ -50,11 +53,16 @@ std::vector<TaskLaunch> TaskSchedulerImpl::resource_offers(std::vector<WorkerOff
         while (launched) {
             launched = false;
             for (auto& o : offers) {
-                if (o.cores < cpus_per_task_) continue;
+                bool on_core = o.cores >= cpus_per_task_;
+                if (!on_core && (o.queue_slots <= 0 || !tsm->short_tasks())) continue;
                 auto task = tsm->resource_offer(o.executor_id, o.host, next_task_id_);
                 if (!task) break;
                 ++next_task_id_;
-                o.cores -= cpus_per_task_;
+                if (on_core) {
+                    o.cores -= cpus_per_task_;
+                } else {
+                    --o.queue_slots;
+                }
                 tid_to_tsm_[task->desc.task_id] = tsm;
                 tid_to_executor_[task->desc.task_id] = o.executor_id;
                 launches.push_back(std::move(*task));

@@ -28,10 +28,20 @@ struct WorkerOffer {
     std::string executor_id;
     std::string host;
     int cores = 0;
+    /// Tasks the executor may queue behind its busy cores, given only to task sets of short
+    /// tasks (TaskSetManager::short_tasks): ember's pipelining, which Spark does not have.
+    int queue_slots = 0;
 };
 
 /// Offers go to task sets in FIFO order (job id, then stage id), one task per executor per round
 /// so that tasks spread over executors; offers are shuffled first, as Spark does.
+///
+/// Pipelining (ember's, for throughput of tiny tasks): Spark gives an executor one task per free
+/// core, so each core idles for a driver round trip between tasks. A task set whose finished
+/// tasks average under ember.scheduler.shortTaskDuration (1ms) may also fill an offer's
+/// queue_slots: up to ember.scheduler.shortTaskQueueDepth (32) tasks per core wait on the
+/// executor, and cores go from task to task without waiting. Longer tasks are placed one per
+/// free core, as in Spark, so load balance and locality are unchanged for them.
 ///
 /// Threading: confined to the scheduler loop.
 class TaskSchedulerImpl {
@@ -44,6 +54,8 @@ public:
     DAGScheduler& dag() noexcept { return *dag_; }
     ListenerBus& bus() noexcept { return bus_; }
     int cpus_per_task() const noexcept { return cpus_per_task_; }
+    /// Average task time under which a task set counts as short (pipelined); 0 disables.
+    std::int64_t short_task_ns() const noexcept { return short_task_ns_; }
 
     /// Registers a stage attempt's tasks; earlier attempts of the stage become zombies.
     void submit_tasks(TaskSet ts);
@@ -76,6 +88,7 @@ private:
     SchedulerBackend* backend_ = nullptr;
     int max_task_failures_;
     int cpus_per_task_;
+    std::int64_t short_task_ns_;
     std::int64_t next_task_id_ = 0;
     std::map<int, std::map<int, std::unique_ptr<TaskSetManager>>> by_stage_;  // stage -> attempt -> TSM
     std::unordered_map<std::int64_t, TaskSetManager*> tid_to_tsm_;

@@ -16,7 +16,8 @@ TaskSetManager::TaskSetManager(TaskSchedulerImpl& sched, TaskSet ts, int max_tas
       successful_(ts_.tasks.size(), false),
       num_failures_(ts_.tasks.size(), 0),
       attempts_(ts_.tasks.size(), 0),
-      succeeded_tid_(ts_.tasks.size(), -1) {
+      succeeded_tid_(ts_.tasks.size(), -1),
+      copies_running_(ts_.tasks.size(), 0) {
     // Pushed in reverse so that low indexes launch first (Spark).
     for (int i = static_cast<int>(ts_.tasks.size()) - 1; i >= 0; --i) pending_.push_back(i);
 }
@@ -27,11 +28,7 @@ std::optional<TaskLaunch> TaskSetManager::resource_offer(const std::string& exec
         int index = pending_.back();
         pending_.pop_back();
         if (successful_[static_cast<std::size_t>(index)]) continue;
-        bool already_running = false;
-        for (auto tid : running_) {
-            if (infos_[tid].index == index) already_running = true;
-        }
-        if (already_running) continue;
+        if (copies_running_[static_cast<std::size_t>(index)] > 0) continue;
 
         const auto& spec = ts_.tasks[static_cast<std::size_t>(index)];
         int attempt = attempts_[static_cast<std::size_t>(index)]++;
@@ -45,6 +42,7 @@ std::optional<TaskLaunch> TaskSetManager::resource_offer(const std::string& exec
         info.host = host;
         infos_[task_id] = info;
         running_.insert(task_id);
+        ++copies_running_[static_cast<std::size_t>(index)];
 
         TaskLaunch launch;
         auto& d = launch.desc;
@@ -67,12 +65,18 @@ std::optional<TaskLaunch> TaskSetManager::resource_offer(const std::string& exec
     return std::nullopt;
 }
 
+bool TaskSetManager::short_tasks() const noexcept {
+    std::int64_t limit = sched_.short_task_ns();
+    return limit > 0 && timed_tasks_ >= 2 && timed_ns_ < limit * timed_tasks_;
+}
+
 void TaskSetManager::handle_successful_task(std::int64_t tid, std::string result, const TaskMetrics& metrics) {
     auto it = infos_.find(tid);
     if (it == infos_.end() || !running_.count(tid)) return;
     TaskInfo& info = it->second;
     info.finish_time = now_ms();
     running_.erase(tid);
+    --copies_running_[static_cast<std::size_t>(info.index)];
     auto index = static_cast<std::size_t>(info.index);
     if (successful_[index]) {
         // Another attempt already succeeded: this result is not used.
@@ -83,6 +87,8 @@ void TaskSetManager::handle_successful_task(std::int64_t tid, std::string result
     }
     successful_[index] = true;
     succeeded_tid_[index] = tid;
+    ++timed_tasks_;
+    timed_ns_ += static_cast<std::int64_t>(metrics.executor_run_time_ns + metrics.executor_deserialize_time_ns);
     num_failures_[index] = 0;
     ++tasks_successful_;
     if (tasks_successful_ == static_cast<int>(ts_.tasks.size())) zombie_ = true;
@@ -98,6 +104,7 @@ void TaskSetManager::handle_failed_task(std::int64_t tid, TaskState state, TaskE
     info.failed = state != TaskState::killed;
     info.killed = state == TaskState::killed;
     running_.erase(tid);
+    --copies_running_[static_cast<std::size_t>(info.index)];
     auto index = static_cast<std::size_t>(info.index);
     std::string error = to_error_string(reason);
     log::get("scheduler")->warn("Lost task {}.{} in stage {} (TID {}) ({} executor {}): {}", info.index, info.attempt,

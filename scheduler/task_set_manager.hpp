@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <map>
+#include <unordered_map>
 #include <optional>
 #include <set>
 #include <string>
@@ -35,6 +36,9 @@ public:
     void make_zombie() noexcept { zombie_ = true; }
     std::size_t running_tasks() const noexcept { return running_.size(); }
     std::vector<std::int64_t> running_task_ids() const { return {running_.begin(), running_.end()}; }
+    /// True once two or more tasks succeeded and their average executor time (deserialize plus
+    /// run) is under the scheduler's short_task_ns(): such task sets are pipelined.
+    bool short_tasks() const noexcept;
 
     /// A task for one core of `executor_id`, with id `task_id`, or nullopt if none is pending.
     std::optional<TaskLaunch> resource_offer(const std::string& executor_id, const std::string& host,
@@ -47,7 +51,9 @@ public:
     /// A partition finished in another attempt of this stage: do not run it here.
     void mark_partition_completed(int partition);
     /// Drops a task that was offered but never sent (it will never report).
-    void forget_unlaunched(std::int64_t tid) { running_.erase(tid); }
+    void forget_unlaunched(std::int64_t tid) {
+        if (running_.erase(tid)) --copies_running_[static_cast<std::size_t>(infos_[tid].index)];
+    }
     /// Aborts the task set: it becomes a zombie and the DAGScheduler fails the stage.
     void abort(const std::string& message);
 
@@ -60,9 +66,12 @@ private:
     std::vector<int> num_failures_;
     std::vector<int> attempts_;  // attempts launched per index
     std::vector<std::int64_t> succeeded_tid_;
-    std::map<std::int64_t, TaskInfo> infos_;
+    std::vector<int> copies_running_;  // running attempts per index (Spark's copiesRunning)
+    std::unordered_map<std::int64_t, TaskInfo> infos_;
     std::set<std::int64_t> running_;
     int tasks_successful_ = 0;
+    std::int64_t timed_tasks_ = 0;   // successes with executor times, for short_tasks()
+    std::int64_t timed_ns_ = 0;
     bool zombie_ = false;
 };
 

@@ -8,9 +8,14 @@
 //       ask round trip p50/p99 (64-byte payload, one outstanding) vs raw TCP ping-pong.
 //   ember-bench rpc-throughput [--cpu N] [--messages M] [--conf K=V]...
 //       asks/s with 64 in flight and one-way sends/s vs a raw pipelined TCP stream.
+//   ember-bench tasks [--master M] [--tasks N] [--cpu N]
+//       no-op tasks/s through driver, executors and back vs the raw pipelined TCP message rate.
+//   ember-bench task-latency [--master M] [--jobs J] [--cpu N]
+//       submit-to-result p50/p99 of one-task jobs vs raw TCP ping-pong.
 #include "apps/bench/bench_support.hpp"
 #include "apps/bench/raw_tcp.hpp"
 #include "apps/bench/rpc_bench.hpp"
+#include "apps/bench/task_bench.hpp"
 #include "apps/wordcount/word_count_job.hpp"
 #include "scheduler/ember.hpp"
 #include "scheduler/rdd/text_file_rdd.hpp"
@@ -126,11 +131,28 @@ int main(int argc, char** argv) {
         thr->add_option("--cpu", rpc.cpu, "pin both processes to this CPU");
         thr->add_option("--messages", rpc.throughput_messages)->capture_default_str();
         thr->add_option("--conf", confs, "RpcEnv configuration KEY=VALUE");
+
+        bench::TaskBenchOptions tb;
+        auto* tasks = cli.add_subcommand("tasks", "no-op tasks per second through the scheduler vs a raw TCP stream");
+        tasks->add_option("--master", tb.master)->capture_default_str();
+        tasks->add_option("--tasks", tb.tasks)->capture_default_str()->check(CLI::PositiveNumber);
+        tasks->add_option("--cpu", tb.cpu, "pin the driver, its executors and the baseline to this CPU");
+        tasks->add_option("--conf", confs, "SparkContext configuration KEY=VALUE");
+        auto* tlat = cli.add_subcommand("task-latency", "one-task job submit-to-result latency vs raw TCP ping-pong");
+        tlat->add_option("--master", tb.master)->capture_default_str();
+        tlat->add_option("--jobs", tb.jobs)->capture_default_str()->check(CLI::PositiveNumber);
+        tlat->add_option("--cpu", tb.cpu, "pin the driver, its executors and the baseline to this CPU");
+        tlat->add_option("--conf", confs, "SparkContext configuration KEY=VALUE");
         CLI11_PARSE(cli, argc, argv);
-        for (auto& kv : confs) rpc.conf.set(kv.substr(0, kv.find('=')), kv.substr(kv.find('=') + 1));
+        for (auto& kv : confs) {
+            rpc.conf.set(kv.substr(0, kv.find('=')), kv.substr(kv.find('=') + 1));
+            tb.conf.set(kv.substr(0, kv.find('=')), kv.substr(kv.find('=') + 1));
+        }
         if (wc->parsed()) return bench_wordcount(master, partitions, inputs);
         if (lat->parsed()) return bench::bench_rpc_latency(rpc);
         if (thr->parsed()) return bench::bench_rpc_throughput(rpc);
+        if (tasks->parsed()) return bench::bench_tasks(tb);
+        if (tlat->parsed()) return bench::bench_task_latency(tb);
         return 2;
     });
 }

@@ -157,3 +157,19 @@ struct RemoveExecutor {
   executorId @0 :Text;
   reason @1 :Text;
 }
+
+# Executor -> driver's "HeartbeatReceiver" endpoint, ask (timeout ember.executor.heartbeatInterval),
+# every ember.executor.heartbeatInterval (10s): the executor is alive. Spark's Heartbeat without
+# accumulator and metric updates (task metrics travel in StatusUpdate).
+struct Heartbeat {
+  executorId @0 :Text;
+  blockManagerId @1 :Storage.BlockManagerId;
+  runningTasks @2 :Int32;               # tasks running on the executor when it was sent
+}
+
+# Reply to Heartbeat.
+struct HeartbeatResponse {
+  reregisterBlockManager @0 :Bool;      # Spark's: the driver does not know this executor (yet)
+  executorRemoved @1 :Bool;             # ember: the driver removed this executor (heartbeat
+                                        # timeout); it exits instead of running on unseen
+}

@@ -19,7 +19,8 @@ CoarseGrainedSchedulerBackend::CoarseGrainedSchedulerBackend(rpc::RpcEnv& env, T
       bus_(bus),
       conf_(conf),
       app_id_(std::move(app_id)),
-      revive_interval_(conf.get_time_ms("ember.scheduler.revive.interval", "1s")) {}
+      revive_interval_(conf.get_time_ms("ember.scheduler.revive.interval", "1s")),
+      queue_depth_(static_cast<int>(std::max<std::int64_t>(0, conf.get_int("ember.scheduler.shortTaskQueueDepth", 32)))) {}
 
 CoarseGrainedSchedulerBackend::~CoarseGrainedSchedulerBackend() { revive_timer_.stop(); }
 
@@ -130,7 +131,11 @@ void CoarseGrainedSchedulerBackend::make_offers(const std::string* only_executor
     std::vector<WorkerOffer> offers;
     for (auto& [id, data] : executors_) {
         if (only_executor && id != *only_executor) continue;
-        if (data.free_cores > 0) offers.push_back(WorkerOffer{id, data.host, data.free_cores});
+        if (!data.launched) continue;
+        // Queue capacity in cores: queue_depth_ tasks per core may wait behind running ones.
+        int queue_cores = data.total_cores * queue_depth_ + std::min(data.free_cores, 0);
+        WorkerOffer o{id, data.host, std::max(data.free_cores, 0), std::max(queue_cores, 0) / scheduler_.cpus_per_task()};
+        if (o.cores > 0 || o.queue_slots > 0) offers.push_back(std::move(o));
     }
     if (offers.empty()) return;
     auto launches = scheduler_.resource_offers(std::move(offers));

@@ -27,7 +27,10 @@ struct ExecutorData {
     rpc::RpcAddress address;
     std::string host;
     int total_cores = 0;
-    int free_cores = 0;  ///< 0 until LaunchedExecutor
+    /// Cores minus the cores of the tasks sent and not finished; below zero while short tasks
+    /// wait in the executor's queue (pipelining, see TaskSchedulerImpl).
+    int free_cores = 0;
+    bool launched = false;  ///< LaunchedExecutor received: its cores are offered
     int pid = 0;
     std::set<std::pair<int, int>> sent_stages;  ///< stage binaries this executor has
 };
@@ -91,6 +94,7 @@ private:
     rpc::RpcEndpointRef driver_ref_;
     Timer revive_timer_{"revive-offers"};
     std::chrono::milliseconds revive_interval_;
+    int queue_depth_;  ///< ember.scheduler.shortTaskQueueDepth
 
     std::map<std::string, ExecutorData> executors_;  // loop-confined
     std::set<std::string> removed_executors_;        // loop-confined

@@ -100,6 +100,7 @@ void DriverEndpoint::receive(const rpc::Message& msg) {
         std::string id = le->getExecutorId();
         if (auto it = b.executors_.find(id); it != b.executors_.end()) {
             it->second.free_cores = it->second.total_cores;
+            it->second.launched = true;
             b.make_offers(&id);
         }
         return;

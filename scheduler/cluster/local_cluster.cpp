@@ -59,6 +59,28 @@ int LocalCluster::launch(const std::string& executor_id, const std::vector<std::
     return r.pid;
 }
 
+void LocalCluster::launch_async(const std::string& executor_id, const std::vector<std::string>& args) {
+    auto* r = new Request{executor_id, args};
+    r->async = true;
+    {
+        std::lock_guard lk(mu_);
+        if (!stopping_) {
+            requests_.push_back(r);
+            cv_.notify_all();
+            return;
+        }
+    }
+    delete r;
+}
+
+bool LocalCluster::kill(const std::string& executor_id, int signal) {
+    std::lock_guard lk(mu_);
+    for (auto& [pid, id] : children_) {
+        if (id == executor_id) return ::kill(pid, signal) == 0;
+    }
+    return false;
+}
+
 void LocalCluster::spawn(Request& r) {
     std::vector<std::string> argv_s = command_;
     argv_s.insert(argv_s.end(), r.args.begin(), r.args.end());
@@ -157,8 +179,26 @@ void LocalCluster::run() {
         while (!requests_.empty()) {
             Request* r = requests_.front();
             requests_.erase(requests_.begin());
+            if (stopping_) {
+                // Nothing starts once stop() has signalled the children.
+                if (r->async) {
+                    delete r;
+                } else {
+                    r->pid = -1;
+                    r->error = "the cluster is stopping";
+                    r->done = true;
+                    cv_.notify_all();
+                }
+                continue;
+            }
             lk.unlock();
             spawn(*r);
+            if (r->async) {
+                std::unique_ptr<Request> owned(r);
+                if (r->pid < 0 && on_exit_) on_exit_(r->executor_id, -1, -1, r->error);
+                lk.lock();
+                continue;
+            }
             lk.lock();
             r->done = true;
             cv_.notify_all();
@@ -195,6 +235,14 @@ void LocalCluster::stop(std::chrono::milliseconds grace) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     thread_.join();
+}
+
+int LocalCluster::pid_of(const std::string& executor_id) const {
+    std::lock_guard lk(mu_);
+    for (auto& [pid, id] : children_) {
+        if (id == executor_id) return pid;
+    }
+    return -1;
 }
 
 std::vector<int> LocalCluster::pids() const {

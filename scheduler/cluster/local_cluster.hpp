@@ -37,10 +37,17 @@ public:
     /// Starts `command + args` as executor `executor_id`. Returns its pid, or -1 with the error in
     /// `error` when fork or exec failed.
     int launch(const std::string& executor_id, const std::vector<std::string>& args, std::string& error);
+    /// Starts executor `executor_id` without waiting (callable from `on_exit`, on the launcher
+    /// thread); a failure to start is reported through `on_exit` with status -1 and the error.
+    void launch_async(const std::string& executor_id, const std::vector<std::string>& args);
+    /// Sends `signal` to executor `executor_id`'s process; false if it has none running.
+    bool kill(const std::string& executor_id, int signal);
     /// Sends SIGTERM, waits up to `grace` for every child, then SIGKILLs and reaps the rest.
     void stop(std::chrono::milliseconds grace);
     /// Pids of running children.
     std::vector<int> pids() const;
+    /// Pid of executor `executor_id`, or -1 if it has no running process.
+    int pid_of(const std::string& executor_id) const;
     /// Describes a wait status: "exited with code 1", "was killed by signal 9 (Killed)".
     static std::string describe_status(int status);
     /// The last non-empty line an executor wrote to stderr ("" if none).
@@ -54,6 +61,7 @@ private:
         int pid = 0;
         std::string error;
         bool done = false;
+        bool async = false;  ///< launch_async: owned by the launcher, reported through on_exit
     };
     void run();
     void spawn(Request& r);

@@ -12,6 +12,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <random>
 #include <thread>
 
 #include <unistd.h>
@@ -52,8 +53,73 @@ void CoarseGrainedExecutorBackend::on_start() {
         // Spark: the executor sends itself RegisteredExecutor, builds the Executor, then tells
         // the driver it is ready.
         executor_ = std::make_unique<Executor>(executor_id_, cores_, services_, *this, tracker_);
+        start_heartbeater();
         driver_.send<wire::LaunchedExecutor>([&](wire::LaunchedExecutor::Builder l) { l.setExecutorId(executor_id_); });
     });
+}
+
+void CoarseGrainedExecutorBackend::start_heartbeater() {
+    const Conf& conf = services_.conf;
+    auto interval = conf.get_time_ms("ember.executor.heartbeatInterval", "10s");
+    struct State {
+        rpc::RpcEndpointRef receiver;
+        rpc::RpcTimeout timeout;
+        std::chrono::milliseconds interval;
+        int max_failures;
+        std::atomic<int> failures{0};
+        std::string executor_id;
+        storage::BlockManagerId block_manager;
+        std::function<void(int, const std::string&)> exit;
+        std::function<int()> active_tasks;
+    };
+    auto st = std::make_shared<State>();
+    st->receiver = env().endpoint_ref(driver_.address(), "HeartbeatReceiver");
+    st->timeout = rpc::RpcTimeout{interval, "ember.executor.heartbeatInterval"};
+    st->interval = interval;
+    st->max_failures = static_cast<int>(conf.get_int("ember.executor.heartbeat.maxFailures", 60));
+    st->executor_id = executor_id_;
+    st->block_manager = services_.block_manager.id();
+    st->exit = on_exit_;
+    Executor* executor = executor_.get();
+    st->active_tasks = [executor] { return executor->active_tasks(); };
+    heartbeater_ = std::make_unique<Timer>("driver-heartbeater");
+    // Recurring: each beat schedules the next. The Timer (and so every beat) stops in on_stop,
+    // before executor_ goes away.
+    struct Beat {
+        static void schedule(Timer* timer, std::shared_ptr<State> st, std::chrono::milliseconds delay) {
+            timer->schedule(delay, [timer, st] {
+                auto msg = rpc::OutgoingMessage::make<wire::Heartbeat>();
+                auto b = msg.payload<wire::Heartbeat>();
+                b.setExecutorId(st->executor_id);
+                shuffle::to_wire(b.initBlockManagerId(), st->block_manager);
+                b.setRunningTasks(st->active_tasks());
+                st->receiver.ask(std::move(msg), st->timeout, [st](rpc::RpcResult<rpc::Message> r) {
+                    if (!r) {
+                        int n = ++st->failures;
+                        log::get("scheduler")->warn("Issue communicating with driver in heartbeater ({} of {}): {}", n,
+                                                    st->max_failures, r.error().message);
+                        if (n >= st->max_failures) {
+                            st->exit(56, fmt::format("Exit as unable to send heartbeats to driver more than {} times",
+                                                     st->max_failures));
+                        }
+                        return;
+                    }
+                    st->failures = 0;
+                    if (auto resp = r->try_get<wire::HeartbeatResponse>(); resp && resp->getExecutorRemoved()) {
+                        st->exit(1, fmt::format("Executor {} was removed by the driver (no heartbeat within "
+                                                "ember.network.timeout); exiting",
+                                                st->executor_id));
+                    }
+                });
+                schedule(timer, st, st->interval);
+            });
+        }
+    };
+    // Spark: the first heartbeat after a random delay of one to two intervals, so that
+    // executors started together do not beat together.
+    std::mt19937 rng(std::random_device{}());
+    auto first = interval + std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(0, interval.count())(rng));
+    Beat::schedule(heartbeater_.get(), st, first);
 }
 
 void CoarseGrainedExecutorBackend::receive(const rpc::Message& msg) {
@@ -100,6 +166,7 @@ void CoarseGrainedExecutorBackend::on_disconnected(const rpc::RpcAddress& remote
 }
 
 void CoarseGrainedExecutorBackend::on_stop() {
+    if (heartbeater_) heartbeater_->stop();
     if (executor_) executor_->stop();
 }
 

@@ -6,6 +6,7 @@
 
 #include "rpc/rpc_env.hpp"
 #include "scheduler/executor/executor.hpp"
+#include "scheduler/timer.hpp"
 
 #include <functional>
 #include <memory>
@@ -15,6 +16,12 @@ namespace ember::scheduler {
 
 /// Registers with the driver on start, runs LaunchTask's tasks on an Executor, reports their
 /// state in StatusUpdates, and ends the process on StopExecutor or when the driver goes away.
+///
+/// Once registered it asks the driver's HeartbeatReceiver with a Heartbeat every
+/// ember.executor.heartbeatInterval (10s; the first after one to two intervals, as Spark's
+/// Heartbeater). After ember.executor.heartbeat.maxFailures (60) failed heartbeats in a row the
+/// process exits with code 56 (Spark's HEARTBEAT_FAILURE); when the driver answers that it removed
+/// this executor, the process exits with code 1.
 /// Threading: strand-confined as an endpoint; status_update() is thread-safe (task threads).
 class CoarseGrainedExecutorBackend final : public rpc::RpcEndpoint, public ExecutorBackend {
 public:
@@ -44,7 +51,10 @@ private:
     int cores_;
     ExecutorServices& services_;
     shuffle::MapOutputTrackerWorker* tracker_;
+    void start_heartbeater();
+
     std::unique_ptr<Executor> executor_;  // created once registered
+    std::unique_ptr<Timer> heartbeater_;  // from registration to on_stop
     std::function<void(int, const std::string&)> on_exit_;
 };
 

@@ -66,6 +66,11 @@ void Executor::stop() {
     threads_.clear();
 }
 
+int Executor::active_tasks() {
+    std::lock_guard lk(mu_);
+    return static_cast<int>(queue_.size() + running_.size());
+}
+
 void Executor::worker(int index) {
     log::set_thread_name(fmt::format("task-{}", index));
     for (;;) {
@@ -91,6 +96,7 @@ void Executor::run_task(const TaskDescription& task) {
     auto start = std::chrono::steady_clock::now();
     TaskContext tc(services_, task.stage_id, task.stage_attempt, task.partition_id, task.task_id,
                    task.attempt_number);
+    TaskContext::Scope scope(&tc);
     {
         std::lock_guard lk(mu_);
         if (kill_reasons_.count(task.task_id)) tc.kill();

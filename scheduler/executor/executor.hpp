@@ -55,6 +55,8 @@ public:
     void kill_task(std::int64_t task_id, const std::string& reason);
     /// Stops accepting tasks, kills running ones and joins the task threads. Idempotent.
     void stop();
+    /// Tasks running or queued.
+    int active_tasks();
 
 private:
     struct StageEntry {

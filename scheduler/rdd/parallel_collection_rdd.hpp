@@ -29,6 +29,7 @@ public:
 
     void compute(int p, TaskContext& tc, FunctionRef<void(T&&)> out) override {
         for (const T& v : slices_.at(static_cast<std::size_t>(p))) {
+            tc.kill_if_interrupted();
             ++tc.metrics().input_records_read;
             T copy = v;
             out(std::move(copy));

@@ -205,7 +205,7 @@ void TextFileRdd::read_split(const FileSplit& split, TaskContext* tc, FunctionRe
 
 void TextFileRdd::compute(int p, TaskContext& tc, FunctionRef<void(std::string&&)> out) {
     for (const auto& split : partitions_.at(static_cast<std::size_t>(p))) {
-        if (tc.killed()) throw std::runtime_error("task killed");
+        tc.kill_if_interrupted();
         read_split(split, &tc, out);
     }
 }

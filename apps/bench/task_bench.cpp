@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "apps/bench/task_bench.hpp"
+
+#include "apps/bench/bench_support.hpp"
+#include "apps/bench/raw_tcp.hpp"
+#include "scheduler/ember.hpp"
+
+#include <fmt/format.h>
+
+#include <vector>
+
+namespace bench {
+namespace {
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+}  // namespace
+
+int bench_tasks(const TaskBenchOptions& o) {
+    pin_to_cpu(o.cpu);
+    double raw_rate;
+    {
+        ChildServer raw({"__raw-server"});
+        raw_stream_rate(raw.port(), o.tasks / 10, 64);  // warm-up
+        raw_rate = raw_stream_rate(raw.port(), o.tasks * 5, 64);
+    }
+    ember::SparkContext sc(o.master, "ember-bench-tasks", o.conf);
+    // Empty partitions: a task does nothing but count zero records and report 8 bytes.
+    auto warm = sc.parallelize(std::vector<int>{}, std::min(o.tasks, 1000));
+    warm.count();
+    auto rdd = sc.parallelize(std::vector<int>{}, o.tasks);
+    auto t0 = Clock::now();
+    auto n = rdd.count();
+    double s = seconds_since(t0);
+    if (n != 0) {
+        fmt::print(stderr, "ember-bench tasks: expected 0 records, got {}\n", n);
+        return 1;
+    }
+    fmt::print(stderr, "tasks: {} no-op tasks in {:.3f} s on {}\n", o.tasks, s, o.master);
+    print_figure(o.cpu >= 0 ? "tasks-pinned" : "tasks", o.tasks / s, raw_rate, "tasks/s");
+    return 0;
+}
+
+int bench_task_latency(const TaskBenchOptions& o) {
+    pin_to_cpu(o.cpu);
+    std::vector<double> raw_rtts;
+    {
+        ChildServer raw({"__raw-server"});
+        raw_ping_pong(raw.port(), 1000, 64);
+        raw_rtts = raw_ping_pong(raw.port(), std::max(o.jobs, 1000), 64);
+    }
+    ember::SparkContext sc(o.master, "ember-bench-task-latency", o.conf);
+    auto rdd = sc.parallelize(std::vector<int>{}, 1);
+    for (int i = 0; i < std::min(o.jobs, 200); ++i) rdd.count();  // warm-up: stage binaries, connections
+    std::vector<double> us;
+    us.reserve(static_cast<std::size_t>(o.jobs));
+    for (int i = 0; i < o.jobs; ++i) {
+        auto t0 = Clock::now();
+        rdd.count();
+        us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+    }
+    std::string suffix = o.cpu >= 0 ? "-pinned" : "";
+    print_figure("task-latency" + suffix, percentile(us, 0.5), percentile(raw_rtts, 0.5), "us");
+    print_figure("task-latency-p99" + suffix, percentile(us, 0.99), percentile(raw_rtts, 0.99), "us");
+    return 0;
+}
+
+}  // namespace bench

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// HeartbeatReceiver: the driver's "HeartbeatReceiver" endpoint, which finds executors that
+/// stopped sending heartbeats (Spark's HeartbeatReceiver).
+
+#include "rpc/rpc_endpoint.hpp"
+#include "scheduler/timer.hpp"
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+
+namespace ember::scheduler {
+
+/// Answers Heartbeat asks and, every `check_interval` (ember.network.timeoutInterval, 60s),
+/// expires each executor whose last heartbeat, or registration, is older than `timeout`
+/// (ember.network.executorTimeout, else ember.network.timeout, 120s): `on_expired(executor id,
+/// "Executor heartbeat timed out after N ms")` is called on the endpoint's thread; the driver
+/// then removes the executor (its tasks run again elsewhere, its map outputs are recomputed)
+/// and, on local-cluster, kills and replaces its process. This catches executors whose process
+/// hangs with its TCP connections open (SIGSTOP, a livelock), which no disconnect reveals.
+///
+/// A heartbeat from an executor the receiver expired is answered `executorRemoved`, and the
+/// executor exits; one from an executor it never heard of is answered
+/// `reregisterBlockManager`, as Spark does.
+///
+/// Threading: strand-confined as an endpoint; executor_added() and executor_removed() post to
+/// it and are thread-safe.
+class HeartbeatReceiver final : public rpc::RpcEndpoint {
+public:
+    static constexpr std::string_view kEndpointName = "HeartbeatReceiver";
+    using ExpiredHandler = std::function<void(const std::string& executor_id, const std::string& message)>;
+
+    HeartbeatReceiver(std::chrono::milliseconds timeout, std::chrono::milliseconds check_interval,
+                      ExpiredHandler on_expired);
+    ~HeartbeatReceiver() override;
+
+    /// From the listener bus: an executor registered (its clock starts now) or was removed.
+    /// Runs on the strand of `ref`, the ref setup_endpoint returned for this endpoint; does
+    /// nothing once the endpoint has stopped.
+    void executor_added(rpc::RpcEnv& env, const rpc::RpcEndpointRef& ref, const std::string& executor_id);
+    void executor_removed(rpc::RpcEnv& env, const rpc::RpcEndpointRef& ref, const std::string& executor_id);
+
+    void on_start() override;
+    void receive_and_reply(const rpc::Message& msg, rpc::RpcCallContext ctx) override;
+    void on_stop() override;
+
+private:
+    using Clock = std::chrono::steady_clock;
+    void expire_dead_hosts();
+    void arm();
+
+    std::chrono::milliseconds timeout_;
+    std::chrono::milliseconds check_interval_;
+    ExpiredHandler on_expired_;
+    Timer timer_{"heartbeat-receiver"};
+    std::map<std::string, Clock::time_point> last_seen_;  // strand-confined
+    std::set<std::string> expired_;                       // strand-confined
+};
+
+}  // namespace ember::scheduler
