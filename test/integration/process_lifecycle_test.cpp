@@ -34,13 +34,11 @@ std::vector<int> executor_children(int parent) {
     for (auto& e : fs::directory_iterator("/proc")) {
         std::string name = e.path().filename();
         if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
-        std::ifstream st(e.path() / "stat");
-        std::string stat((std::istreambuf_iterator<char>(st)), {});
+        std::string stat = ember::test::read_file_or_empty(e.path() / "stat");
         auto close = stat.rfind(')');
         if (close == std::string::npos) continue;
         int ppid = std::atoi(stat.c_str() + close + 4);
-        std::ifstream cl(e.path() / "cmdline");
-        std::string cmd((std::istreambuf_iterator<char>(cl)), {});
+        std::string cmd = ember::test::read_file_or_empty(e.path() / "cmdline");
         if (ppid == parent && cmd.find("--ember-executor") != std::string::npos) out.push_back(std::stoi(name));
     }
     return out;

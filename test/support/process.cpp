@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "test/support/process.hpp"
 
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstring>
@@ -16,12 +17,23 @@
 #include <unistd.h>
 
 namespace ember::test {
-namespace {
 
-std::string slurp(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+std::string read_file_or_empty(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return {};
+    std::string out;
+    char buf[4096];
+    for (;;) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;  // EOF, or an error such as ESRCH from a process that just exited
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return out;
 }
+
+namespace {
 
 // Children of `parent` whose command line contains `marker`.
 std::vector<int> children_of(int parent, const std::string& marker) {
@@ -29,7 +41,7 @@ std::vector<int> children_of(int parent, const std::string& marker) {
     for (auto& e : std::filesystem::directory_iterator("/proc")) {
         std::string name = e.path().filename();
         if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
-        std::string stat = slurp(e.path() / "stat");
+        std::string stat = read_file_or_empty(e.path() / "stat");
         auto close = stat.rfind(')');
         if (close == std::string::npos) continue;
         std::istringstream rest(stat.substr(close + 2));
@@ -37,7 +49,7 @@ std::vector<int> children_of(int parent, const std::string& marker) {
         int ppid = 0;
         rest >> state >> ppid;
         if (ppid != parent || state == 'Z') continue;
-        std::string cmd = slurp(e.path() / "cmdline");
+        std::string cmd = read_file_or_empty(e.path() / "cmdline");
         for (auto& c : cmd) {
             if (c == '\0') c = ' ';
         }
@@ -49,7 +61,7 @@ std::vector<int> children_of(int parent, const std::string& marker) {
 }  // namespace
 
 bool process_alive(int pid) {
-    std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat = read_file_or_empty("/proc/" + std::to_string(pid) + "/stat");
     if (stat.empty()) return false;
     auto close = stat.rfind(')');
     return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z';
@@ -92,8 +104,8 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = slurp(out_path);
-    r.err = slurp(err_path);
+    r.out = read_file_or_empty(out_path);
+    r.err = read_file_or_empty(err_path);
     r.children.assign(seen.begin(), seen.end());
     ::unlink(out_path);
     ::unlink(err_path);

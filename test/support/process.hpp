@@ -21,6 +21,11 @@ struct ProcessResult {
 ProcessResult run_process(const std::vector<std::string>& argv, const std::string& child_marker = "--ember-executor",
                           int timeout_s = 120);
 
+/// The contents of `path`, or "" if it cannot be read. For /proc files: reading /proc/<pid>/*
+/// of a process that is exiting fails with ESRCH, which std::ifstream turns into an exception
+/// (libstdc++'s filebuf::underflow throws on read errors).
+std::string read_file_or_empty(const std::string& path);
+
 /// True if `pid` is a live process (not a zombie).
 bool process_alive(int pid);
 
