@@ -35,6 +35,9 @@ struct ClosureCodec {
                   "ember: this function cannot be sent to executors. Pass a captureless lambda, a lambda "
                   "capturing only numbers by value, a struct with EMBER_SERDE(...), or wrap it as "
                   "ember::bind(fn, values...) so its values travel with the task");
+    static_assert(!std::is_pointer_v<F> && !std::is_member_pointer_v<F>,
+                  "ember: a function pointer cannot be sent to executors (an address means nothing in "
+                  "another process). Pass a lambda that calls the function instead");
 
     static void encode(Encoder& e, const F& f) {
         if constexpr (std::is_empty_v<F> && std::is_default_constructible_v<F>) {

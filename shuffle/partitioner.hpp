@@ -72,6 +72,8 @@ struct HashPartitioner {
     int partition_of_hash(std::uint64_t h) const {
         return static_cast<int>(h % static_cast<std::uint64_t>(num_partitions));
     }
+    /// Equal partitioners place every key alike (Spark: HashPartitioners with the same count).
+    bool operator==(const HashPartitioner&) const = default;
     EMBER_SERDE(num_partitions)
 };
 

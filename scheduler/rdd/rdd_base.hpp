@@ -7,9 +7,11 @@
 #include "scheduler/function_ref.hpp"
 #include "scheduler/task_context.hpp"
 #include "shuffle/map_status.hpp"
+#include "shuffle/partitioner.hpp"
 #include "storage/serializer.hpp"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -84,10 +86,19 @@ public:
     const std::string& name() const noexcept { return name_; }
     void set_name(std::string n) { name_ = std::move(n); }
 
+    /// How this RDD's (K, V) records are placed by key, if they are: the HashPartitioner of the
+    /// shuffle that produced them, kept by transformations that do not move keys (Spark's
+    /// RDD.partitioner, restricted to hash partitioning: a sort_by_key result reports none).
+    /// cogroup and join use it to read a parent that is already partitioned like their output
+    /// through a narrow dependency instead of a shuffle. Set on the driver only; nodes rebuilt on
+    /// executors do not need it.
+    const std::optional<shuffle::HashPartitioner>& partitioner() const noexcept { return partitioner_; }
+
 protected:
     RddBase(int id, int num_partitions) : id_(id), num_partitions_(num_partitions) {}
     std::vector<NarrowDependency> narrow_;
     std::vector<std::shared_ptr<ShuffleDependencyBase>> shuffles_;
+    std::optional<shuffle::HashPartitioner> partitioner_;
 
 private:
     int id_;

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// \file
-/// Key-value shuffles: aggregators, ShuffleDependency (the map side) and ShuffledRdd (the reduce
-/// side) (Spark's Aggregator, ShuffleDependency, SortShuffleWriter and BlockStoreShuffleReader).
+/// Key-value shuffles: aggregators, ShuffleDependency (the map side), read_shuffle_partition and
+/// the reduce sides ShuffledRdd (aggregating by key) and SortedShuffledRdd (sorting by key)
+/// (Spark's Aggregator, ShuffleDependency, SortShuffleWriter, BlockStoreShuffleReader and
+/// ShuffledRDD).
 
 #include "scheduler/closure.hpp"
 #include "scheduler/rdd/rdd_base.hpp"
@@ -15,6 +17,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <functional>
 #include <unordered_map>
 #include <utility>
@@ -50,6 +53,47 @@ struct GroupAggregator {
     }
 };
 
+/// The aggregator of shuffles that move records without combining them (cogroup's and
+/// sort_by_key's, as Spark's CoGroupedRDD and sortByKey use no Aggregator): the map side writes
+/// every (K, V) as it comes; the reader decides what to do with them.
+/// Threading: immutable.
+template <class V>
+struct NoAggregator {
+    using Combiner = V;
+    static constexpr bool kMapSideCombine = false;
+};
+
+/// Number of reduce partitions of a partitioner (RangePartitioner has its own overload).
+inline int partition_count(const shuffle::HashPartitioner& p) { return p.num_partitions; }
+
+/// Aggregates one partition by key in place, for an RDD already partitioned as the aggregation
+/// asks (Spark's combineByKey when self.partitioner == partitioner: mapPartitions, no shuffle).
+/// Threading: immutable; may run concurrently for different partitions.
+template <class K, class V, class Agg>
+struct CombineValuesByKey {
+    using C = typename Agg::Combiner;
+    Agg agg;
+
+    std::vector<std::pair<K, C>> operator()(std::vector<std::pair<K, V>>&& part) const {
+        std::unordered_map<K, C, shuffle::StableHash> combined;
+        for (auto& kv : part) {
+            auto it = combined.find(kv.first);
+            if (it == combined.end()) {
+                combined.emplace(std::move(kv.first), agg.create(std::move(kv.second)));
+            } else {
+                agg.merge_value(it->second, std::move(kv.second));
+            }
+        }
+        std::vector<std::pair<K, C>> out;
+        out.reserve(combined.size());
+        while (!combined.empty()) {
+            auto node = combined.extract(combined.begin());
+            out.emplace_back(std::move(node.key()), std::move(node.mapped()));
+        }
+        return out;
+    }
+};
+
 }  // namespace ember::scheduler
 
 namespace ember {
@@ -63,6 +107,13 @@ struct ClosureCodec<scheduler::GroupAggregator<V>> {
     static void encode(Encoder&, const scheduler::GroupAggregator<V>&) {}
     static scheduler::GroupAggregator<V> decode(Decoder&) { return {}; }
 };
+template <class K, class V, class Agg>
+struct ClosureCodec<scheduler::CombineValuesByKey<K, V, Agg>> {
+    static void encode(Encoder& e, const scheduler::CombineValuesByKey<K, V, Agg>& c) {
+        ClosureCodec<Agg>::encode(e, c.agg);
+    }
+    static scheduler::CombineValuesByKey<K, V, Agg> decode(Decoder& d) { return {ClosureCodec<Agg>::decode(d)}; }
+};
 }  // namespace ember
 
 namespace ember::scheduler {
@@ -74,42 +125,43 @@ inline shuffle::ShuffleWriteOptions shuffle_write_options(const Conf& conf) {
                                         conf.get_bool("ember.shuffle.checksum.enabled", true)};
 }
 
-/// The map side of a shuffle of (K, V) records, partitioned by a HashPartitioner and, with map
-/// side combine, aggregated per key before writing. Records are buffered per reduce partition
-/// and spilled when the task's execution memory (ember.executor.memory x ember.memory.fraction /
-/// cores) is used up; the map output is one data and one index file (see
-/// IndexShuffleBlockResolver).
-template <class K, class V, class Agg>
+/// The map side of a shuffle of (K, V) records, partitioned by `Part` (a HashPartitioner, or a
+/// RangePartitioner for sort_by_key) and, with map side combine, aggregated per key before
+/// writing. Records are buffered per reduce partition and spilled when the task's execution
+/// memory (ember.executor.memory x ember.memory.fraction / cores) is used up; the map output is
+/// one data and one index file (see IndexShuffleBlockResolver).
+template <class K, class V, class Agg, class Part = shuffle::HashPartitioner>
 class ShuffleDependency final : public ShuffleDependencyBase {
 public:
     using C = typename Agg::Combiner;
 
-    ShuffleDependency(int shuffle_id, std::shared_ptr<RddNode<std::pair<K, V>>> parent,
-                      shuffle::HashPartitioner partitioner, Agg agg)
-        : ShuffleDependencyBase(shuffle_id, partitioner.num_partitions, parent),
+    ShuffleDependency(int shuffle_id, std::shared_ptr<RddNode<std::pair<K, V>>> parent, Part partitioner, Agg agg)
+        : ShuffleDependencyBase(shuffle_id, partition_count(partitioner), parent),
           parent_(std::move(parent)),
-          partitioner_(partitioner),
+          partitioner_(std::move(partitioner)),
           agg_(std::move(agg)) {}
 
     const Agg& aggregator() const noexcept { return agg_; }
+    const Part& partitioner() const noexcept { return partitioner_; }
     const char* type_key() const override { return shuffle_dep_type_key<ShuffleDependency>(); }
     void encode_params(Encoder& e) const override {
         e.write(shuffle_id());
-        e.write(partitioner_);
+        ClosureCodec<Part>::encode(e, partitioner_);
         ClosureCodec<Agg>::encode(e, agg_);
     }
     static std::shared_ptr<ShuffleDependencyBase> decode(LineageDecoder& ctx, Decoder& d) {
         int id = d.read<int>();
-        auto part = d.read<shuffle::HashPartitioner>();
+        auto part = ClosureCodec<Part>::decode(d);
         auto agg = ClosureCodec<Agg>::decode(d);
-        return std::make_shared<ShuffleDependency>(id, ctx.parent<std::pair<K, V>>(0), part, std::move(agg));
+        return std::make_shared<ShuffleDependency>(id, ctx.parent<std::pair<K, V>>(0), std::move(part),
+                                                   std::move(agg));
     }
 
     shuffle::MapStatus run_map_task(int p, TaskContext& tc) override {
         auto& svc = tc.services();
         auto& metrics = tc.metrics().shuffle_write;
         shuffle::MapOutputWriter out(svc.shuffle_resolver, svc.block_manager.disk_block_manager(), shuffle_id(),
-                                     tc.task_attempt_id(), partitioner_.num_partitions,
+                                     tc.task_attempt_id(), num_reduce_partitions(),
                                      shuffle_write_options(tc.conf()));
         const std::size_t budget = std::max<std::uint64_t>(svc.task_memory_bytes, 1 << 20);
         std::uint64_t records = 0;
@@ -155,14 +207,50 @@ public:
 
 private:
     std::shared_ptr<RddNode<std::pair<K, V>>> parent_;
-    shuffle::HashPartitioner partitioner_;
+    Part partitioner_;
     Agg agg_;
 };
+
+/// Reads reduce partition `p` of shuffle `shuffle_id`: fetches block p of every map output
+/// (local ones from disk, remote ones over TCP, at most ember.reducer.maxSizeInFlight at a time),
+/// decompresses it (ember.shuffle.compress) and hands `read_block` a Decoder over its records,
+/// which it must read to the end. A block that cannot be fetched or does not decode raises
+/// FetchFailedException, so the DAGScheduler regenerates the map output; a killed task stops
+/// before its next block (TaskKilledException, as Spark's InterruptibleIterator).
+template <class ReadBlock>
+void read_shuffle_partition(int shuffle_id, int p, TaskContext& tc, ReadBlock&& read_block) {
+    auto& svc = tc.services();
+    auto blocks = svc.map_output_tracker.get_map_sizes_by_executor_id(shuffle_id, p, p + 1);
+    auto max_in_flight =
+        static_cast<std::uint64_t>(tc.conf().get_size_bytes("ember.reducer.maxSizeInFlight", "48m", "m"));
+    shuffle::ShuffleBlockFetcherIterator fetcher(svc.block_manager, std::move(blocks), max_in_flight,
+                                                 tc.metrics().shuffle_read);
+    const bool compressed = tc.conf().get_bool("ember.shuffle.compress", true);
+    std::string raw;
+    while (auto block = fetcher.next()) {
+        tc.kill_if_interrupted();
+        try {
+            std::string_view bytes = block->data.view();
+            if (compressed) {
+                raw.clear();
+                shuffle::lz4_decompress_append(block->data.bytes, raw);
+                bytes = raw;
+            }
+            Decoder d(bytes);
+            read_block(d);
+        } catch (const DecodeError& e) {
+            const auto& info = block->info;
+            throw shuffle::FetchFailedException(
+                block->address, info.id.shuffle_id, info.id.map_id, info.map_index, info.id.reduce_id,
+                fmt::format("Block {} is corrupt: {}", storage::name(storage::BlockId{info.id}), e.what()));
+        }
+    }
+}
 
 /// The reduce side: partition r fetches block r of every map output (local ones from disk,
 /// remote ones over TCP) and aggregates them by key into (K, Combiner) records. A block that
 /// cannot be fetched or does not decode raises FetchFailedException, so the map output is
-/// regenerated.
+/// regenerated. Its records are hash-partitioned by key (partitioner()).
 template <class K, class V, class Agg>
 class ShuffledRdd final : public RddNode<std::pair<K, typename Agg::Combiner>> {
 public:
@@ -173,7 +261,10 @@ public:
     ShuffledRdd(int id, int shuffle_id, int num_partitions, Agg agg,
                 std::shared_ptr<ShuffleDependency<K, V, Agg>> dep = nullptr)
         : RddNode<Out>(id, num_partitions), shuffle_id_(shuffle_id), agg_(std::move(agg)) {
-        if (dep) this->shuffles_.push_back(std::move(dep));
+        if (dep) {
+            this->partitioner_ = dep->partitioner();
+            this->shuffles_.push_back(std::move(dep));
+        }
     }
 
     std::string_view kind() const override { return "ShuffledRDD"; }
@@ -188,53 +279,31 @@ public:
     }
 
     void compute(int p, TaskContext& tc, FunctionRef<void(Out&&)> out) override {
-        auto& svc = tc.services();
-        auto blocks = svc.map_output_tracker.get_map_sizes_by_executor_id(shuffle_id_, p, p + 1);
-        auto max_in_flight =
-            static_cast<std::uint64_t>(tc.conf().get_size_bytes("ember.reducer.maxSizeInFlight", "48m", "m"));
-        shuffle::ShuffleBlockFetcherIterator fetcher(svc.block_manager, std::move(blocks), max_in_flight,
-                                                     tc.metrics().shuffle_read);
-        const bool compressed = tc.conf().get_bool("ember.shuffle.compress", true);
         std::unordered_map<K, C, shuffle::StableHash> combined;
-        std::string raw;
         std::uint64_t records = 0;
-        while (auto block = fetcher.next()) {
-            try {
-                std::string_view bytes = block->data.view();
-                if (compressed) {
-                    raw.clear();
-                    shuffle::lz4_decompress_append(block->data.bytes, raw);
-                    bytes = raw;
-                }
-                Decoder d(bytes);
-                while (!d.done()) {
-                    K k = d.read<K>();
-                    if constexpr (Agg::kMapSideCombine) {
-                        C c = d.read<C>();
-                        auto it = combined.find(k);
-                        if (it == combined.end()) {
-                            combined.emplace(std::move(k), std::move(c));
-                        } else {
-                            agg_.merge_combiners(it->second, std::move(c));
-                        }
+        read_shuffle_partition(shuffle_id_, p, tc, [&](Decoder& d) {
+            while (!d.done()) {
+                K k = d.read<K>();
+                if constexpr (Agg::kMapSideCombine) {
+                    C c = d.read<C>();
+                    auto it = combined.find(k);
+                    if (it == combined.end()) {
+                        combined.emplace(std::move(k), std::move(c));
                     } else {
-                        V v = d.read<V>();
-                        auto it = combined.find(k);
-                        if (it == combined.end()) {
-                            combined.emplace(std::move(k), agg_.create(std::move(v)));
-                        } else {
-                            agg_.merge_value(it->second, std::move(v));
-                        }
+                        agg_.merge_combiners(it->second, std::move(c));
                     }
-                    ++records;
+                } else {
+                    V v = d.read<V>();
+                    auto it = combined.find(k);
+                    if (it == combined.end()) {
+                        combined.emplace(std::move(k), agg_.create(std::move(v)));
+                    } else {
+                        agg_.merge_value(it->second, std::move(v));
+                    }
                 }
-            } catch (const DecodeError& e) {
-                const auto& info = block->info;
-                throw shuffle::FetchFailedException(
-                    block->address, info.id.shuffle_id, info.id.map_id, info.map_index, info.id.reduce_id,
-                    fmt::format("Block {} is corrupt: {}", storage::name(storage::BlockId{info.id}), e.what()));
+                ++records;
             }
-        }
+        });
         tc.metrics().shuffle_read.records_read += records;
         while (!combined.empty()) {
             auto node = combined.extract(combined.begin());
@@ -245,6 +314,64 @@ public:
 private:
     int shuffle_id_;
     Agg agg_;
+};
+
+/// The reduce side of sort_by_key (Spark's ShuffledRDD with a key ordering): partition r fetches
+/// block r of every map output, written by a ShuffleDependency with a RangePartitioner and no
+/// aggregation, and emits its (K, V) records sorted by key under `cmp` (reversed when
+/// descending), so that partitions in order hold globally sorted keys. The order of records with
+/// equal keys is unspecified. The partition is sorted in memory.
+/// TODO(soon): spill sorted runs and merge them when a partition outgrows the task's memory
+/// (Spark's ExternalSorter); ShuffledRdd's hash map needs the same.
+/// Threading: immutable after construction; compute() runs concurrently for different partitions.
+template <class K, class V, class Cmp>
+class SortedShuffledRdd final : public RddNode<std::pair<K, V>> {
+public:
+    using Out = std::pair<K, V>;
+
+    /// `dep` is set on the driver; executors rebuild the node without it.
+    SortedShuffledRdd(int id, int shuffle_id, int num_partitions, bool ascending, Cmp cmp,
+                      std::shared_ptr<ShuffleDependencyBase> dep = nullptr)
+        : RddNode<Out>(id, num_partitions), shuffle_id_(shuffle_id), ascending_(ascending), cmp_(std::move(cmp)) {
+        if (dep) this->shuffles_.push_back(std::move(dep));
+    }
+
+    std::string_view kind() const override { return "ShuffledRDD"; }
+    const char* type_key() const override { return rdd_type_key<SortedShuffledRdd>(); }
+    void encode_params(Encoder& e) const override {
+        e.write(shuffle_id_);
+        e.write(ascending_);
+        ClosureCodec<Cmp>::encode(e, cmp_);
+    }
+    static std::shared_ptr<RddBase> decode(LineageDecoder&, Decoder& d, int id, int parts) {
+        int shuffle_id = d.read<int>();
+        bool ascending = d.read<bool>();
+        return std::make_shared<SortedShuffledRdd>(id, shuffle_id, parts, ascending, ClosureCodec<Cmp>::decode(d));
+    }
+
+    void compute(int p, TaskContext& tc, FunctionRef<void(Out&&)> out) override {
+        std::vector<Out> records;
+        read_shuffle_partition(shuffle_id_, p, tc, [&](Decoder& d) {
+            while (!d.done()) {
+                K k = d.read<K>();
+                records.emplace_back(std::move(k), d.read<V>());
+            }
+        });
+        tc.metrics().shuffle_read.records_read += records.size();
+        if (ascending_) {
+            std::sort(records.begin(), records.end(),
+                      [this](const Out& a, const Out& b) { return std::invoke(cmp_, a.first, b.first); });
+        } else {
+            std::sort(records.begin(), records.end(),
+                      [this](const Out& a, const Out& b) { return std::invoke(cmp_, b.first, a.first); });
+        }
+        for (auto& r : records) out(std::move(r));
+    }
+
+private:
+    int shuffle_id_;
+    bool ascending_;
+    Cmp cmp_;
 };
 
 }  // namespace ember::scheduler

@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// CoGroupedRdd: for each key of two (K, _) RDDs, the values of both (Spark's CoGroupedRDD), the
+/// base of cogroup and the joins.
+
+#include "scheduler/rdd/rdd_base.hpp"
+#include "scheduler/rdd/shuffled_rdd.hpp"
+#include "scheduler/registry.hpp"
+#include "shuffle/partitioner.hpp"
+
+#include <memory>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace ember::scheduler {
+
+/// How a CoGroupedRdd reads one parent: either through a narrow OneToOne dependency (`narrow`
+/// set: the parent is already hash-partitioned like the output) or from the shuffle
+/// `shuffle_id` (`dep` is the ShuffleDependency on the driver; executors know only the id).
+/// Threading: immutable after construction.
+template <class K, class X>
+struct CoGroupSide {
+    std::shared_ptr<RddNode<std::pair<K, X>>> narrow;
+    int shuffle_id = -1;
+    std::shared_ptr<ShuffleDependencyBase> dep;
+};
+
+/// Partition p holds, for every key k with HashPartitioner::partition(k) == p that occurs in
+/// either parent, (k, (values of k in the left parent, values of k in the right parent)); a key
+/// present on one side only has an empty vector on the other. Value order within a vector is
+/// unspecified.
+///
+/// Stage structure (as Spark): one ShuffleDependency, without map-side combine, per parent
+/// that is not partitioned like the output, and a narrow OneToOne dependency for each parent
+/// that is, so cogrouping two unpartitioned RDDs adds two ShuffleMapStages, and cogrouping a
+/// reduce_by_key result with the same partitioner adds one.
+///
+/// The groups of a partition are built in memory. TODO(soon): spill (Spark's
+/// ExternalAppendOnlyMap).
+/// Threading: immutable after construction; compute() runs concurrently for different partitions.
+template <class K, class V, class W>
+class CoGroupedRdd final : public RddNode<std::pair<K, std::pair<std::vector<V>, std::vector<W>>>> {
+public:
+    using Groups = std::pair<std::vector<V>, std::vector<W>>;
+    using Out = std::pair<K, Groups>;
+
+    CoGroupedRdd(int id, shuffle::HashPartitioner partitioner, CoGroupSide<K, V> left, CoGroupSide<K, W> right)
+        : RddNode<Out>(id, partitioner.num_partitions), left_(std::move(left)), right_(std::move(right)) {
+        // Narrow parents in side order: decode() takes them back in this order.
+        if (left_.narrow) this->narrow_.push_back(NarrowDependency{left_.narrow});
+        if (right_.narrow) this->narrow_.push_back(NarrowDependency{right_.narrow});
+        if (left_.dep) this->shuffles_.push_back(left_.dep);
+        if (right_.dep) this->shuffles_.push_back(right_.dep);
+        this->partitioner_ = partitioner;
+    }
+
+    std::string_view kind() const override { return "CoGroupedRDD"; }
+    const char* type_key() const override { return rdd_type_key<CoGroupedRdd>(); }
+    void encode_params(Encoder& e) const override {
+        e.write(left_.narrow ? -1 : left_.shuffle_id);
+        e.write(right_.narrow ? -1 : right_.shuffle_id);
+    }
+    static std::shared_ptr<RddBase> decode(LineageDecoder& ctx, Decoder& d, int id, int parts) {
+        CoGroupSide<K, V> left;
+        CoGroupSide<K, W> right;
+        left.shuffle_id = d.read<int>();
+        right.shuffle_id = d.read<int>();
+        std::size_t next = 0;
+        if (left.shuffle_id < 0) left.narrow = ctx.parent<std::pair<K, V>>(next++);
+        if (right.shuffle_id < 0) right.narrow = ctx.parent<std::pair<K, W>>(next++);
+        return std::make_shared<CoGroupedRdd>(id, shuffle::HashPartitioner{parts}, std::move(left), std::move(right));
+    }
+
+    void compute(int p, TaskContext& tc, FunctionRef<void(Out&&)> out) override {
+        std::unordered_map<K, Groups, shuffle::StableHash> groups;
+        read_side(left_, p, tc, [&](K&& k, V&& v) { groups[std::move(k)].first.push_back(std::move(v)); });
+        read_side(right_, p, tc, [&](K&& k, W&& w) { groups[std::move(k)].second.push_back(std::move(w)); });
+        while (!groups.empty()) {
+            auto node = groups.extract(groups.begin());
+            out(Out(std::move(node.key()), std::move(node.mapped())));
+        }
+    }
+
+private:
+    template <class X, class Add>
+    static void read_side(CoGroupSide<K, X>& side, int p, TaskContext& tc, Add&& add) {
+        if (side.narrow) {
+            side.narrow->compute(p, tc, [&](std::pair<K, X>&& kx) { add(std::move(kx.first), std::move(kx.second)); });
+            return;
+        }
+        std::uint64_t records = 0;
+        read_shuffle_partition(side.shuffle_id, p, tc, [&](Decoder& d) {
+            while (!d.done()) {
+                K k = d.read<K>();
+                X x = d.read<X>();
+                add(std::move(k), std::move(x));
+                ++records;
+            }
+        });
+        tc.metrics().shuffle_read.records_read += records;
+    }
+
+    CoGroupSide<K, V> left_;
+    CoGroupSide<K, W> right_;
+};
+
+}  // namespace ember::scheduler
