@@ -373,44 +373,43 @@ void DAGScheduler::cancel_job(int job_id, std::optional<std::string> reason) {
     });
 }
 
+void DAGScheduler::fail_jobs(const std::optional<std::string>& group,
+                             const std::function<std::pair<std::string, std::string>(int)>& messages) {
+    // Ids first: failing a job erases it from jobs_.
+    std::vector<int> ids;
+    for (auto& [id, j] : jobs_) {
+        if (!group || j->job_group == *group) ids.push_back(id);
+    }
+    for (int id : ids) {
+        auto it = jobs_.find(id);
+        if (it == jobs_.end()) continue;
+        auto [job_message, stage_reason] = messages(id);
+        fail_job_and_independent_stages(it->second.get(), job_message, stage_reason);
+    }
+}
+
 void DAGScheduler::cancel_job_group(std::string group) {
     post_([this, group = std::move(group)] {
         logger()->info("Cancelling job group {}", group);
-        std::vector<int> ids;
-        for (auto& [id, j] : jobs_) {
-            if (j->job_group == group) ids.push_back(id);
-        }
-        for (int id : ids) {
-            auto it = jobs_.find(id);
-            if (it == jobs_.end()) continue;
-            std::string message = fmt::format("Job {} cancelled part of cancelled job group {}", id, group);
-            fail_job_and_independent_stages(it->second.get(), message, message);
-        }
+        fail_jobs(group, [&](int id) {
+            auto m = fmt::format("Job {} cancelled part of cancelled job group {}", id, group);
+            return std::pair(m, m);
+        });
     });
 }
 
 void DAGScheduler::cancel_all_jobs() {
     post_([this] {
-        std::vector<int> ids;
-        for (auto& [id, _] : jobs_) ids.push_back(id);
-        for (int id : ids) {
-            auto it = jobs_.find(id);
-            if (it == jobs_.end()) continue;
-            std::string message = fmt::format("Job {} cancelled as part of cancellation of all jobs", id);
-            fail_job_and_independent_stages(it->second.get(), message, message);
-        }
+        fail_jobs(std::nullopt, [](int id) {
+            auto m = fmt::format("Job {} cancelled as part of cancellation of all jobs", id);
+            return std::pair(m, m);
+        });
     });
 }
 
 void DAGScheduler::fail_all_jobs_with(std::string message) {
     post_([this, message = std::move(message)] {
-        std::vector<int> ids;
-        for (auto& [id, _] : jobs_) ids.push_back(id);
-        for (int id : ids) {
-            auto it = jobs_.find(id);
-            if (it == jobs_.end()) continue;
-            fail_job_and_independent_stages(it->second.get(), fmt::format("Job {} aborted: {}", id, message), message);
-        }
+        fail_jobs(std::nullopt, [&](int id) { return std::pair(fmt::format("Job {} aborted: {}", id, message), message); });
     });
 }
 

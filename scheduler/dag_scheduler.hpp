@@ -17,8 +17,10 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ember::scheduler {
@@ -84,6 +86,10 @@ private:
     void handle_task_set_failed(int stage_id, std::string reason);
     void fail_job_and_independent_stages(ActiveJob* job, const std::string& message,
                                          const std::string& stage_reason);
+    /// Fails every active job (of `group` only, if given); `messages(job id)` gives the job's
+    /// error and the reason its stages are marked failed with.
+    void fail_jobs(const std::optional<std::string>& group,
+                   const std::function<std::pair<std::string, std::string>(int)>& messages);
     void handle_executor_lost(const std::string& executor_id);
     void resubmit_failed_stages();
     void fail_all_jobs();
