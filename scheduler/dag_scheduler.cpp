@@ -42,7 +42,8 @@ DAGScheduler::DAGScheduler(const Conf& conf, TaskSchedulerImpl& task_scheduler,
       tracker_(tracker),
       bus_(bus),
       post_(std::move(post)),
-      max_consecutive_attempts_(static_cast<int>(conf.get_int("ember.stage.maxConsecutiveAttempts", 4))) {}
+      max_consecutive_attempts_(static_cast<int>(conf.get_int("ember.stage.maxConsecutiveAttempts", 4))),
+      reduce_locality_(conf.get_bool("ember.shuffle.reduceLocality.enabled", true)) {}
 
 DAGScheduler::~DAGScheduler() { timer_.stop(); }
 
@@ -51,7 +52,7 @@ DAGScheduler::~DAGScheduler() { timer_.stop(); }
 std::shared_ptr<JobWaiter> DAGScheduler::submit_job(std::shared_ptr<RddBase> rdd,
                                                     std::shared_ptr<ResultFunctionBase> func,
                                                     std::vector<int> partitions, ResultHandler handler,
-                                                    std::string call_site, std::string job_group) {
+                                                    std::string call_site, JobProperties properties) {
     for (int p : partitions) {
         if (p < 0 || p >= rdd->num_partitions()) {
             throw std::invalid_argument(fmt::format(
@@ -63,7 +64,7 @@ std::shared_ptr<JobWaiter> DAGScheduler::submit_job(std::shared_ptr<RddBase> rdd
     auto waiter = std::make_shared<JobWaiter>(job_id);
     if (partitions.empty()) {
         // Spark: a job with no partitions succeeds at once and creates no stages.
-        post_([this, job_id, job_group] {
+        post_([this, job_id, job_group = properties[kJobGroupIdProperty]] {
             bus_.post(SparkListenerJobStart{job_id, now_ms(), {}, job_group});
             bus_.post(SparkListenerJobEnd{job_id, now_ms(), true, {}});
         });
@@ -72,9 +73,9 @@ std::shared_ptr<JobWaiter> DAGScheduler::submit_job(std::shared_ptr<RddBase> rdd
     }
     bool posted = post_([this, job_id, rdd = std::move(rdd), func = std::move(func), partitions = std::move(partitions),
                          handler = std::move(handler), call_site = std::move(call_site),
-                         job_group = std::move(job_group), waiter]() mutable {
+                         properties = std::move(properties), waiter]() mutable {
         handle_job_submitted(job_id, std::move(rdd), std::move(func), std::move(partitions), std::move(handler),
-                             std::move(call_site), std::move(job_group), std::move(waiter));
+                             std::move(call_site), std::move(properties), std::move(waiter));
     });
     if (!posted) waiter->fail(fmt::format("Job {} cancelled because SparkContext was shut down", job_id));
     return waiter;
@@ -155,7 +156,7 @@ void DAGScheduler::update_job_ids_for_stage(Stage* stage, int job_id) {
 
 void DAGScheduler::handle_job_submitted(int job_id, std::shared_ptr<RddBase> rdd,
                                         std::shared_ptr<ResultFunctionBase> func, std::vector<int> partitions,
-                                        ResultHandler handler, std::string call_site, std::string job_group,
+                                        ResultHandler handler, std::string call_site, JobProperties properties,
                                         std::shared_ptr<JobWaiter> waiter) {
     if (stopped_) {
         waiter->fail(fmt::format("Job {} cancelled because SparkContext was shut down", job_id));
@@ -182,7 +183,9 @@ void DAGScheduler::handle_job_submitted(int job_id, std::shared_ptr<RddBase> rdd
     job->waiter = std::move(waiter);
     job->handler = std::move(handler);
     job->call_site = call_site;
-    job->job_group = job_group;
+    job->job_group = properties[kJobGroupIdProperty];
+    job->properties = std::move(properties);
+    const std::string job_group = job->job_group;
     final_stage->active_job = job.get();
     update_job_ids_for_stage(final_stage, job_id);
     logger()->info("Got job {} ({}) with {} output partitions", job_id, call_site, partitions.size());
@@ -234,6 +237,32 @@ std::string DAGScheduler::stage_label(const Stage& s) const {
     return fmt::format("{} {} ({})", s.is_shuffle_map() ? "ShuffleMapStage" : "ResultStage", s.id, s.name);
 }
 
+std::vector<std::string> DAGScheduler::preferred_locations(RddBase& rdd, int p) {
+    std::set<std::pair<int, int>> visited;
+    return preferred_locations(rdd, p, visited);
+}
+
+std::vector<std::string> DAGScheduler::preferred_locations(RddBase& rdd, int p,
+                                                           std::set<std::pair<int, int>>& visited) {
+    if (!visited.insert({rdd.id(), p}).second) return {};
+    auto own = rdd.preferred_locations(p);
+    if (!own.empty()) return own;
+    auto shuffles = rdd.shuffle_dependencies();
+    auto narrow = rdd.narrow_dependencies();
+    if (reduce_locality_ && shuffles.size() == 1 && narrow.empty() && rdd.num_partitions() < 1000) {
+        // A ShuffledRDD: the hosts that hold most of its input (Spark's ShuffledRDD.getPreferredLocations).
+        auto hosts = tracker_.hosts_with_largest_outputs(shuffles.front()->shuffle_id(), p, 0.2);
+        if (!hosts.empty()) return hosts;
+    }
+    for (auto& n : narrow) {
+        for (int q : n.parents(p)) {
+            auto locs = preferred_locations(*n.rdd, q, visited);
+            if (!locs.empty()) return locs;
+        }
+    }
+    return {};
+}
+
 void DAGScheduler::submit_stage(Stage* stage) {
     auto job_id = active_job_for_stage(*stage);
     if (!job_id) {
@@ -281,6 +310,11 @@ void DAGScheduler::submit_missing_tasks(Stage* stage, int job_id) {
     ts.shuffle_map = stage->is_shuffle_map();
     ts.binary = std::move(binary);
     ts.epoch = tracker_.epoch();
+    if (auto j = jobs_.find(job_id); j != jobs_.end()) {
+        if (auto pool = j->second->properties.find(kSchedulerPoolProperty); pool != j->second->properties.end()) {
+            ts.pool = pool->second;
+        }
+    }
     for (int m : missing) {
         TaskSpec spec;
         if (stage->is_shuffle_map()) {
@@ -290,7 +324,7 @@ void DAGScheduler::submit_missing_tasks(Stage* stage, int job_id) {
             spec.partition = static_cast<ResultStage*>(stage)->partitions[static_cast<std::size_t>(m)];
             spec.output_id = m;
         }
-        spec.preferred_locations = stage->rdd->preferred_locations(spec.partition);
+        spec.preferred_locations = preferred_locations(*stage->rdd, spec.partition);
         ts.tasks.push_back(std::move(spec));
     }
     if (stage->is_shuffle_map()) {

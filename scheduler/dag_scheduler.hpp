@@ -47,10 +47,12 @@ public:
     ~DAGScheduler();
 
     /// Submits a job; the returned waiter completes when it ends. `handler` runs on the loop
-    /// for each partition's result. `job_group` tags it for cancel_job_group.
+    /// for each partition's result. `properties`: the submitting thread's local properties;
+    /// ember.jobGroup.id tags the job for cancel_job_group, ember.scheduler.pool picks its FAIR
+    /// pool.
     std::shared_ptr<JobWaiter> submit_job(std::shared_ptr<RddBase> rdd, std::shared_ptr<ResultFunctionBase> func,
                                           std::vector<int> partitions, ResultHandler handler, std::string call_site,
-                                          std::string job_group = {});
+                                          JobProperties properties = {});
     /// Fails every active job ("Job N cancelled because SparkContext was shut down").
     void stop();
 
@@ -79,7 +81,7 @@ public:
 private:
     void handle_job_submitted(int job_id, std::shared_ptr<RddBase> rdd, std::shared_ptr<ResultFunctionBase> func,
                               std::vector<int> partitions, ResultHandler handler, std::string call_site,
-                              std::string job_group, std::shared_ptr<JobWaiter> waiter);
+                              JobProperties properties, std::shared_ptr<JobWaiter> waiter);
     /// `index`: the task's position in `ts.tasks` (task_ended passes a task set holding that task only).
     void handle_task_completion(const TaskSet& ts, int index, TaskEndReason reason, std::string result,
                                 TaskMetrics metrics, TaskInfo info);
@@ -109,6 +111,12 @@ private:
     void cleanup_job(ActiveJob* job);
     std::optional<int> active_job_for_stage(const Stage& stage) const;
     std::string stage_label(const Stage& s) const;
+    /// Where partition `p` of `rdd` should run (Spark's getPreferredLocs): the RDD's own
+    /// preferences (input splits), else for a shuffled RDD the hosts holding at least 20% of the
+    /// partition's map output bytes (ember.shuffle.reduceLocality.enabled), else those of the first
+    /// narrow ancestor partition that has any. TaskLocation strings (see TaskSpec).
+    std::vector<std::string> preferred_locations(RddBase& rdd, int p);
+    std::vector<std::string> preferred_locations(RddBase& rdd, int p, std::set<std::pair<int, int>>& visited);
     void update_job_ids_for_stage(Stage* stage, int job_id);
 
     const Conf& conf_;
@@ -118,6 +126,7 @@ private:
     Post post_;
     Timer timer_{"dag-scheduler-message"};
     int max_consecutive_attempts_;
+    bool reduce_locality_;  ///< ember.shuffle.reduceLocality.enabled
 
     std::atomic<int> next_job_id_{0};
     int next_stage_id_ = 0;

@@ -13,6 +13,17 @@ std::int64_t now_ms() {
         .count();
 }
 
+const char* to_string(TaskLocality l) noexcept {
+    switch (l) {
+        case TaskLocality::process_local: return "PROCESS_LOCAL";
+        case TaskLocality::node_local: return "NODE_LOCAL";
+        case TaskLocality::no_pref: return "NO_PREF";
+        case TaskLocality::rack_local: return "RACK_LOCAL";
+        case TaskLocality::any: return "ANY";
+    }
+    return "ANY";
+}
+
 void ListenerBus::add(std::shared_ptr<SparkListener> l) {
     std::lock_guard lk(mu_);
     listeners_.push_back(std::move(l));
@@ -48,6 +59,9 @@ EMBER_LISTENER_EVENT(SparkListenerTaskStart, on_task_start)
 EMBER_LISTENER_EVENT(SparkListenerTaskEnd, on_task_end)
 EMBER_LISTENER_EVENT(SparkListenerExecutorAdded, on_executor_added)
 EMBER_LISTENER_EVENT(SparkListenerExecutorRemoved, on_executor_removed)
+EMBER_LISTENER_EVENT(SparkListenerApplicationStart, on_application_start)
+EMBER_LISTENER_EVENT(SparkListenerApplicationEnd, on_application_end)
+EMBER_LISTENER_EVENT(SparkListenerSpeculativeTaskSubmitted, on_speculative_task_submitted)
 #undef EMBER_LISTENER_EVENT
 
 }  // namespace ember::scheduler

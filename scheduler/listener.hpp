@@ -39,6 +39,13 @@ struct StageInfo {
     }
 };
 
+/// How close a task ran to its data, most local first (Spark's TaskLocality). A task with no
+/// preference that runs anywhere is reported PROCESS_LOCAL, as Spark does.
+enum class TaskLocality { process_local = 0, node_local = 1, no_pref = 2, rack_local = 3, any = 4 };
+
+/// "PROCESS_LOCAL", "NODE_LOCAL", "NO_PREF", "RACK_LOCAL" or "ANY".
+const char* to_string(TaskLocality l) noexcept;
+
 /// One task attempt.
 struct TaskInfo {
     std::int64_t task_id = 0;
@@ -51,6 +58,8 @@ struct TaskInfo {
     std::int64_t finish_time = 0;
     bool failed = false;
     bool killed = false;
+    TaskLocality locality = TaskLocality::process_local;
+    bool speculative = false;  ///< a speculative copy (ember.speculation)
 };
 
 struct SparkListenerJobStart {
@@ -96,6 +105,26 @@ struct SparkListenerExecutorRemoved {
     std::string reason;
 };
 
+/// Posted once the driver is up, before any executor event (Spark's SparkListenerApplicationStart).
+/// Only listeners given to the SparkContext constructor hear it.
+struct SparkListenerApplicationStart {
+    std::string app_name;
+    std::string app_id;
+    std::int64_t time;
+    std::string spark_user;
+};
+/// Posted by SparkContext::stop() before executors are stopped.
+struct SparkListenerApplicationEnd {
+    std::int64_t time;
+};
+/// A running task was found slow enough to get a speculative copy (ember.speculation).
+struct SparkListenerSpeculativeTaskSubmitted {
+    int stage_id;
+    int stage_attempt_id;
+    int task_index;
+    int partition_id;
+};
+
 /// Receives scheduler events. Callbacks run on the scheduler's loop, one at a time, in event
 /// order; they must return quickly (copy what you need). An exception is logged and ignored.
 /// Threading: called from one thread at a time.
@@ -110,6 +139,9 @@ public:
     virtual void on_task_end(const SparkListenerTaskEnd&) {}
     virtual void on_executor_added(const SparkListenerExecutorAdded&) {}
     virtual void on_executor_removed(const SparkListenerExecutorRemoved&) {}
+    virtual void on_application_start(const SparkListenerApplicationStart&) {}
+    virtual void on_application_end(const SparkListenerApplicationEnd&) {}
+    virtual void on_speculative_task_submitted(const SparkListenerSpeculativeTaskSubmitted&) {}
 };
 
 /// Delivers events to the registered listeners (Spark's LiveListenerBus, delivering on the
@@ -126,6 +158,9 @@ public:
     void post(const SparkListenerTaskEnd& e);
     void post(const SparkListenerExecutorAdded& e);
     void post(const SparkListenerExecutorRemoved& e);
+    void post(const SparkListenerApplicationStart& e);
+    void post(const SparkListenerApplicationEnd& e);
+    void post(const SparkListenerSpeculativeTaskSubmitted& e);
 
 private:
     std::vector<std::shared_ptr<SparkListener>> snapshot();

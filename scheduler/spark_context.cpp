@@ -21,7 +21,9 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
+#include <future>
 #include <random>
 #include <thread>
 
@@ -172,7 +174,11 @@ void SparkContext::Impl::start() {
     int max_failures = master.kind == MasterUrl::Kind::local
                            ? master.max_failures
                            : static_cast<int>(conf.get_int("ember.task.maxFailures", 4));
-    task_scheduler = std::make_unique<TaskSchedulerImpl>(conf, max_failures, bus);
+    try {
+        task_scheduler = std::make_unique<TaskSchedulerImpl>(conf, max_failures, bus);
+    } catch (const std::exception& ex) {
+        throw SparkException(ex.what());  // a bad ember.scheduler.mode or allocation file
+    }
     if (master.kind == MasterUrl::Kind::local) {
         local_backend = std::make_unique<LocalSchedulerBackend>(*env, *task_scheduler, master.threads, *services);
         task_scheduler->set_backend(local_backend.get());
@@ -187,8 +193,16 @@ void SparkContext::Impl::start() {
         local_backend->start();
     } else {
         cluster_backend->start();
+        // Spark runs no speculation in local mode.
+        task_scheduler->start_speculation([this](std::function<void()> fn) { return post(std::move(fn)); });
     }
     log::get("scheduler")->info("Driver {} at {} (master {})", app_id, env->address().host_port(), master_string);
+    {
+        const char* user = std::getenv("USER");
+        post([this, name = conf.get("ember.app.name", "ember"), user = std::string(user ? user : "unknown")] {
+            bus.post(SparkListenerApplicationStart{name, app_id, now_ms(), user});
+        });
+    }
 
     if (master.kind == MasterUrl::Kind::local) return;
     start_heartbeat_receiver();
@@ -304,6 +318,18 @@ void SparkContext::Impl::launch_local_cluster() {
 
 void SparkContext::Impl::stop() {
     if (stopped.exchange(true)) return;
+    if (dag) {
+        // Spark posts the application's end first, then stops the schedulers.
+        auto done = std::make_shared<std::promise<void>>();
+        auto fut = done->get_future();
+        if (post([this, done] {
+                bus.post(SparkListenerApplicationEnd{now_ms()});
+                done->set_value();
+            })) {
+            fut.wait_for(std::chrono::seconds(10));
+        }
+    }
+    if (task_scheduler) task_scheduler->stop();
     if (dag) dag->stop();
     if (cluster_backend) cluster_backend->stop();
     if (local_backend) local_backend->stop();
@@ -328,8 +354,10 @@ void SparkContext::Impl::stop() {
     if (block_manager) block_manager->stop();
 }
 
-SparkContext::SparkContext(Conf conf) : impl_(std::make_unique<Impl>()) {
+SparkContext::SparkContext(Conf conf, std::vector<std::shared_ptr<SparkListener>> listeners)
+    : impl_(std::make_unique<Impl>()) {
     impl_->conf = std::move(conf);
+    for (auto& l : listeners) impl_->bus.add(std::move(l));
     try {
         impl_->start();
     } catch (const std::invalid_argument& e) {
@@ -341,8 +369,9 @@ SparkContext::SparkContext(Conf conf) : impl_(std::make_unique<Impl>()) {
     }
 }
 
-SparkContext::SparkContext(const std::string& master, const std::string& app_name, Conf conf)
-    : SparkContext(std::move(conf.set("ember.master", master).set("ember.app.name", app_name))) {}
+SparkContext::SparkContext(const std::string& master, const std::string& app_name, Conf conf,
+                           std::vector<std::shared_ptr<SparkListener>> listeners)
+    : SparkContext(std::move(conf.set("ember.master", master).set("ember.app.name", app_name)), std::move(listeners)) {}
 
 SparkContext::~SparkContext() { stop(); }
 
@@ -371,11 +400,25 @@ int SparkContext::executor_pid(const std::string& executor_id) const {
 }
 
 namespace {
-thread_local std::string current_job_group;  // SparkContext::set_job_group of this thread
+thread_local JobProperties local_properties;  // SparkContext::set_local_property of this thread
 }  // namespace
 
-void SparkContext::set_job_group(std::string group_id) { current_job_group = std::move(group_id); }
-void SparkContext::clear_job_group() { current_job_group.clear(); }
+void SparkContext::set_local_property(const std::string& key, std::optional<std::string> value) {
+    if (value) {
+        local_properties[key] = std::move(*value);
+    } else {
+        local_properties.erase(key);
+    }
+}
+
+std::optional<std::string> SparkContext::get_local_property(const std::string& key) const {
+    auto it = local_properties.find(key);
+    if (it == local_properties.end()) return std::nullopt;
+    return it->second;
+}
+
+void SparkContext::set_job_group(std::string group_id) { set_local_property(kJobGroupIdProperty, std::move(group_id)); }
+void SparkContext::clear_job_group() { set_local_property(kJobGroupIdProperty, std::nullopt); }
 void SparkContext::cancel_job(int job_id, std::optional<std::string> reason) { impl_->dag->cancel_job(job_id, std::move(reason)); }
 void SparkContext::cancel_job_group(const std::string& group_id) { impl_->dag->cancel_job_group(group_id); }
 void SparkContext::cancel_all_jobs() { impl_->dag->cancel_all_jobs(); }
@@ -416,7 +459,7 @@ void SparkContext::run_job(std::shared_ptr<RddBase> rdd, std::shared_ptr<ResultF
     std::shared_ptr<JobWaiter> waiter;
     try {
         waiter = impl_->dag->submit_job(std::move(rdd), std::move(func), std::move(partitions), std::move(handler),
-                                        std::move(call_site), current_job_group);
+                                        std::move(call_site), local_properties);
     } catch (const std::invalid_argument& e) {
         throw SparkException(e.what());
     }

@@ -48,8 +48,12 @@ class SparkListener;
 /// Threading: thread-safe; actions may run from several threads (jobs run FIFO).
 class SparkContext {
 public:
-    explicit SparkContext(Conf conf);
-    SparkContext(const std::string& master, const std::string& app_name, Conf conf = {});
+    /// `listeners` are registered before anything starts, so they also hear
+    /// SparkListenerApplicationStart and the first executors' SparkListenerExecutorAdded (Spark's
+    /// spark.extraListeners).
+    explicit SparkContext(Conf conf, std::vector<std::shared_ptr<scheduler::SparkListener>> listeners = {});
+    SparkContext(const std::string& master, const std::string& app_name, Conf conf = {},
+                 std::vector<std::shared_ptr<scheduler::SparkListener>> listeners = {});
     ~SparkContext();
     SparkContext(const SparkContext&) = delete;
     SparkContext& operator=(const SparkContext&) = delete;
@@ -74,6 +78,11 @@ public:
     template <class T>
     Rdd<T> parallelize(std::vector<T> data, int num_slices = 0,
                        std::source_location loc = std::source_location::current());
+    /// One partition per element, each with its preferred locations: hosts, or
+    /// "executor_<host>_<executorId>" for one executor (Spark's makeRDD(Seq[(T, Seq[String])])).
+    template <class T>
+    Rdd<T> make_rdd(std::vector<std::pair<T, std::vector<std::string>>> data,
+                    std::source_location loc = std::source_location::current());
 
     /// Receives scheduler events (jobs, stages, tasks, executors).
     void add_spark_listener(std::shared_ptr<scheduler::SparkListener> listener);
@@ -86,6 +95,11 @@ public:
 
     // -- jobs: groups and cancellation (Spark's setJobGroup, cancelJob, cancelJobGroup) ----------
 
+    /// Sets (or with nullopt, clears) a property of the jobs this thread submits from now on
+    /// (Spark's setLocalProperty). ember reads ember.jobGroup.id (set_job_group) and
+    /// ember.scheduler.pool (the FAIR pool, see ember.scheduler.mode). Thread-local.
+    void set_local_property(const std::string& key, std::optional<std::string> value);
+    std::optional<std::string> get_local_property(const std::string& key) const;
     /// Tags the jobs this thread submits from now on with `group_id` (until clear_job_group).
     void set_job_group(std::string group_id);
     void clear_job_group();

@@ -9,6 +9,7 @@
 #include "scheduler/rdd/rdd_base.hpp"
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -22,6 +23,14 @@ class ResultStage;
 using ResultHandler = std::function<void(int, std::string_view)>;
 
 /// A job submitted by an action.
+/// A job's local properties (Spark's Properties passed with a job): ember.jobGroup.id,
+/// ember.scheduler.pool, and any the app sets with SparkContext::set_local_property.
+using JobProperties = std::map<std::string, std::string>;
+
+/// Spark's keys of job properties.
+inline constexpr const char* kJobGroupIdProperty = "ember.jobGroup.id";
+inline constexpr const char* kSchedulerPoolProperty = "ember.scheduler.pool";
+
 struct ActiveJob {
     int job_id = 0;
     ResultStage* final_stage = nullptr;
@@ -32,6 +41,7 @@ struct ActiveJob {
     ResultHandler handler;
     std::string call_site;
     std::string job_group;  ///< SparkContext::set_job_group of the submitting thread ("" if none)
+    JobProperties properties;  ///< the submitting thread's local properties
 };
 
 /// A set of tasks computing the same function over partitions of one RDD, up to a shuffle.

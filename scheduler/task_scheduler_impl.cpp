@@ -10,63 +10,148 @@
 
 namespace ember::scheduler {
 
+namespace {
+
+TaskSetSettings read_settings(const Conf& conf, int max_task_failures) {
+    TaskSetSettings s;
+    s.max_task_failures = max_task_failures;
+    auto wait = [&](const char* key) {
+        std::string fallback = conf.get("ember.locality.wait", "3s");
+        return conf.get_time_ms(key, fallback).count();
+    };
+    s.wait_process_ms = wait("ember.locality.wait.process");
+    s.wait_node_ms = wait("ember.locality.wait.node");
+    s.wait_rack_ms = wait("ember.locality.wait.rack");
+    s.legacy_locality_reset = conf.get_bool("ember.locality.wait.legacyResetOnTaskLaunch", false);
+    s.speculation_quantile = conf.get_double("ember.speculation.quantile", 0.75);
+    s.speculation_multiplier = conf.get_double("ember.speculation.multiplier", 1.5);
+    s.speculation_min_runtime_ms = conf.get_time_ms("ember.speculation.minTaskRuntime", "100ms").count();
+    if (s.speculation_quantile <= 0 || s.speculation_quantile > 1) {
+        throw std::invalid_argument("ember.speculation.quantile must be in (0, 1]");
+    }
+    return s;
+}
+
+Pools make_pools(const Conf& conf) {
+    auto mode = parse_scheduling_mode(conf.get("ember.scheduler.mode", "FIFO"), "ember.scheduler.mode");
+    std::vector<PoolConfig> configs;
+    if (mode == SchedulingMode::fair) {
+        if (auto file = conf.get("ember.scheduler.allocation.file"); file && !file->empty()) {
+            configs = parse_allocation_file(*file);
+        }
+    }
+    return Pools(mode, std::move(configs));
+}
+
+}  // namespace
+
 TaskSchedulerImpl::TaskSchedulerImpl(const Conf& conf, int max_task_failures, ListenerBus& bus)
     : bus_(bus),
-      max_task_failures_(max_task_failures),
+      settings_(read_settings(conf, max_task_failures)),
+      pools_(make_pools(conf)),
       cpus_per_task_(static_cast<int>(std::max<std::int64_t>(1, conf.get_int("ember.task.cpus", 1)))),
       short_task_ns_(std::chrono::duration_cast<std::chrono::nanoseconds>(
                          conf.get_time_us("ember.scheduler.shortTaskDuration", "1ms"))
-                         .count()) {}
+                         .count()),
+      speculation_(conf.get_bool("ember.speculation", false)),
+      speculation_interval_(conf.get_time_ms("ember.speculation.interval", "100ms")) {}
 
-TaskSchedulerImpl::~TaskSchedulerImpl() = default;
+TaskSchedulerImpl::~TaskSchedulerImpl() { stop(); }
+
+void TaskSchedulerImpl::start_speculation(std::function<bool(std::function<void()>)> post) {
+    if (!speculation_ || speculation_timer_) return;
+    speculation_timer_ = std::make_unique<Timer>("task-scheduler-speculation");
+    struct Arm {
+        static void run(TaskSchedulerImpl* self, std::function<bool(std::function<void()>)> post) {
+            self->speculation_timer_->schedule(self->speculation_interval_, [self, post] {
+                if (post([self] { self->check_speculatable_tasks(); })) run(self, post);
+            });
+        }
+    };
+    Arm::run(this, std::move(post));
+}
+
+void TaskSchedulerImpl::stop() {
+    if (speculation_timer_) speculation_timer_->stop();
+}
+
+void TaskSchedulerImpl::check_speculatable_tasks() {
+    bool found = false;
+    auto now = now_ms();
+    for (auto& [_, attempts] : by_stage_) {
+        for (auto& [__, tsm] : attempts) found |= tsm->check_speculatable_tasks(now);
+    }
+    if (found && backend_) backend_->revive_offers();
+}
 
 void TaskSchedulerImpl::submit_tasks(TaskSet ts) {
     int stage = ts.stage_id;
     int attempt = ts.stage_attempt;
     auto& attempts = by_stage_[stage];
     for (auto& [_, tsm] : attempts) tsm->make_zombie();
-    attempts[attempt] = std::make_unique<TaskSetManager>(*this, std::move(ts), max_task_failures_);
+    attempts[attempt] = std::make_unique<TaskSetManager>(*this, std::move(ts), settings_);
     if (backend_) backend_->revive_offers();
 }
 
-std::vector<TaskLaunch> TaskSchedulerImpl::resource_offers(std::vector<WorkerOffer> offers) {
-    for (auto& o : offers) executor_host_.try_emplace(o.executor_id, o.host);
+std::vector<TaskLaunch> TaskSchedulerImpl::resource_offers(std::vector<WorkerOffer> offers, bool all_free) {
+    bool new_executor = false;
+    for (auto& o : offers) {
+        if (!executor_host_.count(o.executor_id)) {
+            add_executor_host(o.executor_id, o.host);
+            new_executor = true;
+        }
+    }
+    if (new_executor) recompute_locality();
     thread_local std::mt19937 rng(std::random_device{}());
     std::shuffle(offers.begin(), offers.end(), rng);
 
-    // FIFO: lower job id first, then lower stage id.
-    std::vector<TaskSetManager*> order;
+    std::vector<TaskSetManager*> all;
     for (auto& [_, attempts] : by_stage_) {
-        for (auto& [__, tsm] : attempts) {
-            if (!tsm->is_zombie()) order.push_back(tsm.get());
-        }
+        for (auto& [__, tsm] : attempts) all.push_back(tsm.get());
     }
-    std::sort(order.begin(), order.end(), [](TaskSetManager* a, TaskSetManager* b) {
-        auto ka = std::make_pair(a->task_set().job_id, a->task_set().stage_id);
-        auto kb = std::make_pair(b->task_set().job_id, b->task_set().stage_id);
-        return ka < kb;
-    });
-
     std::vector<TaskLaunch> launches;
-    for (TaskSetManager* tsm : order) {
-        bool launched = true;
-        while (launched) {
-            launched = false;
-            for (auto& o : offers) {
-                bool on_core = o.cores >= cpus_per_task_;
-                if (!on_core && (o.queue_slots <= 0 || !tsm->short_tasks())) continue;
-                auto task = tsm->resource_offer(o.executor_id, o.host, next_task_id_);
-                if (!task) break;
-                ++next_task_id_;
-                if (on_core) {
-                    o.cores -= cpus_per_task_;
-                } else {
-                    --o.queue_slots;
+    for (TaskSetManager* tsm : pools_.sort(all)) {
+        bool launched_any = false;
+        bool no_delay_rejects = true;
+        std::optional<TaskLocality> min_locality;
+        // Level by level from the most local: a round gives each executor at most one task; rounds
+        // repeat while they launch something (Spark's resourceOfferSingleTaskSet loop).
+        for (TaskLocality level : tsm->locality_levels()) {
+            bool launched = true;
+            while (launched) {
+                launched = false;
+                for (auto& o : offers) {
+                    bool on_core = o.cores >= cpus_per_task_;
+                    if (!on_core && (o.queue_slots <= 0 || !tsm->short_tasks())) continue;
+                    auto offer = tsm->resource_offer(o.executor_id, o.host, level, next_task_id_);
+                    no_delay_rejects &= !offer.delay_rejected;
+                    if (!offer.launch) continue;
+                    auto& task = *offer.launch;
+                    ++next_task_id_;
+                    if (on_core) {
+                        o.cores -= cpus_per_task_;
+                    } else {
+                        --o.queue_slots;
+                    }
+                    tid_to_tsm_[task.desc.task_id] = tsm;
+                    tid_to_executor_[task.desc.task_id] = o.executor_id;
+                    launches.push_back(std::move(task));
+                    launched = true;
+                    if (!min_locality || offer.locality < *min_locality) min_locality = offer.locality;
                 }
-                tid_to_tsm_[task->desc.task_id] = tsm;
-                tid_to_executor_[task->desc.task_id] = o.executor_id;
-                launches.push_back(std::move(*task));
-                launched = true;
+                launched_any |= launched;
+            }
+        }
+        // Spark 3.1+ (legacyResetOnTaskLaunch=false): restart the locality wait only after a launch
+        // with no delay-scheduling reject since the last round over all free resources.
+        if (!settings_.legacy_locality_reset) {
+            if (no_delay_rejects) {
+                if (launched_any && (all_free || tsm->no_rejects_since_reset)) {
+                    tsm->reset_delay_timer(min_locality);
+                    tsm->no_rejects_since_reset = true;
+                }
+            } else {
+                tsm->no_rejects_since_reset = false;
             }
         }
     }
@@ -99,13 +184,31 @@ void TaskSchedulerImpl::forget_task(std::int64_t tid) {
     tid_to_executor_.erase(tid);
 }
 
-void TaskSchedulerImpl::executor_added(const std::string& executor_id, const std::string& host) {
+void TaskSchedulerImpl::add_executor_host(const std::string& executor_id, const std::string& host) {
     executor_host_[executor_id] = host;
+    hosts_[host].insert(executor_id);
+}
+
+void TaskSchedulerImpl::recompute_locality() {
+    for (auto& [_, attempts] : by_stage_) {
+        for (auto& [__, tsm] : attempts) tsm->recompute_locality();
+    }
+}
+
+void TaskSchedulerImpl::executor_added(const std::string& executor_id, const std::string& host) {
+    add_executor_host(executor_id, host);
+    recompute_locality();
     dag_->executor_added(executor_id, host);
 }
 
 void TaskSchedulerImpl::executor_lost(const std::string& executor_id, const std::string& reason) {
-    if (!executor_host_.erase(executor_id)) return;
+    auto host_it = executor_host_.find(executor_id);
+    if (host_it == executor_host_.end()) return;
+    if (auto h = hosts_.find(host_it->second); h != hosts_.end()) {
+        h->second.erase(executor_id);
+        if (h->second.empty()) hosts_.erase(h);
+    }
+    executor_host_.erase(host_it);
     for (auto it = tid_to_executor_.begin(); it != tid_to_executor_.end();) {
         if (it->second == executor_id) {
             tid_to_tsm_.erase(it->first);

@@ -6,14 +6,19 @@
 
 #include "rpc/conf.hpp"
 #include "scheduler/listener.hpp"
+#include "scheduler/pool.hpp"
 #include "scheduler/task_end_reason.hpp"
 #include "scheduler/task_set.hpp"
 #include "scheduler/task_set_manager.hpp"
+#include "scheduler/timer.hpp"
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -33,8 +38,16 @@ struct WorkerOffer {
     int queue_slots = 0;
 };
 
-/// Offers go to task sets in FIFO order (job id, then stage id), one task per executor per round
-/// so that tasks spread over executors; offers are shuffled first, as Spark does.
+/// Offers go to task sets in pool order (Pools: FIFO by job id then stage id, or FAIR), and for
+/// each task set level by level from its most local one (TaskSetManager: delay scheduling), one
+/// task per executor per round so that tasks spread over executors; offers are shuffled first,
+/// as Spark does.
+///
+/// Speculation (ember.speculation, off by default; not in local mode): every
+/// ember.speculation.interval (100ms) each task set looks for tasks running longer than
+/// ember.speculation.multiplier (1.5) times the median of its finished ones, once
+/// ember.speculation.quantile (0.75) of its tasks finished, and at least
+/// ember.speculation.minTaskRuntime (100ms); copies of them are launched on other executors.
 ///
 /// Pipelining (ember's, for throughput of tiny tasks): Spark gives an executor one task per free
 /// core, so each core idles for a driver round trip between tasks. A task set whose finished
@@ -46,6 +59,8 @@ struct WorkerOffer {
 /// Threading: confined to the scheduler loop.
 class TaskSchedulerImpl {
 public:
+    /// Throws std::invalid_argument (bad ember.scheduler.mode) or std::runtime_error (an
+    /// unreadable or malformed ember.scheduler.allocation.file).
     TaskSchedulerImpl(const Conf& conf, int max_task_failures, ListenerBus& bus);
     ~TaskSchedulerImpl();
 
@@ -59,8 +74,15 @@ public:
 
     /// Registers a stage attempt's tasks; earlier attempts of the stage become zombies.
     void submit_tasks(TaskSet ts);
-    /// Tasks to launch on these free cores (ember.task.cpus each).
-    std::vector<TaskLaunch> resource_offers(std::vector<WorkerOffer> offers);
+    /// Starts the speculation timer if ember.speculation is on; `post` runs a closure on the
+    /// scheduler loop (false once it is gone).
+    void start_speculation(std::function<bool(std::function<void()>)> post);
+    void stop();
+
+    /// Tasks to launch on these free cores (ember.task.cpus each). `all_free`: the offers are
+    /// every executor's free cores (a periodic or revive round), not one executor's freed ones;
+    /// it decides when the delay-scheduling timer restarts (Spark's isAllFreeResources).
+    std::vector<TaskLaunch> resource_offers(std::vector<WorkerOffer> offers, bool all_free = true);
     /// A state change reported by an executor. `reason` is set for failed/killed tasks.
     void status_update(std::int64_t tid, TaskState state, std::string result, std::optional<TaskEndReason> reason,
                        const TaskMetrics& metrics);
@@ -72,6 +94,10 @@ public:
     /// A partition of a map stage finished in some attempt: later attempts skip it.
     void mark_partition_completed(int stage_id, int partition);
     bool has_executor(const std::string& executor_id) const { return executor_host_.count(executor_id) > 0; }
+    bool is_executor_alive(const std::string& executor_id) const { return has_executor(executor_id); }
+    bool has_executors_on_host(const std::string& host) const { return hosts_.count(host) > 0; }
+    /// True while every known executor runs on one host (e.g. local-cluster).
+    bool single_host() const noexcept { return hosts_.size() <= 1; }
 
     /// Aborts the task set of tasks that could not be sent to their executor, forgetting them.
     void abort_task_set_of(const std::vector<std::int64_t>& unsent, const std::string& message);
@@ -82,11 +108,15 @@ public:
 
 private:
     void remove_finished_task_sets();
+    void add_executor_host(const std::string& executor_id, const std::string& host);
+    void recompute_locality();
+    void check_speculatable_tasks();
 
     ListenerBus& bus_;
     DAGScheduler* dag_ = nullptr;
     SchedulerBackend* backend_ = nullptr;
-    int max_task_failures_;
+    TaskSetSettings settings_;
+    Pools pools_;
     int cpus_per_task_;
     std::int64_t short_task_ns_;
     std::int64_t next_task_id_ = 0;
@@ -94,6 +124,10 @@ private:
     std::unordered_map<std::int64_t, TaskSetManager*> tid_to_tsm_;
     std::unordered_map<std::int64_t, std::string> tid_to_executor_;
     std::map<std::string, std::string> executor_host_;
+    std::map<std::string, std::set<std::string>> hosts_;  // host -> its executors
+    bool speculation_ = false;
+    std::chrono::milliseconds speculation_interval_{100};
+    std::unique_ptr<Timer> speculation_timer_;
 };
 
 }  // namespace ember::scheduler

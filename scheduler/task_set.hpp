@@ -14,6 +14,8 @@ namespace ember::scheduler {
 struct TaskSpec {
     int partition = 0;   ///< RDD partition computed
     int output_id = 0;   ///< result stages: index of the partition within the job
+    /// Spark's TaskLocation strings: "<host>", "executor_<host>_<executorId>" (a cached block:
+    /// PROCESS_LOCAL there) or "hdfs_cache_<host>" (treated as a host).
     std::vector<std::string> preferred_locations;
 };
 
@@ -26,6 +28,7 @@ struct TaskSet {
     std::vector<TaskSpec> tasks;
     std::shared_ptr<const std::string> binary;  ///< the stage binary
     std::int64_t epoch = 0;
+    std::string pool = "default";  ///< FAIR pool, from the job's ember.scheduler.pool property
     std::string name() const { return std::to_string(stage_id) + "." + std::to_string(stage_attempt); }
 };
 

@@ -7,67 +7,309 @@
 
 #include <fmt/format.h>
 
-namespace ember::scheduler {
+#include <algorithm>
+#include <cmath>
+#include <string_view>
 
-TaskSetManager::TaskSetManager(TaskSchedulerImpl& sched, TaskSet ts, int max_task_failures)
+namespace ember::scheduler {
+namespace {
+
+constexpr std::string_view kExecutorLocationTag = "executor_";
+constexpr std::string_view kHdfsCacheLocationTag = "hdfs_cache_";
+
+}  // namespace
+
+TaskSetManager::TaskSetManager(TaskSchedulerImpl& sched, TaskSet ts, const TaskSetSettings& settings)
     : sched_(sched),
       ts_(std::move(ts)),
-      max_task_failures_(max_task_failures),
+      settings_(settings),
+      name_("TaskSet_" + ts_.name()),
+      locations_(ts_.tasks.size()),
       successful_(ts_.tasks.size(), false),
       num_failures_(ts_.tasks.size(), 0),
       attempts_(ts_.tasks.size(), 0),
       succeeded_tid_(ts_.tasks.size(), -1),
-      copies_running_(ts_.tasks.size(), 0) {
+      copies_running_(ts_.tasks.size(), 0),
+      task_attempts_(ts_.tasks.size()) {
+    for (std::size_t i = 0; i < ts_.tasks.size(); ++i) {
+        for (const auto& loc : ts_.tasks[i].preferred_locations) {
+            std::string_view s = loc;
+            if (s.starts_with(kExecutorLocationTag)) {
+                // executor_<host>_<executorId>
+                s.remove_prefix(kExecutorLocationTag.size());
+                auto sep = s.find('_');
+                if (sep == std::string_view::npos) continue;
+                locations_[i].push_back({std::string(s.substr(0, sep)), std::string(s.substr(sep + 1))});
+            } else if (s.starts_with(kHdfsCacheLocationTag)) {
+                locations_[i].push_back({std::string(s.substr(kHdfsCacheLocationTag.size())), {}});
+            } else if (!s.empty()) {
+                locations_[i].push_back({std::string(s), {}});
+            }
+        }
+    }
     // Pushed in reverse so that low indexes launch first (Spark).
-    for (int i = static_cast<int>(ts_.tasks.size()) - 1; i >= 0; --i) pending_.push_back(i);
+    for (int i = static_cast<int>(ts_.tasks.size()) - 1; i >= 0; --i) add_pending_task(i, false);
+    recompute_locality();
+    current_level_ = 0;
+    last_reset_ms_ = now_ms();
 }
 
-std::optional<TaskLaunch> TaskSetManager::resource_offer(const std::string& executor_id, const std::string& host,
-                                                         std::int64_t task_id) {
-    while (!zombie_ && !pending_.empty()) {
-        int index = pending_.back();
-        pending_.pop_back();
-        if (successful_[static_cast<std::size_t>(index)]) continue;
-        if (copies_running_[static_cast<std::size_t>(index)] > 0) continue;
+void TaskSetManager::add_pending_task(int index, bool speculative) {
+    PendingTasks& p = speculative ? speculative_ : pending_;
+    const auto& locs = locations_[static_cast<std::size_t>(index)];
+    for (const auto& loc : locs) {
+        if (!loc.executor_id.empty()) p.for_executor[loc.executor_id].push_back(index);
+        p.for_host[loc.host].push_back(index);
+    }
+    if (locs.empty()) p.no_prefs.push_back(index);
+    p.all.push_back(index);
+}
 
-        const auto& spec = ts_.tasks[static_cast<std::size_t>(index)];
-        int attempt = attempts_[static_cast<std::size_t>(index)]++;
-        TaskInfo info;
-        info.task_id = task_id;
-        info.index = index;
-        info.attempt = attempt;
-        info.partition_id = spec.partition;
-        info.launch_time = now_ms();
-        info.executor_id = executor_id;
-        info.host = host;
-        infos_[task_id] = info;
-        running_.insert(task_id);
-        ++copies_running_[static_cast<std::size_t>(index)];
+void TaskSetManager::forget_unlaunched(std::int64_t tid) {
+    if (running_.erase(tid)) --copies_running_[static_cast<std::size_t>(infos_[tid].index)];
+}
 
-        TaskLaunch launch;
-        auto& d = launch.desc;
-        d.task_id = task_id;
-        d.attempt_number = attempt;
-        d.executor_id = executor_id;
-        d.name = fmt::format("task {}.{} in stage {} (TID {})", index, attempt, ts_.name(), task_id);
-        d.index = index;
-        d.partition_id = spec.partition;
-        d.stage_id = ts_.stage_id;
-        d.stage_attempt = ts_.stage_attempt;
-        d.job_id = ts_.job_id;
-        d.epoch = ts_.epoch;
-        d.cpus = sched_.cpus_per_task();
-        d.shuffle_map = ts_.shuffle_map;
-        launch.binary = ts_.binary;
-        sched_.dag().task_started(ts_, info);
-        return launch;
+// -- locality -----------------------------------------------------------------------------------
+
+void TaskSetManager::recompute_locality() {
+    std::vector<TaskLocality> previous = levels_;
+    std::size_t previous_index = current_level_;
+    TaskLocality previous_level = previous.empty() ? TaskLocality::any : previous[current_level_];
+
+    levels_.clear();
+    auto any_alive = [&](const std::unordered_map<std::string, std::vector<int>>& lists, bool executors) {
+        for (const auto& [key, _] : lists) {
+            if (executors ? sched_.is_executor_alive(key) : sched_.has_executors_on_host(key)) return true;
+        }
+        return false;
+    };
+    if (any_alive(pending_.for_executor, true)) levels_.push_back(TaskLocality::process_local);
+    if (any_alive(pending_.for_host, false)) levels_.push_back(TaskLocality::node_local);
+    if (!pending_.no_prefs.empty()) levels_.push_back(TaskLocality::no_pref);
+    levels_.push_back(TaskLocality::any);
+
+    current_level_ = locality_index(previous_level);
+    if (!previous.empty() && current_level_ > previous_index) {
+        // SPARK-31837: a more local level appeared; move to it rather than stay less local.
+        for (std::size_t i = 0; i < levels_.size(); ++i) {
+            if (std::find(previous.begin(), previous.end(), levels_[i]) == previous.end()) {
+                current_level_ = i;
+                break;
+            }
+        }
+    }
+}
+
+std::size_t TaskSetManager::locality_index(TaskLocality l) const {
+    std::size_t i = 0;
+    while (i + 1 < levels_.size() && l > levels_[i]) ++i;
+    return i;
+}
+
+std::int64_t TaskSetManager::locality_wait(TaskLocality l) const {
+    switch (l) {
+        case TaskLocality::process_local: return settings_.wait_process_ms;
+        case TaskLocality::node_local: return settings_.wait_node_ms;
+        case TaskLocality::rack_local: return settings_.wait_rack_ms;
+        default: return 0;
+    }
+}
+
+bool TaskSetManager::needs_scheduling(int index, bool speculative) const {
+    auto i = static_cast<std::size_t>(index);
+    if (successful_[i]) return false;
+    return speculative ? copies_running_[i] == 1 : copies_running_[i] == 0;
+}
+
+bool TaskSetManager::more_tasks_in(std::vector<int>& list) {
+    while (!list.empty()) {
+        if (needs_scheduling(list.back(), false)) return true;
+        list.pop_back();
+    }
+    return false;
+}
+
+bool TaskSetManager::more_tasks_in(std::unordered_map<std::string, std::vector<int>>& lists) {
+    bool more = false;
+    for (auto it = lists.begin(); it != lists.end();) {
+        if (more_tasks_in(it->second)) {
+            more = true;
+            ++it;
+        } else {
+            it = lists.erase(it);
+        }
+    }
+    return more;
+}
+
+TaskLocality TaskSetManager::allowed_locality(std::int64_t now) {
+    while (current_level_ + 1 < levels_.size()) {
+        bool more = true;
+        switch (levels_[current_level_]) {
+            case TaskLocality::process_local: more = more_tasks_in(pending_.for_executor); break;
+            case TaskLocality::node_local: more = more_tasks_in(pending_.for_host); break;
+            case TaskLocality::no_pref: more = more_tasks_in(pending_.no_prefs); break;
+            default: more = more_tasks_in(pending_.all); break;
+        }
+        std::int64_t wait = locality_wait(levels_[current_level_]);
+        if (!more) {
+            // Nothing left at this level: move on without waiting (SPARK-4939).
+            last_reset_ms_ = now;
+            ++current_level_;
+        } else if (now - last_reset_ms_ >= wait) {
+            last_reset_ms_ += wait;
+            ++current_level_;
+        } else {
+            break;
+        }
+    }
+    return levels_[current_level_];
+}
+
+void TaskSetManager::reset_delay_timer(std::optional<TaskLocality> min_locality) {
+    last_reset_ms_ = now_ms();
+    if (min_locality) current_level_ = locality_index(*min_locality);
+}
+
+bool TaskSetManager::has_attempt_on(int index, const std::string& executor_id, const std::string& host) const {
+    // Spark keeps copies off the hosts a task ran on. With every executor on one host (as on
+    // local-cluster) that would forbid speculation altogether, so ember then compares executors.
+    bool by_host = !sched_.single_host();
+    for (auto tid : task_attempts_[static_cast<std::size_t>(index)]) {
+        const TaskInfo& info = infos_.at(tid);
+        if (by_host ? info.host == host : info.executor_id == executor_id) return true;
+    }
+    return false;
+}
+
+std::optional<int> TaskSetManager::dequeue_from(std::vector<int>& list, const std::string& executor_id,
+                                                const std::string& host, bool speculative) {
+    for (std::size_t i = list.size(); i-- > 0;) {
+        int index = list[i];
+        if (speculative && has_attempt_on(index, executor_id, host)) continue;  // kept for others
+        list.erase(list.begin() + static_cast<std::ptrdiff_t>(i));             // almost always the tail
+        if (needs_scheduling(index, speculative)) return index;
     }
     return std::nullopt;
+}
+
+std::optional<TaskSetManager::Dequeued> TaskSetManager::dequeue_task(const std::string& executor_id,
+                                                                     const std::string& host,
+                                                                     TaskLocality max_locality) {
+    // Regular tasks first, then speculative copies (Spark's dequeueTask).
+    for (bool speculative : {false, true}) {
+        if (speculative && speculatable_.empty()) break;
+        PendingTasks& p = speculative ? speculative_ : pending_;
+        if (auto it = p.for_executor.find(executor_id); it != p.for_executor.end()) {
+            if (auto i = dequeue_from(it->second, executor_id, host, speculative)) {
+                return Dequeued{*i, TaskLocality::process_local, speculative};
+            }
+        }
+        if (max_locality >= TaskLocality::node_local) {
+            if (auto it = p.for_host.find(host); it != p.for_host.end()) {
+                if (auto i = dequeue_from(it->second, executor_id, host, speculative)) {
+                    return Dequeued{*i, TaskLocality::node_local, speculative};
+                }
+            }
+        }
+        if (max_locality >= TaskLocality::no_pref) {
+            // Tasks without preference count as PROCESS_LOCAL wherever they run (Spark).
+            if (auto i = dequeue_from(p.no_prefs, executor_id, host, speculative)) {
+                return Dequeued{*i, TaskLocality::process_local, speculative};
+            }
+        }
+        if (max_locality >= TaskLocality::any) {
+            if (auto i = dequeue_from(p.all, executor_id, host, speculative)) {
+                return Dequeued{*i, TaskLocality::any, speculative};
+            }
+        }
+    }
+    return std::nullopt;
+}
+
+TaskSetManager::Offer TaskSetManager::resource_offer(const std::string& executor_id, const std::string& host,
+                                                     TaskLocality max_locality, std::int64_t task_id) {
+    Offer out;
+    if (zombie_) return out;
+    std::int64_t now = 0;
+    TaskLocality allowed = max_locality;
+    if (max_locality != TaskLocality::no_pref) {
+        now = now_ms();
+        allowed = std::min(allowed_locality(now), max_locality);
+    }
+    auto d = dequeue_task(executor_id, host, allowed);
+    if (!d) {
+        out.delay_rejected =
+            max_locality == TaskLocality::any && (!pending_.all.empty() || !speculative_.all.empty());
+        return out;
+    }
+    if (settings_.legacy_locality_reset && max_locality != TaskLocality::no_pref) {
+        current_level_ = locality_index(d->locality);
+        last_reset_ms_ = now;
+    }
+
+    int index = d->index;
+    auto i = static_cast<std::size_t>(index);
+    const auto& spec = ts_.tasks[i];
+    int attempt = attempts_[i]++;
+    TaskInfo info;
+    info.task_id = task_id;
+    info.index = index;
+    info.attempt = attempt;
+    info.partition_id = spec.partition;
+    info.launch_time = now != 0 ? now : now_ms();
+    info.executor_id = executor_id;
+    info.host = host;
+    info.locality = d->locality;
+    info.speculative = d->speculative;
+    infos_[task_id] = info;
+    running_.insert(task_id);
+    task_attempts_[i].push_back(task_id);
+    ++copies_running_[i];
+    if (d->speculative) {
+        speculatable_.erase(index);
+        log::get("scheduler")->info("Starting speculative task {}.{} in stage {} (TID {}) ({}, executor {}, {})",
+                                    index, attempt, ts_.name(), task_id, host, executor_id, to_string(d->locality));
+    }
+
+    TaskLaunch launch;
+    auto& desc = launch.desc;
+    desc.task_id = task_id;
+    desc.attempt_number = attempt;
+    desc.executor_id = executor_id;
+    desc.name = fmt::format("task {}.{} in stage {} (TID {})", index, attempt, ts_.name(), task_id);
+    desc.index = index;
+    desc.partition_id = spec.partition;
+    desc.stage_id = ts_.stage_id;
+    desc.stage_attempt = ts_.stage_attempt;
+    desc.job_id = ts_.job_id;
+    desc.epoch = ts_.epoch;
+    desc.cpus = sched_.cpus_per_task();
+    desc.shuffle_map = ts_.shuffle_map;
+    launch.binary = ts_.binary;
+    sched_.dag().task_started(ts_, info);
+    out.launch = std::move(launch);
+    out.locality = d->locality;
+    return out;
 }
 
 bool TaskSetManager::short_tasks() const noexcept {
     std::int64_t limit = sched_.short_task_ns();
     return limit > 0 && timed_tasks_ >= 2 && timed_ns_ < limit * timed_tasks_;
+}
+
+// -- task ends ----------------------------------------------------------------------------------
+
+void TaskSetManager::kill_other_attempts(int index, std::int64_t winner) {
+    for (auto tid : task_attempts_[static_cast<std::size_t>(index)]) {
+        if (tid == winner || !running_.count(tid)) continue;
+        const TaskInfo& other = infos_.at(tid);
+        log::get("scheduler")->info(
+            "Killing attempt {} for task {}.{} in stage {} (TID {}) on {} as the attempt {} succeeded on {}",
+            other.attempt, index, other.attempt, ts_.name(), tid, other.host, infos_.at(winner).attempt,
+            infos_.at(winner).host);
+        sched_.kill_task(tid, "another attempt succeeded");
+    }
 }
 
 void TaskSetManager::handle_successful_task(std::int64_t tid, std::string result, const TaskMetrics& metrics) {
@@ -76,22 +318,25 @@ void TaskSetManager::handle_successful_task(std::int64_t tid, std::string result
     TaskInfo& info = it->second;
     info.finish_time = now_ms();
     running_.erase(tid);
-    --copies_running_[static_cast<std::size_t>(info.index)];
     auto index = static_cast<std::size_t>(info.index);
+    --copies_running_[index];
     if (successful_[index]) {
-        // Another attempt already succeeded: this result is not used.
+        // Another attempt already succeeded: this result is not used (Spark counts it killed).
         log::get("scheduler")->info("Ignoring result of TID {}: task {} in stage {} already succeeded", tid,
                                     info.index, ts_.name());
+        info.killed = true;
         sched_.dag().task_ended(ts_, info.index, TaskKilled{"another attempt succeeded"}, {}, metrics, info);
         return;
     }
     successful_[index] = true;
     succeeded_tid_[index] = tid;
+    successful_durations_ms_.push_back(info.finish_time - info.launch_time);
     ++timed_tasks_;
     timed_ns_ += static_cast<std::int64_t>(metrics.executor_run_time_ns + metrics.executor_deserialize_time_ns);
     num_failures_[index] = 0;
     ++tasks_successful_;
     if (tasks_successful_ == static_cast<int>(ts_.tasks.size())) zombie_ = true;
+    kill_other_attempts(info.index, tid);
     sched_.dag().task_ended(ts_, info.index, Success{}, std::move(result), metrics, info);
 }
 
@@ -104,11 +349,17 @@ void TaskSetManager::handle_failed_task(std::int64_t tid, TaskState state, TaskE
     info.failed = state != TaskState::killed;
     info.killed = state == TaskState::killed;
     running_.erase(tid);
-    --copies_running_[static_cast<std::size_t>(info.index)];
     auto index = static_cast<std::size_t>(info.index);
+    --copies_running_[index];
     std::string error = to_error_string(reason);
-    log::get("scheduler")->warn("Lost task {}.{} in stage {} (TID {}) ({} executor {}): {}", info.index, info.attempt,
-                                ts_.name(), tid, info.host, info.executor_id, error);
+    bool another_won = successful_[index] && std::holds_alternative<TaskKilled>(reason);
+    if (another_won) {
+        log::get("scheduler")->info("Task {}.{} in stage {} (TID {}) was killed: {}", info.index, info.attempt,
+                                    ts_.name(), tid, error);
+    } else {
+        log::get("scheduler")->warn("Lost task {}.{} in stage {} (TID {}) ({} executor {}): {}", info.index,
+                                    info.attempt, ts_.name(), tid, info.host, info.executor_id, error);
+    }
     bool fetch_failed = std::holds_alternative<FetchFailed>(reason);
     bool counts = counts_towards_task_failures(reason);
     if (fetch_failed) {
@@ -123,7 +374,7 @@ void TaskSetManager::handle_failed_task(std::int64_t tid, TaskState state, TaskE
     if (fetch_failed) return;
     if (counts) {
         int failures = ++num_failures_[index];
-        if (failures >= max_task_failures_) {
+        if (failures >= settings_.max_task_failures) {
             abort(fmt::format("Task {} in stage {} failed {} times, most recent failure: Lost task {}.{} in stage {} "
                               "(TID {}) ({} executor {}): {}",
                               info.index, ts_.name(), failures, info.index, info.attempt, ts_.name(), tid, info.host,
@@ -131,7 +382,7 @@ void TaskSetManager::handle_failed_task(std::int64_t tid, TaskState state, TaskE
             return;
         }
     }
-    if (!successful_[index] && !zombie_) pending_.push_back(info.index);
+    if (!successful_[index] && !zombie_) add_pending_task(info.index, false);
 }
 
 void TaskSetManager::executor_lost(const std::string& executor_id, const std::string& reason) {
@@ -139,7 +390,10 @@ void TaskSetManager::executor_lost(const std::string& executor_id, const std::st
         if (infos_[tid].executor_id != executor_id) continue;
         handle_failed_task(tid, TaskState::failed, ExecutorLostFailure{executor_id, true, reason}, TaskMetrics{});
     }
-    if (!ts_.shuffle_map || zombie_) return;
+    if (!ts_.shuffle_map || zombie_) {
+        recompute_locality();
+        return;
+    }
     // Finished map tasks wrote their output on that executor; it is gone with it.
     for (std::size_t i = 0; i < successful_.size(); ++i) {
         if (!successful_[i] || succeeded_tid_[i] < 0) continue;
@@ -148,9 +402,10 @@ void TaskSetManager::executor_lost(const std::string& executor_id, const std::st
         successful_[i] = false;
         succeeded_tid_[i] = -1;
         --tasks_successful_;
-        pending_.push_back(static_cast<int>(i));
+        add_pending_task(static_cast<int>(i), false);
         sched_.dag().task_ended(ts_, static_cast<int>(i), Resubmitted{}, {}, TaskMetrics{}, info);
     }
+    recompute_locality();
 }
 
 void TaskSetManager::mark_partition_completed(int partition) {
@@ -166,8 +421,43 @@ void TaskSetManager::mark_partition_completed(int partition) {
 void TaskSetManager::abort(const std::string& message) {
     if (zombie_ && tasks_successful_ == static_cast<int>(ts_.tasks.size())) return;
     zombie_ = true;
-    pending_.clear();
+    pending_ = {};
+    speculative_ = {};
+    speculatable_.clear();
     sched_.dag().task_set_failed(ts_, message);
+}
+
+// -- speculation --------------------------------------------------------------------------------
+
+bool TaskSetManager::check_speculatable_tasks(std::int64_t now) {
+    auto num_tasks = ts_.tasks.size();
+    if (zombie_ || num_tasks == 1 || successful_durations_ms_.empty()) return false;
+    auto min_finished = std::max<std::size_t>(
+        static_cast<std::size_t>(std::floor(settings_.speculation_quantile * static_cast<double>(num_tasks))), 1);
+    if (static_cast<std::size_t>(tasks_successful_) < min_finished) return false;
+    std::vector<std::int64_t> durations = successful_durations_ms_;
+    auto mid = durations.begin() + static_cast<std::ptrdiff_t>(durations.size() / 2);
+    std::nth_element(durations.begin(), mid, durations.end());
+    auto threshold = std::max<std::int64_t>(
+        static_cast<std::int64_t>(settings_.speculation_multiplier * static_cast<double>(*mid)),
+        settings_.speculation_min_runtime_ms);
+    bool found = false;
+    for (auto tid : running_) {
+        const TaskInfo& info = infos_.at(tid);
+        int index = info.index;
+        auto i = static_cast<std::size_t>(index);
+        if (successful_[i] || copies_running_[i] != 1 || speculatable_.count(index)) continue;
+        if (now - info.launch_time <= threshold) continue;
+        log::get("scheduler")->info(
+            "Marking task {} in stage {} (on {}) as speculatable because it ran more than {} ms", index, ts_.name(),
+            info.host, threshold);
+        speculatable_.insert(index);
+        add_pending_task(index, true);
+        sched_.bus().post(
+            SparkListenerSpeculativeTaskSubmitted{ts_.stage_id, ts_.stage_attempt, index, ts_.tasks[i].partition});
+        found = true;
+    }
+    return found;
 }
 
 }  // namespace ember::scheduler

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "shuffle/map_output_tracker.hpp"
 
+#include <algorithm>
+#include <map>
+
 #include "rpc/log.hpp"
 
 #include <fmt/format.h>
@@ -128,6 +131,31 @@ int MapOutputTrackerMaster::num_available_outputs(int shuffle_id) const {
     int n = 0;
     for (auto& s : it->second) n += s.has_value();
     return n;
+}
+
+std::vector<std::string> MapOutputTrackerMaster::hosts_with_largest_outputs(int shuffle_id, int reduce_id,
+                                                                          double fraction) const {
+    std::lock_guard lk(mu_);
+    auto it = shuffles_.find(shuffle_id);
+    if (it == shuffles_.end() || it->second.size() >= 1000) return {};
+    std::map<std::string, std::uint64_t> by_host;
+    std::uint64_t total = 0;
+    for (const auto& s : it->second) {
+        if (!s) return {};
+        auto r = static_cast<std::size_t>(reduce_id);
+        std::uint64_t size = r < s->sizes.size() ? s->sizes[r] : 0;
+        if (size == 0) continue;
+        by_host[s->location.host] += size;
+        total += size;
+    }
+    std::vector<std::pair<std::uint64_t, std::string>> large;
+    for (auto& [host, bytes] : by_host) {
+        if (total > 0 && static_cast<double>(bytes) / static_cast<double>(total) >= fraction) large.emplace_back(bytes, host);
+    }
+    std::sort(large.begin(), large.end(), [](auto& a, auto& b) { return a.first > b.first; });
+    std::vector<std::string> out;
+    for (auto& [_, host] : large) out.push_back(host);
+    return out;
 }
 
 std::vector<std::uint64_t> MapOutputTrackerMaster::bytes_by_partition(int shuffle_id) const {

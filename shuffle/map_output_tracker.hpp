@@ -65,6 +65,10 @@ public:
     void unregister_shuffle(int shuffle_id);
     std::vector<int> find_missing_partitions(int shuffle_id) const;
     int num_available_outputs(int shuffle_id) const;
+    /// Hosts holding at least `fraction` of reduce partition `reduce_id`'s bytes, largest share
+    /// first (Spark's getLocationsWithLargestOutputs); empty if the shuffle has more than
+    /// 1000 map outputs, a map output is missing, or the partition is empty.
+    std::vector<std::string> hosts_with_largest_outputs(int shuffle_id, int reduce_id, double fraction) const;
     /// Total bytes per reduce partition (Spark's MapOutputStatistics).
     std::vector<std::uint64_t> bytes_by_partition(int shuffle_id) const;
     std::int64_t epoch() const;

@@ -138,7 +138,7 @@ void CoarseGrainedSchedulerBackend::make_offers(const std::string* only_executor
         if (o.cores > 0 || o.queue_slots > 0) offers.push_back(std::move(o));
     }
     if (offers.empty()) return;
-    auto launches = scheduler_.resource_offers(std::move(offers));
+    auto launches = scheduler_.resource_offers(std::move(offers), only_executor == nullptr);
     if (launches.empty()) return;
     std::map<std::string, std::vector<TaskLaunch*>> by_executor;
     for (auto& l : launches) by_executor[l.desc.executor_id].push_back(&l);

@@ -57,16 +57,18 @@ void DriverEndpoint::receive_and_reply(const rpc::Message& msg, rpc::RpcCallCont
         data.total_cores = reg->getCores();
         data.pid = reg->getPid();
         b.executors_.emplace(id, std::move(data));
+        log::get("scheduler")->info("Registered executor {} ({}) with {} core(s)", id,
+                                    b.executors_.at(id).address.host_port(), reg->getCores());
+        b.scheduler_.executor_added(id, b.executors_.at(id).host);
+        b.bus_.post(SparkListenerExecutorAdded{now_ms(), id, b.executors_.at(id).host, reg->getCores()});
         {
+            // Counted after the event: once SparkContext's constructor sees every executor
+            // registered, its listeners have heard of each.
             std::lock_guard lk(b.mu_);
             ++b.registered_;
             b.total_cores_ += reg->getCores();
         }
         b.cv_.notify_all();
-        log::get("scheduler")->info("Registered executor {} ({}) with {} core(s)", id,
-                                    b.executors_.at(id).address.host_port(), reg->getCores());
-        b.scheduler_.executor_added(id, b.executors_.at(id).host);
-        b.bus_.post(SparkListenerExecutorAdded{now_ms(), id, b.executors_.at(id).host, reg->getCores()});
         ctx.reply<wire::RegisteredExecutor>([&](wire::RegisteredExecutor::Builder r) { r.setAppId(b.app_id_); });
         return;
     }

@@ -47,7 +47,7 @@ void Executor::launch_task(TaskDescription task) {
 
 void Executor::kill_task(std::int64_t task_id, const std::string& reason) {
     std::lock_guard lk(mu_);
-    kill_reasons_[task_id] = reason;
+    kill_reasons_.try_emplace(task_id, reason);  // the first reason is the cause
     if (auto it = running_.find(task_id); it != running_.end()) it->second->kill();
 }
 

@@ -6,6 +6,7 @@
 #include "scheduler/rdd/rdd_base.hpp"
 #include "scheduler/registry.hpp"
 
+#include <string>
 #include <vector>
 
 namespace ember::scheduler {
@@ -36,6 +37,14 @@ public:
         }
     }
 
+    /// Preferred locations per slice (SparkContext::make_rdd). Driver-side only: they are not
+    /// part of the stage binary.
+    void set_locations(std::vector<std::vector<std::string>> locations) { locations_ = std::move(locations); }
+    std::vector<std::string> preferred_locations(int p) const override {
+        auto i = static_cast<std::size_t>(p);
+        return i < locations_.size() ? locations_[i] : std::vector<std::string>{};
+    }
+
     /// Cuts `data` into `n` slices.
     static std::vector<std::vector<T>> slice(std::vector<T> data, int n) {
         std::vector<std::vector<T>> out(static_cast<std::size_t>(std::max(n, 1)));
@@ -50,6 +59,7 @@ public:
 
 private:
     std::vector<std::vector<T>> slices_;
+    std::vector<std::vector<std::string>> locations_;
 };
 
 }  // namespace ember::scheduler

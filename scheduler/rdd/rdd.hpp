@@ -562,4 +562,19 @@ Rdd<T> SparkContext::parallelize(std::vector<T> data, int num_slices, std::sourc
     return Rdd<T>(this, std::move(node));
 }
 
+template <class T>
+Rdd<T> SparkContext::make_rdd(std::vector<std::pair<T, std::vector<std::string>>> data, std::source_location loc) {
+    std::vector<std::vector<T>> slices;
+    std::vector<std::vector<std::string>> locations;
+    for (auto& [value, locs] : data) {
+        slices.push_back({std::move(value)});
+        locations.push_back(std::move(locs));
+    }
+    if (slices.empty()) slices.emplace_back();
+    auto node = std::make_shared<scheduler::ParallelCollectionRdd<T>>(new_rdd_id(), std::move(slices));
+    node->set_locations(std::move(locations));
+    node->set_name(call_site("makeRDD", loc));
+    return Rdd<T>(this, std::move(node));
+}
+
 }  // namespace ember
