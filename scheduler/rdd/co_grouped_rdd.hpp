@@ -4,6 +4,7 @@
 /// CoGroupedRdd: for each key of two (K, _) RDDs, the values of both (Spark's CoGroupedRDD), the
 /// base of cogroup and the joins.
 
+#include "scheduler/rdd/external_spill.hpp"
 #include "scheduler/rdd/rdd_base.hpp"
 #include "scheduler/rdd/shuffled_rdd.hpp"
 #include "scheduler/registry.hpp"
@@ -74,13 +75,37 @@ public:
     }
 
     void compute(int p, TaskContext& tc, FunctionRef<void(Out&&)> out) override {
-        std::unordered_map<K, Groups, shuffle::StableHash> groups;
-        read_side(left_, p, tc, [&](K&& k, V&& v) { groups[std::move(k)].first.push_back(std::move(v)); });
-        read_side(right_, p, tc, [&](K&& k, W&& w) { groups[std::move(k)].second.push_back(std::move(w)); });
-        while (!groups.empty()) {
-            auto node = groups.extract(groups.begin());
-            out(Out(std::move(node.key()), std::move(node.mapped())));
-        }
+        // Spills past the task's execution memory (Spark's CoGroupedRDD uses an
+        // ExternalAppendOnlyMap too).
+        ExternalAppendOnlyMap<K, Groups> groups(tc, SpillPolicy::from(tc));
+        read_side(left_, p, tc, [&](K&& k, V&& v) {
+            groups.upsert(
+                std::move(k),
+                [&] {
+                    Groups g;
+                    g.first.push_back(std::move(v));
+                    return g;
+                },
+                [&](Groups& g) { g.first.push_back(std::move(v)); });
+        });
+        read_side(right_, p, tc, [&](K&& k, W&& w) {
+            groups.upsert(
+                std::move(k),
+                [&] {
+                    Groups g;
+                    g.second.push_back(std::move(w));
+                    return g;
+                },
+                [&](Groups& g) { g.second.push_back(std::move(w)); });
+        });
+        groups.drain(
+            [](Groups& have, Groups&& more) {
+                have.first.insert(have.first.end(), std::make_move_iterator(more.first.begin()),
+                                  std::make_move_iterator(more.first.end()));
+                have.second.insert(have.second.end(), std::make_move_iterator(more.second.begin()),
+                                   std::make_move_iterator(more.second.end()));
+            },
+            out);
     }
 
 private:

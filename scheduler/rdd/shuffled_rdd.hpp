@@ -7,6 +7,7 @@
 /// ShuffledRDD).
 
 #include "scheduler/closure.hpp"
+#include "scheduler/rdd/external_spill.hpp"
 #include "scheduler/rdd/rdd_base.hpp"
 #include "scheduler/rdd/size_estimator.hpp"
 #include "scheduler/registry.hpp"
@@ -250,7 +251,8 @@ void read_shuffle_partition(int shuffle_id, int p, TaskContext& tc, ReadBlock&& 
 /// The reduce side: partition r fetches block r of every map output (local ones from disk,
 /// remote ones over TCP) and aggregates them by key into (K, Combiner) records. A block that
 /// cannot be fetched or does not decode raises FetchFailedException, so the map output is
-/// regenerated. Its records are hash-partitioned by key (partitioner()).
+/// regenerated. Its records are hash-partitioned by key (partitioner()). Keys beyond the task's
+/// execution memory spill to disk and are merged back (ExternalAppendOnlyMap).
 template <class K, class V, class Agg>
 class ShuffledRdd final : public RddNode<std::pair<K, typename Agg::Combiner>> {
 public:
@@ -279,36 +281,29 @@ public:
     }
 
     void compute(int p, TaskContext& tc, FunctionRef<void(Out&&)> out) override {
-        std::unordered_map<K, C, shuffle::StableHash> combined;
+        // Aggregates in memory up to the task's execution memory, then spills (Spark's
+        // ExternalAppendOnlyMap in BlockStoreShuffleReader).
+        ExternalAppendOnlyMap<K, C> combined(tc, SpillPolicy::from(tc));
         std::uint64_t records = 0;
         read_shuffle_partition(shuffle_id_, p, tc, [&](Decoder& d) {
             while (!d.done()) {
                 K k = d.read<K>();
                 if constexpr (Agg::kMapSideCombine) {
                     C c = d.read<C>();
-                    auto it = combined.find(k);
-                    if (it == combined.end()) {
-                        combined.emplace(std::move(k), std::move(c));
-                    } else {
-                        agg_.merge_combiners(it->second, std::move(c));
-                    }
+                    combined.upsert(
+                        std::move(k), [&] { return std::move(c); },
+                        [&](C& have) { agg_.merge_combiners(have, std::move(c)); });
                 } else {
                     V v = d.read<V>();
-                    auto it = combined.find(k);
-                    if (it == combined.end()) {
-                        combined.emplace(std::move(k), agg_.create(std::move(v)));
-                    } else {
-                        agg_.merge_value(it->second, std::move(v));
-                    }
+                    combined.upsert(
+                        std::move(k), [&] { return agg_.create(std::move(v)); },
+                        [&](C& have) { agg_.merge_value(have, std::move(v)); });
                 }
                 ++records;
             }
         });
         tc.metrics().shuffle_read.records_read += records;
-        while (!combined.empty()) {
-            auto node = combined.extract(combined.begin());
-            out(Out(std::move(node.key()), std::move(node.mapped())));
-        }
+        combined.drain([this](C& have, C&& more) { agg_.merge_combiners(have, std::move(more)); }, out);
     }
 
 private:
@@ -320,9 +315,8 @@ private:
 /// block r of every map output, written by a ShuffleDependency with a RangePartitioner and no
 /// aggregation, and emits its (K, V) records sorted by key under `cmp` (reversed when
 /// descending), so that partitions in order hold globally sorted keys. The order of records with
-/// equal keys is unspecified. The partition is sorted in memory.
-/// TODO(soon): spill sorted runs and merge them when a partition outgrows the task's memory
-/// (Spark's ExternalSorter); ShuffledRdd's hash map needs the same.
+/// equal keys is unspecified. A partition larger than the task's execution memory is sorted in
+/// runs spilled to disk and merged (ExternalSorter).
 /// Threading: immutable after construction; compute() runs concurrently for different partitions.
 template <class K, class V, class Cmp>
 class SortedShuffledRdd final : public RddNode<std::pair<K, V>> {
@@ -350,22 +344,18 @@ public:
     }
 
     void compute(int p, TaskContext& tc, FunctionRef<void(Out&&)> out) override {
-        std::vector<Out> records;
+        auto less = [this](const K& a, const K& b) {
+            return ascending_ ? std::invoke(cmp_, a, b) : std::invoke(cmp_, b, a);
+        };
+        ExternalSorter<K, V, decltype(less)> sorter(tc, SpillPolicy::from(tc), less);
         read_shuffle_partition(shuffle_id_, p, tc, [&](Decoder& d) {
             while (!d.done()) {
                 K k = d.read<K>();
-                records.emplace_back(std::move(k), d.read<V>());
+                sorter.insert(Out(std::move(k), d.read<V>()));
             }
         });
-        tc.metrics().shuffle_read.records_read += records.size();
-        if (ascending_) {
-            std::sort(records.begin(), records.end(),
-                      [this](const Out& a, const Out& b) { return std::invoke(cmp_, a.first, b.first); });
-        } else {
-            std::sort(records.begin(), records.end(),
-                      [this](const Out& a, const Out& b) { return std::invoke(cmp_, b.first, a.first); });
-        }
-        for (auto& r : records) out(std::move(r));
+        tc.metrics().shuffle_read.records_read += sorter.size();
+        sorter.drain(out);
     }
 
 private:

@@ -588,3 +588,64 @@ TEST_CASE("reduce_by_key and group_by_key on a partitioned RDD aggregate in plac
     }
     CHECK(stage_shape(rec->last_job()) == std::pair<int, int>{1, 1});
 }
+
+TEST_CASE("Reduce sides spill past their memory and still give exact results", "[scheduler][rdd][api][spill]") {
+    // A threshold of 64 records in memory forces many spills in every reduce task (Spark's
+    // spark.shuffle.spill.numElementsForceSpillThreshold).
+    for (std::string which : {"local", "cluster"}) {
+        DYNAMIC_SECTION(which) {
+            Conf conf;
+            conf.set("ember.shuffle.spill.numElementsForceSpillThreshold", "64");
+            SparkContext sc(master_for(which), "spill", conf);
+            auto rec = std::make_shared<Recorder>();
+            sc.add_spark_listener(rec);
+            std::mt19937 rng(kSeed + 7);
+            auto left = random_pairs(rng, 6000, 0, 1500);
+            auto right = random_pairs(rng, 3000, 500, 2500);
+
+            std::map<int, std::int64_t> sums;
+            std::map<int, std::vector<int>> groups;
+            for (auto& [k, v] : left) {
+                sums[k] += v;
+                groups[k].push_back(v);
+            }
+            auto got_sums = sc.parallelize(left, 4)
+                                .map([](std::pair<int, int> kv) { return std::pair<int, std::int64_t>(kv.first, kv.second); })
+                                .reduce_by_key([](std::int64_t a, std::int64_t b) { return a + b; }, 3)
+                                .collect();
+            CHECK(std::map<int, std::int64_t>(got_sums.begin(), got_sums.end()) == sums);
+
+            auto got_groups = sc.parallelize(left, 4).group_by_key(3).collect();
+            REQUIRE(got_groups.size() == groups.size());
+            for (auto& [k, vs] : got_groups) {
+                INFO("key " << k);
+                CHECK(sorted(vs) == sorted(groups.at(k)));
+            }
+
+            std::map<int, std::pair<std::vector<int>, std::vector<int>>> cg;
+            for (auto& [k, v] : left) cg[k].first.push_back(v);
+            for (auto& [k, w] : right) cg[k].second.push_back(w);
+            auto got_cg = sc.parallelize(left, 4).cogroup(sc.parallelize(right, 3), 3).collect();
+            REQUIRE(got_cg.size() == cg.size());
+            for (auto& [k, g] : got_cg) {
+                INFO("key " << k);
+                CHECK(sorted(g.first) == sorted(cg.at(k).first));
+                CHECK(sorted(g.second) == sorted(cg.at(k).second));
+            }
+
+            auto got_sorted = sc.parallelize(left, 4).sort_by_key(true, 3).collect();
+            REQUIRE(got_sorted.size() == left.size());
+            CHECK(std::is_sorted(got_sorted.begin(), got_sorted.end(),
+                                 [](auto& a, auto& b) { return a.first < b.first; }));
+            CHECK(sorted(got_sorted) == sorted(left));
+
+            // The result stages (reduce sides) report what they spilled.
+            std::lock_guard lk(rec->mu);
+            int spilled_stages = 0;
+            for (auto& s : rec->completed) {
+                if (!s.is_shuffle_map && s.metrics.shuffle_write.disk_bytes_spilled > 0) ++spilled_stages;
+            }
+            CHECK(spilled_stages >= 4);
+        }
+    }
+}

@@ -1,0 +1,425 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// Reduce-side spilling: ExternalAppendOnlyMap (aggregation by key) and ExternalSorter (sorting
+/// by key) keep their records in memory up to the task's execution memory, then write them to
+/// temp_local_* files in the executor's local dirs and merge the files at the end (Spark's
+/// ExternalAppendOnlyMap, ExternalSorter, SizeTracker and Spillable).
+
+#include "scheduler/function_ref.hpp"
+#include "scheduler/rdd/size_estimator.hpp"
+#include "scheduler/task_context.hpp"
+#include "shuffle/partitioner.hpp"
+#include "storage/block_manager.hpp"
+#include "storage/serializer.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <queue>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace ember::scheduler {
+
+/// One spill: batches of encoded records, each framed by its length (u32, little-endian), in a
+/// temp_local_<uuid> file that is deleted with this object.
+/// Threading: single-threaded.
+class SpillFile {
+public:
+    explicit SpillFile(storage::DiskBlockManager& disk)
+        : path_(disk.get_file(storage::BlockId{storage::TempLocalBlockId{storage::random_uuid()}})) {
+        fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd_ < 0) throw std::runtime_error(fmt::format("cannot create spill file {}: {}", path_, std::strerror(errno)));
+    }
+    ~SpillFile() {
+        if (fd_ >= 0) ::close(fd_);
+        ::unlink(path_.c_str());
+    }
+    SpillFile(const SpillFile&) = delete;
+    SpillFile& operator=(const SpillFile&) = delete;
+
+    /// Appends one batch; throws std::runtime_error naming the file (e.g. disk full).
+    void append(const std::string& batch) {
+        auto len = static_cast<std::uint32_t>(batch.size());
+        write_all(&len, sizeof len);
+        write_all(batch.data(), batch.size());
+    }
+    std::uint64_t bytes() const noexcept { return size_; }
+
+    /// Reads the batches back in order.
+    class Reader {
+    public:
+        explicit Reader(const SpillFile& f) : f_(&f) {}
+        /// The next batch into `out`; false at the end.
+        bool next(std::string& out) {
+            if (offset_ >= f_->size_) return false;
+            std::uint32_t len = 0;
+            f_->read_all(&len, sizeof len, offset_);
+            out.resize(len);
+            f_->read_all(out.data(), len, offset_ + sizeof len);
+            offset_ += sizeof len + len;
+            return true;
+        }
+
+    private:
+        const SpillFile* f_;
+        std::uint64_t offset_ = 0;
+    };
+
+private:
+    void write_all(const void* p, std::size_t n) {
+        const char* c = static_cast<const char*>(p);
+        while (n > 0) {
+            ssize_t w = ::pwrite(fd_, c, n, static_cast<off_t>(size_));
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) throw std::runtime_error(fmt::format("cannot write spill file {}: {}", path_, std::strerror(errno)));
+            c += w;
+            n -= static_cast<std::size_t>(w);
+            size_ += static_cast<std::uint64_t>(w);
+        }
+    }
+    void read_all(void* p, std::size_t n, std::uint64_t at) const {
+        char* c = static_cast<char*>(p);
+        while (n > 0) {
+            ssize_t r = ::pread(fd_, c, n, static_cast<off_t>(at));
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) {
+                throw std::runtime_error(fmt::format("cannot read spill file {}: {}", path_,
+                                                     r == 0 ? "unexpected end of file" : std::strerror(errno)));
+            }
+            c += r;
+            n -= static_cast<std::size_t>(r);
+            at += static_cast<std::uint64_t>(r);
+        }
+    }
+
+    std::string path_;
+    int fd_ = -1;
+    std::uint64_t size_ = 0;
+};
+
+/// When to spill: past the task's execution memory (ExecutorServices::task_memory_bytes, at least
+/// 1 MiB), checked every 32 records, or past ember.shuffle.spill.numElementsForceSpillThreshold
+/// records in memory (Spark's key; unlimited by default, for tests).
+struct SpillPolicy {
+    std::uint64_t budget_bytes;
+    std::uint64_t force_spill_elements;
+
+    static SpillPolicy from(TaskContext& tc) {
+        auto force = tc.conf().get_int("ember.shuffle.spill.numElementsForceSpillThreshold", 0);
+        return {std::max<std::uint64_t>(tc.services().task_memory_bytes, 1u << 20),
+                force > 0 ? static_cast<std::uint64_t>(force) : ~std::uint64_t{0}};
+    }
+};
+
+/// Records per spill batch (Spark's spark.shuffle.spill.batchSize default).
+inline constexpr std::size_t kSpillBatchRecords = 10'000;
+
+/// Hash aggregation that spills (Spark's ExternalAppendOnlyMap). Entries spill sorted by the
+/// stable hash of their key; drain() merges the spills and what is left in memory by hash,
+/// combining equal keys with `merge`, so each key comes out once with all its values.
+///
+/// Size: estimated as Spark's SizeTracker does, by walking the map at updates 1.1x apart and
+/// extrapolating between walks, so growing combiners (group_by_key's vectors) count.
+///
+/// Threading: single-threaded (one task).
+template <class K, class C>
+class ExternalAppendOnlyMap {
+public:
+    ExternalAppendOnlyMap(TaskContext& tc, SpillPolicy policy) : tc_(tc), policy_(policy) {}
+
+    /// Creates the combiner of `k` with create() or updates it with update(C&).
+    template <class Create, class Update>
+    void upsert(K&& k, Create&& create, Update&& update) {
+        auto it = map_.find(k);
+        if (it == map_.end()) {
+            map_.emplace(std::move(k), create());
+        } else {
+            update(it->second);
+        }
+        ++updates_;
+        if (updates_ >= next_sample_) sample();
+        if ((++since_check_ & 31) == 0 && (estimate() > policy_.budget_bytes || map_.size() >= policy_.force_spill_elements)) {
+            spill();
+        }
+    }
+
+    std::size_t spill_count() const noexcept { return spills_.size(); }
+
+    /// Emits every (key, combiner) once, merging a key's combiners from spills with `merge(C&,
+    /// C&&)`. Consumes the map.
+    template <class Merge>
+    void drain(Merge&& merge, FunctionRef<void(std::pair<K, C>&&)> out) {
+        if (spills_.empty()) {
+            while (!map_.empty()) {
+                auto node = map_.extract(map_.begin());
+                out(std::pair<K, C>(std::move(node.key()), std::move(node.mapped())));
+            }
+            return;
+        }
+        std::vector<std::unique_ptr<Stream>> streams;
+        for (auto& f : spills_) streams.push_back(std::make_unique<FileStream>(*f));
+        streams.push_back(std::make_unique<MemoryStream>(sorted_entries()));
+        using Head = std::pair<std::uint64_t, std::size_t>;  // (hash, stream)
+        std::priority_queue<Head, std::vector<Head>, std::greater<>> heads;
+        for (std::size_t i = 0; i < streams.size(); ++i) {
+            if (streams[i]->advance()) heads.push({streams[i]->current().hash, i});
+        }
+        std::vector<std::pair<K, C>> bucket;  // the keys of one hash value
+        while (!heads.empty()) {
+            std::uint64_t h = heads.top().first;
+            while (!heads.empty() && heads.top().first == h) {
+                std::size_t i = heads.top().second;
+                heads.pop();
+                // Every entry of this stream with hash h.
+                do {
+                    Entry& e = streams[i]->current();
+                    auto same = std::find_if(bucket.begin(), bucket.end(), [&](auto& kc) { return kc.first == e.key; });
+                    if (same == bucket.end()) {
+                        bucket.emplace_back(std::move(e.key), std::move(e.combiner));
+                    } else {
+                        merge(same->second, std::move(e.combiner));
+                    }
+                } while (streams[i]->advance() && streams[i]->current().hash == h);
+                if (!streams[i]->exhausted()) heads.push({streams[i]->current().hash, i});
+            }
+            tc_.kill_if_interrupted();
+            for (auto& kc : bucket) out(std::move(kc));
+            bucket.clear();
+        }
+        spills_.clear();
+    }
+
+private:
+    struct Entry {
+        std::uint64_t hash = 0;
+        K key{};
+        C combiner{};
+    };
+    /// Entries in hash order.
+    class Stream {
+    public:
+        virtual ~Stream() = default;
+        /// Moves to the next entry; false (and exhausted()) at the end.
+        virtual bool advance() = 0;
+        Entry& current() { return cur_; }
+        bool exhausted() const noexcept { return done_; }
+
+    protected:
+        Entry cur_;
+        bool done_ = false;
+    };
+    class MemoryStream final : public Stream {
+    public:
+        explicit MemoryStream(std::vector<Entry> v) : v_(std::move(v)) {}
+        bool advance() override {
+            if (i_ >= v_.size()) return !(this->done_ = true);
+            this->cur_ = std::move(v_[i_++]);
+            return true;
+        }
+
+    private:
+        std::vector<Entry> v_;
+        std::size_t i_ = 0;
+    };
+    class FileStream final : public Stream {
+    public:
+        explicit FileStream(const SpillFile& f) : reader_(f) {}
+        bool advance() override {
+            while (!d_ || d_->done()) {
+                if (!reader_.next(batch_)) return !(this->done_ = true);
+                d_.emplace(batch_);
+            }
+            this->cur_.hash = d_->read<std::uint64_t>();
+            this->cur_.key = d_->read<K>();
+            this->cur_.combiner = d_->read<C>();
+            return true;
+        }
+
+    private:
+        SpillFile::Reader reader_;
+        std::string batch_;
+        std::optional<Decoder> d_;
+    };
+
+    std::vector<Entry> sorted_entries() {
+        std::vector<Entry> v;
+        v.reserve(map_.size());
+        while (!map_.empty()) {
+            auto node = map_.extract(map_.begin());
+            std::uint64_t h = shuffle::StableHash{}(node.key());
+            v.push_back(Entry{h, std::move(node.key()), std::move(node.mapped())});
+        }
+        std::sort(v.begin(), v.end(), [](const Entry& a, const Entry& b) { return a.hash < b.hash; });
+        return v;
+    }
+
+    void sample() {
+        std::uint64_t size = 0;
+        for (const auto& [k, c] : map_) size += estimate_size(k) + estimate_size(c) + 48;
+        if (updates_ > sampled_updates_ && size > sampled_bytes_) {
+            bytes_per_update_ = static_cast<double>(size - sampled_bytes_) / static_cast<double>(updates_ - sampled_updates_);
+        }
+        sampled_bytes_ = size;
+        sampled_updates_ = updates_;
+        next_sample_ = static_cast<std::uint64_t>(static_cast<double>(updates_) * 1.1) + 1;
+    }
+    std::uint64_t estimate() const {
+        return sampled_bytes_ +
+               static_cast<std::uint64_t>(bytes_per_update_ * static_cast<double>(updates_ - sampled_updates_));
+    }
+
+    void spill() {
+        std::uint64_t in_memory = estimate();
+        auto file = std::make_unique<SpillFile>(tc_.services().block_manager.disk_block_manager());
+        Encoder enc;
+        std::size_t n = 0;
+        for (auto& e : sorted_entries()) {
+            enc.write(e.hash);
+            enc.write(e.key);
+            enc.write(e.combiner);
+            if (++n % kSpillBatchRecords == 0) {
+                file->append(enc.bytes());
+                enc.clear();
+            }
+        }
+        if (enc.size() > 0) file->append(enc.bytes());
+        auto& m = tc_.metrics().shuffle_write;
+        m.memory_bytes_spilled += in_memory;
+        m.disk_bytes_spilled += file->bytes();
+        spills_.push_back(std::move(file));
+        map_ = {};
+        updates_ = since_check_ = 0;
+        sampled_bytes_ = sampled_updates_ = 0;
+        bytes_per_update_ = 0;
+        next_sample_ = 1;
+    }
+
+    TaskContext& tc_;
+    SpillPolicy policy_;
+    std::unordered_map<K, C, shuffle::StableHash> map_;
+    std::vector<std::unique_ptr<SpillFile>> spills_;
+    std::uint64_t updates_ = 0, since_check_ = 0, next_sample_ = 1;
+    std::uint64_t sampled_bytes_ = 0, sampled_updates_ = 0;
+    double bytes_per_update_ = 0;
+};
+
+/// Sorting that spills (Spark's ExternalSorter with an ordering and no aggregation): records
+/// are buffered up to the budget, then sorted and written as a run; drain() merges the runs
+/// and the in-memory rest with `less`.
+/// Threading: single-threaded (one task).
+template <class K, class V, class Less>
+class ExternalSorter {
+public:
+    using Record = std::pair<K, V>;
+
+    ExternalSorter(TaskContext& tc, SpillPolicy policy, Less less) : tc_(tc), policy_(policy), less_(std::move(less)) {}
+
+    void insert(Record&& r) {
+        bytes_ += estimate_size(r.first) + estimate_size(r.second) + 16;
+        buf_.push_back(std::move(r));
+        if ((buf_.size() & 31) == 0 && (bytes_ > policy_.budget_bytes || buf_.size() >= policy_.force_spill_elements)) {
+            spill();
+        }
+    }
+    std::size_t size() const noexcept { return count_ + buf_.size(); }
+    std::size_t spill_count() const noexcept { return runs_.size(); }
+
+    /// Emits every record in `less` order (equal keys in unspecified order). Consumes the sorter.
+    void drain(FunctionRef<void(Record&&)> out) {
+        sort_buffer();
+        if (runs_.empty()) {
+            for (auto& r : buf_) out(std::move(r));
+            buf_.clear();
+            return;
+        }
+        struct Run {
+            std::optional<SpillFile::Reader> reader;  // empty: the in-memory buffer
+            std::string batch;
+            std::optional<Decoder> d;
+            std::size_t next = 0;
+            Record cur;
+        };
+        std::vector<Run> runs(runs_.size() + 1);
+        for (std::size_t i = 0; i < runs_.size(); ++i) runs[i].reader.emplace(*runs_[i]);
+        auto advance = [&](Run& r) {
+            if (!r.reader) {
+                if (r.next >= buf_.size()) return false;
+                r.cur = std::move(buf_[r.next++]);
+                return true;
+            }
+            while (!r.d || r.d->done()) {
+                if (!r.reader->next(r.batch)) return false;
+                r.d.emplace(r.batch);
+            }
+            r.cur.first = r.d->template read<K>();
+            r.cur.second = r.d->template read<V>();
+            return true;
+        };
+        // Min-heap on the runs' current keys.
+        auto greater = [&](std::size_t a, std::size_t b) { return less_(runs[b].cur.first, runs[a].cur.first); };
+        std::priority_queue<std::size_t, std::vector<std::size_t>, decltype(greater)> heap(greater);
+        for (std::size_t i = 0; i < runs.size(); ++i) {
+            if (advance(runs[i])) heap.push(i);
+        }
+        std::size_t n = 0;
+        while (!heap.empty()) {
+            std::size_t i = heap.top();
+            heap.pop();
+            out(std::move(runs[i].cur));
+            if (advance(runs[i])) heap.push(i);
+            if ((++n & 1023) == 0) tc_.kill_if_interrupted();
+        }
+        buf_.clear();
+        runs_.clear();
+    }
+
+private:
+    void sort_buffer() {
+        std::sort(buf_.begin(), buf_.end(), [this](const Record& a, const Record& b) { return less_(a.first, b.first); });
+    }
+    void spill() {
+        sort_buffer();
+        auto file = std::make_unique<SpillFile>(tc_.services().block_manager.disk_block_manager());
+        Encoder enc;
+        std::size_t n = 0;
+        for (auto& r : buf_) {
+            enc.write(r.first);
+            enc.write(r.second);
+            if (++n % kSpillBatchRecords == 0) {
+                file->append(enc.bytes());
+                enc.clear();
+            }
+        }
+        if (enc.size() > 0) file->append(enc.bytes());
+        auto& m = tc_.metrics().shuffle_write;
+        m.memory_bytes_spilled += bytes_;
+        m.disk_bytes_spilled += file->bytes();
+        count_ += buf_.size();
+        runs_.push_back(std::move(file));
+        buf_ = {};
+        bytes_ = 0;
+    }
+
+    TaskContext& tc_;
+    SpillPolicy policy_;
+    Less less_;
+    std::vector<Record> buf_;
+    std::uint64_t bytes_ = 0;
+    std::size_t count_ = 0;
+    std::vector<std::unique_ptr<SpillFile>> runs_;
+};
+
+}  // namespace ember::scheduler
