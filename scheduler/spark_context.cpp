@@ -196,6 +196,7 @@ void SparkContext::Impl::start() {
     dag = std::make_unique<DAGScheduler>(conf, *task_scheduler, tracker, bus,
                                          [this](std::function<void()> fn) { return post(std::move(fn)); });
     task_scheduler->set_dag_scheduler(dag.get());
+    dag->set_block_manager_master(block_manager_master);
     result_getter = std::make_unique<TaskResultGetter>(*task_scheduler, *block_manager,
                                                        [this](std::function<void()> fn) { return post(std::move(fn)); });
     task_scheduler->set_result_getter(result_getter.get());
@@ -376,6 +377,16 @@ int SparkContext::default_parallelism() const {
 }
 
 int SparkContext::new_rdd_id() { return impl_->next_rdd_id.fetch_add(1); }
+void SparkContext::unpersist_rdd(int rdd_id, bool blocking) {
+    auto* master = impl_->block_manager ? impl_->block_manager->master() : nullptr;
+    if (!master) return;
+    try {
+        master->remove_rdd(rdd_id, blocking);
+    } catch (const std::exception& e) {
+        throw SparkException(e.what());
+    }
+}
+
 int SparkContext::new_shuffle_id() { return impl_->next_shuffle_id.fetch_add(1); }
 
 std::vector<int> SparkContext::executor_pids() const {
