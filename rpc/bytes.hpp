@@ -61,6 +61,14 @@ private:
     int fd_;
 };
 
+/// Bytes owned elsewhere and kept alive by `owner` (a block in a MemoryStore, a received
+/// message): sent from where they are, without a copy, for as long as the frame needs them.
+/// Threading: immutable.
+struct SharedBytes {
+    std::shared_ptr<const void> owner;
+    std::span<const std::byte> bytes;
+};
+
 /// `length` bytes at `offset` of an open file, sent with sendfile(2) without passing through
 /// user space (Spark's FileSegmentManagedBuffer).
 struct FileRegion {

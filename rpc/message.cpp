@@ -72,6 +72,11 @@ RpcResult<std::shared_ptr<MessageData>> localize(std::unique_ptr<OutgoingData> o
                 pos += b->size();
                 continue;
             }
+            if (auto* sb = std::get_if<SharedBytes>(&part)) {
+                if (!sb->bytes.empty()) std::memcpy(d->body.data() + pos, sb->bytes.data(), sb->bytes.size());
+                pos += sb->bytes.size();
+                continue;
+            }
             auto& r = std::get<FileRegion>(part);
             std::uint64_t done = 0;
             while (done < r.length) {
@@ -157,6 +162,12 @@ void OutgoingMessage::init_payload(std::uint64_t type_id) {
 
 void OutgoingMessage::add_body(Bytes bytes) {
     d_->body_size += bytes.size();
+    d_->envelope.setBodySize(d_->body_size);
+    d_->body.emplace_back(std::move(bytes));
+}
+
+void OutgoingMessage::add_body(SharedBytes bytes) {
+    d_->body_size += bytes.bytes.size();
     d_->envelope.setBodySize(d_->body_size);
     d_->body.emplace_back(std::move(bytes));
 }

@@ -148,6 +148,9 @@ public:
 
     /// Appends raw bytes to the body.
     void add_body(Bytes bytes);
+    /// Appends bytes kept alive by their owner to the body, without copying them (the owner is
+    /// held until the frame is written, or copied once for a local delivery).
+    void add_body(SharedBytes bytes);
     /// Appends a file slice to the body; sent with sendfile(2), read with pread(2) when local.
     void add_body(FileRegion region);
     std::uint64_t body_size() const noexcept;

@@ -21,7 +21,7 @@ class TransportClient;
 namespace ember::rpc::detail {
 
 /// One raw body part of an outgoing frame.
-using BodyPart = std::variant<Bytes, FileRegion>;
+using BodyPart = std::variant<Bytes, FileRegion, SharedBytes>;
 
 /// The builder side of a frame: the capnp message whose root is the Envelope, plus body parts.
 struct OutgoingData {

@@ -4,6 +4,7 @@
 #include "rpc/log.hpp"
 #include "rpc/rpc_endpoint.hpp"
 #include "scheduler/task_scheduler_impl.hpp"
+#include "storage/block_manager_master_endpoint.hpp"
 
 #include <fmt/format.h>
 
@@ -195,6 +196,7 @@ void DAGScheduler::handle_job_submitted(int job_id, std::shared_ptr<RddBase> rdd
         if (s->job_ids.count(job_id)) infos.push_back(s->initial_info());
     }
     jobs_.emplace(job_id, std::move(job));
+    clear_cache_locs();
     bus_.post(SparkListenerJobStart{job_id, now_ms(), std::move(infos), job_group});
     submit_stage(final_stage);
 }
@@ -205,14 +207,43 @@ bool DAGScheduler::is_available(const ShuffleMapStage& s) const {
     return tracker_.num_available_outputs(s.dep->shuffle_id()) == s.num_tasks;
 }
 
-std::vector<Stage*> DAGScheduler::missing_parent_stages(Stage& stage) {
-    std::vector<Stage*> missing;
-    for (Stage* p : stage.parents) {
-        auto* m = static_cast<ShuffleMapStage*>(p);
-        if (!is_available(*m)) missing.push_back(p);
+const std::vector<std::vector<std::string>>& DAGScheduler::cache_locations(const RddBase& rdd) {
+    if (auto it = cache_locs_.find(rdd.id()); it != cache_locs_.end()) return it->second;
+    std::vector<std::vector<std::string>> locs(static_cast<std::size_t>(rdd.num_partitions()));
+    if (master_ && !rdd.storage_level().is_none()) {
+        std::vector<storage::BlockId> blocks;
+        for (int p = 0; p < rdd.num_partitions(); ++p) blocks.push_back(storage::RddBlockId{rdd.id(), p});
+        auto where = master_->get_locations(blocks);
+        for (std::size_t p = 0; p < where.size(); ++p) {
+            for (auto& bm : where[p]) locs[p].push_back("executor_" + bm.host + "_" + bm.executor_id);
+        }
     }
-    std::sort(missing.begin(), missing.end(), [](Stage* a, Stage* b) { return a->id < b->id; });
-    return missing;
+    return cache_locs_.emplace(rdd.id(), std::move(locs)).first->second;
+}
+
+std::vector<Stage*> DAGScheduler::missing_parent_stages(Stage& stage) {
+    std::set<Stage*> missing;
+    std::set<int> visited;
+    std::vector<RddBase*> stack{stage.rdd.get()};
+    while (!stack.empty()) {
+        RddBase* r = stack.back();
+        stack.pop_back();
+        if (!visited.insert(r->id()).second) continue;
+        const auto& locs = cache_locations(*r);
+        bool has_uncached = std::any_of(locs.begin(), locs.end(), [](const auto& l) { return l.empty(); });
+        if (!has_uncached) continue;  // every partition is cached: its parents are not needed
+        for (auto& dep : r->shuffle_dependencies()) {
+            auto it = shuffle_id_to_stage_.find(dep->shuffle_id());
+            ShuffleMapStage* m = it != shuffle_id_to_stage_.end()
+                                     ? it->second
+                                     : get_or_create_shuffle_map_stage(dep, stage.first_job_id);
+            if (!is_available(*m)) missing.insert(m);
+        }
+        for (auto& n : r->narrow_dependencies()) stack.push_back(n.rdd.get());
+    }
+    std::vector<Stage*> out(missing.begin(), missing.end());
+    std::sort(out.begin(), out.end(), [](Stage* a, Stage* b) { return a->id < b->id; });
+    return out;
 }
 
 std::vector<int> DAGScheduler::find_missing_partitions(Stage& s) const {
@@ -543,6 +574,9 @@ void DAGScheduler::remove_executor_outputs(const std::string& executor_id, std::
 }
 
 void DAGScheduler::handle_executor_lost(const std::string& executor_id) {
+    // Its cached blocks are gone with it (Spark: blockManagerMaster.removeExecutor).
+    if (master_) master_->remove_executor(executor_id);
+    clear_cache_locs();
     remove_executor_outputs(executor_id, tracker_.epoch());
     // Stages waiting for a parent that is now incomplete will find it missing on resubmission.
     for (Stage* s : std::vector<Stage*>(waiting_.begin(), waiting_.end())) {
@@ -619,6 +653,7 @@ void DAGScheduler::handle_task_completion(const TaskSet& ts, int index, TaskEndR
         if (running_.count(stage) && ms->pending_partitions.empty()) {
             mark_stage_as_finished(stage);
             tracker_.increment_epoch();
+            clear_cache_locs();
             if (!is_available(*ms)) {
                 // Some outputs were lost while the stage ran: run the missing ones again.
                 logger()->info("Resubmitting {} because some of its tasks had failed", stage_label(*stage));
@@ -677,6 +712,7 @@ void DAGScheduler::resubmit_failed_stages() {
     resubmit_scheduled_ = false;
     if (failed_.empty()) return;
     logger()->info("Resubmitting failed stages");
+    clear_cache_locs();
     std::vector<Stage*> stages(failed_.begin(), failed_.end());
     failed_.clear();
     std::sort(stages.begin(), stages.end(), [](Stage* a, Stage* b) { return a->first_job_id < b->first_job_id; });

@@ -23,6 +23,10 @@
 #include <utility>
 #include <vector>
 
+namespace ember::storage {
+class BlockManagerMasterEndpoint;
+}
+
 namespace ember::scheduler {
 
 class TaskSchedulerImpl;
@@ -55,6 +59,9 @@ public:
                                           JobProperties properties = {});
     /// Fails every active job ("Job N cancelled because SparkContext was shut down").
     void stop();
+    /// Where cached RDD blocks are (the driver's BlockManagerMaster); without it nothing counts
+    /// as cached. Call before the first job.
+    void set_block_manager_master(storage::BlockManagerMasterEndpoint* master) noexcept { master_ = master; }
 
     // -- cancellation (Spark's cancelJob / cancelJobGroup / cancelAllJobs); thread-safe ---------
     /// Fails job `job_id` with "Job <id> cancelled[ because <reason>]": the running tasks of the
@@ -99,7 +106,25 @@ private:
     ShuffleMapStage* get_or_create_shuffle_map_stage(const std::shared_ptr<ShuffleDependencyBase>& dep, int job_id);
     std::vector<Stage*> get_or_create_parent_stages(const std::shared_ptr<RddBase>& rdd, int job_id);
     std::vector<std::shared_ptr<ShuffleDependencyBase>> shuffle_dependencies(const std::shared_ptr<RddBase>& rdd) const;
+    /// Spark's getMissingParentStages: walks the stage's RDDs through narrow dependencies from
+    /// its last RDD; an RDD whose partitions are all cached (cache_locations) is not looked
+    /// through, so shuffle map stages only it depends on are not missing (a later job over a
+    /// cached RDD skips them). The others are missing when their outputs are not all available.
     std::vector<Stage*> missing_parent_stages(Stage& stage);
+
+public:
+    /// Spark's getCacheLocs: for each partition of `rdd`, the TaskLocation strings
+    /// ("executor_<host>_<executorId>") of the BlockManagers holding its block `rdd_<id>_<p>`;
+    /// all empty for an RDD that is not persisted. Asked of the BlockManagerMaster once per RDD
+    /// and kept until clear_cache_locs(), which runs when a job is submitted, an executor is
+    /// lost, failed stages are resubmitted and a map stage finishes (as in Spark). For
+    /// preferred locations too (getPreferredLocs checks it first).
+    /// Threading: scheduler loop only.
+    const std::vector<std::vector<std::string>>& cache_locations(const RddBase& rdd);
+    /// Forgets the cached locations. Threading: scheduler loop only.
+    void clear_cache_locs() { cache_locs_.clear(); }
+
+private:
     bool is_available(const ShuffleMapStage& s) const;
     std::vector<int> find_missing_partitions(Stage& s) const;
     void submit_stage(Stage* stage);
@@ -142,6 +167,8 @@ private:
     /// Records an executor failure at `epoch` and drops its map outputs, once per epoch.
     void remove_executor_outputs(const std::string& executor_id, std::int64_t epoch);
     bool stopped_ = false;
+    storage::BlockManagerMasterEndpoint* master_ = nullptr;
+    std::map<int, std::vector<std::vector<std::string>>> cache_locs_;  // rdd id -> per partition
 };
 
 }  // namespace ember::scheduler

@@ -56,6 +56,8 @@ struct TaskInfo {
     std::string executor_id;
     std::string host;
     std::int64_t finish_time = 0;
+    /// When the driver started fetching an indirect result (0: never; Spark's gettingResultTime).
+    std::int64_t getting_result_time = 0;
     bool failed = false;
     bool killed = false;
     TaskLocality locality = TaskLocality::process_local;
@@ -83,6 +85,11 @@ struct SparkListenerStageCompleted {
 struct SparkListenerTaskStart {
     int stage_id;
     int stage_attempt_id;
+    TaskInfo task_info;
+};
+/// The driver started fetching a task's result from the executor's BlockManager (an indirect
+/// result, larger than ember.task.maxDirectResultSize); the TaskEnd follows once it arrived.
+struct SparkListenerTaskGettingResult {
     TaskInfo task_info;
 };
 struct SparkListenerTaskEnd {
@@ -136,6 +143,7 @@ public:
     virtual void on_stage_submitted(const SparkListenerStageSubmitted&) {}
     virtual void on_stage_completed(const SparkListenerStageCompleted&) {}
     virtual void on_task_start(const SparkListenerTaskStart&) {}
+    virtual void on_task_getting_result(const SparkListenerTaskGettingResult&) {}
     virtual void on_task_end(const SparkListenerTaskEnd&) {}
     virtual void on_executor_added(const SparkListenerExecutorAdded&) {}
     virtual void on_executor_removed(const SparkListenerExecutorRemoved&) {}
@@ -155,6 +163,7 @@ public:
     void post(const SparkListenerStageSubmitted& e);
     void post(const SparkListenerStageCompleted& e);
     void post(const SparkListenerTaskStart& e);
+    void post(const SparkListenerTaskGettingResult& e);
     void post(const SparkListenerTaskEnd& e);
     void post(const SparkListenerExecutorAdded& e);
     void post(const SparkListenerExecutorRemoved& e);

@@ -15,7 +15,9 @@
 #include "scheduler/task_scheduler_impl.hpp"
 #include "shuffle/index_shuffle_block_resolver.hpp"
 #include "shuffle/map_output_tracker.hpp"
+#include "scheduler/task_result_getter.hpp"
 #include "storage/block_manager.hpp"
+#include "storage/block_manager_master_endpoint.hpp"
 
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -82,6 +84,8 @@ struct SparkContext::Impl {
     std::unique_ptr<ExecutorServices> services;
     ListenerBus bus;
     std::unique_ptr<TaskSchedulerImpl> task_scheduler;
+    std::unique_ptr<TaskResultGetter> result_getter;
+    storage::BlockManagerMasterEndpoint* block_manager_master = nullptr;  // owned by env
     std::unique_ptr<LocalSchedulerBackend> local_backend;
     std::unique_ptr<CoarseGrainedSchedulerBackend> cluster_backend;
     std::unique_ptr<DAGScheduler> dag;
@@ -152,21 +156,30 @@ void SparkContext::Impl::start() {
     if (!e) throw SparkException("Cannot start the driver's RpcEnv: " + e.error().message);
     env = std::move(*e);
 
-    try {
-        block_manager = std::make_unique<storage::BlockManager>("driver", *env, conf);
-    } catch (const std::exception& ex) {
-        throw SparkException(ex.what());
-    }
-    resolver = std::make_unique<shuffle::IndexShuffleBlockResolver>(block_manager->disk_block_manager());
-    block_manager->set_shuffle_block_resolver(resolver.get());
-    block_manager->initialize();
-    tracker.start_endpoint(*env);
-
     int cores = master.kind == MasterUrl::Kind::local ? master.threads : master.cores;
     double fraction = conf.get_double("ember.memory.fraction", 0.6);
     std::uint64_t memory = master.kind == MasterUrl::Kind::local
                                ? static_cast<std::uint64_t>(conf.get_size_bytes("ember.driver.memory", "1g", "m"))
                                : static_cast<std::uint64_t>(master.memory_mb) << 20;
+    auto master_endpoint = std::make_unique<storage::BlockManagerMasterEndpoint>();
+    block_manager_master = master_endpoint.get();
+    auto master_ref = env->setup_endpoint(std::string(storage::BlockManagerMaster::kEndpointName), std::move(master_endpoint));
+    if (!master_ref) throw SparkException("Cannot start the BlockManagerMaster: " + master_ref.error().message);
+    try {
+        block_manager = std::make_unique<storage::BlockManager>(
+            "driver", *env, conf,
+            master.kind == MasterUrl::Kind::local
+                ? memory
+                : static_cast<std::uint64_t>(conf.get_size_bytes("ember.driver.memory", "1g", "m")));
+        resolver = std::make_unique<shuffle::IndexShuffleBlockResolver>(block_manager->disk_block_manager());
+        block_manager->set_shuffle_block_resolver(resolver.get());
+        block_manager->initialize();
+        block_manager->register_with_master(*master_ref);
+    } catch (const std::exception& ex) {
+        throw SparkException(ex.what());
+    }
+    tracker.start_endpoint(*env);
+
     services = std::make_unique<ExecutorServices>(ExecutorServices{
         "driver", conf, *block_manager, *resolver, tracker,
         static_cast<std::uint64_t>(static_cast<double>(memory) * fraction / std::max(cores, 1))});
@@ -189,6 +202,10 @@ void SparkContext::Impl::start() {
     dag = std::make_unique<DAGScheduler>(conf, *task_scheduler, tracker, bus,
                                          [this](std::function<void()> fn) { return post(std::move(fn)); });
     task_scheduler->set_dag_scheduler(dag.get());
+    dag->set_block_manager_master(block_manager_master);
+    result_getter = std::make_unique<TaskResultGetter>(*task_scheduler, *block_manager,
+                                                       [this](std::function<void()> fn) { return post(std::move(fn)); });
+    task_scheduler->set_result_getter(result_getter.get());
     if (local_backend) {
         local_backend->start();
     } else {
@@ -389,6 +406,16 @@ int SparkContext::default_parallelism() const {
 }
 
 int SparkContext::new_rdd_id() { return impl_->next_rdd_id.fetch_add(1); }
+void SparkContext::unpersist_rdd(int rdd_id, bool blocking) {
+    auto* master = impl_->block_manager ? impl_->block_manager->master() : nullptr;
+    if (!master) return;
+    try {
+        master->remove_rdd(rdd_id, blocking);
+    } catch (const std::exception& e) {
+        throw SparkException(e.what());
+    }
+}
+
 int SparkContext::new_shuffle_id() { return impl_->next_shuffle_id.fetch_add(1); }
 
 std::vector<int> SparkContext::executor_pids() const {

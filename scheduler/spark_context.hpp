@@ -117,6 +117,10 @@ public:
 
     int new_rdd_id();
     int new_shuffle_id();
+    /// Removes RDD `rdd_id`'s cached blocks everywhere (Spark's unpersistRDD); waits for the
+    /// BlockManagers to confirm when `blocking` (throws SparkException if they cannot be
+    /// reached). Rdd::unpersist() calls this. Threading: thread-safe; not from a listener.
+    void unpersist_rdd(int rdd_id, bool blocking);
     /// Pids of the local-cluster executor processes.
     std::vector<int> executor_pids() const;
     /// Pid of local-cluster executor `executor_id`, or -1 if it has no running process.

@@ -23,6 +23,7 @@ std::string to_error_string(const TaskEndReason& r) {
             if (!e.stack_trace.empty()) s += "\n" + e.stack_trace;
             return s;
         }
+        std::string operator()(const TaskResultLost&) const { return "TaskResultLost (result lost from block manager)"; }
         std::string operator()(const TaskKilled& k) const { return "TaskKilled (" + k.reason + ")"; }
         std::string operator()(const ExecutorLostFailure& e) const {
             return fmt::format("ExecutorLostFailure (executor {} exited {}) Reason: {}", e.executor_id,
@@ -51,6 +52,8 @@ void to_wire(wire::TaskFailedReason::Builder b, const TaskEndReason& r) {
         g.setMapIndex(f->map_index);
         g.setReduceId(f->reduce_id);
         g.setMessage(f->message);
+    } else if (std::holds_alternative<TaskResultLost>(r)) {
+        b.setTaskResultLost();
     } else if (auto* k = std::get_if<TaskKilled>(&r)) {
         b.initTaskKilled().setReason(k->reason);
     } else if (auto* e = std::get_if<ExceptionFailure>(&r)) {
@@ -74,6 +77,8 @@ TaskEndReason from_wire(wire::TaskFailedReason::Reader r) {
         }
         case wire::TaskFailedReason::TASK_KILLED:
             return TaskKilled{r.getTaskKilled().getReason()};
+        case wire::TaskFailedReason::TASK_RESULT_LOST:
+            return TaskResultLost{};
         case wire::TaskFailedReason::EXCEPTION_FAILURE:
         default: {
             auto g = r.getExceptionFailure();

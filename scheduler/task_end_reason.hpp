@@ -38,13 +38,17 @@ struct ExceptionFailure {
 struct TaskKilled {
     std::string reason;
 };
+/// The result of a finished task was lost before the driver fetched it from the executor's
+/// BlockManager (Spark's TaskResultLost): counts as a failure and the task runs again.
+struct TaskResultLost {};
 struct ExecutorLostFailure {
     std::string executor_id;
     bool exit_caused_by_app = true;
     std::string reason;
 };
 
-using TaskEndReason = std::variant<Success, Resubmitted, FetchFailed, ExceptionFailure, TaskKilled, ExecutorLostFailure>;
+using TaskEndReason =
+    std::variant<Success, Resubmitted, FetchFailed, ExceptionFailure, TaskKilled, ExecutorLostFailure, TaskResultLost>;
 
 /// Spark's TaskEndReason.toErrorString.
 std::string to_error_string(const TaskEndReason& r);

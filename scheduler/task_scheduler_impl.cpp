@@ -4,6 +4,7 @@
 #include "rpc/log.hpp"
 #include "scheduler/dag_scheduler.hpp"
 #include "scheduler/scheduler_backend.hpp"
+#include "scheduler/task_result_getter.hpp"
 
 #include <algorithm>
 #include <random>
@@ -47,6 +48,7 @@ Pools make_pools(const Conf& conf) {
 
 TaskSchedulerImpl::TaskSchedulerImpl(const Conf& conf, int max_task_failures, ListenerBus& bus)
     : bus_(bus),
+      max_result_size_(scheduler::max_result_size(conf)),
       settings_(read_settings(conf, max_task_failures)),
       pools_(make_pools(conf)),
       cpus_per_task_(static_cast<int>(std::max<std::int64_t>(1, conf.get_int("ember.task.cpus", 1)))),
@@ -159,7 +161,8 @@ std::vector<TaskLaunch> TaskSchedulerImpl::resource_offers(std::vector<WorkerOff
 }
 
 void TaskSchedulerImpl::status_update(std::int64_t tid, TaskState state, std::string result,
-                                      std::optional<TaskEndReason> reason, const TaskMetrics& metrics) {
+                                      std::optional<TaskEndReason> reason, const TaskMetrics& metrics,
+                                      std::optional<IndirectTaskResult> indirect) {
     auto it = tid_to_tsm_.find(tid);
     if (it == tid_to_tsm_.end()) {
         if (is_finished(state)) {
@@ -169,14 +172,44 @@ void TaskSchedulerImpl::status_update(std::int64_t tid, TaskState state, std::st
         return;
     }
     if (!is_finished(state)) return;
+    if (state == TaskState::finished) {
+        // The task stays known (and its TaskSetManager alive) until its result is in.
+        if (result_getter_) {
+            result_getter_->enqueue_successful_task(tid, std::move(result), std::move(indirect), metrics);
+        } else {
+            handle_successful_task(tid, std::move(result), metrics);
+        }
+        return;
+    }
+    handle_failed_task(tid, state, reason ? std::move(*reason) : TaskEndReason{ExceptionFailure{"ember.UnknownReason", "the task failed without a reason", {}}}, metrics);
+}
+
+void TaskSchedulerImpl::handle_successful_task(std::int64_t tid, std::string result, const TaskMetrics& metrics) {
+    auto it = tid_to_tsm_.find(tid);
+    if (it == tid_to_tsm_.end()) return;
     TaskSetManager* tsm = it->second;
     forget_task(tid);
-    if (state == TaskState::finished) {
-        tsm->handle_successful_task(tid, std::move(result), metrics);
-    } else {
-        tsm->handle_failed_task(tid, state, reason ? std::move(*reason) : TaskEndReason{ExceptionFailure{"ember.UnknownReason", "the task failed without a reason", {}}}, metrics);
-    }
+    tsm->handle_successful_task(tid, std::move(result), metrics);
     remove_finished_task_sets();
+}
+
+void TaskSchedulerImpl::handle_failed_task(std::int64_t tid, TaskState state, TaskEndReason reason,
+                                           const TaskMetrics& metrics) {
+    auto it = tid_to_tsm_.find(tid);
+    if (it == tid_to_tsm_.end()) return;
+    TaskSetManager* tsm = it->second;
+    forget_task(tid);
+    tsm->handle_failed_task(tid, state, std::move(reason), metrics);
+    remove_finished_task_sets();
+}
+
+void TaskSchedulerImpl::handle_task_getting_result(std::int64_t tid) {
+    if (auto it = tid_to_tsm_.find(tid); it != tid_to_tsm_.end()) it->second->handle_task_getting_result(tid);
+}
+
+bool TaskSchedulerImpl::can_fetch_more_results(std::int64_t tid, std::uint64_t size) {
+    auto it = tid_to_tsm_.find(tid);
+    return it == tid_to_tsm_.end() || it->second->can_fetch_more_results(size);
 }
 
 void TaskSchedulerImpl::forget_task(std::int64_t tid) {

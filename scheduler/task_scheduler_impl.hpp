@@ -8,6 +8,7 @@
 #include "scheduler/listener.hpp"
 #include "scheduler/pool.hpp"
 #include "scheduler/task_end_reason.hpp"
+#include "scheduler/task_result.hpp"
 #include "scheduler/task_set.hpp"
 #include "scheduler/task_set_manager.hpp"
 #include "scheduler/timer.hpp"
@@ -27,6 +28,7 @@ namespace ember::scheduler {
 
 class DAGScheduler;
 class SchedulerBackend;
+class TaskResultGetter;
 
 /// Free cores of one executor.
 struct WorkerOffer {
@@ -66,6 +68,11 @@ public:
 
     void set_dag_scheduler(DAGScheduler* dag) noexcept { dag_ = dag; }
     void set_backend(SchedulerBackend* backend) noexcept { backend_ = backend; }
+    /// Where FINISHED results go (sizes checked, indirect ones fetched); without one, results
+    /// are taken as they come (direct only).
+    void set_result_getter(TaskResultGetter* getter) noexcept { result_getter_ = getter; }
+    /// ember.driver.maxResultSize in bytes; 0 = unlimited.
+    std::uint64_t max_result_size() const noexcept { return max_result_size_; }
     DAGScheduler& dag() noexcept { return *dag_; }
     ListenerBus& bus() noexcept { return bus_; }
     int cpus_per_task() const noexcept { return cpus_per_task_; }
@@ -83,9 +90,10 @@ public:
     /// every executor's free cores (a periodic or revive round), not one executor's freed ones;
     /// it decides when the delay-scheduling timer restarts (Spark's isAllFreeResources).
     std::vector<TaskLaunch> resource_offers(std::vector<WorkerOffer> offers, bool all_free = true);
-    /// A state change reported by an executor. `reason` is set for failed/killed tasks.
+    /// A state change reported by an executor. `reason` is set for failed/killed tasks;
+    /// `indirect` for a finished task whose result stayed in the executor's BlockManager.
     void status_update(std::int64_t tid, TaskState state, std::string result, std::optional<TaskEndReason> reason,
-                       const TaskMetrics& metrics);
+                       const TaskMetrics& metrics, std::optional<IndirectTaskResult> indirect = std::nullopt);
     void executor_added(const std::string& executor_id, const std::string& host);
     /// The executor is gone: its running tasks fail, its map outputs are lost.
     void executor_lost(const std::string& executor_id, const std::string& reason);
@@ -102,6 +110,14 @@ public:
     /// Aborts the task set of tasks that could not be sent to their executor, forgetting them.
     void abort_task_set_of(const std::vector<std::int64_t>& unsent, const std::string& message);
 
+    // -- for TaskResultGetter (Spark's handleSuccessfulTask etc.); unknown tids are ignored -----
+    void handle_successful_task(std::int64_t tid, std::string result, const TaskMetrics& metrics);
+    void handle_failed_task(std::int64_t tid, TaskState state, TaskEndReason reason, const TaskMetrics& metrics);
+    void handle_task_getting_result(std::int64_t tid);
+    /// Adds `size` to the task set's total of result sizes; false (and the task set aborted)
+    /// when that passes ember.driver.maxResultSize. True for unknown tids.
+    bool can_fetch_more_results(std::int64_t tid, std::uint64_t size);
+
     // -- for TaskSetManager --------------------------------------------------------------------
     void kill_task(std::int64_t tid, const std::string& reason);
     void forget_task(std::int64_t tid);
@@ -115,6 +131,8 @@ private:
     ListenerBus& bus_;
     DAGScheduler* dag_ = nullptr;
     SchedulerBackend* backend_ = nullptr;
+    TaskResultGetter* result_getter_ = nullptr;
+    std::uint64_t max_result_size_;
     TaskSetSettings settings_;
     Pools pools_;
     int cpus_per_task_;

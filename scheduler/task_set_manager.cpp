@@ -340,6 +340,26 @@ void TaskSetManager::handle_successful_task(std::int64_t tid, std::string result
     sched_.dag().task_ended(ts_, info.index, Success{}, std::move(result), metrics, info);
 }
 
+void TaskSetManager::handle_task_getting_result(std::int64_t tid) {
+    auto it = infos_.find(tid);
+    if (it == infos_.end()) return;
+    it->second.getting_result_time = now_ms();
+    sched_.bus().post(SparkListenerTaskGettingResult{it->second});
+}
+
+bool TaskSetManager::can_fetch_more_results(std::uint64_t size) {
+    total_result_size_ += size;
+    ++calculated_tasks_;
+    std::uint64_t max = sched_.max_result_size();
+    if (ts_.shuffle_map || max == 0 || total_result_size_ <= max) return true;
+    auto message = fmt::format("Total size of serialized results of {} tasks ({}) is bigger than "
+                               "ember.driver.maxResultSize ({})",
+                               calculated_tasks_, bytes_to_string(total_result_size_), bytes_to_string(max));
+    log::get("scheduler")->error("{}", message);
+    abort(message);
+    return false;
+}
+
 void TaskSetManager::handle_failed_task(std::int64_t tid, TaskState state, TaskEndReason reason,
                                         const TaskMetrics& metrics) {
     auto it = infos_.find(tid);

@@ -87,6 +87,13 @@ public:
     bool no_rejects_since_reset = true;
 
     void handle_successful_task(std::int64_t tid, std::string result, const TaskMetrics& metrics);
+    /// The driver started fetching `tid`'s indirect result: posts SparkListenerTaskGettingResult.
+    void handle_task_getting_result(std::int64_t tid);
+    /// Spark's canFetchMoreResults: adds a result's size to this task set's total; for a result
+    /// stage whose total passes ember.driver.maxResultSize (> 0), aborts the task set with
+    /// "Total size of serialized results of N tasks (X) is bigger than
+    /// ember.driver.maxResultSize (Y)" and returns false. Map stages are not limited.
+    bool can_fetch_more_results(std::uint64_t size);
     void handle_failed_task(std::int64_t tid, TaskState state, TaskEndReason reason, const TaskMetrics& metrics);
     /// Fails the executor's running tasks; for a map stage, re-queues its finished tasks (their
     /// output died with it) and reports them Resubmitted.
@@ -160,6 +167,8 @@ private:
     std::int64_t timed_tasks_ = 0;   // successes with executor times, for short_tasks()
     std::int64_t timed_ns_ = 0;
     bool zombie_ = false;
+    std::uint64_t total_result_size_ = 0;  // canFetchMoreResults
+    int calculated_tasks_ = 0;
 };
 
 }  // namespace ember::scheduler

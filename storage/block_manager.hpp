@@ -8,12 +8,20 @@
 #include "rpc/rpc_env.hpp"
 #include "storage/block_id.hpp"
 #include "storage/block_manager_id.hpp"
+#include "storage/block_manager_master.hpp"
 #include "storage/disk_block_manager.hpp"
+#include "storage/disk_store.hpp"
 #include "storage/managed_buffer.hpp"
+#include "storage/memory_store.hpp"
+#include "storage/storage_level.hpp"
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -35,21 +43,68 @@ using FetchCallback = std::function<void(rpc::RpcResult<std::vector<ManagedBuffe
 /// Local block storage of one process, served to others through the "block-transfer" endpoint
 /// of the process's RpcEnv; the BlockManagerId's host:port is that env's address.
 ///
+/// Two kinds of blocks: shuffle blocks, which are segments of the shuffle files the
+/// ShuffleBlockResolver knows, and every other block (cached RDD partitions `rdd_<id>_<p>`,
+/// indirect task results `taskresult_<tid>`), kept as serialized bytes in a MemoryStore (LRU)
+/// and/or a DiskStore by StorageLevel (Spark's doPutBytes). Both kinds are fetched with
+/// FetchBlocks; memory blocks are sent from memory without a copy, disk blocks with sendfile.
+/// After register_with_master(), stored and removed blocks are reported to the driver's
+/// BlockManagerMaster (UpdateBlockInfo) and the "BlockManagerEndpoint" storage endpoint answers
+/// the master's RemoveBlock and RemoveRdd.
+///
 /// Config: ember.local.dir (comma-separated roots, default /tmp),
 /// ember.diskStore.subDirectories (64), ember.shuffle.io.connectionTimeout (fetch ask timeout,
-/// falling back to ember.network.timeout, 120s).
+/// falling back to ember.network.timeout, 120s), ember.storage.memoryCapacity (MemoryStore
+/// bytes; default: executor memory x ember.memory.fraction (0.6) x ember.memory.storageFraction
+/// (0.5), Spark's storage share of unified memory, e.g. 307 MiB of a 1 GiB executor).
 ///
 /// Threading: thread-safe.
 class BlockManager {
 public:
     static constexpr std::string_view kEndpointName = "block-transfer";
+    /// The storage endpoint (Spark's BlockManagerStorageEndpoint).
+    static constexpr std::string_view kStorageEndpointName = "BlockManagerEndpoint";
 
     /// Creates the local dirs; throws std::runtime_error if none can be created.
-    BlockManager(std::string executor_id, rpc::RpcEnv& env, const Conf& conf);
+    /// `executor_memory`: bytes of the process's memory budget (--memory of an executor); when
+    /// absent, ember.executor.memory (1g).
+    BlockManager(std::string executor_id, rpc::RpcEnv& env, const Conf& conf,
+                 std::optional<std::uint64_t> executor_memory = std::nullopt);
     ~BlockManager();
 
-    /// Registers the block-transfer endpoint. Call once, before other processes fetch.
+    /// Registers the block-transfer and storage endpoints. Call once, before other processes fetch.
     void initialize();
+    /// Registers with the driver's BlockManagerMaster at `master` (blocking: not on an I/O
+    /// thread); from then on block updates are reported. Throws std::runtime_error if the
+    /// master cannot be reached.
+    void register_with_master(rpc::RpcEndpointRef master);
+    /// The master client, or nullptr before register_with_master().
+    BlockManagerMaster* master() noexcept { return master_.get(); }
+    MemoryStore& memory_store() noexcept { return memory_; }
+    DiskStore& disk_store() noexcept { return disk_store_; }
+
+    // -- non-shuffle blocks (Spark's putBytes, getLocalBytes, getRemoteBytes, removeBlock) ------
+
+    /// Stores `bytes` as `id` at `level` (memory if it fits, else disk if the level allows;
+    /// blocks evicted from memory go to disk when their level has disk, else are dropped and
+    /// reported). The first writer wins: if the block exists this is a no-op returning true.
+    /// Returns false when the block fits nowhere (a memory-only block larger than the free
+    /// MemoryStore): it is then not stored. Reports the new block to the master when
+    /// `tell_master` (blocking; call from task threads). Throws std::runtime_error on disk errors.
+    bool put_bytes(const BlockId& id, ManagedBuffer bytes, const StorageLevel& level, bool tell_master = true);
+    /// The bytes of a local non-shuffle block (memory, then disk); nullopt if absent.
+    std::optional<ManagedBuffer> get_local_block(const BlockId& id);
+    /// Bytes of `id` from another BlockManager: asks the master where it is and fetches from
+    /// each location in turn; nullopt if no location serves it. Blocking: task threads only.
+    std::optional<ManagedBuffer> get_remote_bytes(const BlockId& id);
+    /// Removes a local non-shuffle block; false if absent. Reported to the master (without
+    /// waiting) when `tell_master`.
+    bool remove_block(const BlockId& id, bool tell_master = true);
+    /// Removes the local blocks of RDD `rdd_id`; returns how many there were.
+    int remove_rdd(int rdd_id);
+    /// Asks the storage endpoint of BlockManager `where` to remove `id` (one-way in effect:
+    /// the answer is only logged). Local blocks are removed at once.
+    void remove_block_at(const BlockManagerId& where, const BlockId& id);
     const BlockManagerId& id() const noexcept { return id_; }
     DiskBlockManager& disk_block_manager() noexcept { return disk_; }
     rpc::RpcEnv& env() noexcept { return env_; }
@@ -64,12 +119,26 @@ public:
     void stop();
 
 private:
+    void report(const BlockId& id, bool wait);
+    /// Moves blocks evicted from memory to disk if their level has disk, else forgets them.
+    void handle_evicted(std::vector<MemoryStore::Evicted> evicted);
+
     rpc::RpcEnv& env_;
     BlockManagerId id_;
     DiskBlockManager disk_;
     rpc::RpcTimeout fetch_timeout_;
     std::atomic<ShuffleBlockResolver*> resolver_{nullptr};
     bool initialized_ = false;
+    MemoryStore memory_;
+    DiskStore disk_store_;
+    std::unique_ptr<BlockManagerMaster> master_;  // set once by register_with_master()
+
+    std::mutex mu_;
+    std::map<BlockId, StorageLevel> levels_;  // guarded by mu_; non-shuffle blocks stored here
+    std::set<BlockId> writing_;               // guarded by mu_; puts in progress (first writer wins)
 };
+
+/// MemoryStore capacity from `conf` (see BlockManager) for a process of `executor_memory` bytes.
+std::uint64_t storage_memory_bytes(const Conf& conf, std::optional<std::uint64_t> executor_memory);
 
 }  // namespace ember::storage

@@ -59,6 +59,8 @@ struct TransportClient::Batch {
             for (auto& part : f.data->body) {
                 if (auto* b = std::get_if<Bytes>(&part)) {
                     if (!b->empty()) pieces.emplace_back(net::const_buffer(b->data(), b->size()));
+                } else if (auto* sb = std::get_if<SharedBytes>(&part)) {
+                    if (!sb->bytes.empty()) pieces.emplace_back(net::const_buffer(sb->bytes.data(), sb->bytes.size()));
                 } else {
                     auto& r = std::get<FileRegion>(part);
                     if (r.length > 0) pieces.emplace_back(FilePiece{r});

@@ -124,15 +124,26 @@ struct TaskFailedReason {
     taskKilled :group {
       reason @9 :Text;
     }
+    taskResultLost @10 :Void;           # the driver could not fetch an indirect result
   }
 }
 
+# Spark's DirectTaskResult / IndirectTaskResult. A finished task's result of S bytes travels in
+# `result` when S <= min(ember.task.maxDirectResultSize (1m), ember.rpc.message.maxSize).
+# Larger results are indirect: `result` is empty and `resultBlockId` names the block
+# ("taskresult_<taskId>") holding the bytes in the executor's BlockManager, which the driver
+# fetches over "block-transfer" (FetchBlocks) and then removes (RemoveBlock); when S exceeds
+# ember.driver.maxResultSize (1g, 0 = no limit) nothing is stored and only the size is sent, so
+# the driver fails the job without fetching.
 struct TaskStatus {
   taskId @0 :Int64;
   state @1 :TaskState;
   result @2 :Data;                      # finished: the task's result (a MapStatus or action bytes)
   failure @3 :TaskFailedReason;         # failed / killed
   metrics @4 :TaskMetrics;
+  indirect @5 :Bool;                    # finished: the result is indirect (see above)
+  resultSize @6 :UInt64;                # indirect: S, the result's size in bytes
+  resultBlockId @7 :Text;               # indirect: the block holding it
 }
 
 # Executor -> driver, one-way: state changes of one or more tasks.

@@ -32,6 +32,7 @@ struct ExecutorData {
     int free_cores = 0;
     bool launched = false;  ///< LaunchedExecutor received: its cores are offered
     int pid = 0;
+    storage::BlockManagerId block_manager_id;  ///< where its blocks (indirect results) are served
     std::set<std::pair<int, int>> sent_stages;  ///< stage binaries this executor has
 };
 

@@ -6,6 +6,7 @@
 #include "scheduler/cluster/coarse_grained_scheduler_backend.hpp"
 #include "scheduler/registry.hpp"
 #include "scheduler/task_end_reason.hpp"
+#include "shuffle/map_status.hpp"
 
 #include <fmt/format.h>
 
@@ -56,6 +57,7 @@ void DriverEndpoint::receive_and_reply(const rpc::Message& msg, rpc::RpcCallCont
         data.host = reg->getHostname();
         data.total_cores = reg->getCores();
         data.pid = reg->getPid();
+        data.block_manager_id = shuffle::from_wire(reg->getBlockManagerId());
         b.executors_.emplace(id, std::move(data));
         log::get("scheduler")->info("Registered executor {} ({}) with {} core(s)", id,
                                     b.executors_.at(id).address.host_port(), reg->getCores());
@@ -87,9 +89,22 @@ void DriverEndpoint::receive(const rpc::Message& msg) {
                 reason = from_wire(u.getFailure());
             }
             auto data = u.getResult();
+            std::optional<IndirectTaskResult> indirect;
+            if (state == TaskState::finished && u.getIndirect()) {
+                auto block = storage::parse_block_id(std::string_view(u.getResultBlockId().cStr()));
+                auto it = b.executors_.find(exec_id);
+                if (block && std::holds_alternative<storage::TaskResultBlockId>(*block) && it != b.executors_.end()) {
+                    indirect = IndirectTaskResult{std::get<storage::TaskResultBlockId>(*block), u.getResultSize(),
+                                                  it->second.block_manager_id};
+                } else {
+                    // Nowhere to fetch it from: the result is lost.
+                    state = TaskState::failed;
+                    reason = TaskResultLost{};
+                }
+            }
             b.scheduler_.status_update(u.getTaskId(), state,
                                        std::string(reinterpret_cast<const char*>(data.begin()), data.size()),
-                                       std::move(reason), TaskMetrics::from_wire(u.getMetrics()));
+                                       std::move(reason), TaskMetrics::from_wire(u.getMetrics()), std::move(indirect));
             if (is_finished(state)) freed += b.scheduler_.cpus_per_task();
         }
         if (auto it = b.executors_.find(exec_id); it != b.executors_.end() && freed > 0) {

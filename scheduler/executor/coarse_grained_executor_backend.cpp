@@ -171,7 +171,8 @@ void CoarseGrainedExecutorBackend::on_stop() {
 }
 
 void CoarseGrainedExecutorBackend::status_update(std::int64_t task_id, TaskState state, std::string result,
-                                                 std::optional<TaskEndReason> reason, const TaskMetrics& metrics) {
+                                                 std::optional<TaskEndReason> reason, const TaskMetrics& metrics,
+                                                 std::optional<IndirectTaskResult> indirect) {
     auto msg = rpc::OutgoingMessage::make<wire::StatusUpdate>();
     auto b = msg.payload<wire::StatusUpdate>();
     b.setExecutorId(executor_id_);
@@ -180,6 +181,11 @@ void CoarseGrainedExecutorBackend::status_update(std::int64_t task_id, TaskState
     u.setState(to_wire(state));
     u.setResult(kj::arrayPtr(reinterpret_cast<const capnp::byte*>(result.data()), result.size()));
     if (reason) to_wire(u.initFailure(), *reason);
+    if (indirect) {
+        u.setIndirect(true);
+        u.setResultSize(indirect->size);
+        u.setResultBlockId(storage::name(indirect->block_id));
+    }
     metrics.to_wire(u.initMetrics());
     driver_.send(std::move(msg));
 }

@@ -40,7 +40,7 @@ public:
     void on_disconnected(const rpc::RpcAddress& remote) override;
     void on_stop() override;
     void status_update(std::int64_t task_id, TaskState state, std::string result, std::optional<TaskEndReason> reason,
-                       const TaskMetrics& metrics) override;
+                       const TaskMetrics& metrics, std::optional<IndirectTaskResult> indirect) override;
 
 private:
     void exit_executor(int code, const std::string& why);

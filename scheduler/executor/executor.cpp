@@ -102,15 +102,17 @@ void Executor::run_task(const TaskDescription& task) {
         if (kill_reasons_.count(task.task_id)) tc.kill();
         running_[task.task_id] = &tc;
     }
-    auto finish = [&](TaskState state, std::string result, std::optional<TaskEndReason> reason) {
+    auto finish = [&](TaskState state, std::string result, std::optional<TaskEndReason> reason,
+                      std::optional<IndirectTaskResult> indirect = std::nullopt) {
         {
             std::lock_guard lk(mu_);
             running_.erase(task.task_id);
             kill_reasons_.erase(task.task_id);
         }
         tc.metrics().executor_run_time_ns = elapsed_ns(start) - tc.metrics().executor_deserialize_time_ns;
-        tc.metrics().result_size = result.size();
-        backend_.status_update(task.task_id, state, std::move(result), std::move(reason), tc.metrics());
+        tc.metrics().result_size = indirect ? indirect->size : result.size();
+        backend_.status_update(task.task_id, state, std::move(result), std::move(reason), tc.metrics(),
+                               std::move(indirect));
     };
     auto killed_reason = [&] {
         std::lock_guard lk(mu_);
@@ -147,13 +149,29 @@ void Executor::run_task(const TaskDescription& task) {
         } else {
             result = entry->decoded->func->run(*entry->decoded->rdd, task.partition_id, tc);
         }
-        // The result travels inside the StatusUpdate frame; one that cannot must fail loudly
-        // rather than vanish with a dropped message.
-        auto max_frame = static_cast<std::uint64_t>(services_.conf.get_size_bytes("ember.rpc.message.maxSize", "128", "m"));
-        if (result.size() + (64u << 10) > max_frame) {
-            throw std::length_error(fmt::format("the result of {} is {} bytes, more than ember.rpc.message.maxSize "
-                                                "({} bytes) allows in a StatusUpdate",
-                                                task.name, result.size(), max_frame));
+        // Spark's rules for DirectTaskResult / IndirectTaskResult.
+        const std::uint64_t size = result.size();
+        const std::uint64_t max_result = max_result_size(services_.conf);
+        if (max_result > 0 && size > max_result) {
+            log::get("scheduler")->warn("Finished {}. Result is larger than ember.driver.maxResultSize ({} > {}), "
+                                        "dropping it.",
+                                        task.name, bytes_to_string(size), bytes_to_string(max_result));
+            finish(TaskState::finished, {}, std::nullopt,
+                   IndirectTaskResult{storage::TaskResultBlockId{task.task_id}, size, {}});
+            return;
+        }
+        if (size > max_direct_result_size(services_.conf)) {
+            storage::TaskResultBlockId block{task.task_id};
+            auto bytes = std::make_shared<std::string>(std::move(result));
+            storage::ManagedBuffer buf{bytes, std::as_bytes(std::span<const char>(bytes->data(), bytes->size()))};
+            // Not reported to the master: the driver fetches it from this executor and removes it.
+            if (!services_.block_manager.put_bytes(block, std::move(buf), storage::StorageLevel::memory_and_disk_ser(),
+                                                   false)) {
+                throw std::runtime_error(fmt::format("cannot store the {}-byte result of {}", size, task.name));
+            }
+            log::get("scheduler")->debug("Finished {}. {} bytes result sent via BlockManager", task.name, size);
+            finish(TaskState::finished, {}, std::nullopt, IndirectTaskResult{block, size, {}});
+            return;
         }
         finish(TaskState::finished, std::move(result), std::nullopt);
     } catch (const shuffle::FetchFailedException& e) {

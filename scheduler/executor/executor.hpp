@@ -6,6 +6,7 @@
 #include "scheduler/rdd/rdd_base.hpp"
 #include "scheduler/task_context.hpp"
 #include "scheduler/task_end_reason.hpp"
+#include "scheduler/task_result.hpp"
 #include "scheduler/task_set.hpp"
 
 #include <condition_variable>
@@ -31,13 +32,21 @@ namespace ember::scheduler {
 class ExecutorBackend {
 public:
     virtual ~ExecutorBackend() = default;
+    /// `result` holds a direct result; `indirect` (with `result` empty) says where a large one is
+    /// (its `location` is left empty: the driver knows the executor's BlockManager).
     virtual void status_update(std::int64_t task_id, TaskState state, std::string result,
-                               std::optional<TaskEndReason> reason, const TaskMetrics& metrics) = 0;
+                               std::optional<TaskEndReason> reason, const TaskMetrics& metrics,
+                               std::optional<IndirectTaskResult> indirect) = 0;
 };
 
 /// Runs each launched task on one of `cores` task threads ("task-N"): rebuilds the stage from
 /// its binary (once per stage attempt), runs the ShuffleMapTask or ResultTask, and reports
 /// FINISHED with the result, or FAILED with FetchFailed / ExceptionFailure, or KILLED.
+///
+/// A result of S bytes (Spark's rules): over ember.driver.maxResultSize (> 0) it is dropped and
+/// only S is reported; over max_direct_result_size() it is stored in the BlockManager as
+/// `taskresult_<tid>` (memory, else disk) and reported as an IndirectTaskResult; else it travels
+/// in the StatusUpdate.
 ///
 /// Threading: thread-safe.
 class Executor {

@@ -128,13 +128,20 @@ int run_executor(int argc, char** argv) {
 
     std::unique_ptr<storage::BlockManager> bm;
     try {
-        bm = std::make_unique<storage::BlockManager>(args.executor_id, **env, conf);
+        bm = std::make_unique<storage::BlockManager>(args.executor_id, **env, conf,
+                                                     static_cast<std::uint64_t>(args.memory_mb) << 20);
     } catch (const std::exception& e) {
         return fail(args.executor_id, e.what());
     }
     shuffle::IndexShuffleBlockResolver resolver(bm->disk_block_manager());
     bm->set_shuffle_block_resolver(&resolver);
     bm->initialize();
+    try {
+        bm->register_with_master(
+            (*env)->endpoint_ref(driver->address(), std::string(storage::BlockManagerMaster::kEndpointName)));
+    } catch (const std::exception& e) {
+        return fail(args.executor_id, e.what());
+    }
     shuffle::MapOutputTrackerWorker tracker(
         (*env)->endpoint_ref(driver->address(), std::string(shuffle::MapOutputTracker::kEndpointName)),
         rpc::RpcTimeout::ask(conf));

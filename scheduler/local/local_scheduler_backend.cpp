@@ -42,9 +42,12 @@ void LocalSchedulerBackend::kill_task(std::int64_t task_id, const std::string&, 
 }
 
 void LocalSchedulerBackend::status_update(std::int64_t task_id, TaskState state, std::string result,
-                                          std::optional<TaskEndReason> reason, const TaskMetrics& metrics) {
-    post([this, task_id, state, result = std::move(result), reason = std::move(reason), metrics]() mutable {
-        scheduler_.status_update(task_id, state, std::move(result), std::move(reason), metrics);
+                                          std::optional<TaskEndReason> reason, const TaskMetrics& metrics,
+                                          std::optional<IndirectTaskResult> indirect) {
+    if (indirect) indirect->location = services_.block_manager.id();
+    post([this, task_id, state, result = std::move(result), reason = std::move(reason), metrics,
+          indirect = std::move(indirect)]() mutable {
+        scheduler_.status_update(task_id, state, std::move(result), std::move(reason), metrics, std::move(indirect));
         if (is_finished(state)) {
             free_cores_ += scheduler_.cpus_per_task();
             revive_offers();

@@ -33,7 +33,7 @@ public:
                    const std::string& reason) override;
     int default_parallelism() const override { return cores_; }
     void status_update(std::int64_t task_id, TaskState state, std::string result, std::optional<TaskEndReason> reason,
-                       const TaskMetrics& metrics) override;
+                       const TaskMetrics& metrics, std::optional<IndirectTaskResult> indirect) override;
 
 private:
     rpc::RpcEnv& env_;

@@ -40,7 +40,7 @@ class CollectFn final : public ResultFunctionBase {
 public:
     std::string run(RddBase& rdd, int p, TaskContext& tc) override {
         Encoder e;
-        detail::typed<T>(rdd).compute(p, tc, [&](T&& v) { e.write(v); });
+        detail::typed<T>(rdd).iterator(p, tc, [&](T&& v) { e.write(v); });
         return e.take();
     }
     const char* type_key() const override { return result_fn_type_key<CollectFn>(); }
@@ -59,7 +59,7 @@ class CountFn final : public ResultFunctionBase {
 public:
     std::string run(RddBase& rdd, int p, TaskContext& tc) override {
         std::uint64_t n = 0;
-        detail::typed<T>(rdd).compute(p, tc, [&](T&&) { ++n; });
+        detail::typed<T>(rdd).iterator(p, tc, [&](T&&) { ++n; });
         return encode(n);
     }
     const char* type_key() const override { return result_fn_type_key<CountFn>(); }
@@ -102,7 +102,7 @@ public:
             bytes += buf.size();
             buf.clear();
         };
-        detail::typed<T>(rdd).compute(p, tc, [&](T&& v) {
+        detail::typed<T>(rdd).iterator(p, tc, [&](T&& v) {
             append_text(buf, v);
             buf += '\n';
             ++records;
@@ -135,7 +135,7 @@ public:
     AggregateFn(U zero, Seq seq) : zero_(std::move(zero)), seq_(std::move(seq)) {}
     std::string run(RddBase& rdd, int p, TaskContext& tc) override {
         U acc = zero_;
-        detail::typed<T>(rdd).compute(p, tc, [&](T&& v) { acc = std::invoke(seq_, std::move(acc), std::move(v)); });
+        detail::typed<T>(rdd).iterator(p, tc, [&](T&& v) { acc = std::invoke(seq_, std::move(acc), std::move(v)); });
         return encode(acc);
     }
     const char* type_key() const override { return result_fn_type_key<AggregateFn>(); }
@@ -163,7 +163,7 @@ public:
         auto worse = [this](const T& a, const T& b) { return std::invoke(cmp_, a, b); };
         std::priority_queue<T, std::vector<T>, decltype(worse)> heap(worse);
         if (n_ > 0) {
-            detail::typed<T>(rdd).compute(p, tc, [&](T&& v) {
+            detail::typed<T>(rdd).iterator(p, tc, [&](T&& v) {
                 if (heap.size() < n_) {
                     heap.push(std::move(v));
                 } else if (std::invoke(cmp_, v, heap.top())) {

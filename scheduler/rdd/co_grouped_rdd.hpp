@@ -112,7 +112,7 @@ private:
     template <class X, class Add>
     static void read_side(CoGroupSide<K, X>& side, int p, TaskContext& tc, Add&& add) {
         if (side.narrow) {
-            side.narrow->compute(p, tc, [&](std::pair<K, X>&& kx) { add(std::move(kx.first), std::move(kx.second)); });
+            side.narrow->iterator(p, tc, [&](std::pair<K, X>&& kx) { add(std::move(kx.first), std::move(kx.second)); });
             return;
         }
         std::uint64_t records = 0;

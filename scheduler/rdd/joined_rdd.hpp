@@ -53,7 +53,7 @@ public:
     }
 
     void compute(int p, TaskContext& tc, FunctionRef<void(Out&&)> out) override {
-        parent_->compute(p, tc, [&](In&& group) {
+        parent_->iterator(p, tc, [&](In&& group) {
             const K& k = group.first;
             auto& [vs, ws] = group.second;
             constexpr bool keep_left = J == JoinType::left_outer || J == JoinType::full_outer;

@@ -33,7 +33,7 @@ public:
         return std::make_shared<MappedRdd>(id, ctx.parent<T>(0), ClosureCodec<F>::decode(d));
     }
     void compute(int p, TaskContext& tc, FunctionRef<void(U&&)> out) override {
-        parent_->compute(p, tc, [&](T&& x) { out(U(std::invoke(f_, std::move(x)))); });
+        parent_->iterator(p, tc, [&](T&& x) { out(U(std::invoke(f_, std::move(x)))); });
     }
 
 private:
@@ -56,7 +56,7 @@ public:
         return std::make_shared<FlatMappedRdd>(id, ctx.parent<T>(0), ClosureCodec<F>::decode(d));
     }
     void compute(int p, TaskContext& tc, FunctionRef<void(U&&)> out) override {
-        parent_->compute(p, tc, [&](T&& x) {
+        parent_->iterator(p, tc, [&](T&& x) {
             // x stays alive while its pieces are converted, so f may return views into it.
             for (auto&& y : std::invoke(f_, std::as_const(x))) out(U(std::forward<decltype(y)>(y)));
         });
@@ -83,7 +83,7 @@ public:
         return std::make_shared<FilteredRdd>(id, ctx.parent<T>(0), ClosureCodec<F>::decode(d));
     }
     void compute(int p, TaskContext& tc, FunctionRef<void(T&&)> out) override {
-        parent_->compute(p, tc, [&](T&& x) {
+        parent_->iterator(p, tc, [&](T&& x) {
             if (std::invoke(f_, std::as_const(x))) out(std::move(x));
         });
     }
@@ -120,7 +120,7 @@ public:
     }
     void compute(int p, TaskContext& tc, FunctionRef<void(U&&)> out) override {
         std::vector<T> part;
-        parent_->compute(p, tc, [&](T&& x) { part.push_back(std::move(x)); });
+        parent_->iterator(p, tc, [&](T&& x) { part.push_back(std::move(x)); });
         decltype(auto) result = call(p, std::move(part));
         using R = decltype(result);
         if constexpr (!std::is_reference_v<R> && !std::ranges::view<R>) {

@@ -88,7 +88,7 @@ public:
         std::vector<K> reservoir;
         std::uint64_t n = 0;
         std::mt19937_64 rng(detail::sample_seed(rdd.id(), p, 1));
-        detail::typed<std::pair<K, V>>(rdd).compute(p, tc, [&](std::pair<K, V>&& kv) {
+        detail::typed<std::pair<K, V>>(rdd).iterator(p, tc, [&](std::pair<K, V>&& kv) {
             ++n;
             if (reservoir.size() < sample_size_) {
                 reservoir.push_back(std::move(kv.first));
@@ -125,7 +125,7 @@ public:
         std::vector<K> sample;
         std::mt19937_64 rng(detail::sample_seed(rdd.id(), p, 2));
         std::bernoulli_distribution keep(fraction_);
-        detail::typed<std::pair<K, V>>(rdd).compute(p, tc, [&](std::pair<K, V>&& kv) {
+        detail::typed<std::pair<K, V>>(rdd).iterator(p, tc, [&](std::pair<K, V>&& kv) {
             if (keep(rng)) sample.push_back(std::move(kv.first));
         });
         return encode(sample);

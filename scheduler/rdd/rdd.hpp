@@ -168,6 +168,40 @@ public:
         return *this;
     }
 
+    // -- persistence (Spark's persist / cache / unpersist) -------------------------------------
+
+    /// Keeps each partition, once a job computed it, in the BlockManager of the executor that
+    /// computed it, as block `rdd_<id>_<partition>` at `level`; later jobs read it from there
+    /// (from another executor over TCP if needed) instead of recomputing it, and skip the
+    /// shuffle map stages only it depended on. ember stores every level *serialized* (the
+    /// records' Serde encoding): `deserialized` is only reported. A memory-only partition larger
+    /// than the executor's MemoryStore (ember.storage.memoryCapacity) is computed but not cached;
+    /// a cached block lost with its executor, or evicted, is recomputed when next needed.
+    /// Returns this handle. Throws ContractViolation if a different level was already set
+    /// (Spark: "Cannot change storage level of an RDD after it was already assigned a level").
+    /// Threading: thread-safe; takes effect for jobs submitted afterwards.
+    Rdd<T> persist(storage::StorageLevel level) const {
+        static_assert(Serializable<T>, "ember: persist()/cache() need records with a Serde (serializer.hpp)");
+        auto current = node_->storage_level();
+        EMBER_REQUIRE(current.is_none() || current == level,
+                      "Cannot change storage level of an RDD after it was already assigned a level");
+        EMBER_REQUIRE(level.is_none() || level.is_valid(), "persist: invalid storage level {}", level.to_string());
+        node_->set_storage_level(level);
+        return *this;
+    }
+    /// persist(StorageLevel::memory_only()) (Spark's cache(); stored serialized, see persist).
+    Rdd<T> cache() const { return persist(storage::StorageLevel::memory_only()); }
+    /// Marks the RDD as not persistent and removes its blocks from every executor; waits until
+    /// they are removed when `blocking`. Later jobs recompute it. Throws SparkException if
+    /// `blocking` and the removal cannot be confirmed. Threading: thread-safe.
+    Rdd<T> unpersist(bool blocking = false) const {
+        sc_->unpersist_rdd(node_->id(), blocking);
+        node_->set_storage_level(storage::StorageLevel::none());
+        return *this;
+    }
+    /// The level set by persist(), none() if not persisted (Spark's getStorageLevel).
+    storage::StorageLevel storage_level() const { return node_->storage_level(); }
+
     // -- transformations -----------------------------------------------------------------------
 
     /// f(T) -> U for every record.

@@ -8,8 +8,12 @@
 #include "scheduler/task_context.hpp"
 #include "shuffle/map_status.hpp"
 #include "shuffle/partitioner.hpp"
+#include "storage/block_manager.hpp"
 #include "storage/serializer.hpp"
+#include "storage/storage_level.hpp"
 
+#include <atomic>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -94,6 +98,19 @@ public:
     /// executors do not need it.
     const std::optional<shuffle::HashPartitioner>& partitioner() const noexcept { return partitioner_; }
 
+    /// How this RDD's partitions are kept once computed (Spark's getStorageLevel): none() unless
+    /// persist() was called. It travels with the node in stage binaries.
+    /// Threading: thread-safe (the one field of a node that may change after construction).
+    storage::StorageLevel storage_level() const noexcept {
+        auto bits = storage_level_bits_.load(std::memory_order_relaxed);
+        return storage::StorageLevel::from_int(static_cast<std::uint8_t>(bits & 0xff), static_cast<int>(bits >> 8));
+    }
+    /// Threading: thread-safe.
+    void set_storage_level(const storage::StorageLevel& level) noexcept {
+        storage_level_bits_.store(level.to_int() | (static_cast<std::uint32_t>(level.replication) << 8),
+                                  std::memory_order_relaxed);
+    }
+
 protected:
     RddBase(int id, int num_partitions) : id_(id), num_partitions_(num_partitions) {}
     std::vector<NarrowDependency> narrow_;
@@ -104,17 +121,67 @@ private:
     int id_;
     int num_partitions_;
     std::string name_;
+    std::atomic<std::uint32_t> storage_level_bits_{1u << 8};  // flags | replication << 8: none()
 };
 
 /// A node producing records of type T: compute() pushes partition p's records into `out`.
+/// Readers of a node call iterator(), never compute() directly (Spark's RDD.iterator vs compute).
 template <class T>
 class RddNode : public RddBase {
 public:
     using value_type = T;
     virtual void compute(int partition, TaskContext& tc, FunctionRef<void(T&&)> out) = 0;
 
+    /// Partition p's records: computed, or, for a persisted node, read from the block
+    /// `rdd_<id>_<p>` (Spark's getOrElseUpdate): from this executor's BlockManager, else from
+    /// another one the BlockManagerMaster knows, else computed and stored at the node's level
+    /// (if it fits; a memory-only partition larger than the MemoryStore is computed and passed
+    /// on without being cached, as in Spark) and reported to the master.
+    void iterator(int p, TaskContext& tc, FunctionRef<void(T&&)> out) {
+        const auto level = storage_level();
+        if constexpr (Serializable<T>) {
+            if (level.is_valid()) {
+                get_or_compute(p, tc, out, level);
+                return;
+            }
+        }
+        compute(p, tc, out);
+    }
+
 protected:
     using RddBase::RddBase;
+
+private:
+    void get_or_compute(int p, TaskContext& tc, FunctionRef<void(T&&)> out, const storage::StorageLevel& level) {
+        const storage::RddBlockId block{id(), p};
+        auto& bm = tc.services().block_manager;
+        auto cached = bm.get_local_block(block);
+        if (!cached) cached = bm.get_remote_bytes(block);
+        if (cached) {
+            Decoder d(cached->view());
+            while (!d.done()) out(d.read<T>());
+            return;
+        }
+        // Records are encoded as they pass; past what the store could ever hold, caching stops.
+        const std::uint64_t limit = level.use_disk ? std::numeric_limits<std::uint64_t>::max() : bm.memory_store().max_memory();
+        Encoder e;
+        bool caching = true;
+        compute(p, tc, [&](T&& v) {
+            if (caching) {
+                e.write(v);
+                if (e.size() > limit) {
+                    caching = false;
+                    e.clear();
+                }
+            }
+            out(std::move(v));
+        });
+        if (!caching) return;
+        auto bytes = std::make_shared<const std::string>(e.take());
+        bm.put_bytes(block,
+                     storage::ManagedBuffer{bytes, std::as_bytes(std::span<const char>(bytes->data(), bytes->size()))},
+                     level, true);
+    }
 };
 
 /// What a ResultTask does with its partition (collect it, count it, save it, ...): returns the

@@ -179,7 +179,7 @@ public:
                 combined.clear();
                 approx = 0;
             };
-            parent_->compute(p, tc, [&](std::pair<K, V>&& kv) {
+            parent_->iterator(p, tc, [&](std::pair<K, V>&& kv) {
                 auto it = combined.find(kv.first);
                 if (it != combined.end()) {
                     agg_.merge_value(it->second, std::move(kv.second));
@@ -194,7 +194,7 @@ public:
             });
             dump();
         } else {
-            parent_->compute(p, tc, [&](std::pair<K, V>&& kv) {
+            parent_->iterator(p, tc, [&](std::pair<K, V>&& kv) {
                 auto& enc = out.partition(partitioner_.partition(kv.first));
                 enc.write(kv.first);
                 enc.write(kv.second);

@@ -29,6 +29,9 @@ void encode_lineage(Encoder& e, const RddBase& last) {
         Encoder params;
         n->encode_params(params);
         e.put_bytes(params.bytes());
+        auto level = n->storage_level();
+        e.put_u8(level.to_int());
+        e.put_u8(static_cast<std::uint8_t>(level.replication));
     }
 }
 
@@ -80,7 +83,10 @@ DecodedStage StageCodec::decode(std::string_view bytes) {
         std::string_view params = d.get_bytes();
         auto factory = reinterpret_cast<detail::RddFactory>(detail::find_factory(0, key));
         Decoder pd(params);
-        ctx.nodes_.emplace_back(id, factory(ctx, pd, id, parts));
+        auto node = factory(ctx, pd, id, parts);
+        std::uint8_t flags = d.get_u8();
+        node->set_storage_level(storage::StorageLevel::from_int(flags, d.get_u8()));
+        ctx.nodes_.emplace_back(id, std::move(node));
     }
     DecodedStage out;
     if (kind == 0) {

@@ -77,11 +77,11 @@ public:
 
     void compute(int p, TaskContext& tc, FunctionRef<void(T&&)> out) override {
         if (partitioner_aware_) {
-            for (auto& parent : parents_) parent->compute(p, tc, out);
+            for (auto& parent : parents_) parent->iterator(p, tc, out);
             return;
         }
         auto [parent, q] = locate(p);
-        parents_[parent]->compute(q, tc, out);
+        parents_[parent]->iterator(q, tc, out);
     }
 
 private:

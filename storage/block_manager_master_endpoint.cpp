@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "storage/block_manager_master_endpoint.hpp"
+
+#include "rpc/log.hpp"
+#include "rpc/message.hpp"
+#include "storage/storage_codec.hpp"
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <memory>
+
+namespace ember::storage {
+namespace {
+
+std::optional<BlockId> parse_or_fail(std::string_view text, rpc::RpcCallContext& ctx) {
+    auto id = parse_block_id(text);
+    if (!id) ctx.send_failure(fmt::format("Failed to parse {} into a block ID", text));
+    return id;
+}
+
+void fill_locations(wire::Locations::Builder b, const std::vector<BlockManagerId>& locs) {
+    auto list = b.initLocations(static_cast<unsigned>(locs.size()));
+    for (unsigned i = 0; i < locs.size(); ++i) detail::to_wire(list[i], locs[i]);
+}
+
+}  // namespace
+
+void BlockManagerMasterEndpoint::receive_and_reply(const rpc::Message& msg, rpc::RpcCallContext ctx) {
+    if (auto reg = msg.try_get<wire::RegisterBlockManager>()) {
+        auto id = detail::from_wire(reg->getBlockManagerId());
+        register_block_manager(id, reg->getMaxOnHeapMemory(), msg.ref(reg->getStorageEndpoint()));
+        ctx.reply<wire::RegisteredBlockManager>(
+            [&](wire::RegisteredBlockManager::Builder b) { detail::to_wire(b.initBlockManagerId(), id); });
+        return;
+    }
+    if (auto up = msg.try_get<wire::UpdateBlockInfo>()) {
+        auto block = parse_or_fail(std::string_view(up->getBlockId().cStr()), ctx);
+        if (!block) return;
+        bool ok = update_block_info(detail::from_wire(up->getBlockManagerId()), *block,
+                                    detail::from_wire(up->getStorageLevel()), up->getMemSize(), up->getDiskSize());
+        ctx.reply<wire::BooleanReply>([&](wire::BooleanReply::Builder b) { b.setValue(ok); });
+        return;
+    }
+    if (auto gl = msg.try_get<wire::GetLocations>()) {
+        auto block = parse_or_fail(std::string_view(gl->getBlockId().cStr()), ctx);
+        if (!block) return;
+        auto locs = get_locations(*block);
+        ctx.reply<wire::Locations>([&](wire::Locations::Builder b) { fill_locations(b, locs); });
+        return;
+    }
+    if (auto gm = msg.try_get<wire::GetLocationsMultipleBlockIds>()) {
+        std::vector<BlockId> blocks;
+        for (auto t : gm->getBlockIds()) {
+            auto block = parse_or_fail(std::string_view(t.cStr()), ctx);
+            if (!block) return;
+            blocks.push_back(*block);
+        }
+        auto locs = get_locations(blocks);
+        ctx.reply<wire::LocationsMultiple>([&](wire::LocationsMultiple::Builder b) {
+            auto list = b.initLocations(static_cast<unsigned>(locs.size()));
+            for (unsigned i = 0; i < locs.size(); ++i) fill_locations(list[i], locs[i]);
+        });
+        return;
+    }
+    if (auto rb = msg.try_get<wire::RemoveBlock>()) {
+        auto block = parse_or_fail(std::string_view(rb->getBlockId().cStr()), ctx);
+        if (!block) return;
+        remove_block(*block, [ctx](bool ok) mutable {
+            ctx.reply<wire::BooleanReply>([&](wire::BooleanReply::Builder b) { b.setValue(ok); });
+        });
+        return;
+    }
+    if (auto rr = msg.try_get<wire::RemoveRdd>()) {
+        remove_rdd(rr->getRddId(), [ctx](int count) mutable {
+            ctx.reply<wire::RemovedCount>([&](wire::RemovedCount::Builder b) { b.setCount(count); });
+        });
+        return;
+    }
+    RpcEndpoint::receive_and_reply(msg, std::move(ctx));
+}
+
+void BlockManagerMasterEndpoint::register_block_manager(const BlockManagerId& id, std::uint64_t max_memory,
+                                                        rpc::RpcEndpointRef storage) {
+    std::lock_guard lk(mu_);
+    if (auto it = managers_.find(id.executor_id); it != managers_.end() && it->second.id != id) {
+        log::get("storage")->error("Got two different block manager registrations on same executor - will replace "
+                                   "old one {} with new one {}",
+                                   it->second.id.to_string(), id.to_string());
+        forget_block_manager_locked(id.executor_id);
+    }
+    auto& info = managers_[id.executor_id];
+    info.id = id;
+    info.max_memory = max_memory;
+    info.storage = std::move(storage);
+    log::get("storage")->info("Registering block manager {} with {} bytes of storage memory", id.to_string(),
+                              max_memory);
+}
+
+bool BlockManagerMasterEndpoint::update_block_info(const BlockManagerId& id, const BlockId& block,
+                                                   const StorageLevel& level, std::uint64_t mem_size,
+                                                   std::uint64_t disk_size) {
+    std::lock_guard lk(mu_);
+    auto it = managers_.find(id.executor_id);
+    if (it == managers_.end() || it->second.id != id) return false;
+    auto& info = it->second;
+    if (level.is_valid()) {
+        info.blocks[block] = BlockStatus{level, mem_size, disk_size};
+        block_locations_[block].insert(id.executor_id);
+    } else {
+        info.blocks.erase(block);
+        if (auto bl = block_locations_.find(block); bl != block_locations_.end()) {
+            bl->second.erase(id.executor_id);
+            if (bl->second.empty()) block_locations_.erase(bl);
+        }
+    }
+    return true;
+}
+
+std::vector<BlockManagerId> BlockManagerMasterEndpoint::get_locations(const BlockId& block) const {
+    std::lock_guard lk(mu_);
+    std::vector<BlockManagerId> out;
+    auto it = block_locations_.find(block);
+    if (it == block_locations_.end()) return out;
+    for (auto& exec : it->second) {
+        if (auto m = managers_.find(exec); m != managers_.end()) out.push_back(m->second.id);
+    }
+    return out;
+}
+
+std::vector<std::vector<BlockManagerId>> BlockManagerMasterEndpoint::get_locations(
+    const std::vector<BlockId>& blocks) const {
+    std::vector<std::vector<BlockManagerId>> out;
+    out.reserve(blocks.size());
+    for (auto& b : blocks) out.push_back(get_locations(b));
+    return out;
+}
+
+void BlockManagerMasterEndpoint::forget_block_manager_locked(const std::string& executor_id) {
+    auto it = managers_.find(executor_id);
+    if (it == managers_.end()) return;
+    for (auto& [block, _] : it->second.blocks) {
+        if (auto bl = block_locations_.find(block); bl != block_locations_.end()) {
+            bl->second.erase(executor_id);
+            if (bl->second.empty()) block_locations_.erase(bl);
+        }
+    }
+    managers_.erase(it);
+}
+
+void BlockManagerMasterEndpoint::remove_executor(const std::string& executor_id) {
+    std::lock_guard lk(mu_);
+    if (!managers_.count(executor_id)) return;
+    log::get("storage")->info("Trying to remove executor {} from BlockManagerMaster.", executor_id);
+    forget_block_manager_locked(executor_id);
+}
+
+void BlockManagerMasterEndpoint::remove_block(const BlockId& block, std::function<void(bool)> done) {
+    std::vector<rpc::RpcEndpointRef> holders;
+    {
+        std::lock_guard lk(mu_);
+        if (auto bl = block_locations_.find(block); bl != block_locations_.end()) {
+            for (auto& exec : bl->second) {
+                auto& info = managers_.at(exec);
+                info.blocks.erase(block);
+                holders.push_back(info.storage);
+            }
+            block_locations_.erase(bl);
+        }
+    }
+    if (holders.empty()) {
+        if (done) done(true);
+        return;
+    }
+    auto pending = std::make_shared<std::atomic<int>>(static_cast<int>(holders.size()));
+    auto shared_done = std::make_shared<std::function<void(bool)>>(std::move(done));
+    std::string block_name = name(block);
+    for (auto& h : holders) {
+        h.ask(rpc::OutgoingMessage::make<wire::RemoveBlock>([&](wire::RemoveBlock::Builder b) { b.setBlockId(block_name); }),
+              [pending, shared_done, block_name](rpc::RpcResult<rpc::Message> r) {
+                  if (!r) log::get("storage")->warn("Failed to remove block {}: {}", block_name, r.error().message);
+                  if (pending->fetch_sub(1) == 1 && *shared_done) (*shared_done)(true);
+              });
+    }
+}
+
+void BlockManagerMasterEndpoint::remove_rdd(int rdd_id, std::function<void(int)> done) {
+    std::vector<rpc::RpcEndpointRef> holders;
+    {
+        std::lock_guard lk(mu_);
+        for (auto bl = block_locations_.begin(); bl != block_locations_.end();) {
+            auto* r = std::get_if<RddBlockId>(&bl->first);
+            if (!r || r->rdd_id != rdd_id) {
+                ++bl;
+                continue;
+            }
+            for (auto& exec : bl->second) managers_.at(exec).blocks.erase(bl->first);
+            bl = block_locations_.erase(bl);
+        }
+        // Every BlockManager is asked, as Spark does: one may hold blocks it has not reported yet.
+        for (auto& [_, info] : managers_) holders.push_back(info.storage);
+    }
+    if (holders.empty()) {
+        if (done) done(0);
+        return;
+    }
+    auto pending = std::make_shared<std::atomic<int>>(static_cast<int>(holders.size()));
+    auto count = std::make_shared<std::atomic<int>>(0);
+    auto shared_done = std::make_shared<std::function<void(int)>>(std::move(done));
+    for (auto& h : holders) {
+        h.ask(rpc::OutgoingMessage::make<wire::RemoveRdd>([&](wire::RemoveRdd::Builder b) { b.setRddId(rdd_id); }),
+              [pending, count, shared_done, rdd_id](rpc::RpcResult<rpc::Message> r) {
+                  if (r) {
+                      if (auto c = r->try_get<wire::RemovedCount>()) count->fetch_add(c->getCount());
+                  } else {
+                      // A BlockManager that is gone holds nothing any more (SPARK-32091).
+                      log::get("storage")->debug("Failed to remove RDD {} from a block manager: {}", rdd_id,
+                                                 r.error().message);
+                  }
+                  if (pending->fetch_sub(1) == 1 && *shared_done) (*shared_done)(count->load());
+              });
+    }
+}
+
+std::vector<BlockManagerId> BlockManagerMasterEndpoint::block_managers() const {
+    std::lock_guard lk(mu_);
+    std::vector<BlockManagerId> out;
+    for (auto& [_, info] : managers_) out.push_back(info.id);
+    return out;
+}
+
+}  // namespace ember::storage

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// BlockManagerMasterEndpoint: the driver's registry of BlockManagers and of where each block is
+/// (Spark's BlockManagerMasterEndpoint).
+
+#include "rpc/rpc_endpoint.hpp"
+#include "rpc/rpc_endpoint_ref.hpp"
+#include "storage/block_id.hpp"
+#include "storage/block_manager_id.hpp"
+#include "storage/storage_level.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace ember::storage {
+
+/// Serves storage/block_manager_messages.capnp as the "BlockManagerMaster" endpoint of the
+/// driver: RegisterBlockManager, UpdateBlockInfo, GetLocations, GetLocationsMultipleBlockIds,
+/// RemoveBlock and RemoveRdd (forgets the blocks at once, then asks every BlockManager holding
+/// one to drop it; BlockManagers that are gone count 0, as in Spark).
+///
+/// The driver's own components (the DAGScheduler's cache locations, executor removal) call the
+/// thread-safe methods directly instead of asking: they run on the scheduler loop, an I/O
+/// thread, where an ask_sync is refused.
+///
+/// Threading: the endpoint callbacks are strand-confined; the public methods are thread-safe
+/// (state is guarded by a mutex, never held across a message send).
+/// Ownership: owned by the RpcEnv from setup_endpoint() until on_stop(); the driver keeps a
+/// borrowed pointer while its env runs.
+class BlockManagerMasterEndpoint final : public rpc::RpcEndpoint {
+public:
+    void receive_and_reply(const rpc::Message& msg, rpc::RpcCallContext ctx) override;
+
+    /// Records a BlockManager; a second registration for its executor replaces the first and
+    /// forgets the first one's blocks ("Got two different block manager registrations").
+    void register_block_manager(const BlockManagerId& id, std::uint64_t max_memory, rpc::RpcEndpointRef storage);
+    /// Records where `block` is now; an invalid level (no memory, no disk) removes the location. False if `id` is not registered.
+    bool update_block_info(const BlockManagerId& id, const BlockId& block, const StorageLevel& level,
+                           std::uint64_t mem_size, std::uint64_t disk_size);
+    /// The BlockManagers holding `block`, in registration order of executors.
+    std::vector<BlockManagerId> get_locations(const BlockId& block) const;
+    /// One get_locations() per id.
+    std::vector<std::vector<BlockManagerId>> get_locations(const std::vector<BlockId>& blocks) const;
+    /// Forgets the executor's BlockManager and every block location on it (Spark's
+    /// removeExecutor / removeBlockManager).
+    void remove_executor(const std::string& executor_id);
+    /// Forgets `block` everywhere and asks its holders to delete it; `done(true)` runs once
+    /// every holder answered (on an I/O thread), at once if there are none.
+    void remove_block(const BlockId& block, std::function<void(bool)> done = {});
+    /// Forgets RDD `rdd_id`'s blocks and asks their holders to delete them; `done(count)` gets
+    /// the number of blocks removed, once every holder answered.
+    void remove_rdd(int rdd_id, std::function<void(int)> done = {});
+    /// Ids of the registered BlockManagers.
+    std::vector<BlockManagerId> block_managers() const;
+
+private:
+    struct BlockStatus {
+        StorageLevel level;
+        std::uint64_t mem_size = 0;
+        std::uint64_t disk_size = 0;
+    };
+    struct BlockManagerInfo {
+        BlockManagerId id;
+        std::uint64_t max_memory = 0;
+        rpc::RpcEndpointRef storage;
+        std::map<BlockId, BlockStatus> blocks;
+    };
+    void forget_block_manager_locked(const std::string& executor_id);
+
+    mutable std::mutex mu_;
+    std::map<std::string, BlockManagerInfo> managers_;              // guarded by mu_; by executor id
+    std::map<BlockId, std::set<std::string>> block_locations_;      // guarded by mu_; block -> executor ids
+};
+
+}  // namespace ember::storage

@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: Apache-2.0
+// BlockManager's block store and its services over TCP: put_bytes by storage level, serving
+// memory and disk blocks with FetchBlocks, removal through the storage endpoint, and the
+// BlockManagerMaster's locations.
+#include "rpc/testkit/local_envs.hpp"
+#include "storage/block_manager.hpp"
+#include "storage/block_manager_master_endpoint.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <future>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <unistd.h>
+
+using namespace ember;
+using namespace ember::storage;
+
+namespace {
+
+ManagedBuffer bytes_of(std::size_t n, char fill) {
+    auto s = std::make_shared<std::string>(n, fill);
+    return ManagedBuffer{s, std::as_bytes(std::span<const char>(s->data(), s->size()))};
+}
+
+std::string temp_root(const std::string& tag) {
+    auto p = std::filesystem::temp_directory_path() / ("ember-bm-" + tag + "-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(p);
+    return p.string();
+}
+
+rpc::RpcResult<std::vector<ManagedBuffer>> fetch(BlockManager& from, const BlockManagerId& at, std::vector<BlockId> ids) {
+    std::promise<rpc::RpcResult<std::vector<ManagedBuffer>>> p;
+    auto f = p.get_future();
+    from.fetch_blocks(at, ids, [&](rpc::RpcResult<std::vector<ManagedBuffer>> r) { p.set_value(std::move(r)); });
+    return f.get();
+}
+
+bool wait_for(const std::function<bool()>& pred) {
+    for (int i = 0; i < 5000 && !pred(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return pred();
+}
+
+}  // namespace
+
+TEST_CASE("BlockManager stores by level, serves memory and disk blocks and reports to the master",
+          "[storage][block-manager]") {
+    auto root = temp_root("serve");
+    rpc::testkit::LocalEnvs envs(2);
+    auto master_ep = std::make_unique<BlockManagerMasterEndpoint>();
+    auto* master = master_ep.get();
+    auto master_ref = envs[0].setup_endpoint(std::string(BlockManagerMaster::kEndpointName), std::move(master_ep)).value();
+
+    Conf conf;
+    conf.set("ember.local.dir", root);
+    conf.set("ember.storage.memoryCapacity", "1000");
+    BlockManager a("1", envs[0], conf);
+    BlockManager b("2", envs[1], conf);
+    a.initialize();
+    b.initialize();
+    a.register_with_master(master_ref);
+    b.register_with_master(master_ref);
+    CHECK(master->block_managers().size() == 2);
+
+    // Memory, then disk when memory is full, per level.
+    REQUIRE(b.put_bytes(RddBlockId{1, 0}, bytes_of(600, 'm'), StorageLevel::memory_only()));
+    CHECK_FALSE(b.put_bytes(RddBlockId{1, 1}, bytes_of(600, 'x'), StorageLevel::memory_only()));  // fits nowhere
+    REQUIRE(b.put_bytes(RddBlockId{1, 2}, bytes_of(700, 'd'), StorageLevel::memory_and_disk()));
+    CHECK(b.memory_store().contains(RddBlockId{1, 0}));
+    CHECK(b.disk_store().contains(RddBlockId{1, 2}));
+    CHECK(master->get_locations(RddBlockId{1, 0}) == std::vector<BlockManagerId>{b.id()});
+    CHECK(master->get_locations(RddBlockId{1, 2}) == std::vector<BlockManagerId>{b.id()});
+    CHECK(master->get_locations(RddBlockId{1, 1}).empty());
+
+    // Both kinds over FetchBlocks, in request order.
+    auto r = fetch(a, b.id(), {RddBlockId{1, 2}, RddBlockId{1, 0}});
+    REQUIRE(r.has_value());
+    REQUIRE(r->size() == 2);
+    CHECK((*r)[0].view() == std::string(700, 'd'));
+    CHECK((*r)[1].view() == std::string(600, 'm'));
+    auto missing = fetch(a, b.id(), {RddBlockId{1, 1}});
+    REQUIRE_FALSE(missing.has_value());
+    CHECK(missing.error().message.find("Block rdd_1_1 not found") != std::string::npos);
+
+    // get_remote_bytes asks the master where the block is (called from a plain thread).
+    auto remote = std::async(std::launch::async, [&] { return a.get_remote_bytes(RddBlockId{1, 0}); }).get();
+    REQUIRE(remote);
+    CHECK(remote->view() == std::string(600, 'm'));
+
+    // RemoveRdd through the master reaches b's storage endpoint.
+    std::promise<int> removed;
+    master->remove_rdd(1, [&](int n) { removed.set_value(n); });
+    CHECK(removed.get_future().get() == 2);
+    CHECK_FALSE(b.get_local_block(RddBlockId{1, 0}));
+    CHECK_FALSE(b.get_local_block(RddBlockId{1, 2}));
+    CHECK(master->get_locations(RddBlockId{1, 0}).empty());
+
+    // A block removed directly at its BlockManager (the driver's taskresult path).
+    REQUIRE(b.put_bytes(TaskResultBlockId{9}, bytes_of(10, 't'), StorageLevel::memory_and_disk_ser(), false));
+    a.remove_block_at(b.id(), TaskResultBlockId{9});
+    CHECK(wait_for([&] { return !b.memory_store().contains(TaskResultBlockId{9}); }));
+
+    // Executor removal drops its locations.
+    REQUIRE(b.put_bytes(RddBlockId{2, 0}, bytes_of(10, 'e'), StorageLevel::memory_only()));
+    CHECK(master->get_locations(RddBlockId{2, 0}).size() == 1);
+    master->remove_executor("2");
+    CHECK(master->get_locations(RddBlockId{2, 0}).empty());
+    b.stop();
+    a.stop();
+    std::filesystem::remove_all(root);
+}
