@@ -31,6 +31,7 @@ TaskSetManager::TaskSetManager(TaskSchedulerImpl& sched, TaskSet ts, const TaskS
       succeeded_tid_(ts_.tasks.size(), -1),
       copies_running_(ts_.tasks.size(), 0),
       task_attempts_(ts_.tasks.size()) {
+    infos_.reserve(ts_.tasks.size());
     for (std::size_t i = 0; i < ts_.tasks.size(); ++i) {
         for (const auto& loc : ts_.tasks[i].preferred_locations) {
             std::string_view s = loc;

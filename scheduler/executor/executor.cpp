@@ -23,7 +23,12 @@ std::uint64_t elapsed_ns(std::chrono::steady_clock::time_point since) {
 
 Executor::Executor(std::string executor_id, int cores, ExecutorServices& services, ExecutorBackend& backend,
                    shuffle::MapOutputTrackerWorker* tracker_worker)
-    : executor_id_(std::move(executor_id)), services_(services), backend_(backend), tracker_worker_(tracker_worker) {
+    : executor_id_(std::move(executor_id)),
+      services_(services),
+      backend_(backend),
+      tracker_worker_(tracker_worker),
+      max_result_size_(max_result_size(services.conf)),
+      max_direct_result_size_(max_direct_result_size(services.conf)) {
     for (int i = 0; i < std::max(cores, 1); ++i) threads_.emplace_back([this, i] { worker(i); });
 }
 
@@ -151,7 +156,7 @@ void Executor::run_task(const TaskDescription& task) {
         }
         // Spark's rules for DirectTaskResult / IndirectTaskResult.
         const std::uint64_t size = result.size();
-        const std::uint64_t max_result = max_result_size(services_.conf);
+        const std::uint64_t max_result = max_result_size_;
         if (max_result > 0 && size > max_result) {
             log::get("scheduler")->warn("Finished {}. Result is larger than ember.driver.maxResultSize ({} > {}), "
                                         "dropping it.",
@@ -160,7 +165,7 @@ void Executor::run_task(const TaskDescription& task) {
                    IndirectTaskResult{storage::TaskResultBlockId{task.task_id}, size, {}});
             return;
         }
-        if (size > max_direct_result_size(services_.conf)) {
+        if (size > max_direct_result_size_) {
             storage::TaskResultBlockId block{task.task_id};
             auto bytes = std::make_shared<std::string>(std::move(result));
             storage::ManagedBuffer buf{bytes, std::as_bytes(std::span<const char>(bytes->data(), bytes->size()))};

@@ -82,6 +82,8 @@ private:
     ExecutorServices& services_;
     ExecutorBackend& backend_;
     shuffle::MapOutputTrackerWorker* tracker_worker_;
+    const std::uint64_t max_result_size_;         // read once: conf lookups cost per task
+    const std::uint64_t max_direct_result_size_;
 
     std::mutex mu_;
     std::condition_variable cv_;
