@@ -276,6 +276,12 @@ std::vector<std::string> DAGScheduler::preferred_locations(RddBase& rdd, int p) 
 std::vector<std::string> DAGScheduler::preferred_locations(RddBase& rdd, int p,
                                                            std::set<std::pair<int, int>>& visited) {
     if (!visited.insert({rdd.id(), p}).second) return {};
+    if (rdd.storage_level().is_valid()) {
+        const auto& cached = cache_locations(rdd);
+        if (static_cast<std::size_t>(p) < cached.size() && !cached[static_cast<std::size_t>(p)].empty()) {
+            return cached[static_cast<std::size_t>(p)];
+        }
+    }
     auto own = rdd.preferred_locations(p);
     if (!own.empty()) return own;
     auto shuffles = rdd.shuffle_dependencies();

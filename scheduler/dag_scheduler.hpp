@@ -136,8 +136,8 @@ private:
     void cleanup_job(ActiveJob* job);
     std::optional<int> active_job_for_stage(const Stage& stage) const;
     std::string stage_label(const Stage& s) const;
-    /// Where partition `p` of `rdd` should run (Spark's getPreferredLocs): the RDD's own
-    /// preferences (input splits), else for a shuffled RDD the hosts holding at least 20% of the
+    /// Where partition `p` of `rdd` should run (Spark's getPreferredLocs): the executors caching
+    /// it (cache_locations), else the RDD's own preferences (input splits), else for a shuffled RDD the hosts holding at least 20% of the
     /// partition's map output bytes (ember.shuffle.reduceLocality.enabled), else those of the first
     /// narrow ancestor partition that has any. TaskLocation strings (see TaskSpec).
     std::vector<std::string> preferred_locations(RddBase& rdd, int p);

@@ -302,6 +302,38 @@ TEST_CASE("When the process-local wait expires, tasks go node-local to the idle 
     fs::remove_all(dir);
 }
 
+TEST_CASE("Tasks over cached partitions run process-local on the executor holding each block",
+          "[scheduler][locality][cache]") {
+    auto dir = temp_dir("cached");
+    auto ev = std::make_shared<Events>();
+    auto conf = base_conf(dir);
+    conf.set("ember.locality.wait", "30s");
+    SparkContext sc("local-cluster[2,1,512]", "placement-cached", conf, {ev});
+    std::vector<int> xs(6);
+    std::iota(xs.begin(), xs.end(), 0);
+    auto cached = sc.parallelize(xs, 6).map(SlowTriple{50}).cache();
+    CHECK(sorted(cached.collect()) == tripled(6));
+    std::map<int, std::string> holder;  // partition -> executor that computed (and cached) it
+    for (auto& t : ev->successful_tasks_of_job(0)) holder[t.partition_id] = t.executor_id;
+    REQUIRE(holder.size() == 6);
+    // The second job reads the cache through a narrow map: each task goes to its block.
+    CHECK(sorted(cached.map(SlowTriple{20}).collect()) == [] {
+        auto v = tripled(6);
+        for (auto& x : v) x *= 3;
+        return v;
+    }());
+    auto tasks = ev->successful_tasks_of_job(1);
+    REQUIRE(tasks.size() == 6);
+    for (auto& t : tasks) {
+        INFO("partition " << t.partition_id << " cached on executor " << holder[t.partition_id] << ", ran on "
+                          << t.executor_id << " at " << to_string(t.locality));
+        CHECK(t.executor_id == holder[t.partition_id]);
+        CHECK(t.locality == TaskLocality::process_local);
+    }
+    sc.stop();
+    fs::remove_all(dir);
+}
+
 TEST_CASE("Preferred locations no executor can satisfy do not delay tasks; reduce tasks prefer the map outputs' host",
           "[scheduler][locality]") {
     auto dir = temp_dir("nohost");
