@@ -6,10 +6,13 @@
 // a single-process computation of the same records.
 #include "scheduler/ember.hpp"
 #include "scheduler/task_result.hpp"
+#include "test/support/process.hpp"
 #include "test/support/wait_until.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <mutex>
 #include <string>
@@ -141,5 +144,82 @@ TEST_CASE("Results over ember.driver.maxResultSize fail the job with Spark's mes
     // The context still runs jobs, with small results.
     CHECK(sc.parallelize(xs, 4).map(BigString{100}).collect().at(3) == BigString{100}(3));
     sc.stop();
+    fs::remove_all(dir);
+}
+
+namespace {
+
+/// Kills the executor of the first task whose indirect result the driver starts to fetch, and
+/// waits (on the scheduler loop, so before the fetch starts) until its process is gone.
+struct KillHolder : scheduler::SparkListener {
+    SparkContext* sc = nullptr;
+    std::mutex mu;
+    std::int64_t victim_tid = -1;
+    std::string victim_executor;
+    int victim_index = -1;
+    std::vector<scheduler::SparkListenerTaskEnd> ends;
+
+    void on_task_getting_result(const scheduler::SparkListenerTaskGettingResult& e) override {
+        {
+            std::lock_guard lk(mu);
+            if (victim_tid >= 0) return;
+            victim_tid = e.task_info.task_id;
+            victim_executor = e.task_info.executor_id;
+            victim_index = e.task_info.index;
+        }
+        int pid = sc->executor_pid(e.task_info.executor_id);
+        if (pid <= 0) return;
+        ::kill(pid, SIGKILL);
+        // Dead once its /proc entry is a zombie or gone: its sockets are closed by then.
+        ember::test::wait_until(
+            [&] {
+                std::string line = ember::test::read_file_or_empty("/proc/" + std::to_string(pid) + "/stat");
+                if (line.empty()) return true;
+                auto close = line.rfind(')');
+                return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
+            },
+            std::chrono::seconds(10));
+    }
+    void on_task_end(const scheduler::SparkListenerTaskEnd& e) override {
+        std::lock_guard lk(mu);
+        ends.push_back(e);
+    }
+};
+
+}  // namespace
+
+TEST_CASE("An indirect result lost with its executor is computed again: the job stays exact",
+          "[scheduler][task-result]") {
+    auto dir = temp_dir("lost");
+    Conf conf;
+    conf.set("ember.local.dir", dir);
+    conf.set("ember.task.maxDirectResultSize", "1m");
+    auto killer = std::make_shared<KillHolder>();
+    SparkContext sc("local-cluster[2,1,512]", "task-results-lost", conf, {killer});
+    killer->sc = &sc;
+    std::vector<int> xs{0, 1, 2, 3, 4, 5};
+    auto out = sc.parallelize(xs, 6).map(BigString{kThreeMiB}).collect();
+    REQUIRE(out.size() == 6);
+    for (int x : xs) {
+        INFO("partition " << x);
+        CHECK(out[static_cast<std::size_t>(x)] == BigString{kThreeMiB}(x));
+    }
+    sc.stop();
+    std::lock_guard lk(killer->mu);
+    REQUIRE(killer->victim_tid >= 0);
+    // The victim's attempt failed, either because the fetch found the block gone (TaskResultLost)
+    // or because the driver saw the executor go first; a later attempt of its index succeeded.
+    bool victim_failed = false, retried = false;
+    for (auto& e : killer->ends) {
+        if (e.task_info.task_id == killer->victim_tid) {
+            INFO(e.reason);
+            victim_failed = e.reason.starts_with("TaskResultLost") || e.reason.starts_with("ExecutorLostFailure");
+            CHECK(victim_failed);
+        } else if (e.task_info.index == killer->victim_index && e.reason == "Success") {
+            retried = e.task_info.executor_id != killer->victim_executor;
+        }
+    }
+    CHECK(victim_failed);
+    CHECK(retried);
     fs::remove_all(dir);
 }
