@@ -131,8 +131,9 @@ inline constexpr std::size_t kSpillBatchRecords = 10'000;
 /// stable hash of their key; drain() merges the spills and what is left in memory by hash,
 /// combining equal keys with `merge`, so each key comes out once with all its values.
 ///
-/// Size: estimated as Spark's SizeTracker does, by walking the map at updates 1.1x apart and
-/// extrapolating between walks, so growing combiners (group_by_key's vectors) count.
+/// Size: estimated as Spark's SizeTracker does, by walking the map at updates 2x apart and
+/// extrapolating between walks, so growing combiners (group_by_key's vectors) count. Spark
+/// walks at 1.1x; here that cost word count 3% (each walk is a pass over the map).
 ///
 /// Threading: single-threaded (one task).
 template <class K, class C>
@@ -274,7 +275,7 @@ private:
         }
         sampled_bytes_ = size;
         sampled_updates_ = updates_;
-        next_sample_ = static_cast<std::uint64_t>(static_cast<double>(updates_) * 1.1) + 1;
+        next_sample_ = static_cast<std::uint64_t>(static_cast<double>(updates_) * 2.0) + 1;
     }
     std::uint64_t estimate() const {
         return sampled_bytes_ +
