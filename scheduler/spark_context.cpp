@@ -184,6 +184,9 @@ void SparkContext::Impl::start() {
         "driver", conf, *block_manager, *resolver, tracker,
         static_cast<std::uint64_t>(static_cast<double>(memory) * fraction / std::max(cores, 1))});
 
+    if (master.kind == MasterUrl::Kind::local_cluster && !conf.contains("ember.executor.cores")) {
+        conf.set("ember.executor.cores", std::to_string(master.cores));  // as a standalone worker's executors
+    }
     int max_failures = master.kind == MasterUrl::Kind::local
                            ? master.max_failures
                            : static_cast<int>(conf.get_int("ember.task.maxFailures", 4));

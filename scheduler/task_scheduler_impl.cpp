@@ -27,6 +27,11 @@ TaskSetSettings read_settings(const Conf& conf, int max_task_failures) {
     s.speculation_quantile = conf.get_double("ember.speculation.quantile", 0.75);
     s.speculation_multiplier = conf.get_double("ember.speculation.multiplier", 1.5);
     s.speculation_min_runtime_ms = conf.get_time_ms("ember.speculation.minTaskRuntime", "100ms").count();
+    if (conf.contains("ember.speculation.task.duration.threshold")) {
+        s.speculation_threshold_ms = conf.get_time_ms("ember.speculation.task.duration.threshold", "0").count();
+    }
+    s.slots_per_executor = static_cast<int>(std::max<std::int64_t>(
+        1, conf.get_int("ember.executor.cores", 1) / std::max<std::int64_t>(1, conf.get_int("ember.task.cpus", 1))));
     if (s.speculation_quantile <= 0 || s.speculation_quantile > 1) {
         throw std::invalid_argument("ember.speculation.quantile must be in (0, 1]");
     }

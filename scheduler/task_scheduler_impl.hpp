@@ -50,6 +50,9 @@ struct WorkerOffer {
 /// ember.speculation.multiplier (1.5) times the median of its finished ones, once
 /// ember.speculation.quantile (0.75) of its tasks finished, and at least
 /// ember.speculation.minTaskRuntime (100ms); copies of them are launched on other executors.
+/// With ember.speculation.task.duration.threshold set, a task set no larger than one
+/// executor's slots (ember.executor.cores / ember.task.cpus) is speculated past that runtime
+/// even before the quantile is reached.
 ///
 /// Pipelining (ember's, for throughput of tiny tasks): Spark gives an executor one task per free
 /// core, so each core idles for a driver round trip between tasks. A task set whose finished

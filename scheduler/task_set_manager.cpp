@@ -452,16 +452,25 @@ void TaskSetManager::abort(const std::string& message) {
 
 bool TaskSetManager::check_speculatable_tasks(std::int64_t now) {
     auto num_tasks = ts_.tasks.size();
-    if (zombie_ || num_tasks == 1 || successful_durations_ms_.empty()) return false;
+    const auto& fixed = settings_.speculation_threshold_ms;
+    if (zombie_ || (num_tasks == 1 && !fixed)) return false;
     auto min_finished = std::max<std::size_t>(
         static_cast<std::size_t>(std::floor(settings_.speculation_quantile * static_cast<double>(num_tasks))), 1);
-    if (static_cast<std::size_t>(tasks_successful_) < min_finished) return false;
-    std::vector<std::int64_t> durations = successful_durations_ms_;
-    auto mid = durations.begin() + static_cast<std::ptrdiff_t>(durations.size() / 2);
-    std::nth_element(durations.begin(), mid, durations.end());
-    auto threshold = std::max<std::int64_t>(
-        static_cast<std::int64_t>(settings_.speculation_multiplier * static_cast<double>(*mid)),
-        settings_.speculation_min_runtime_ms);
+    std::int64_t threshold = 0;
+    if (static_cast<std::size_t>(tasks_successful_) >= min_finished && !successful_durations_ms_.empty()) {
+        std::vector<std::int64_t> durations = successful_durations_ms_;
+        auto mid = durations.begin() + static_cast<std::ptrdiff_t>(durations.size() / 2);
+        std::nth_element(durations.begin(), mid, durations.end());
+        threshold = std::max<std::int64_t>(
+            static_cast<std::int64_t>(settings_.speculation_multiplier * static_cast<double>(*mid)),
+            settings_.speculation_min_runtime_ms);
+    } else if (fixed && num_tasks <= static_cast<std::size_t>(settings_.slots_per_executor)) {
+        // A stage no larger than one executor's slots never reaches the quantile if one task
+        // hangs: ember.speculation.task.duration.threshold speculates it anyway (Spark 3.2).
+        threshold = *fixed;
+    } else {
+        return false;
+    }
     bool found = false;
     for (auto tid : running_) {
         const TaskInfo& info = infos_.at(tid);

@@ -32,6 +32,7 @@ struct TaskSetSettings {
     double speculation_multiplier = 1.5;  ///< ember.speculation.multiplier
     std::int64_t speculation_min_runtime_ms = 100;        ///< ember.speculation.minTaskRuntime
     std::optional<std::int64_t> speculation_threshold_ms;  ///< ember.speculation.task.duration.threshold
+    int slots_per_executor = 1;  ///< ember.executor.cores / ember.task.cpus, at least 1
 };
 
 /// Hands out pending tasks, retries failed ones up to ember.task.maxFailures, and aborts the

@@ -416,6 +416,25 @@ TEST_CASE("Speculation: a straggler gets a copy on the other executor, the copy 
     fs::remove_all(dir);
 }
 
+TEST_CASE("ember.speculation.task.duration.threshold speculates a lone hung task", "[scheduler][speculation]") {
+    auto dir = temp_dir("spec1");
+    auto ev = std::make_shared<Events>();
+    auto conf = base_conf(dir);
+    conf.set("ember.speculation", "true");
+    conf.set("ember.speculation.task.duration.threshold", "300ms");
+    SparkContext sc("local-cluster[2,1,512]", "placement-spec-one", conf, {ev});
+    // One task: the quantile rule never applies; the threshold does (one executor has 1 slot).
+    auto out = sc.parallelize(std::vector<int>{41}, 1).map(Straggler{0, 10}).collect();
+    CHECK(out == std::vector<int>{42});
+    sc.stop();
+    std::lock_guard lk(ev->mu);
+    REQUIRE(ev->speculative.size() == 1);
+    bool copy_won = false;
+    for (auto& t : ev->task_ends) copy_won |= t.reason == "Success" && t.task_info.speculative;
+    CHECK(copy_won);
+    fs::remove_all(dir);
+}
+
 namespace {
 
 /// Runs job A (pool "a", 12 tasks of 200 ms) and, once A runs, job B (pool "b", 2 tasks of
