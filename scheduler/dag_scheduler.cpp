@@ -98,17 +98,10 @@ void DAGScheduler::stop() {
 
 void DAGScheduler::fail_all_jobs() {
     stopped_ = true;
-    std::vector<ActiveJob*> jobs;
-    for (auto& [_, j] : jobs_) jobs.push_back(j.get());
-    for (auto* j : jobs) {
-        for (Stage* s : std::vector<Stage*>(running_.begin(), running_.end())) {
-            if (s->job_ids.count(j->job_id)) {
-                task_scheduler_.cancel_tasks(s->id, "Stage cancelled because SparkContext was shut down");
-                mark_stage_as_finished(s, "Stage cancelled because SparkContext was shut down");
-            }
-        }
-        fail_job(j, fmt::format("Job {} cancelled because SparkContext was shut down", j->job_id));
-    }
+    fail_jobs(std::nullopt, [](int id) {
+        return std::pair(fmt::format("Job {} cancelled because SparkContext was shut down", id),
+                         std::string("Stage cancelled because SparkContext was shut down"));
+    });
 }
 
 std::vector<std::shared_ptr<ShuffleDependencyBase>> DAGScheduler::shuffle_dependencies(

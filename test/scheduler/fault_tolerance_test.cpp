@@ -434,6 +434,49 @@ TEST_CASE("Cancelling a job or a job group kills its running tasks and frees the
     }
 }
 
+TEST_CASE("Stopping the SparkContext fails its running jobs with Spark's message", "[scheduler][cancel]") {
+    auto dir = temp_dir("stop");
+    SparkContext sc("local-cluster[2,1,512]", "ft-stop", base_conf(dir));
+    auto ev = std::make_shared<Events>();
+    sc.add_spark_listener(ev);
+    std::promise<void> started;
+    auto started_f = started.get_future();
+    ev->on_task_start_hook = [&](const scheduler::SparkListenerTaskStart&) {
+        started.set_value();
+        return true;
+    };
+    // Two stages (a shuffle): both jobs' stages are cancelled, the map stage shared by them too.
+    auto slow = sc.parallelize(numbers(4000), 2).map(SlowKey{10'000}).reduce_by_key(Sum{}, 2);
+    auto first = std::async(std::launch::async, [&] { return slow.count(); });
+    auto second = std::async(std::launch::async, [&] { return slow.count(); });
+    REQUIRE(started_f.wait_for(20s) == std::future_status::ready);
+    REQUIRE(ember::test::wait_until([&] { return sc.active_job_ids().size() == 2; }, 10s));
+    auto ids = sc.active_job_ids();
+    auto t0 = std::chrono::steady_clock::now();
+    sc.stop();
+    CHECK(std::chrono::steady_clock::now() - t0 < 20s);
+    std::set<std::string> errors;
+    for (auto* f : {&first, &second}) {
+        try {
+            f->get();
+            FAIL("a job survived stop()");
+        } catch (const SparkException& e) {
+            errors.insert(e.what());
+        }
+    }
+    CHECK(errors == std::set<std::string>{fmt::format("Job {} cancelled because SparkContext was shut down", ids[0]),
+                                          fmt::format("Job {} cancelled because SparkContext was shut down", ids[1])});
+    {
+        std::lock_guard lk(ev->mu);
+        int cancelled = 0;
+        for (auto& s : ev->completed) {
+            cancelled += s.failure_reason == std::optional<std::string>("Stage cancelled because SparkContext was shut down");
+        }
+        CHECK(cancelled >= 1);  // the running map stage
+    }
+    fs::remove_all(dir);
+}
+
 TEST_CASE("SIGKILL of a random executor at a random moment of a multi-stage job leaves it exact",
           "[scheduler][fault][sigkill][random]") {
     auto dir = temp_dir("random");
