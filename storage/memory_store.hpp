@@ -39,8 +39,9 @@ public:
 
     explicit MemoryStore(std::uint64_t max_memory) : max_memory_(max_memory) {}
 
-    /// Stores `bytes` under `id` (replacing nothing: an existing block stays and this returns
-    /// true). nullopt if the block does not fit; otherwise the blocks evicted to make room.
+    /// Stores `bytes` under `id`; an existing block of that id stays as it is (first writer
+    /// wins) and nothing is evicted. nullopt if the block does not fit; otherwise the blocks
+    /// evicted to make room (empty if none were).
     std::optional<std::vector<Evicted>> put_bytes(const BlockId& id, ManagedBuffer bytes);
     /// The bytes of `id`, marking it most recently used; nullopt if absent.
     std::optional<ManagedBuffer> get_bytes(const BlockId& id);
