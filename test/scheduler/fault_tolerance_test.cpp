@@ -5,6 +5,7 @@
 // SIGSTOP (heartbeat expiry); replacement executors; job and job group cancellation. Every job's
 // result is compared with a single-process computation of the same data.
 #include "scheduler/ember.hpp"
+#include "test/support/temp_dir.hpp"
 #include "test/support/wait_until.hpp"
 
 #include <catch2/catch.hpp>
@@ -139,12 +140,7 @@ std::map<int, std::int64_t> run_sums(SparkContext& sc, const std::vector<int>& x
     return m;
 }
 
-std::string temp_dir(const std::string& tag) {
-    auto p = fs::temp_directory_path() / fmt::format("ember-ft-{}-{}", tag, ::getpid());
-    fs::remove_all(p);
-    fs::create_directories(p);
-    return p.string();
-}
+std::string temp_dir(const std::string& tag) { return ember::test::fresh_temp_dir("ft-" + tag); }
 
 Conf base_conf(const std::string& local_dir) {
     Conf conf;

@@ -5,6 +5,7 @@
 // attempt killed, FIFO and FAIR pools, application start and end events. Results are compared
 // with single-process computations.
 #include "scheduler/ember.hpp"
+#include "test/support/temp_dir.hpp"
 #include "test/support/wait_until.hpp"
 
 #include <catch2/catch.hpp>
@@ -159,12 +160,7 @@ struct Add {
     EMBER_SERDE()
 };
 
-std::string temp_dir(const std::string& tag) {
-    auto p = fs::temp_directory_path() / fmt::format("ember-place-{}-{}", tag, ::getpid());
-    fs::remove_all(p);
-    fs::create_directories(p);
-    return p.string();
-}
+std::string temp_dir(const std::string& tag) { return ember::test::fresh_temp_dir("place-" + tag); }
 
 Conf base_conf(const std::string& local_dir) {
     Conf conf;

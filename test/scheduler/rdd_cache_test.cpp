@@ -6,6 +6,7 @@
 // a line "<partition> <executor id>" to a file the test reads; results are checked against a
 // single-process computation.
 #include "scheduler/ember.hpp"
+#include "test/support/temp_dir.hpp"
 #include "test/support/wait_until.hpp"
 
 #include <catch2/catch.hpp>
@@ -102,12 +103,7 @@ struct Recorder : scheduler::SparkListener {
     }
 };
 
-std::string temp_dir(const std::string& tag) {
-    auto p = fs::temp_directory_path() / ("ember-cache-" + tag + "-" + std::to_string(::getpid()));
-    fs::remove_all(p);
-    fs::create_directories(p);
-    return p.string();
-}
+std::string temp_dir(const std::string& tag) { return ember::test::fresh_temp_dir("cache-" + tag); }
 
 std::vector<int> numbers(int n) {
     std::vector<int> xs;

@@ -7,6 +7,7 @@
 #include "scheduler/ember.hpp"
 #include "scheduler/task_result.hpp"
 #include "test/support/process.hpp"
+#include "test/support/temp_dir.hpp"
 #include "test/support/wait_until.hpp"
 
 #include <catch2/catch.hpp>
@@ -58,12 +59,7 @@ struct Events : scheduler::SparkListener {
     }
 };
 
-std::string temp_dir(const std::string& tag) {
-    auto p = fs::temp_directory_path() / ("ember-trg-" + tag + "-" + std::to_string(::getpid()));
-    fs::remove_all(p);
-    fs::create_directories(p);
-    return p.string();
-}
+std::string temp_dir(const std::string& tag) { return ember::test::fresh_temp_dir("trg-" + tag); }
 
 constexpr std::uint64_t kThreeMiB = 3u << 20;
 
@@ -170,15 +166,8 @@ struct KillHolder : scheduler::SparkListener {
         int pid = sc->executor_pid(e.task_info.executor_id);
         if (pid <= 0) return;
         ::kill(pid, SIGKILL);
-        // Dead once its /proc entry is a zombie or gone: its sockets are closed by then.
-        ember::test::wait_until(
-            [&] {
-                std::string line = ember::test::read_file_or_empty("/proc/" + std::to_string(pid) + "/stat");
-                if (line.empty()) return true;
-                auto close = line.rfind(')');
-                return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
-            },
-            std::chrono::seconds(10));
+        // Dead once it is a zombie or gone: its sockets are closed by then.
+        ember::test::wait_until([&] { return !ember::test::process_alive(pid); }, std::chrono::seconds(10));
     }
     void on_task_end(const scheduler::SparkListenerTaskEnd& e) override {
         std::lock_guard lk(mu);
