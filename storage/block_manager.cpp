@@ -322,27 +322,7 @@ ManagedBuffer BlockManager::get_local_bytes(const BlockId& id) {
         if (auto b = get_local_block(id)) return *b;
         throw std::runtime_error("Block " + name(id) + " not found");
     }
-    FileSegment seg = get_local_segment(id);
-    int fd = ::open(seg.path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        throw std::runtime_error(fmt::format("Block {}: cannot open {}: {}", name(id), seg.path, std::strerror(errno)));
-    }
-    auto buf = std::make_shared<rpc::Bytes>(static_cast<std::size_t>(seg.length));
-    std::uint64_t done = 0;
-    while (done < seg.length) {
-        ssize_t n = ::pread(fd, buf->data() + done, seg.length - done, static_cast<off_t>(seg.offset + done));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            int err = errno;
-            ::close(fd);
-            throw std::runtime_error(fmt::format("Block {}: cannot read {} bytes at {} of {}: {}", name(id),
-                                                 seg.length, seg.offset, seg.path,
-                                                 n == 0 ? "file is shorter than its index says" : std::strerror(err)));
-        }
-        done += static_cast<std::uint64_t>(n);
-    }
-    ::close(fd);
-    return ManagedBuffer{buf, buf->span()};
+    return *read_segment(id, get_local_segment(id));
 }
 
 void BlockManager::fetch_blocks(const BlockManagerId& from, const std::vector<BlockId>& ids, FetchCallback done) {

@@ -52,29 +52,34 @@ std::optional<FileSegment> DiskStore::get_segment(const BlockId& id) const {
     return it->second;
 }
 
-std::optional<ManagedBuffer> DiskStore::get_bytes(const BlockId& id) const {
-    auto seg = get_segment(id);
-    if (!seg) return std::nullopt;
-    int fd = ::open(seg->path.c_str(), O_RDONLY | O_CLOEXEC);
+std::optional<ManagedBuffer> read_segment(const BlockId& id, const FileSegment& seg, bool missing_ok) {
+    int fd = ::open(seg.path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        if (errno == ENOENT) return std::nullopt;  // removed meanwhile
-        throw std::runtime_error(fmt::format("Block {}: cannot open {}: {}", name(id), seg->path, std::strerror(errno)));
+        if (missing_ok && errno == ENOENT) return std::nullopt;
+        throw std::runtime_error(fmt::format("Block {}: cannot open {}: {}", name(id), seg.path, std::strerror(errno)));
     }
-    auto buf = std::make_shared<rpc::Bytes>(static_cast<std::size_t>(seg->length));
+    auto buf = std::make_shared<rpc::Bytes>(static_cast<std::size_t>(seg.length));
     std::uint64_t done = 0;
-    while (done < seg->length) {
-        ssize_t n = ::pread(fd, buf->data() + done, seg->length - done, static_cast<off_t>(done));
+    while (done < seg.length) {
+        ssize_t n = ::pread(fd, buf->data() + done, seg.length - done, static_cast<off_t>(seg.offset + done));
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) {
             int err = errno;
             ::close(fd);
-            throw std::runtime_error(fmt::format("Block {}: cannot read {}: {}", name(id), seg->path,
-                                                 n == 0 ? "file is shorter than the block" : std::strerror(err)));
+            throw std::runtime_error(fmt::format("Block {}: cannot read {} bytes at {} of {}: {}", name(id),
+                                                 seg.length, seg.offset, seg.path,
+                                                 n == 0 ? "file is shorter than its index says" : std::strerror(err)));
         }
         done += static_cast<std::uint64_t>(n);
     }
     ::close(fd);
     return ManagedBuffer{buf, buf->span()};
+}
+
+std::optional<ManagedBuffer> DiskStore::get_bytes(const BlockId& id) const {
+    auto seg = get_segment(id);
+    if (!seg) return std::nullopt;
+    return read_segment(id, *seg, true);  // removed meanwhile: absent
 }
 
 bool DiskStore::contains(const BlockId& id) const {

@@ -16,6 +16,11 @@
 
 namespace ember::storage {
 
+/// Reads `seg` of block `id` into memory (pread). nullopt if the file does not exist and
+/// `missing_ok`; otherwise throws std::runtime_error naming the block, the file and the reason
+/// (cannot open, read error, or the file is shorter than the segment).
+std::optional<ManagedBuffer> read_segment(const BlockId& id, const FileSegment& seg, bool missing_ok = false);
+
 /// Writes each block to the file DiskBlockManager places it in (written to a temporary name,
 /// then renamed, so a reader never sees half a block), and serves it back as a FileSegment or
 /// as bytes. A reader that opened the file keeps reading it after remove() unlinks it.
