@@ -105,7 +105,6 @@ public:
     /// A partition of a map stage finished in some attempt: later attempts skip it.
     void mark_partition_completed(int stage_id, int partition);
     bool has_executor(const std::string& executor_id) const { return executor_host_.count(executor_id) > 0; }
-    bool is_executor_alive(const std::string& executor_id) const { return has_executor(executor_id); }
     bool has_executors_on_host(const std::string& host) const { return hosts_.count(host) > 0; }
     /// True while every known executor runs on one host (e.g. local-cluster).
     bool single_host() const noexcept { return hosts_.size() <= 1; }

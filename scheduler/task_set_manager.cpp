@@ -80,7 +80,7 @@ void TaskSetManager::recompute_locality() {
     levels_.clear();
     auto any_alive = [&](const std::unordered_map<std::string, std::vector<int>>& lists, bool executors) {
         for (const auto& [key, _] : lists) {
-            if (executors ? sched_.is_executor_alive(key) : sched_.has_executors_on_host(key)) return true;
+            if (executors ? sched_.has_executor(key) : sched_.has_executors_on_host(key)) return true;
         }
         return false;
     };

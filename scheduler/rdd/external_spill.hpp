@@ -127,6 +127,28 @@ struct SpillPolicy {
 /// Records per spill batch (Spark's spark.shuffle.spill.batchSize default).
 inline constexpr std::size_t kSpillBatchRecords = 10'000;
 
+/// Writes `records` to a new spill file in batches of kSpillBatchRecords, each record with
+/// `write(Encoder&, record)`, and adds the spill to the task's metrics (`in_memory_bytes`: the
+/// estimate of what left memory).
+template <class Records, class Write>
+std::unique_ptr<SpillFile> write_spill(TaskContext& tc, Records&& records, Write&& write, std::uint64_t in_memory_bytes) {
+    auto file = std::make_unique<SpillFile>(tc.services().block_manager.disk_block_manager());
+    Encoder enc;
+    std::size_t n = 0;
+    for (auto& r : records) {
+        write(enc, r);
+        if (++n % kSpillBatchRecords == 0) {
+            file->append(enc.bytes());
+            enc.clear();
+        }
+    }
+    if (enc.size() > 0) file->append(enc.bytes());
+    auto& m = tc.metrics().shuffle_write;
+    m.memory_bytes_spilled += in_memory_bytes;
+    m.disk_bytes_spilled += file->bytes();
+    return file;
+}
+
 /// Hash aggregation that spills (Spark's ExternalAppendOnlyMap). Entries spill sorted by the
 /// stable hash of their key; drain() merges the spills and what is left in memory by hash,
 /// combining equal keys with `merge`, so each key comes out once with all its values.
@@ -284,23 +306,14 @@ private:
 
     void spill() {
         std::uint64_t in_memory = estimate();
-        auto file = std::make_unique<SpillFile>(tc_.services().block_manager.disk_block_manager());
-        Encoder enc;
-        std::size_t n = 0;
-        for (auto& e : sorted_entries()) {
-            enc.write(e.hash);
-            enc.write(e.key);
-            enc.write(e.combiner);
-            if (++n % kSpillBatchRecords == 0) {
-                file->append(enc.bytes());
-                enc.clear();
-            }
-        }
-        if (enc.size() > 0) file->append(enc.bytes());
-        auto& m = tc_.metrics().shuffle_write;
-        m.memory_bytes_spilled += in_memory;
-        m.disk_bytes_spilled += file->bytes();
-        spills_.push_back(std::move(file));
+        spills_.push_back(write_spill(
+            tc_, sorted_entries(),
+            [](Encoder& enc, const Entry& e) {
+                enc.write(e.hash);
+                enc.write(e.key);
+                enc.write(e.combiner);
+            },
+            in_memory));
         map_ = {};
         updates_ = since_check_ = 0;
         sampled_bytes_ = sampled_updates_ = 0;
@@ -393,23 +406,14 @@ private:
     }
     void spill() {
         sort_buffer();
-        auto file = std::make_unique<SpillFile>(tc_.services().block_manager.disk_block_manager());
-        Encoder enc;
-        std::size_t n = 0;
-        for (auto& r : buf_) {
-            enc.write(r.first);
-            enc.write(r.second);
-            if (++n % kSpillBatchRecords == 0) {
-                file->append(enc.bytes());
-                enc.clear();
-            }
-        }
-        if (enc.size() > 0) file->append(enc.bytes());
-        auto& m = tc_.metrics().shuffle_write;
-        m.memory_bytes_spilled += bytes_;
-        m.disk_bytes_spilled += file->bytes();
+        runs_.push_back(write_spill(
+            tc_, buf_,
+            [](Encoder& enc, const Record& r) {
+                enc.write(r.first);
+                enc.write(r.second);
+            },
+            bytes_));
         count_ += buf_.size();
-        runs_.push_back(std::move(file));
         buf_ = {};
         bytes_ = 0;
     }
