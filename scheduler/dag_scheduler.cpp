@@ -222,9 +222,11 @@ std::vector<Stage*> DAGScheduler::missing_parent_stages(Stage& stage) {
         RddBase* r = stack.back();
         stack.pop_back();
         if (!visited.insert(r->id()).second) continue;
-        const auto& locs = cache_locations(*r);
-        bool has_uncached = std::any_of(locs.begin(), locs.end(), [](const auto& l) { return l.empty(); });
-        if (!has_uncached) continue;  // every partition is cached: its parents are not needed
+        if (!r->storage_level().is_none()) {
+            const auto& locs = cache_locations(*r);
+            bool has_uncached = std::any_of(locs.begin(), locs.end(), [](const auto& l) { return l.empty(); });
+            if (!has_uncached) continue;  // every partition is cached: its parents are not needed
+        }
         for (auto& dep : r->shuffle_dependencies()) {
             auto it = shuffle_id_to_stage_.find(dep->shuffle_id());
             ShuffleMapStage* m = it != shuffle_id_to_stage_.end()
