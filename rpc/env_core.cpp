@@ -279,7 +279,11 @@ void EnvCore::deliver_local(const std::string& receiver, std::unique_ptr<Outgoin
     }
     auto data = localize(std::move(d));
     if (!data) {
-        if (request_id) complete_ask(request_id, data.error());
+        if (request_id) {
+            complete_ask(request_id, data.error());
+        } else {
+            log::get("rpc")->warn("Dropping one-way message to {}: {}", receiver, data.error().message);
+        }
         return;
     }
     (*data)->sender_address = address_;
@@ -300,13 +304,7 @@ void EnvCore::deliver_local(const std::string& receiver, std::unique_ptr<Outgoin
 
 RpcResult<void> EnvCore::send_remote(const RpcEndpointRef& to, std::unique_ptr<OutgoingData> d,
                                      std::uint64_t request_id, Clock::time_point deadline) {
-    std::size_t bytes = d->frame_bytes();
-    if (bytes > transport_options_.max_frame_bytes) {
-        return RpcError{RpcErrc::frame_too_large,
-                        fmt::format("{} message of {} bytes to {} exceeds ember.rpc.message.maxSize ({} bytes)",
-                                    type_name(d->envelope.getPayloadTypeId()), bytes, to.to_string(),
-                                    transport_options_.max_frame_bytes)};
-    }
+    if (auto too_large = check_size(*d, "message to " + to.to_string())) return *too_large;
     // Handlers run on I/O threads and must never block: there a full queue fails the send.
     auto when_full = (Inbox::current() || io_->in_this_thread()) ? transport::WhenFull::fail
                                                                   : transport::WhenFull::wait;
@@ -452,16 +450,34 @@ void EnvCore::reply_remote(const std::weak_ptr<transport::TransportClient>& conn
     d->envelope.setKind(wire::Kind::RESPONSE);
     d->envelope.setRequestId(request_id);
     stamp_sender(*d);
-    std::size_t bytes = d->frame_bytes();
-    if (bytes > transport_options_.max_frame_bytes) {
-        fail_remote(conn, request_id,
-                    RpcError{RpcErrc::frame_too_large,
-                             fmt::format("reply {} of {} bytes exceeds ember.rpc.message.maxSize ({} bytes)",
-                                         type_name(d->envelope.getPayloadTypeId()), bytes,
-                                         transport_options_.max_frame_bytes)});
+    // A reply that could never arrive becomes a failure frame, so the asker hears at once.
+    if (auto too_large = check_size(*d, "reply")) {
+        fail_remote(conn, request_id, *too_large);
         return;
     }
-    c->send(std::move(d));
+    // Never dropped for room: queued past ember.rpc.io.maxQueuedBytes if need be (the asker
+    // bounds what it has in flight); only a closed connection loses it, and then the asker's
+    // side of that connection fails the ask.
+    if (c->send(std::move(d), 0, transport::WhenFull::exceed) != transport::SendResult::queued) {
+        log::get("rpc")->debug("Dropping reply to request {}: its connection closed", request_id);
+    }
+}
+
+std::optional<RpcError> EnvCore::check_size(OutgoingData& d, std::string_view what) const {
+    std::size_t bytes = d.frame_bytes();
+    if (bytes > transport_options_.max_frame_bytes) {
+        return RpcError{RpcErrc::frame_too_large,
+                        fmt::format("{} ({}) of {} bytes exceeds ember.rpc.message.maxSize ({} bytes)", what,
+                                    type_name(d.envelope.getPayloadTypeId()), bytes,
+                                    transport_options_.max_frame_bytes)};
+    }
+    if (d.body_size > transport_options_.max_body_bytes) {
+        return RpcError{RpcErrc::frame_too_large,
+                        fmt::format("{} ({}) has a body of {} bytes, more than ember.rpc.io.maxBodySize ({} bytes)",
+                                    what, type_name(d.envelope.getPayloadTypeId()), d.body_size,
+                                    transport_options_.max_body_bytes)};
+    }
+    return std::nullopt;
 }
 
 void EnvCore::fail_remote(const std::weak_ptr<transport::TransportClient>& conn, std::uint64_t request_id,
@@ -476,7 +492,9 @@ void EnvCore::fail_remote(const std::weak_ptr<transport::TransportClient>& conn,
     d->envelope.setKind(wire::Kind::FAILURE);
     d->envelope.setRequestId(request_id);
     stamp_sender(*d);
-    c->send(std::move(d));
+    if (c->send(std::move(d), 0, transport::WhenFull::exceed) != transport::SendResult::queued) {
+        log::get("rpc")->debug("Dropping failure reply to request {}: its connection closed", request_id);
+    }
 }
 
 void EnvCore::arm_timer() {

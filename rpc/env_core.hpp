@@ -20,6 +20,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 
@@ -96,6 +98,9 @@ private:
 
     explicit EnvCore(RpcEnvConfig config);
     void stamp_sender(OutgoingData& d) const;
+    /// The error for a frame larger than ember.rpc.message.maxSize or with a body larger than
+    /// ember.rpc.io.maxBodySize (either would close the receiving connection); `what` starts it.
+    std::optional<RpcError> check_size(OutgoingData& d, std::string_view what) const;
     /// Delivers a frame to a local endpoint; for asks `request_id` != 0.
     void deliver_local(const std::string& receiver, std::unique_ptr<OutgoingData> d,
                        std::uint64_t request_id);

@@ -45,9 +45,19 @@ private:
 /// the env stopped, then sends are dropped and asks fail (endpoint_not_found / env_stopped).
 ///
 /// send is fire-and-forget: no delivery guarantee, but messages from one sender to one
-/// endpoint arrive in order. ask expects exactly one reply or failure within its timeout
-/// (default: ember.rpc.askTimeout, then ember.network.timeout, then 120s); the callback runs
-/// on the asking endpoint's loop when asked from inside an endpoint, else on an I/O thread.
+/// endpoint arrive in order. A one-way message is dropped, with a warning in the `rpc` or
+/// `transport` log, when: the receiver does not exist or has stopped; it is larger than
+/// ember.rpc.message.maxSize (or its body than ember.rpc.io.maxBodySize); the connection's queue
+/// holds more than ember.rpc.io.maxQueuedBytes and the sender may not wait (inside an endpoint
+/// or on an I/O thread; elsewhere it waits up to ember.network.timeout); or the connection fails
+/// before it is written. Only a send after the env stopped is dropped silently (debug log).
+///
+/// ask expects exactly one reply or failure within its timeout (default: ember.rpc.askTimeout,
+/// then ember.network.timeout, then 120s), and gets exactly one: a reply is never dropped for
+/// queue room (it is queued past ember.rpc.io.maxQueuedBytes), a reply that could not be
+/// received (too large) becomes a failure, and a connection that closes fails every ask waiting
+/// on it at once. The callback runs on the asking endpoint's loop when asked from inside an
+/// endpoint, else on an I/O thread.
 ///
 /// Threading: thread-safe.
 class RpcEndpointRef {

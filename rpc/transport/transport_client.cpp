@@ -48,7 +48,6 @@ struct TransportClient::Batch {
     std::vector<Piece> pieces;
     std::size_t piece = 0;     // cursor: current piece
     std::uint64_t offset = 0;  // cursor: bytes of it already written
-    std::uint64_t bytes = 0;   // total
 
     void build() {
         for (auto& f : frames) {
@@ -66,7 +65,6 @@ struct TransportClient::Batch {
                     if (r.length > 0) pieces.emplace_back(FilePiece{r});
                 }
             }
-            bytes += f.bytes;
         }
     }
 };
@@ -192,7 +190,7 @@ SendResult TransportClient::send(std::unique_ptr<detail::OutgoingData>&& data, s
         std::unique_lock lk(mu_);
         // A frame always fits an empty queue, however big: the bound is on what waits.
         auto has_room = [&] { return queued_bytes_ == 0 || queued_bytes_ + f.bytes <= options_.max_queued_bytes; };
-        if (!closed_.load(std::memory_order_relaxed) && !has_room()) {
+        if (!closed_.load(std::memory_order_relaxed) && !has_room() && when_full != WhenFull::exceed) {
             if (when_full == WhenFull::fail) return SendResult::full;
             ++room_waiters_;
             room_.wait_until(lk, deadline, [&] { return closed_.load(std::memory_order_relaxed) || has_room(); });
@@ -253,6 +251,7 @@ void TransportClient::write_batch(std::shared_ptr<Batch> batch) {
             std::uint64_t left = r.length - batch->offset;
             ssize_t n = ::sendfile(fd, r.file->fd(), &off, static_cast<std::size_t>(std::min<std::uint64_t>(left, 1u << 30)));
             if (n > 0) {
+                release(static_cast<std::uint64_t>(n));
                 batch->offset += static_cast<std::uint64_t>(n);
                 if (batch->offset == r.length) {
                     ++batch->piece;
@@ -304,6 +303,7 @@ void TransportClient::write_batch(std::shared_ptr<Batch> batch) {
                   true);
             return;
         }
+        release(static_cast<std::uint64_t>(n));
         // Advance the cursor by n bytes.
         auto left = static_cast<std::size_t>(n);
         while (left > 0) {
@@ -321,29 +321,34 @@ void TransportClient::write_batch(std::shared_ptr<Batch> batch) {
     }
     io.unlock();
     touch();
-    std::uint64_t written = batch->bytes;
     batch->frames.clear();
     batch->pieces.clear();
     batch->piece = 0;
     batch->offset = 0;
-    batch->bytes = 0;
     spare_batch_ = std::move(batch);
-    finish_flush(written);
+    finish_flush();
 }
 
-void TransportClient::finish_flush(std::uint64_t written) {
-    bool again = false, notify = false;
+void TransportClient::release(std::uint64_t n) {
+    bool notify;
     {
         std::lock_guard lk(mu_);
-        queued_bytes_ -= std::min(queued_bytes_, written);
+        queued_bytes_ -= std::min(queued_bytes_, n);  // a close may have zeroed it meanwhile
         notify = room_waiters_ > 0;
+    }
+    if (notify) room_.notify_all();
+}
+
+void TransportClient::finish_flush() {
+    bool again = false;
+    {
+        std::lock_guard lk(mu_);
         if (!queue_.empty() && !closed_.load(std::memory_order_relaxed)) {
             again = true;  // frames queued while we wrote: keep flush_pending_ and go on
         } else {
             flush_pending_ = false;
         }
     }
-    if (notify) room_.notify_all();
     if (again) schedule_flush();  // not recursive: other work gets a turn first
 }
 
@@ -414,15 +419,23 @@ void TransportClient::finish_close() {
     std::vector<std::uint64_t> outstanding;
     RpcError why;
     bool failed;
+    std::size_t one_way = 0;  // queued one-way frames lost with the connection
     {
         std::lock_guard lk(mu_);
         outstanding.assign(outstanding_.begin(), outstanding_.end());
         outstanding_.clear();
         cancelled_.clear();
+        // Asks queued here fail through `outstanding`, and the peer of queued replies sees the
+        // close fail its asks; one-way frames have nobody to tell, so they are logged.
+        for (auto& f : queue_) one_way += f.data->envelope.getKind() == wire::Kind::ONE_WAY ? 1 : 0;
         queue_.clear();
         queued_bytes_ = 0;
         why = close_reason_;
         failed = close_failed_;
+    }
+    if (one_way > 0 && why.code != RpcErrc::env_stopped) {
+        log::get("transport")->warn("Dropped {} unsent one-way message(s) to {}: {}", one_way, remote_.host_port(),
+                                    why.message);
     }
     handler_.on_closed(shared_from_this(), why, failed, std::move(outstanding));
 }

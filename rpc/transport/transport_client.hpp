@@ -70,8 +70,10 @@ struct TransportOptions {
 
 /// What send() does when the connection's queue is full.
 enum class WhenFull {
-    fail,  ///< return full at once (callers on I/O threads, which must never block)
-    wait,  ///< wait for room until the deadline, then return full
+    fail,    ///< return full at once (callers on I/O threads, which must never block)
+    wait,    ///< wait for room until the deadline, then return full
+    exceed,  ///< queue past the bound: replies and failure frames, which are never dropped for
+             ///< room (their asker bounds how many it waits for, as Spark's maxSizeInFlight does)
 };
 
 enum class SendResult { queued, closed, full };
@@ -93,9 +95,11 @@ public:
     /// Starts reading.
     void start();
     /// Queues a frame; unless it returns queued, `frame` is left untouched. A non-zero
-    /// `request_id` is remembered as outstanding until complete_request(). Frames queued but not
-    /// yet written are bounded by TransportOptions::max_queued_bytes: beyond it the frame is
-    /// refused (full) or the caller waits for room, per `when_full`.
+    /// `request_id` is remembered as outstanding until complete_request(). Bytes queued but not
+    /// yet written to the socket are bounded by TransportOptions::max_queued_bytes (counted down
+    /// as each write returns, not per batch): beyond it the frame is refused (full), the caller
+    /// waits for room, or the frame is queued anyway, per `when_full`. A frame always fits an
+    /// empty queue, however big.
     SendResult send(std::unique_ptr<detail::OutgoingData>&& frame, std::uint64_t request_id = 0,
                     WhenFull when_full = WhenFull::fail,
                     std::chrono::steady_clock::time_point deadline = {});
@@ -139,7 +143,9 @@ private:
     /// Writes what the batch holds from `pos` on; returns when done, when the socket would
     /// block (continuing asynchronously), or on error.
     void write_batch(std::shared_ptr<Batch> batch);
-    void finish_flush(std::uint64_t written);
+    void finish_flush();
+    /// `n` more bytes of queued frames reached the socket: frees that much queue room.
+    void release(std::uint64_t n);
     void finish_close();
     void touch() noexcept;
 

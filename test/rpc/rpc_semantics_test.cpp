@@ -428,6 +428,74 @@ TEST_CASE("Outboxes are bounded: a stalled peer applies back-pressure instead of
     CHECK(std::chrono::steady_clock::now() - start < 1s);
 }
 
+/// Replies to Ping(n) with a Pong whose raw body is n bytes of a pattern that depends on n.
+struct BigReplier : RpcEndpoint {
+    void receive_and_reply(const Message& msg, RpcCallContext ctx) override {
+        std::uint64_t n = msg.get<tw::Ping>().getN();
+        std::string body(n, '\0');
+        for (std::uint64_t i = 0; i < n; ++i) body[i] = static_cast<char>((i * 31 + n) % 251);
+        auto reply = OutgoingMessage::make<tw::Pong>([&](tw::Pong::Builder b) { b.setN(n); });
+        reply.add_body(Bytes::copy_of(std::string_view(body)));
+        ctx.reply(std::move(reply));
+    }
+};
+
+bool body_matches(const Message& m, std::uint64_t n) {
+    auto body = m.body();
+    if (body.size() != n) return false;
+    for (std::uint64_t i = 0; i < n; ++i) {
+        if (static_cast<unsigned char>(body[i]) != (i * 31 + n) % 251) return false;
+    }
+    return true;
+}
+
+TEST_CASE("Replies larger than the queue limit all arrive however many are asked at once", "[rpc][backpressure]") {
+    // The replier's connection queue holds 1 MiB; every reply is 3 MiB, so from the second one
+    // on each finds the queue over its limit. A reply is never dropped for room: all arrive.
+    Conf server_conf;
+    server_conf.set("ember.rpc.io.maxQueuedBytes", "1m");
+    LocalEnvs server(1, server_conf);
+    server[0].setup_endpoint("big", std::make_unique<BigReplier>()).value();
+    LocalEnvs client(1);
+    auto ref = client[0].endpoint_ref(server[0].address(), "big");
+    for (int in_flight : {2, 8, 24}) {
+        CAPTURE(in_flight);
+        std::vector<std::promise<RpcResult<Message>>> replies(static_cast<std::size_t>(in_flight));
+        for (int i = 0; i < in_flight; ++i) {
+            // Sizes differ a little, so a reply that reached the wrong asker would show.
+            std::uint64_t n = (3u << 20) + static_cast<std::uint64_t>(i);
+            ref.ask(ping(n), RpcTimeout{20s, "test"},
+                    [&replies, i](RpcResult<Message> r) { replies[static_cast<std::size_t>(i)].set_value(std::move(r)); });
+        }
+        for (int i = 0; i < in_flight; ++i) {
+            auto f = replies[static_cast<std::size_t>(i)].get_future();
+            REQUIRE(f.wait_for(20s) == std::future_status::ready);
+            auto r = f.get();
+            REQUIRE(r);
+            CHECK(body_matches(*r, (3u << 20) + static_cast<std::uint64_t>(i)));
+        }
+    }
+}
+
+TEST_CASE("A reply the asker could never receive becomes a failure at once", "[rpc][limits]") {
+    Conf server_conf;
+    server_conf.set("ember.rpc.io.maxBodySize", "1m");
+    LocalEnvs server(1, server_conf);
+    server[0].setup_endpoint("big", std::make_unique<BigReplier>()).value();
+    LocalEnvs client(1);
+    auto ref = client[0].endpoint_ref(server[0].address(), "big");
+    auto start = std::chrono::steady_clock::now();
+    auto r = ref.ask_sync(ping(2u << 20), RpcTimeout{20s, "test"});
+    REQUIRE_FALSE(r);
+    CHECK(std::chrono::steady_clock::now() - start < 5s);
+    CHECK(r.error().code == RpcErrc::frame_too_large);
+    CHECK_THAT(r.error().message, Catch::Contains("ember.rpc.io.maxBodySize"));
+    // The connection and the endpoint keep working.
+    auto ok = ref.ask_sync(ping(1000), RpcTimeout{5s, "test"});
+    REQUIRE(ok);
+    CHECK(body_matches(*ok, 1000));
+}
+
 TEST_CASE("A frame over the receiver's limit closes that connection only", "[rpc][limits]") {
     LocalEnvs envs(1);
     auto log = std::make_shared<RecordingEndpoint::Log>();
