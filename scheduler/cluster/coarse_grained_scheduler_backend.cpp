@@ -59,9 +59,13 @@ void CoarseGrainedSchedulerBackend::stop() {
         }
         pending->store(static_cast<int>(executors_.size()));
         for (auto& [id, data] : executors_) {
+            // The callback runs on this loop, before the executor's disconnect is seen here.
             data.ref.ask(rpc::OutgoingMessage::make<wire::StopExecutor>(),
                          stop_timeout,
-                         [pending, done](rpc::RpcResult<rpc::Message>) {
+                         [this, id, pending, done](rpc::RpcResult<rpc::Message> r) {
+                             if (auto it = executors_.find(id); r && it != executors_.end()) {
+                                 it->second.stop_acknowledged = true;
+                             }
                              if (pending->fetch_sub(1) == 1) done->set_value();
                          });
         }
@@ -182,10 +186,11 @@ void CoarseGrainedSchedulerBackend::make_offers(const std::string* only_executor
     }
 }
 
-void CoarseGrainedSchedulerBackend::remove_executor(std::string executor_id, const std::string& reason) {
+void CoarseGrainedSchedulerBackend::remove_executor(std::string executor_id, std::string reason) {
     auto it = executors_.find(executor_id);
     if (it == executors_.end()) return;
     int cores = it->second.total_cores;
+    if (it->second.stop_acknowledged) reason = std::string(kStoppedByDriver);
     executors_.erase(it);
     removed_executors_.insert(executor_id);
     bool stopping;

@@ -34,6 +34,7 @@ struct ExecutorData {
     int pid = 0;
     storage::BlockManagerId block_manager_id;  ///< where its blocks (indirect results) are served
     std::set<std::pair<int, int>> sent_stages;  ///< stage binaries this executor has
+    bool stop_acknowledged = false;  ///< it answered the StopExecutor of stop(): its exit is no loss
 };
 
 /// The DriverEndpoint ("CoarseGrainedScheduler") is the scheduler loop: the DAGScheduler,
@@ -45,13 +46,17 @@ struct ExecutorData {
 /// offered. A stage's binary goes to each executor once, in the LaunchTask that carries its
 /// first task; LaunchTask and StatusUpdate carry lists, so a round of offers is one message per
 /// executor. An executor is removed when its connection drops (its tasks fail with
-/// ExecutorLostFailure and its map outputs are recomputed) or its process exits.
+/// ExecutorLostFailure and its map outputs are recomputed) or its process exits. An executor
+/// that acknowledged the StopExecutor of stop() is reported removed with kStoppedByDriver, not
+/// as a loss.
 ///
 /// Threading: post(), wait_for_executors(), registered_executors() and executor_exited() are
 /// thread-safe; the rest runs on the loop.
 class CoarseGrainedSchedulerBackend final : public SchedulerBackend {
 public:
     static constexpr std::string_view kEndpointName = "CoarseGrainedScheduler";
+    /// The removal reason of an executor that stop() stopped (SparkListenerExecutorRemoved).
+    static constexpr std::string_view kStoppedByDriver = "Executor stopped by the driver (SparkContext.stop)";
 
     CoarseGrainedSchedulerBackend(rpc::RpcEnv& env, TaskSchedulerImpl& scheduler, ListenerBus& bus, const Conf& conf,
                                   std::string app_id);
@@ -85,7 +90,7 @@ private:
     void make_offers(const std::string* only_executor = nullptr);
     /// Forgets the executor and tells the scheduler its tasks are lost. `executor_id` is taken by
     /// value: callers pass the key of the executors_ entry this erases.
-    void remove_executor(std::string executor_id, const std::string& reason);
+    void remove_executor(std::string executor_id, std::string reason);
 
     rpc::RpcEnv& env_;
     TaskSchedulerImpl& scheduler_;

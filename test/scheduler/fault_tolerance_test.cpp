@@ -5,6 +5,7 @@
 // SIGSTOP (heartbeat expiry); replacement executors; job and job group cancellation. Every job's
 // result is compared with a single-process computation of the same data.
 #include "scheduler/ember.hpp"
+#include "scheduler/cluster/coarse_grained_scheduler_backend.hpp"
 #include "test/support/temp_dir.hpp"
 #include "test/support/wait_until.hpp"
 
@@ -187,6 +188,15 @@ TEST_CASE("SIGKILL of an executor during the map stage: exact result, tasks reru
     // And the next job uses it.
     CHECK(run_sums(sc, xs, 0) == expected_sums(xs));
     sc.stop();
+    {
+        // The clean stop is reported as one; only the real loss reads as a loss.
+        std::lock_guard lk(ev->mu);
+        CHECK_THAT(ev->removed_reason["0"], Catch::Contains("exited") || Catch::Contains("disassociated"));
+        for (const char* id : {"1", "2"}) {
+            CAPTURE(id);
+            CHECK(ev->removed_reason[id] == scheduler::CoarseGrainedSchedulerBackend::kStoppedByDriver);
+        }
+    }
     fs::remove_all(dir);
 }
 
