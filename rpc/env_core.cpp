@@ -722,14 +722,16 @@ void EnvCore::shutdown() {
     fail_asks(ids, RpcError{RpcErrc::env_stopped, "RpcEnv already stopped"});
     if (Inbox::current() || io_->in_this_thread()) {
         // Waiting here would wait for this very thread: finish on a thread of its own.
-        shutdown_thread_ = std::thread([self = shared_from_this()] { self->finish_shutdown(); });
+        shutdown_thread_ = std::thread([self = shared_from_this()] {
+            log::set_thread_name(self->config_.name + "-stop");
+            self->finish_shutdown();
+        });
     } else {
         finish_shutdown();
     }
 }
 
 void EnvCore::finish_shutdown() {
-    log::set_thread_name(config_.name + "-stop");
     if (dispatcher_) dispatcher_->await_stopped();
     std::vector<std::shared_ptr<transport::TransportClient>> conns;
     {
