@@ -157,7 +157,6 @@ void SparkContext::Impl::start() {
     env = std::move(*e);
 
     int cores = master.kind == MasterUrl::Kind::local ? master.threads : master.cores;
-    double fraction = conf.get_double("ember.memory.fraction", 0.6);
     std::uint64_t memory = master.kind == MasterUrl::Kind::local
                                ? static_cast<std::uint64_t>(conf.get_size_bytes("ember.driver.memory", "1g", "m"))
                                : static_cast<std::uint64_t>(master.memory_mb) << 20;
@@ -180,9 +179,8 @@ void SparkContext::Impl::start() {
     }
     tracker.start_endpoint(*env);
 
-    services = std::make_unique<ExecutorServices>(ExecutorServices{
-        "driver", conf, *block_manager, *resolver, tracker,
-        static_cast<std::uint64_t>(static_cast<double>(memory) * fraction / std::max(cores, 1))});
+    services = std::make_unique<ExecutorServices>(
+        ExecutorServices{"driver", conf, *block_manager, *resolver, tracker, task_memory_bytes(conf, memory, cores)});
 
     if (master.kind == MasterUrl::Kind::local_cluster && !conf.contains("ember.executor.cores")) {
         conf.set("ember.executor.cores", std::to_string(master.cores));  // as a standalone worker's executors

@@ -25,10 +25,18 @@ struct ExecutorServices {
     storage::BlockManager& block_manager;
     shuffle::IndexShuffleBlockResolver& shuffle_resolver;
     shuffle::MapOutputTracker& map_output_tracker;
-    /// Execution memory of one task in bytes: ember.executor.memory x ember.memory.fraction /
-    /// cores. Shuffle writers spill beyond it.
+    /// Execution memory of one task in bytes (see task_memory_bytes()). Shuffle writers and
+    /// readers spill beyond it.
     std::uint64_t task_memory_bytes = 256u << 20;
 };
+
+/// Execution memory of one of `cores` concurrent tasks in a process of `process_memory` bytes:
+/// Spark's unified memory (storage::unified_memory_bytes: (memory - 300 MiB) x
+/// ember.memory.fraction) divided among the cores, the share Spark's ExecutionMemoryPool
+/// guarantees each of N running tasks. E.g. 434 MiB for a task of a 1 GiB, 1-core executor.
+inline std::uint64_t task_memory_bytes(const Conf& conf, std::uint64_t process_memory, int cores) {
+    return storage::unified_memory_bytes(conf, process_memory) / static_cast<std::uint64_t>(std::max(cores, 1));
+}
 
 /// Thrown inside a task that was killed (a cancelled job, a losing speculative attempt, a
 /// finished stage) when it next checks; the executor reports the task KILLED with the reason
@@ -86,6 +94,11 @@ public:
         if (killed()) throw TaskKilledException();
     }
 
+    /// Bytes of fetched shuffle blocks the task holds in memory, kept up to date by the
+    /// ShuffleBlockFetcherIterator it reads with; the task's spilling structures count them
+    /// against task_memory_bytes (SpillPolicy).
+    std::uint64_t& fetch_memory_bytes() noexcept { return fetch_memory_bytes_; }
+
 private:
     ExecutorServices& services_;
     int stage_id_;
@@ -94,6 +107,7 @@ private:
     std::int64_t task_attempt_id_;
     int attempt_number_;
     TaskMetrics metrics_;
+    std::uint64_t fetch_memory_bytes_ = 0;
     std::atomic<bool> killed_{false};
     static inline thread_local TaskContext* current_ = nullptr;
 };

@@ -22,6 +22,7 @@ void TaskMetrics::merge(const TaskMetrics& o) {
     shuffle_read.local_bytes_read += o.shuffle_read.local_bytes_read;
     shuffle_read.fetch_wait_time_ns += o.shuffle_read.fetch_wait_time_ns;
     shuffle_read.records_read += o.shuffle_read.records_read;
+    shuffle_read.remote_bytes_read_to_disk += o.shuffle_read.remote_bytes_read_to_disk;
 }
 
 void TaskMetrics::to_wire(wire::TaskMetrics::Builder b) const {
@@ -41,6 +42,7 @@ void TaskMetrics::to_wire(wire::TaskMetrics::Builder b) const {
     b.setShuffleLocalBytesRead(shuffle_read.local_bytes_read);
     b.setShuffleFetchWaitTimeNs(shuffle_read.fetch_wait_time_ns);
     b.setShuffleRecordsRead(shuffle_read.records_read);
+    b.setShuffleRemoteBytesReadToDisk(shuffle_read.remote_bytes_read_to_disk);
     b.setMemoryBytesSpilled(shuffle_write.memory_bytes_spilled);
     b.setDiskBytesSpilled(shuffle_write.disk_bytes_spilled);
 }
@@ -65,6 +67,7 @@ TaskMetrics TaskMetrics::from_wire(wire::TaskMetrics::Reader r) {
     m.shuffle_read.local_bytes_read = r.getShuffleLocalBytesRead();
     m.shuffle_read.fetch_wait_time_ns = r.getShuffleFetchWaitTimeNs();
     m.shuffle_read.records_read = r.getShuffleRecordsRead();
+    m.shuffle_read.remote_bytes_read_to_disk = r.getShuffleRemoteBytesReadToDisk();
     return m;
 }
 

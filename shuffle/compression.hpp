@@ -6,6 +6,7 @@
 /// readable by the `lz4` command-line tool.
 
 #include <cstddef>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -17,5 +18,31 @@ void lz4_compress_append(std::string_view in, std::string& out);
 /// Decompresses a sequence of LZ4 frames, appending to `out`. Throws DecodeError naming the LZ4
 /// error for corrupt input.
 void lz4_decompress_append(std::span<const std::byte> in, std::string& out);
+
+/// Decompresses a sequence of LZ4 frames fed in pieces of any size, producing output in pieces
+/// of bounded size (Spark's LZ4CompressionCodec.compressedInputStream): memory stays at the
+/// pieces, whatever the size of the frames.
+/// Threading: single-threaded.
+class Lz4StreamDecompressor {
+public:
+    Lz4StreamDecompressor();
+    ~Lz4StreamDecompressor();
+    Lz4StreamDecompressor(const Lz4StreamDecompressor&) = delete;
+    Lz4StreamDecompressor& operator=(const Lz4StreamDecompressor&) = delete;
+
+    /// Decompresses from `in` and appends at most `max_out` bytes to `out`; returns how many
+    /// bytes of `in` it consumed (all of them unless `max_out` bytes were produced first).
+    /// Decoded bytes that did not fit stay in the decompressor: call again (with more input, or
+    /// none) until it appends nothing. Throws DecodeError naming the LZ4 error for corrupt input.
+    std::size_t decompress(std::span<const std::byte> in, std::string& out, std::size_t max_out);
+    /// The input ended and decompress() appends nothing more: throws DecodeError if the input
+    /// ended inside a frame.
+    void finish() const;
+
+private:
+    struct Ctx;
+    std::unique_ptr<Ctx> ctx_;
+    bool in_frame_ = false;
+};
 
 }  // namespace ember::shuffle

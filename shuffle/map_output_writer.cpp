@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -51,22 +52,27 @@ private:
     std::uint64_t pos_ = 0;
 };
 
-std::string read_range(const std::string& path, std::uint64_t offset, std::uint64_t length) {
-    std::string out(length, '\0');
+/// Appends `length` bytes at `offset` of the file at `path` to `out`, a megabyte at a time,
+/// folding them into `adler` when checksums are on.
+void copy_range(const std::string& path, std::uint64_t offset, std::uint64_t length, FileOut& out, uLong* adler) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw std::runtime_error(fmt::format("cannot open spill {}: {}", path, std::strerror(errno)));
+    struct Closer {
+        int fd;
+        ~Closer() { ::close(fd); }
+    } closer{fd};
+    std::string buf(static_cast<std::size_t>(std::min<std::uint64_t>(length, 1u << 20)), '\0');
     std::uint64_t done = 0;
     while (done < length) {
-        ssize_t n = ::pread(fd, out.data() + done, length - done, static_cast<off_t>(offset + done));
+        std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(length - done, buf.size()));
+        ssize_t n = ::pread(fd, buf.data(), want, static_cast<off_t>(offset + done));
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            ::close(fd);
-            throw std::runtime_error(fmt::format("cannot read spill {}", path));
-        }
+        if (n <= 0) throw std::runtime_error(fmt::format("cannot read spill {}", path));
+        std::string_view piece(buf.data(), static_cast<std::size_t>(n));
+        out.write(piece);
+        if (adler) *adler = adler32_z(*adler, reinterpret_cast<const Bytef*>(piece.data()), piece.size());
         done += static_cast<std::uint64_t>(n);
     }
-    ::close(fd);
-    return out;
 }
 
 std::uint64_t now_ns() {
@@ -77,6 +83,11 @@ std::uint64_t now_ns() {
 
 }  // namespace
 
+std::size_t map_output_chunk_bytes(std::uint64_t budget, int num_partitions) {
+    std::uint64_t per = budget / (8 * static_cast<std::uint64_t>(std::max(num_partitions, 1)));
+    return static_cast<std::size_t>(std::clamp<std::uint64_t>(per, 4u << 10, 1u << 20));
+}
+
 MapOutputWriter::MapOutputWriter(IndexShuffleBlockResolver& resolver, storage::DiskBlockManager& disk,
                                  int shuffle_id, std::int64_t map_id, int num_partitions,
                                  ShuffleWriteOptions options)
@@ -85,7 +96,7 @@ MapOutputWriter::MapOutputWriter(IndexShuffleBlockResolver& resolver, storage::D
       shuffle_id_(shuffle_id),
       map_id_(map_id),
       options_(options),
-      bufs_(static_cast<std::size_t>(num_partitions)) {}
+      parts_(static_cast<std::size_t>(num_partitions)) {}
 
 MapOutputWriter::~MapOutputWriter() {
     std::error_code ec;
@@ -94,17 +105,22 @@ MapOutputWriter::~MapOutputWriter() {
 }
 
 std::size_t MapOutputWriter::buffered_bytes() const noexcept {
-    std::size_t n = 0;
-    for (auto& b : bufs_) n += b.size();
+    std::size_t n = sealed_bytes_;
+    for (auto& p : parts_) n += p.open.capacity();
     return n;
 }
 
-std::string_view MapOutputWriter::encode_segment(const std::string& raw, std::string& scratch) const {
-    if (raw.empty()) return {};
-    if (!options_.compress) return raw;
-    scratch.clear();
-    lz4_compress_append(raw, scratch);
-    return scratch;
+void MapOutputWriter::seal(Partition& part) {
+    if (part.open.size() == 0) return;
+    if (options_.compress) {
+        scratch_.clear();
+        lz4_compress_append(part.open.bytes(), scratch_);
+        part.sealed.emplace_back(scratch_);  // a copy of exactly its size
+    } else {
+        part.sealed.emplace_back(part.open.bytes());
+    }
+    sealed_bytes_ += part.sealed.back().size();
+    part.open.clear();  // keeps its capacity for the next records
 }
 
 void MapOutputWriter::spill(ShuffleWriteMetrics& metrics) {
@@ -112,14 +128,18 @@ void MapOutputWriter::spill(ShuffleWriteMetrics& metrics) {
     auto [id, path] = disk_.create_temp_shuffle_block();
     Spill s{path, {0}};
     FileOut out(path);
-    std::string scratch;
     std::size_t in_memory = 0;
-    for (auto& b : bufs_) {
-        in_memory += b.size();
-        out.write(encode_segment(b.bytes(), scratch));
+    for (auto& part : parts_) {
+        in_memory += part.open.size();
+        seal(part);
+        for (auto& frame : part.sealed) {
+            in_memory += frame.size();
+            out.write(frame);
+        }
+        part.sealed = {};
         s.offsets.push_back(out.pos());
-        b.clear();
     }
+    sealed_bytes_ = 0;
     out.close();
     metrics.memory_bytes_spilled += in_memory;
     metrics.disk_bytes_spilled += out.pos();
@@ -130,31 +150,31 @@ void MapOutputWriter::spill(ShuffleWriteMetrics& metrics) {
 std::vector<std::uint64_t> MapOutputWriter::commit(ShuffleWriteMetrics& metrics) {
     auto start = now_ns();
     tmp_data_ = disk_.create_temp_shuffle_block().second;
-    std::vector<std::uint64_t> lengths(bufs_.size(), 0);
+    std::vector<std::uint64_t> lengths(parts_.size(), 0);
     std::vector<std::uint64_t> checksums;
-    if (options_.checksum) checksums.assign(bufs_.size(), 0);
+    if (options_.checksum) checksums.assign(parts_.size(), 0);
     {
         FileOut out(tmp_data_);
-        std::string scratch;
-        for (std::size_t p = 0; p < bufs_.size(); ++p) {
+        for (std::size_t p = 0; p < parts_.size(); ++p) {
             std::uint64_t begin = out.pos();
             uLong adler = adler32(0L, Z_NULL, 0);
-            auto put = [&](std::string_view seg) {
-                if (seg.empty()) return;
-                out.write(seg);
-                if (options_.checksum) {
-                    adler = adler32_z(adler, reinterpret_cast<const Bytef*>(seg.data()), seg.size());
-                }
-            };
+            uLong* sum = options_.checksum ? &adler : nullptr;
             for (auto& s : spills_) {
                 std::uint64_t len = s.offsets[p + 1] - s.offsets[p];
-                if (len > 0) put(read_range(s.path, s.offsets[p], len));
+                if (len > 0) copy_range(s.path, s.offsets[p], len, out, sum);
             }
-            put(encode_segment(bufs_[p].bytes(), scratch));
-            bufs_[p].clear();
+            auto& part = parts_[p];
+            seal(part);
+            for (auto& frame : part.sealed) {
+                out.write(frame);
+                if (sum) adler = adler32_z(adler, reinterpret_cast<const Bytef*>(frame.data()), frame.size());
+            }
+            part.sealed = {};
+            part.open = Encoder{};
             lengths[p] = out.pos() - begin;
             if (options_.checksum) checksums[p] = adler;
         }
+        sealed_bytes_ = 0;
         out.close();
     }
     auto committed = resolver_.write_index_file_and_commit(shuffle_id_, map_id_, lengths, checksums, tmp_data_);

@@ -18,12 +18,23 @@ namespace ember::shuffle {
 struct ShuffleWriteOptions {
     bool compress = true;   ///< ember.shuffle.compress: LZ4 frames per segment
     bool checksum = true;   ///< ember.shuffle.checksum.enabled: ADLER32 checksum file
+    /// Records of a partition are sealed (compressed into one LZ4 frame, or set aside as is)
+    /// every this many serialized bytes, so memory holds them compressed (see
+    /// map_output_chunk_bytes).
+    std::size_t chunk_bytes = 1u << 20;
 };
 
-/// Typed writers serialise each record into partition(p); when buffered_bytes() exceeds their
-/// memory budget they call spill(), which compresses every buffer into one spill file. commit()
-/// writes the data file (per partition: its spilled segments, then the rest, each a complete
-/// LZ4 frame) and the index, and commits them through the resolver.
+/// The seal size for R partitions within `budget` bytes: an eighth of the budget over the
+/// partitions, between 4 KiB and 1 MiB, so open buffers never take the budget.
+std::size_t map_output_chunk_bytes(std::uint64_t budget, int num_partitions);
+
+/// Typed writers serialise each record into partition(p). A partition's records are sealed every
+/// ShuffleWriteOptions::chunk_bytes into a complete LZ4 frame kept in memory; when
+/// buffered_bytes() exceeds their memory budget writers call spill(), which writes every
+/// partition's frames to one spill file. commit() writes the data file (per partition: its
+/// spilled segments, then the rest, all complete LZ4 frames) and the index, and commits them
+/// through the resolver. Memory: the frames in memory, one open buffer per partition, and
+/// buffers of about a megabyte while spilling or committing.
 ///
 /// Threading: single-threaded (one per map task attempt).
 class MapOutputWriter {
@@ -34,9 +45,15 @@ public:
     MapOutputWriter(const MapOutputWriter&) = delete;
     MapOutputWriter& operator=(const MapOutputWriter&) = delete;
 
-    int num_partitions() const noexcept { return static_cast<int>(bufs_.size()); }
-    Encoder& partition(int p) { return bufs_[static_cast<std::size_t>(p)]; }
-    /// Serialised bytes held in memory.
+    int num_partitions() const noexcept { return static_cast<int>(parts_.size()); }
+    /// The encoder to write partition p's next record into (seals what it holds first, once it
+    /// holds chunk_bytes).
+    Encoder& partition(int p) {
+        auto& part = parts_[static_cast<std::size_t>(p)];
+        if (part.open.size() >= options_.chunk_bytes) seal(part);
+        return part.open;
+    }
+    /// Bytes held in memory: sealed frames and the open buffers' capacity.
     std::size_t buffered_bytes() const noexcept;
     /// Writes the buffers to a spill file and empties them.
     void spill(ShuffleWriteMetrics& metrics);
@@ -48,17 +65,23 @@ private:
         std::string path;
         std::vector<std::uint64_t> offsets;  // R+1
     };
-    /// The on-disk form of a buffer: compressed or raw.
-    std::string_view encode_segment(const std::string& raw, std::string& scratch) const;
+    struct Partition {
+        Encoder open;                     // records not sealed yet
+        std::vector<std::string> sealed;  // on-disk form (LZ4 frames, or raw), each sized exactly
+    };
+    /// Moves what `part` holds open into its sealed frames.
+    void seal(Partition& part);
 
     IndexShuffleBlockResolver& resolver_;
     storage::DiskBlockManager& disk_;
     int shuffle_id_;
     std::int64_t map_id_;
     ShuffleWriteOptions options_;
-    std::vector<Encoder> bufs_;
+    std::vector<Partition> parts_;
+    std::size_t sealed_bytes_ = 0;  // of every partition's sealed frames
     std::vector<Spill> spills_;
     std::string tmp_data_;
+    std::string scratch_;  // compression output, reused
     bool committed_ = false;
 };
 

@@ -1,48 +1,80 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "shuffle/shuffle_block_fetcher_iterator.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <random>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace ember::shuffle {
 
 ShuffleBlockFetcherIterator::ShuffleBlockFetcherIterator(storage::BlockManager& block_manager,
-                                                         BlocksByAddress blocks, std::uint64_t max_bytes_in_flight,
-                                                         ShuffleReadMetrics& metrics)
+                                                         BlocksByAddress blocks, FetchOptions options,
+                                                         ShuffleReadMetrics& metrics, std::uint64_t* memory_gauge)
     : bm_(block_manager),
       metrics_(metrics),
-      max_bytes_in_flight_(std::max<std::uint64_t>(max_bytes_in_flight, 1)),
+      options_(options),
+      memory_gauge_(memory_gauge),
       shared_(std::make_shared<Shared>()) {
-    const std::uint64_t target = std::max<std::uint64_t>(max_bytes_in_flight_ / 5, 1);
+    options_.max_bytes_in_flight = std::max<std::uint64_t>(options_.max_bytes_in_flight, 1);
+    const std::uint64_t target = std::max<std::uint64_t>(options_.max_bytes_in_flight / 5, 1);
+    // Requests are shuffled in groups: a download's ranges stay together and in order, so few
+    // temp files are open at once.
+    std::vector<std::vector<Request>> groups;
     for (auto& [address, infos] : blocks) {
         if (address.executor_id == bm_.id().executor_id) {
             for (auto& b : infos) local_.emplace_back(address, b);
             continue;
         }
-        Request cur{address, {}, 0};
+        Request cur{address, {}, 0, std::nullopt, 0};
         for (auto& b : infos) {
+            if (b.size > options_.max_block_size_to_mem) {
+                std::size_t d = downloads_.size();
+                std::size_t ranges = static_cast<std::size_t>((b.size + target - 1) / target);
+                downloads_.push_back(Download{b, address, nullptr, {}, ranges});
+                std::vector<Request> group;
+                for (std::uint64_t off = 0; off < b.size; off += target) {
+                    group.push_back(Request{address, {b}, std::min(target, b.size - off), d, off});
+                }
+                groups.push_back(std::move(group));
+                continue;
+            }
             cur.blocks.push_back(b);
             cur.bytes += b.size;
             if (cur.bytes >= target) {
-                pending_.push_back(std::move(cur));
-                cur = Request{address, {}, 0};
+                groups.push_back({std::move(cur)});
+                cur = Request{address, {}, 0, std::nullopt, 0};
             }
         }
-        if (!cur.blocks.empty()) pending_.push_back(std::move(cur));
+        if (!cur.blocks.empty()) groups.push_back({std::move(cur)});
     }
     // Random order spreads the load over the serving executors (Spark shuffles requests too).
     std::mt19937 rng(std::random_device{}());
-    std::shuffle(pending_.begin(), pending_.end(), rng);
+    std::shuffle(groups.begin(), groups.end(), rng);
+    for (auto& g : groups) {
+        for (auto& r : g) pending_.push_back(std::move(r));
+    }
     send_requests();
 }
 
-ShuffleBlockFetcherIterator::~ShuffleBlockFetcherIterator() = default;
+ShuffleBlockFetcherIterator::~ShuffleBlockFetcherIterator() {
+    if (memory_gauge_) *memory_gauge_ = 0;
+}
+
+void ShuffleBlockFetcherIterator::update_gauge() {
+    if (memory_gauge_) *memory_gauge_ = bytes_in_flight_ + ready_memory_bytes_ + handed_out_bytes_;
+}
 
 void ShuffleBlockFetcherIterator::send_requests() {
     while (!pending_.empty()) {
         auto& req = pending_.front();
-        if (bytes_in_flight_ > 0 && bytes_in_flight_ + req.bytes > max_bytes_in_flight_) break;
+        if (bytes_in_flight_ > 0 && bytes_in_flight_ + req.bytes > options_.max_bytes_in_flight) break;
         Request r = std::move(req);
         pending_.pop_front();
         bytes_in_flight_ += r.bytes;
@@ -50,16 +82,21 @@ void ShuffleBlockFetcherIterator::send_requests() {
         std::vector<storage::BlockId> ids;
         ids.reserve(r.blocks.size());
         for (auto& b : r.blocks) ids.emplace_back(b.id);
+        std::vector<storage::ByteRange> ranges;
+        if (r.download) ranges.push_back(storage::ByteRange{r.offset, r.bytes});
         auto address = r.address;
-        bm_.fetch_blocks(address, ids,
-                         [shared = shared_, r = std::move(r)](rpc::RpcResult<std::vector<storage::ManagedBuffer>> res) mutable {
-                             {
-                                 std::lock_guard lk(shared->mu);
-                                 shared->results.push_back(Result{std::move(r), std::move(res)});
-                             }
-                             shared->cv.notify_one();
-                         });
+        bm_.fetch_blocks(
+            address, ids,
+            [shared = shared_, r = std::move(r)](rpc::RpcResult<std::vector<storage::ManagedBuffer>> res) mutable {
+                {
+                    std::lock_guard lk(shared->mu);
+                    shared->results.push_back(Result{std::move(r), std::move(res)});
+                }
+                shared->cv.notify_one();
+            },
+            std::move(ranges));
     }
+    update_gauge();
 }
 
 void ShuffleBlockFetcherIterator::fail(const storage::BlockManagerId& address, const BlockInfo& info,
@@ -67,11 +104,54 @@ void ShuffleBlockFetcherIterator::fail(const storage::BlockManagerId& address, c
     throw FetchFailedException(address, info.id.shuffle_id, info.id.map_id, info.map_index, info.id.reduce_id, why);
 }
 
+void ShuffleBlockFetcherIterator::store_range(const Request& r, const storage::ManagedBuffer& buf) {
+    auto& d = downloads_[*r.download];
+    const auto& info = d.info;
+    if (!d.file) {
+        // Spark's DownloadFileManager: a temp file in the local dirs. Unlinked at once, so
+        // nothing is left behind however the task ends.
+        d.path = bm_.disk_block_manager().get_file(storage::BlockId{storage::TempLocalBlockId{storage::random_uuid()}});
+        int fd = ::open(d.path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            fail(d.address, info, fmt::format("Cannot create {} to download block {}: {}", d.path,
+                                              storage::name(storage::BlockId{info.id}), std::strerror(errno)));
+        }
+        ::unlink(d.path.c_str());
+        d.file = std::make_shared<rpc::FileHandle>(fd);
+    }
+    const char* p = reinterpret_cast<const char*>(buf.bytes.data());
+    std::size_t left = buf.size();
+    std::uint64_t at = r.offset;
+    while (left > 0) {
+        ssize_t n = ::pwrite(d.file->fd(), p, left, static_cast<off_t>(at));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            fail(d.address, info, fmt::format("Cannot write block {} to {}: {}", storage::name(storage::BlockId{info.id}),
+                                              d.path, n == 0 ? "no space written" : std::strerror(errno)));
+        }
+        p += n;
+        left -= static_cast<std::size_t>(n);
+        at += static_cast<std::uint64_t>(n);
+    }
+    metrics_.remote_bytes_read += buf.size();
+    metrics_.remote_bytes_read_to_disk += buf.size();
+    if (--d.ranges_left == 0) {
+        ++metrics_.remote_blocks_fetched;
+        ready_.push_back(FetchedBlock{info, d.address, storage::BlockData{{}, std::move(d.file), 0, info.size, d.path}});
+    }
+}
+
 std::optional<FetchedBlock> ShuffleBlockFetcherIterator::next() {
+    handed_out_bytes_ = 0;  // the caller is done with the last block
     for (;;) {
         if (!ready_.empty()) {
             FetchedBlock b = std::move(ready_.front());
             ready_.pop_front();
+            if (b.data.in_memory()) {
+                ready_memory_bytes_ -= b.data.size();
+                handed_out_bytes_ = b.data.size();
+            }
+            update_gauge();
             return b;
         }
         // A finished remote request, if any, without waiting.
@@ -99,17 +179,28 @@ std::optional<FetchedBlock> ShuffleBlockFetcherIterator::next() {
                          done->buffers.error().message);
             }
             auto& bufs = *done->buffers;
-            for (std::size_t i = 0; i < bufs.size(); ++i) {
-                const auto& info = done->request.blocks[i];
-                if (bufs[i].size() != info.size) {
-                    // Spark: a zero-size buffer is a fetch failure; so is any size the map status did not promise.
+            if (done->request.download) {
+                const auto& info = done->request.blocks.front();
+                if (bufs.size() != 1 || bufs[0].size() != done->request.bytes) {
                     fail(done->request.address, info,
-                         "Received " + std::to_string(bufs[i].size()) + " bytes for block " +
-                             storage::name(storage::BlockId{info.id}) + ", expected " + std::to_string(info.size));
+                         fmt::format("Received {} bytes for {} bytes at {} of block {}", bufs.empty() ? 0 : bufs[0].size(),
+                                     done->request.bytes, done->request.offset, storage::name(storage::BlockId{info.id})));
                 }
-                metrics_.remote_bytes_read += bufs[i].size();
-                ++metrics_.remote_blocks_fetched;
-                ready_.push_back(FetchedBlock{info, done->request.address, std::move(bufs[i])});
+                store_range(done->request, bufs[0]);
+            } else {
+                for (std::size_t i = 0; i < bufs.size(); ++i) {
+                    const auto& info = done->request.blocks[i];
+                    if (bufs[i].size() != info.size) {
+                        // Spark: a zero-size buffer is a fetch failure; so is any size the map status did not promise.
+                        fail(done->request.address, info,
+                             "Received " + std::to_string(bufs[i].size()) + " bytes for block " +
+                                 storage::name(storage::BlockId{info.id}) + ", expected " + std::to_string(info.size));
+                    }
+                    metrics_.remote_bytes_read += bufs[i].size();
+                    ++metrics_.remote_blocks_fetched;
+                    ready_memory_bytes_ += bufs[i].size();
+                    ready_.push_back(FetchedBlock{info, done->request.address, storage::BlockData::of(std::move(bufs[i]))});
+                }
             }
             send_requests();
             continue;
@@ -117,21 +208,27 @@ std::optional<FetchedBlock> ShuffleBlockFetcherIterator::next() {
         if (!local_.empty()) {
             auto [address, info] = std::move(local_.front());
             local_.pop_front();
-            storage::ManagedBuffer buf;
+            storage::FileSegment seg;
+            storage::BlockData data;
             try {
-                buf = bm_.get_local_bytes(storage::BlockId{info.id});
+                seg = bm_.get_local_segment(storage::BlockId{info.id});
+                data = storage::BlockData::open(seg);
             } catch (const std::exception& e) {
                 fail(address, info, e.what());
             }
-            if (buf.size() != info.size) {
+            if (seg.length != info.size) {
                 fail(address, info, "Local block " + storage::name(storage::BlockId{info.id}) + " has " +
-                                        std::to_string(buf.size()) + " bytes, expected " + std::to_string(info.size));
+                                        std::to_string(seg.length) + " bytes, expected " + std::to_string(info.size));
             }
-            metrics_.local_bytes_read += buf.size();
+            metrics_.local_bytes_read += seg.length;
             ++metrics_.local_blocks_fetched;
-            return FetchedBlock{info, address, std::move(buf)};
+            update_gauge();
+            return FetchedBlock{info, address, std::move(data)};
         }
-        if (requests_in_flight_ == 0 && pending_.empty()) return std::nullopt;
+        if (requests_in_flight_ == 0 && pending_.empty()) {
+            update_gauge();
+            return std::nullopt;
+        }
         send_requests();
     }
 }

@@ -19,18 +19,34 @@
 
 namespace ember::shuffle {
 
-/// One block ready to be decoded.
+/// One block ready to be read (see ShuffleBlockStream).
 struct FetchedBlock {
     BlockInfo info;
     storage::BlockManagerId address;
-    storage::ManagedBuffer data;
+    storage::BlockData data;
+};
+
+/// Fetch limits, from the configuration (see fetch_options in the scheduler).
+struct FetchOptions {
+    /// ember.reducer.maxSizeInFlight (48m): remote bytes requested and not yet handed out.
+    std::uint64_t max_bytes_in_flight = 48u << 20;
+    /// ember.network.maxRemoteBlockSizeFetchToMem: a remote block larger than this is streamed
+    /// into a temp file in the executor's local dirs, in pieces, instead of being held in memory.
+    std::uint64_t max_block_size_to_mem = 64u << 20;
 };
 
 /// Remote blocks are grouped per address into requests of about max_bytes_in_flight / 5
 /// (Spark's targetRemoteRequestSize), issued in random order while the bytes in flight stay
-/// under ember.reducer.maxSizeInFlight (48m); a request larger than the limit goes out alone
-/// when nothing else is in flight. Local blocks are read from this BlockManager's disk in
-/// between, so the task never idles while remote bytes arrive.
+/// under max_bytes_in_flight; a request larger than the limit goes out alone when nothing else
+/// is in flight. A block larger than max_block_size_to_mem is fetched in ranges of that request
+/// size, each written to a temp file as it arrives and counted in flight like any request, so
+/// memory holds at most max_bytes_in_flight of it. Local blocks are read from this
+/// BlockManager's disk, a piece at a time, in between, so the task never idles while remote
+/// bytes arrive.
+///
+/// Memory: `memory_gauge`, if given, is kept equal to the fetched bytes this iterator holds in
+/// memory (in flight, ready, and the last block handed out while it is in memory), so that the
+/// task's spilling structures can count them against the task's memory.
 ///
 /// A block that cannot be fetched or read throws FetchFailedException from next() naming the
 /// block, its map output and the cause; the DAGScheduler then regenerates that output.
@@ -38,8 +54,8 @@ struct FetchedBlock {
 /// Threading: next() is called by the one task thread; fetch completions arrive on I/O threads.
 class ShuffleBlockFetcherIterator {
 public:
-    ShuffleBlockFetcherIterator(storage::BlockManager& block_manager, BlocksByAddress blocks,
-                                std::uint64_t max_bytes_in_flight, ShuffleReadMetrics& metrics);
+    ShuffleBlockFetcherIterator(storage::BlockManager& block_manager, BlocksByAddress blocks, FetchOptions options,
+                                ShuffleReadMetrics& metrics, std::uint64_t* memory_gauge = nullptr);
     ~ShuffleBlockFetcherIterator();
     ShuffleBlockFetcherIterator(const ShuffleBlockFetcherIterator&) = delete;
     ShuffleBlockFetcherIterator& operator=(const ShuffleBlockFetcherIterator&) = delete;
@@ -48,10 +64,21 @@ public:
     std::optional<FetchedBlock> next();
 
 private:
+    /// A remote block streamed to a temp file, range by range.
+    struct Download {
+        BlockInfo info;
+        storage::BlockManagerId address;
+        std::shared_ptr<rpc::FileHandle> file;  // unlinked at creation: gone with the last handle
+        std::string path;
+        std::size_t ranges_left = 0;
+    };
     struct Request {
         storage::BlockManagerId address;
         std::vector<BlockInfo> blocks;
         std::uint64_t bytes = 0;
+        // A range of one block being downloaded: blocks has that one block.
+        std::optional<std::size_t> download;
+        std::uint64_t offset = 0;
     };
     struct Result {
         Request request;
@@ -64,16 +91,23 @@ private:
     };
 
     void send_requests();
+    /// Writes one fetched range to its download's file; the block is ready once all are in.
+    void store_range(const Request& r, const storage::ManagedBuffer& buf);
+    void update_gauge();
     [[noreturn]] void fail(const storage::BlockManagerId& address, const BlockInfo& info, const std::string& why);
 
     storage::BlockManager& bm_;
     ShuffleReadMetrics& metrics_;
-    std::uint64_t max_bytes_in_flight_;
+    FetchOptions options_;
+    std::uint64_t* memory_gauge_;
     std::deque<std::pair<storage::BlockManagerId, BlockInfo>> local_;
     std::deque<Request> pending_;
+    std::vector<Download> downloads_;
     std::deque<FetchedBlock> ready_;  // blocks of a completed request not yet returned
     std::shared_ptr<Shared> shared_;  // shared with in-flight callbacks, which may outlive us
     std::uint64_t bytes_in_flight_ = 0;
+    std::uint64_t ready_memory_bytes_ = 0;   // in-memory bytes of ready_
+    std::uint64_t handed_out_bytes_ = 0;     // the last block returned, if in memory
     std::size_t requests_in_flight_ = 0;
 };
 

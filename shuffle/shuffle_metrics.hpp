@@ -25,8 +25,11 @@ struct ShuffleReadMetrics {
     std::uint64_t local_bytes_read = 0;    ///< read from this executor's disk
     std::uint64_t fetch_wait_time_ns = 0;  ///< time the task blocked waiting for remote blocks
     std::uint64_t records_read = 0;
+    /// Of remote_bytes_read, those of blocks larger than
+    /// ember.network.maxRemoteBlockSizeFetchToMem, streamed to a file instead of memory.
+    std::uint64_t remote_bytes_read_to_disk = 0;
     EMBER_SERDE(remote_blocks_fetched, local_blocks_fetched, remote_bytes_read, local_bytes_read, fetch_wait_time_ns,
-                records_read)
+                records_read, remote_bytes_read_to_disk)
 };
 
 }  // namespace ember::shuffle

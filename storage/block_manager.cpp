@@ -37,6 +37,12 @@ public:
 
     void receive_and_reply(const rpc::Message& msg, rpc::RpcCallContext ctx) override {
         auto req = msg.get<wire::FetchBlocks>();
+        auto ranges = req.getRanges();
+        if (ranges.size() != 0 && ranges.size() != req.getBlockIds().size()) {
+            ctx.send_failure(fmt::format("FetchBlocks has {} ranges for {} blocks", ranges.size(),
+                                         req.getBlockIds().size()));
+            return;
+        }
         std::vector<std::variant<rpc::FileRegion, rpc::SharedBytes>> regions;
         regions.reserve(req.getBlockIds().size());
         for (auto text : req.getBlockIds()) {
@@ -77,6 +83,11 @@ public:
             }
             regions.push_back(rpc::FileRegion{std::move(file), seg.offset, seg.length});
         }
+        for (unsigned i = 0; i < ranges.size(); ++i) {
+            // Only the asked range of each block (pieces of a large block).
+            auto name = req.getBlockIds()[i];
+            if (!narrow(regions[i], ranges[i], ctx, std::string_view(name.begin(), name.size()))) return;
+        }
         auto reply = rpc::OutgoingMessage::make<wire::BlocksFetched>();
         auto sizes = reply.payload<wire::BlocksFetched>().initSizes(static_cast<unsigned>(regions.size()));
         for (unsigned i = 0; i < regions.size(); ++i) {
@@ -88,6 +99,34 @@ public:
     }
 
 private:
+    /// Cuts the served bytes of block `name` down to `range`; false (and the ask failed) if the
+    /// range goes beyond the block.
+    static bool narrow(std::variant<rpc::FileRegion, rpc::SharedBytes>& region, wire::ByteRange::Reader range,
+                       rpc::RpcCallContext& ctx, std::string_view name) {
+        std::uint64_t size = std::visit(
+            [](auto& r) -> std::uint64_t {
+                if constexpr (std::is_same_v<std::decay_t<decltype(r)>, rpc::FileRegion>) {
+                    return r.length;
+                } else {
+                    return r.bytes.size();
+                }
+            },
+            region);
+        std::uint64_t off = range.getOffset(), len = range.getLength();
+        if (off > size || len > size - off) {
+            ctx.send_failure(fmt::format("Range of {} bytes at {} is beyond block {} of {} bytes", len, off, name, size));
+            return false;
+        }
+        if (auto* f = std::get_if<rpc::FileRegion>(&region)) {
+            f->offset += off;
+            f->length = len;
+        } else {
+            auto& b = std::get<rpc::SharedBytes>(region);
+            b.bytes = b.bytes.subspan(static_cast<std::size_t>(off), static_cast<std::size_t>(len));
+        }
+        return true;
+    }
+
     BlockManager& bm_;
 };
 
@@ -119,14 +158,20 @@ private:
 
 }  // namespace
 
+std::uint64_t unified_memory_bytes(const Conf& conf, std::uint64_t process_memory) {
+    std::uint64_t reserved = std::min<std::uint64_t>(kReservedSystemMemoryBytes, process_memory / 3);
+    return static_cast<std::uint64_t>(static_cast<double>(process_memory - reserved) *
+                                      conf.get_double("ember.memory.fraction", 0.6));
+}
+
 std::uint64_t storage_memory_bytes(const Conf& conf, std::optional<std::uint64_t> executor_memory) {
     if (conf.contains("ember.storage.memoryCapacity")) {
         return static_cast<std::uint64_t>(std::max<std::int64_t>(0, conf.get_size_bytes("ember.storage.memoryCapacity", "0")));
     }
     std::uint64_t memory = executor_memory ? *executor_memory
                                            : static_cast<std::uint64_t>(conf.get_size_bytes("ember.executor.memory", "1g", "m"));
-    double fraction = conf.get_double("ember.memory.fraction", 0.6) * conf.get_double("ember.memory.storageFraction", 0.5);
-    return static_cast<std::uint64_t>(static_cast<double>(memory) * fraction);
+    return static_cast<std::uint64_t>(static_cast<double>(unified_memory_bytes(conf, memory)) *
+                                      conf.get_double("ember.memory.storageFraction", 0.5));
 }
 
 std::string BlockManagerId::to_string() const {
@@ -325,11 +370,22 @@ ManagedBuffer BlockManager::get_local_bytes(const BlockId& id) {
     return *read_segment(id, get_local_segment(id));
 }
 
-void BlockManager::fetch_blocks(const BlockManagerId& from, const std::vector<BlockId>& ids, FetchCallback done) {
+void BlockManager::fetch_blocks(const BlockManagerId& from, const std::vector<BlockId>& ids, FetchCallback done,
+                                std::vector<ByteRange> ranges) {
+    EMBER_REQUIRE(ranges.empty() || ranges.size() == ids.size(), "fetch_blocks: {} ranges for {} blocks",
+                  ranges.size(), ids.size());
     auto ref = env_.endpoint_ref(rpc::RpcAddress{from.host, from.port}, std::string(kEndpointName));
     auto msg = rpc::OutgoingMessage::make<wire::FetchBlocks>();
-    auto list = msg.payload<wire::FetchBlocks>().initBlockIds(static_cast<unsigned>(ids.size()));
+    auto req = msg.payload<wire::FetchBlocks>();
+    auto list = req.initBlockIds(static_cast<unsigned>(ids.size()));
     for (unsigned i = 0; i < ids.size(); ++i) list.set(i, name(ids[i]));
+    if (!ranges.empty()) {
+        auto wr = req.initRanges(static_cast<unsigned>(ranges.size()));
+        for (unsigned i = 0; i < ranges.size(); ++i) {
+            wr[i].setOffset(ranges[i].offset);
+            wr[i].setLength(ranges[i].length);
+        }
+    }
     std::size_t expected = ids.size();
     ref.ask(std::move(msg), fetch_timeout_, [done = std::move(done), expected](rpc::RpcResult<rpc::Message> r) {
         if (!r) {

@@ -40,6 +40,12 @@ public:
 /// Completion of a remote fetch: one buffer per requested block, in request order.
 using FetchCallback = std::function<void(rpc::RpcResult<std::vector<ManagedBuffer>>)>;
 
+/// `length` bytes at `offset` of a block (a piece of a block fetched in pieces).
+struct ByteRange {
+    std::uint64_t offset = 0;
+    std::uint64_t length = 0;
+};
+
 /// Local block storage of one process, served to others through the "block-transfer" endpoint
 /// of the process's RpcEnv; the BlockManagerId's host:port is that env's address.
 ///
@@ -55,8 +61,8 @@ using FetchCallback = std::function<void(rpc::RpcResult<std::vector<ManagedBuffe
 /// Config: ember.local.dir (comma-separated roots, default /tmp),
 /// ember.diskStore.subDirectories (64), ember.shuffle.io.connectionTimeout (fetch ask timeout,
 /// falling back to ember.network.timeout, 120s), ember.storage.memoryCapacity (MemoryStore
-/// bytes; default: executor memory x ember.memory.fraction (0.6) x ember.memory.storageFraction
-/// (0.5), Spark's storage share of unified memory, e.g. 307 MiB of a 1 GiB executor).
+/// bytes; default: unified_memory_bytes x ember.memory.storageFraction (0.5), Spark's storage
+/// share of unified memory, e.g. 217 MiB of a 1 GiB executor).
 ///
 /// Threading: thread-safe.
 class BlockManager {
@@ -114,8 +120,10 @@ public:
     FileSegment get_local_segment(const BlockId& id);
     /// Reads a local block into memory (pread); throws std::runtime_error naming the block.
     ManagedBuffer get_local_bytes(const BlockId& id);
-    /// Fetches blocks from the BlockManager `from`; `done` runs on an I/O thread.
-    void fetch_blocks(const BlockManagerId& from, const std::vector<BlockId>& ids, FetchCallback done);
+    /// Fetches blocks from the BlockManager `from`; `done` runs on an I/O thread. `ranges`:
+    /// empty (whole blocks), or one per id (only that range of each block).
+    void fetch_blocks(const BlockManagerId& from, const std::vector<BlockId>& ids, FetchCallback done,
+                      std::vector<ByteRange> ranges = {});
     void stop();
 
 private:
@@ -137,6 +145,16 @@ private:
     std::map<BlockId, StorageLevel> levels_;  // guarded by mu_; non-shuffle blocks stored here
     std::set<BlockId> writing_;               // guarded by mu_; puts in progress (first writer wins)
 };
+
+/// Spark's RESERVED_SYSTEM_MEMORY_BYTES: memory kept out of execution and storage.
+inline constexpr std::uint64_t kReservedSystemMemoryBytes = 300ull << 20;
+
+/// Spark's unified memory (UnifiedMemoryManager.getMaxMemory) for a process of `process_memory`
+/// bytes: (process_memory - reserved) x ember.memory.fraction (0.6), where reserved is 300 MiB,
+/// or a third of a process smaller than 900 MiB (Spark refuses those; ember shrinks the
+/// reserve instead). E.g. 434 MiB of a 1 GiB executor. Shared by execution (task buffers, see
+/// the scheduler's task memory) and storage (the MemoryStore).
+std::uint64_t unified_memory_bytes(const Conf& conf, std::uint64_t process_memory);
 
 /// MemoryStore capacity from `conf` (see BlockManager) for a process of `executor_memory` bytes.
 std::uint64_t storage_memory_bytes(const Conf& conf, std::optional<std::uint64_t> executor_memory);

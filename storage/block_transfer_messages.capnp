@@ -8,6 +8,15 @@ $Cxx.namespace("ember::storage::wire");
 # Ask: the bytes of these blocks (Spark string forms, e.g. "shuffle_0_5_3").
 struct FetchBlocks {
   blockIds @0 :List(Text);
+  # Empty, or one range per block id: then only `length` bytes at `offset` of each block are
+  # sent (a range beyond the block's end fails the ask). Reducers fetch blocks larger than
+  # ember.network.maxRemoteBlockSizeFetchToMem this way, in pieces streamed to a file.
+  ranges @1 :List(ByteRange);
+}
+
+struct ByteRange {
+  offset @0 :UInt64;
+  length @1 :UInt64;
 }
 
 # Reply: one size per requested block, in request order; the reply's raw body is the blocks'

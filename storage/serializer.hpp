@@ -34,6 +34,14 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+/// The DecodeError of input that ends before the value does: the value may be whole once more
+/// bytes arrive (readers of a stream decoded in chunks retry it then; see
+/// shuffle::read_records).
+class TruncatedInput : public DecodeError {
+public:
+    using DecodeError::DecodeError;
+};
+
 template <class T, class Enable = void>
 struct Serde;  // specialised below; a missing specialisation is a compile error naming T
 
@@ -80,6 +88,8 @@ public:
     }
 
     std::size_t size() const noexcept { return buf_.size(); }
+    /// Bytes allocated (what the buffer costs in memory).
+    std::size_t capacity() const noexcept { return buf_.capacity(); }
     const std::string& bytes() const noexcept { return buf_; }
     std::string take() noexcept { return std::move(buf_); }
     void clear() noexcept { buf_.clear(); }
@@ -90,7 +100,8 @@ private:
     std::string buf_;
 };
 
-/// Reads values back from a byte range; throws DecodeError on truncated or malformed input.
+/// Reads values back from a byte range; throws TruncatedInput when the range ends inside a value
+/// and DecodeError on malformed input.
 /// Threading: single-threaded.
 class Decoder {
 public:
@@ -156,7 +167,7 @@ public:
 private:
     void need(std::uint64_t n) const {
         if (static_cast<std::uint64_t>(end_ - p_) < n) {
-            throw DecodeError("input ends in the middle of a value (truncated or corrupt data)");
+            throw TruncatedInput("input ends in the middle of a value (truncated or corrupt data)");
         }
     }
     const char* p_;
@@ -230,7 +241,7 @@ struct Serde<std::vector<T, A>> {
     }
     static std::vector<T, A> read(Decoder& d) {
         std::uint64_t n = d.get_varint();
-        if (n > d.remaining()) throw DecodeError("vector length exceeds the input");
+        if (n > d.remaining()) throw TruncatedInput("vector length exceeds the input");
         std::vector<T, A> v;
         v.reserve(static_cast<std::size_t>(n));
         for (std::uint64_t i = 0; i < n; ++i) v.push_back(Serde<T>::read(d));
@@ -275,7 +286,7 @@ struct MapSerde {
     }
     static Map read(Decoder& d) {
         std::uint64_t n = d.get_varint();
-        if (n > d.remaining()) throw DecodeError("map size exceeds the input");
+        if (n > d.remaining()) throw TruncatedInput("map size exceeds the input");
         Map m;
         for (std::uint64_t i = 0; i < n; ++i) {
             auto k = Serde<K>::read(d);

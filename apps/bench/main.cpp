@@ -12,9 +12,12 @@
 //       no-op tasks/s through driver, executors and back vs the raw pipelined TCP message rate.
 //   ember-bench task-latency [--master M] [--jobs J] [--cpu N]
 //       submit-to-result p50/p99 of one-task jobs vs raw TCP ping-pong.
+//   ember-bench shuffle [--master M] [--size 4g] [--layouts 4x4,64x4,...] [--ops sort,reduce_by_key]
+//       sort_by_key / reduce_by_key of generated records vs GNU sort, with executors' peak memory.
 #include "apps/bench/bench_support.hpp"
 #include "apps/bench/raw_tcp.hpp"
 #include "apps/bench/rpc_bench.hpp"
+#include "apps/bench/shuffle_bench.hpp"
 #include "apps/bench/task_bench.hpp"
 #include "apps/wordcount/word_count_job.hpp"
 #include "scheduler/ember.hpp"
@@ -143,10 +146,28 @@ int main(int argc, char** argv) {
         tlat->add_option("--jobs", tb.jobs)->capture_default_str()->check(CLI::PositiveNumber);
         tlat->add_option("--cpu", tb.cpu, "pin the driver, its executors and the baseline to this CPU");
         tlat->add_option("--conf", confs, "SparkContext configuration KEY=VALUE");
+        bench::ShuffleBenchOptions sb;
+        std::string size = "4g";
+        auto* shuf = cli.add_subcommand("shuffle", "sort_by_key and reduce_by_key of generated records vs GNU sort, "
+                                                   "with executors' peak memory");
+        shuf->add_option("--master", sb.master)->capture_default_str();
+        shuf->add_option("--size", size, "input bytes (100-byte records), e.g. 4g, 1000m")->capture_default_str();
+        shuf->add_option("--layouts", sb.layouts, "MAPSxREDUCES partition layouts")->delimiter(',')->capture_default_str();
+        shuf->add_option("--ops", sb.ops, "sort, reduce_by_key")->delimiter(',')->capture_default_str();
+        shuf->add_option("--prefix-chars", sb.prefix_chars, "reduce_by_key groups keys by this prefix")->capture_default_str();
+        shuf->add_option("--dir", sb.dir, "work directory (kept, with the input for later runs)");
+        shuf->add_option("--conf", confs, "SparkContext configuration KEY=VALUE");
         CLI11_PARSE(cli, argc, argv);
         for (auto& kv : confs) {
             rpc.conf.set(kv.substr(0, kv.find('=')), kv.substr(kv.find('=') + 1));
             tb.conf.set(kv.substr(0, kv.find('=')), kv.substr(kv.find('=') + 1));
+            sb.conf.set(kv.substr(0, kv.find('=')), kv.substr(kv.find('=') + 1));
+        }
+        if (shuf->parsed()) {
+            ember::Conf sizes;
+            sizes.set("size", size);
+            sb.bytes = static_cast<std::uint64_t>(sizes.get_size_bytes("size", "0"));
+            return bench::bench_shuffle(sb);
         }
         if (wc->parsed()) return bench_wordcount(master, partitions, inputs);
         if (lat->parsed()) return bench::bench_rpc_latency(rpc);

@@ -103,6 +103,7 @@ struct TaskMetrics {
   shuffleRecordsRead @15 :UInt64;
   memoryBytesSpilled @16 :UInt64;
   diskBytesSpilled @17 :UInt64;
+  shuffleRemoteBytesReadToDisk @18 :UInt64;   # of the remote bytes, those streamed to a temp file
 }
 
 # Why a task did not succeed (Spark's TaskEndReason).

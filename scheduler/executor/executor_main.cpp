@@ -70,6 +70,20 @@ std::optional<std::string> parse(int argc, char** argv, ExecutorArgs& a) {
     return std::nullopt;
 }
 
+/// The driver's endpoint at `url`. An executor started by another launcher may come up before
+/// its driver listens, or before the driver's endpoint exists: those two errors are retried
+/// until `deadline` (ember.executor.driverLookupTimeout, 30s); other errors are final.
+rpc::RpcResult<rpc::RpcEndpointRef> lookup_driver(rpc::RpcEnv& env, const std::string& url,
+                                                  std::chrono::steady_clock::time_point deadline) {
+    for (;;) {
+        auto driver = env.setup_endpoint_ref_by_uri(url);
+        bool transient = !driver && (driver.error().code == rpc::RpcErrc::connection_failed ||
+                                     driver.error().code == rpc::RpcErrc::endpoint_not_found);
+        if (!transient || std::chrono::steady_clock::now() >= deadline) return driver;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+}
+
 }  // namespace
 
 int run_executor(int argc, char** argv) {
@@ -94,37 +108,44 @@ int run_executor(int argc, char** argv) {
         });
     };
 
+    // Spark's driverPropsFetcher: a client-mode env with default settings fetches the
+    // application's configuration, then the executor's own env is built from it, so the app's
+    // ember.rpc.* and ember.network.* keys govern every connection the executor makes or serves.
+    auto lookup_deadline = std::chrono::steady_clock::now() +
+                           Conf().get_time_ms("ember.executor.driverLookupTimeout", "30s");
+    Conf conf;
+    {
+        rpc::RpcEnvConfig fetcher_cfg;
+        fetcher_cfg.name = "driverPropsFetcher";
+        fetcher_cfg.client_mode = true;
+        auto fetcher = rpc::RpcEnv::create(fetcher_cfg);
+        if (!fetcher) return fail(args.executor_id, fetcher.error().message);
+        auto driver = lookup_driver(**fetcher, args.driver_url, lookup_deadline);
+        if (!driver) {
+            return fail(args.executor_id, "Cannot connect to driver at " + args.driver_url + ": " + driver.error().message);
+        }
+        auto req = rpc::OutgoingMessage::make<wire::RetrieveSparkAppConfig>(
+            [&](wire::RetrieveSparkAppConfig::Builder b) { b.setExecutorId(args.executor_id); });
+        auto app = driver->ask_sync<wire::SparkAppConfig>(std::move(req));
+        if (!app) {
+            return fail(args.executor_id,
+                        "Cannot get the application configuration from the driver: " + app.error().message);
+        }
+        for (auto kv : app->get<wire::SparkAppConfig>().getSparkProperties()) conf.set(kv.getKey(), kv.getValue());
+        (*fetcher)->shutdown();
+        (*fetcher)->await_termination();
+    }
+    if (!conf.contains("ember.local.dir")) conf.set("ember.local.dir", "/tmp");
+
     rpc::RpcEnvConfig cfg;
     cfg.name = "executor-" + args.executor_id;
     cfg.bind_address = args.bind_address.empty() ? args.hostname : args.bind_address;
     cfg.advertise_address = args.hostname;
+    cfg.conf = conf;
     auto env = rpc::RpcEnv::create(cfg);
     if (!env) return fail(args.executor_id, env.error().message);
-
-    // An executor started by another launcher may come up before its driver listens, or before
-    // the driver's endpoint exists: retry those two for ember.executor.driverLookupTimeout (30s);
-    // other errors are final.
-    auto lookup_deadline = std::chrono::steady_clock::now() +
-                           Conf().get_time_ms("ember.executor.driverLookupTimeout", "30s");
-    rpc::RpcResult<rpc::RpcEndpointRef> driver = rpc::RpcError{};
-    for (;;) {
-        driver = (*env)->setup_endpoint_ref_by_uri(args.driver_url);
-        bool transient = !driver && (driver.error().code == rpc::RpcErrc::connection_failed ||
-                                     driver.error().code == rpc::RpcErrc::endpoint_not_found);
-        if (!transient || std::chrono::steady_clock::now() >= lookup_deadline) {
-            break;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
+    auto driver = lookup_driver(**env, args.driver_url, lookup_deadline);
     if (!driver) return fail(args.executor_id, "Cannot connect to driver at " + args.driver_url + ": " + driver.error().message);
-
-    auto req = rpc::OutgoingMessage::make<wire::RetrieveSparkAppConfig>(
-        [&](wire::RetrieveSparkAppConfig::Builder b) { b.setExecutorId(args.executor_id); });
-    auto app = driver->ask_sync<wire::SparkAppConfig>(std::move(req));
-    if (!app) return fail(args.executor_id, "Cannot get the application configuration from the driver: " + app.error().message);
-    Conf conf;
-    for (auto kv : app->get<wire::SparkAppConfig>().getSparkProperties()) conf.set(kv.getKey(), kv.getValue());
-    if (!conf.contains("ember.local.dir")) conf.set("ember.local.dir", "/tmp");
 
     std::unique_ptr<storage::BlockManager> bm;
     try {
@@ -145,10 +166,8 @@ int run_executor(int argc, char** argv) {
     shuffle::MapOutputTrackerWorker tracker(
         (*env)->endpoint_ref(driver->address(), std::string(shuffle::MapOutputTracker::kEndpointName)),
         rpc::RpcTimeout::ask(conf));
-    double fraction = conf.get_double("ember.memory.fraction", 0.6);
     ExecutorServices services{args.executor_id, conf, *bm, resolver, tracker,
-                              static_cast<std::uint64_t>(static_cast<double>(args.memory_mb) * (1 << 20) * fraction /
-                                                         args.cores)};
+                              task_memory_bytes(conf, static_cast<std::uint64_t>(args.memory_mb) << 20, args.cores)};
 
     // Signals: an orderly exit; if that hangs (a task that ignores kills), leave anyway.
     std::vector<std::string> dirs = bm->disk_block_manager().local_dirs();

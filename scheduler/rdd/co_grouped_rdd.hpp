@@ -117,12 +117,10 @@ private:
         }
         std::uint64_t records = 0;
         read_shuffle_partition(side.shuffle_id, p, tc, [&](Decoder& d) {
-            while (!d.done()) {
-                K k = d.read<K>();
-                X x = d.read<X>();
-                add(std::move(k), std::move(x));
-                ++records;
-            }
+            K k = d.read<K>();
+            X x = d.read<X>();
+            add(std::move(k), std::move(x));
+            ++records;
         });
         tc.metrics().shuffle_read.records_read += records;
     }

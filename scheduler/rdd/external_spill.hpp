@@ -111,16 +111,24 @@ private:
 };
 
 /// When to spill: past the task's execution memory (ExecutorServices::task_memory_bytes, at least
-/// 1 MiB), checked every 32 records, or past ember.shuffle.spill.numElementsForceSpillThreshold
-/// records in memory (Spark's key; unlimited by default, for tests).
+/// 1 MiB) less the fetched shuffle blocks the task holds in memory (TaskContext::
+/// fetch_memory_bytes, counted up to three quarters of the budget), checked every 32 records, or
+/// past ember.shuffle.spill.numElementsForceSpillThreshold records in memory (Spark's key;
+/// unlimited by default, for tests).
 struct SpillPolicy {
     std::uint64_t budget_bytes;
     std::uint64_t force_spill_elements;
+    const std::uint64_t* fetched_bytes = nullptr;
 
     static SpillPolicy from(TaskContext& tc) {
         auto force = tc.conf().get_int("ember.shuffle.spill.numElementsForceSpillThreshold", 0);
         return {std::max<std::uint64_t>(tc.services().task_memory_bytes, 1u << 20),
-                force > 0 ? static_cast<std::uint64_t>(force) : ~std::uint64_t{0}};
+                force > 0 ? static_cast<std::uint64_t>(force) : ~std::uint64_t{0}, &tc.fetch_memory_bytes()};
+    }
+    /// The bytes a spilling structure may hold now.
+    std::uint64_t limit() const noexcept {
+        std::uint64_t fetched = fetched_bytes ? *fetched_bytes : 0;
+        return budget_bytes - std::min(fetched, budget_bytes / 4 * 3);
     }
 };
 
@@ -174,7 +182,7 @@ public:
         }
         ++updates_;
         if (updates_ >= next_sample_) sample();
-        if ((++since_check_ & 31) == 0 && (estimate() > policy_.budget_bytes || map_.size() >= policy_.force_spill_elements)) {
+        if ((++since_check_ & 31) == 0 && (estimate() > policy_.limit() || map_.size() >= policy_.force_spill_elements)) {
             spill();
         }
     }
@@ -333,6 +341,10 @@ private:
 /// Sorting that spills (Spark's ExternalSorter with an ordering and no aggregation): records
 /// are buffered up to the budget, then sorted and written as a run; drain() merges the runs
 /// and the in-memory rest with `less`.
+///
+/// Size: the records' heap bytes (estimate_size) plus the buffer's capacity; a buffer about to
+/// grow counts its old and new arrays together, as both exist while it grows, and spills instead
+/// if they would not fit.
 /// Threading: single-threaded (one task).
 template <class K, class V, class Less>
 class ExternalSorter {
@@ -342,9 +354,17 @@ public:
     ExternalSorter(TaskContext& tc, SpillPolicy policy, Less less) : tc_(tc), policy_(policy), less_(std::move(less)) {}
 
     void insert(Record&& r) {
-        bytes_ += estimate_size(r.first) + estimate_size(r.second) + 16;
+        std::uint64_t heap = estimate_size(r) - std::min(estimate_size(r), sizeof(Record));
+        if (buf_.size() == buf_.capacity() && !buf_.empty()) {
+            // Growing doubles the array, and the old one lives until the records have moved.
+            std::uint64_t growing = heap_bytes_ + heap + 3 * buf_.capacity() * sizeof(Record);
+            if (growing > policy_.limit()) spill();
+        }
+        heap_bytes_ += heap;
         buf_.push_back(std::move(r));
-        if ((buf_.size() & 31) == 0 && (bytes_ > policy_.budget_bytes || buf_.size() >= policy_.force_spill_elements)) {
+        if ((buf_.size() & 31) == 0 &&
+            (heap_bytes_ + buf_.capacity() * sizeof(Record) > policy_.limit() ||
+             buf_.size() >= policy_.force_spill_elements)) {
             spill();
         }
     }
@@ -412,17 +432,22 @@ private:
                 enc.write(r.first);
                 enc.write(r.second);
             },
-            bytes_));
+            heap_bytes_ + buf_.capacity() * sizeof(Record)));
         count_ += buf_.size();
-        buf_ = {};
-        bytes_ = 0;
+        // The array is kept for the next run unless it alone would take most of the budget.
+        if (buf_.capacity() * sizeof(Record) > policy_.limit() / 2) {
+            buf_ = {};
+        } else {
+            buf_.clear();
+        }
+        heap_bytes_ = 0;
     }
 
     TaskContext& tc_;
     SpillPolicy policy_;
     Less less_;
     std::vector<Record> buf_;
-    std::uint64_t bytes_ = 0;
+    std::uint64_t heap_bytes_ = 0;  // estimate_size of the records beyond their inline part
     std::size_t count_ = 0;
     std::vector<std::unique_ptr<SpillFile>> runs_;
 };

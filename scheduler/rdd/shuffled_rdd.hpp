@@ -15,6 +15,7 @@
 #include "shuffle/map_output_writer.hpp"
 #include "shuffle/partitioner.hpp"
 #include "shuffle/shuffle_block_fetcher_iterator.hpp"
+#include "shuffle/shuffle_block_stream.hpp"
 
 #include <fmt/format.h>
 
@@ -161,22 +162,25 @@ public:
     shuffle::MapStatus run_map_task(int p, TaskContext& tc) override {
         auto& svc = tc.services();
         auto& metrics = tc.metrics().shuffle_write;
-        shuffle::MapOutputWriter out(svc.shuffle_resolver, svc.block_manager.disk_block_manager(), shuffle_id(),
-                                     tc.task_attempt_id(), num_reduce_partitions(),
-                                     shuffle_write_options(tc.conf()));
         const std::size_t budget = std::max<std::uint64_t>(svc.task_memory_bytes, 1 << 20);
+        auto options = shuffle_write_options(tc.conf());
+        options.chunk_bytes = shuffle::map_output_chunk_bytes(budget, num_reduce_partitions());
+        shuffle::MapOutputWriter out(svc.shuffle_resolver, svc.block_manager.disk_block_manager(), shuffle_id(),
+                                     tc.task_attempt_id(), num_reduce_partitions(), options);
         std::uint64_t records = 0;
         if constexpr (Agg::kMapSideCombine) {
             std::unordered_map<K, C, shuffle::StableHash> combined;
             std::size_t approx = 0;
             auto dump = [&] {
-                for (auto& [k, c] : combined) {
-                    auto& enc = out.partition(partitioner_.partition(k));
-                    enc.write(k);
-                    enc.write(c);
+                // Entries leave the map as they are written, so its memory shrinks while the
+                // (compressed) output grows: the two together stay within the budget.
+                while (!combined.empty()) {
+                    auto node = combined.extract(combined.begin());
+                    auto& enc = out.partition(partitioner_.partition(node.key()));
+                    enc.write(node.key());
+                    enc.write(node.mapped());
                     ++records;
                 }
-                combined.clear();
                 approx = 0;
             };
             parent_->iterator(p, tc, [&](std::pair<K, V>&& kv) {
@@ -212,38 +216,47 @@ private:
     Agg agg_;
 };
 
+/// Fetch limits of a reduce task from its configuration: ember.reducer.maxSizeInFlight (48m)
+/// and ember.network.maxRemoteBlockSizeFetchToMem (64m, Spark's is 200m: ember keeps large
+/// blocks out of memory sooner, since their bytes count against the task's memory).
+inline shuffle::FetchOptions fetch_options(const Conf& conf) {
+    shuffle::FetchOptions o;
+    o.max_bytes_in_flight = static_cast<std::uint64_t>(conf.get_size_bytes("ember.reducer.maxSizeInFlight", "48m", "m"));
+    o.max_block_size_to_mem =
+        static_cast<std::uint64_t>(conf.get_size_bytes("ember.network.maxRemoteBlockSizeFetchToMem", "64m"));
+    return o;
+}
+
 /// Reads reduce partition `p` of shuffle `shuffle_id`: fetches block p of every map output
-/// (local ones from disk, remote ones over TCP, at most ember.reducer.maxSizeInFlight at a time),
-/// decompresses it (ember.shuffle.compress) and hands `read_block` a Decoder over its records,
-/// which it must read to the end. A block that cannot be fetched or does not decode raises
-/// FetchFailedException, so the DAGScheduler regenerates the map output; a killed task stops
-/// before its next block (TaskKilledException, as Spark's InterruptibleIterator).
-template <class ReadBlock>
-void read_shuffle_partition(int shuffle_id, int p, TaskContext& tc, ReadBlock&& read_block) {
+/// (local ones from disk, remote ones over TCP, see fetch_options), decompresses it
+/// (ember.shuffle.compress) a piece at a time and calls `read_record(Decoder&)` once per record
+/// (see shuffle::read_records: it reads one record and acts on it only once read whole). The
+/// fetched bytes held in memory are counted in tc.fetch_memory_bytes(). A block that cannot be
+/// fetched, read or decoded raises FetchFailedException, so the DAGScheduler regenerates the map
+/// output; a killed task stops before its next block (TaskKilledException, as Spark's
+/// InterruptibleIterator).
+template <class ReadRecord>
+void read_shuffle_partition(int shuffle_id, int p, TaskContext& tc, ReadRecord&& read_record) {
     auto& svc = tc.services();
     auto blocks = svc.map_output_tracker.get_map_sizes_by_executor_id(shuffle_id, p, p + 1);
-    auto max_in_flight =
-        static_cast<std::uint64_t>(tc.conf().get_size_bytes("ember.reducer.maxSizeInFlight", "48m", "m"));
-    shuffle::ShuffleBlockFetcherIterator fetcher(svc.block_manager, std::move(blocks), max_in_flight,
-                                                 tc.metrics().shuffle_read);
+    shuffle::ShuffleBlockFetcherIterator fetcher(svc.block_manager, std::move(blocks), fetch_options(tc.conf()),
+                                                 tc.metrics().shuffle_read, &tc.fetch_memory_bytes());
     const bool compressed = tc.conf().get_bool("ember.shuffle.compress", true);
-    std::string raw;
     while (auto block = fetcher.next()) {
         tc.kill_if_interrupted();
         try {
-            std::string_view bytes = block->data.view();
-            if (compressed) {
-                raw.clear();
-                shuffle::lz4_decompress_append(block->data.bytes, raw);
-                bytes = raw;
-            }
-            Decoder d(bytes);
-            read_block(d);
+            shuffle::ShuffleBlockStream stream(std::move(block->data), compressed);
+            shuffle::read_records(stream, read_record);
         } catch (const DecodeError& e) {
             const auto& info = block->info;
             throw shuffle::FetchFailedException(
                 block->address, info.id.shuffle_id, info.id.map_id, info.map_index, info.id.reduce_id,
                 fmt::format("Block {} is corrupt: {}", storage::name(storage::BlockId{info.id}), e.what()));
+        } catch (const shuffle::BlockReadError& e) {
+            const auto& info = block->info;
+            throw shuffle::FetchFailedException(
+                block->address, info.id.shuffle_id, info.id.map_id, info.map_index, info.id.reduce_id,
+                fmt::format("Block {} cannot be read: {}", storage::name(storage::BlockId{info.id}), e.what()));
         }
     }
 }
@@ -286,21 +299,19 @@ public:
         ExternalAppendOnlyMap<K, C> combined(tc, SpillPolicy::from(tc));
         std::uint64_t records = 0;
         read_shuffle_partition(shuffle_id_, p, tc, [&](Decoder& d) {
-            while (!d.done()) {
-                K k = d.read<K>();
-                if constexpr (Agg::kMapSideCombine) {
-                    C c = d.read<C>();
-                    combined.upsert(
-                        std::move(k), [&] { return std::move(c); },
-                        [&](C& have) { agg_.merge_combiners(have, std::move(c)); });
-                } else {
-                    V v = d.read<V>();
-                    combined.upsert(
-                        std::move(k), [&] { return agg_.create(std::move(v)); },
-                        [&](C& have) { agg_.merge_value(have, std::move(v)); });
-                }
-                ++records;
+            K k = d.read<K>();
+            if constexpr (Agg::kMapSideCombine) {
+                C c = d.read<C>();
+                combined.upsert(
+                    std::move(k), [&] { return std::move(c); },
+                    [&](C& have) { agg_.merge_combiners(have, std::move(c)); });
+            } else {
+                V v = d.read<V>();
+                combined.upsert(
+                    std::move(k), [&] { return agg_.create(std::move(v)); },
+                    [&](C& have) { agg_.merge_value(have, std::move(v)); });
             }
+            ++records;
         });
         tc.metrics().shuffle_read.records_read += records;
         combined.drain([this](C& have, C&& more) { agg_.merge_combiners(have, std::move(more)); }, out);
@@ -349,10 +360,8 @@ public:
         };
         ExternalSorter<K, V, decltype(less)> sorter(tc, SpillPolicy::from(tc), less);
         read_shuffle_partition(shuffle_id_, p, tc, [&](Decoder& d) {
-            while (!d.done()) {
-                K k = d.read<K>();
-                sorter.insert(Out(std::move(k), d.read<V>()));
-            }
+            K k = d.read<K>();
+            sorter.insert(Out(std::move(k), d.read<V>()));
         });
         tc.metrics().shuffle_read.records_read += sorter.size();
         sorter.drain(out);

@@ -4,6 +4,7 @@
 /// estimate_size: approximate heap + inline bytes of a record (Spark's SizeEstimator, reduced to
 /// the types ember records are made of), for spill decisions.
 
+#include <algorithm>
 #include <cstddef>
 #include <string>
 #include <tuple>
@@ -19,8 +20,11 @@ template <class T>
 std::size_t estimate_size_impl(const T&) {
     return sizeof(T);
 }
+/// What malloc takes for `n` bytes (glibc: an 8-byte header, 16-byte granules, 32 at least).
+constexpr std::size_t malloc_chunk_size(std::size_t n) { return std::max<std::size_t>(32, (n + 8 + 15) & ~std::size_t{15}); }
+
 inline std::size_t estimate_size_impl(const std::string& s) {
-    return sizeof(std::string) + (s.capacity() > 15 ? s.capacity() + 1 : 0);
+    return sizeof(std::string) + (s.capacity() > 15 ? malloc_chunk_size(s.capacity() + 1) : 0);
 }
 template <class A, class B>
 std::size_t estimate_size_impl(const std::pair<A, B>& p) {

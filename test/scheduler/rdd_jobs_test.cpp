@@ -2,6 +2,8 @@
 // The Rdd API end to end, in local[2] and on a local cluster of executor processes: results,
 // stage structure, closures that carry values, and task failures.
 #include "scheduler/ember.hpp"
+#include "test/support/process.hpp"
+#include "test/support/wait_until.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -206,4 +208,61 @@ TEST_CASE("Frames over ember.rpc.message.maxSize fail the job with a message nam
     CHECK_THROWS_WITH(sc.parallelize(big, 1).count(), Catch::Contains("exceeds max allowed: ember.rpc.message.maxSize"));
     // The context keeps working.
     CHECK(sc.parallelize(std::vector<int>{1, 2, 3}, 1).count() == 3);
+}
+
+TEST_CASE("Executors build their RpcEnv from the application's configuration", "[scheduler][conf]") {
+    // Observable from outside: ember.rpc.io.threads names the executor's I/O threads
+    // executor-<id>-io-<i>, so their number shows which configuration its env was built with.
+    ember::Conf conf;
+    conf.set("ember.rpc.io.threads", "3");
+    SparkContext sc("local-cluster[2,1,512]", "executor-conf", conf);
+    CHECK(sc.parallelize(std::vector<int>{1, 2, 3, 4}, 4).count() == 4);
+    auto pids = sc.executor_pids();
+    REQUIRE(pids.size() == 2);
+    for (int pid : pids) {
+        auto io_threads = [pid] {
+            int n = 0;
+            for (auto& t : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+                std::string comm = ember::test::read_file_or_empty(t.path().string() + "/comm");
+                if (comm.find("-io-") != std::string::npos && comm.rfind("executor-", 0) == 0) ++n;
+            }
+            return n;
+        };
+        CAPTURE(pid);
+        // A thread names itself once it first runs, which a loaded machine may delay.
+        ember::test::wait_until([&] { return io_threads() >= 3; }, std::chrono::seconds(5));
+        CHECK(io_threads() == 3);
+    }
+}
+
+TEST_CASE("Remote blocks over ember.network.maxRemoteBlockSizeFetchToMem are streamed through files in pieces",
+          "[scheduler][shuffle][memory]") {
+    struct ToDisk : SparkListener {
+        std::atomic<std::uint64_t> to_disk{0}, remote{0};
+        void on_task_end(const scheduler::SparkListenerTaskEnd& e) override {
+            to_disk += e.task_metrics.shuffle_read.remote_bytes_read_to_disk;
+            remote += e.task_metrics.shuffle_read.remote_bytes_read;
+        }
+    };
+    ember::Conf conf;
+    conf.set("ember.network.maxRemoteBlockSizeFetchToMem", "1k");  // every block of these jobs is larger
+    conf.set("ember.reducer.maxSizeInFlight", "3k");                // pieces of 614 bytes, five in flight
+    auto ev = std::make_shared<ToDisk>();
+    SparkContext sc(ember::Conf(conf).set("ember.master", "local-cluster[2,1,512]"), {ev});
+    std::vector<int> data(40000);
+    std::iota(data.begin(), data.end(), 0);
+    auto sums = sc.parallelize(data, 4)
+                    .map([](int x) { return std::pair<int, std::int64_t>(x % 5000, x); })
+                    .reduce_by_key([](std::int64_t a, std::int64_t b) { return a + b; }, 3)
+                    .collect();
+    std::map<int, std::int64_t> expected;
+    for (int x : data) expected[x % 5000] += x;
+    CHECK(std::map<int, std::int64_t>(sums.begin(), sums.end()) == expected);
+    // sort_by_key over the same data: its blocks go through files too.
+    auto sorted = sc.parallelize(data, 4).map([](int x) { return std::pair<int, int>(-x, x); }).sort_by_key(true, 3).collect();
+    REQUIRE(sorted.size() == data.size());
+    CHECK(std::is_sorted(sorted.begin(), sorted.end()));
+    sc.stop();
+    CHECK(ev->remote > 0);
+    CHECK(ev->to_disk == ev->remote);
 }

@@ -32,10 +32,12 @@ std::string temp_root(const std::string& tag) {
     return p.string();
 }
 
-rpc::RpcResult<std::vector<ManagedBuffer>> fetch(BlockManager& from, const BlockManagerId& at, std::vector<BlockId> ids) {
+rpc::RpcResult<std::vector<ManagedBuffer>> fetch(BlockManager& from, const BlockManagerId& at, std::vector<BlockId> ids,
+                                                  std::vector<ByteRange> ranges = {}) {
     std::promise<rpc::RpcResult<std::vector<ManagedBuffer>>> p;
     auto f = p.get_future();
-    from.fetch_blocks(at, ids, [&](rpc::RpcResult<std::vector<ManagedBuffer>> r) { p.set_value(std::move(r)); });
+    from.fetch_blocks(
+        at, ids, [&](rpc::RpcResult<std::vector<ManagedBuffer>> r) { p.set_value(std::move(r)); }, std::move(ranges));
     return f.get();
 }
 
@@ -81,6 +83,15 @@ TEST_CASE("BlockManager stores by level, serves memory and disk blocks and repor
     REQUIRE(r->size() == 2);
     CHECK((*r)[0].view() == std::string(700, 'd'));
     CHECK((*r)[1].view() == std::string(600, 'm'));
+    // Ranges of blocks (pieces of a large block), and a range beyond a block's end.
+    auto pieces = fetch(a, b.id(), {RddBlockId{1, 2}, RddBlockId{1, 0}}, {ByteRange{100, 600}, ByteRange{599, 1}});
+    REQUIRE(pieces.has_value());
+    REQUIRE(pieces->size() == 2);
+    CHECK((*pieces)[0].view() == std::string(600, 'd'));
+    CHECK((*pieces)[1].view() == std::string(1, 'm'));
+    auto beyond = fetch(a, b.id(), {RddBlockId{1, 2}}, {ByteRange{650, 51}});
+    REQUIRE_FALSE(beyond.has_value());
+    CHECK_THAT(beyond.error().message, Catch::Contains("beyond block rdd_1_2 of 700 bytes"));
     auto missing = fetch(a, b.id(), {RddBlockId{1, 1}});
     REQUIRE_FALSE(missing.has_value());
     CHECK(missing.error().message.find("Block rdd_1_1 not found") != std::string::npos);

@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: Apache-2.0
+// Reading shuffle blocks a piece at a time: LZ4 frames decompressed from input cut anywhere,
+// records decoded across pieces, blocks from memory and from files, and the errors of corrupt,
+// truncated and unreadable blocks.
+#include "shuffle/compression.hpp"
+#include "shuffle/map_output_writer.hpp"
+#include "shuffle/shuffle_block_stream.hpp"
+#include "storage/disk_block_manager.hpp"
+#include "test/support/temp_dir.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+using namespace ember;
+using namespace ember::shuffle;
+
+namespace {
+
+std::span<const std::byte> bytes_of(const std::string& s) { return std::as_bytes(std::span(s.data(), s.size())); }
+
+/// Records (string key of varying length, vector of numbers): some much larger than a piece.
+std::vector<std::pair<std::string, std::vector<std::int64_t>>> sample_records(int n, std::uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::vector<std::pair<std::string, std::vector<std::int64_t>>> out;
+    for (int i = 0; i < n; ++i) {
+        std::size_t len = i % 97 == 0 ? 700'000 : rng() % 40;
+        std::string k(len, static_cast<char>('a' + i % 26));
+        std::vector<std::int64_t> v(rng() % 5);
+        for (auto& x : v) x = static_cast<std::int64_t>(rng()) - (1 << 30);
+        out.emplace_back(std::move(k), std::move(v));
+    }
+    return out;
+}
+
+std::string encode_records(const std::vector<std::pair<std::string, std::vector<std::int64_t>>>& recs) {
+    Encoder e;
+    for (auto& [k, v] : recs) {
+        e.write(k);
+        e.write(v);
+    }
+    return e.take();
+}
+
+/// The records of a block read through ShuffleBlockStream.
+std::vector<std::pair<std::string, std::vector<std::int64_t>>> read_back(storage::BlockData data, bool compressed) {
+    ShuffleBlockStream stream(std::move(data), compressed);
+    std::vector<std::pair<std::string, std::vector<std::int64_t>>> out;
+    read_records(stream, [&](Decoder& d) {
+        auto k = d.read<std::string>();
+        auto v = d.read<std::vector<std::int64_t>>();
+        out.emplace_back(std::move(k), std::move(v));
+    });
+    return out;
+}
+
+storage::BlockData memory_block(const std::string& bytes) {
+    auto owner = std::make_shared<std::string>(bytes);
+    return storage::BlockData::of(storage::ManagedBuffer{owner, bytes_of(*owner)});
+}
+
+}  // namespace
+
+TEST_CASE("LZ4 frames fed in pieces of any size decompress to the same bytes", "[shuffle][compression]") {
+    std::string raw;
+    for (std::int64_t i = 0; i < 300'000; ++i) raw += std::to_string(i * 7919 % 10007) + ",";
+    // Three frames back to back, as a segment written in three seals.
+    std::string frames;
+    std::size_t third = raw.size() / 3;
+    lz4_compress_append(std::string_view(raw).substr(0, third), frames);
+    lz4_compress_append(std::string_view(raw).substr(third, third), frames);
+    lz4_compress_append(std::string_view(raw).substr(2 * third), frames);
+    for (std::size_t in_piece : {1ul, 7ul, 4096ul, frames.size()}) {
+        for (std::size_t out_piece : {1ul, 1000ul, 1ul << 20}) {
+            CAPTURE(in_piece, out_piece);
+            Lz4StreamDecompressor lz4;
+            std::string out;
+            auto in = bytes_of(frames);
+            std::size_t pos = 0;
+            while (pos < in.size()) {
+                auto piece = in.subspan(pos, std::min(in_piece, in.size() - pos));
+                std::size_t used = 0;
+                while (used < piece.size()) used += lz4.decompress(piece.subspan(used), out, out_piece);
+                pos += piece.size();
+            }
+            // Output still buffered in the context comes out with empty input.
+            for (;;) {
+                std::size_t before = out.size();
+                lz4.decompress({}, out, out_piece);
+                if (out.size() == before) break;
+            }
+            lz4.finish();
+            REQUIRE(out.size() == raw.size());
+            CHECK(out == raw);
+        }
+    }
+}
+
+TEST_CASE("A truncated or corrupt LZ4 stream is an error naming the problem", "[shuffle][compression]") {
+    std::string raw(100'000, 'x');
+    for (std::size_t i = 0; i < raw.size(); i += 13) raw[i] = static_cast<char>('a' + i % 26);
+    std::string frame;
+    lz4_compress_append(raw, frame);
+    {
+        Lz4StreamDecompressor lz4;
+        std::string out;
+        lz4.decompress(bytes_of(frame).first(frame.size() / 2), out, 1 << 20);
+        CHECK_THROWS_WITH(lz4.finish(), Catch::Contains("truncated"));
+    }
+    {
+        std::string bad = frame;
+        bad[bad.size() / 2] ^= 0x5a;
+        ShuffleBlockStream stream(memory_block(bad), true);
+        std::string out;
+        CHECK_THROWS_AS([&] { while (stream.read_into(out, 4096)) {} }(), DecodeError);
+    }
+}
+
+TEST_CASE("Records cut by the ends of pieces are decoded whole, from memory and from files",
+          "[shuffle][stream]") {
+    auto recs = sample_records(2000, 42);
+    std::string raw = encode_records(recs);
+    std::string compressed;
+    // Several frames, cut at arbitrary byte positions (not record boundaries), as spills cut them.
+    for (std::size_t at = 0; at < raw.size(); at += 333'333) {
+        lz4_compress_append(std::string_view(raw).substr(at, 333'333), compressed);
+    }
+    CHECK(read_back(memory_block(raw), false) == recs);
+    CHECK(read_back(memory_block(compressed), true) == recs);
+
+    auto dir = ember::test::fresh_temp_dir("block-stream");
+    std::string path = dir + "/segment";
+    {
+        std::ofstream f(path, std::ios::binary);
+        f << "HEAD" << compressed << "TAIL";  // the block is a segment in the middle of a file
+    }
+    auto data = storage::BlockData::open({path, 4, compressed.size()});
+    CHECK(read_back(data, true) == recs);
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("A block that ends inside a record, or whose file is short, is an error", "[shuffle][stream]") {
+    auto recs = sample_records(50, 7);
+    std::string raw = encode_records(recs);
+    CHECK_THROWS_WITH(read_back(memory_block(raw.substr(0, raw.size() - 3)), false),
+                      Catch::Contains("ends inside a record"));
+
+    auto dir = ember::test::fresh_temp_dir("block-stream");
+    std::string path = dir + "/short";
+    {
+        std::ofstream f(path, std::ios::binary);
+        f << raw;
+    }
+    // The index promises more bytes than the file has.
+    auto data = storage::BlockData::open({path, 0, raw.size() + 100});
+    CHECK_THROWS_AS(read_back(data, false), BlockReadError);
+    CHECK_THROWS_WITH(storage::BlockData::open({dir + "/missing", 0, 1}), Catch::Contains("missing"));
+    std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("Map outputs sealed in small chunks read back as the records written", "[shuffle][stream]") {
+    auto dir = ember::test::fresh_temp_dir("block-stream");
+    storage::DiskBlockManager disk({dir});
+    IndexShuffleBlockResolver resolver(disk);
+    for (bool compress : {true, false}) {
+        CAPTURE(compress);
+        ShuffleWriteOptions opts;
+        opts.compress = compress;
+        opts.chunk_bytes = 4096;
+        std::int64_t map_id = compress ? 1 : 2;
+        MapOutputWriter w(resolver, disk, 0, map_id, 3, opts);
+        ShuffleWriteMetrics m;
+        std::vector<std::vector<std::string>> expected(3);
+        std::size_t since_spill = 0;
+        for (int i = 0; i < 30'000; ++i) {
+            int p = i % 3;
+            std::string rec = std::to_string(i) + std::string(static_cast<std::size_t>(i % 50), 'z');
+            w.partition(p).write(rec);
+            expected[static_cast<std::size_t>(p)].push_back(rec);
+            since_spill += rec.size() + 1;
+            if (i == 12'345) {
+                w.spill(m);
+                CHECK(w.buffered_bytes() <= 3 * 2 * 4096);  // only the open chunks' capacity is left
+                since_spill = 0;
+            }
+        }
+        // Sealed frames (compressed: much less than written) plus three open chunks.
+        CHECK(w.buffered_bytes() <= (compress ? since_spill / 2 : since_spill) + 3 * 2 * 4096);
+        w.commit(m);
+        for (int p = 0; p < 3; ++p) {
+            auto seg = resolver.get_block_data({0, map_id, p});
+            ShuffleBlockStream stream(storage::BlockData::open(seg), compress);
+            std::vector<std::string> got;
+            read_records(stream, [&](Decoder& d) { got.push_back(d.read<std::string>()); });
+            CHECK(got == expected[static_cast<std::size_t>(p)]);
+        }
+    }
+    std::filesystem::remove_all(dir);
+}
