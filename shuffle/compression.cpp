@@ -87,20 +87,18 @@ Lz4StreamDecompressor::Lz4StreamDecompressor() : ctx_(std::make_unique<Ctx>()) {
 
 Lz4StreamDecompressor::~Lz4StreamDecompressor() { LZ4F_freeDecompressionContext(ctx_->dctx); }
 
-std::size_t Lz4StreamDecompressor::decompress(std::span<const std::byte> in, std::string& out, std::size_t max_out) {
+Lz4StreamDecompressor::Progress Lz4StreamDecompressor::decompress(std::span<const std::byte> in,
+                                                                  std::span<char> out) {
     static const char kNone = 0;
     const char* src = in.empty() ? &kNone : reinterpret_cast<const char*>(in.data());
     std::size_t left = in.size();
     std::size_t produced = 0;
     // Also with no input: the context may hold decoded bytes that did not fit `out` last time.
-    while (produced < max_out) {
-        std::size_t at = out.size();
-        out.resize(at + (max_out - produced));
-        std::size_t dst_size = max_out - produced;
+    while (produced < out.size()) {
+        std::size_t dst_size = out.size() - produced;
         std::size_t src_size = left;
         // After a frame ends (r == 0) the context starts the next frame by itself.
-        std::size_t r = LZ4F_decompress(ctx_->dctx, out.data() + at, &dst_size, src, &src_size, nullptr);
-        out.resize(at + (LZ4F_isError(r) ? 0 : dst_size));
+        std::size_t r = LZ4F_decompress(ctx_->dctx, out.data() + produced, &dst_size, src, &src_size, nullptr);
         if (LZ4F_isError(r)) {
             LZ4F_resetDecompressionContext(ctx_->dctx);
             throw DecodeError(std::string("corrupt LZ4 data: ") + LZ4F_getErrorName(r));
@@ -111,7 +109,7 @@ std::size_t Lz4StreamDecompressor::decompress(std::span<const std::byte> in, std
         left -= src_size;
         in_frame_ = r != 0;  // 0: a frame ended and all of it was handed out
     }
-    return in.size() - left;
+    return {in.size() - left, produced};
 }
 
 void Lz4StreamDecompressor::finish() const {

@@ -30,11 +30,14 @@ public:
     Lz4StreamDecompressor(const Lz4StreamDecompressor&) = delete;
     Lz4StreamDecompressor& operator=(const Lz4StreamDecompressor&) = delete;
 
-    /// Decompresses from `in` and appends at most `max_out` bytes to `out`; returns how many
-    /// bytes of `in` it consumed (all of them unless `max_out` bytes were produced first).
-    /// Decoded bytes that did not fit stay in the decompressor: call again (with more input, or
-    /// none) until it appends nothing. Throws DecodeError naming the LZ4 error for corrupt input.
-    std::size_t decompress(std::span<const std::byte> in, std::string& out, std::size_t max_out);
+    struct Progress {
+        std::size_t consumed = 0;  ///< bytes of the input used
+        std::size_t produced = 0;  ///< bytes written to the output
+    };
+    /// Decompresses from `in` into `out`: stops when `in` is used up or `out` is full. Decoded
+    /// bytes that did not fit stay in the decompressor: call again (with more input, or none)
+    /// until it produces nothing. Throws DecodeError naming the LZ4 error for corrupt input.
+    Progress decompress(std::span<const std::byte> in, std::span<char> out);
     /// The input ended and decompress() appends nothing more: throws DecodeError if the input
     /// ended inside a frame.
     void finish() const;

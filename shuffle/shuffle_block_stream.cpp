@@ -22,30 +22,38 @@ std::span<const std::byte> ShuffleBlockStream::next_input(std::size_t max) {
     }
 }
 
-bool ShuffleBlockStream::read_into(std::string& out, std::size_t max) {
+bool ShuffleBlockStream::read_into(ByteBuffer& out, std::size_t max) {
     if (!compressed_) {
         auto piece = next_input(max);
-        out.append(reinterpret_cast<const char*>(piece.data()), piece.size());
+        auto* p = reinterpret_cast<const char*>(piece.data());
+        out.insert(out.end(), p, p + piece.size());
         return !piece.empty();
     }
-    std::size_t before = out.size();
-    while (out.size() - before < max) {
+    const std::size_t before = out.size();
+    out.resize(before + max);  // not zero-filled: decompressed into right away
+    std::size_t produced = 0;
+    while (produced < max) {
         if (pending_.empty() && !input_done_) {
             pending_ = next_input(kCompressedReadChunk);
             input_done_ = pending_.empty();
         }
-        std::size_t had = out.size();
-        std::size_t used = lz4_->decompress(pending_, out, max - (out.size() - before));
-        pending_ = pending_.subspan(used);
-        if (used == 0 && out.size() == had) {
-            if (!pending_.empty()) throw DecodeError("LZ4 decompression made no progress");
+        auto step = lz4_->decompress(pending_, std::span<char>(out.data() + before + produced, max - produced));
+        pending_ = pending_.subspan(step.consumed);
+        produced += step.produced;
+        if (step.consumed == 0 && step.produced == 0) {
+            if (!pending_.empty()) {
+                out.resize(before + produced);
+                throw DecodeError("LZ4 decompression made no progress");
+            }
             if (input_done_) {
+                out.resize(before + produced);
                 lz4_->finish();  // everything decoded: the stream must end between frames
                 break;
             }
         }
     }
-    return out.size() > before;
+    out.resize(before + produced);
+    return produced > 0;
 }
 
 }  // namespace ember::shuffle

@@ -14,11 +14,32 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace ember::shuffle {
 
 /// Decoded bytes handed out per piece (after decompression).
 inline constexpr std::size_t kShuffleReadChunk = 512 * 1024;
+
+/// A growable byte buffer whose growth is not zero-filled (the bytes are written right after),
+/// for decoded shuffle bytes.
+template <class T>
+struct DefaultInitAllocator : std::allocator<T> {
+    template <class U>
+    struct rebind {
+        using other = DefaultInitAllocator<U>;
+    };
+    template <class U>
+    void construct(U* p) noexcept {
+        ::new (static_cast<void*>(p)) U;
+    }
+    template <class U, class... Args>
+    void construct(U* p, Args&&... args) {
+        ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+    }
+};
+using ByteBuffer = std::vector<char, DefaultInitAllocator<char>>;
 
 /// A block's bytes could not be read (an I/O error, a file shorter than the block).
 class BlockReadError : public std::runtime_error {
@@ -38,7 +59,7 @@ public:
     /// Appends the next at most `max` decoded bytes to `out`; false at the end (nothing
     /// appended). Throws DecodeError for corrupt or truncated compressed data and BlockReadError
     /// for I/O errors (both name the problem).
-    bool read_into(std::string& out, std::size_t max);
+    bool read_into(ByteBuffer& out, std::size_t max);
 
 private:
     std::span<const std::byte> next_input(std::size_t max);
@@ -57,9 +78,9 @@ private:
 /// record.
 template <class ReadRecord>
 void read_records(ShuffleBlockStream& stream, ReadRecord&& read_record) {
-    std::string buf;
+    ByteBuffer buf;
     while (stream.read_into(buf, kShuffleReadChunk)) {
-        Decoder d(buf);
+        Decoder d(buf.data(), buf.size());
         std::size_t consumed = 0;
         while (!d.done()) {
             try {
@@ -69,7 +90,7 @@ void read_records(ShuffleBlockStream& stream, ReadRecord&& read_record) {
             }
             consumed = buf.size() - d.remaining();
         }
-        buf.erase(0, consumed);  // keeps only the unfinished record
+        buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(consumed));  // the unfinished record
     }
     if (!buf.empty()) {
         throw DecodeError("the block ends inside a record (" + std::to_string(buf.size()) + " bytes left over)");

@@ -4,11 +4,13 @@
 #   test/sanitize.sh [address,undefined | thread] [meson test arguments...]
 #
 # The default sanitizer is address,undefined (ASan + UBSan, build dir build-asan); `thread` is
-# TSan (build-tsan). Without meson test arguments every suite but `install` runs (that one
-# rebuilds an installed copy, which adds time and no coverage). Executor processes started by the
-# tests inherit the sanitizer options, so a report from any process fails the run: reports go to
-# files, and the run fails if any file appears, listing them. Called by test/run.sh for ASan +
-# UBSan; TSan takes longer and is run by hand before changes to threading.
+# TSan (build-tsan). Without meson test arguments every suite but `install` and `scale` runs
+# (the first rebuilds an installed copy, which adds time and no coverage; the second shuffles
+# 1 GB, ten times slower here, through code the shuffle and scheduler suites cover). Executor
+# processes started by the tests inherit the sanitizer options, so a report from any process
+# fails the run: reports go to files, and the run fails if any file appears, listing them.
+# Called by test/run.sh for ASan + UBSan; TSan takes longer and is run by hand before changes to
+# threading.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../apps/bootstrap.sh" --no-build
 

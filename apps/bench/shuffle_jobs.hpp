@@ -24,6 +24,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -44,24 +45,8 @@ inline constexpr std::size_t kKeyBytes = 10;
 /// errors. About 1 GB/s.
 inline void generate_records(const std::string& path, std::uint64_t records) {
     static constexpr char kSymbols[] = "-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
-    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) throw std::runtime_error(fmt::format("cannot create {}: {}", path, std::strerror(errno)));
-    std::string buf;
-    buf.reserve(1 << 20);
-    auto flush = [&] {
-        std::string_view s = buf;
-        while (!s.empty()) {
-            ssize_t n = ::write(fd, s.data(), s.size());
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0) {
-                int err = errno;
-                ::close(fd);
-                throw std::runtime_error(fmt::format("cannot write {}: {}", path, std::strerror(err)));
-            }
-            s.remove_prefix(static_cast<std::size_t>(n));
-        }
-        buf.clear();
-    };
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> out(std::fopen(path.c_str(), "wb"), &std::fclose);
+    if (!out) throw std::runtime_error(fmt::format("cannot create {}: {}", path, std::strerror(errno)));
     constexpr std::uint64_t kMask = (std::uint64_t{1} << 60) - 1;
     for (std::uint64_t i = 0; i < records; ++i) {
         // x -> a*x + b mod 2^60 with a odd is a bijection: distinct keys that look random.
@@ -83,11 +68,11 @@ inline void generate_records(const std::string& path, std::uint64_t records) {
             line[c] = static_cast<char>('a' + r % 26);
         }
         line[kRecordBytes - 1] = '\n';
-        buf.append(line, kRecordBytes);
-        if (buf.size() >= (1 << 20) - kRecordBytes) flush();
+        if (std::fwrite(line, 1, kRecordBytes, out.get()) != kRecordBytes) break;
     }
-    flush();
-    if (::close(fd) != 0) throw std::runtime_error(fmt::format("cannot write {}: {}", path, std::strerror(errno)));
+    if (std::ferror(out.get()) || std::fclose(out.release()) != 0) {
+        throw std::runtime_error(fmt::format("cannot write {}: {}", path, std::strerror(errno)));
+    }
 }
 
 /// A line as (key, rest of the line).

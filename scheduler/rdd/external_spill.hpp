@@ -202,7 +202,7 @@ public:
         }
         std::vector<std::unique_ptr<Stream>> streams;
         for (auto& f : spills_) streams.push_back(std::make_unique<FileStream>(*f));
-        streams.push_back(std::make_unique<MemoryStream>(sorted_entries()));
+        streams.push_back(std::make_unique<MemoryStream>(sorted_nodes()));
         using Head = std::pair<std::uint64_t, std::size_t>;  // (hash, stream)
         std::priority_queue<Head, std::vector<Head>, std::greater<>> heads;
         for (std::size_t i = 0; i < streams.size(); ++i) {
@@ -239,6 +239,9 @@ private:
         K key{};
         C combiner{};
     };
+    using Map = std::unordered_map<K, C, shuffle::StableHash>;
+    using Ref = std::pair<std::uint64_t, const typename Map::value_type*>;  // (hash of key, entry in map_)
+    using NodeRef = std::pair<std::uint64_t, typename Map::node_type>;      // (hash of key, entry)
     /// Entries in hash order.
     class Stream {
     public:
@@ -252,17 +255,22 @@ private:
         Entry cur_;
         bool done_ = false;
     };
+    /// The map's own entries (its extracted nodes) in hash order, moved out one by one.
     class MemoryStream final : public Stream {
     public:
-        explicit MemoryStream(std::vector<Entry> v) : v_(std::move(v)) {}
+        explicit MemoryStream(std::vector<NodeRef> v) : v_(std::move(v)) {}
         bool advance() override {
             if (i_ >= v_.size()) return !(this->done_ = true);
-            this->cur_ = std::move(v_[i_++]);
+            auto& [h, node] = v_[i_++];
+            this->cur_.hash = h;
+            this->cur_.key = std::move(node.key());
+            this->cur_.combiner = std::move(node.mapped());
+            node = {};  // frees the entry
             return true;
         }
 
     private:
-        std::vector<Entry> v_;
+        std::vector<NodeRef> v_;
         std::size_t i_ = 0;
     };
     class FileStream final : public Stream {
@@ -285,21 +293,36 @@ private:
         std::optional<Decoder> d_;
     };
 
-    std::vector<Entry> sorted_entries() {
-        std::vector<Entry> v;
+    /// The map's entries in hash order, as (hash, entry) pairs: 16 bytes each, where a copy of
+    /// the entries would double the map's memory while it spills.
+    std::vector<Ref> sorted_refs() const {
+        std::vector<Ref> v;
+        v.reserve(map_.size());
+        for (auto& kv : map_) v.emplace_back(shuffle::StableHash{}(kv.first), &kv);
+        std::sort(v.begin(), v.end(), [](const Ref& a, const Ref& b) { return a.first < b.first; });
+        return v;
+    }
+    /// The map's entries taken out of it (nodes, not copies) in hash order; empties the map.
+    std::vector<NodeRef> sorted_nodes() {
+        std::vector<NodeRef> v;
         v.reserve(map_.size());
         while (!map_.empty()) {
             auto node = map_.extract(map_.begin());
             std::uint64_t h = shuffle::StableHash{}(node.key());
-            v.push_back(Entry{h, std::move(node.key()), std::move(node.mapped())});
+            v.emplace_back(h, std::move(node));
         }
-        std::sort(v.begin(), v.end(), [](const Entry& a, const Entry& b) { return a.hash < b.hash; });
+        map_ = {};
+        std::sort(v.begin(), v.end(), [](const NodeRef& a, const NodeRef& b) { return a.first < b.first; });
         return v;
     }
 
+    /// Bytes of an entry beyond its key and combiner: the map's node and bucket (48) and its
+    /// place in sorted_refs() while spilling (16).
+    static constexpr std::size_t kEntryOverhead = 64;
+
     void sample() {
         std::uint64_t size = 0;
-        for (const auto& [k, c] : map_) size += estimate_size(k) + estimate_size(c) + 48;
+        for (const auto& [k, c] : map_) size += estimate_size(k) + estimate_size(c) + kEntryOverhead;
         if (updates_ > sampled_updates_ && size > sampled_bytes_) {
             bytes_per_update_ = static_cast<double>(size - sampled_bytes_) / static_cast<double>(updates_ - sampled_updates_);
         }
@@ -315,11 +338,11 @@ private:
     void spill() {
         std::uint64_t in_memory = estimate();
         spills_.push_back(write_spill(
-            tc_, sorted_entries(),
-            [](Encoder& enc, const Entry& e) {
-                enc.write(e.hash);
-                enc.write(e.key);
-                enc.write(e.combiner);
+            tc_, sorted_refs(),
+            [](Encoder& enc, const Ref& r) {
+                enc.write(r.first);
+                enc.write(r.second->first);
+                enc.write(r.second->second);
             },
             in_memory));
         map_ = {};
@@ -331,7 +354,7 @@ private:
 
     TaskContext& tc_;
     SpillPolicy policy_;
-    std::unordered_map<K, C, shuffle::StableHash> map_;
+    Map map_;
     std::vector<std::unique_ptr<SpillFile>> spills_;
     std::uint64_t updates_ = 0, since_check_ = 0, next_sample_ = 1;
     std::uint64_t sampled_bytes_ = 0, sampled_updates_ = 0;

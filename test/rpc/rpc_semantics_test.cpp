@@ -449,15 +449,22 @@ bool body_matches(const Message& m, std::uint64_t n) {
     return true;
 }
 
+/// A BigReplier in an env of its own with one setting `key` = `value`, and a client env.
+struct BigReplyServer {
+    LocalEnvs server;
+    LocalEnvs client{1};
+    RpcEndpointRef ref;
+    BigReplyServer(const std::string& key, const std::string& value) : server(1, Conf().set(key, value)) {
+        server[0].setup_endpoint("big", std::make_unique<BigReplier>()).value();
+        ref = client[0].endpoint_ref(server[0].address(), "big");
+    }
+};
+
 TEST_CASE("Replies larger than the queue limit all arrive however many are asked at once", "[rpc][backpressure]") {
     // The replier's connection queue holds 1 MiB; every reply is 3 MiB, so from the second one
     // on each finds the queue over its limit. A reply is never dropped for room: all arrive.
-    Conf server_conf;
-    server_conf.set("ember.rpc.io.maxQueuedBytes", "1m");
-    LocalEnvs server(1, server_conf);
-    server[0].setup_endpoint("big", std::make_unique<BigReplier>()).value();
-    LocalEnvs client(1);
-    auto ref = client[0].endpoint_ref(server[0].address(), "big");
+    BigReplyServer s("ember.rpc.io.maxQueuedBytes", "1m");
+    auto& ref = s.ref;
     for (int in_flight : {2, 8, 24}) {
         CAPTURE(in_flight);
         std::vector<std::promise<RpcResult<Message>>> replies(static_cast<std::size_t>(in_flight));
@@ -478,12 +485,8 @@ TEST_CASE("Replies larger than the queue limit all arrive however many are asked
 }
 
 TEST_CASE("A reply the asker could never receive becomes a failure at once", "[rpc][limits]") {
-    Conf server_conf;
-    server_conf.set("ember.rpc.io.maxBodySize", "1m");
-    LocalEnvs server(1, server_conf);
-    server[0].setup_endpoint("big", std::make_unique<BigReplier>()).value();
-    LocalEnvs client(1);
-    auto ref = client[0].endpoint_ref(server[0].address(), "big");
+    BigReplyServer s("ember.rpc.io.maxBodySize", "1m");
+    auto& ref = s.ref;
     auto start = std::chrono::steady_clock::now();
     auto r = ref.ask_sync(ping(2u << 20), RpcTimeout{20s, "test"});
     REQUIRE_FALSE(r);

@@ -78,30 +78,32 @@ const std::string& gnu_sorted() {
     return path;
 }
 
-TEST_CASE("A 1 GB sort into 3 large reduce partitions is exact with no fetch failure inside executor memory",
-          "[shuffle][scale]") {
+/// Sorts the input into `maps` x `reduces` partitions; checks the run's health and its output
+/// against GNU sort's.
+Run sort_and_check(int maps, int reduces) {
     auto& in = input();
-    std::string out = in.dir + "/sorted-16x3";
-    // 16 x 3: about 21 MB per block with 48 MiB of fetches in flight, the shape whose replies
-    // overran the connection queue and were dropped.
-    Run r = run_job(16, out, [&](ember::SparkContext& sc) { shuffle_jobs::sort_job(sc, in.records, 16, 3, out); });
+    std::string out = fmt::format("{}/sorted-{}x{}", in.dir, maps, reduces);
+    Run r = run_job(maps, out, [&](ember::SparkContext& sc) { shuffle_jobs::sort_job(sc, in.records, maps, reduces, out); });
     check_healthy(r);
-    CHECK(r.parts.size() == 3);
+    CHECK(r.parts.size() == static_cast<std::size_t>(reduces));
     CHECK(shuffle_jobs::compare_concatenation(r.parts, gnu_sorted()) == "");
     fs::remove_all(out);
+    return r;
+}
+
+TEST_CASE("A 1 GB sort into 3 large reduce partitions is exact with no fetch failure inside executor memory",
+          "[shuffle][scale]") {
+    // 16 x 3: about 21 MB per block with 48 MiB of fetches in flight, the shape whose replies
+    // overran the connection queue and were dropped.
+    sort_and_check(16, 3);
 }
 
 TEST_CASE("A 1 GB sort over 4 x 2 partitions streams its 128 MB blocks through files exactly",
           "[shuffle][scale]") {
-    auto& in = input();
-    std::string out = in.dir + "/sorted-4x2";
-    Run r = run_job(4, out, [&](ember::SparkContext& sc) { shuffle_jobs::sort_job(sc, in.records, 4, 2, out); });
-    check_healthy(r);
+    Run r = sort_and_check(4, 2);
     // Blocks of about 128 MB are over ember.network.maxRemoteBlockSizeFetchToMem (64m): the
     // remote ones were streamed to temp files instead of memory.
     CHECK(r.health->remote_bytes_to_disk > 0);
-    CHECK(shuffle_jobs::compare_concatenation(r.parts, gnu_sorted()) == "");
-    fs::remove_all(out);
 }
 
 TEST_CASE("A 1 GB reduce_by_key over 4 x 2 partitions is exact with no fetch failure inside executor memory",
