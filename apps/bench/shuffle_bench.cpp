@@ -55,7 +55,8 @@ int bench_shuffle(const ShuffleBenchOptions& o) {
         fmt::print(stderr, "shuffle: generating {} records ({:.0f} MB) in {}\n", records, bytes / 1e6, input);
         shuffle_jobs::generate_records(input, records);
     }
-    std::string sort_memory = fmt::format("{}M", master.memory_mb);
+    // GNU sort gets the memory and the cores of the whole cluster.
+    std::string sort_memory = fmt::format("{}M", master.memory_mb * executors);
     fs::path tmp = dir / "tmp";
     fs::create_directories(tmp);
 

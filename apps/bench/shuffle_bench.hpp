@@ -23,8 +23,8 @@ struct ShuffleBenchOptions {
     ember::Conf conf;                             ///< SparkContext configuration
 };
 
-/// For each op and layout, lines `<op>-<layout>` (seconds, against GNU sort -S <executor
-/// memory> --parallel=<cores of the cluster>, plus a group-by pass for reduce_by_key) and
+/// For each op and layout, lines `<op>-<layout>` (seconds, against GNU sort -S <memory of all
+/// executors> --parallel=<cores of the cluster>, plus a group-by pass for reduce_by_key) and
 /// `<op>-<layout>-executor-peak-rss` (MiB: the largest executor VmHWM against the declared
 /// executor memory); both carry "fetch_failed", "stage_retries", "exact" (the output matched GNU
 /// sort's) and "remote_bytes_to_disk". Returns 1 if any output differed or any fetch failed.
