@@ -2,6 +2,7 @@
 #include "rpc/message_loop.hpp"
 
 #include "rpc/log.hpp"
+#include "rpc/transport/no_sigpipe.hpp"
 
 #include <fmt/format.h>
 
@@ -23,6 +24,7 @@ MessageLoop::~MessageLoop() {
 
 void MessageLoop::run(std::size_t index) {
     log::set_thread_name(fmt::format("{}-{}", name_, index));
+    transport::block_sigpipe_on_this_thread();
     using clock = std::chrono::steady_clock;
     while (!stopping_.load(std::memory_order_relaxed)) {
         try {

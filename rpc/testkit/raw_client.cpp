@@ -56,6 +56,13 @@ void RawClient::close() {
     fd_ = -1;
 }
 
+void RawClient::reset() {
+    if (fd_ < 0) return;
+    linger l{1, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    close();
+}
+
 void RawClient::set_sender(const RpcAddress& address, std::string name) {
     sender_ = address;
     sender_name_ = std::move(name);

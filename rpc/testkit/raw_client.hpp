@@ -56,6 +56,8 @@ public:
     /// True if the peer closes the connection within `timeout` (frames before that are skipped).
     bool wait_closed(std::chrono::milliseconds timeout = std::chrono::seconds(3));
     void close();
+    /// Closes with a TCP reset (SO_LINGER 0): the peer's next writes fail with EPIPE/ECONNRESET.
+    void reset();
 
 private:
     RawClient(int fd, RpcAddress peer);

@@ -2,6 +2,7 @@
 #include "rpc/transport/transport_client.hpp"
 
 #include "rpc/log.hpp"
+#include "rpc/transport/no_sigpipe.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
@@ -13,6 +14,7 @@
 #include <variant>
 
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 namespace ember::rpc::transport {
@@ -249,7 +251,11 @@ void TransportClient::write_batch(std::shared_ptr<Batch> batch) {
             const FileRegion& r = file->region;
             off_t off = static_cast<off_t>(r.offset + batch->offset);
             std::uint64_t left = r.length - batch->offset;
-            ssize_t n = ::sendfile(fd, r.file->fd(), &off, static_cast<std::size_t>(std::min<std::uint64_t>(left, 1u << 30)));
+            ssize_t n;
+            {
+                NoSigpipe guard;  // a peer that reset the connection gets EPIPE, not our process
+                n = ::sendfile(fd, r.file->fd(), &off, static_cast<std::size_t>(std::min<std::uint64_t>(left, 1u << 30)));
+            }
             if (n > 0) {
                 release(static_cast<std::uint64_t>(n));
                 batch->offset += static_cast<std::uint64_t>(n);
@@ -286,7 +292,10 @@ void TransportClient::write_batch(std::shared_ptr<Batch> batch) {
             iov[count].iov_len = b->size() - skip;
             ++count;
         }
-        ssize_t n = ::writev(fd, iov, count);
+        msghdr msg{};
+        msg.msg_iov = iov;
+        msg.msg_iovlen = static_cast<std::size_t>(count);
+        ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);  // EPIPE, never SIGPIPE
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             socket_.async_wait(tcp::socket::wait_write, [self = shared_from_this(), batch](const boost::system::error_code& ec) {
