@@ -77,6 +77,15 @@ EnvCore::EnvCore(RpcEnvConfig config)
         static_cast<std::uint64_t>(config_.conf.get_size_bytes("ember.rpc.io.maxBodySize", "2g"));
     transport_options_.max_queued_bytes =
         static_cast<std::uint64_t>(config_.conf.get_size_bytes("ember.rpc.io.maxQueuedBytes", "64m"));
+    // What peers may make this env buffer unasked: per connection at least twice the largest
+    // frame, and for all connections together.
+    transport_options_.max_buffered_bytes_per_connection = static_cast<std::uint64_t>(config_.conf.get_size_bytes(
+        "ember.rpc.io.maxBufferedBytesPerConnection",
+        std::to_string(std::max<std::uint64_t>(256ull << 20, 2 * transport_options_.max_frame_bytes))));
+    transport_options_.env_budget = std::make_shared<transport::MemoryBudget>(
+        static_cast<std::uint64_t>(config_.conf.get_size_bytes("ember.rpc.io.maxBufferedBytes", "1g")));
+    transport_options_.first_frame_timeout = config_.conf.get_time_ms("ember.network.auth.rpcTimeout", "30s");
+    max_connections_ = static_cast<std::size_t>(std::max<std::int64_t>(1, config_.conf.get_int("ember.rpc.io.maxConnections", 2048)));
 }
 
 RpcResult<std::shared_ptr<EnvCore>> EnvCore::create(RpcEnvConfig config) {
@@ -545,11 +554,17 @@ void EnvCore::on_timer() {
 
 // -- connections -------------------------------------------------------------------------------
 
-std::shared_ptr<transport::TransportClient> EnvCore::adopt(transport::tcp::socket socket) {
-    auto conn = std::make_shared<transport::TransportClient>(std::move(socket), *this, transport_options_);
+std::shared_ptr<transport::TransportClient> EnvCore::adopt(transport::tcp::socket socket, transport::Role role) {
+    auto conn = std::make_shared<transport::TransportClient>(std::move(socket), *this, transport_options_, role);
     {
         std::lock_guard lk(outbox_mu_);
         if (stopped_) return nullptr;
+        if (role == transport::Role::accepted && connections_.size() >= max_connections_) {
+            log::get("transport")->warn("Refusing connection from {}: {} connections are open "
+                                        "(ember.rpc.io.maxConnections)",
+                                        conn->remote_address().host_port(), connections_.size());
+            return nullptr;  // the socket closes with conn
+        }
         connections_.emplace(conn->id(), conn);
     }
     conn->start();
@@ -557,9 +572,9 @@ std::shared_ptr<transport::TransportClient> EnvCore::adopt(transport::tcp::socke
     return conn;
 }
 
-void EnvCore::accept(transport::tcp::socket socket) {
-    if (!adopt(std::move(socket))) return;
-}
+void EnvCore::accept(transport::tcp::socket socket) { adopt(std::move(socket), transport::Role::accepted); }
+
+bool EnvCore::has_receiver(std::string_view name) { return dispatcher_->find(name) != nullptr; }
 
 void EnvCore::connect(std::shared_ptr<Outbox> outbox) {
     std::weak_ptr<EnvCore> weak = weak_from_this();
@@ -573,7 +588,7 @@ void EnvCore::connect(std::shared_ptr<Outbox> outbox) {
                 outbox->on_connect(r.error());
                 return;
             }
-            auto conn = self->adopt(std::move(*r));
+            auto conn = self->adopt(std::move(*r), transport::Role::connected);
             if (!conn) {
                 outbox->on_connect(RpcError{RpcErrc::env_stopped, "RpcEnv already stopped"});
                 return;

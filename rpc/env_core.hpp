@@ -81,6 +81,7 @@ public:
                   std::shared_ptr<MessageData> frame) override;
     void on_closed(const std::shared_ptr<transport::TransportClient>& conn, const RpcError& why, bool failed,
                    std::vector<std::uint64_t> outstanding) override;
+    bool has_receiver(std::string_view name) override;
 
     // -- lifecycle ---------------------------------------------------------------------------
     void shutdown();
@@ -118,7 +119,7 @@ private:
     void arm_timer();
     void on_timer();
     void accept(transport::tcp::socket socket);
-    std::shared_ptr<transport::TransportClient> adopt(transport::tcp::socket socket);
+    std::shared_ptr<transport::TransportClient> adopt(transport::tcp::socket socket, transport::Role role);
     void finish_shutdown();
 
     RpcEnvConfig config_;
@@ -128,6 +129,7 @@ private:
     std::chrono::milliseconds connect_timeout_;
     std::chrono::milliseconds idle_timeout_;   // ember.rpc.io.connectionTimeout; <= 0: never
     std::chrono::milliseconds network_timeout_;
+    std::size_t max_connections_ = 2048;  // ember.rpc.io.maxConnections: accepted beyond it are closed
     std::unique_ptr<MessageLoop> io_;
     std::unique_ptr<Dispatcher> dispatcher_;
     std::shared_ptr<transport::TransportServer> server_;

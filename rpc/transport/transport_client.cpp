@@ -20,7 +20,9 @@
 namespace ember::rpc::transport {
 namespace {
 
-constexpr std::size_t kReadChunk = 64 * 1024;
+// Each read asks for at least this much room, and reads into all the buffer has free: the
+// buffer starts small and doubles only when frames need it.
+constexpr std::size_t kReadChunk = 4 * 1024;
 constexpr std::size_t kDirectBodyRead = 64 * 1024;
 constexpr std::size_t kMaxCancelled = 4096;  // cancels of requests already answered are forgotten
 
@@ -48,8 +50,10 @@ struct TransportClient::Batch {
     using Piece = std::variant<net::const_buffer, FilePiece>;
     std::vector<Frame> frames;  // own the memory the pieces point into
     std::vector<Piece> pieces;
+    std::vector<std::size_t> frame_ends;  // per frame: the index of the piece after its last
     std::size_t piece = 0;     // cursor: current piece
     std::uint64_t offset = 0;  // cursor: bytes of it already written
+    std::size_t released = 0;  // frames wholly written and released from the queue's count
 
     void build() {
         for (auto& f : frames) {
@@ -67,9 +71,37 @@ struct TransportClient::Batch {
                     if (r.length > 0) pieces.emplace_back(FilePiece{r});
                 }
             }
+            frame_ends.push_back(pieces.size());
         }
     }
+    /// The cost of the frames the cursor has passed since the last call.
+    std::uint64_t take_written_cost() {
+        std::uint64_t cost = 0;
+        while (released < frames.size() && piece >= frame_ends[released]) cost += frames[released++].cost;
+        return cost;
+    }
 };
+
+namespace {
+
+/// The memory a queued frame holds: the OutgoingData (with its first segment), the capnp
+/// segments beyond it, the segment table, and in-memory body parts (a file part holds only
+/// its descriptor).
+std::uint64_t memory_cost(detail::OutgoingData& d, std::size_t table_bytes) {
+    std::uint64_t cost = sizeof(detail::OutgoingData) + table_bytes + d.body.capacity() * sizeof(detail::BodyPart);
+    auto segments = d.builder.getSegmentsForOutput();
+    for (std::size_t i = 1; i < segments.size(); ++i) cost += segments[i].size() * sizeof(capnp::word);
+    for (auto& part : d.body) {
+        if (auto* b = std::get_if<Bytes>(&part)) {
+            cost += b->size();
+        } else if (auto* sb = std::get_if<SharedBytes>(&part)) {
+            cost += sb->bytes.size();
+        }
+    }
+    return cost;
+}
+
+}  // namespace
 
 FlushScope::FlushScope() : outer_(t_flush_scope) { t_flush_scope = this; }
 
@@ -91,13 +123,16 @@ bool FlushScope::defer(std::shared_ptr<TransportClient> c) {
 
 std::atomic<std::uint64_t> TransportClient::next_id_{1};
 
-TransportClient::TransportClient(tcp::socket socket, ConnectionHandler& handler, TransportOptions options)
+TransportClient::TransportClient(tcp::socket socket, ConnectionHandler& handler, TransportOptions options, Role role)
     : id_(next_id_.fetch_add(1)),
       socket_(std::move(socket)),
       handler_(handler),
       options_(options),
+      role_(role),
       remote_(endpoint_address(socket_)),
-      decoder_(options.max_frame_bytes, options.max_body_bytes) {
+      decoder_(options.max_frame_bytes, options.max_body_bytes,
+               FrameLimits{options.max_buffered_bytes_per_connection, options.env_budget,
+                           [this](const wire::Envelope::Reader& e) { return body_action(e); }}) {
     boost::system::error_code ec;
     socket_.set_option(tcp::no_delay(true), ec);
     socket_.native_non_blocking(true, ec);  // flushes write to the socket directly
@@ -108,7 +143,44 @@ TransportClient::~TransportClient() = default;
 
 void TransportClient::touch() noexcept { last_io_ns_.store(steady_ns(), std::memory_order_relaxed); }
 
-void TransportClient::start() { start_read(); }
+void TransportClient::start() {
+    if (role_ == Role::accepted) arm_first_frame_timer();
+    start_read();
+}
+
+void TransportClient::arm_first_frame_timer() {
+    if (options_.first_frame_timeout.count() <= 0) return;
+    first_frame_timer_ = std::make_unique<net::steady_timer>(socket_.get_executor(), options_.first_frame_timeout);
+    first_frame_timer_->async_wait([weak = weak_from_this(), ms = options_.first_frame_timeout.count()](
+                                       const boost::system::error_code& ec) {
+        auto self = weak.lock();
+        if (ec || !self) return;
+        self->close(RpcError{RpcErrc::connection_closed,
+                             fmt::format("Connection from {} closed: no complete frame within {} ms "
+                                         "(ember.network.auth.rpcTimeout)",
+                                         self->remote_.host_port(), ms)},
+                    true);
+    });
+}
+
+RpcResult<BodyAction> TransportClient::body_action(const wire::Envelope::Reader& envelope) {
+    switch (envelope.getKind()) {
+        case wire::Kind::RESPONSE:
+        case wire::Kind::FAILURE: {
+            // The reply to a request sent on this connection: asked for, so not counted.
+            std::lock_guard lk(mu_);
+            return outstanding_.count(envelope.getRequestId()) ? BodyAction::buffer_asked : BodyAction::discard;
+        }
+        case wire::Kind::REQUEST:
+        case wire::Kind::ONE_WAY: {
+            auto name = envelope.getReceiver();
+            return handler_.has_receiver(std::string_view(name.begin(), name.size())) ? BodyAction::buffer
+                                                                                     : BodyAction::discard;
+        }
+        default:
+            return BodyAction::discard;
+    }
+}
 
 RpcAddress TransportClient::peer_env_address() const {
     std::lock_guard lk(mu_);
@@ -140,6 +212,11 @@ void TransportClient::start_read() {
         return;
     }
     auto buf = decoder_.prepare(kReadChunk);
+    if (buf.empty()) {
+        // Refused by the memory limits, or out of memory: never left half-alive.
+        net::post(socket_.get_executor(), [self = shared_from_this()] { self->on_read({}, 0); });
+        return;
+    }
     socket_.async_read_some(net::buffer(buf.data(), buf.size()),
                             [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
                                 if (!ec) self->decoder_.commit(n);
@@ -173,6 +250,10 @@ void TransportClient::on_read(const boost::system::error_code& ec, std::size_t) 
                 return;
             }
             if (!*frame) break;
+            if (!got_frame_) {
+                got_frame_ = true;
+                if (first_frame_timer_) first_frame_timer_->cancel();
+            }
             handler_.on_frame(self, std::move(**frame));
             if (!is_active()) return;
         }
@@ -186,12 +267,12 @@ SendResult TransportClient::send(std::unique_ptr<detail::OutgoingData>&& data, s
                                  WhenFull when_full, std::chrono::steady_clock::time_point deadline) {
     Frame f;
     encode_segment_table(data->builder.getSegmentsForOutput(), f.table);
-    f.bytes = data->frame_bytes() + data->body_size;
+    f.cost = memory_cost(*data, f.table.size());
     bool schedule = false;
     {
         std::unique_lock lk(mu_);
         // A frame always fits an empty queue, however big: the bound is on what waits.
-        auto has_room = [&] { return queued_bytes_ == 0 || queued_bytes_ + f.bytes <= options_.max_queued_bytes; };
+        auto has_room = [&] { return queued_bytes_ == 0 || queued_bytes_ + f.cost <= options_.max_queued_bytes; };
         if (!closed_.load(std::memory_order_relaxed) && !has_room() && when_full != WhenFull::exceed) {
             if (when_full == WhenFull::fail) return SendResult::full;
             ++room_waiters_;
@@ -201,7 +282,7 @@ SendResult TransportClient::send(std::unique_ptr<detail::OutgoingData>&& data, s
         }
         if (closed_.load(std::memory_order_relaxed)) return SendResult::closed;
         f.data = std::move(data);
-        queued_bytes_ += f.bytes;
+        queued_bytes_ += f.cost;
         queue_.push_back(std::move(f));
         if (request_id != 0) {
             outstanding_.insert(request_id);
@@ -257,11 +338,11 @@ void TransportClient::write_batch(std::shared_ptr<Batch> batch) {
                 n = ::sendfile(fd, r.file->fd(), &off, static_cast<std::size_t>(std::min<std::uint64_t>(left, 1u << 30)));
             }
             if (n > 0) {
-                release(static_cast<std::uint64_t>(n));
                 batch->offset += static_cast<std::uint64_t>(n);
                 if (batch->offset == r.length) {
                     ++batch->piece;
                     batch->offset = 0;
+                    release(batch->take_written_cost());
                 }
                 continue;
             }
@@ -312,7 +393,6 @@ void TransportClient::write_batch(std::shared_ptr<Batch> batch) {
                   true);
             return;
         }
-        release(static_cast<std::uint64_t>(n));
         // Advance the cursor by n bytes.
         auto left = static_cast<std::size_t>(n);
         while (left > 0) {
@@ -327,18 +407,22 @@ void TransportClient::write_batch(std::shared_ptr<Batch> batch) {
                 batch->offset = 0;
             }
         }
+        release(batch->take_written_cost());
     }
     io.unlock();
     touch();
     batch->frames.clear();
     batch->pieces.clear();
+    batch->frame_ends.clear();
     batch->piece = 0;
     batch->offset = 0;
+    batch->released = 0;
     spare_batch_ = std::move(batch);
     finish_flush();
 }
 
 void TransportClient::release(std::uint64_t n) {
+    if (n == 0) return;
     bool notify;
     {
         std::lock_guard lk(mu_);

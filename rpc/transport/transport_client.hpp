@@ -10,6 +10,7 @@
 #include "rpc/transport/frame_codec.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -57,6 +58,9 @@ public:
     /// broken by an error. `outstanding` lists the request ids sent on it and not answered.
     virtual void on_closed(const std::shared_ptr<TransportClient>& conn, const RpcError& why, bool failed,
                            std::vector<std::uint64_t> outstanding) = 0;
+    /// True if frames addressed to endpoint `name` have a reader (their bodies are kept; a body
+    /// for nobody is skipped as it arrives).
+    virtual bool has_receiver(std::string_view name) = 0;
 
 protected:
     ~ConnectionHandler() = default;
@@ -66,6 +70,20 @@ struct TransportOptions {
     std::size_t max_frame_bytes = 128u << 20;       ///< ember.rpc.message.maxSize
     std::uint64_t max_body_bytes = 2ull << 30;      ///< ember.rpc.io.maxBodySize
     std::uint64_t max_queued_bytes = 64ull << 20;   ///< ember.rpc.io.maxQueuedBytes (back-pressure)
+    /// ember.rpc.io.maxBufferedBytesPerConnection: what one connection may buffer of frames and
+    /// of bodies sent unasked (see FrameLimits).
+    std::uint64_t max_buffered_bytes_per_connection = 256ull << 20;
+    /// ember.rpc.io.maxBufferedBytes, shared by the env's connections; null: no env limit.
+    std::shared_ptr<MemoryBudget> env_budget;
+    /// ember.network.auth.rpcTimeout: an accepted connection must deliver its first complete
+    /// frame within this, or it is closed (slow-loris peers). <= 0: no limit.
+    std::chrono::milliseconds first_frame_timeout{30000};
+};
+
+/// Which side of the TCP connection this end is.
+enum class Role {
+    connected,  ///< this env dialled it
+    accepted,   ///< a peer dialled this env's server
 };
 
 /// What send() does when the connection's queue is full.
@@ -89,17 +107,17 @@ enum class SendResult { queued, closed, full };
 /// Ownership: shared; pending operations keep it alive until the socket closes.
 class TransportClient : public std::enable_shared_from_this<TransportClient> {
 public:
-    TransportClient(tcp::socket socket, ConnectionHandler& handler, TransportOptions options);
+    TransportClient(tcp::socket socket, ConnectionHandler& handler, TransportOptions options, Role role);
     ~TransportClient();
 
     /// Starts reading.
     void start();
     /// Queues a frame; unless it returns queued, `frame` is left untouched. A non-zero
-    /// `request_id` is remembered as outstanding until complete_request(). Bytes queued but not
-    /// yet written to the socket are bounded by TransportOptions::max_queued_bytes (counted down
-    /// as each write returns, not per batch): beyond it the frame is refused (full), the caller
-    /// waits for room, or the frame is queued anyway, per `when_full`. A frame always fits an
-    /// empty queue, however big.
+    /// `request_id` is remembered as outstanding until complete_request(). The memory queued
+    /// frames hold (their capnp segments and in-memory bodies; a file body holds none) is bounded
+    /// by TransportOptions::max_queued_bytes, counted down as each frame's last byte is written,
+    /// not per batch: beyond it the frame is refused (full), the caller waits for room, or the
+    /// frame is queued anyway, per `when_full`. A frame always fits an empty queue, however big.
     SendResult send(std::unique_ptr<detail::OutgoingData>&& frame, std::uint64_t request_id = 0,
                     WhenFull when_full = WhenFull::fail,
                     std::chrono::steady_clock::time_point deadline = {});
@@ -131,20 +149,23 @@ private:
     struct Frame {
         std::unique_ptr<detail::OutgoingData> data;
         std::vector<std::byte> table;
-        std::uint64_t bytes = 0;
+        std::uint64_t cost = 0;  // memory it holds (see memory_cost), counted in queued_bytes_
     };
     /// The frames of one flush, as buffers; file regions split the sequence.
     struct Batch;
 
     void start_read();
     void on_read(const boost::system::error_code& ec, std::size_t n);
+    /// The FrameDecoder's body policy: keep bodies of frames somebody reads.
+    RpcResult<BodyAction> body_action(const wire::Envelope::Reader& envelope);
+    void arm_first_frame_timer();
     void schedule_flush();
     void flush();
     /// Writes what the batch holds from `pos` on; returns when done, when the socket would
     /// block (continuing asynchronously), or on error.
     void write_batch(std::shared_ptr<Batch> batch);
     void finish_flush();
-    /// `n` more bytes of queued frames reached the socket: frees that much queue room.
+    /// Frames costing `n` were written whole: frees that much queue room.
     void release(std::uint64_t n);
     void finish_close();
     void touch() noexcept;
@@ -154,15 +175,18 @@ private:
     tcp::socket socket_;
     ConnectionHandler& handler_;
     TransportOptions options_;
+    Role role_;
     RpcAddress remote_;
     FrameDecoder decoder_;  // used by the one read in flight
+    std::unique_ptr<net::steady_timer> first_frame_timer_;  // accepted connections, until a frame came
+    bool got_frame_ = false;  // by the read handler
 
     std::mutex io_mu_;  // serialises calls on socket_ (reads, writes and close may be on different threads)
 
     mutable std::mutex mu_;
     std::condition_variable room_;                 // signalled when queued bytes drop or on close
     std::deque<Frame> queue_;                      // guarded by mu_
-    std::uint64_t queued_bytes_ = 0;               // guarded by mu_: queued or being written
+    std::uint64_t queued_bytes_ = 0;               // guarded by mu_: cost of frames queued or being written
     int room_waiters_ = 0;                         // guarded by mu_
     bool flush_pending_ = false;                   // guarded by mu_: a flush is posted or writing
     std::unordered_set<std::uint64_t> outstanding_;  // guarded by mu_

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 using namespace ember;
@@ -89,4 +90,111 @@ TEST_CASE("A peer that resets its connection in the middle of a large reply cann
     REQUIRE(r);
     CHECK(r->body().size() == 1000);
     std::filesystem::remove(path);
+}
+
+TEST_CASE("Frames that announce 128 MiB cost what was sent, not what they announce", "[rpc][hostile][memory]") {
+    // Before: `00 00 00 00 fe ff ff 00` made the decoder zero-fill the whole announced frame
+    // (8 connections took a server from 15 MB to 1 GB).
+    rlimit fds{};
+    ::getrlimit(RLIMIT_NOFILE, &fds);
+    fds.rlim_cur = std::max<rlim_t>(fds.rlim_cur, std::min<rlim_t>(fds.rlim_max, 4096));
+    ::setrlimit(RLIMIT_NOFILE, &fds);
+    const int conns = static_cast<int>(std::min<rlim_t>(1000, (fds.rlim_cur - 100) / 2));
+    LocalEnvs envs(1);
+    auto before = rss_bytes();
+    std::vector<std::unique_ptr<RawClient>> raws;
+    const std::string header("\0\0\0\0\xfe\xff\xff\x00", 8);  // one segment of ~16 M words
+    for (int i = 0; i < conns; ++i) {
+        auto raw = RawClient::connect(envs[0].address());
+        REQUIRE(raw);
+        (*raw)->send_bytes(header);
+        raws.push_back(std::move(*raw));
+    }
+    std::this_thread::sleep_for(300ms);  // the env reads them all
+    auto grown = rss_bytes() - std::min(before, rss_bytes());
+    CAPTURE(conns, grown >> 20);
+    CHECK(grown < (100u << 20));
+    // The env still serves.
+    auto other = RpcEnv::create({.name = "other"}).value();
+    auto log = std::make_shared<ember::test::RecordingEndpoint::Log>();
+    envs[0].setup_endpoint("e", std::make_unique<ember::test::RecordingEndpoint>(log)).value();
+    CHECK(other->endpoint_ref(envs[0].address(), "e").ask_sync<tw::Pong>(ping(1)));
+}
+
+TEST_CASE("A body for a receiver that does not exist is skipped as it arrives, never buffered",
+          "[rpc][hostile][memory]") {
+    LocalEnvs envs(1);
+    auto raw = RawClient::connect(envs[0].address()).value();
+    auto msg = ping(1);
+    const std::size_t body = 256u << 20;
+    msg.add_body(Bytes(body));
+    auto before = rss_bytes();
+    raw->send(std::move(msg), wire::Kind::REQUEST, "nobody", 7);
+    // The failure comes back, and the 256 MiB went through without being kept.
+    auto f = raw->read_frame(10s);
+    REQUIRE(f.has_value());
+    REQUIRE(f->has_value());
+    CHECK((*f)->envelope().getKind() == wire::Kind::FAILURE);
+    CHECK((*f)->envelope().getRequestId() == 7);
+    auto grown = rss_bytes() - std::min(before, rss_bytes());
+    CAPTURE(grown >> 20);
+    CHECK(grown < (64u << 20));
+}
+
+TEST_CASE("A connection that buffers more than its budget is closed and the env keeps serving",
+          "[rpc][hostile][memory]") {
+    Conf conf;
+    conf.set("ember.rpc.io.maxBufferedBytesPerConnection", "4m");
+    conf.set("ember.rpc.message.maxSize", "1");  // MiB
+    LocalEnvs envs(1, conf);
+    auto log = std::make_shared<ember::test::RecordingEndpoint::Log>();
+    envs[0].setup_endpoint("e", std::make_unique<ember::test::RecordingEndpoint>(log)).value();
+    auto raw = RawClient::connect(envs[0].address()).value();
+    auto msg = ping(1);
+    msg.add_body(Bytes(8u << 20));  // a one-way with an 8 MiB body: over the 4 MiB budget
+    raw->send(std::move(msg), wire::Kind::ONE_WAY, "e");
+    CHECK(raw->wait_closed(5s));
+    CHECK(log->count_prefix("receive:") == 0);
+    auto other = RpcEnv::create({.name = "other"}).value();
+    CHECK(other->endpoint_ref(envs[0].address(), "e").ask_sync<tw::Pong>(ping(2)));
+}
+
+TEST_CASE("A connection that sends no complete frame within ember.network.auth.rpcTimeout is closed",
+          "[rpc][hostile][slowloris]") {
+    Conf conf;
+    conf.set("ember.network.auth.rpcTimeout", "300ms");
+    LocalEnvs envs(1, conf);
+    auto silent = RawClient::connect(envs[0].address()).value();
+    auto slow = RawClient::connect(envs[0].address()).value();
+    slow->send_bytes(std::string("\0\0\0\0\x10\0\0\0", 8));  // a frame that never finishes
+    auto start = std::chrono::steady_clock::now();
+    CHECK(silent->wait_closed(5s));
+    CHECK(slow->wait_closed(5s));
+    CHECK(std::chrono::steady_clock::now() - start < 3s);
+    // A well-behaved peer is not affected: its first frame arrives in time.
+    auto other = RpcEnv::create({.name = "other"}).value();
+    auto log = std::make_shared<ember::test::RecordingEndpoint::Log>();
+    envs[0].setup_endpoint("e", std::make_unique<ember::test::RecordingEndpoint>(log)).value();
+    auto ref = other->endpoint_ref(envs[0].address(), "e");
+    CHECK(ref.ask_sync<tw::Pong>(ping(3)));
+    std::this_thread::sleep_for(500ms);
+    CHECK(ref.ask_sync<tw::Pong>(ping(4)));
+}
+
+TEST_CASE("Connections beyond ember.rpc.io.maxConnections are closed at once", "[rpc][hostile]") {
+    Conf conf;
+    conf.set("ember.rpc.io.maxConnections", "3");
+    LocalEnvs envs(1, conf);
+    std::vector<std::unique_ptr<RawClient>> held;
+    for (int i = 0; i < 3; ++i) held.push_back(RawClient::connect(envs[0].address()).value());
+    std::this_thread::sleep_for(100ms);
+    auto extra = RawClient::connect(envs[0].address()).value();
+    CHECK(extra->wait_closed(3s));
+    held.clear();  // once they go, others are let in again
+    auto log = std::make_shared<ember::test::RecordingEndpoint::Log>();
+    envs[0].setup_endpoint("e", std::make_unique<ember::test::RecordingEndpoint>(log)).value();
+    auto other = RpcEnv::create({.name = "other"}).value();
+    CHECK(ember::test::wait_until(
+        [&] { return static_cast<bool>(other->endpoint_ref(envs[0].address(), "e").ask_sync<tw::Pong>(ping(5))); },
+        5s));
 }
