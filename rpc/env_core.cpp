@@ -85,6 +85,8 @@ EnvCore::EnvCore(RpcEnvConfig config)
     transport_options_.env_budget = std::make_shared<transport::MemoryBudget>(
         static_cast<std::uint64_t>(config_.conf.get_size_bytes("ember.rpc.io.maxBufferedBytes", "1g")));
     transport_options_.first_frame_timeout = config_.conf.get_time_ms("ember.network.auth.rpcTimeout", "30s");
+    transport_options_.security =
+        std::make_shared<const security::SecurityConfig>(security::SecurityConfig::from_conf(config_.conf));
     max_connections_ = static_cast<std::size_t>(std::max<std::int64_t>(1, config_.conf.get_int("ember.rpc.io.maxConnections", 2048)));
 }
 
@@ -93,7 +95,7 @@ RpcResult<std::shared_ptr<EnvCore>> EnvCore::create(RpcEnvConfig config) {
     try {
         core.reset(new EnvCore(std::move(config)));
     } catch (const std::invalid_argument& e) {
-        return RpcError{RpcErrc::invalid_uri, e.what()};
+        return RpcError{RpcErrc::invalid_config, e.what()};
     }
     core->dispatcher_ = std::make_unique<Dispatcher>(*core->io_, core->config_.name);
     core->arm_idle_check();
@@ -568,13 +570,17 @@ std::shared_ptr<transport::TransportClient> EnvCore::adopt(transport::tcp::socke
         connections_.emplace(conn->id(), conn);
     }
     conn->start();
-    dispatcher_->post_to_all(RemoteProcessConnected{conn->remote_address()});
     return conn;
 }
 
 void EnvCore::accept(transport::tcp::socket socket) { adopt(std::move(socket), transport::Role::accepted); }
 
 bool EnvCore::has_receiver(std::string_view name) { return dispatcher_->find(name) != nullptr; }
+
+void EnvCore::on_established(const std::shared_ptr<transport::TransportClient>& conn) {
+    // Only now, after the handshake: an unauthenticated peer is no event for anybody.
+    dispatcher_->post_to_all(RemoteProcessConnected{conn->remote_address()});
+}
 
 void EnvCore::connect(std::shared_ptr<Outbox> outbox) {
     std::weak_ptr<EnvCore> weak = weak_from_this();

@@ -82,6 +82,7 @@ public:
     void on_closed(const std::shared_ptr<transport::TransportClient>& conn, const RpcError& why, bool failed,
                    std::vector<std::uint64_t> outstanding) override;
     bool has_receiver(std::string_view name) override;
+    void on_established(const std::shared_ptr<transport::TransportClient>& conn) override;
 
     // -- lifecycle ---------------------------------------------------------------------------
     void shutdown();

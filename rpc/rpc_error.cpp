@@ -24,6 +24,8 @@ std::string_view to_string(RpcErrc c) noexcept {
         case RpcErrc::duplicate_endpoint: return "duplicate_endpoint";
         case RpcErrc::bind_failed: return "bind_failed";
         case RpcErrc::no_reply: return "no_reply";
+        case RpcErrc::authentication_failed: return "authentication_failed";
+        case RpcErrc::invalid_config: return "invalid_config";
     }
     return "unknown";
 }

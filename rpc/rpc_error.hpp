@@ -33,6 +33,8 @@ enum class RpcErrc : std::uint16_t {
     duplicate_endpoint = 14,   ///< setup_endpoint with a name already in use
     bind_failed = 15,          ///< could not listen on the requested address/port
     no_reply = 16,             ///< the endpoint dropped an ask without replying
+    authentication_failed = 17,  ///< the connection's handshake failed (ember.authenticate)
+    invalid_config = 18,       ///< a configuration value is malformed or inconsistent
 };
 
 /// Short name of a code, e.g. "timeout".

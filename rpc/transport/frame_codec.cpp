@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "rpc/transport/frame_codec.hpp"
 
+#include "rpc/security/auth_handshake.hpp"
+
 #include <capnp/serialize.h>
 #include <fmt/format.h>
 #include <kj/exception.h>
@@ -145,6 +147,17 @@ RpcResult<std::optional<std::shared_ptr<detail::MessageData>>> FrameDecoder::nex
     std::size_t avail = end_ - begin_;
     if (avail < 8) return std::nullopt;
     const std::byte* p = buf_.get() + begin_;
+    if (first_) {
+        // A peer that requires authentication answers a connection without a handshake with a
+        // failure record: report its reason rather than a framing error.
+        if (std::memcmp(p, security::kFailMagic.data(), security::kFailMagic.size()) == 0) {
+            if (avail < security::kFailMagic.size() + 2) return std::nullopt;
+            auto text = security::parse_failure_record({p, avail});
+            return RpcError{RpcErrc::authentication_failed,
+                            fmt::format("the peer refused the connection: {}", text ? *text : "(no reason)")};
+        }
+        first_ = false;
+    }
     std::uint64_t segments = std::uint64_t{load_le32(p)} + 1;
     if (segments > kMaxSegments) {
         return RpcError{RpcErrc::protocol_error,

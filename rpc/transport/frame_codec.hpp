@@ -108,6 +108,7 @@ private:
     std::uint64_t charged_body_ = 0;  // of pending_'s body, against the limits
     std::uint64_t discard_ = 0;       // body bytes still to skip
     std::optional<RpcError> error_;   // a refused allocation, reported by next()
+    bool first_ = true;               // no frame decoded yet
 };
 
 }  // namespace ember::rpc::transport

@@ -2,10 +2,13 @@
 #include "rpc/transport/transport_client.hpp"
 
 #include "rpc/log.hpp"
+#include "rpc/security/auth_handshake.hpp"
+#include "rpc/security/record_cipher.hpp"
 #include "rpc/transport/no_sigpipe.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <fmt/format.h>
 
 #include <cerrno>
@@ -25,6 +28,9 @@ namespace {
 constexpr std::size_t kReadChunk = 4 * 1024;
 constexpr std::size_t kDirectBodyRead = 64 * 1024;
 constexpr std::size_t kMaxCancelled = 4096;  // cancels of requests already answered are forgotten
+// Encrypted sessions: sealed bytes read at once, and sealed bytes written per send.
+constexpr std::size_t kSealedRead = 2 * (security::RecordCipher::kMaxPlaintext + security::RecordCipher::kOverhead);
+constexpr std::size_t kSealedWrite = 4 * (security::RecordCipher::kMaxPlaintext + security::RecordCipher::kOverhead);
 
 RpcAddress endpoint_address(const tcp::socket& s) {
     boost::system::error_code ec;
@@ -143,8 +149,112 @@ TransportClient::~TransportClient() = default;
 
 void TransportClient::touch() noexcept { last_io_ns_.store(steady_ns(), std::memory_order_relaxed); }
 
+std::string TransportClient::peer_description() const {
+    return fmt::format("{} {}", role_ == Role::accepted ? "client" : "server", remote_.host_port());
+}
+
 void TransportClient::start() {
-    if (role_ == Role::accepted) arm_first_frame_timer();
+    const auto& sec = options_.security;
+    if (!sec || !sec->authenticate) {
+        if (role_ == Role::accepted) arm_first_frame_timer();
+        established();
+        return;
+    }
+    try {
+        handshake_ = std::make_unique<security::AuthHandshake>(
+            role_ == Role::connected ? security::AuthHandshake::Side::client : security::AuthHandshake::Side::server,
+            *sec, remote_.host_port());  // the handshake names the peer's role itself
+    } catch (const std::exception& e) {
+        close(RpcError{RpcErrc::authentication_failed, fmt::format("authentication failed: {}", e.what())}, true);
+        return;
+    }
+    if (sec->timeout.count() > 0) {
+        handshake_timer_ = std::make_unique<net::steady_timer>(socket_.get_executor(), sec->timeout);
+        handshake_timer_->async_wait([weak = weak_from_this(), ms = sec->timeout.count()](const boost::system::error_code& ec) {
+            auto self = weak.lock();
+            if (ec || !self) return;
+            self->close(RpcError{RpcErrc::authentication_failed,
+                                 fmt::format("authentication failed: the handshake with {} did not finish within {} ms "
+                                             "(ember.network.auth.rpcTimeout)",
+                                             self->peer_description(), ms)},
+                        true);
+        });
+    }
+    pump_handshake();
+}
+
+void TransportClient::pump_handshake() {
+    auto out = std::make_shared<std::vector<std::byte>>(handshake_->take_output());
+    if (out->empty()) {
+        continue_handshake();
+        return;
+    }
+    std::lock_guard io(io_mu_);
+    if (!is_active()) return;
+    net::async_write(socket_, net::buffer(*out), [self = shared_from_this(), out](const boost::system::error_code& ec, std::size_t) {
+        if (ec) {
+            self->close(RpcError{RpcErrc::authentication_failed,
+                                 fmt::format("authentication failed: connection to {} failed during the handshake: {}",
+                                             self->peer_description(), ec.message())},
+                        true);
+            return;
+        }
+        self->continue_handshake();
+    });
+}
+
+void TransportClient::continue_handshake() {
+    if (handshake_->failed()) {
+        // Once per connection (the peer learns why from the failure record just sent).
+        log::get("transport")->warn("{}", handshake_->error().message);
+        close(handshake_->error(), true);
+        return;
+    }
+    if (handshake_->done()) {
+        established();
+        return;
+    }
+    handshake_in_.resize(handshake_->wants());
+    std::lock_guard io(io_mu_);
+    if (!is_active()) return;
+    net::async_read(socket_, net::buffer(handshake_in_), [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+        if (ec) {
+            self->close(RpcError{RpcErrc::authentication_failed,
+                                 fmt::format("authentication failed: {} closed the connection during the handshake{}",
+                                             self->peer_description(),
+                                             self->role_ == Role::connected ? " (is ember.authenticate on there, with the "
+                                                                              "same secret?)"
+                                                                            : "")},
+                        true);
+            return;
+        }
+        self->handshake_->feed(self->handshake_in_);
+        self->pump_handshake();
+    });
+}
+
+void TransportClient::established() {
+    if (handshake_timer_) handshake_timer_->cancel();
+    if (handshake_) {
+        if (handshake_->encrypted()) {
+            const auto& k = handshake_->keys();
+            sealer_ = std::make_unique<security::RecordCipher>(k.send_key, k.send_iv);
+            opener_ = std::make_unique<security::RecordCipher>(k.recv_key, k.recv_iv);
+        }
+        handshake_.reset();
+        handshake_in_ = {};
+    }
+    bool flush = false;
+    {
+        std::lock_guard lk(mu_);
+        established_ = true;
+        if (!queue_.empty() && !flush_pending_ && !closed_.load(std::memory_order_relaxed)) {
+            flush_pending_ = true;  // frames sent during the handshake go out now
+            flush = true;
+        }
+    }
+    handler_.on_established(shared_from_this());
+    if (flush) schedule_flush();
     start_read();
 }
 
@@ -201,6 +311,14 @@ bool TransportClient::set_peer_env_address(const RpcAddress& a) {
 void TransportClient::start_read() {
     std::lock_guard io(io_mu_);
     if (!is_active()) return;
+    if (opener_) {
+        if (!rx_) rx_ = std::make_unique_for_overwrite<std::byte[]>(kSealedRead);
+        socket_.async_read_some(net::buffer(rx_.get() + rx_len_, kSealedRead - rx_len_),
+                                [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+                                    self->on_read_sealed(ec, n);
+                                });
+        return;
+    }
     auto body = decoder_.body_remaining();
     if (body.size() >= kDirectBodyRead) {
         // A large body is read straight into its buffer, not through the frame buffer.
@@ -236,6 +354,46 @@ void TransportClient::on_read(const boost::system::error_code& ec, std::size_t) 
         return;
     }
     touch();
+    process_frames();
+}
+
+void TransportClient::on_read_sealed(const boost::system::error_code& ec, std::size_t n) {
+    if (ec) {
+        on_read(ec, 0);
+        return;
+    }
+    rx_len_ += n;
+    std::size_t at = 0;
+    auto corrupt = [&](const char* why) {
+        close(RpcError{RpcErrc::protocol_error, fmt::format("Connection from {} closed: {}", remote_.host_port(), why)},
+              true);
+    };
+    while (rx_len_ - at >= security::RecordCipher::kHeader) {
+        auto len = security::RecordCipher::plaintext_length(
+            std::span<const std::byte, security::RecordCipher::kHeader>(rx_.get() + at, security::RecordCipher::kHeader));
+        if (!len) return corrupt("an encrypted record of an impossible length");
+        std::size_t whole = *len + security::RecordCipher::kOverhead;
+        if (rx_len_ - at < whole) break;
+        auto dst = decoder_.prepare(*len);
+        if (dst.empty()) {
+            process_frames();  // reports the decoder's error
+            return;
+        }
+        if (!opener_->open({rx_.get() + at, whole}, dst.data())) {
+            return corrupt("an encrypted record does not authenticate (corrupt, replayed or forged)");
+        }
+        decoder_.commit(*len);
+        at += whole;
+    }
+    if (at > 0) {
+        std::memmove(rx_.get(), rx_.get() + at, rx_len_ - at);
+        rx_len_ -= at;
+    }
+    touch();
+    process_frames();
+}
+
+void TransportClient::process_frames() {
     auto self = shared_from_this();
     {
         FlushScope flushes;  // replies sent by the handlers below go out right after them
@@ -311,8 +469,8 @@ void TransportClient::flush() {
     if (!batch) batch = std::make_shared<Batch>();
     {
         std::lock_guard lk(mu_);
-        if (queue_.empty() || closed_.load(std::memory_order_relaxed)) {
-            flush_pending_ = false;
+        if (queue_.empty() || closed_.load(std::memory_order_relaxed) || !established_) {
+            flush_pending_ = false;  // before the handshake ends, established() restarts it
             spare_batch_ = std::move(batch);
             return;
         }
@@ -324,6 +482,10 @@ void TransportClient::flush() {
 }
 
 void TransportClient::write_batch(std::shared_ptr<Batch> batch) {
+    if (sealer_) {
+        write_batch_sealed(std::move(batch));
+        return;
+    }
     int fd = socket_.native_handle();
     std::unique_lock io(io_mu_);
     while (batch->piece < batch->pieces.size()) {
@@ -408,6 +570,85 @@ void TransportClient::write_batch(std::shared_ptr<Batch> batch) {
             }
         }
         release(batch->take_written_cost());
+    }
+    io.unlock();
+    touch();
+    batch->frames.clear();
+    batch->pieces.clear();
+    batch->frame_ends.clear();
+    batch->piece = 0;
+    batch->offset = 0;
+    batch->released = 0;
+    spare_batch_ = std::move(batch);
+    finish_flush();
+}
+
+void TransportClient::write_batch_sealed(std::shared_ptr<Batch> batch) {
+    using security::RecordCipher;
+    int fd = socket_.native_handle();
+    std::unique_lock io(io_mu_);
+    if (!tx_) {
+        tx_ = std::make_unique_for_overwrite<std::byte[]>(kSealedWrite);
+        plain_ = std::make_unique_for_overwrite<std::byte[]>(RecordCipher::kMaxPlaintext);
+    }
+    auto fail = [&](const std::string& why) {
+        io.unlock();
+        close(RpcError{RpcErrc::connection_closed,
+                       fmt::format("Connection to {} failed while writing: {}", remote_.host_port(), why)},
+              true);
+    };
+    for (;;) {
+        if (!is_active()) return;
+        // Write what is sealed.
+        while (tx_sent_ < tx_len_) {
+            ssize_t n = ::send(fd, tx_.get() + tx_sent_, tx_len_ - tx_sent_, MSG_NOSIGNAL);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                socket_.async_wait(tcp::socket::wait_write, [self = shared_from_this(), batch](const boost::system::error_code& ec) {
+                    if (ec) return;
+                    self->write_batch(batch);
+                });
+                return;
+            }
+            if (n < 0) return fail(std::strerror(errno));
+            tx_sent_ += static_cast<std::size_t>(n);
+        }
+        tx_sent_ = tx_len_ = 0;
+        if (batch->piece >= batch->pieces.size()) break;
+        // Seal the next records: each takes up to 64 KiB of the pieces, memory or file.
+        while (batch->piece < batch->pieces.size() &&
+               kSealedWrite - tx_len_ >= RecordCipher::kMaxPlaintext + RecordCipher::kOverhead) {
+            std::size_t filled = 0;
+            while (filled < RecordCipher::kMaxPlaintext && batch->piece < batch->pieces.size()) {
+                std::size_t room = RecordCipher::kMaxPlaintext - filled;
+                std::uint64_t left;
+                if (auto* b = std::get_if<net::const_buffer>(&batch->pieces[batch->piece])) {
+                    left = b->size() - batch->offset;
+                    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(left, room));
+                    std::memcpy(plain_.get() + filled, static_cast<const std::byte*>(b->data()) + batch->offset, n);
+                    filled += n;
+                    batch->offset += n;
+                } else {
+                    const FileRegion& r = std::get<Batch::FilePiece>(batch->pieces[batch->piece]).region;
+                    left = r.length - batch->offset;
+                    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(left, room));
+                    ssize_t n = ::pread(r.file->fd(), plain_.get() + filled, want,
+                                        static_cast<off_t>(r.offset + batch->offset));
+                    if (n < 0 && errno == EINTR) continue;
+                    if (n <= 0) return fail(n == 0 ? "file shorter than the announced body" : std::strerror(errno));
+                    filled += static_cast<std::size_t>(n);
+                    batch->offset += static_cast<std::uint64_t>(n);
+                }
+                if (batch->offset == (std::holds_alternative<net::const_buffer>(batch->pieces[batch->piece])
+                                          ? std::get<net::const_buffer>(batch->pieces[batch->piece]).size()
+                                          : std::get<Batch::FilePiece>(batch->pieces[batch->piece]).region.length)) {
+                    ++batch->piece;
+                    batch->offset = 0;
+                    release(batch->take_written_cost());
+                }
+            }
+            tx_len_ += sealer_->seal({plain_.get(), filled}, tx_.get() + tx_len_);
+        }
     }
     io.unlock();
     touch();

@@ -7,6 +7,7 @@
 #include "rpc/message_data.hpp"
 #include "rpc/rpc_address.hpp"
 #include "rpc/rpc_error.hpp"
+#include "rpc/security/security_config.hpp"
 #include "rpc/transport/frame_codec.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -22,6 +23,11 @@
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
+
+namespace ember::rpc::security {
+class AuthHandshake;
+class RecordCipher;
+}  // namespace ember::rpc::security
 
 namespace ember::rpc::transport {
 
@@ -61,6 +67,8 @@ public:
     /// True if frames addressed to endpoint `name` have a reader (their bodies are kept; a body
     /// for nobody is skipped as it arrives).
     virtual bool has_receiver(std::string_view name) = 0;
+    /// The connection is open for frames: authenticated if the env authenticates, else at once.
+    virtual void on_established(const std::shared_ptr<TransportClient>& conn) = 0;
 
 protected:
     ~ConnectionHandler() = default;
@@ -78,6 +86,8 @@ struct TransportOptions {
     /// ember.network.auth.rpcTimeout: an accepted connection must deliver its first complete
     /// frame within this, or it is closed (slow-loris peers). <= 0: no limit.
     std::chrono::milliseconds first_frame_timeout{30000};
+    /// Authentication and encryption (ember.authenticate, ...); null or off: neither.
+    std::shared_ptr<const security::SecurityConfig> security;
 };
 
 /// Which side of the TCP connection this end is.
@@ -101,6 +111,13 @@ enum class SendResult { queued, closed, full };
 /// batch: send() queues a frame and, if no flush is pending, posts one; the flush gathers
 /// every queued frame into one writev on the socket directly, and only a partial or blocked
 /// write falls back to an asynchronous write. File bodies go out with sendfile(2).
+///
+/// With authentication on (TransportOptions::security) the connection first runs the
+/// AuthHandshake within ember.network.auth.rpcTimeout; frames sent meanwhile wait, none is read,
+/// and a failed handshake closes the connection with authentication_failed (the asks queued on
+/// it fail with that error). An encrypted session then seals everything written, frames and
+/// bodies, in RecordCipher records of up to 64 KiB (file bodies are read with pread and sealed:
+/// no sendfile), and opens what it reads the same way.
 ///
 /// Threading: send(), close() and the accessors are thread-safe. Read handlers run one at a
 /// time; flushes are serialised by `flushing_`; socket calls are serialised by `io_mu_`.
@@ -156,6 +173,18 @@ private:
 
     void start_read();
     void on_read(const boost::system::error_code& ec, std::size_t n);
+    /// Decodes and delivers the frames the decoder holds, then reads on.
+    void process_frames();
+    /// Encrypted sessions: opens the whole records in rx_ into the decoder.
+    void on_read_sealed(const boost::system::error_code& ec, std::size_t n);
+    /// Handshake: sends what it has to say, then reads what it wants next.
+    void pump_handshake();
+    void continue_handshake();
+    void established();
+    /// Encrypted sessions: seals the batch's pieces into records and writes them.
+    void write_batch_sealed(std::shared_ptr<Batch> batch);
+    /// "client 10.0.0.3:51512" / "server host:7077", for messages.
+    std::string peer_description() const;
     /// The FrameDecoder's body policy: keep bodies of frames somebody reads.
     RpcResult<BodyAction> body_action(const wire::Envelope::Reader& envelope);
     void arm_first_frame_timer();
@@ -181,6 +210,19 @@ private:
     std::unique_ptr<net::steady_timer> first_frame_timer_;  // accepted connections, until a frame came
     bool got_frame_ = false;  // by the read handler
 
+    // Authentication and encryption (null when off). The handshake runs before any frame; its
+    // reads and writes are the only socket operations meanwhile.
+    std::unique_ptr<security::AuthHandshake> handshake_;
+    std::vector<std::byte> handshake_in_;
+    std::unique_ptr<net::steady_timer> handshake_timer_;
+    std::unique_ptr<security::RecordCipher> sealer_;  // what we write (flushes, one at a time)
+    std::unique_ptr<security::RecordCipher> opener_;  // what we read (the one read in flight)
+    std::unique_ptr<std::byte[]> rx_;                 // sealed bytes read, not yet opened
+    std::size_t rx_len_ = 0;
+    std::unique_ptr<std::byte[]> plain_;              // one record's plaintext, being sealed
+    std::unique_ptr<std::byte[]> tx_;                 // sealed records not yet written
+    std::size_t tx_len_ = 0, tx_sent_ = 0;
+
     std::mutex io_mu_;  // serialises calls on socket_ (reads, writes and close may be on different threads)
 
     mutable std::mutex mu_;
@@ -189,6 +231,7 @@ private:
     std::uint64_t queued_bytes_ = 0;               // guarded by mu_: cost of frames queued or being written
     int room_waiters_ = 0;                         // guarded by mu_
     bool flush_pending_ = false;                   // guarded by mu_: a flush is posted or writing
+    bool established_ = false;                     // guarded by mu_: writes may start
     std::unordered_set<std::uint64_t> outstanding_;  // guarded by mu_
     std::unordered_set<std::uint64_t> cancelled_;  // guarded by mu_
     RpcAddress peer_env_;                          // guarded by mu_
