@@ -603,6 +603,13 @@ void EnvCore::connect(std::shared_ptr<Outbox> outbox) {
         });
 }
 
+std::shared_ptr<transport::TransportClient> EnvCore::connection_of(const RpcEndpointRef& ref) {
+    if (auto c = ref.client_.lock()) return c;
+    std::lock_guard lk(outbox_mu_);
+    auto it = outboxes_.find(ref.address());
+    return it == outboxes_.end() ? nullptr : it->second->client();
+}
+
 void EnvCore::remove_outbox(const Outbox* outbox) {
     std::lock_guard lk(outbox_mu_);
     auto it = outboxes_.find(outbox->address());

@@ -76,6 +76,8 @@ public:
     void connect(std::shared_ptr<Outbox> outbox);
     /// Forgets `outbox` if it is still the one registered for its address.
     void remove_outbox(const Outbox* outbox);
+    /// The connection messages to `ref` take now (its bound one, or the outbox's); null if none.
+    std::shared_ptr<transport::TransportClient> connection_of(const RpcEndpointRef& ref);
     void fail_asks(const std::vector<std::uint64_t>& ids, const RpcError& why);
     void on_frame(const std::shared_ptr<transport::TransportClient>& conn,
                   std::shared_ptr<MessageData> frame) override;

@@ -8,6 +8,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <unordered_map>
+#include <utility>
 
 #include <pthread.h>
 
@@ -62,6 +64,55 @@ void set_level(spdlog::level::level_enum level) {
 
 void set_thread_name(const std::string& name) {
     ::pthread_setname_np(::pthread_self(), name.substr(0, 15).c_str());
+}
+
+struct RateLimitedLog::State {
+    std::chrono::milliseconds interval;
+    std::size_t max_keys;
+    std::mutex mu;
+    struct Entry {
+        std::chrono::steady_clock::time_point last{};
+        std::uint64_t suppressed = 0;
+    };
+    std::unordered_map<std::string, Entry> entries;  // guarded by mu
+};
+
+RateLimitedLog::RateLimitedLog(std::chrono::milliseconds interval, std::size_t max_keys)
+    : state_(std::make_unique<State>()) {
+    state_->interval = interval;
+    state_->max_keys = max_keys;
+}
+
+RateLimitedLog::~RateLimitedLog() = default;
+
+bool RateLimitedLog::admit(std::string_view key, std::uint64_t& suppressed) {
+    auto now = std::chrono::steady_clock::now();
+    std::lock_guard lk(state_->mu);
+    auto& entries = state_->entries;
+    auto it = entries.find(std::string(key));
+    if (it == entries.end()) {
+        if (entries.size() >= state_->max_keys) {
+            // Forget the quiet ones; if all are busy, share one key.
+            for (auto e = entries.begin(); e != entries.end();) {
+                e = now - e->second.last > state_->interval && e->second.suppressed == 0 ? entries.erase(e) : std::next(e);
+            }
+        }
+        it = entries.emplace(entries.size() < state_->max_keys ? std::string(key) : std::string("(others)"),
+                             State::Entry{})
+                 .first;
+    }
+    auto& e = it->second;
+    if (e.last != std::chrono::steady_clock::time_point{} && now - e.last < state_->interval) {
+        ++e.suppressed;
+        return false;
+    }
+    e.last = now;
+    suppressed = std::exchange(e.suppressed, 0);
+    return true;
+}
+
+std::string suppressed_suffix(std::uint64_t suppressed) {
+    return suppressed == 0 ? std::string() : fmt::format(" ({} similar lines suppressed)", suppressed);
 }
 
 }  // namespace ember::log

@@ -6,6 +6,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -24,6 +26,32 @@ void set_level(spdlog::level::level_enum level);
 
 /// Names the calling thread (visible in logs, top and gdb); truncated to 15 characters.
 void set_thread_name(const std::string& name);
+
+/// Rate limit for lines a peer can cause (a bad frame, a failed handshake): per key (the peer's
+/// host), one line goes out per `interval`, the others are counted, and the next line that goes
+/// out says how many were suppressed. A peer sending garbage in a loop costs a line every few
+/// seconds, not one per frame. At most `max_keys` keys are tracked; beyond them all share one.
+/// Threading: thread-safe.
+class RateLimitedLog {
+public:
+    explicit RateLimitedLog(std::chrono::milliseconds interval = std::chrono::seconds(5), std::size_t max_keys = 1024);
+    ~RateLimitedLog();
+    /// Calls `emit(suppressed)` if a line for `key` may go out now, where `suppressed` counts
+    /// the lines for `key` held back since the last one; else only counts this one.
+    template <class Emit>
+    void log(std::string_view key, Emit&& emit) {
+        std::uint64_t suppressed = 0;
+        if (admit(key, suppressed)) emit(suppressed);
+    }
+
+private:
+    bool admit(std::string_view key, std::uint64_t& suppressed);
+    struct State;
+    std::unique_ptr<State> state_;
+};
+
+/// "" for 0, else " (N similar lines suppressed)": the tail of a rate-limited line.
+std::string suppressed_suffix(std::uint64_t suppressed);
 
 }  // namespace ember::log
 

@@ -98,6 +98,19 @@ public:
     RpcEndpointRef sender() const;
     /// Resolves an endpoint ref carried in this message's payload.
     RpcEndpointRef ref(wire::EndpointRef::Reader r) const;
+    /// Like ref(), but bound to the connection this message came over: what is sent through it
+    /// reaches the process that sent this message, never whoever listens at the address `r`
+    /// names (the driver talks to an executor this way, over the connection the executor
+    /// registered on). For a local message, ref().
+    RpcEndpointRef connection_ref(wire::EndpointRef::Reader r) const;
+
+    /// True if this message arrived over the connection `ref` uses now (its bound connection,
+    /// or the one this env opened to its address). An endpoint uses it to obey only a given
+    /// peer: with authentication on, the connection an env opened to its driver's address is
+    /// the driver's, whatever an envelope claims. False for a local message.
+    bool came_over(const RpcEndpointRef& ref) const;
+    /// True if this message came over a connection (false: sent within this process).
+    bool is_remote() const noexcept;
     /// The whole frame's envelope (kind, request id, sender, receiver), for protocol tests.
     wire::Envelope::Reader envelope() const;
 

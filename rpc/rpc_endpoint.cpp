@@ -44,7 +44,12 @@ std::string describe(std::exception_ptr e) {
     } catch (const std::exception& ex) {
         return ex.what();
     } catch (const kj::Exception& ex) {
-        return ex.getDescription().cStr();
+        // Without kj's "stack: <addresses>": failure replies go to peers, and absolute
+        // addresses would defeat ASLR.
+        std::string d = ex.getDescription().cStr();
+        if (auto at = d.find("\nstack:"); at != std::string::npos) d.resize(at);
+        if (auto at = d.find("stack:"); at == 0) d.clear();
+        return d;
     } catch (...) {
         return "unknown exception";
     }

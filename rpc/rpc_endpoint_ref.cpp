@@ -84,6 +84,22 @@ RpcEndpointRef Message::ref(wire::EndpointRef::Reader r) const {
     return RpcEndpointRef(std::move(a), data_->env);
 }
 
+RpcEndpointRef Message::connection_ref(wire::EndpointRef::Reader r) const {
+    RpcEndpointAddress a{RpcAddress{r.getHost(), r.getPort()}, r.getName()};
+    if (!data_) return RpcEndpointRef(std::move(a), {});
+    if (data_->connection.expired()) return ref(r);
+    return RpcEndpointRef(std::move(a), data_->env, data_->connection);
+}
+
+bool Message::came_over(const RpcEndpointRef& ref) const {
+    if (!data_) return false;
+    auto conn = data_->connection.lock();
+    auto env = data_->env.lock();
+    return conn && env && env->connection_of(ref) == conn;
+}
+
+bool Message::is_remote() const noexcept { return data_ && !data_->connection.expired(); }
+
 std::ostream& operator<<(std::ostream& os, const RpcEndpointRef& ref) { return os << ref.to_string(); }
 
 std::ostream& operator<<(std::ostream& os, const Message& m) {

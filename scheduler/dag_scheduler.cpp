@@ -340,6 +340,7 @@ void DAGScheduler::submit_missing_tasks(Stage* stage, int job_id) {
     ts.stage_attempt = stage->latest_info.attempt_id;
     ts.job_id = job_id;
     ts.shuffle_map = stage->is_shuffle_map();
+    if (ts.shuffle_map) ts.num_reduce_partitions = static_cast<ShuffleMapStage*>(stage)->dep->num_reduce_partitions();
     ts.binary = std::move(binary);
     ts.epoch = tracker_.epoch();
     if (auto j = jobs_.find(job_id); j != jobs_.end()) {

@@ -2,6 +2,7 @@
 #include "scheduler/spark_context.hpp"
 
 #include "rpc/log.hpp"
+#include "rpc/security/security_config.hpp"
 #include "rpc/rpc_env.hpp"
 #include "scheduler/cluster/cluster_messages.capnp.h"
 #include "scheduler/cluster/coarse_grained_scheduler_backend.hpp"
@@ -145,6 +146,14 @@ void SparkContext::Impl::start() {
     master_string = conf.get("ember.master", "local-cluster[2,1,1024]");
     master = MasterUrl::parse(master_string);
 
+    if (conf.get_bool("ember.authenticate", false) && master.kind != MasterUrl::Kind::cluster &&
+        !conf.contains("ember.authenticate.secret") && !conf.contains("ember.authenticate.secret.file") &&
+        !std::getenv(rpc::security::kSecretEnvVar)) {
+        // This driver starts its executors itself: a fresh secret per application, as Spark's
+        // SecurityManager makes for YARN and local masters. It reaches executors through
+        // their environment.
+        conf.set("ember.authenticate.secret", rpc::security::generate_secret());
+    }
     rpc::RpcEnvConfig cfg;
     cfg.name = "driver";
     bool cluster = master.kind == MasterUrl::Kind::cluster;
@@ -260,6 +269,9 @@ void SparkContext::Impl::start_heartbeat_receiver() {
                 });
             }
             if (local_cluster) local_cluster->kill(id, SIGKILL);
+        },
+        [this](const std::string& id, const rpc::Message& msg) {
+            return !cluster_backend || cluster_backend->is_executor_connection(id, msg);
         });
     heartbeat_receiver = receiver.get();
     auto ref = env->setup_endpoint(std::string(HeartbeatReceiver::kEndpointName), std::move(receiver));
@@ -269,8 +281,17 @@ void SparkContext::Impl::start_heartbeat_receiver() {
 }
 
 std::vector<std::string> SparkContext::Impl::executor_args(const std::string& id) const {
-    return {"--ember-executor", "--driver-url", driver_url, "--executor-id", id, "--cores", std::to_string(master.cores),
-            "--memory", std::to_string(master.memory_mb), "--hostname", env->address().host};
+    std::vector<std::string> args{"--ember-executor", "--driver-url", driver_url, "--executor-id", id,
+                                  "--cores", std::to_string(master.cores), "--memory", std::to_string(master.memory_mb),
+                                  "--hostname", env->address().host};
+    // What the executor needs to reach the driver at all; the secret goes in its environment.
+    for (auto& [k, v] : conf.entries()) {
+        if (rpc::security::is_executor_startup_key(k)) {
+            args.push_back("--conf");
+            args.push_back(k + "=" + v);
+        }
+    }
+    return args;
 }
 
 void SparkContext::Impl::on_executor_exit(const std::string& id, int pid, int status, const std::string& error) {
@@ -322,10 +343,17 @@ void SparkContext::Impl::launch_local_cluster() {
     std::string root = conf.get("ember.local.dir", "/tmp");
     root = root.substr(0, root.find(','));
     std::string log_dir = root + "/ember-" + app_id;
+    std::vector<std::string> environment;
+    if (conf.get_bool("ember.authenticate", false)) {
+        environment.push_back(std::string(rpc::security::kSecretEnvVar) + "=" +
+                              rpc::security::SecurityConfig::from_conf(conf).secret);
+    }
     local_cluster = std::make_unique<LocalCluster>(
-        command, log_dir, [this](const std::string& id, int pid, int status, const std::string& error) {
+        command, log_dir,
+        [this](const std::string& id, int pid, int status, const std::string& error) {
             on_executor_exit(id, pid, status, error);
-        });
+        },
+        std::move(environment));
     for (int i = 0; i < master.executors; ++i) {
         std::string id = std::to_string(next_executor_id.fetch_add(1));
         std::string error;

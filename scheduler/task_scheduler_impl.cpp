@@ -189,6 +189,11 @@ void TaskSchedulerImpl::status_update(std::int64_t tid, TaskState state, std::st
     handle_failed_task(tid, state, reason ? std::move(*reason) : TaskEndReason{ExceptionFailure{"ember.UnknownReason", "the task failed without a reason", {}}}, metrics);
 }
 
+bool TaskSchedulerImpl::task_runs_on(std::int64_t tid, const std::string& executor_id) const {
+    auto it = tid_to_executor_.find(tid);
+    return it != tid_to_executor_.end() && it->second == executor_id;
+}
+
 void TaskSchedulerImpl::handle_successful_task(std::int64_t tid, std::string result, const TaskMetrics& metrics) {
     auto it = tid_to_tsm_.find(tid);
     if (it == tid_to_tsm_.end()) return;

@@ -97,6 +97,8 @@ public:
     /// `indirect` for a finished task whose result stayed in the executor's BlockManager.
     void status_update(std::int64_t tid, TaskState state, std::string result, std::optional<TaskEndReason> reason,
                        const TaskMetrics& metrics, std::optional<IndirectTaskResult> indirect = std::nullopt);
+    /// True if task `tid` was launched on executor `executor_id` and has not ended.
+    bool task_runs_on(std::int64_t tid, const std::string& executor_id) const;
     void executor_added(const std::string& executor_id, const std::string& host);
     /// The executor is gone: its running tasks fail, its map outputs are lost.
     void executor_lost(const std::string& executor_id, const std::string& reason);

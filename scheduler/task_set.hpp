@@ -25,6 +25,7 @@ struct TaskSet {
     int stage_attempt = 0;
     int job_id = 0;      ///< priority: lower first (FIFO)
     bool shuffle_map = false;
+    int num_reduce_partitions = 0;  ///< shuffle map task sets: the blocks each MapStatus must size
     std::vector<TaskSpec> tasks;
     std::shared_ptr<const std::string> binary;  ///< the stage binary
     std::int64_t epoch = 0;

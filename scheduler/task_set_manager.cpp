@@ -4,6 +4,7 @@
 #include "rpc/log.hpp"
 #include "scheduler/dag_scheduler.hpp"
 #include "scheduler/task_scheduler_impl.hpp"
+#include "shuffle/map_status.hpp"
 
 #include <fmt/format.h>
 
@@ -313,10 +314,49 @@ void TaskSetManager::kill_other_attempts(int index, std::int64_t winner) {
     }
 }
 
+std::optional<std::string> TaskSetManager::invalid_map_status(const TaskInfo& info, std::string_view result) const {
+    shuffle::MapStatus status;
+    try {
+        status = decode<shuffle::MapStatus>(result);
+    } catch (const std::exception& e) {
+        return fmt::format("its MapStatus does not decode: {}", e.what());
+    }
+    const auto& spec = ts_.tasks[static_cast<std::size_t>(info.index)];
+    if (status.sizes.size() != static_cast<std::size_t>(ts_.num_reduce_partitions)) {
+        return fmt::format("its MapStatus has {} block sizes for {} reduce partitions", status.sizes.size(),
+                           ts_.num_reduce_partitions);
+    }
+    if (status.location.executor_id != info.executor_id) {
+        return fmt::format("its MapStatus places the output on executor {}, but the task ran on executor {}",
+                           status.location.executor_id, info.executor_id);
+    }
+    if (status.map_index != spec.partition || status.map_id != info.task_id) {
+        return fmt::format("its MapStatus names map {} (attempt {}), not map {} (attempt {})", status.map_index,
+                           status.map_id, spec.partition, info.task_id);
+    }
+    for (auto size : status.sizes) {
+        if (size > (std::uint64_t{1} << 50)) return fmt::format("its MapStatus has an impossible block size {}", size);
+    }
+    return std::nullopt;
+}
+
 void TaskSetManager::handle_successful_task(std::int64_t tid, std::string result, const TaskMetrics& metrics) {
     auto it = infos_.find(tid);
     if (it == infos_.end() || !running_.count(tid)) return;
     TaskInfo& info = it->second;
+    if (ts_.shuffle_map) {
+        // Checked before the task counts as done: a malformed output fails the task (it is
+        // retried, and the job fails after ember.task.maxFailures) instead of hanging the stage.
+        if (auto why = invalid_map_status(info, result)) {
+            log::get("scheduler")->warn("TID {} in stage {} on executor {} finished, but {}", tid, ts_.name(),
+                                        info.executor_id, *why);
+            handle_failed_task(tid, TaskState::failed,
+                               ExceptionFailure{"ember.InvalidMapStatus",
+                                                fmt::format("TID {} finished, but {}", tid, *why), {}},
+                               metrics);
+            return;
+        }
+    }
     info.finish_time = now_ms();
     running_.erase(tid);
     auto index = static_cast<std::size_t>(info.index);

@@ -14,6 +14,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -110,6 +111,10 @@ public:
     bool check_speculatable_tasks(std::int64_t now);
 
 private:
+    /// Why the result of a finished shuffle map task is not a MapStatus for this task (decodes,
+    /// one size per reduce partition, its own executor, map index and attempt); nullopt if it is.
+    std::optional<std::string> invalid_map_status(const TaskInfo& info, std::string_view result) const;
+
     struct Location {
         std::string host;
         std::string executor_id;  ///< empty for a host preference

@@ -62,23 +62,33 @@ public:
                 auto seg = bm_.disk_store().get_segment(*id);
                 auto file = seg ? rpc::FileHandle::open_read(seg->path) : nullptr;
                 if (!file) {
-                    ctx.send_failure(fmt::format("Block {} not found (at {})", name, bm_.id().to_string()));
+                    ctx.send_failure(fmt::format("Block {} not found at executor {}", name, bm_.id().executor_id));
                     return;
                 }
                 regions.emplace_back(rpc::FileRegion{std::move(file), 0, seg->length});
                 continue;
             }
+            // The reason, with its paths, stays in this executor's log: a peer learns the block is
+            // unavailable, not where this executor keeps its files.
+            auto unavailable = [&](const std::string& why) {
+                unavailable_.log(std::string(name), [&](std::uint64_t suppressed) {
+                    log::get("storage")->warn("Cannot serve block {} to {}: {}{}", name, msg.sender_address().host_port(),
+                                              why, log::suppressed_suffix(suppressed));
+                });
+                ctx.send_failure(fmt::format("Block {} is not available at executor {} (its shuffle files are missing "
+                                             "or unreadable)",
+                                             name, bm_.id().executor_id));
+            };
             FileSegment seg;
             try {
                 seg = bm_.get_local_segment(*id);
             } catch (const std::exception& e) {
-                ctx.send_failure(fmt::format("{} (at {})", e.what(), bm_.id().to_string()));
+                unavailable(e.what());
                 return;
             }
             auto file = rpc::FileHandle::open_read(seg.path);
             if (!file) {
-                ctx.send_failure(fmt::format("Block {}: cannot open {}: {} (at {})", name, seg.path,
-                                             std::strerror(errno), bm_.id().to_string()));
+                unavailable(fmt::format("cannot open {}: {}", seg.path, std::strerror(errno)));
                 return;
             }
             regions.push_back(rpc::FileRegion{std::move(file), seg.offset, seg.length});
@@ -128,6 +138,7 @@ private:
     }
 
     BlockManager& bm_;
+    log::RateLimitedLog unavailable_;
 };
 
 /// Answers RemoveBlock and RemoveRdd from the master or the driver (Spark's
@@ -137,6 +148,10 @@ public:
     explicit BlockManagerStorageEndpoint(BlockManager& bm) : bm_(bm) {}
 
     void receive_and_reply(const rpc::Message& msg, rpc::RpcCallContext ctx) override {
+        if ((msg.is<wire::RemoveBlock>() || msg.is<wire::RemoveRdd>()) && !from_master(msg)) {
+            ctx.send_failure("removals are accepted from the driver's BlockManagerMaster only");
+            return;
+        }
         if (auto rb = msg.try_get<wire::RemoveBlock>()) {
             auto id = parse_block_id(std::string_view(rb->getBlockId().cStr()));
             // The master already forgot the block: no report back.
@@ -153,7 +168,21 @@ public:
     }
 
 private:
+    /// Local (the driver's own BlockManager) or over the connection to the master.
+    bool from_master(const rpc::Message& msg) {
+        if (!msg.is_remote()) return true;
+        auto* master = bm_.master();
+        if (master && msg.came_over(master->ref())) return true;
+        refused_.log(msg.sender_address().host, [&](std::uint64_t suppressed) {
+            log::get("storage")->warn("Ignoring {} from {}: only the driver's BlockManagerMaster may remove blocks{}",
+                                      msg.type_name(), msg.sender_address().host_port(),
+                                      log::suppressed_suffix(suppressed));
+        });
+        return false;
+    }
+
     BlockManager& bm_;
+    log::RateLimitedLog refused_;
 };
 
 }  // namespace
@@ -342,6 +371,22 @@ int BlockManager::remove_rdd(int rdd_id) {
 void BlockManager::remove_block_at(const BlockManagerId& where, const BlockId& id) {
     if (where == id_) {
         remove_block(id, false);
+        return;
+    }
+    if (master_) {
+        // Through the master, which reaches that BlockManager over the connection it registered
+        // on: the only one its storage endpoint obeys.
+        std::string block = name(id);
+        master_->ref().ask(rpc::OutgoingMessage::make<wire::RemoveBlock>([&](wire::RemoveBlock::Builder b) {
+                               b.setBlockId(block);
+                               b.setExecutorId(where.executor_id);
+                           }),
+                           fetch_timeout_, [block, where](rpc::RpcResult<rpc::Message> r) {
+                               if (!r) {
+                                   log::get("storage")->debug("Removing {} at {} failed: {}", block, where.to_string(),
+                                                              r.error().message);
+                               }
+                           });
         return;
     }
     auto ref = env_.endpoint_ref(rpc::RpcAddress{where.host, where.port}, std::string(kStorageEndpointName));

@@ -29,7 +29,18 @@ void fill_locations(wire::Locations::Builder b, const std::vector<BlockManagerId
 void BlockManagerMasterEndpoint::receive_and_reply(const rpc::Message& msg, rpc::RpcCallContext ctx) {
     if (auto reg = msg.try_get<wire::RegisterBlockManager>()) {
         auto id = detail::from_wire(reg->getBlockManagerId());
-        register_block_manager(id, reg->getMaxOnHeapMemory(), msg.ref(reg->getStorageEndpoint()));
+        {
+            std::lock_guard lk(mu_);
+            if (managers_.count(id.executor_id)) {
+                // Never taken over: a second process claiming a live executor's id is refused
+                // before anything of it is registered.
+                ctx.send_failure(fmt::format("the BlockManager of executor {} is registered already", id.executor_id));
+                return;
+            }
+        }
+        // Removals go over the connection the BlockManager registered on: the only one its
+        // storage endpoint obeys.
+        register_block_manager(id, reg->getMaxOnHeapMemory(), msg.connection_ref(reg->getStorageEndpoint()));
         ctx.reply<wire::RegisteredBlockManager>(
             [&](wire::RegisteredBlockManager::Builder b) { detail::to_wire(b.initBlockManagerId(), id); });
         return;
@@ -37,6 +48,10 @@ void BlockManagerMasterEndpoint::receive_and_reply(const rpc::Message& msg, rpc:
     if (auto up = msg.try_get<wire::UpdateBlockInfo>()) {
         auto block = parse_or_fail(std::string_view(up->getBlockId().cStr()), ctx);
         if (!block) return;
+        if (!from_block_manager(up->getBlockManagerId().getExecutorId().cStr(), msg)) {
+            ctx.send_failure("UpdateBlockInfo is accepted from that executor's BlockManager only");
+            return;
+        }
         bool ok = update_block_info(detail::from_wire(up->getBlockManagerId()), *block,
                                     detail::from_wire(up->getStorageLevel()), up->getMemSize(), up->getDiskSize());
         ctx.reply<wire::BooleanReply>([&](wire::BooleanReply::Builder b) { b.setValue(ok); });
@@ -66,6 +81,12 @@ void BlockManagerMasterEndpoint::receive_and_reply(const rpc::Message& msg, rpc:
     if (auto rb = msg.try_get<wire::RemoveBlock>()) {
         auto block = parse_or_fail(std::string_view(rb->getBlockId().cStr()), ctx);
         if (!block) return;
+        if (rb->getExecutorId().size() > 0) {
+            remove_block_at(rb->getExecutorId(), *block, [ctx](bool ok) mutable {
+                ctx.reply<wire::BooleanReply>([&](wire::BooleanReply::Builder b) { b.setValue(ok); });
+            });
+            return;
+        }
         remove_block(*block, [ctx](bool ok) mutable {
             ctx.reply<wire::BooleanReply>([&](wire::BooleanReply::Builder b) { b.setValue(ok); });
         });
@@ -78,6 +99,45 @@ void BlockManagerMasterEndpoint::receive_and_reply(const rpc::Message& msg, rpc:
         return;
     }
     RpcEndpoint::receive_and_reply(msg, std::move(ctx));
+}
+
+bool BlockManagerMasterEndpoint::from_block_manager(std::string_view executor_id, const rpc::Message& msg) const {
+    if (!msg.is_remote()) return true;  // the driver's own BlockManager
+    rpc::RpcEndpointRef storage;
+    {
+        std::lock_guard lk(mu_);
+        auto it = managers_.find(std::string(executor_id));
+        if (it == managers_.end()) return false;
+        storage = it->second.storage;
+    }
+    return msg.came_over(storage);
+}
+
+void BlockManagerMasterEndpoint::remove_block_at(const std::string& executor_id, const BlockId& block,
+                                                 std::function<void(bool)> done) {
+    rpc::RpcEndpointRef storage;
+    {
+        std::lock_guard lk(mu_);
+        auto it = managers_.find(executor_id);
+        if (it != managers_.end()) {
+            storage = it->second.storage;
+            it->second.blocks.erase(block);
+            if (auto bl = block_locations_.find(block); bl != block_locations_.end()) {
+                bl->second.erase(executor_id);
+                if (bl->second.empty()) block_locations_.erase(bl);
+            }
+        }
+    }
+    if (!storage) {
+        if (done) done(false);
+        return;
+    }
+    std::string name = storage::name(block);
+    storage.ask(rpc::OutgoingMessage::make<wire::RemoveBlock>([&](wire::RemoveBlock::Builder b) { b.setBlockId(name); }),
+                [done](rpc::RpcResult<rpc::Message> r) {
+                    bool ok = r && r->is<wire::BooleanReply>() && r->get<wire::BooleanReply>().getValue();
+                    if (done) done(ok);
+                });
 }
 
 void BlockManagerMasterEndpoint::register_block_manager(const BlockManagerId& id, std::uint64_t max_memory,

@@ -25,6 +25,10 @@ namespace ember::storage {
 /// RemoveBlock and RemoveRdd (forgets the blocks at once, then asks every BlockManager holding
 /// one to drop it; BlockManagers that are gone count 0, as in Spark).
 ///
+/// Authorisation: an executor's BlockManager registers once (a second registration for the
+/// same executor is refused, never taken over), reports blocks only over the connection it
+/// registered on, and is sent removals over that connection.
+///
 /// The driver's own components (the DAGScheduler's cache locations, executor removal) call the
 /// thread-safe methods directly instead of asking: they run on the scheduler loop, an I/O
 /// thread, where an ask_sync is refused.
@@ -37,8 +41,9 @@ class BlockManagerMasterEndpoint final : public rpc::RpcEndpoint {
 public:
     void receive_and_reply(const rpc::Message& msg, rpc::RpcCallContext ctx) override;
 
-    /// Records a BlockManager; a second registration for its executor replaces the first and
-    /// forgets the first one's blocks ("Got two different block manager registrations").
+    /// Records a BlockManager; a second registration for its executor (the driver's own code
+    /// only: remote ones are refused) replaces the first and forgets the first one's blocks
+    /// ("Got two different block manager registrations").
     void register_block_manager(const BlockManagerId& id, std::uint64_t max_memory, rpc::RpcEndpointRef storage);
     /// Records where `block` is now; an invalid level (no memory, no disk) removes the location. False if `id` is not registered.
     bool update_block_info(const BlockManagerId& id, const BlockId& block, const StorageLevel& level,
@@ -53,6 +58,9 @@ public:
     /// Forgets `block` everywhere and asks its holders to delete it; `done(true)` runs once
     /// every holder answered (on an I/O thread), at once if there are none.
     void remove_block(const BlockId& block, std::function<void(bool)> done = {});
+    /// Asks executor `executor_id`'s BlockManager to delete `block`, whether or not it reported it
+    /// (a task result); `done(removed)` runs on an I/O thread (false if that executor is unknown).
+    void remove_block_at(const std::string& executor_id, const BlockId& block, std::function<void(bool)> done = {});
     /// Forgets RDD `rdd_id`'s blocks and asks their holders to delete them; `done(count)` gets
     /// the number of blocks removed, once every holder answered.
     void remove_rdd(int rdd_id, std::function<void(int)> done = {});
@@ -72,6 +80,9 @@ private:
         std::map<BlockId, BlockStatus> blocks;
     };
     void forget_block_manager_locked(const std::string& executor_id);
+    /// True if `msg` is local or came over the connection executor `executor_id`'s BlockManager
+    /// registered on.
+    bool from_block_manager(std::string_view executor_id, const rpc::Message& msg) const;
 
     mutable std::mutex mu_;
     std::map<std::string, BlockManagerInfo> managers_;              // guarded by mu_; by executor id

@@ -68,6 +68,10 @@ struct LocationsMultiple {
 # reply BooleanReply (whether it held the block).
 struct RemoveBlock {
   blockId @0 :Text;
+  # To the master only, optional: remove the block at this executor alone, even if its
+  # BlockManager never reported it (a task result); the master forwards it over the
+  # connection that executor registered on.
+  executorId @1 :Text;
 }
 
 # To the master, ask: remove every block of RDD rddId everywhere; to a BlockManagerEndpoint: the

@@ -2,7 +2,11 @@
 #include "rpc/security/security_config.hpp"
 
 #include <fmt/format.h>
+#include <openssl/rand.h>
 
+#include <algorithm>
+#include <array>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -44,6 +48,31 @@ SecurityConfig SecurityConfig::from_conf(const Conf& conf) {
             kSecretEnvVar));
     }
     return c;
+}
+
+std::string generate_secret() {
+    std::array<unsigned char, 32> bytes{};
+    if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
+        throw std::runtime_error("RAND_bytes failed: cannot generate ember.authenticate.secret");
+    }
+    std::string hex;
+    for (unsigned char b : bytes) hex += fmt::format("{:02x}", b);
+    return hex;
+}
+
+bool is_executor_startup_key(std::string_view key) noexcept {
+    return !is_secret_key(key) && (key == "ember.authenticate" || key == "ember.network.crypto.enabled" ||
+                                   key == "ember.network.auth.rpcTimeout" || key.starts_with("ember.rpc.") ||
+                                   key.starts_with("ember.network.") || key == "ember.port.maxRetries");
+}
+
+bool is_secret_key(std::string_view key) noexcept {
+    std::string lower(key);
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    for (const char* word : {"secret", "password", "token", "accesskey", "access.key"}) {
+        if (lower.find(word) != std::string::npos) return true;
+    }
+    return false;
 }
 
 }  // namespace ember::rpc::security

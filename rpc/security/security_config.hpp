@@ -35,4 +35,17 @@ struct SecurityConfig {
     static SecurityConfig from_conf(const Conf& conf);
 };
 
+/// A fresh random secret (32 bytes from RAND_bytes, in hex), for a driver that starts its own
+/// executors and was given none (as Spark's SecurityManager does on YARN and local masters).
+std::string generate_secret();
+
+/// The configuration keys an executor needs before it can reach its driver (Spark's
+/// SparkConf.isExecutorStartupConf, less the secret): handed to executors on their command line.
+/// Secrets never are: they travel in the environment (kSecretEnvVar).
+bool is_executor_startup_key(std::string_view key) noexcept;
+
+/// True for keys whose values must not be shown or sent (Spark's spark.redaction.regex:
+/// secret, password, token, access key).
+bool is_secret_key(std::string_view key) noexcept;
+
 }  // namespace ember::rpc::security

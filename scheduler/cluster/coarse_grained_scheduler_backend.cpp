@@ -186,6 +186,18 @@ void CoarseGrainedSchedulerBackend::make_offers(const std::string* only_executor
     }
 }
 
+bool CoarseGrainedSchedulerBackend::is_executor_connection(const std::string& executor_id,
+                                                           const rpc::Message& msg) const {
+    rpc::RpcEndpointRef ref;
+    {
+        std::lock_guard lk(mu_);
+        auto it = executor_refs_.find(executor_id);
+        if (it == executor_refs_.end()) return false;
+        ref = it->second;
+    }
+    return msg.came_over(ref);
+}
+
 void CoarseGrainedSchedulerBackend::remove_executor(std::string executor_id, std::string reason) {
     auto it = executors_.find(executor_id);
     if (it == executors_.end()) return;
@@ -196,6 +208,7 @@ void CoarseGrainedSchedulerBackend::remove_executor(std::string executor_id, std
     bool stopping;
     {
         std::lock_guard lk(mu_);
+        executor_refs_.erase(executor_id);
         --registered_;
         total_cores_ -= cores;
         stopping = stopped_;

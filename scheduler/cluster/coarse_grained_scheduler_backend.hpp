@@ -78,6 +78,9 @@ public:
     /// Why the driver refused executor `executor_id`'s registration, if it did.
     std::optional<std::string> registration_refusal(const std::string& executor_id) const;
     /// A launched executor process ended (from LocalCluster).
+    /// True if `msg` came over the connection executor `executor_id` registered on.
+    /// Threading: thread-safe (the HeartbeatReceiver asks from its own loop).
+    bool is_executor_connection(const std::string& executor_id, const rpc::Message& msg) const;
     void executor_exited(const std::string& executor_id, const std::string& description);
 
     void revive_offers() override;
@@ -91,6 +94,7 @@ private:
     /// Forgets the executor and tells the scheduler its tasks are lost. `executor_id` is taken by
     /// value: callers pass the key of the executors_ entry this erases.
     void remove_executor(std::string executor_id, std::string reason);
+
 
     rpc::RpcEnv& env_;
     TaskSchedulerImpl& scheduler_;
@@ -109,6 +113,9 @@ private:
     std::condition_variable cv_;
     int registered_ = 0;   // guarded by mu_
     std::map<std::string, std::string> refusals_;  // guarded by mu_
+    /// Each registered executor's ref, bound to its registration connection (copies of
+    /// ExecutorData::ref for other loops); guarded by mu_.
+    std::map<std::string, rpc::RpcEndpointRef> executor_refs_;
     int total_cores_ = 0;  // guarded by mu_
     bool stopped_ = false;  // guarded by mu_
 };

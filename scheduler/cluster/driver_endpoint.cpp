@@ -2,6 +2,7 @@
 #include "scheduler/cluster/driver_endpoint.hpp"
 
 #include "rpc/log.hpp"
+#include "rpc/security/security_config.hpp"
 #include "scheduler/cluster/cluster_messages.capnp.h"
 #include "scheduler/cluster/coarse_grained_scheduler_backend.hpp"
 #include "scheduler/registry.hpp"
@@ -20,7 +21,8 @@ void DriverEndpoint::receive_and_reply(const rpc::Message& msg, rpc::RpcCallCont
         r.setAppId(b.app_id_);
         std::vector<std::pair<std::string, std::string>> props;
         for (auto& [k, v] : b.conf_.entries()) {
-            if (k.starts_with("ember.")) props.emplace_back(k, v);
+            // Never a secret: executors have theirs from their launcher (the environment).
+            if (k.starts_with("ember.") && !rpc::security::is_secret_key(k)) props.emplace_back(k, v);
         }
         auto list = r.initSparkProperties(static_cast<unsigned>(props.size()));
         for (unsigned i = 0; i < props.size(); ++i) {
@@ -42,9 +44,11 @@ void DriverEndpoint::receive_and_reply(const rpc::Message& msg, rpc::RpcCallCont
             ctx.send_failure(std::move(why));
         };
         if (build != build_id()) {
-            refuse(fmt::format("Executor {} is a different build ({}) than the driver ({}): executors must run the "
-                               "driver's executable",
-                               id, build, build_id()));
+            // The ids go to the driver's log only: a peer learns nothing it could replay.
+            log::get("scheduler")->info("Executor {} is build {}, the driver is build {}", id, build, build_id());
+            refuse(fmt::format("Executor {} is a different build than the driver: executors must run the driver's "
+                               "executable",
+                               id));
             return;
         }
         if (b.executors_.count(id) || b.removed_executors_.count(id)) {
@@ -52,12 +56,18 @@ void DriverEndpoint::receive_and_reply(const rpc::Message& msg, rpc::RpcCallCont
             return;
         }
         ExecutorData data;
-        data.ref = msg.ref(reg->getExecutorRef());
+        // Everything for this executor goes over the connection it registered on: the one it
+        // opened to the driver, the only one it obeys.
+        data.ref = msg.connection_ref(reg->getExecutorRef());
         data.address = data.ref.address().empty() ? ctx.sender_address() : data.ref.address();
         data.host = reg->getHostname();
         data.total_cores = reg->getCores();
         data.pid = reg->getPid();
         data.block_manager_id = shuffle::from_wire(reg->getBlockManagerId());
+        {
+            std::lock_guard lk(b.mu_);
+            b.executor_refs_[id] = data.ref;
+        }
         b.executors_.emplace(id, std::move(data));
         log::get("scheduler")->info("Registered executor {} ({}) with {} core(s)", id,
                                     b.executors_.at(id).address.host_port(), reg->getCores());
@@ -81,8 +91,18 @@ void DriverEndpoint::receive(const rpc::Message& msg) {
     auto& b = backend_;
     if (auto su = msg.try_get<wire::StatusUpdate>()) {
         std::string exec_id = su->getExecutorId();
+        if (!b.is_executor_connection(exec_id, msg)) {
+            refused(msg, fmt::format("StatusUpdate claiming executor {}", exec_id));
+            return;
+        }
         int freed = 0;
         for (auto u : su->getUpdates()) {
+            if (!b.scheduler_.task_runs_on(u.getTaskId(), exec_id)) {
+                // Executors report only their own tasks: an update for another's is ignored.
+                refused(msg, fmt::format("StatusUpdate from executor {} for TID {}, which is not running there",
+                                         exec_id, u.getTaskId()));
+                continue;
+            }
             TaskState state = from_wire(u.getState());
             std::optional<TaskEndReason> reason;
             if (state == TaskState::failed || state == TaskState::killed || state == TaskState::lost) {
@@ -115,6 +135,10 @@ void DriverEndpoint::receive(const rpc::Message& msg) {
     }
     if (auto le = msg.try_get<wire::LaunchedExecutor>()) {
         std::string id = le->getExecutorId();
+        if (!b.is_executor_connection(id, msg)) {
+            refused(msg, fmt::format("LaunchedExecutor claiming executor {}", id));
+            return;
+        }
         if (auto it = b.executors_.find(id); it != b.executors_.end()) {
             it->second.free_cores = it->second.total_cores;
             it->second.launched = true;
@@ -123,10 +147,21 @@ void DriverEndpoint::receive(const rpc::Message& msg) {
         return;
     }
     if (auto re = msg.try_get<wire::RemoveExecutor>()) {
+        if (msg.is_remote()) {  // the driver's own components only (heartbeats, the launcher)
+            refused(msg, "RemoveExecutor");
+            return;
+        }
         b.remove_executor(re->getExecutorId(), re->getReason());
         return;
     }
     RpcEndpoint::receive(msg);
+}
+
+void DriverEndpoint::refused(const rpc::Message& msg, const std::string& what) {
+    refusals_.log(msg.sender_address().host, [&](std::uint64_t suppressed) {
+        log::get("scheduler")->warn("Ignoring {} from {}: not sent by that executor's connection{}", what,
+                                    msg.sender_address().host_port(), log::suppressed_suffix(suppressed));
+    });
 }
 
 void DriverEndpoint::on_disconnected(const rpc::RpcAddress& remote) {

@@ -4,7 +4,10 @@
 /// DriverEndpoint: the "CoarseGrainedScheduler" endpoint of the driver (Spark's
 /// CoarseGrainedSchedulerBackend.DriverEndpoint).
 
+#include "rpc/log.hpp"
 #include "rpc/rpc_endpoint.hpp"
+
+#include <string>
 
 namespace ember::scheduler {
 
@@ -12,6 +15,10 @@ class CoarseGrainedSchedulerBackend;
 
 /// Receives RetrieveSparkAppConfig, RegisterExecutor, LaunchedExecutor, StatusUpdate and
 /// RemoveExecutor; maps disconnects to executor loss. Its inbox is the scheduler loop.
+///
+/// Authorisation (on top of ember.authenticate): an executor's messages count only from the
+/// connection it registered on, StatusUpdates only for tasks running on that executor, and
+/// RemoveExecutor only from inside the driver; others are ignored and logged (rate-limited).
 /// Threading: strand-confined.
 class DriverEndpoint final : public rpc::RpcEndpoint {
 public:
@@ -22,7 +29,10 @@ public:
     void on_disconnected(const rpc::RpcAddress& remote) override;
 
 private:
+    void refused(const rpc::Message& msg, const std::string& what);
+
     CoarseGrainedSchedulerBackend& backend_;
+    log::RateLimitedLog refusals_;
 };
 
 }  // namespace ember::scheduler

@@ -10,8 +10,11 @@
 namespace ember::scheduler {
 
 HeartbeatReceiver::HeartbeatReceiver(std::chrono::milliseconds timeout, std::chrono::milliseconds check_interval,
-                                     ExpiredHandler on_expired)
-    : timeout_(timeout), check_interval_(check_interval), on_expired_(std::move(on_expired)) {}
+                                     ExpiredHandler on_expired, SenderCheck from_executor)
+    : timeout_(timeout),
+      check_interval_(check_interval),
+      on_expired_(std::move(on_expired)),
+      from_executor_(std::move(from_executor)) {}
 
 HeartbeatReceiver::~HeartbeatReceiver() { timer_.stop(); }
 
@@ -60,6 +63,10 @@ void HeartbeatReceiver::expire_dead_hosts() {
 void HeartbeatReceiver::receive_and_reply(const rpc::Message& msg, rpc::RpcCallContext ctx) {
     if (auto hb = msg.try_get<wire::Heartbeat>()) {
         std::string id = hb->getExecutorId();
+        if (from_executor_ && !from_executor_(id, msg)) {
+            ctx.send_failure(fmt::format("a heartbeat for executor {} is accepted from that executor only", id));
+            return;
+        }
         bool removed = expired_.count(id) > 0;
         bool known = false;
         if (auto it = last_seen_.find(id); it != last_seen_.end()) {

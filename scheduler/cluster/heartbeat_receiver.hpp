@@ -33,9 +33,13 @@ class HeartbeatReceiver final : public rpc::RpcEndpoint {
 public:
     static constexpr std::string_view kEndpointName = "HeartbeatReceiver";
     using ExpiredHandler = std::function<void(const std::string& executor_id, const std::string& message)>;
+    /// True if `msg` came from executor `executor_id` (over the connection it registered on).
+    using SenderCheck = std::function<bool(const std::string& executor_id, const rpc::Message& msg)>;
 
+    /// A heartbeat that `from_executor` (if given) does not vouch for is refused: nobody keeps
+    /// another executor alive.
     HeartbeatReceiver(std::chrono::milliseconds timeout, std::chrono::milliseconds check_interval,
-                      ExpiredHandler on_expired);
+                      ExpiredHandler on_expired, SenderCheck from_executor = {});
     ~HeartbeatReceiver() override;
 
     /// From the listener bus: an executor registered (its clock starts now) or was removed.
@@ -56,6 +60,7 @@ private:
     std::chrono::milliseconds timeout_;
     std::chrono::milliseconds check_interval_;
     ExpiredHandler on_expired_;
+    SenderCheck from_executor_;
     Timer timer_{"heartbeat-receiver"};
     std::map<std::string, Clock::time_point> last_seen_;  // strand-confined
     std::set<std::string> expired_;                       // strand-confined

@@ -18,8 +18,28 @@
 
 namespace ember::scheduler {
 
-LocalCluster::LocalCluster(std::vector<std::string> command, std::string log_dir, ExitHandler on_exit)
+namespace {
+
+/// This process's environment with `extra` "KEY=VALUE" entries added (replacing same keys).
+std::vector<std::string> with_environment(std::vector<std::string> extra) {
+    std::vector<std::string> out;
+    for (char** e = environ; e && *e; ++e) {
+        std::string_view entry(*e);
+        auto key = entry.substr(0, entry.find('=') + 1);
+        bool replaced = false;
+        for (auto& x : extra) replaced |= x.rfind(key, 0) == 0;
+        if (!replaced) out.emplace_back(entry);
+    }
+    for (auto& x : extra) out.push_back(std::move(x));
+    return out;
+}
+
+}  // namespace
+
+LocalCluster::LocalCluster(std::vector<std::string> command, std::string log_dir, ExitHandler on_exit,
+                           std::vector<std::string> environment)
     : command_(std::move(command)),
+      environment_(with_environment(std::move(environment))),
       log_dir_(std::move(log_dir)),
       on_exit_(std::move(on_exit)),
       thread_([this] { run(); }) {}
@@ -87,6 +107,9 @@ void LocalCluster::spawn(Request& r) {
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());
     argv.push_back(nullptr);
+    std::vector<char*> envp;  // built before fork: the child may only make async-signal-safe calls
+    for (auto& e : environment_) envp.push_back(const_cast<char*>(e.c_str()));
+    envp.push_back(nullptr);
 
     std::string dir = log_dir_ + "/executor-" + r.executor_id;
     std::error_code ec;
@@ -129,7 +152,7 @@ void LocalCluster::spawn(Request& r) {
         if (::getppid() != parent) ::_exit(127);  // the driver died before prctl
         ::dup2(out_fd, 1);  // dup2 clears CLOEXEC on the new descriptors
         ::dup2(err_fd, 2);
-        ::execv(argv[0], argv.data());
+        ::execve(argv[0], argv.data(), envp.data());
         int err = errno;
         ssize_t ignored = ::write(pipefd[1], &err, sizeof err);
         (void)ignored;

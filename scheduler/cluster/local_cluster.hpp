@@ -29,7 +29,10 @@ public:
     using ExitHandler = std::function<void(const std::string& executor_id, int pid, int status, const std::string& error)>;
 
     /// Each executor's stdout and stderr go to `<log_dir>/executor-<id>/{stdout,stderr}`.
-    LocalCluster(std::vector<std::string> command, std::string log_dir, ExitHandler on_exit);
+    /// `environment`: "KEY=VALUE" entries added to the executors' environment (the
+    /// authentication secret travels this way, never on a command line where `ps` shows it).
+    LocalCluster(std::vector<std::string> command, std::string log_dir, ExitHandler on_exit,
+                 std::vector<std::string> environment = {});
     ~LocalCluster();
     LocalCluster(const LocalCluster&) = delete;
     LocalCluster& operator=(const LocalCluster&) = delete;
@@ -68,6 +71,7 @@ private:
     void reap();
 
     std::vector<std::string> command_;
+    std::vector<std::string> environment_;  // this process's environment plus the extra entries
     std::string log_dir_;
     ExitHandler on_exit_;
     mutable std::mutex mu_;

@@ -122,7 +122,21 @@ void CoarseGrainedExecutorBackend::start_heartbeater() {
     Beat::schedule(heartbeater_.get(), st, first);
 }
 
+bool CoarseGrainedExecutorBackend::from_driver(const rpc::Message& msg) {
+    if (msg.came_over(driver_)) return true;
+    // An executor obeys only its driver: the connection it opened to the driver's address,
+    // authenticated when ember.authenticate is on, whatever an envelope claims.
+    refused_.log(msg.sender_address().host_port(), [&](std::uint64_t suppressed) {
+        log::get("scheduler")->warn("Ignoring {} from {}: only the driver's connection may send it{}", msg.type_name(),
+                                    msg.sender_address().host_port(), log::suppressed_suffix(suppressed));
+    });
+    return false;
+}
+
 void CoarseGrainedExecutorBackend::receive(const rpc::Message& msg) {
+    if ((msg.is<wire::LaunchTask>() || msg.is<wire::KillTask>() || msg.is<wire::StopExecutor>()) && !from_driver(msg)) {
+        return;
+    }
     if (auto lt = msg.try_get<wire::LaunchTask>()) {
         if (!executor_) {
             exit_executor(1, "Received LaunchTask command but executor was null");
@@ -150,6 +164,10 @@ void CoarseGrainedExecutorBackend::receive(const rpc::Message& msg) {
 }
 
 void CoarseGrainedExecutorBackend::receive_and_reply(const rpc::Message& msg, rpc::RpcCallContext ctx) {
+    if (msg.is<wire::StopExecutor>() && !from_driver(msg)) {
+        ctx.send_failure(rpc::RpcError{rpc::RpcErrc::remote_failure, "StopExecutor is accepted from the driver only"});
+        return;
+    }
     if (msg.is<wire::StopExecutor>()) {
         log::get("scheduler")->info("Driver commanded a shutdown");
         ctx.reply<rpc::wire::Ack>();

@@ -5,6 +5,7 @@
 /// run_executor, the executor process's main (Spark's CoarseGrainedExecutorBackend).
 
 #include "rpc/rpc_env.hpp"
+#include "rpc/log.hpp"
 #include "scheduler/executor/executor.hpp"
 #include "scheduler/timer.hpp"
 
@@ -44,6 +45,8 @@ public:
 
 private:
     void exit_executor(int code, const std::string& why);
+    /// True if `msg` came over the connection to the driver; else logs (rate-limited) and false.
+    bool from_driver(const rpc::Message& msg);
 
     std::string executor_id_;
     rpc::RpcEndpointRef driver_;
@@ -56,6 +59,7 @@ private:
     std::unique_ptr<Executor> executor_;  // created once registered
     std::unique_ptr<Timer> heartbeater_;  // from registration to on_stop
     std::function<void(int, const std::string&)> on_exit_;
+    log::RateLimitedLog refused_;  // control messages from anybody but the driver
 };
 
 /// The main of an executor process: `<app> --ember-executor --driver-url URL --executor-id ID

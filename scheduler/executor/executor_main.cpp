@@ -31,6 +31,7 @@ struct ExecutorArgs {
     std::string bind_address;
     int cores = 1;
     int memory_mb = 1024;
+    Conf startup;  ///< --conf KEY=VALUE: what the executor needs to reach its driver (authentication)
 };
 
 /// One-line failure on stderr, as every ember process reports fatal errors.
@@ -61,6 +62,10 @@ std::optional<std::string> parse(int argc, char** argv, ExecutorArgs& a) {
             if (!parse_int(v, a.cores)) return fmt::format("--cores must be a positive integer, got '{}'", v);
         } else if (k == "--memory") {
             if (!parse_int(v, a.memory_mb)) return fmt::format("--memory must be a positive integer (MiB), got '{}'", v);
+        } else if (k == "--conf") {
+            auto eq = v.find('=');
+            if (eq == std::string_view::npos || eq == 0) return fmt::format("--conf needs KEY=VALUE, got '{}'", v);
+            a.startup.set(std::string(v.substr(0, eq)), std::string(v.substr(eq + 1)));
         } else {
             return fmt::format("unknown argument {}", k);
         }
@@ -108,16 +113,18 @@ int run_executor(int argc, char** argv) {
         });
     };
 
-    // Spark's driverPropsFetcher: a client-mode env with default settings fetches the
-    // application's configuration, then the executor's own env is built from it, so the app's
-    // ember.rpc.* and ember.network.* keys govern every connection the executor makes or serves.
+    // Spark's driverPropsFetcher: a client-mode env with the startup settings (authentication;
+    // the secret comes from EMBER_AUTH_SECRET) fetches the application's configuration, then the
+    // executor's own env is built from it, so the app's ember.rpc.* and ember.network.* keys
+    // govern every connection the executor makes or serves.
     auto lookup_deadline = std::chrono::steady_clock::now() +
-                           Conf().get_time_ms("ember.executor.driverLookupTimeout", "30s");
+                           args.startup.get_time_ms("ember.executor.driverLookupTimeout", "30s");
     Conf conf;
     {
         rpc::RpcEnvConfig fetcher_cfg;
         fetcher_cfg.name = "driverPropsFetcher";
         fetcher_cfg.client_mode = true;
+        fetcher_cfg.conf = args.startup;
         auto fetcher = rpc::RpcEnv::create(fetcher_cfg);
         if (!fetcher) return fail(args.executor_id, fetcher.error().message);
         auto driver = lookup_driver(**fetcher, args.driver_url, lookup_deadline);
@@ -132,6 +139,7 @@ int run_executor(int argc, char** argv) {
                         "Cannot get the application configuration from the driver: " + app.error().message);
         }
         for (auto kv : app->get<wire::SparkAppConfig>().getSparkProperties()) conf.set(kv.getKey(), kv.getValue());
+        for (auto& [k, v] : args.startup.entries()) conf.set_if_missing(k, v);
         (*fetcher)->shutdown();
         (*fetcher)->await_termination();
     }

@@ -64,7 +64,8 @@ TEST_CASE("BlockManager stores by level, serves memory and disk blocks and repor
     a.initialize();
     b.initialize();
     a.register_with_master(master_ref);
-    b.register_with_master(master_ref);
+    // b reaches the master over its own connection, as an executor does.
+    b.register_with_master(envs[1].endpoint_ref(envs[0].address(), std::string(BlockManagerMaster::kEndpointName)));
     CHECK(master->block_managers().size() == 2);
 
     // Memory, then disk when memory is full, per level.
