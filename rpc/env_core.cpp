@@ -562,9 +562,9 @@ std::shared_ptr<transport::TransportClient> EnvCore::adopt(transport::tcp::socke
         std::lock_guard lk(outbox_mu_);
         if (stopped_) return nullptr;
         if (role == transport::Role::accepted && connections_.size() >= max_connections_) {
-            log::get("transport")->warn("Refusing connection from {}: {} connections are open "
-                                        "(ember.rpc.io.maxConnections)",
-                                        conn->remote_address().host_port(), connections_.size());
+            log::peer_log("transport", spdlog::level::warn, conn->remote_address().host,
+                          "Refusing connection from {}: {} connections are open (ember.rpc.io.maxConnections)",
+                          conn->remote_address().host_port(), connections_.size());
             return nullptr;  // the socket closes with conn
         }
         connections_.emplace(conn->id(), conn);
@@ -622,10 +622,10 @@ void EnvCore::on_frame(const std::shared_ptr<transport::TransportClient>& conn,
         route_frame(conn, std::move(frame));
     } catch (const kj::Exception& e) {
         // The envelope's fields point outside the frame or the like: the peer speaks garbage.
-        log::get("transport")->error("Closing connection from {}: malformed frame: {}",
-                                     conn->remote_address().host_port(), e.getDescription().cStr());
-        conn->close(RpcError{RpcErrc::protocol_error,
-                             fmt::format("malformed frame: {}", e.getDescription().cStr())});
+        std::string why = describe(std::make_exception_ptr(e));  // without kj's stack addresses
+        log::peer_log("transport", spdlog::level::warn, conn->remote_address().host,
+                      "Closing connection from {}: malformed frame: {}", conn->remote_address().host_port(), why);
+        conn->close(RpcError{RpcErrc::protocol_error, fmt::format("malformed frame: {}", why)});
     }
 }
 
@@ -657,7 +657,8 @@ void EnvCore::route_frame(const std::shared_ptr<transport::TransportClient>& con
                 if (request) {
                     fail_remote(conn, id, e);
                 } else {
-                    log::get("rpc")->warn("Dropping one-way message from {}: {}", sender.host_port(), e.message);
+                    log::peer_log("rpc", spdlog::level::warn, conn->remote_address().host,
+                                  "Dropping one-way message from {}: {}", sender.host_port(), e.message);
                 }
                 return;
             }
@@ -684,7 +685,7 @@ void EnvCore::route_frame(const std::shared_ptr<transport::TransportClient>& con
                     e.message = f.getMessage();
                 }
             } catch (const kj::Exception& ex) {
-                e.message = fmt::format("malformed failure reply: {}", ex.getDescription().cStr());
+                e.message = fmt::format("malformed failure reply: {}", describe(std::make_exception_ptr(ex)));
             }
             complete_ask(id, std::move(e));
             return;
@@ -694,8 +695,8 @@ void EnvCore::route_frame(const std::shared_ptr<transport::TransportClient>& con
             conn->mark_cancelled(id);
             return;
     }
-    log::get("rpc")->warn("Ignoring frame of unknown kind {} from {}", static_cast<int>(env.getKind()),
-                          sender.host_port());
+    log::peer_log("rpc", spdlog::level::warn, conn->remote_address().host, "Ignoring frame of unknown kind {} from {}",
+                  static_cast<int>(env.getKind()), sender.host_port());
 }
 
 void EnvCore::on_closed(const std::shared_ptr<transport::TransportClient>& conn, const RpcError& why, bool failed,

@@ -111,6 +111,11 @@ bool RateLimitedLog::admit(std::string_view key, std::uint64_t& suppressed) {
     return true;
 }
 
+RateLimitedLog& peer_lines() {
+    static RateLimitedLog lines;
+    return lines;
+}
+
 std::string suppressed_suffix(std::uint64_t suppressed) {
     return suppressed == 0 ? std::string() : fmt::format(" ({} similar lines suppressed)", suppressed);
 }

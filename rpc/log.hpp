@@ -53,6 +53,20 @@ private:
 /// "" for 0, else " (N similar lines suppressed)": the tail of a rate-limited line.
 std::string suppressed_suffix(std::uint64_t suppressed);
 
+/// The process-wide limiter for lines peers can cause in the transport and the RpcEnv (bad
+/// frames, failed handshakes, refused connections), keyed by the peer's host.
+RateLimitedLog& peer_lines();
+
+/// Logs at `level` on `logger`, at most once per 5 s for `peer_host` (peer_lines()), with the
+/// count of lines suppressed since.
+template <class... Args>
+void peer_log(const char* logger, spdlog::level::level_enum level, std::string_view peer_host,
+              fmt::format_string<Args...> format, Args&&... args) {
+    peer_lines().log(peer_host, [&](std::uint64_t suppressed) {
+        get(logger)->log(level, "{}{}", fmt::format(format, std::forward<Args>(args)...), suppressed_suffix(suppressed));
+    });
+}
+
 }  // namespace ember::log
 
 namespace ember {

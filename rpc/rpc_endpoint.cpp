@@ -26,7 +26,11 @@ RpcError RpcEndpoint::unsupported(const Message& msg) const {
 }
 
 void RpcEndpoint::on_error(std::exception_ptr error) {
-    log::get("rpc")->error("Endpoint {}: {}", self_.to_string(), describe(error));
+    // Peers can make handlers throw (a malformed payload): one line per endpoint every few seconds.
+    static log::RateLimitedLog errors;
+    errors.log(self_.to_string(), [&](std::uint64_t suppressed) {
+        log::get("rpc")->error("Endpoint {}: {}{}", self_.to_string(), describe(error), log::suppressed_suffix(suppressed));
+    });
 }
 
 RpcEnv& RpcEndpoint::env() const {

@@ -451,6 +451,16 @@ std::vector<int> SparkContext::executor_pids() const {
     return impl_->local_cluster ? impl_->local_cluster->pids() : std::vector<int>{};
 }
 
+std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> SparkContext::executor_memory_status() const {
+    std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> out;
+    if (!impl_->block_manager_master || impl_->stopped) return out;
+    for (auto& s : impl_->block_manager_master->memory_status()) {
+        out[rpc::RpcAddress{s.id.host, s.id.port}.host_port()] = {s.max_memory,
+                                                                  s.max_memory - std::min(s.max_memory, s.memory_used)};
+    }
+    return out;
+}
+
 int SparkContext::executor_pid(const std::string& executor_id) const {
     return impl_->local_cluster ? impl_->local_cluster->pid_of(executor_id) : -1;
 }

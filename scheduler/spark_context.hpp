@@ -6,6 +6,7 @@
 #include "rpc/conf.hpp"
 #include "scheduler/stage.hpp"
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <source_location>
@@ -123,6 +124,10 @@ public:
     void unpersist_rdd(int rdd_id, bool blocking);
     /// Pids of the local-cluster executor processes.
     std::vector<int> executor_pids() const;
+    /// Every BlockManager ("host:port", the driver's and each executor's, whose RpcEnv listens
+    /// there) with its maximum and remaining storage memory in bytes (Spark's
+    /// getExecutorMemoryStatus). Threading: thread-safe.
+    std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> executor_memory_status() const;
     /// Pid of local-cluster executor `executor_id`, or -1 if it has no running process.
     int executor_pid(const std::string& executor_id) const;
 

@@ -282,6 +282,17 @@ void BlockManagerMasterEndpoint::remove_rdd(int rdd_id, std::function<void(int)>
     }
 }
 
+std::vector<BlockManagerMasterEndpoint::MemoryStatus> BlockManagerMasterEndpoint::memory_status() const {
+    std::lock_guard lk(mu_);
+    std::vector<MemoryStatus> out;
+    for (auto& [_, info] : managers_) {
+        std::uint64_t used = 0;
+        for (auto& [block, status] : info.blocks) used += status.mem_size;
+        out.push_back(MemoryStatus{info.id, info.max_memory, used});
+    }
+    return out;
+}
+
 std::vector<BlockManagerId> BlockManagerMasterEndpoint::block_managers() const {
     std::lock_guard lk(mu_);
     std::vector<BlockManagerId> out;

@@ -66,6 +66,13 @@ public:
     void remove_rdd(int rdd_id, std::function<void(int)> done = {});
     /// Ids of the registered BlockManagers.
     std::vector<BlockManagerId> block_managers() const;
+    struct MemoryStatus {
+        BlockManagerId id;
+        std::uint64_t max_memory = 0;
+        std::uint64_t memory_used = 0;  ///< by the blocks it reported in memory
+    };
+    /// Each registered BlockManager's storage memory (Spark's getMemoryStatus).
+    std::vector<MemoryStatus> memory_status() const;
 
 private:
     struct BlockStatus {

@@ -128,24 +128,24 @@ int main(int argc, char** argv) {
         auto* lat = cli.add_subcommand("rpc-latency", "ask round trip vs raw TCP ping-pong, between two processes");
         lat->add_option("--cpu", rpc.cpu, "pin both processes to this CPU");
         lat->add_option("--rounds", rpc.latency_rounds)->capture_default_str();
-        lat->add_option("--conf", confs, "RpcEnv configuration KEY=VALUE");
+        lat->add_option("--conf", confs, "RpcEnv configuration KEY=VALUE")->allow_extra_args(false);
         lat->add_option("--server-port", rpc.server_port, "use an ember-bench __rpc-server already running (profiling)");
         auto* thr = cli.add_subcommand("rpc-throughput", "asks (64 in flight) and sends per second vs a raw TCP stream");
         thr->add_option("--cpu", rpc.cpu, "pin both processes to this CPU");
         thr->add_option("--messages", rpc.throughput_messages)->capture_default_str();
-        thr->add_option("--conf", confs, "RpcEnv configuration KEY=VALUE");
+        thr->add_option("--conf", confs, "RpcEnv configuration KEY=VALUE")->allow_extra_args(false);
 
         bench::TaskBenchOptions tb;
         auto* tasks = cli.add_subcommand("tasks", "no-op tasks per second through the scheduler vs a raw TCP stream");
         tasks->add_option("--master", tb.master)->capture_default_str();
         tasks->add_option("--tasks", tb.tasks)->capture_default_str()->check(CLI::PositiveNumber);
         tasks->add_option("--cpu", tb.cpu, "pin the driver, its executors and the baseline to this CPU");
-        tasks->add_option("--conf", confs, "SparkContext configuration KEY=VALUE");
+        tasks->add_option("--conf", confs, "SparkContext configuration KEY=VALUE")->allow_extra_args(false);
         auto* tlat = cli.add_subcommand("task-latency", "one-task job submit-to-result latency vs raw TCP ping-pong");
         tlat->add_option("--master", tb.master)->capture_default_str();
         tlat->add_option("--jobs", tb.jobs)->capture_default_str()->check(CLI::PositiveNumber);
         tlat->add_option("--cpu", tb.cpu, "pin the driver, its executors and the baseline to this CPU");
-        tlat->add_option("--conf", confs, "SparkContext configuration KEY=VALUE");
+        tlat->add_option("--conf", confs, "SparkContext configuration KEY=VALUE")->allow_extra_args(false);
         bench::ShuffleBenchOptions sb;
         std::string size = "4g";
         auto* shuf = cli.add_subcommand("shuffle", "sort_by_key and reduce_by_key of generated records vs GNU sort, "
@@ -156,7 +156,7 @@ int main(int argc, char** argv) {
         shuf->add_option("--ops", sb.ops, "sort, reduce_by_key")->delimiter(',')->capture_default_str();
         shuf->add_option("--prefix-chars", sb.prefix_chars, "reduce_by_key groups keys by this prefix")->capture_default_str();
         shuf->add_option("--dir", sb.dir, "work directory (kept, with the input for later runs)");
-        shuf->add_option("--conf", confs, "SparkContext configuration KEY=VALUE");
+        shuf->add_option("--conf", confs, "SparkContext configuration KEY=VALUE")->allow_extra_args(false);
         CLI11_PARSE(cli, argc, argv);
         for (auto& kv : confs) {
             rpc.conf.set(kv.substr(0, kv.find('=')), kv.substr(kv.find('=') + 1));

@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
             ->check(CLI::PositiveNumber);
         cli.add_option("--output", output, "write word<TAB>count part files to this new directory");
         cli.add_option("--top", top, "how many of the most frequent words to print")->capture_default_str();
-        cli.add_option("--conf", confs, "an ember.* configuration entry, KEY=VALUE (repeatable)");
+        cli.add_option("--conf", confs, "an ember.* configuration entry, KEY=VALUE (repeatable)")->allow_extra_args(false);
         cli.add_option("INPUT", inputs, "files or directories (read recursively)")->required();
         CLI11_PARSE(cli, argc, argv);
 

@@ -206,7 +206,7 @@ void TransportClient::pump_handshake() {
 void TransportClient::continue_handshake() {
     if (handshake_->failed()) {
         // Once per connection (the peer learns why from the failure record just sent).
-        log::get("transport")->warn("{}", handshake_->error().message);
+        log::peer_log("transport", spdlog::level::warn, remote_.host, "{}", handshake_->error().message);
         close(handshake_->error(), true);
         return;
     }
@@ -400,8 +400,8 @@ void TransportClient::process_frames() {
         for (;;) {
             auto frame = decoder_.next();
             if (!frame) {
-                log::get("transport")->error("Closing connection from {}: {}", remote_.host_port(),
-                                             frame.error().message);
+                log::peer_log("transport", spdlog::level::warn, remote_.host, "Closing connection from {}: {}",
+                              remote_.host_port(), frame.error().message);
                 close(RpcError{frame.error().code, fmt::format("Connection from {} closed: {}", remote_.host_port(),
                                                                frame.error().message)},
                       true);
@@ -518,7 +518,8 @@ void TransportClient::write_batch(std::shared_ptr<Batch> batch) {
             }
             std::string why = n == 0 ? "file shorter than the announced body" : std::strerror(errno);
             io.unlock();
-            log::get("transport")->error("sendfile to {} failed: {}", remote_.host_port(), why);
+            log::peer_log("transport", spdlog::level::warn, remote_.host, "sendfile to {} failed: {}",
+                          remote_.host_port(), why);
             close(RpcError{RpcErrc::connection_closed,
                            fmt::format("Connection to {} failed while writing: {}", remote_.host_port(), why)},
                   true);

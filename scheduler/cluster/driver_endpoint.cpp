@@ -92,7 +92,7 @@ void DriverEndpoint::receive(const rpc::Message& msg) {
     if (auto su = msg.try_get<wire::StatusUpdate>()) {
         std::string exec_id = su->getExecutorId();
         if (!b.is_executor_connection(exec_id, msg)) {
-            refused(msg, fmt::format("StatusUpdate claiming executor {}", exec_id));
+            refused(msg, fmt::format("StatusUpdate claiming executor {}: not sent by that executor's connection", exec_id));
             return;
         }
         int freed = 0;
@@ -148,7 +148,7 @@ void DriverEndpoint::receive(const rpc::Message& msg) {
     }
     if (auto re = msg.try_get<wire::RemoveExecutor>()) {
         if (msg.is_remote()) {  // the driver's own components only (heartbeats, the launcher)
-            refused(msg, "RemoveExecutor");
+            refused(msg, "RemoveExecutor: only the driver's own components may send it");
             return;
         }
         b.remove_executor(re->getExecutorId(), re->getReason());
@@ -159,7 +159,7 @@ void DriverEndpoint::receive(const rpc::Message& msg) {
 
 void DriverEndpoint::refused(const rpc::Message& msg, const std::string& what) {
     refusals_.log(msg.sender_address().host, [&](std::uint64_t suppressed) {
-        log::get("scheduler")->warn("Ignoring {} from {}: not sent by that executor's connection{}", what,
+        log::get("scheduler")->warn("Ignoring {} (from {}){}", what,
                                     msg.sender_address().host_port(), log::suppressed_suffix(suppressed));
     });
 }

@@ -29,6 +29,7 @@ public:
     void on_disconnected(const rpc::RpcAddress& remote) override;
 
 private:
+    /// Logs "Ignoring <what> (from host:port)" at warn, at most once per 5 s per peer host.
     void refused(const rpc::Message& msg, const std::string& what);
 
     CoarseGrainedSchedulerBackend& backend_;

@@ -93,6 +93,14 @@ TEST_CASE("wordcount on local-cluster agrees with a single-process count, word b
 
     std::vector<std::string> argv{wordcount_binary(), "--master", "local-cluster[2,1,1024]", "--partitions", "6",
                                   "--output", out_dir.string()};
+    // As is, and with every connection authenticated and encrypted (the driver makes the secret).
+    bool secure = GENERATE(false, true);
+    CAPTURE(secure);
+    if (secure) {
+        for (const char* kv : {"ember.authenticate=true", "ember.network.crypto.enabled=true"}) {
+            argv.insert(argv.begin() + 1, {"--conf", kv});
+        }
+    }
     argv.insert(argv.end(), roots.begin(), roots.end());
     auto r = run_process(argv);
     INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);

@@ -6,6 +6,7 @@
 #include "scheduler/cluster/cluster_messages.capnp.h"
 #include "scheduler/ember.hpp"
 #include "scheduler/registry.hpp"
+#include "shuffle/map_status.hpp"
 #include "storage/serializer.hpp"
 
 #include <catch2/catch.hpp>
@@ -146,4 +147,98 @@ TEST_CASE("A fake executor registers with a real driver, runs its tasks and sees
     auto reason = removed->reason.get_future();
     REQUIRE(reason.wait_for(5s) == std::future_status::ready);
     CHECK_THAT(reason.get(), Catch::Contains("disassociated"));
+}
+
+namespace {
+
+struct KeyMod3 {
+    std::pair<int, int> operator()(int x) const { return {x % 3, x}; }
+    EMBER_SERDE()
+};
+struct AddInts {
+    int operator()(int a, int b) const { return a + b; }
+    EMBER_SERDE()
+};
+
+/// RetrieveSparkAppConfig, RegisterExecutor and LaunchedExecutor as `id`, from `executor`.
+void register_fake(testkit::Probe& executor, const RpcEndpointRef& driver, const std::string& id, std::uint16_t port) {
+    RpcResult<Message> app = RpcError{};
+    for (int i = 0; i < 200 && !app; ++i) {
+        app = executor.ask(driver, OutgoingMessage::make<sw::RetrieveSparkAppConfig>(
+                                       [&](sw::RetrieveSparkAppConfig::Builder b) { b.setExecutorId(id); }));
+        if (!app) std::this_thread::sleep_for(20ms);
+    }
+    REQUIRE(app);
+    auto registered = executor.ask(driver, OutgoingMessage::make<sw::RegisterExecutor>([&](sw::RegisterExecutor::Builder b) {
+        b.setExecutorId(id);
+        write_ref(b.initExecutorRef(), executor.ref());
+        b.setHostname("127.0.0.1");
+        b.setCores(1);
+        b.setBuildId(scheduler::build_id());
+        auto bm = b.initBlockManagerId();
+        bm.setExecutorId(id);
+        bm.setHost("127.0.0.1");
+        bm.setPort(port);
+    }));
+    REQUIRE(registered);
+    REQUIRE(registered->is<sw::RegisteredExecutor>());
+    executor.send(driver, OutgoingMessage::make<sw::LaunchedExecutor>(
+                              [&](sw::LaunchedExecutor::Builder b) { b.setExecutorId(id); }));
+}
+
+}  // namespace
+
+TEST_CASE("The driver believes a StatusUpdate only from the executor that runs the task, and checks MapStatus",
+          "[scheduler][protocol][security]") {
+    // Before: forged StatusUpdate(FINISHED) frames from any connection were counted (a word count
+    // exited 0 with a wrong total), and a malformed MapStatus marked its task done without
+    // registering output, so the job hung.
+    std::uint16_t port = free_port();
+    Conf conf;
+    conf.set("ember.driver.port", std::to_string(port))
+        .set("ember.driver.host", "127.0.0.1")
+        .set("ember.driver.bindAddress", "127.0.0.1")
+        .set("ember.task.maxFailures", "2");
+    auto context = std::async(std::launch::async, [&] { return std::make_unique<SparkContext>("cluster[1]", "forgery", conf); });
+    testkit::LocalEnvs envs(2);
+    testkit::Probe executor(envs[0], "Executor");
+    testkit::Probe forger(envs[1], "Forger");  // another connection, with no registration
+    auto driver = envs[0].endpoint_ref({"127.0.0.1", port}, "CoarseGrainedScheduler");
+    auto driver_from_forger = envs[1].endpoint_ref({"127.0.0.1", port}, "CoarseGrainedScheduler");
+    register_fake(executor, driver, "fake-1", envs[0].address().port);
+    auto sc = context.get();
+
+    // 1. A result for fake-1's task from another connection is ignored; so is a result for a
+    //    task id fake-1 was never given. fake-1's own result ends the job.
+    auto rdd = sc->parallelize(std::vector<int>{10, 20, 30}, 1);
+    auto job = std::async(std::launch::async, [&] { return rdd.count(); });
+    auto launch = executor.expect_msg<sw::LaunchTask>(5s);
+    REQUIRE(launch->getTasks().size() == 1);
+    auto tid = launch->getTasks()[0].getTaskId();
+    forger.send(driver_from_forger, status("fake-1", tid, sw::TaskState::FINISHED, encode(std::uint64_t{999})));
+    executor.send(driver, status("fake-1", tid + 1000, sw::TaskState::FINISHED, encode(std::uint64_t{998})));
+    CHECK(job.wait_for(500ms) == std::future_status::timeout);
+    executor.send(driver, status("fake-1", tid, sw::TaskState::FINISHED, encode(std::uint64_t{3})));
+    CHECK(job.get() == 3);
+
+    // 2. A shuffle map task whose MapStatus does not decode fails, is retried, and the job fails
+    //    after ember.task.maxFailures: it never hangs.
+    auto sums = sc->parallelize(std::vector<int>{1, 2, 3, 4, 5, 6}, 1).map(KeyMod3{}).reduce_by_key(AddInts{}, 3);
+    auto job2 = std::async(std::launch::async, [&] { return sums.collect(); });
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        auto l = executor.expect_msg<sw::LaunchTask>(5s);
+        REQUIRE(l->getTasks().size() == 1);
+        CHECK(l->getTasks()[0].getAttemptNumber() == attempt);
+        auto t = l->getTasks()[0];
+        std::string bad = std::string("\x01\x02garbage", 9);  // does not decode
+        if (attempt == 1) {  // decodes, but has 2 block sizes for 3 reduce partitions
+            shuffle::MapStatus ms{{"fake-1", "127.0.0.1", envs[0].address().port}, t.getTaskId(),
+                                  static_cast<int>(t.getPartitionId()), {0, 0}};
+            bad = encode(ms);
+        }
+        executor.send(driver, status("fake-1", t.getTaskId(), sw::TaskState::FINISHED, bad));
+    }
+    REQUIRE(job2.wait_for(10s) == std::future_status::ready);
+    CHECK_THROWS_WITH(job2.get(), Catch::Contains("ember.InvalidMapStatus") &&
+                                       Catch::Contains("2 block sizes for 3 reduce partitions"));
 }

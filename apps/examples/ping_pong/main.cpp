@@ -198,7 +198,7 @@ int main(int argc, char** argv) {
     client->add_option("--count", count, "number of pings")
         ->check(CLI::NonNegativeNumber)
         ->capture_default_str();
-    client->add_option("--conf", settings, "KEY=VALUE setting, e.g. ember.rpc.askTimeout=1s");
+    client->add_option("--conf", settings, "KEY=VALUE setting, e.g. ember.rpc.askTimeout=1s")->allow_extra_args(false);
 
     CLI11_PARSE(app, argc, argv);
     try {
