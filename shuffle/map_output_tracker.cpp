@@ -57,9 +57,16 @@ ShuffleStatuses read_map_output_statuses(wire::MapOutputStatuses::Reader r, int 
         }
         s.epoch = r.getEpoch();
         auto list = r.getStatuses();
-        // Slots for the outputs the reply carries, not for what numMaps claims (a reply of a
-        // few bytes could claim 2^31 maps).
-        std::size_t slots = std::min<std::size_t>(static_cast<std::size_t>(s.num_maps), list.size());
+        // Slots up to the highest map index among the statuses, for no more outputs than the
+        // reply carries: not for what numMaps claims (a reply of a few bytes could claim 2^31
+        // maps), nor for a list of zero-sized structs (which capnp lets a few bytes claim by the
+        // million, up to the traversal limit; each has map index 0).
+        int top = -1;
+        for (auto st : list) {
+            int i = st.getMapIndex();
+            if (i >= 0 && i < s.num_maps) top = std::max(top, i);
+        }
+        std::size_t slots = std::min<std::size_t>(list.size(), static_cast<std::size_t>(top + 1));
         s.by_map_index.resize(slots);
         for (auto st : list) {
             auto m = from_wire(st);
