@@ -54,6 +54,10 @@ capnp::ReaderOptions reader_options(std::size_t max_frame_bytes) {
 }
 
 Message MessageData::to_message(std::shared_ptr<MessageData> data) {
+    // The sender name is read here once, so that a frame whose pointer to it is out of bounds
+    // fails now (kj::Exception: the transport rejects the frame) rather than in the noexcept
+    // Message::sender_name() a handler calls later, which would terminate the process.
+    (void)data->envelope.getSenderName();
     Message m;
     m.type_id_ = data->envelope.getPayloadTypeId();
     m.payload_ = data->envelope.getPayload();

@@ -494,18 +494,18 @@ std::vector<int> SparkContext::active_job_ids(std::optional<std::string> group_i
 
 void SparkContext::add_spark_listener(std::shared_ptr<SparkListener> listener) { impl_->bus.add(std::move(listener)); }
 
-std::string SparkContext::call_site(std::string_view op, const std::source_location& loc) {
+std::string SparkContext::call_site(std::string_view op, const SourceLocation& loc) {
     std::string_view file = loc.file_name();
     if (auto slash = file.rfind('/'); slash != std::string_view::npos) file.remove_prefix(slash + 1);
     return fmt::format("{} at {}:{}", op, file, loc.line());
 }
 
-Rdd<std::string> SparkContext::text_file(const std::string& path, int min_partitions, std::source_location loc) {
+Rdd<std::string> SparkContext::text_file(const std::string& path, int min_partitions, SourceLocation loc) {
     return text_file(std::vector<std::string>{path}, min_partitions, loc);
 }
 
 Rdd<std::string> SparkContext::text_file(const std::vector<std::string>& paths, int min_partitions,
-                                         std::source_location loc) {
+                                         SourceLocation loc) {
     std::vector<std::vector<FileSplit>> parts;
     try {
         parts = TextFileRdd::plan(paths, min_partitions > 0 ? min_partitions : default_parallelism(),

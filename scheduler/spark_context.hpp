@@ -5,11 +5,11 @@
 
 #include "rpc/conf.hpp"
 #include "scheduler/stage.hpp"
+#include "scheduler/source_location.hpp"
 
 #include <map>
 #include <memory>
 #include <optional>
-#include <source_location>
 #include <string>
 #include <vector>
 
@@ -72,18 +72,18 @@ public:
     /// small ones into about `min_partitions` partitions (default: default_parallelism()).
     /// Throws SparkException naming the path if it is missing, unreadable or empty.
     Rdd<std::string> text_file(const std::string& path, int min_partitions = 0,
-                               std::source_location loc = std::source_location::current());
+                               SourceLocation loc = SourceLocation::current());
     Rdd<std::string> text_file(const std::vector<std::string>& paths, int min_partitions = 0,
-                               std::source_location loc = std::source_location::current());
+                               SourceLocation loc = SourceLocation::current());
     /// A driver-side vector cut into `num_slices` partitions (default: default_parallelism()).
     template <class T>
     Rdd<T> parallelize(std::vector<T> data, int num_slices = 0,
-                       std::source_location loc = std::source_location::current());
+                       SourceLocation loc = SourceLocation::current());
     /// One partition per element, each with its preferred locations: hosts, or
     /// "executor_<host>_<executorId>" for one executor (Spark's makeRDD(Seq[(T, Seq[String])])).
     template <class T>
     Rdd<T> make_rdd(std::vector<std::pair<T, std::vector<std::string>>> data,
-                    std::source_location loc = std::source_location::current());
+                    SourceLocation loc = SourceLocation::current());
 
     /// Receives scheduler events (jobs, stages, tasks, executors).
     void add_spark_listener(std::shared_ptr<scheduler::SparkListener> listener);
@@ -132,7 +132,7 @@ public:
     int executor_pid(const std::string& executor_id) const;
 
     /// "<function> at <file>:<line>", as Spark names stages after their call site.
-    static std::string call_site(std::string_view op, const std::source_location& loc);
+    static std::string call_site(std::string_view op, const SourceLocation& loc);
 
 private:
     struct Impl;

@@ -5,6 +5,8 @@
 
 #include <lz4frame.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <memory>
 
 namespace ember::shuffle {
@@ -52,7 +54,11 @@ void lz4_decompress_append(std::span<const std::byte> in, std::string& out) {
         }
         src += header;
         left -= header;
-        std::size_t grow = info.contentSize ? static_cast<std::size_t>(info.contentSize) : 4 * left + 64;
+        // A content size from the header is believed only as far as LZ4 can expand the bytes
+        // left (at most 255x): a header of a few bytes may claim 2^64.
+        std::size_t bound = left < SIZE_MAX / 256 ? 255 * left + 64 : SIZE_MAX / 2;
+        std::size_t grow = info.contentSize ? static_cast<std::size_t>(std::min<std::uint64_t>(info.contentSize, bound))
+                                            : 4 * left + 64;
         for (;;) {
             std::size_t at = out.size();
             out.resize(at + grow);

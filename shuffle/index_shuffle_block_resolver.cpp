@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -88,9 +89,11 @@ std::vector<std::uint64_t> IndexShuffleBlockResolver::write_index_file_and_commi
     write_be64_file(tmp_index, offsets);
 
     std::lock_guard lk(commit_mu_);
-    // Another attempt of this map task may have committed already: keep its output if valid.
+    // Another attempt of this map task may have committed already: keep its output if valid
+    // (offsets from 0 that never decrease, to the data file's size: a decreasing pair would make
+    // a segment length of nearly 2^64 in the MapStatus).
     auto existing = read_index(index);
-    if (existing.size() == lengths.size() + 1 && existing[0] == 0 &&
+    if (existing.size() == lengths.size() + 1 && existing[0] == 0 && std::is_sorted(existing.begin(), existing.end()) &&
         file_size_or(data, UINT64_MAX) == existing.back()) {
         std::error_code ec;
         fs::remove(tmp_index, ec);

@@ -7,6 +7,7 @@
 #include "rpc/log.hpp"
 
 #include <fmt/format.h>
+#include <kj/exception.h>
 
 namespace ember::shuffle {
 namespace {
@@ -45,12 +46,49 @@ private:
 
 }  // namespace
 
+ShuffleStatuses read_map_output_statuses(wire::MapOutputStatuses::Reader r, int shuffle_id, int reduce_id) {
+    ShuffleStatuses s;
+    try {
+        s.num_maps = r.getNumMaps();
+        if (s.num_maps < 0) {
+            throw MetadataFetchFailedException(shuffle_id, reduce_id,
+                                               fmt::format("Malformed map output statuses for shuffle {}: {} maps",
+                                                           shuffle_id, s.num_maps));
+        }
+        s.epoch = r.getEpoch();
+        auto list = r.getStatuses();
+        // Slots up to the highest map index among the statuses, for no more outputs than the
+        // reply carries: not for what numMaps claims (a reply of a few bytes could claim 2^31
+        // maps), nor for a list of zero-sized structs (which capnp lets a few bytes claim by the
+        // million, up to the traversal limit; each has map index 0).
+        int top = -1;
+        for (auto st : list) {
+            int i = st.getMapIndex();
+            if (i >= 0 && i < s.num_maps) top = std::max(top, i);
+        }
+        std::size_t slots = std::min<std::size_t>(list.size(), static_cast<std::size_t>(top + 1));
+        s.by_map_index.resize(slots);
+        for (auto st : list) {
+            auto m = from_wire(st);
+            if (m.map_index >= 0 && static_cast<std::size_t>(m.map_index) < slots) {
+                s.by_map_index[static_cast<std::size_t>(m.map_index)] = std::move(m);
+            }
+        }
+    } catch (const kj::Exception& e) {
+        throw MetadataFetchFailedException(shuffle_id, reduce_id,
+                                           fmt::format("Malformed map output statuses for shuffle {}: {}", shuffle_id,
+                                                       e.getDescription().cStr()));
+    }
+    return s;
+}
+
 BlocksByAddress MapOutputTracker::get_map_sizes_by_executor_id(int shuffle_id, int start_partition,
                                                                int end_partition) {
     ShuffleStatuses s = statuses(shuffle_id, start_partition);
     std::map<storage::BlockManagerId, std::vector<BlockInfo>> grouped;
     for (int m = 0; m < s.num_maps; ++m) {
-        const auto& st = s.by_map_index[static_cast<std::size_t>(m)];
+        auto i = static_cast<std::size_t>(m);
+        const MapStatus* st = i < s.by_map_index.size() && s.by_map_index[i] ? &*s.by_map_index[i] : nullptr;
         if (!st) {
             throw MetadataFetchFailedException(
                 shuffle_id, start_partition,
@@ -210,15 +248,7 @@ ShuffleStatuses MapOutputTrackerWorker::statuses(int shuffle_id, int reduce_id) 
             shuffle_id, reduce_id,
             fmt::format("Cannot get map output locations for shuffle {}: {}", shuffle_id, reply.error().message));
     }
-    auto r = reply->get<wire::MapOutputStatuses>();
-    ShuffleStatuses s;
-    s.num_maps = r.getNumMaps();
-    s.epoch = r.getEpoch();
-    s.by_map_index.resize(static_cast<std::size_t>(s.num_maps));
-    for (auto st : r.getStatuses()) {
-        auto m = from_wire(st);
-        if (m.map_index >= 0 && m.map_index < s.num_maps) s.by_map_index[static_cast<std::size_t>(m.map_index)] = std::move(m);
-    }
+    ShuffleStatuses s = read_map_output_statuses(reply->get<wire::MapOutputStatuses>(), shuffle_id, reduce_id);
     std::lock_guard lk(mu_);
     cache_[shuffle_id] = s;
     return s;

@@ -33,8 +33,17 @@ using BlocksByAddress = std::vector<std::pair<storage::BlockManagerId, std::vect
 struct ShuffleStatuses {
     int num_maps = 0;
     std::int64_t epoch = 0;
-    std::vector<std::optional<MapStatus>> by_map_index;  ///< nullopt: missing
+    std::vector<std::optional<MapStatus>> by_map_index;  ///< nullopt, or past the end: missing
 };
+
+/// Reads the master's MapOutputStatuses reply as a worker does. Memory follows the reply's
+/// statuses, not its numMaps: `by_map_index` has a slot for at most as many map outputs as the
+/// reply carries, up to the highest map index among them (when it carries fewer than numMaps,
+/// some output is missing and a reducer fails on it whichever it is), and statuses outside the
+/// slots are dropped. Throws
+/// MetadataFetchFailedException for `shuffle_id` and `reduce_id` (the requesting task's) if the
+/// reply is malformed or its numMaps negative.
+ShuffleStatuses read_map_output_statuses(wire::MapOutputStatuses::Reader r, int shuffle_id, int reduce_id);
 
 /// What reducers need from a tracker.
 /// Threading: thread-safe.

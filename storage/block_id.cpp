@@ -55,8 +55,19 @@ std::string name(const BlockId& id) {
 }
 
 std::optional<BlockId> parse_block_id(std::string_view s) {
-    if (s.starts_with("temp_shuffle_")) return TempShuffleBlockId{std::string(s.substr(13))};
-    if (s.starts_with("temp_local_")) return TempLocalBlockId{std::string(s.substr(11))};
+    // A temp block's id is the name of a file in the local dirs: one with a '/' (a path into
+    // other directories) or a NUL is not a block id, whoever sent it.
+    auto file_name = [](std::string_view u) {
+        return u.find_first_of(std::string_view("/\0", 2)) == std::string_view::npos;
+    };
+    if (s.starts_with("temp_shuffle_")) {
+        if (!file_name(s.substr(13))) return std::nullopt;
+        return TempShuffleBlockId{std::string(s.substr(13))};
+    }
+    if (s.starts_with("temp_local_")) {
+        if (!file_name(s.substr(11))) return std::nullopt;
+        return TempLocalBlockId{std::string(s.substr(11))};
+    }
     std::string_view suffix;
     if (auto dot = s.find('.'); dot != std::string_view::npos) {
         suffix = s.substr(dot + 1);

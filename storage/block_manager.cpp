@@ -36,67 +36,57 @@ public:
     explicit BlockRpcServer(BlockManager& bm) : bm_(bm) {}
 
     void receive_and_reply(const rpc::Message& msg, rpc::RpcCallContext ctx) override {
-        auto req = msg.get<wire::FetchBlocks>();
-        auto ranges = req.getRanges();
-        if (ranges.size() != 0 && ranges.size() != req.getBlockIds().size()) {
-            ctx.send_failure(fmt::format("FetchBlocks has {} ranges for {} blocks", ranges.size(),
-                                         req.getBlockIds().size()));
+        auto req = read_fetch_blocks(msg.get<wire::FetchBlocks>());
+        if (!req) {
+            ctx.send_failure(req.error().message);
             return;
         }
         std::vector<std::variant<rpc::FileRegion, rpc::SharedBytes>> regions;
-        regions.reserve(req.getBlockIds().size());
-        for (auto text : req.getBlockIds()) {
-            std::string_view name(text.begin(), text.size());
-            auto id = parse_block_id(name);
-            if (!id) {
-                ctx.send_failure(fmt::format("Failed to parse {} into a block ID", name));
-                return;
-            }
-            if (!std::holds_alternative<ShuffleBlockId>(*id)) {
+        regions.reserve(req->size());
+        // The reason a block cannot be served, with its paths, stays in this executor's log: a
+        // peer learns the block is unavailable, not where this executor keeps its files.
+        auto unavailable = [&](const std::string& name, const std::string& why) {
+            unavailable_.log(name, [&](std::uint64_t suppressed) {
+                log::get("storage")->warn("Cannot serve block {} to {}: {}{}", name, msg.sender_address().host_port(),
+                                          why, log::suppressed_suffix(suppressed));
+            });
+            ctx.send_failure(fmt::format("Block {} is not available at executor {} (its shuffle files are missing or "
+                                         "unreadable)",
+                                         name, bm_.id().executor_id));
+        };
+        for (const BlockRequest& b : *req) {
+            const std::string& name = b.name;
+            if (!std::holds_alternative<ShuffleBlockId>(b.id)) {
                 // A memory block is sent from the MemoryStore's own buffer, which the frame keeps
                 // alive even if the block is removed meanwhile; a disk block from its open file.
-                if (auto bytes = bm_.memory_store().get_bytes(*id)) {
+                if (auto bytes = bm_.memory_store().get_bytes(b.id)) {
                     regions.emplace_back(rpc::SharedBytes{bytes->owner, bytes->bytes});
-                    continue;
+                } else {
+                    auto seg = bm_.disk_store().get_segment(b.id);
+                    auto file = seg ? rpc::FileHandle::open_read(seg->path) : nullptr;
+                    if (!file) {
+                        ctx.send_failure(fmt::format("Block {} not found at executor {}", name, bm_.id().executor_id));
+                        return;
+                    }
+                    regions.emplace_back(rpc::FileRegion{std::move(file), 0, seg->length});
                 }
-                auto seg = bm_.disk_store().get_segment(*id);
-                auto file = seg ? rpc::FileHandle::open_read(seg->path) : nullptr;
-                if (!file) {
-                    ctx.send_failure(fmt::format("Block {} not found at executor {}", name, bm_.id().executor_id));
+            } else {
+                FileSegment seg;
+                try {
+                    seg = bm_.get_local_segment(b.id);
+                } catch (const std::exception& e) {
+                    unavailable(name, e.what());
                     return;
                 }
-                regions.emplace_back(rpc::FileRegion{std::move(file), 0, seg->length});
-                continue;
+                auto file = rpc::FileHandle::open_read(seg.path);
+                if (!file) {
+                    unavailable(name, fmt::format("cannot open {}: {}", seg.path, std::strerror(errno)));
+                    return;
+                }
+                regions.push_back(rpc::FileRegion{std::move(file), seg.offset, seg.length});
             }
-            // The reason, with its paths, stays in this executor's log: a peer learns the block is
-            // unavailable, not where this executor keeps its files.
-            auto unavailable = [&](const std::string& why) {
-                unavailable_.log(std::string(name), [&](std::uint64_t suppressed) {
-                    log::get("storage")->warn("Cannot serve block {} to {}: {}{}", name, msg.sender_address().host_port(),
-                                              why, log::suppressed_suffix(suppressed));
-                });
-                ctx.send_failure(fmt::format("Block {} is not available at executor {} (its shuffle files are missing "
-                                             "or unreadable)",
-                                             name, bm_.id().executor_id));
-            };
-            FileSegment seg;
-            try {
-                seg = bm_.get_local_segment(*id);
-            } catch (const std::exception& e) {
-                unavailable(e.what());
-                return;
-            }
-            auto file = rpc::FileHandle::open_read(seg.path);
-            if (!file) {
-                unavailable(fmt::format("cannot open {}: {}", seg.path, std::strerror(errno)));
-                return;
-            }
-            regions.push_back(rpc::FileRegion{std::move(file), seg.offset, seg.length});
-        }
-        for (unsigned i = 0; i < ranges.size(); ++i) {
             // Only the asked range of each block (pieces of a large block).
-            auto name = req.getBlockIds()[i];
-            if (!narrow(regions[i], ranges[i], ctx, std::string_view(name.begin(), name.size()))) return;
+            if (b.range && !narrow(regions.back(), *b.range, ctx, name)) return;
         }
         auto reply = rpc::OutgoingMessage::make<wire::BlocksFetched>();
         auto sizes = reply.payload<wire::BlocksFetched>().initSizes(static_cast<unsigned>(regions.size()));
@@ -111,7 +101,7 @@ public:
 private:
     /// Cuts the served bytes of block `name` down to `range`; false (and the ask failed) if the
     /// range goes beyond the block.
-    static bool narrow(std::variant<rpc::FileRegion, rpc::SharedBytes>& region, wire::ByteRange::Reader range,
+    static bool narrow(std::variant<rpc::FileRegion, rpc::SharedBytes>& region, const ByteRange& range,
                        rpc::RpcCallContext& ctx, std::string_view name) {
         std::uint64_t size = std::visit(
             [](auto& r) -> std::uint64_t {
@@ -122,17 +112,17 @@ private:
                 }
             },
             region);
-        std::uint64_t off = range.getOffset(), len = range.getLength();
-        if (off > size || len > size - off) {
-            ctx.send_failure(fmt::format("Range of {} bytes at {} is beyond block {} of {} bytes", len, off, name, size));
+        if (!range.within(size)) {
+            ctx.send_failure(fmt::format("Range of {} bytes at {} is beyond block {} of {} bytes", range.length,
+                                         range.offset, name, size));
             return false;
         }
         if (auto* f = std::get_if<rpc::FileRegion>(&region)) {
-            f->offset += off;
-            f->length = len;
+            f->offset += range.offset;
+            f->length = range.length;
         } else {
             auto& b = std::get<rpc::SharedBytes>(region);
-            b.bytes = b.bytes.subspan(static_cast<std::size_t>(off), static_cast<std::size_t>(len));
+            b.bytes = b.bytes.subspan(static_cast<std::size_t>(range.offset), static_cast<std::size_t>(range.length));
         }
         return true;
     }
@@ -437,25 +427,12 @@ void BlockManager::fetch_blocks(const BlockManagerId& from, const std::vector<Bl
             done(r.error());
             return;
         }
-        auto reply = r->try_get<wire::BlocksFetched>();
-        if (!reply || reply->getSizes().size() != expected) {
-            done(rpc::RpcError{rpc::RpcErrc::unexpected_message, "malformed BlocksFetched reply"});
+        auto blocks = read_blocks_fetched(*r, expected);
+        if (!blocks) {
+            done(blocks.error());
             return;
         }
-        auto owner = std::make_shared<rpc::Message>(*r);
-        auto body = owner->body();
-        std::vector<ManagedBuffer> out;
-        out.reserve(expected);
-        std::size_t pos = 0;
-        for (auto size : reply->getSizes()) {
-            if (pos + size > body.size()) {
-                done(rpc::RpcError{rpc::RpcErrc::protocol_error, "BlocksFetched sizes exceed its body"});
-                return;
-            }
-            out.push_back(ManagedBuffer{owner, body.subspan(pos, size)});
-            pos += size;
-        }
-        done(std::move(out));
+        done(std::move(*blocks));
     });
 }
 

@@ -9,6 +9,7 @@
 #include "storage/block_id.hpp"
 #include "storage/block_manager_id.hpp"
 #include "storage/block_manager_master.hpp"
+#include "storage/block_transfer_codec.hpp"
 #include "storage/disk_block_manager.hpp"
 #include "storage/disk_store.hpp"
 #include "storage/managed_buffer.hpp"
@@ -39,12 +40,6 @@ public:
 
 /// Completion of a remote fetch: one buffer per requested block, in request order.
 using FetchCallback = std::function<void(rpc::RpcResult<std::vector<ManagedBuffer>>)>;
-
-/// `length` bytes at `offset` of a block (a piece of a block fetched in pieces).
-struct ByteRange {
-    std::uint64_t offset = 0;
-    std::uint64_t length = 0;
-};
 
 /// Local block storage of one process, served to others through the "block-transfer" endpoint
 /// of the process's RpcEnv; the BlockManagerId's host:port is that env's address.

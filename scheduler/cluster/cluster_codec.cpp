@@ -33,4 +33,26 @@ TaskDescription from_wire(wire::TaskDescription::Reader r) {
     return d;
 }
 
+TaskStatusUpdate from_wire(wire::TaskStatus::Reader r) {
+    TaskStatusUpdate u;
+    u.task_id = r.getTaskId();
+    u.state = from_wire(r.getState());
+    if (u.state == TaskState::failed || u.state == TaskState::killed || u.state == TaskState::lost) {
+        u.reason = from_wire(r.getFailure());
+    }
+    auto data = r.getResult();
+    u.result.assign(reinterpret_cast<const char*>(data.begin()), data.size());
+    u.metrics = TaskMetrics::from_wire(r.getMetrics());
+    if (u.state == TaskState::finished && r.getIndirect()) {
+        u.indirect = true;
+        u.result_size = r.getResultSize();
+        auto text = r.getResultBlockId();
+        auto block = storage::parse_block_id(std::string_view(text.begin(), text.size()));
+        if (block && std::holds_alternative<storage::TaskResultBlockId>(*block)) {
+            u.result_block = std::get<storage::TaskResultBlockId>(*block);
+        }
+    }
+    return u;
+}
+
 }  // namespace ember::scheduler

@@ -58,16 +58,18 @@ void CoarseGrainedSchedulerBackend::stop() {
             return;
         }
         pending->store(static_cast<int>(executors_.size()));
-        for (auto& [id, data] : executors_) {
+        for (auto& entry : executors_) {
+            // (Not a structured binding: clang before 16 cannot capture one in a lambda.)
+            const std::string& id = entry.first;
             // The callback runs on this loop, before the executor's disconnect is seen here.
-            data.ref.ask(rpc::OutgoingMessage::make<wire::StopExecutor>(),
-                         stop_timeout,
-                         [this, id, pending, done](rpc::RpcResult<rpc::Message> r) {
-                             if (auto it = executors_.find(id); r && it != executors_.end()) {
-                                 it->second.stop_acknowledged = true;
-                             }
-                             if (pending->fetch_sub(1) == 1) done->set_value();
-                         });
+            entry.second.ref.ask(rpc::OutgoingMessage::make<wire::StopExecutor>(),
+                             stop_timeout,
+                             [this, id, pending, done](rpc::RpcResult<rpc::Message> r) {
+                                 if (auto it = executors_.find(id); r && it != executors_.end()) {
+                                     it->second.stop_acknowledged = true;
+                                 }
+                                 if (pending->fetch_sub(1) == 1) done->set_value();
+                             });
         }
     });
     if (posted) all_done.wait_for(stop_timeout.duration + std::chrono::seconds(5));

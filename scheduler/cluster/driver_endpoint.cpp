@@ -3,6 +3,7 @@
 
 #include "rpc/log.hpp"
 #include "rpc/security/security_config.hpp"
+#include "scheduler/cluster/cluster_codec.hpp"
 #include "scheduler/cluster/cluster_messages.capnp.h"
 #include "scheduler/cluster/coarse_grained_scheduler_backend.hpp"
 #include "scheduler/registry.hpp"
@@ -96,35 +97,28 @@ void DriverEndpoint::receive(const rpc::Message& msg) {
             return;
         }
         int freed = 0;
-        for (auto u : su->getUpdates()) {
-            if (!b.scheduler_.task_runs_on(u.getTaskId(), exec_id)) {
+        for (auto w : su->getUpdates()) {
+            TaskStatusUpdate u = from_wire(w);
+            if (!b.scheduler_.task_runs_on(u.task_id, exec_id)) {
                 // Executors report only their own tasks: an update for another's is ignored.
                 refused(msg, fmt::format("StatusUpdate from executor {} for TID {}, which is not running there",
-                                         exec_id, u.getTaskId()));
+                                         exec_id, u.task_id));
                 continue;
             }
-            TaskState state = from_wire(u.getState());
-            std::optional<TaskEndReason> reason;
-            if (state == TaskState::failed || state == TaskState::killed || state == TaskState::lost) {
-                reason = from_wire(u.getFailure());
-            }
-            auto data = u.getResult();
+            TaskState state = u.state;
             std::optional<IndirectTaskResult> indirect;
-            if (state == TaskState::finished && u.getIndirect()) {
-                auto block = storage::parse_block_id(std::string_view(u.getResultBlockId().cStr()));
+            if (u.indirect) {
                 auto it = b.executors_.find(exec_id);
-                if (block && std::holds_alternative<storage::TaskResultBlockId>(*block) && it != b.executors_.end()) {
-                    indirect = IndirectTaskResult{std::get<storage::TaskResultBlockId>(*block), u.getResultSize(),
-                                                  it->second.block_manager_id};
+                if (u.result_block && it != b.executors_.end()) {
+                    indirect = IndirectTaskResult{*u.result_block, u.result_size, it->second.block_manager_id};
                 } else {
                     // Nowhere to fetch it from: the result is lost.
                     state = TaskState::failed;
-                    reason = TaskResultLost{};
+                    u.reason = TaskResultLost{};
                 }
             }
-            b.scheduler_.status_update(u.getTaskId(), state,
-                                       std::string(reinterpret_cast<const char*>(data.begin()), data.size()),
-                                       std::move(reason), TaskMetrics::from_wire(u.getMetrics()), std::move(indirect));
+            b.scheduler_.status_update(u.task_id, state, std::move(u.result), std::move(u.reason), u.metrics,
+                                       std::move(indirect));
             if (is_finished(state)) freed += b.scheduler_.cpus_per_task();
         }
         if (auto it = b.executors_.find(exec_id); it != b.executors_.end() && freed > 0) {

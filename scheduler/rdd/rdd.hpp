@@ -15,6 +15,7 @@
 #include "scheduler/rdd/shuffled_rdd.hpp"
 #include "scheduler/rdd/union_rdd.hpp"
 #include "scheduler/spark_context.hpp"
+#include "scheduler/source_location.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -26,7 +27,6 @@
 #include <memory>
 #include <optional>
 #include <ranges>
-#include <source_location>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -154,7 +154,7 @@ template <class T>
 class Rdd {
 public:
     using value_type = T;
-    using Loc = std::source_location;
+    using Loc = SourceLocation;
 
     Rdd(SparkContext* sc, std::shared_ptr<scheduler::RddNode<T>> node) : sc_(sc), node_(std::move(node)) {}
 
@@ -588,7 +588,7 @@ private:
 };
 
 template <class T>
-Rdd<T> SparkContext::parallelize(std::vector<T> data, int num_slices, std::source_location loc) {
+Rdd<T> SparkContext::parallelize(std::vector<T> data, int num_slices, SourceLocation loc) {
     int n = num_slices > 0 ? num_slices : default_parallelism();
     auto node = std::make_shared<scheduler::ParallelCollectionRdd<T>>(
         new_rdd_id(), scheduler::ParallelCollectionRdd<T>::slice(std::move(data), n));
@@ -597,7 +597,7 @@ Rdd<T> SparkContext::parallelize(std::vector<T> data, int num_slices, std::sourc
 }
 
 template <class T>
-Rdd<T> SparkContext::make_rdd(std::vector<std::pair<T, std::vector<std::string>>> data, std::source_location loc) {
+Rdd<T> SparkContext::make_rdd(std::vector<std::pair<T, std::vector<std::string>>> data, SourceLocation loc) {
     std::vector<std::vector<T>> slices;
     std::vector<std::vector<std::string>> locations;
     for (auto& [value, locs] : data) {

@@ -81,7 +81,7 @@ DecodedStage StageCodec::decode(std::string_view bytes) {
         std::string key(d.get_bytes());
         ctx.parents_ = d.read<std::vector<int>>();
         std::string_view params = d.get_bytes();
-        auto factory = reinterpret_cast<detail::RddFactory>(detail::find_factory(0, key));
+        auto factory = reinterpret_cast<detail::RddFactory>(const_cast<void*>(detail::find_factory(0, key)));
         Decoder pd(params);
         auto node = factory(ctx, pd, id, parts);
         std::uint8_t flags = d.get_u8();
@@ -96,7 +96,7 @@ DecodedStage StageCodec::decode(std::string_view bytes) {
         int parent = d.read<int>();
         std::string_view params = d.get_bytes();
         ctx.parents_ = {parent};
-        auto factory = reinterpret_cast<detail::ShuffleDepFactory>(detail::find_factory(1, key));
+        auto factory = reinterpret_cast<detail::ShuffleDepFactory>(const_cast<void*>(detail::find_factory(1, key)));
         Decoder pd(params);
         out.shuffle = factory(ctx, pd);
         out.rdd = out.shuffle->rdd();
@@ -104,7 +104,7 @@ DecodedStage StageCodec::decode(std::string_view bytes) {
         out.rdd = ctx.get(d.read<int>());
         std::string key(d.get_bytes());
         std::string_view params = d.get_bytes();
-        auto factory = reinterpret_cast<detail::ResultFnFactory>(detail::find_factory(2, key));
+        auto factory = reinterpret_cast<detail::ResultFnFactory>(const_cast<void*>(detail::find_factory(2, key)));
         Decoder pd(params);
         out.func = factory(pd);
     }

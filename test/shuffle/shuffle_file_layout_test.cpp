@@ -130,6 +130,22 @@ TEST_CASE("The first committed attempt of a map task wins", "[shuffle][layout]")
     CHECK(f.records(0, 1, 0).size() == 4);
 }
 
+TEST_CASE("An existing output whose index offsets decrease is not kept", "[shuffle][layout]") {
+    // Found by test/fuzz/fuzz_shuffle_index: offsets 0, size + 1, size passed the check (first 0,
+    // last = the data file's size) and the second attempt reported a length of 2^64 - 1.
+    Fixture f;
+    auto first = f.write(0, 1, {4, 4}, false);
+    std::uint64_t size = first[0] + first[1];
+    std::string index;
+    for (std::uint64_t v : {std::uint64_t{0}, size + 1, size}) {
+        for (int b = 7; b >= 0; --b) index += static_cast<char>((v >> (8 * b)) & 0xff);
+    }
+    std::ofstream(f.resolver.index_file(0, 1), std::ios::binary | std::ios::trunc) << index;
+    auto second = f.write(0, 1, {1, 9}, false);  // the corrupt output is replaced by this one
+    CHECK(second[0] + second[1] == std::filesystem::file_size(f.resolver.data_file(0, 1)));
+    CHECK(f.records(0, 1, 1).size() == 9);
+}
+
 TEST_CASE("Uncompressed output stores the raw records", "[shuffle][layout]") {
     Fixture f;
     f.write(5, 2, {3}, false, ShuffleWriteOptions{false, false});
@@ -158,4 +174,23 @@ TEST_CASE("Corrupt LZ4 data is a DecodeError", "[shuffle][layout]") {
     }
     std::string o;
     CHECK_THROWS_AS(lz4_decompress_append(std::as_bytes(std::span(frame.data(), frame.size() - 3)), o), DecodeError);
+}
+
+TEST_CASE("An LZ4 frame header's content size is not believed beyond what the input can expand to",
+          "[shuffle][layout]") {
+    // Found by test/fuzz/fuzz_record_decoder: a header claiming 0x723000000000000b bytes made
+    // lz4_decompress_append resize its output to that size (std::length_error, or the
+    // allocation itself) before decoding a byte.
+    const unsigned char frame[] = {0x04, 0x22, 0x4d, 0x18, 0x6c, 0x40, 0x0b, 0x00, 0x00, 0x00, 0x00, 0x00, 0x30,
+                                   0x72, 0x72, 0x6f, 0x72, 0x45, 0x00, 0x00, 0x00, 0x7c, 0x0b, 0x00, 0x00, 0x80,
+                                   0x00, 0x00, 0x00, 0x00, 0x00, 0xd0, 0xbf, 0x02, 0x01, 0x06, 0x00, 0x00, 0x00,
+                                   0x00, 0x00, 0xf2, 0x23, 0x2a, 0xfc};
+    std::string out;
+    CHECK_THROWS_AS(lz4_decompress_append(std::as_bytes(std::span(frame)), out), DecodeError);
+    // A true content size still sizes the output at once.
+    std::string good;
+    lz4_compress_append(std::string(100000, 'z'), good);
+    std::string back;
+    lz4_decompress_append(std::as_bytes(std::span(good.data(), good.size())), back);
+    CHECK(back == std::string(100000, 'z'));
 }

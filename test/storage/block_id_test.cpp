@@ -26,6 +26,14 @@ TEST_CASE("Block ids print and parse in Spark's forms", "[storage][block_id]") {
     }
 }
 
+TEST_CASE("A temp block id that is a path is not a block id", "[storage][block_id]") {
+    // A peer's FetchBlocks names blocks: none may point outside the local dirs.
+    CHECK_FALSE(parse_block_id("temp_shuffle_/../../etc/passwd"));
+    CHECK_FALSE(parse_block_id("temp_local_a/b"));
+    CHECK_FALSE(parse_block_id(std::string_view("temp_local_a\0b", 14)));
+    CHECK(parse_block_id("temp_local_5f0c-..-x"));
+}
+
 TEST_CASE("File placement uses Java's String.hashCode as Spark does", "[storage][disk]") {
     // Values computed with Java's String.hashCode.
     CHECK(DiskBlockManager::non_negative_hash("hello") == 99162322);

@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "storage/block_transfer_codec.hpp"
+
+#include <fmt/format.h>
+#include <kj/exception.h>
+
+#include <memory>
+#include <string_view>
+
+namespace ember::storage {
+
+rpc::RpcResult<std::vector<BlockRequest>> read_fetch_blocks(wire::FetchBlocks::Reader req) {
+    try {
+        auto ids = req.getBlockIds();
+        auto ranges = req.getRanges();
+        if (ranges.size() != 0 && ranges.size() != ids.size()) {
+            return rpc::RpcError{
+                rpc::RpcErrc::protocol_error,
+                fmt::format("FetchBlocks has {} ranges for {} blocks", ranges.size(), ids.size())};
+        }
+        std::vector<BlockRequest> out;
+        out.reserve(ids.size());
+        for (unsigned i = 0; i < ids.size(); ++i) {
+            auto text = ids[i];
+            std::string_view name(text.begin(), text.size());
+            auto id = parse_block_id(name);
+            if (!id) {
+                return rpc::RpcError{rpc::RpcErrc::protocol_error,
+                                     fmt::format("Failed to parse {} into a block ID", name)};
+            }
+            BlockRequest r{std::move(*id), std::string(name), std::nullopt};
+            if (ranges.size() != 0)
+                r.range = ByteRange{ranges[i].getOffset(), ranges[i].getLength()};
+            out.push_back(std::move(r));
+        }
+        return out;
+    } catch (const kj::Exception& e) {
+        return rpc::RpcError{rpc::RpcErrc::protocol_error,
+                             fmt::format("malformed FetchBlocks: {}", e.getDescription().cStr())};
+    }
+}
+
+rpc::RpcResult<std::vector<ManagedBuffer>> read_blocks_fetched(const rpc::Message& reply,
+                                                               std::size_t expected) {
+    try {
+        auto fetched = reply.try_get<wire::BlocksFetched>();
+        if (!fetched || fetched->getSizes().size() != expected) {
+            return rpc::RpcError{rpc::RpcErrc::unexpected_message, "malformed BlocksFetched reply"};
+        }
+        auto owner = std::make_shared<rpc::Message>(reply);
+        auto body = owner->body();
+        std::vector<ManagedBuffer> out;
+        out.reserve(expected);
+        std::size_t pos = 0;
+        for (std::uint64_t size : fetched->getSizes()) {
+            // Compared without pos + size, which a hostile size makes wrap around.
+            if (size > body.size() - pos) {
+                return rpc::RpcError{rpc::RpcErrc::protocol_error,
+                                     "BlocksFetched sizes exceed its body"};
+            }
+            out.push_back(ManagedBuffer{owner, body.subspan(pos, static_cast<std::size_t>(size))});
+            pos += static_cast<std::size_t>(size);
+        }
+        return out;
+    } catch (const kj::Exception& e) {
+        return rpc::RpcError{
+            rpc::RpcErrc::protocol_error,
+            fmt::format("malformed BlocksFetched reply: {}", e.getDescription().cStr())};
+    }
+}
+
+}  // namespace ember::storage

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// Internal: how a BlockManager reads the block transfer messages (block_transfer_messages.capnp)
+/// it receives: a FetchBlocks request on the serving side, a BlocksFetched reply and its raw body
+/// on the fetching side. Bytes from a peer are never trusted: every failure is a value naming the
+/// problem (test/fuzz/fuzz_block_transfer.cpp feeds these functions hostile bytes).
+
+#include "rpc/message.hpp"
+#include "rpc/rpc_error.hpp"
+#include "storage/block_id.hpp"
+#include "storage/block_transfer_messages.capnp.h"
+#include "storage/managed_buffer.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ember::storage {
+
+/// `length` bytes at `offset` of a block (a piece of a block fetched in pieces).
+struct ByteRange {
+    std::uint64_t offset = 0;
+    std::uint64_t length = 0;
+
+    /// Whether the range lies inside a block of `block_size` bytes (no overflow, any values).
+    bool within(std::uint64_t block_size) const noexcept {
+        return offset <= block_size && length <= block_size - offset;
+    }
+};
+
+/// One block of a FetchBlocks request, as the server reads it.
+struct BlockRequest {
+    BlockId id;
+    std::string name;                ///< the id as the peer spelt it, for error messages
+    std::optional<ByteRange> range;  ///< only this piece of the block
+};
+
+/// Reads a FetchBlocks request: every block id parsed, and one range per block or none. The
+/// error (RpcErrc::protocol_error) names the first problem: "Failed to parse <name> into a
+/// block ID", "FetchBlocks has 2 ranges for 3 blocks", or a malformed message.
+rpc::RpcResult<std::vector<BlockRequest>> read_fetch_blocks(wire::FetchBlocks::Reader req);
+
+/// Splits the raw body of a BlocksFetched reply into the `expected` blocks it must carry, in
+/// request order; each buffer keeps the reply alive. Fails (protocol_error) if the reply is not
+/// a BlocksFetched, has another number of sizes, or sizes that do not fit its body.
+rpc::RpcResult<std::vector<ManagedBuffer>> read_blocks_fetched(const rpc::Message& reply,
+                                                               std::size_t expected);
+
+}  // namespace ember::storage

@@ -1,0 +1,404 @@
+// SPDX-License-Identifier: Apache-2.0
+// Writes the seed corpora of the fuzz targets: `fuzz_seeds DIR` creates DIR/<target>/ with a
+// handful of small valid inputs each, made by ember's own encoders (the frames and messages a
+// driver, an executor or a BlockManager sends, a real job's stage binaries, shuffle blocks and
+// index files as the map side writes them). test/fuzz/corpus/ holds its output, committed:
+//
+//   build-fuzz/test/fuzz/fuzz_seeds test/fuzz/corpus
+#include "rpc/message_data.hpp"
+#include "rpc/transport/frame_codec.hpp"
+#include "scheduler/cluster/cluster_codec.hpp"
+#include "scheduler/cluster/cluster_messages.capnp.h"
+#include "scheduler/rdd/rdd_base.hpp"
+#include "scheduler/task_end_reason.hpp"
+#include "scheduler/task_metrics.hpp"
+#include "shuffle/compression.hpp"
+#include "shuffle/map_output_messages.capnp.h"
+#include "shuffle/map_status.hpp"
+#include "storage/block_transfer_messages.capnp.h"
+#include "storage/serializer.hpp"
+#include "test/fuzz/fuzz_support.hpp"
+
+#include <capnp/message.h>
+#include <capnp/serialize.h>
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+using namespace ember;
+namespace fs = std::filesystem;
+namespace sw = ember::scheduler::wire;
+namespace stw = ember::storage::wire;
+namespace shw = ember::shuffle::wire;
+
+namespace {
+
+fs::path g_root;
+
+void write_seed(const std::string& target, const std::string& name, const std::string& bytes) {
+    fs::create_directories(g_root / target);
+    std::ofstream(g_root / target / name, std::ios::binary | std::ios::trunc)
+        .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+std::string byte(int b) {
+    return std::string(1, static_cast<char>(b));
+}
+
+// A capnp message in stream framing (segment table, segments), as capnp writes one.
+std::string flat(capnp::MessageBuilder& mb) {
+    auto words = capnp::messageToFlatArray(mb);
+    auto bytes = words.asBytes();
+    return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+}
+
+template <class T, class Fill>
+std::string flat_message(Fill&& fill) {
+    capnp::MallocMessageBuilder mb;
+    fill(mb.initRoot<T>());
+    return flat(mb);
+}
+
+// One frame as a TransportClient writes it: envelope + payload, then the body.
+std::string frame(rpc::OutgoingMessage m, rpc::wire::Kind kind, std::uint64_t request_id,
+                  const std::string& receiver, const std::string& body = {}) {
+    if (!body.empty())
+        m.add_body(rpc::Bytes::copy_of(std::string_view(body)));
+    auto d = m.release();
+    d->envelope.setKind(kind);
+    d->envelope.setRequestId(request_id);
+    d->envelope.setReceiver(receiver);
+    d->envelope.setSenderHost("127.0.0.1");
+    d->envelope.setSenderPort(7077);
+    d->envelope.setSenderName("Executor");
+    std::vector<std::byte> table;
+    auto segs = d->builder.getSegmentsForOutput();
+    rpc::transport::encode_segment_table(segs, table);
+    std::string out(reinterpret_cast<const char*>(table.data()), table.size());
+    for (auto s : segs)
+        out.append(reinterpret_cast<const char*>(s.begin()), s.size() * sizeof(capnp::word));
+    return out + body;
+}
+
+shuffle::MapStatus map_status(std::int64_t map_id, int map_index) {
+    return shuffle::MapStatus{{"1", "127.0.0.1", 40123}, map_id, map_index, {120, 0, 4096, 17}};
+}
+
+void fill_status_update(sw::StatusUpdate::Builder b) {
+    b.setExecutorId("1");
+    auto updates = b.initUpdates(4);
+    scheduler::TaskMetrics metrics;
+    metrics.executor_run_time_ns = 1234567;
+    metrics.result_size = 48;
+    metrics.shuffle_write.bytes_written = 4233;
+    metrics.shuffle_read.remote_bytes_read = 999;
+    std::string result = encode(map_status(7, 3));
+    updates[0].setTaskId(7);
+    updates[0].setState(sw::TaskState::FINISHED);
+    updates[0].setResult(
+        kj::arrayPtr(reinterpret_cast<const capnp::byte*>(result.data()), result.size()));
+    metrics.to_wire(updates[0].initMetrics());
+    updates[1].setTaskId(8);
+    updates[1].setState(sw::TaskState::FAILED);
+    scheduler::to_wire(updates[1].initFailure(),
+                       scheduler::TaskEndReason{
+                           scheduler::FetchFailed{{"2", "127.0.0.1", 40124}, 0, 5, 1, 2, "gone"}});
+    metrics.to_wire(updates[1].initMetrics());
+    updates[2].setTaskId(9);
+    updates[2].setState(sw::TaskState::FINISHED);
+    updates[2].setIndirect(true);
+    updates[2].setResultSize(5 << 20);
+    updates[2].setResultBlockId("taskresult_9");
+    updates[3].setTaskId(10);
+    updates[3].setState(sw::TaskState::KILLED);
+    scheduler::to_wire(updates[3].initFailure(),
+                       scheduler::TaskEndReason{scheduler::TaskKilled{"stage cancelled"}});
+}
+
+void fill_launch_task(sw::LaunchTask::Builder b, const std::string& binary) {
+    auto stages = b.initStages(1);
+    stages[0].setStageId(0);
+    stages[0].setStageAttempt(0);
+    stages[0].setBinary(
+        kj::arrayPtr(reinterpret_cast<const capnp::byte*>(binary.data()), binary.size()));
+    auto tasks = b.initTasks(2);
+    for (unsigned i = 0; i < 2; ++i) {
+        scheduler::TaskDescription d;
+        d.task_id = 11 + i;
+        d.executor_id = "1";
+        d.name = fmt::format("task {}.0 in stage 0.0 (TID {})", i, 11 + i);
+        d.index = static_cast<int>(i);
+        d.partition_id = static_cast<int>(i);
+        d.epoch = 2;
+        scheduler::to_wire(tasks[i], d);
+    }
+}
+
+void fill_register_executor(sw::RegisterExecutor::Builder b) {
+    b.setExecutorId("1");
+    auto ref = b.initExecutorRef();
+    ref.setHost("");
+    ref.setPort(0);
+    ref.setName("Executor");
+    b.setHostname("127.0.0.1");
+    b.setCores(2);
+    b.setBuildId("5c7a0e3bd0c1f0a1");
+    b.setPid(4242);
+    shuffle::to_wire(b.initBlockManagerId(), storage::BlockManagerId{"1", "127.0.0.1", 40123});
+}
+
+void fill_map_output_statuses(shw::MapOutputStatuses::Builder b) {
+    b.setShuffleId(0);
+    b.setNumMaps(3);
+    b.setEpoch(4);
+    auto list = b.initStatuses(2);
+    shuffle::to_wire(list[0], map_status(21, 0));
+    shuffle::to_wire(list[1], map_status(22, 2));
+}
+
+void fill_fetch_blocks(stw::FetchBlocks::Builder b, bool ranged) {
+    auto ids = b.initBlockIds(3);
+    ids.set(0, "shuffle_0_21_1");
+    ids.set(1, "rdd_2_9");
+    ids.set(2, "taskresult_9");
+    if (ranged) {
+        auto r = b.initRanges(3);
+        r[0].setOffset(0);
+        r[0].setLength(100);
+        r[1].setOffset(64);
+        r[1].setLength(1);
+        r[2].setOffset(0);
+        r[2].setLength(0);
+    }
+}
+
+std::string blocks_fetched(const std::vector<std::string>& blocks) {
+    std::string body;
+    auto capnp_part = flat_message<stw::BlocksFetched>([&](stw::BlocksFetched::Builder b) {
+        auto sizes = b.initSizes(static_cast<unsigned>(blocks.size()));
+        for (unsigned i = 0; i < blocks.size(); ++i) {
+            sizes.set(i, blocks[i].size());
+            body += blocks[i];
+        }
+    });
+    std::string len;
+    len += static_cast<char>(capnp_part.size() & 0xff);
+    len += static_cast<char>((capnp_part.size() >> 8) & 0xff);
+    return byte(1) + len + capnp_part + body;
+}
+
+void frame_seeds(const std::string& binary) {
+    const std::string t = "frame_decoder";
+    auto su = rpc::OutgoingMessage::make<sw::StatusUpdate>(fill_status_update);
+    write_seed(
+        t, "status_update",
+        byte(0) + frame(std::move(su), rpc::wire::Kind::ONE_WAY, 0, "CoarseGrainedScheduler"));
+    auto lt =
+        rpc::OutgoingMessage::make<sw::LaunchTask>([&](auto b) { fill_launch_task(b, binary); });
+    write_seed(t, "launch_task",
+               byte(1) + frame(std::move(lt), rpc::wire::Kind::ONE_WAY, 0, "Executor"));
+    auto reg = rpc::OutgoingMessage::make<sw::RegisterExecutor>(fill_register_executor);
+    write_seed(
+        t, "register_executor",
+        byte(2) + frame(std::move(reg), rpc::wire::Kind::REQUEST, 1, "CoarseGrainedScheduler"));
+    // A fetch and its reply with the blocks' bytes as the body, back to back on one connection.
+    auto fb =
+        rpc::OutgoingMessage::make<stw::FetchBlocks>([](auto b) { fill_fetch_blocks(b, true); });
+    std::string body = "0123456789abcdefghij";
+    auto bf = rpc::OutgoingMessage::make<stw::BlocksFetched>([](stw::BlocksFetched::Builder b) {
+        auto sizes = b.initSizes(3);
+        sizes.set(0, 12);
+        sizes.set(1, 0);
+        sizes.set(2, 8);
+    });
+    write_seed(t, "fetch_blocks_and_reply",
+               byte(3) + frame(std::move(fb), rpc::wire::Kind::REQUEST, 2, "block-transfer") +
+                   frame(std::move(bf), rpc::wire::Kind::RESPONSE, 2, "", body));
+    auto mos = rpc::OutgoingMessage::make<shw::MapOutputStatuses>(fill_map_output_statuses);
+    auto failure =
+        rpc::OutgoingMessage::make<rpc::wire::RpcFailure>([](rpc::wire::RpcFailure::Builder b) {
+            b.setCode(4);
+            b.setMessage("Shuffle 9 is not registered with the MapOutputTracker");
+        });
+    write_seed(t, "map_outputs_and_failure",
+               byte(4) + frame(std::move(mos), rpc::wire::Kind::RESPONSE, 3, "") +
+                   frame(std::move(failure), rpc::wire::Kind::FAILURE, 4, ""));
+    auto hb = rpc::OutgoingMessage::make<sw::Heartbeat>([](sw::Heartbeat::Builder b) {
+        b.setExecutorId("1");
+        shuffle::to_wire(b.initBlockManagerId(), storage::BlockManagerId{"1", "127.0.0.1", 40123});
+        b.setRunningTasks(2);
+    });
+    auto check = rpc::OutgoingMessage::make<rpc::wire::CheckExistence>(
+        [](rpc::wire::CheckExistence::Builder b) { b.setName("CoarseGrainedScheduler"); });
+    write_seed(t, "heartbeat_and_lookup",
+               byte(5) + frame(std::move(hb), rpc::wire::Kind::REQUEST, 5, "HeartbeatReceiver") +
+                   frame(std::move(check), rpc::wire::Kind::REQUEST, 6, "endpoint-verifier"));
+}
+
+void cluster_seeds(const std::string& binary) {
+    const std::string t = "cluster_messages";
+    write_seed(t, "status_update", byte(0) + flat_message<sw::StatusUpdate>(fill_status_update));
+    write_seed(t, "launch_task", byte(1) + flat_message<sw::LaunchTask>([&](auto b) {
+                                     fill_launch_task(b, binary);
+                                 }));
+    write_seed(t, "register_executor",
+               byte(2) + flat_message<sw::RegisterExecutor>(fill_register_executor));
+    write_seed(t, "heartbeat",
+               byte(3) + flat_message<sw::Heartbeat>([](sw::Heartbeat::Builder b) {
+                   b.setExecutorId("2");
+                   shuffle::to_wire(b.initBlockManagerId(), storage::BlockManagerId{"2", "h", 1});
+                   b.setRunningTasks(1);
+               }));
+    write_seed(
+        t, "retrieve_spark_app_config",
+        byte(4) + flat_message<sw::RetrieveSparkAppConfig>([](auto b) { b.setExecutorId("1"); }));
+    write_seed(t, "spark_app_config",
+               byte(5) + flat_message<sw::SparkAppConfig>([](sw::SparkAppConfig::Builder b) {
+                   b.setAppId("app-20261201170000-0000");
+                   auto props = b.initSparkProperties(2);
+                   props[0].setKey("ember.rpc.askTimeout");
+                   props[0].setValue("30s");
+                   props[1].setKey("ember.shuffle.compress");
+                   props[1].setValue("true");
+               }));
+    write_seed(t, "kill_task", byte(8) + flat_message<sw::KillTask>([](sw::KillTask::Builder b) {
+                                   b.setTaskId(12);
+                                   b.setExecutorId("1");
+                                   b.setReason("another attempt succeeded");
+                               }));
+    write_seed(t, "remove_executor",
+               byte(9) + flat_message<sw::RemoveExecutor>([](sw::RemoveExecutor::Builder b) {
+                   b.setExecutorId("1");
+                   b.setReason("Executor heartbeat timed out");
+               }));
+}
+
+void block_transfer_seeds() {
+    const std::string t = "block_transfer";
+    write_seed(t, "fetch_blocks", byte(0) + flat_message<stw::FetchBlocks>([](auto b) {
+                                      fill_fetch_blocks(b, false);
+                                  }));
+    write_seed(t, "fetch_blocks_ranged", byte(0) + flat_message<stw::FetchBlocks>([](auto b) {
+                                             fill_fetch_blocks(b, true);
+                                         }));
+    write_seed(t, "blocks_fetched", blocks_fetched({"first block", "", "third"}));
+    {
+        // Sizes whose sum wraps around to fit the body (the client once trusted pos + size).
+        std::string body = "abcde";
+        auto capnp_part = flat_message<stw::BlocksFetched>([&](stw::BlocksFetched::Builder b) {
+            auto sizes = b.initSizes(2);
+            sizes.set(0, 2);
+            sizes.set(1, ~std::uint64_t{0});
+        });
+        std::string len{static_cast<char>(capnp_part.size() & 0xff),
+                        static_cast<char>(capnp_part.size() >> 8)};
+        write_seed(t, "regress_blocks_fetched_wrapping_sizes", byte(1) + len + capnp_part + body);
+    }
+    for (const char* id :
+         {"shuffle_0_5_3", "shuffle_1_7_0.index", "rdd_2_9", "temp_shuffle_0f3a-77"}) {
+        std::string name = id;
+        for (auto& c : name) c = c == '.' ? '-' : c;
+        write_seed(t, "block_id_" + name, byte(2) + id);
+    }
+}
+
+template <class T>
+void record_seeds(int type, const std::vector<T>& records) {
+    const std::string t = "record_decoder";
+    Encoder e;
+    for (auto& r : records) e.write(r);
+    std::string plain = e.take();
+    // A map-side writer seals LZ4 frames every few hundred KiB: two frames here.
+    std::string lz4;
+    shuffle::lz4_compress_append(std::string_view(plain).substr(0, plain.size() / 2), lz4);
+    shuffle::lz4_compress_append(std::string_view(plain).substr(plain.size() / 2), lz4);
+    write_seed(t, fmt::format("type{}_plain", type), byte(type) + plain);
+    write_seed(t, fmt::format("type{}_lz4", type), byte(type | 0x08) + lz4);
+    write_seed(t, fmt::format("type{}_file", type), byte(type | 0x10) + plain);
+}
+
+void record_decoder_seeds() {
+    using Opt = std::optional<int>;
+    record_seeds<std::pair<std::string, std::uint64_t>>(
+        0, {{"the", 197047}, {"-", 121174}, {"to", 88564}});
+    record_seeds<std::pair<std::string, std::vector<std::string>>>(1,
+                                                                   {{"k", {"a", "b"}}, {"", {}}});
+    record_seeds<std::pair<std::int64_t, std::pair<std::vector<double>, std::vector<Opt>>>>(
+        2, {{-5, {{1.5, -0.25}, {Opt{3}, std::nullopt}}}});
+    record_seeds<std::tuple<bool, std::int8_t, std::uint16_t, float, std::array<std::int32_t, 3>>>(
+        3, {{true, -3, 65535, 2.5f, {1, -2, 3}}});
+    record_seeds<std::map<std::string, std::unordered_map<std::int64_t, std::string>>>(
+        4, {{{"x", {{1, "one"}, {-2, "minus two"}}}, {"y", {}}}});
+    record_seeds<std::vector<std::vector<std::pair<int, std::string>>>>(5, {{{{1, "a"}}, {}}});
+    record_seeds<shuffle::MapStatus>(7, {map_status(1, 0), map_status(2, 1)});
+}
+
+std::string be64(const std::vector<std::uint64_t>& v) {
+    std::string out;
+    for (auto x : v) {
+        for (int i = 7; i >= 0; --i) out += static_cast<char>((x >> (8 * i)) & 0xff);
+    }
+    return out;
+}
+
+void shuffle_index_seeds() {
+    const std::string t = "shuffle_index";
+    // byte 0: the data file's size / 16.
+    write_seed(t, "four_partitions", byte(4) + be64({0, 10, 10, 40, 64}));
+    write_seed(t, "one_partition", byte(1) + be64({0, 16}));
+    write_seed(t, "empty_output", byte(0) + be64({0, 0, 0}));
+}
+
+void map_output_seeds() {
+    const std::string t = "map_output_statuses";
+    write_seed(t, "statuses",
+               byte(0) + flat_message<shw::MapOutputStatuses>(fill_map_output_statuses));
+    // Replies whose numMaps is not what they carry (reducers once allocated numMaps slots).
+    for (int claim : {0x7fffffff, -1}) {
+        write_seed(
+            t, claim < 0 ? "regress_negative_num_maps" : "regress_huge_num_maps",
+            byte(0) + flat_message<shw::MapOutputStatuses>([&](shw::MapOutputStatuses::Builder b) {
+                fill_map_output_statuses(b);
+                b.setNumMaps(claim);
+            }));
+    }
+    write_seed(t, "get_statuses", byte(1) + flat_message<shw::GetMapOutputStatuses>([](auto b) {
+                                      b.setShuffleId(3);
+                                  }));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc != 2) {
+        std::fprintf(stderr, "usage: fuzz_seeds DIR (writes DIR/<target>/...)\n");
+        return 2;
+    }
+    g_root = argv[1];
+    // The stage binaries of a small word count over a real text file.
+    fs::path input = fs::temp_directory_path() / "ember-fuzz-seeds-input.txt";
+    std::ofstream(input) << "the quick brown fox\njumps over the lazy dog\nthe end\n";
+    auto stages = fuzz::seed_stage_binaries(input.string());
+    fs::remove(input);
+    for (std::size_t i = 0; i < stages.size(); ++i) {
+        // Each seed must decode, or fuzz_stage_binary would only ever explore the error paths.
+        (void)scheduler::StageCodec::decode(stages[i]);
+        write_seed("stage_binary", fmt::format("stage{}", i), stages[i]);
+    }
+
+    frame_seeds(stages.front());
+    cluster_seeds(stages.front());
+    block_transfer_seeds();
+    record_decoder_seeds();
+    shuffle_index_seeds();
+    map_output_seeds();
+    return 0;
+}
