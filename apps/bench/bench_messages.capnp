@@ -14,3 +14,15 @@ struct Flush {}
 struct FlushReply {
   received @0 :UInt64;
 }
+
+# Asks for `length` bytes at `offset` of the file at `path`, sent as the reply's body from the
+# file (as a block server sends a shuffle block: sendfile, or sealed from pread when encrypted).
+struct Fetch {
+  path @0 :Text;
+  offset @1 :UInt64;
+  length @2 :UInt64;
+}
+
+struct Fetched {
+  length @0 :UInt64;
+}

@@ -135,6 +135,17 @@ int main(int argc, char** argv) {
         thr->add_option("--messages", rpc.throughput_messages)->capture_default_str();
         thr->add_option("--conf", confs, "RpcEnv configuration KEY=VALUE")->allow_extra_args(false);
 
+        std::string bulk = "256m";
+        int repeats = 5;
+        auto* sec = cli.add_subcommand("security", "ask latency, ask throughput and bulk fetch with authentication, "
+                                                   "and with encryption, vs the same with security off");
+        sec->add_option("--cpu", rpc.cpu, "pin both processes to this CPU");
+        sec->add_option("--bulk", bulk, "bytes of the bulk fetch, e.g. 256m")->capture_default_str();
+        sec->add_option("--repeats", repeats, "interleaved passes (medians are printed)")->capture_default_str();
+        std::vector<std::string> sec_parts{"latency", "asks", "bulk"};
+        sec->add_option("--parts", sec_parts, "latency, asks, bulk")->delimiter(',')->capture_default_str();
+        sec->add_option("--conf", confs, "RpcEnv configuration KEY=VALUE")->allow_extra_args(false);
+
         bench::TaskBenchOptions tb;
         auto* tasks = cli.add_subcommand("tasks", "no-op tasks per second through the scheduler vs a raw TCP stream");
         tasks->add_option("--master", tb.master)->capture_default_str();
@@ -172,6 +183,12 @@ int main(int argc, char** argv) {
         if (wc->parsed()) return bench_wordcount(master, partitions, inputs);
         if (lat->parsed()) return bench::bench_rpc_latency(rpc);
         if (thr->parsed()) return bench::bench_rpc_throughput(rpc);
+        if (sec->parsed()) {
+            ember::Conf sizes;
+            sizes.set("bulk", bulk);
+            return bench::bench_security(rpc, static_cast<std::uint64_t>(sizes.get_size_bytes("bulk", "0")), repeats,
+                                         sec_parts);
+        }
         if (tasks->parsed()) return bench::bench_tasks(tb);
         if (tlat->parsed()) return bench::bench_task_latency(tb);
         return 2;

@@ -5,10 +5,18 @@
 #include "apps/bench/bench_support.hpp"
 #include "apps/bench/raw_tcp.hpp"
 #include "rpc/rpc_env.hpp"
+#include "rpc/security/security_config.hpp"
 
 #include <fmt/format.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <future>
+#include <optional>
+#include <random>
+#include <set>
 #include <thread>
 
 namespace bench {
@@ -37,6 +45,17 @@ public:
         }
         if (msg.is<bw::Flush>()) {
             ctx.reply<bw::FlushReply>([&](bw::FlushReply::Builder b) { b.setReceived(received_); });
+            return;
+        }
+        if (auto f = msg.try_get<bw::Fetch>()) {
+            auto file = FileHandle::open_read(f->getPath().cStr());
+            if (!file) {
+                ctx.send_failure(fmt::format("cannot open {}", f->getPath().cStr()));
+                return;
+            }
+            auto reply = OutgoingMessage::make<bw::Fetched>([&](bw::Fetched::Builder b) { b.setLength(f->getLength()); });
+            reply.add_body(FileRegion{std::move(file), f->getOffset(), f->getLength()});
+            ctx.reply(std::move(reply));
             return;
         }
         RpcEndpoint::receive_and_reply(msg, std::move(ctx));
@@ -110,6 +129,63 @@ private:
     int total_, window_;
     std::string payload_;
     int sent_ = 0, completed_ = 0;
+    bool failed_ = false;
+    Clock::time_point t0_;
+    std::promise<double> done_;
+};
+
+/// Fetches a file of `size` bytes in `chunk`-byte asks, `window` in flight (a reducer's
+/// ember.reducer.maxSizeInFlight), from its own loop; returns bytes per second. With `expect`,
+/// checks every fetched byte against it.
+class BulkClient final : public RpcEndpoint {
+public:
+    BulkClient(RpcEndpointRef server, std::string path, std::uint64_t size, std::uint64_t chunk, int window,
+               const std::string* expect)
+        : server_(std::move(server)), path_(std::move(path)), size_(size), chunk_(chunk), window_(window), expect_(expect) {}
+    std::future<double> result() { return done_.get_future(); }
+    void on_start() override {
+        t0_ = Clock::now();
+        for (int i = 0; i < window_ && next_ < size_; ++i) fire();
+    }
+
+private:
+    void fire() {
+        std::uint64_t offset = next_, length = std::min(chunk_, size_ - next_);
+        next_ += length;
+        auto ask = OutgoingMessage::make<bw::Fetch>([&](bw::Fetch::Builder b) {
+            b.setPath(path_);
+            b.setOffset(offset);
+            b.setLength(length);
+        });
+        server_.ask(std::move(ask), RpcTimeout{std::chrono::seconds(60), "bench"}, [this, offset, length](RpcResult<Message> r) {
+            if (failed_) return;
+            std::string error;
+            if (!r) {
+                error = r.error().message;
+            } else if (r->body().size() != length) {
+                error = fmt::format("fetched {} bytes at {}, asked for {}", r->body().size(), offset, length);
+            } else if (expect_ && std::memcmp(r->body().data(), expect_->data() + offset, length) != 0) {
+                error = fmt::format("the {} bytes fetched at {} differ from the file", length, offset);
+            }
+            if (!error.empty()) {
+                failed_ = true;
+                done_.set_exception(std::make_exception_ptr(std::runtime_error(error)));
+                return;
+            }
+            received_ += length;
+            if (received_ == size_) {
+                done_.set_value(static_cast<double>(size_) / std::chrono::duration<double>(Clock::now() - t0_).count());
+            } else if (next_ < size_) {
+                fire();
+            }
+        });
+    }
+    RpcEndpointRef server_;
+    std::string path_;
+    std::uint64_t size_, chunk_;
+    int window_;
+    const std::string* expect_;
+    std::uint64_t next_ = 0, received_ = 0;
     bool failed_ = false;
     Clock::time_point t0_;
     std::promise<double> done_;
@@ -215,6 +291,96 @@ int bench_rpc_throughput(const RpcBenchOptions& o) {
     double send_rate = sends(n);
     print_figure("rpc-send-throughput" + suffix, send_rate, raw_rate, "msg/s");
     print_figure("rpc-send-throughput-vs-buffered-raw" + suffix, send_rate, buffered_rate, "msg/s");
+    return 0;
+}
+
+int bench_security(const RpcBenchOptions& o, std::uint64_t bulk_bytes, int repeats,
+                   const std::vector<std::string>& what) {
+    std::set<std::string> parts(what.begin(), what.end());
+    pin_to_cpu(o.cpu);
+    std::string payload(o.payload, 'x');
+    // One secret for every side, passed to the servers in their environment (never argv).
+    ::setenv(ember::rpc::security::kSecretEnvVar, ember::rpc::security::generate_secret().c_str(), 1);
+    struct Mode {
+        std::string name;
+        ember::Conf conf;
+        std::unique_ptr<ChildServer> server;
+        std::unique_ptr<RpcEnv> env;
+        std::optional<RpcEndpointRef> ref;
+        std::vector<double> latency, asks, bulk;
+    };
+    std::vector<Mode> modes(3);
+    modes[0].name = "off";
+    modes[1].name = "auth";
+    modes[2].name = "crypto";
+    for (std::size_t m = 0; m < modes.size(); ++m) {
+        modes[m].conf = o.conf;
+        if (m >= 1) modes[m].conf.set("ember.authenticate", "true");
+        if (m == 2) modes[m].conf.set("ember.network.crypto.enabled", "true");
+    }
+    // The bulk file: random bytes (nothing compresses or repeats), checked on the first pass.
+    std::string path = fmt::format("/tmp/ember-bench-bulk-{}", ::getpid());
+    std::string content(static_cast<std::size_t>(bulk_bytes), '\0');
+    {
+        std::mt19937_64 rng(42);
+        for (std::size_t i = 0; i + 8 <= content.size(); i += 8) {
+            std::uint64_t v = rng();
+            std::memcpy(content.data() + i, &v, 8);
+        }
+        std::ofstream(path, std::ios::binary).write(content.data(), static_cast<std::streamsize>(content.size()));
+    }
+    struct Cleanup {
+        std::string path;
+        ~Cleanup() { std::remove(path.c_str()); }
+    } cleanup{path};
+    for (auto& m : modes) {
+        std::vector<std::string> args{"__rpc-server"};
+        for (auto& [k, v] : m.conf.entries()) args.push_back("--conf=" + k + "=" + v);
+        m.server = std::make_unique<ChildServer>(args);
+        m.env = client_env(m.conf);
+        m.ref = m.env->endpoint_ref(RpcAddress{"127.0.0.1", m.server->port()}, "echo");
+    }
+    int serial = 0;
+    auto run_endpoint = [&](Mode& m, auto client) {
+        auto f = client->result();
+        auto cref = m.env->setup_endpoint("bench-" + std::to_string(++serial), std::move(client)).value();
+        auto r = f.get();
+        m.env->stop(cref);
+        return r;
+    };
+    // Interleaved passes, so that a change in the machine's load hits every mode alike; the
+    // first pass warms up (and checks the bulk bytes).
+    for (int pass = 0; pass <= repeats; ++pass) {
+        for (auto& m : modes) {
+            if (parts.count("latency")) {
+                auto rtts = run_endpoint(m, std::make_unique<PingClient>(*m.ref, o.latency_rounds / 4, payload));
+                if (pass > 0) m.latency.push_back(percentile(rtts, 0.5));
+            }
+            if (parts.count("asks")) {
+                double asks = run_endpoint(m, std::make_unique<WindowClient>(*m.ref, o.throughput_messages / 5, 64, payload));
+                if (pass > 0) m.asks.push_back(asks);
+            }
+            if (parts.count("bulk")) {
+                double bulk = run_endpoint(m, std::make_unique<BulkClient>(*m.ref, path, bulk_bytes, 8u << 20, 6,
+                                                                           pass == 0 ? &content : nullptr));
+                if (pass > 0) m.bulk.push_back(bulk / 1e6);
+            }
+        }
+    }
+    // Medians over the passes.
+    auto median = [](std::vector<double> v) { return percentile(v, 0.5); };
+    for (std::size_t m = 1; m < modes.size(); ++m) {
+        const auto& name = modes[m].name;
+        if (parts.count("latency")) {
+            print_figure("security-rpc-latency-" + name, median(modes[m].latency), median(modes[0].latency), "us");
+        }
+        if (parts.count("asks")) {
+            print_figure("security-rpc-ask-throughput-" + name, median(modes[m].asks), median(modes[0].asks), "msg/s");
+        }
+        if (parts.count("bulk")) {
+            print_figure("security-bulk-fetch-" + name, median(modes[m].bulk), median(modes[0].bulk), "MB/s");
+        }
+    }
     return 0;
 }
 

@@ -374,7 +374,11 @@ void TransportClient::on_read_sealed(const boost::system::error_code& ec, std::s
         if (!len) return corrupt("an encrypted record of an impossible length");
         std::size_t whole = *len + security::RecordCipher::kOverhead;
         if (rx_len_ - at < whole) break;
-        auto dst = decoder_.prepare(*len);
+        // A record inside a large body opens straight into the body's buffer (nothing waits in
+        // the frame buffer before it); others go through the frame buffer.
+        auto body = decoder_.body_remaining();
+        const bool direct = decoder_.buffered() == 0 && body.size() >= *len;
+        auto dst = direct ? body : decoder_.prepare(*len);
         if (dst.empty()) {
             process_frames();  // reports the decoder's error
             return;
@@ -382,7 +386,11 @@ void TransportClient::on_read_sealed(const boost::system::error_code& ec, std::s
         if (!opener_->open({rx_.get() + at, whole}, dst.data())) {
             return corrupt("an encrypted record does not authenticate (corrupt, replayed or forged)");
         }
-        decoder_.commit(*len);
+        if (direct) {
+            decoder_.commit_body(*len);
+        } else {
+            decoder_.commit(*len);
+        }
         at += whole;
     }
     if (at > 0) {

@@ -6,6 +6,7 @@
 //
 //   build-fuzz/test/fuzz/fuzz_seeds test/fuzz/corpus
 #include "rpc/message_data.hpp"
+#include "rpc/security/auth_handshake.hpp"
 #include "rpc/transport/frame_codec.hpp"
 #include "scheduler/cluster/cluster_codec.hpp"
 #include "scheduler/cluster/cluster_messages.capnp.h"
@@ -375,6 +376,37 @@ void map_output_seeds() {
                                   }));
 }
 
+// fuzz_handshake: the messages a real handshake sends (their MACs are of another session, so
+// they reach the proof checks), a failure record, and record headers after an honest session.
+void handshake_seeds() {
+    const std::string t = "handshake";
+    using rpc::security::AuthHandshake;
+    auto as_string = [](const std::vector<std::byte>& v) { return std::string(reinterpret_cast<const char*>(v.data()), v.size()); };
+    for (bool encrypt : {false, true}) {
+        rpc::security::SecurityConfig c;
+        c.authenticate = true;
+        c.secret = "fuzz-secret";
+        c.encrypt = encrypt;
+        AuthHandshake client(AuthHandshake::Side::client, c, "seed");
+        AuthHandshake server(AuthHandshake::Side::server, c, "seed");
+        auto hello = client.take_output();
+        server.feed(hello);
+        auto server_hello = server.take_output();
+        client.feed(server_hello);
+        auto proof = client.take_output();
+        int enc = encrypt ? 2 : 0;
+        write_seed(t, fmt::format("server_reads_hello_and_proof{}", enc), byte(0 | enc) + as_string(hello) + as_string(proof));
+        write_seed(t, fmt::format("client_reads_server_hello{}", enc), byte(1 | enc) + as_string(server_hello) + byte(0));
+    }
+    std::string why = "authentication failed: this env requires authentication";
+    std::string fail = std::string(rpc::security::kFailMagic) + byte(0) + byte(static_cast<int>(why.size())) + why;
+    write_seed(t, "client_reads_failure_record", byte(1) + fail);
+    write_seed(t, "server_reads_failure_record", byte(0) + fail);
+    std::string record = std::string("\0\0\0\x10", 4) + std::string(16 + 16, 'r');
+    write_seed(t, "records_to_server", byte(4 | 2) + record + record);
+    write_seed(t, "records_to_client", byte(4 | 1) + record);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -400,5 +432,6 @@ int main(int argc, char** argv) {
     record_decoder_seeds();
     shuffle_index_seeds();
     map_output_seeds();
+    handshake_seeds();
     return 0;
 }

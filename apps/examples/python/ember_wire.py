@@ -8,10 +8,19 @@ raw body. This file hand-encodes the few structs it needs, to show that any lang
 to ember; a real client would use its language's capnp library and the installed schemas
 (share/ember/schemas).
 
-    python3 ember_wire.py check-existence HOST PORT NAME
+    python3 ember_wire.py [--secret-file PATH] [--encrypt] check-existence HOST PORT NAME
         asks the env's "endpoint-verifier" whether endpoint NAME exists; prints true or false.
+
+An env with ember.authenticate on first runs the handshake of the README's wire section (the
+secret comes from --secret-file or the EMBER_AUTH_SECRET environment variable): HMAC-SHA256 and
+HKDF from the standard library. Encryption (--encrypt, or a server with
+ember.network.crypto.enabled) needs X25519 and AES-GCM from the `cryptography` package (Debian:
+python3-cryptography).
 """
 
+import hashlib
+import hmac
+import os
 import socket
 import struct
 import sys
@@ -110,30 +119,161 @@ class Reader:
         return bytes(self.segs[s][8 * start: 8 * start + n - 1]).decode(errors="replace")
 
 
-def read_frame(sock):
-    def exactly(n):
+def hkdf_sha256(ikm, salt, info, length):
+    """RFC 5869 HKDF with SHA-256 (hmac and hashlib, nothing hand-made)."""
+    prk = hmac.new(salt, ikm, hashlib.sha256).digest()
+    out, block, i = b"", b"", 1
+    while len(out) < length:
+        block = hmac.new(prk, block + info + bytes([i]), hashlib.sha256).digest()
+        out += block
+        i += 1
+    return out[:length]
+
+
+class AuthError(Exception):
+    """The handshake failed; the message says which side refused and why."""
+
+
+class Channel:
+    """A connection to an env: plain bytes, or, once authenticated with encryption, AES-256-GCM
+    records (u32 length | ciphertext | tag; nonce = IV salt | u64 record number; the length is
+    the additional data)."""
+
+    MAGIC, FAIL = b"EMBRAUTH", b"EMBRFAIL"
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.seal = self.open = None
+        self.plain = b""
+
+    def _raw(self, n):
         buf = b""
         while len(buf) < n:
-            chunk = sock.recv(n - len(buf))
+            chunk = self.sock.recv(min(n - len(buf), 1 << 20))
             if not chunk:
                 raise ConnectionError("connection closed")
             buf += chunk
         return buf
 
-    count = struct.unpack("<I", exactly(4))[0] + 1
-    sizes = struct.unpack("<%dI" % count, exactly(4 * count))
+    def _failure(self, first):
+        """Reads the rest of a failure record whose first bytes are `first`; returns its text."""
+        rest = self._raw(len(self.FAIL) - len(first))
+        if first + rest != self.FAIL:
+            raise AuthError("the server did not answer with the ember handshake")
+        n = struct.unpack(">H", self._raw(2))[0]
+        return self._raw(n).decode(errors="replace")
+
+    def authenticate(self, secret, encrypt):
+        k = hkdf_sha256(secret, b"ember-auth-v1", b"mac", 32)
+        private = None
+        if encrypt or _has_cryptography():
+            from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+            from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+            private = X25519PrivateKey.generate()
+            key = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        else:
+            key = bytes(32)  # all zero: this client cannot encrypt
+        nonce = os.urandom(32)
+        hello = self.MAGIC + bytes([1, 1 if encrypt else 0]) + nonce + key
+        self.sock.sendall(hello)
+        head = self._raw(8)
+        if head == self.FAIL:
+            n = struct.unpack(">H", self._raw(2))[0]
+            raise AuthError("authentication failed: the server refused: " + self._raw(n).decode(errors="replace"))
+        if head != self.MAGIC:
+            raise AuthError("authentication failed: the server did not answer with the ember handshake")
+        server = head + self._raw(106 - 8)
+        if server[8] != 1:
+            raise AuthError("authentication failed: the server speaks handshake version %d" % server[8])
+        mac = hmac.new(k, b"ember-v1 server" + hello + server[:74], hashlib.sha256).digest()
+        if not hmac.compare_digest(mac, server[74:]):
+            raise AuthError("authentication failed: the server did not prove it knows the secret")
+        encrypted = encrypt or bool(server[9] & 1)
+        if encrypted:
+            if private is None:
+                raise AuthError("authentication failed: the server requires encryption; install python3-cryptography")
+            from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+            shared = private.exchange(X25519PublicKey.from_public_bytes(server[42:74]))
+            okm = hkdf_sha256(shared + k, nonce + server[10:42], b"ember-v1 session", 72)
+            self.seal = [AESGCM(okm[0:32]), okm[64:68], 0]
+            self.open = [AESGCM(okm[32:64]), okm[68:72], 0]
+        self.sock.sendall(hmac.new(k, b"ember-v1 client" + hello + server, hashlib.sha256).digest())
+        status = self._raw(1)
+        if status != b"\x00":
+            raise AuthError("authentication failed: the server refused: " + self._failure(status))
+
+    def sendall(self, data):
+        if not self.seal:
+            self.sock.sendall(data)
+            return
+        aead, salt, _ = self.seal
+        out = b""
+        for at in range(0, len(data), 65536):
+            piece = data[at: at + 65536]
+            header = struct.pack(">I", len(piece))
+            nonce = salt + struct.pack(">Q", self.seal[2])
+            self.seal[2] += 1
+            out += header + aead.encrypt(nonce, piece, header)
+        self.sock.sendall(out)
+
+    def recv_exactly(self, n):
+        if not self.open:
+            return self._raw(n)
+        aead, salt, _ = self.open
+        while len(self.plain) < n:
+            header = self._raw(4)
+            length = struct.unpack(">I", header)[0]
+            if not 1 <= length <= 65536:
+                raise ConnectionError("corrupt encrypted record")
+            sealed = self._raw(length + 16)
+            nonce = salt + struct.pack(">Q", self.open[2])
+            self.open[2] += 1
+            self.plain += aead.decrypt(nonce, sealed, header)
+        out, self.plain = self.plain[:n], self.plain[n:]
+        return out
+
+
+def _has_cryptography():
+    try:
+        import cryptography.hazmat.primitives.ciphers.aead  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def read_frame(chan):
+    exactly = chan.recv_exactly
+
+    first = exactly(4)
+    if first == Channel.FAIL[:4]:
+        # A failure record where a frame was expected: the server requires authentication.
+        rest = exactly(4)
+        if first + rest == Channel.FAIL:
+            n = struct.unpack(">H", exactly(2))[0]
+            raise AuthError("the server refused the connection: " + exactly(n).decode(errors="replace"))
+        first += rest
+    count = struct.unpack("<I", first[:4])[0] + 1
+    if count > 512:
+        raise ConnectionError("not an ember frame: %d segments" % count)
+    table = first[4:] + exactly(4 * count - len(first[4:]))
+    sizes = struct.unpack("<%dI" % count, table)
+    if sum(sizes) > (128 << 20) // 8:
+        raise ConnectionError("frame of %d words is over ember.rpc.message.maxSize" % sum(sizes))
     if count % 2 == 0:
         exactly(4)  # padding to a word
     segments = [exactly(8 * n) for n in sizes]
     reader = Reader(segments)
     env = reader.struct_at(0, 0)
     body = reader.u64(env, 24)
+    if body > (128 << 20):
+        raise ConnectionError("frame announces a body of %d bytes" % body)
     if body:
         exactly(body)
     return reader, env
 
 
-def check_existence(host, port, name, request_id=7):
+def check_existence(host, port, name, request_id=7, secret=None, encrypt=False):
     b = Builder()
     b.alloc(1)                                     # the root pointer
     env = b.new_struct(0, ENVELOPE["data_words"], ENVELOPE["ptr_words"])
@@ -145,8 +285,11 @@ def check_existence(host, port, name, request_id=7):
     payload = b.new_struct(pointers + 3, 0, 1)     # CheckExistence: 0 data words, 1 pointer
     b.text(payload, name)
     with socket.create_connection((host, port), timeout=5) as sock:
-        sock.sendall(b.frame())
-        reader, reply = read_frame(sock)
+        chan = Channel(sock)
+        if secret is not None:
+            chan.authenticate(secret, encrypt)
+        chan.sendall(b.frame())
+        reader, reply = read_frame(chan)
     kind, rid, type_id = reader.u16(reply, 0), reader.u64(reply, 8), reader.u64(reply, 16)
     if rid != request_id:
         raise RuntimeError("reply to another request: %d" % rid)
@@ -160,10 +303,27 @@ def check_existence(host, port, name, request_id=7):
 
 
 def main(argv):
-    if len(argv) != 5 or argv[1] != "check-existence":
+    args = argv[1:]
+    secret, encrypt = os.environ.get("EMBER_AUTH_SECRET"), False
+    while args and args[0].startswith("--"):
+        if args[0] == "--secret-file" and len(args) > 1:
+            with open(args[1], "rb") as f:
+                secret = f.read().rstrip(b"\r\n")
+            args = args[2:]
+        elif args[0] == "--encrypt":
+            encrypt, args = True, args[1:]
+        else:
+            break
+    if len(args) != 4 or args[0] != "check-existence":
         print(__doc__, file=sys.stderr)
         return 2
-    exists, by = check_existence(argv[2], int(argv[3]), argv[4])
+    if isinstance(secret, str):
+        secret = secret.encode()
+    try:
+        exists, by = check_existence(args[1], int(args[2]), args[3], secret=secret, encrypt=encrypt)
+    except (AuthError, ConnectionError, OSError) as e:
+        print("ember_wire.py: %s" % e, file=sys.stderr)
+        return 1
     print("true" if exists else "false", "(answered by %s)" % by)
     return 0
 
