@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what it needs, builds, and runs every test (unit, protocol and
 # integration tests with real executor processes, an out-of-tree build against the installed
-# copy), then all but the install suite again under ASan + UBSan (test/sanitize.sh, build dir
-# build-asan), then every libFuzzer target over its seed corpus for a few seconds (test/fuzz.sh,
-# build dir build-fuzz). Extra arguments go to `meson test` (for example --suite rpc) and skip
-# the sanitizer and fuzz runs, as do EMBER_SANITIZE=none and EMBER_FUZZ=none.
+# copy), then all but the install and scale suites again under ASan + UBSan (test/sanitize.sh,
+# clang, build dir build-asan), then every libFuzzer target over its seed corpus for a few
+# seconds (test/fuzz.sh, same build dir). Extra arguments go to `meson test` (for example
+# --suite rpc) and skip the sanitizer and fuzz runs, as do EMBER_SANITIZE=none and
+# EMBER_FUZZ=none.
 set -euo pipefail
 here=$(dirname "${BASH_SOURCE[0]}")
 source "$here/../apps/bootstrap.sh"

@@ -3,9 +3,10 @@
 #
 #   test/sanitize.sh [address,undefined | thread] [meson test arguments...]
 #
-# The default sanitizer is address,undefined (ASan + UBSan, build dir build-asan); `thread` is
-# TSan (build-tsan). Without meson test arguments every suite but `install` and `scale` runs
-# (the first rebuilds an installed copy, which adds time and no coverage; the second shuffles
+# The default sanitizer is address,undefined (ASan + UBSan with clang 14, build dir build-asan,
+# which also holds the fuzz targets: --build-only builds it and stops, for test/fuzz.sh);
+# `thread` is TSan with g++ (build-tsan). Without meson test arguments every suite but
+# `install` and `scale` runs (the first rebuilds an installed copy, which adds time and no coverage; the second shuffles
 # 1 GB, ten times slower here, through code the shuffle and scheduler suites cover). Executor
 # processes started by the tests inherit the sanitizer options, so a report from any process
 # fails the run: reports go to files, and the run fails if any file appears, listing them.
@@ -20,20 +21,44 @@ if [ $# -gt 0 ] && [[ $1 != -* ]]; then
     shift
 fi
 case $sanitizer in
-    address,undefined) dir=$EMBER_ROOT/build-asan ;;
+    address,undefined) dir=${EMBER_ASAN_BUILD_DIR:-$EMBER_ROOT/build-asan} ;;
     thread) dir=$EMBER_ROOT/build-tsan ;;
     *) echo "test/sanitize.sh: unknown sanitizer '$sanitizer' (address,undefined or thread)" >&2; exit 2 ;;
 esac
+build_only=false
+if [ "${1:-}" = --build-only ]; then
+    build_only=true
+    shift
+fi
 [ $# -gt 0 ] || set -- --suite rpc --suite storage --suite shuffle --suite scheduler --suite integration
 
+if [ "$sanitizer" = address,undefined ] && [ -f "$dir/build.ninja" ] && [ ! -d "$dir/test/fuzz" ]; then
+    echo "test/sanitize.sh: $dir is an older g++ ASan build; setting it up again with clang" >&2
+    rm -rf "$dir"
+fi
 if [ ! -f "$dir/build.ninja" ]; then
     # b_lundef=false: sanitizer runtimes resolve some symbols only at load time. -O0 -g1: an
-    # ASan + UBSan build at -O2 -g takes four times as long to compile (15 min against 4 on two
+    # instrumented build at -O2 -g takes four times as long to compile (15 min against 4 on two
     # cores) and finds the same errors; -g1 keeps file:line in the reports.
-    meson setup "$dir" "$EMBER_ROOT" -Db_sanitize="$sanitizer" -Db_lundef=false \
-        -Dbuildtype=plain -Dcpp_args='-O0 -g1' >&2
+    if [ "$sanitizer" = address,undefined ]; then
+        # ASan + UBSan with clang, -Dfuzz=true: the same build also has libFuzzer's coverage
+        # instrumentation and the fuzz targets of test/fuzz (test/fuzz.sh uses it), so CI
+        # compiles the instrumented tree once. meson.build adds the sanitizer flags.
+        ember_install clang libclang-rt-14-dev llvm-14
+        cxx=clang++
+        if command -v ccache > /dev/null; then cxx="ccache clang++"; fi
+        CXX=$cxx meson setup "$dir" "$EMBER_ROOT" -Dfuzz=true -Db_lundef=false \
+            -Dbuildtype=plain -Dcpp_args="${EMBER_FUZZ_CPP_ARGS:--O0 -g1}" >&2
+    else
+        meson setup "$dir" "$EMBER_ROOT" -Db_sanitize="$sanitizer" -Db_lundef=false \
+            -Dbuildtype=plain -Dcpp_args='-O0 -g1' >&2
+    fi
 fi
 ninja -C "$dir" >&2
+if $build_only; then
+    exit 0
+fi
+export ASAN_SYMBOLIZER_PATH=${ASAN_SYMBOLIZER_PATH:-/usr/bin/llvm-symbolizer-14}
 
 reports=$(mktemp -d "${TMPDIR:-/tmp}/ember-sanitizer.XXXXXX")
 trap 'rm -rf "$reports"' EXIT

@@ -207,7 +207,11 @@ void TransportClient::continue_handshake() {
     if (handshake_->failed()) {
         // Once per connection (the peer learns why from the failure record just sent).
         log::peer_log("transport", spdlog::level::warn, remote_.host, "{}", handshake_->error().message);
-        close(handshake_->error(), true);
+        if (role_ == Role::accepted) {
+            linger_then_close(handshake_->error());
+        } else {
+            close(handshake_->error(), true);
+        }
         return;
     }
     if (handshake_->done()) {
@@ -230,6 +234,39 @@ void TransportClient::continue_handshake() {
         }
         self->handshake_->feed(self->handshake_in_);
         self->pump_handshake();
+    });
+}
+
+void TransportClient::linger_then_close(RpcError why) {
+    // Closing a socket with unread bytes makes the kernel send a reset, and a reset may discard
+    // the failure record before the peer reads it (the peer then only sees a broken pipe). So:
+    // FIN after the record, then read and drop what the peer sends, for at most 1 s and 64 KiB,
+    // before the close.
+    {
+        std::lock_guard io(io_mu_);
+        if (!is_active()) return;
+        boost::system::error_code ec;
+        socket_.shutdown(tcp::socket::shutdown_send, ec);
+    }
+    handshake_in_.assign(4096, std::byte{0});
+    linger_timer_ = std::make_unique<net::steady_timer>(socket_.get_executor(), std::chrono::seconds(1));
+    linger_timer_->async_wait([weak = weak_from_this(), why](const boost::system::error_code& ec) {
+        if (auto self = weak.lock(); self && !ec) self->close(why, true);
+    });
+    drain_then_close(std::move(why), 0);
+}
+
+void TransportClient::drain_then_close(RpcError why, std::size_t drained) {
+    std::lock_guard io(io_mu_);
+    if (!is_active()) return;
+    socket_.async_read_some(net::buffer(handshake_in_), [self = shared_from_this(), why = std::move(why), drained](
+                                                            const boost::system::error_code& ec, std::size_t n) mutable {
+        if (ec || drained + n > 64 * 1024) {
+            if (self->linger_timer_) self->linger_timer_->cancel();
+            self->close(std::move(why), true);
+            return;
+        }
+        self->drain_then_close(std::move(why), drained + n);
     });
 }
 
@@ -528,9 +565,7 @@ void TransportClient::write_batch(std::shared_ptr<Batch> batch) {
             io.unlock();
             log::peer_log("transport", spdlog::level::warn, remote_.host, "sendfile to {} failed: {}",
                           remote_.host_port(), why);
-            close(RpcError{RpcErrc::connection_closed,
-                           fmt::format("Connection to {} failed while writing: {}", remote_.host_port(), why)},
-                  true);
+            close(write_failure(why), true);
             return;
         }
         // Gather the memory pieces up to the next file piece into one writev.
@@ -559,9 +594,7 @@ void TransportClient::write_batch(std::shared_ptr<Batch> batch) {
         if (n < 0) {
             std::string why = std::strerror(errno);
             io.unlock();
-            close(RpcError{RpcErrc::connection_closed,
-                           fmt::format("Connection to {} failed while writing: {}", remote_.host_port(), why)},
-                  true);
+            close(write_failure(why), true);
             return;
         }
         // Advance the cursor by n bytes.
@@ -602,9 +635,7 @@ void TransportClient::write_batch_sealed(std::shared_ptr<Batch> batch) {
     }
     auto fail = [&](const std::string& why) {
         io.unlock();
-        close(RpcError{RpcErrc::connection_closed,
-                       fmt::format("Connection to {} failed while writing: {}", remote_.host_port(), why)},
-              true);
+        close(write_failure(why), true);
     };
     for (;;) {
         if (!is_active()) return;
@@ -669,6 +700,21 @@ void TransportClient::write_batch_sealed(std::shared_ptr<Batch> batch) {
     batch->released = 0;
     spare_batch_ = std::move(batch);
     finish_flush();
+}
+
+RpcError TransportClient::write_failure(const std::string& why) {
+    // A peer that refused this connection (no handshake, or a failed one) sent a failure record
+    // before it closed: its reason says more than the broken pipe it caused.
+    std::byte peek[security::kFailMagic.size() + 2 + 512];
+    ssize_t n = ::recv(socket_.native_handle(), peek, sizeof peek, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0) {
+        if (auto text = security::parse_failure_record({peek, static_cast<std::size_t>(n)})) {
+            return RpcError{RpcErrc::authentication_failed,
+                            fmt::format("the peer {} refused the connection: {}", remote_.host_port(), *text)};
+        }
+    }
+    return RpcError{RpcErrc::connection_closed,
+                    fmt::format("Connection to {} failed while writing: {}", remote_.host_port(), why)};
 }
 
 void TransportClient::release(std::uint64_t n) {

@@ -181,6 +181,12 @@ private:
     void pump_handshake();
     void continue_handshake();
     void established();
+    /// A failed handshake of an accepted connection: FIN after the failure record, then drain
+    /// the peer's bytes (1 s, 64 KiB at most) before closing, so no reset discards the record.
+    void linger_then_close(RpcError why);
+    void drain_then_close(RpcError why, std::size_t drained);
+    /// The error of a failed write: the peer's failure record if one is waiting to be read.
+    RpcError write_failure(const std::string& why);
     /// Encrypted sessions: seals the batch's pieces into records and writes them.
     void write_batch_sealed(std::shared_ptr<Batch> batch);
     /// "client 10.0.0.3:51512" / "server host:7077", for messages.
@@ -215,6 +221,7 @@ private:
     std::unique_ptr<security::AuthHandshake> handshake_;
     std::vector<std::byte> handshake_in_;
     std::unique_ptr<net::steady_timer> handshake_timer_;
+    std::unique_ptr<net::steady_timer> linger_timer_;  // linger_then_close
     std::unique_ptr<security::RecordCipher> sealer_;  // what we write (flushes, one at a time)
     std::unique_ptr<security::RecordCipher> opener_;  // what we read (the one read in flight)
     std::unique_ptr<std::byte[]> rx_;                 // sealed bytes read, not yet opened

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // run_executor: the main of an executor process (Spark's CoarseGrainedExecutorBackend.main).
 #include "rpc/log.hpp"
+#include "rpc/security/security_config.hpp"
 #include "scheduler/cluster/cluster_messages.capnp.h"
 #include "scheduler/executor/coarse_grained_executor_backend.hpp"
 #include "shuffle/index_shuffle_block_resolver.hpp"
@@ -65,7 +66,14 @@ std::optional<std::string> parse(int argc, char** argv, ExecutorArgs& a) {
         } else if (k == "--conf") {
             auto eq = v.find('=');
             if (eq == std::string_view::npos || eq == 0) return fmt::format("--conf needs KEY=VALUE, got '{}'", v);
-            a.startup.set(std::string(v.substr(0, eq)), std::string(v.substr(eq + 1)));
+            std::string key(v.substr(0, eq));
+            if (key == "ember.authenticate.secret") {
+                std::fprintf(stderr,
+                             "warning: ember.authenticate.secret on the command line is visible to every local user "
+                             "(ps, /proc); pass it in %s or with ember.authenticate.secret.file\n",
+                             rpc::security::kSecretEnvVar);
+            }
+            a.startup.set(key, std::string(v.substr(eq + 1)));
         } else {
             return fmt::format("unknown argument {}", k);
         }

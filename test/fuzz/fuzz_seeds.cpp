@@ -4,7 +4,7 @@
 // driver, an executor or a BlockManager sends, a real job's stage binaries, shuffle blocks and
 // index files as the map side writes them). test/fuzz/corpus/ holds its output, committed:
 //
-//   build-fuzz/test/fuzz/fuzz_seeds test/fuzz/corpus
+//   build-asan/test/fuzz/fuzz_seeds test/fuzz/corpus
 #include "rpc/message_data.hpp"
 #include "rpc/security/auth_handshake.hpp"
 #include "rpc/transport/frame_codec.hpp"

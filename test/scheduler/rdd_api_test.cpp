@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <numeric>
@@ -150,7 +151,16 @@ TEST_CASE("map_partitions sees each partition whole, empty ones included, and ad
 
             // A view into the partition, and the partition index.
             auto evens = rdd.map_partitions([](std::vector<int>&& part) {
+#if defined(__clang__) && __clang_major__ < 15
+                                // clang 14 (the sanitizer and fuzz build) cannot compile libstdc++
+                                // 12's views: the same records as a vector there.
+                                std::vector<int> out;
+                                std::copy_if(part.begin(), part.end(), std::back_inserter(out),
+                                             [](int x) { return x % 2 == 0; });
+                                return out;
+#else
                                 return part | std::views::filter([](int x) { return x % 2 == 0; });
+#endif
                             })
                              .collect();
             std::vector<int> expected_evens;
