@@ -54,8 +54,9 @@ struct MessageData {
     static Message to_message(std::shared_ptr<MessageData> data);
 };
 
-/// capnp reader limits for frames of at most `max_frame_bytes`.
-capnp::ReaderOptions reader_options(std::size_t max_frame_bytes);
+/// capnp reader limits for a frame of `frame_bytes` (its capnp part): a traversal limit of 8
+/// reads of each of its words plus 64 Ki words, nesting 64.
+capnp::ReaderOptions reader_options(std::size_t frame_bytes);
 
 /// Turns an outgoing message into a local Message without copying the capnp words; file body
 /// parts are read into memory.

@@ -182,7 +182,7 @@ RpcResult<std::optional<std::shared_ptr<detail::MessageData>>> FrameDecoder::nex
         std::memcpy(d->words.begin(), buf_.get() + begin_, total);
         begin_ += total;
         d->reader = std::make_unique<capnp::FlatArrayMessageReader>(
-            d->words.asPtr(), detail::reader_options(max_frame_bytes_));
+            d->words.asPtr(), detail::reader_options(total));
         d->envelope = d->reader->getRoot<wire::Envelope>();
         body = d->envelope.getBodySize();
     } catch (const kj::Exception& e) {

@@ -36,7 +36,7 @@ CapnpInput::CapnpInput(std::span<const std::uint8_t> bytes)
 capnp::MessageReader& CapnpInput::reader() {
     if (!reader_) {
         reader_ = std::make_unique<capnp::FlatArrayMessageReader>(
-            words_.asPtr(), rpc::detail::reader_options(kMaxFrameBytes));
+            words_.asPtr(), rpc::detail::reader_options(words_.size() * sizeof(capnp::word)));
     }
     return *reader_;
 }
