@@ -3,6 +3,10 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
+
+#include <thread>
+
 #include <algorithm>
 #include <cmath>
 #include <csignal>
@@ -66,6 +70,22 @@ void pin_to_cpu(int cpu) {
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
     if (::sched_setaffinity(0, sizeof set, &set) != 0) throw std::runtime_error("sched_setaffinity failed");
+}
+
+void pin_process(int pid, int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (cpu >= 0) {
+        CPU_SET(cpu, &set);
+    } else {
+        for (unsigned c = 0; c < std::max(1u, std::thread::hardware_concurrency()); ++c) CPU_SET(c, &set);
+    }
+    std::string dir = pid == 0 ? "/proc/self/task" : "/proc/" + std::to_string(pid) + "/task";
+    std::error_code ec;
+    for (auto& task : std::filesystem::directory_iterator(dir, ec)) {
+        int tid = std::atoi(task.path().filename().c_str());
+        if (tid > 0) (void)::sched_setaffinity(tid, sizeof set, &set);  // a thread may have ended
+    }
 }
 
 void announce_port(std::uint16_t port) {

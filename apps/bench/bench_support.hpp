@@ -27,6 +27,7 @@ public:
     ChildServer(const ChildServer&) = delete;
     ChildServer& operator=(const ChildServer&) = delete;
     std::uint16_t port() const noexcept { return port_; }
+    int pid() const noexcept { return pid_; }
 
 private:
     int pid_ = -1;
@@ -35,6 +36,10 @@ private:
 
 /// Pins the calling process (and the children it starts later) to `cpu`; -1 does nothing.
 void pin_to_cpu(int cpu);
+
+/// Sets the CPU affinity of every thread of process `pid` (0: this process) to `cpu`, or to
+/// every CPU when `cpu` is -1. Threads started later inherit it from their creator.
+void pin_process(int pid, int cpu);
 
 /// Prints `port` as the first stdout line (ChildServer reads it).
 void announce_port(std::uint16_t port);

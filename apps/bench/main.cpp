@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
         thr->add_option("--conf", confs, "RpcEnv configuration KEY=VALUE")->allow_extra_args(false);
 
         std::string bulk = "256m";
-        int repeats = 5;
+        int repeats = 7;
         auto* sec = cli.add_subcommand("security", "ask latency, ask throughput and bulk fetch with authentication, "
                                                    "and with encryption, vs the same with security off");
         sec->add_option("--cpu", rpc.cpu, "pin both processes to this CPU");

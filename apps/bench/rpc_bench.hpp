@@ -24,10 +24,11 @@ struct RpcBenchOptions {
 int run_rpc_server(const ember::Conf& conf);
 int bench_rpc_latency(const RpcBenchOptions& o);
 int bench_rpc_throughput(const RpcBenchOptions& o);
-/// ember-bench security: the cost of ember.authenticate and ember.network.crypto.enabled. Three
-/// server processes (security off, authentication, authentication + encryption) and a client
-/// env for each; `repeats` interleaved passes of ask latency (p50), ask throughput (64 in
-/// flight) and a bulk fetch (`bulk_bytes` of a file in 8 MiB asks, 6 in flight, sent from the
+/// ember-bench security: the cost of ember.authenticate and ember.network.crypto.enabled. Four
+/// server processes (security off, authentication, authentication + encryption, and security
+/// off again as a control whose ratio shows the measurement's noise) and a client env for each;
+/// `repeats` interleaved passes of ask latency (p50), ask throughput (64 in flight) and a bulk
+/// fetch (`bulk_bytes` of a file in 8 MiB asks, 6 in flight, sent from the
 /// file as block servers do). Prints each secured figure against the same figure with security
 /// off: the medians over the passes. `parts`: any of "latency", "asks", "bulk".
 int bench_security(const RpcBenchOptions& o, std::uint64_t bulk_bytes, int repeats,
