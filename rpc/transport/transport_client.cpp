@@ -555,10 +555,7 @@ void TransportClient::write_batch(std::shared_ptr<Batch> batch) {
             }
             if (n < 0 && errno == EINTR) continue;
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                socket_.async_wait(tcp::socket::wait_write, [self = shared_from_this(), batch](const boost::system::error_code& ec) {
-                    if (ec) return;  // closed
-                    self->write_batch(batch);
-                });
+                wait_writable(std::move(batch));
                 return;
             }
             std::string why = n == 0 ? "file shorter than the announced body" : std::strerror(errno);
@@ -585,10 +582,7 @@ void TransportClient::write_batch(std::shared_ptr<Batch> batch) {
         ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);  // EPIPE, never SIGPIPE
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            socket_.async_wait(tcp::socket::wait_write, [self = shared_from_this(), batch](const boost::system::error_code& ec) {
-                if (ec) return;
-                self->write_batch(batch);
-            });
+            wait_writable(std::move(batch));
             return;
         }
         if (n < 0) {
@@ -614,6 +608,17 @@ void TransportClient::write_batch(std::shared_ptr<Batch> batch) {
         release(batch->take_written_cost());
     }
     io.unlock();
+    batch_written(std::move(batch));
+}
+
+void TransportClient::wait_writable(std::shared_ptr<Batch> batch) {
+    socket_.async_wait(tcp::socket::wait_write, [self = shared_from_this(), batch](const boost::system::error_code& ec) {
+        if (ec) return;  // closed
+        self->write_batch(batch);
+    });
+}
+
+void TransportClient::batch_written(std::shared_ptr<Batch> batch) {
     touch();
     batch->frames.clear();
     batch->pieces.clear();
@@ -644,10 +649,7 @@ void TransportClient::write_batch_sealed(std::shared_ptr<Batch> batch) {
             ssize_t n = ::send(fd, tx_.get() + tx_sent_, tx_len_ - tx_sent_, MSG_NOSIGNAL);
             if (n < 0 && errno == EINTR) continue;
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                socket_.async_wait(tcp::socket::wait_write, [self = shared_from_this(), batch](const boost::system::error_code& ec) {
-                    if (ec) return;
-                    self->write_batch(batch);
-                });
+                wait_writable(std::move(batch));
                 return;
             }
             if (n < 0) return fail(std::strerror(errno));
@@ -691,15 +693,7 @@ void TransportClient::write_batch_sealed(std::shared_ptr<Batch> batch) {
         }
     }
     io.unlock();
-    touch();
-    batch->frames.clear();
-    batch->pieces.clear();
-    batch->frame_ends.clear();
-    batch->piece = 0;
-    batch->offset = 0;
-    batch->released = 0;
-    spare_batch_ = std::move(batch);
-    finish_flush();
+    batch_written(std::move(batch));
 }
 
 RpcError TransportClient::write_failure(const std::string& why) {

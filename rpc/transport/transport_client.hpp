@@ -189,6 +189,10 @@ private:
     RpcError write_failure(const std::string& why);
     /// Encrypted sessions: seals the batch's pieces into records and writes them.
     void write_batch_sealed(std::shared_ptr<Batch> batch);
+    /// The socket would block: write_batch(batch) again once it is writable.
+    void wait_writable(std::shared_ptr<Batch> batch);
+    /// The batch is all written: keeps it for reuse and looks for more frames to write.
+    void batch_written(std::shared_ptr<Batch> batch);
     /// "client 10.0.0.3:51512" / "server host:7077", for messages.
     std::string peer_description() const;
     /// The FrameDecoder's body policy: keep bodies of frames somebody reads.
