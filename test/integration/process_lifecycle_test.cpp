@@ -5,9 +5,6 @@
 
 #include <catch2/catch.hpp>
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -15,6 +12,7 @@
 #include <fstream>
 #include <thread>
 
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -79,12 +77,6 @@ std::string slurp(const std::string& p) {
     return {std::istreambuf_iterator<char>(in), {}};
 }
 
-std::uint16_t free_port() {
-    boost::asio::io_context ioc;
-    boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
-    return a.local_endpoint().port();
-}
-
 }  // namespace
 
 TEST_CASE("An executor from another build is refused at registration", "[integration][lifecycle]") {
@@ -129,7 +121,7 @@ TEST_CASE("cluster[2] runs with executors started by another launcher", "[integr
     auto dir = fs::temp_directory_path() / ("ember-cluster-" + std::to_string(::getpid()));
     fs::remove_all(dir);
     fs::create_directories(dir);
-    std::uint16_t port = free_port();
+    std::uint16_t port = ember::test::free_port();
     std::string wc = env_path("EMBER_WORDCOUNT");
     pid_t driver = spawn({wc, "--master", "cluster[2]", "--conf", "ember.driver.host=127.0.0.1", "--conf",
                           "ember.driver.bindAddress=127.0.0.1", "--conf", "ember.driver.port=" + std::to_string(port),

@@ -5,6 +5,7 @@
 #include "rpc/rpc_env.hpp"
 #include "rpc/testkit/local_envs.hpp"
 #include "rpc/testkit/raw_client.hpp"
+#include "test/support/ping.hpp"
 #include "test/support/recording_endpoint.hpp"
 #include "test/support/wait_until.hpp"
 
@@ -24,15 +25,9 @@ using namespace std::chrono_literals;
 using testkit::LocalEnvs;
 using testkit::RawClient;
 namespace tw = ember::test::wire;
+using ember::test::ping;
 
 namespace {
-
-OutgoingMessage ping(std::uint64_t n, std::string text = "") {
-    return OutgoingMessage::make<tw::Ping>([&](tw::Ping::Builder b) {
-        b.setN(n);
-        b.setText(text);
-    });
-}
 
 /// Answers Ping(n) with a Pong whose body is n bytes: from a file when the Ping's text is
 /// "file", else from memory.

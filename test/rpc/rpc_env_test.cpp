@@ -2,6 +2,7 @@
 // RpcEnv basics, local and across two envs on loopback: send, ask, timeouts, unknown
 // endpoints, throwing handlers, lookup by URI, connection failures.
 #include "rpc/rpc_env.hpp"
+#include "test/support/ping.hpp"
 #include "test/support/recording_endpoint.hpp"
 #include "test/support/wait_until.hpp"
 
@@ -13,6 +14,7 @@ using namespace ember;
 using namespace ember::rpc;
 using ember::test::RecordingEndpoint;
 namespace tw = ember::test::wire;
+using ember::test::ping;
 
 namespace {
 
@@ -21,13 +23,6 @@ std::unique_ptr<RpcEnv> make_env(std::string name, Conf conf = {}) {
     c.name = std::move(name);
     c.conf = std::move(conf);
     return RpcEnv::create(std::move(c)).value();
-}
-
-OutgoingMessage ping(std::uint64_t n, std::string text = "") {
-    return OutgoingMessage::make<tw::Ping>([&](tw::Ping::Builder b) {
-        b.setN(n);
-        b.setText(text);
-    });
 }
 
 struct Pair {

@@ -4,6 +4,7 @@
 #include "rpc/testkit/local_envs.hpp"
 #include "rpc/testkit/probe.hpp"
 #include "rpc/testkit/raw_client.hpp"
+#include "test/support/ping.hpp"
 #include "test/support/recording_endpoint.hpp"
 #include "test/support/wait_until.hpp"
 
@@ -28,15 +29,9 @@ using ember::test::wait_until;
 using testkit::LocalEnvs;
 using testkit::Probe;
 namespace tw = ember::test::wire;
+using ember::test::ping;
 
 namespace {
-
-OutgoingMessage ping(std::uint64_t n, std::string text = "") {
-    return OutgoingMessage::make<tw::Ping>([&](tw::Ping::Builder b) {
-        b.setN(n);
-        b.setText(text);
-    });
-}
 
 /// A listening socket that accepts and then never reads or writes: a stalled peer.
 struct StalledPeer {

@@ -5,6 +5,7 @@
 #include "rpc/rpc_env.hpp"
 #include "rpc/testkit/local_envs.hpp"
 #include "rpc/testkit/raw_client.hpp"
+#include "test/support/ping.hpp"
 #include "test/support/recording_endpoint.hpp"
 #include "test/support/wait_until.hpp"
 
@@ -30,15 +31,9 @@ using ember::test::RecordingEndpoint;
 using testkit::LocalEnvs;
 using testkit::RawClient;
 namespace tw = ember::test::wire;
+using ember::test::ping;
 
 namespace {
-
-OutgoingMessage ping(std::uint64_t n, std::string text = "") {
-    return OutgoingMessage::make<tw::Ping>([&](tw::Ping::Builder b) {
-        b.setN(n);
-        b.setText(text);
-    });
-}
 
 Conf secure(const std::string& secret, bool encrypt) {
     Conf c;

@@ -8,11 +8,9 @@
 #include "scheduler/registry.hpp"
 #include "shuffle/map_status.hpp"
 #include "storage/serializer.hpp"
+#include "test/support/process.hpp"
 
 #include <catch2/catch.hpp>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 
 #include <future>
 #include <thread>
@@ -23,12 +21,6 @@ using namespace std::chrono_literals;
 namespace sw = ember::scheduler::wire;
 
 namespace {
-
-std::uint16_t free_port() {
-    boost::asio::io_context ioc;
-    boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
-    return a.local_endpoint().port();
-}
 
 OutgoingMessage status(const std::string& executor, std::int64_t task, sw::TaskState state, const std::string& result,
                        const std::string& error = {}) {
@@ -56,7 +48,7 @@ struct Removed : scheduler::SparkListener {
 }  // namespace
 
 TEST_CASE("A fake executor registers with a real driver, runs its tasks and sees retries", "[scheduler][protocol]") {
-    std::uint16_t port = free_port();
+    std::uint16_t port = ember::test::free_port();
     Conf conf;
     conf.set("ember.driver.port", std::to_string(port))
         .set("ember.driver.host", "127.0.0.1")
@@ -193,7 +185,7 @@ TEST_CASE("The driver believes a StatusUpdate only from the executor that runs t
     // Before: forged StatusUpdate(FINISHED) frames from any connection were counted (a word count
     // exited 0 with a wrong total), and a malformed MapStatus marked its task done without
     // registering output, so the job hung.
-    std::uint16_t port = free_port();
+    std::uint16_t port = ember::test::free_port();
     Conf conf;
     conf.set("ember.driver.port", std::to_string(port))
         .set("ember.driver.host", "127.0.0.1")

@@ -19,9 +19,6 @@
 
 #include <catch2/catch.hpp>
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-
 #include <map>
 #include <string>
 #include <thread>
@@ -37,12 +34,6 @@ namespace shw = ember::shuffle::wire;
 namespace {
 
 constexpr const char* kSecret = "s3cret-4f9d2b7e-for-the-security-test";
-
-std::uint16_t free_port() {
-    boost::asio::io_context ioc;
-    boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
-    return a.local_endpoint().port();
-}
 
 struct KeyMod {
     std::pair<int, std::int64_t> operator()(int x) const { return {x % 101, static_cast<std::int64_t>(x)}; }
@@ -163,7 +154,7 @@ std::vector<std::string> attack(testkit::LocalEnvs& envs, std::uint16_t driver_p
 
 TEST_CASE("An authenticated, encrypted local-cluster computes exactly and outsiders and insiders achieve nothing",
           "[scheduler][security][cluster]") {
-    std::uint16_t port = free_port();
+    std::uint16_t port = ember::test::free_port();
     std::string dir = ember::test::fresh_temp_dir("security");
     Conf conf = secure(kSecret);
     conf.set("ember.driver.port", std::to_string(port))

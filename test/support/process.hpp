@@ -4,6 +4,7 @@
 /// Child processes for integration tests: run a command with its output captured, watch its
 /// children while it runs, and make sure nothing outlives the test.
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -28,5 +29,8 @@ std::string read_file_or_empty(const std::string& path);
 
 /// True if `pid` is a live process (not a zombie).
 bool process_alive(int pid);
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (for a fixed ember.driver.port).
+std::uint16_t free_port();
 
 }  // namespace ember::test
