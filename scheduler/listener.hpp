@@ -11,9 +11,22 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
+#include <variant>
 #include <vector>
 
 namespace ember::scheduler {
+
+/// An RDD as a stage's listeners see it (Spark's RDDInfo). Cached sizes are filled in by the
+/// status store from block updates, not by the scheduler.
+struct RddInfo {
+    int id = 0;
+    std::string name;       ///< the RDD's class, e.g. "MapPartitionsRDD"
+    std::string call_site;  ///< "<operation> at <file>:<line>"
+    std::vector<int> parent_ids;
+    int num_partitions = 0;
+    std::string storage_level = "NONE";  ///< StorageLevel::description(), "NONE" if not cached
+};
 
 /// A stage attempt as listeners see it. Times are milliseconds since the Unix epoch.
 /// `metrics` sums the metrics of the attempt's successful tasks.
@@ -24,6 +37,7 @@ struct StageInfo {
     int num_tasks = 0;
     std::vector<int> parent_ids;
     std::vector<int> rdd_ids;
+    std::vector<RddInfo> rdd_infos;  ///< the RDDs this stage computes, ids as in rdd_ids
     bool is_shuffle_map = false;
     std::optional<std::int64_t> submission_time;
     std::optional<std::int64_t> completion_time;
@@ -132,6 +146,67 @@ struct SparkListenerSpeculativeTaskSubmitted {
     int partition_id;
 };
 
+/// Posted once after ApplicationStart: the driver's configuration and runtime (Spark's
+/// SparkListenerEnvironmentUpdate; "JVM Information" holds ember's runtime). Secret values are
+/// already redacted ("*********(redacted)") when posted.
+struct SparkListenerEnvironmentUpdate {
+    std::vector<std::pair<std::string, std::string>> runtime_information;
+    std::vector<std::pair<std::string, std::string>> spark_properties;
+    std::vector<std::pair<std::string, std::string>> system_properties;
+    std::vector<std::pair<std::string, std::string>> classpath_entries;
+};
+/// A BlockManager registered with the driver's master (Spark's SparkListenerBlockManagerAdded).
+struct SparkListenerBlockManagerAdded {
+    std::int64_t time;
+    std::string executor_id;  ///< "driver" for the driver's own
+    std::string host;
+    int port;
+    std::uint64_t max_memory;  ///< storage memory, bytes
+};
+struct SparkListenerBlockManagerRemoved {
+    std::int64_t time;
+    std::string executor_id;
+    std::string host;
+    int port;
+};
+/// An RDD's cached blocks are being removed everywhere (Spark's SparkListenerUnpersistRDD).
+struct SparkListenerUnpersistRDD {
+    int rdd_id;
+};
+/// A block's status changed on a BlockManager (Spark's SparkListenerBlockUpdated). Sizes in
+/// bytes; a removed block has storage level "NONE" and sizes 0.
+struct SparkListenerBlockUpdated {
+    std::string executor_id;
+    std::string host;
+    int port;
+    std::string block_id;       ///< e.g. "rdd_3_1"
+    bool use_disk = false;
+    bool use_memory = false;
+    bool deserialized = false;
+    int replication = 1;
+    std::uint64_t memory_size = 0;
+    std::uint64_t disk_size = 0;
+};
+/// Executor-level metrics an executor samples for its heartbeats (Spark's ExecutorMetrics,
+/// named as Spark's ExecutorMetricType where the meaning carries over). Bytes and nanoseconds.
+struct ExecutorMetrics {
+    std::int64_t process_rss_bytes = 0;       ///< "ProcessTreeJVMRSSMemory": resident set size
+    std::int64_t process_vmem_bytes = 0;      ///< "ProcessTreeJVMVMemory": virtual memory size
+    std::int64_t storage_memory_bytes = 0;    ///< "OnHeapStorageMemory": BlockManager memory in use
+    std::int64_t execution_memory_bytes = 0;  ///< "OnHeapExecutionMemory": shuffle/aggregation memory
+    std::int64_t cpu_time_ns = 0;             ///< "ProcessCpuTime" (ember): user + system CPU time
+
+    /// Field-wise maximum, for peaks (Spark's ExecutorMetrics.compareAndUpdatePeakValues).
+    void update_peaks(const ExecutorMetrics& o) noexcept;
+};
+/// An executor's heartbeat carried its metrics (Spark's SparkListenerExecutorMetricsUpdate,
+/// executor-level updates only). Posted for the driver too, sampled at each of its checks.
+struct SparkListenerExecutorMetricsUpdate {
+    std::int64_t time;
+    std::string executor_id;
+    ExecutorMetrics metrics;
+};
+
 /// Receives scheduler events. Callbacks run on the scheduler's loop, one at a time, in event
 /// order; they must return quickly (copy what you need). An exception is logged and ignored.
 /// Threading: called from one thread at a time.
@@ -150,7 +225,25 @@ public:
     virtual void on_application_start(const SparkListenerApplicationStart&) {}
     virtual void on_application_end(const SparkListenerApplicationEnd&) {}
     virtual void on_speculative_task_submitted(const SparkListenerSpeculativeTaskSubmitted&) {}
+    virtual void on_environment_update(const SparkListenerEnvironmentUpdate&) {}
+    virtual void on_block_manager_added(const SparkListenerBlockManagerAdded&) {}
+    virtual void on_block_manager_removed(const SparkListenerBlockManagerRemoved&) {}
+    virtual void on_unpersist_rdd(const SparkListenerUnpersistRDD&) {}
+    virtual void on_block_updated(const SparkListenerBlockUpdated&) {}
+    virtual void on_executor_metrics_update(const SparkListenerExecutorMetricsUpdate&) {}
 };
+
+/// Any listener event, for queues and replay (Spark's SparkListenerEvent).
+using SparkListenerEvent =
+    std::variant<SparkListenerJobStart, SparkListenerJobEnd, SparkListenerStageSubmitted, SparkListenerStageCompleted,
+                 SparkListenerTaskStart, SparkListenerTaskGettingResult, SparkListenerTaskEnd,
+                 SparkListenerExecutorAdded, SparkListenerExecutorRemoved, SparkListenerApplicationStart,
+                 SparkListenerApplicationEnd, SparkListenerSpeculativeTaskSubmitted, SparkListenerEnvironmentUpdate,
+                 SparkListenerBlockManagerAdded, SparkListenerBlockManagerRemoved, SparkListenerUnpersistRDD,
+                 SparkListenerBlockUpdated, SparkListenerExecutorMetricsUpdate>;
+
+/// Calls the callback of `l` that `e` is for (Spark's SparkListenerBus.doPostEvent).
+void dispatch(SparkListener& l, const SparkListenerEvent& e);
 
 /// Delivers events to the registered listeners (Spark's LiveListenerBus, delivering on the
 /// scheduler loop instead of a thread of its own).
@@ -170,6 +263,12 @@ public:
     void post(const SparkListenerApplicationStart& e);
     void post(const SparkListenerApplicationEnd& e);
     void post(const SparkListenerSpeculativeTaskSubmitted& e);
+    void post(const SparkListenerEnvironmentUpdate& e);
+    void post(const SparkListenerBlockManagerAdded& e);
+    void post(const SparkListenerBlockManagerRemoved& e);
+    void post(const SparkListenerUnpersistRDD& e);
+    void post(const SparkListenerBlockUpdated& e);
+    void post(const SparkListenerExecutorMetricsUpdate& e);
 
 private:
     std::vector<std::shared_ptr<SparkListener>> snapshot();
