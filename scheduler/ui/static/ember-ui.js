@@ -341,6 +341,21 @@
       h('span', {class: 'progress-label'}, label));
   }
 
+  /** A right-aligned number column: sorted by f(row), shown as fmt(f(row)); `extra` adds fields. */
+  const numCol = (title, f, fmt = String, extra = {}) =>
+    ({title, key: (r) => num(f(r)), cell: (r) => fmt(num(f(r))), cls: 'num', ...extra});
+  /** A "size / records" column, sorted by size. */
+  const sizeCol = (title, bytes, records, extra = {}) =>
+    ({title, key: (r) => num(bytes(r)), cell: (r) => bytesRecords(bytes(r), records(r)), cls: 'num', ...extra});
+  /** A date column from the API's date strings. */
+  const dateCol = (title, f, extra = {}) =>
+    ({title, key: (r) => parseDate(f(r)) || 0, cell: (r) => fmtDate(parseDate(f(r))), cls: 'nowrap', ...extra});
+  /** A count column whose non-zero values stand out (Spark's active and failed task counts). */
+  const hotCol = (title, f, hot) =>
+    ({title, key: (r) => num(f(r)), cls: 'num', cell: (r) => h('span', {class: f(r) ? hot : null}, String(num(f(r))))});
+  const progressOf = (s) => progress(num(s.numCompleteTasks), num(s.numActiveTasks), num(s.numTasks),
+    num(s.numFailedTasks), num(s.numKilledTasks));
+
   /** A definition list of summary facts ([label, value] pairs; pairs with a null value are left out). */
   function summaryList(pairs) {
     return h('ul', {class: 'summary'}, pairs.filter((p) => p && p[1] !== null && p[1] !== undefined && p[1] !== '')
@@ -410,7 +425,7 @@
         jobLink(j.jobId, j.description || j.name),
         j.jobGroup ? h('span', {class: 'muted'}, ` (group ${j.jobGroup})`) : null,
         j.description && j.name ? h('div', {class: 'muted small'}, j.name) : null]},
-      {title: 'Submitted', key: (j) => parseDate(j.submissionTime) || 0, cell: (j) => fmtDate(parseDate(j.submissionTime)), cls: 'nowrap', w: 160},
+      dateCol('Submitted', (j) => j.submissionTime, {w: 160}),
       {title: 'Duration', key: (j) => span(j.submissionTime, j.completionTime) || 0, w: 90,
         cell: (j) => fmtDuration(span(j.submissionTime, j.completionTime))},
       {title: 'Stages: Succeeded/Total', key: (j) => num(j.numCompletedStages), w: 170,
@@ -447,15 +462,22 @@
 
   const textWidth = (s, px) => s.length * px * 0.58;
 
-  /** The event timeline (SVG): executors added/removed, and jobs as bars coloured by status. */
-  function timeline(jobs, execs, appStart) {
+  /**
+   * The event timeline (SVG): executors added/removed, and jobs as bars coloured by status. Like
+   * Spark's (spark.ui.timeline.jobs.maximum, .executors.maximum) it shows the latest 500 jobs and
+   * 250 executor events.
+   */
+  function timeline(allJobs, execs, appStart) {
+    const jobs = [...allJobs].sort((a, b) => b.jobId - a.jobId).slice(0, 500);
     const width = Math.max(600, (document.getElementById('content').clientWidth || 1000) - 4);
     const events = [];
     for (const e of execs) {
       const who = e.id === 'driver' ? 'Driver' : `Executor ${e.id}`;
       const add = parseDate(e.addTime);
       const rm = parseDate(e.removeTime);
-      if (Number.isFinite(add)) events.push({t: add, kind: 'added', label: `${who} added`, tip: `${who} added at ${fmtDate(add)} (${e.hostPort || ''})`});
+      if (Number.isFinite(add)) {
+        events.push({t: add, kind: 'added', label: `${who} added`, tip: `${who} added at ${fmtDate(add)} (${e.hostPort || ''})`});
+      }
       if (Number.isFinite(rm)) {
         events.push({t: rm, kind: 'removed', label: `${who} removed`,
           tip: `${who} removed at ${fmtDate(rm)}${e.removeReason ? `: ${e.removeReason}` : ''}`});
@@ -480,6 +502,7 @@
     const FONT = 11;
 
     events.sort((a, b) => a.t - b.t);
+    events.splice(0, Math.max(0, events.length - 250));
     for (const ev of events) {
       const w = textWidth(ev.label, FONT) + 10;
       ev.x = x(ev.t);
@@ -532,7 +555,8 @@
       const w = b.x1 - b.x0;
       const tip = `Job ${j.jobId}: ${j.description || j.name} (${j.status.toLowerCase()}), ` +
         `submitted ${fmtDate(b.t0)}, ${fmtDuration(b.t1 - b.t0)}`;
-      svg.append(sv('a', {href: link('jobs/job', {id: j.jobId}), class: `tl-job ${j.status.toLowerCase()}`, 'data-job-id': j.jobId},
+      const href = link('jobs/job', {id: j.jobId});
+      svg.append(sv('a', {href, class: `tl-job ${j.status.toLowerCase()}`, 'data-job-id': j.jobId},
         sv('title', null, tip),
         sv('rect', {x: b.x0, y, width: w, height: JOB_ROW - 4, rx: 3}),
         textWidth(label, FONT) + 6 <= w ? sv('text', {x: b.x0 + 4, y: y + 13}, label) : null));
@@ -579,9 +603,11 @@
     if (!nodes) {
       const latest = new Map();
       for (const s of allStages) {
-        if ((job.stageIds || []).includes(s.stageId) && !(latest.get(s.stageId)?.attemptId > s.attemptId)) latest.set(s.stageId, s);
+        if (!(job.stageIds || []).includes(s.stageId)) continue;
+        if (!latest.has(s.stageId) || latest.get(s.stageId).attemptId < s.attemptId) latest.set(s.stageId, s);
       }
-      nodes = (job.stageIds || []).map((sid) => latest.get(sid) || {stageId: sid, attemptId: 0, name: '', numTasks: 0, status: 'PENDING'});
+      nodes = (job.stageIds || []).map((sid) => latest.get(sid) ||
+        {stageId: sid, attemptId: 0, name: '', numTasks: 0, status: 'PENDING'});
       nodes.forEach((n) => { n.parentIds = []; });
       note = 'Stage parents are not available from this server: stages are shown without their edges.';
     }
@@ -694,25 +720,24 @@
 
   function stageTable(id, stages, group) {
     const cols = [
-      {title: 'Stage Id', key: (s) => s.stageId, cell: (s) => String(s.stageId), cls: 'num', w: 90},
-      {title: 'Attempt', key: (s) => s.attemptId, cell: (s) => String(s.attemptId), cls: 'num', w: 70},
+      numCol('Stage Id', (s) => s.stageId, String, {w: 90}),
+      numCol('Attempt', (s) => s.attemptId, String, {w: 70}),
       {title: 'Description', key: (s) => s.description || s.name, cell: (s) => [
         group === 'pending' || group === 'skipped' ? (s.description || s.name) : stageLink(s, s.description || s.name),
-        s.details ? details(`stage-details-${s.stageId}-${s.attemptId}`, 'details', h('pre', {class: 'stack'}, s.details)) : null]},
-      {title: 'Submitted', key: (s) => parseDate(s.submissionTime) || 0, cell: (s) => fmtDate(parseDate(s.submissionTime)), cls: 'nowrap', w: 150},
+        s.details ? details(`stage-${s.stageId}-${s.attemptId}`, 'details', h('pre', {class: 'stack'}, s.details)) : null]},
+      dateCol('Submitted', (s) => s.submissionTime, {w: 150}),
       {title: 'Duration', key: (s) => span(s.submissionTime, s.completionTime) || 0, w: 80,
         cell: (s) => fmtDuration(span(s.submissionTime, s.completionTime))},
       {title: 'Tasks: Succeeded/Total', key: (s) => num(s.numCompleteTasks), cls: 'progress-cell', w: 200,
-        cell: (s) => progress(num(s.numCompleteTasks), num(s.numActiveTasks), num(s.numTasks), num(s.numFailedTasks), num(s.numKilledTasks))},
-      {title: 'Input', w: 80, key: (s) => num(s.inputBytes), cell: (s) => bytesOrBlank(s.inputBytes), cls: 'num'},
-      {title: 'Output', w: 80, key: (s) => num(s.outputBytes), cell: (s) => bytesOrBlank(s.outputBytes), cls: 'num'},
-      {title: 'Shuffle Read', w: 100, key: (s) => num(s.shuffleReadBytes), cell: (s) => bytesOrBlank(s.shuffleReadBytes), cls: 'num',
-        tip: 'Bytes read from shuffles, local and remote'},
-      {title: 'Shuffle Write', w: 100, key: (s) => num(s.shuffleWriteBytes), cell: (s) => bytesOrBlank(s.shuffleWriteBytes), cls: 'num',
-        tip: 'Bytes written to shuffle files for later stages'},
+        cell: progressOf},
+      numCol('Input', (s) => s.inputBytes, bytesOrBlank, {w: 80}),
+      numCol('Output', (s) => s.outputBytes, bytesOrBlank, {w: 80}),
+      numCol('Shuffle Read', (s) => s.shuffleReadBytes, bytesOrBlank, {w: 100, tip: 'Bytes read from shuffles, local and remote'}),
+      numCol('Shuffle Write', (s) => s.shuffleWriteBytes, bytesOrBlank, {w: 100, tip: 'Bytes written for later stages'}),
     ];
     if (group === 'failed') {
-      cols.push({title: 'Failure Reason', w: 280, cell: (s) => messageCell(`stage-failure-${s.stageId}-${s.attemptId}`, s.failureReason)});
+      cols.push({title: 'Failure Reason', w: 280,
+        cell: (s) => messageCell(`stage-failure-${s.stageId}-${s.attemptId}`, s.failureReason)});
     }
     return table(id, cols, stages, {sort: {col: 0, desc: true},
       rowAttrs: (s) => ({'data-stage-id': s.stageId, 'data-attempt-id': s.attemptId})});
@@ -748,7 +773,7 @@
         ['Description', st.description || st.name],
         ['Submitted', fmtDate(parseDate(st.submissionTime))],
         ['Duration', fmtDuration(span(st.submissionTime, st.completionTime))],
-        ['Tasks', progress(num(st.numCompleteTasks), num(st.numActiveTasks), num(st.numTasks), num(st.numFailedTasks), num(st.numKilledTasks))],
+        ['Tasks', progressOf(st)],
         ['Total Time Across All Tasks', fmtDuration(num(st.executorRunTime))],
         ['Locality Level Summary', Object.keys(locality).length
           ? Object.entries(locality).map(([k, v]) => `${k}: ${v}`).join('; ') : null],
@@ -795,14 +820,16 @@
     const pair = (title, b, r, tip) => (any(b) ? [[title, b, (v, i) => bytesRecords(v, r ? r[i] : 0) || '0.0 B / 0', tip]] : []);
     rows.push(...pair('Input Size / Records', im.bytesRead, im.recordsRead));
     rows.push(...pair('Output Size / Records', om.bytesWritten, om.recordsWritten));
-    rows.push(...pair('Shuffle Read Size / Records', sr.readBytes, sr.readRecords, 'Shuffle bytes and records read, local and remote'));
+    rows.push(...pair('Shuffle Read Size / Records', sr.readBytes, sr.readRecords, 'Local and remote shuffle reads'));
     if (any(sr.readBytes)) {
-      if (Array.isArray(sr.fetchWaitTime)) rows.push(['Shuffle Read Fetch Wait Time', sr.fetchWaitTime, ms, 'Time blocked waiting for remote shuffle blocks']);
+      if (Array.isArray(sr.fetchWaitTime)) {
+        rows.push(['Shuffle Read Fetch Wait Time', sr.fetchWaitTime, ms, 'Time blocked waiting for remote shuffle blocks']);
+      }
       if (Array.isArray(sr.remoteBytesRead)) rows.push(['Shuffle Remote Reads', sr.remoteBytesRead, fmtBytes, null]);
     }
     rows.push(...pair('Shuffle Write Size / Records', sw.writeBytes, sw.writeRecords));
     if (any(sw.writeBytes) && Array.isArray(sw.writeTime)) {
-      rows.push(['Shuffle Write Time', sw.writeTime, (v) => fmtDuration(v / 1e6), 'Time spent writing shuffle files (nanoseconds in the API)']);
+      rows.push(['Shuffle Write Time', sw.writeTime, (v) => fmtDuration(v / 1e6), 'Time spent writing shuffle files']);
     }
     if (any(d.memoryBytesSpilled)) rows.push(['Spill (Memory)', d.memoryBytesSpilled, fmtBytes, null]);
     if (any(d.diskBytesSpilled)) rows.push(['Spill (Disk)', d.diskBytesSpilled, fmtBytes, null]);
@@ -820,19 +847,18 @@
     return table('stage-executor-table', [
       {title: 'Executor ID', key: (r) => r.id, cell: (r) => r.id},
       {title: 'Address', key: (r) => addr.get(r.id) || '', cell: (r) => addr.get(r.id) || ''},
-      {title: 'Task Time', key: (r) => num(r.taskTime), cell: (r) => fmtDuration(num(r.taskTime)), cls: 'num'},
-      {title: 'Total Tasks', key: (r) => num(r.succeededTasks) + num(r.failedTasks) + num(r.killedTasks),
-        cell: (r) => String(num(r.succeededTasks) + num(r.failedTasks) + num(r.killedTasks)), cls: 'num'},
-      {title: 'Failed Tasks', key: (r) => num(r.failedTasks), cell: (r) => String(num(r.failedTasks)), cls: 'num'},
-      {title: 'Killed Tasks', key: (r) => num(r.killedTasks), cell: (r) => String(num(r.killedTasks)), cls: 'num'},
-      {title: 'Succeeded Tasks', key: (r) => num(r.succeededTasks), cell: (r) => String(num(r.succeededTasks)), cls: 'num'},
-      {title: 'Input Size / Records', key: (r) => num(r.inputBytes), cell: (r) => bytesRecords(r.inputBytes, r.inputRecords), cls: 'num', show: has('inputBytes')},
-      {title: 'Output Size / Records', key: (r) => num(r.outputBytes), cell: (r) => bytesRecords(r.outputBytes, r.outputRecords), cls: 'num', show: has('outputBytes')},
-      {title: 'Shuffle Read Size / Records', key: (r) => num(r.shuffleRead), cell: (r) => bytesRecords(r.shuffleRead, r.shuffleReadRecords), cls: 'num', show: has('shuffleRead')},
-      {title: 'Shuffle Write Size / Records', key: (r) => num(r.shuffleWrite), cell: (r) => bytesRecords(r.shuffleWrite, r.shuffleWriteRecords), cls: 'num', show: has('shuffleWrite')},
+      numCol('Task Time', (r) => r.taskTime, fmtDuration),
+      numCol('Total Tasks', (r) => num(r.succeededTasks) + num(r.failedTasks) + num(r.killedTasks)),
+      numCol('Failed Tasks', (r) => r.failedTasks),
+      numCol('Killed Tasks', (r) => r.killedTasks),
+      numCol('Succeeded Tasks', (r) => r.succeededTasks),
+      sizeCol('Input Size / Records', (r) => r.inputBytes, (r) => r.inputRecords, {show: has('inputBytes')}),
+      sizeCol('Output Size / Records', (r) => r.outputBytes, (r) => r.outputRecords, {show: has('outputBytes')}),
+      sizeCol('Shuffle Read Size / Records', (r) => r.shuffleRead, (r) => r.shuffleReadRecords, {show: has('shuffleRead')}),
+      sizeCol('Shuffle Write Size / Records', (r) => r.shuffleWrite, (r) => r.shuffleWriteRecords, {show: has('shuffleWrite')}),
       ...(spill ? [
-        {title: 'Spill (Memory)', key: (r) => num(r.memoryBytesSpilled), cell: (r) => fmtBytes(num(r.memoryBytesSpilled)), cls: 'num'},
-        {title: 'Spill (Disk)', key: (r) => num(r.diskBytesSpilled), cell: (r) => fmtBytes(num(r.diskBytesSpilled)), cls: 'num'},
+        numCol('Spill (Memory)', (r) => r.memoryBytesSpilled, fmtBytes),
+        numCol('Spill (Disk)', (r) => r.diskBytesSpilled, fmtBytes),
       ] : []),
     ], rows, {sort: {col: 0, desc: false}, rowAttrs: (r) => ({'data-executor-id': r.id})});
   }
@@ -855,19 +881,23 @@
     };
     const readRecords = (t) => num(((t.taskMetrics || {}).shuffleReadMetrics || {}).recordsRead);
     const write = (t) => (t.taskMetrics || {}).shuffleWriteMetrics || {};
-    const duration = (t) => (Number.isFinite(t.duration) ? t.duration : t.status === 'RUNNING' ? now() - parseDate(t.launchTime) : NaN);
+    const duration = (t) => {
+      if (Number.isFinite(t.duration)) return t.duration;
+      return t.status === 'RUNNING' ? now() - parseDate(t.launchTime) : NaN;
+    };
     const sortCol = {ID: [0, false], '-ID': [0, true], DURATION: [8, false], '-DURATION': [8, true]}[paging.sortBy] || [0, false];
     const cols = [
       {title: 'Task ID', cell: (t) => String(t.taskId), cls: 'num', sortBy: 'ID'},
       {title: 'Index', cell: (t) => String(t.index), cls: 'num'},
       {title: 'Attempt', cell: (t) => String(t.attempt), cls: 'num'},
-      {title: 'Status', cell: (t) => [statusBadge(t.status), t.speculative ? h('span', {class: 'muted'}, ' (speculative)') : null]},
+      {title: 'Status',
+        cell: (t) => [statusBadge(t.status), t.speculative ? h('span', {class: 'muted'}, ' (speculative)') : null]},
       {title: 'Locality Level', cell: (t) => t.taskLocality || ''},
       {title: 'Executor ID', cell: (t) => String(t.executorId)},
       {title: 'Host', cell: (t) => t.host || ''},
       {title: 'Launch Time', cell: (t) => fmtDate(parseDate(t.launchTime)), cls: 'nowrap'},
       {title: 'Duration', cell: (t) => fmtDuration(duration(t)), cls: 'num', sortBy: 'DURATION', descFirst: true},
-      {title: 'Scheduler Delay', cell: (t) => (Number.isFinite(t.schedulerDelay) ? fmtDuration(t.schedulerDelay) : ''), cls: 'num'},
+      {title: 'Scheduler Delay', cell: (t) => fmtDuration(t.schedulerDelay), cls: 'num'},
       {title: 'Shuffle Read Size / Records', cell: (t) => bytesRecords(readBytes(t), readRecords(t)), cls: 'num',
         show: num(st.shuffleReadBytes) > 0 || tasks.some((t) => readBytes(t) > 0)},
       {title: 'Shuffle Write Size / Records', cell: (t) => bytesRecords(write(t).bytesWritten, write(t).recordsWritten), cls: 'num',
@@ -881,9 +911,11 @@
       [20, 100, 500, 1000].map((n) => h('option', {value: n, selected: n === paging.length}, String(n))));
     sizeSel.addEventListener('change', () => setPaging({...paging, offset: 0, length: parseInt(sizeSel.value, 10)}));
     const pager = h('div', {class: 'pager'},
-      h('button', {type: 'button', id: 'task-prev', disabled: paging.offset === 0, onclick: () => go(paging.offset - paging.length)}, '‹ Prev'),
+      h('button', {type: 'button', id: 'task-prev', disabled: paging.offset === 0,
+        onclick: () => go(paging.offset - paging.length)}, '‹ Prev'),
       h('span', null, ` Page ${page} of ${pages} `,
-        tasks.length ? h('span', {class: 'muted'}, `(tasks ${paging.offset + 1}–${paging.offset + tasks.length} of ${total}) `) : null),
+        tasks.length ? h('span', {class: 'muted'},
+          `(tasks ${paging.offset + 1}–${paging.offset + tasks.length} of ${total}) `) : null),
       h('button', {type: 'button', id: 'task-next', disabled: tasks.length < paging.length,
         onclick: () => go(paging.offset + paging.length)}, 'Next ›'),
       h('label', null, ' Show ', sizeSel, ' per page'));
@@ -901,14 +933,15 @@
     const rdds = await api('storage/rdd');
     const node = h('div', null, h('h3', null, 'Storage'),
       rdds.length ? section('rdds', `RDDs (${rdds.length})`, table('storage-table', [
-        {title: 'ID', key: (r) => r.id, cell: (r) => String(r.id), cls: 'num'},
-        {title: 'RDD Name', key: (r) => r.name, cell: (r) => h('a', {href: link('storage/rdd', {id: r.id})}, r.name || `RDD ${r.id}`)},
+        numCol('ID', (r) => r.id),
+        {title: 'RDD Name', key: (r) => r.name,
+          cell: (r) => h('a', {href: link('storage/rdd', {id: r.id})}, r.name || `RDD ${r.id}`)},
         {title: 'Storage Level', key: (r) => r.storageLevel, cell: (r) => r.storageLevel || ''},
-        {title: 'Cached Partitions', key: (r) => num(r.numCachedPartitions), cell: (r) => String(num(r.numCachedPartitions)), cls: 'num'},
+        numCol('Cached Partitions', (r) => r.numCachedPartitions),
         {title: 'Fraction Cached', key: (r) => num(r.numCachedPartitions) / Math.max(1, num(r.numPartitions)),
           cell: (r) => `${Math.round((100 * num(r.numCachedPartitions)) / Math.max(1, num(r.numPartitions)))}%`, cls: 'num'},
-        {title: 'Size in Memory', key: (r) => num(r.memoryUsed), cell: (r) => fmtBytes(num(r.memoryUsed)), cls: 'num'},
-        {title: 'Size on Disk', key: (r) => num(r.diskUsed), cell: (r) => fmtBytes(num(r.diskUsed)), cls: 'num'},
+        numCol('Size in Memory', (r) => r.memoryUsed, fmtBytes),
+        numCol('Size on Disk', (r) => r.diskUsed, fmtBytes),
       ], rdds, {rowAttrs: (r) => ({'data-rdd-id': r.id})})) : h('p', {class: 'note'}, 'No cached RDDs.'));
     return {title: `${state.app.name} - Storage`, node};
   }
@@ -931,13 +964,13 @@
         {title: 'Host', key: (d) => d.address, cell: (d) => d.address || ''},
         {title: 'Memory Usage', key: (d) => num(d.memoryUsed),
           cell: (d) => `${fmtBytes(num(d.memoryUsed))} (${fmtBytes(num(d.memoryRemaining))} Remaining)`, cls: 'num'},
-        {title: 'Disk Usage', key: (d) => num(d.diskUsed), cell: (d) => fmtBytes(num(d.diskUsed)), cls: 'num'},
+        numCol('Disk Usage', (d) => d.diskUsed, fmtBytes),
       ], dist)),
       section('rdd-partitions', `${parts.length} Partitions`, table('rdd-partition-table', [
         {title: 'Block Name', key: (p) => p.blockName, cell: (p) => p.blockName},
         {title: 'Storage Level', key: (p) => p.storageLevel, cell: (p) => p.storageLevel || ''},
-        {title: 'Size in Memory', key: (p) => num(p.memoryUsed), cell: (p) => fmtBytes(num(p.memoryUsed)), cls: 'num'},
-        {title: 'Size on Disk', key: (p) => num(p.diskUsed), cell: (p) => fmtBytes(num(p.diskUsed)), cls: 'num'},
+        numCol('Size in Memory', (p) => p.memoryUsed, fmtBytes),
+        numCol('Size on Disk', (p) => p.diskUsed, fmtBytes),
         {title: 'Executors', key: (p) => (p.executors || []).join(' '), cell: (p) => (p.executors || []).join(', ')},
       ], parts, {sort: {col: 0, desc: false}})));
     return {title: `${state.app.name} - RDD ${r.id}`, node};
@@ -964,7 +997,8 @@
     ];
     const node = h('div', null, h('h3', null, 'Environment'),
       blocks.filter((b) => b[3].length || b[0] === 'env-runtime' || b[0] === 'env-spark')
-        .map(([sid, title, tid, pairs, collapsed]) => section(sid, `${title} (${pairs.length})`, kvTable(tid, pairs), collapsed)));
+        .map(([sid, title, tid, pairs, collapsed]) =>
+          section(sid, `${title} (${pairs.length})`, kvTable(tid, pairs), collapsed)));
     return {title: `${state.app.name} - Environment`, node};
   }
 
@@ -974,48 +1008,43 @@
     const execs = await api('allexecutors');
     const active = execs.filter((e) => e.isActive);
     const dead = execs.filter((e) => !e.isActive);
-    const sum = (list, f) => list.reduce((a, e) => a + num(f(e)), 0);
-    const totals = (label, list) => ({
-      label, count: list.length,
-      rddBlocks: sum(list, (e) => e.rddBlocks), memoryUsed: sum(list, (e) => e.memoryUsed), maxMemory: sum(list, (e) => e.maxMemory),
-      diskUsed: sum(list, (e) => e.diskUsed), totalCores: sum(list, (e) => e.totalCores), activeTasks: sum(list, (e) => e.activeTasks),
-      failedTasks: sum(list, (e) => e.failedTasks), completedTasks: sum(list, (e) => e.completedTasks),
-      totalTasks: sum(list, (e) => e.totalTasks), totalDuration: sum(list, (e) => e.totalDuration),
-      totalInputBytes: sum(list, (e) => e.totalInputBytes), totalShuffleRead: sum(list, (e) => e.totalShuffleRead),
-      totalShuffleWrite: sum(list, (e) => e.totalShuffleWrite),
-    });
+    const fields = ['rddBlocks', 'memoryUsed', 'maxMemory', 'diskUsed', 'totalCores', 'activeTasks', 'failedTasks',
+      'completedTasks', 'totalTasks', 'totalDuration', 'totalInputBytes', 'totalShuffleRead', 'totalShuffleWrite'];
+    const totals = (label, list) => Object.fromEntries([['label', label], ['count', list.length],
+      ...fields.map((f) => [f, list.reduce((a, e) => a + num(e[f]), 0)])]);
     const common = [
-      {title: 'RDD Blocks', key: (e) => num(e.rddBlocks), cell: (e) => String(num(e.rddBlocks)), cls: 'num'},
+      numCol('RDD Blocks', (e) => e.rddBlocks),
       {title: 'Storage Memory', key: (e) => num(e.memoryUsed), cls: 'num', tip: 'Memory used / total available for storage',
         cell: (e) => `${fmtBytes(num(e.memoryUsed))} / ${fmtBytes(num(e.maxMemory))}`},
-      {title: 'Disk Used', key: (e) => num(e.diskUsed), cell: (e) => fmtBytes(num(e.diskUsed)), cls: 'num'},
-      {title: 'Cores', key: (e) => num(e.totalCores), cell: (e) => String(num(e.totalCores)), cls: 'num'},
-      {title: 'Active Tasks', key: (e) => num(e.activeTasks), cell: (e) => h('span', {class: e.activeTasks ? 'hot-active' : null}, String(num(e.activeTasks))), cls: 'num'},
-      {title: 'Failed Tasks', key: (e) => num(e.failedTasks), cell: (e) => h('span', {class: e.failedTasks ? 'hot-failed' : null}, String(num(e.failedTasks))), cls: 'num'},
-      {title: 'Complete Tasks', key: (e) => num(e.completedTasks), cell: (e) => String(num(e.completedTasks)), cls: 'num'},
-      {title: 'Total Tasks', key: (e) => num(e.totalTasks), cell: (e) => String(num(e.totalTasks)), cls: 'num'},
-      {title: 'Task Time', key: (e) => num(e.totalDuration), cell: (e) => fmtDuration(num(e.totalDuration)), cls: 'num'},
-      {title: 'Input', key: (e) => num(e.totalInputBytes), cell: (e) => fmtBytes(num(e.totalInputBytes)), cls: 'num'},
-      {title: 'Shuffle Read', key: (e) => num(e.totalShuffleRead), cell: (e) => fmtBytes(num(e.totalShuffleRead)), cls: 'num'},
-      {title: 'Shuffle Write', key: (e) => num(e.totalShuffleWrite), cell: (e) => fmtBytes(num(e.totalShuffleWrite)), cls: 'num'},
+      numCol('Disk Used', (e) => e.diskUsed, fmtBytes),
+      numCol('Cores', (e) => e.totalCores),
+      hotCol('Active Tasks', (e) => e.activeTasks, 'hot-active'),
+      hotCol('Failed Tasks', (e) => e.failedTasks, 'hot-failed'),
+      numCol('Complete Tasks', (e) => e.completedTasks),
+      numCol('Total Tasks', (e) => e.totalTasks),
+      numCol('Task Time', (e) => e.totalDuration, fmtDuration),
+      numCol('Input', (e) => e.totalInputBytes, fmtBytes),
+      numCol('Shuffle Read', (e) => e.totalShuffleRead, fmtBytes),
+      numCol('Shuffle Write', (e) => e.totalShuffleWrite, fmtBytes),
     ];
     const peak = (e) => (e.peakMemoryMetrics || {}).ProcessTreeJVMRSSMemory;
     const extra = [];
     if (execs.some((e) => Number.isFinite(peak(e)))) {
-      extra.push({title: 'Peak Memory (RSS)', key: (e) => num(peak(e)), cls: 'num', tip: 'Peak resident set size of the process',
-        cell: (e) => (Number.isFinite(peak(e)) ? fmtBytes(peak(e)) : '')});
+      extra.push(numCol('Peak Memory (RSS)', peak, (v) => (v ? fmtBytes(v) : ''), {tip: 'Peak resident set size of the process'}));
     }
-    if (dead.length) extra.push({title: 'Remove Reason', key: (e) => e.removeReason || '', cell: (e) => e.removeReason || ''});
+    if (dead.length) extra.push({title: 'Remove Reason', w: 220, key: (e) => e.removeReason || '', cell: (e) => e.removeReason || ''});
     const node = h('div', null, h('h3', null, 'Executors'),
-      section('exec-summary', 'Summary', table('executor-summary-table', [
-        {title: '', cell: (t) => `${t.label}(${t.count})`}, ...common], [totals('Active', active), totals('Dead', dead), totals('Total', execs)])),
+      section('exec-summary', 'Summary', table('executor-summary-table',
+        [{title: '', cell: (t) => `${t.label}(${t.count})`}, ...common],
+        [totals('Active', active), totals('Dead', dead), totals('Total', execs)])),
       section('executors', `Executors (${execs.length})`, table('executor-table', [
         {title: 'Executor ID', key: (e) => (e.id === 'driver' ? -1 : num(parseInt(e.id, 10))), cell: (e) => e.id},
         {title: 'Address', key: (e) => e.hostPort || '', cell: (e) => e.hostPort || ''},
         {title: 'Status', key: (e) => (e.isActive ? 0 : 1),
           cell: (e) => statusBadge(e.isActive ? (e.isExcluded ? 'Excluded' : 'Active') : 'Dead')},
         ...common, ...extra,
-      ], execs, {sort: {col: 0, desc: false}, rowAttrs: (e) => ({'data-executor-id': e.id, class: e.isActive ? null : 'dead'})})));
+      ], execs, {sort: {col: 0, desc: false},
+        rowAttrs: (e) => ({'data-executor-id': e.id, class: e.isActive ? null : 'dead'})})));
     return {title: `${state.app.name} - Executors`, node};
   }
 
@@ -1033,12 +1062,12 @@
       apps.length ? table('app-table', [
         {title: 'App ID', key: (a) => a.id, cell: (a) => h('a', {href: `/history/${encodeURIComponent(a.id)}/jobs/`}, a.id)},
         {title: 'App Name', key: (a) => a.name, cell: (a) => a.name},
-        {title: 'Started', key: (a) => parseDate(att(a).startTime) || 0, cell: (a) => fmtDate(parseDate(att(a).startTime))},
+        dateCol('Started', (a) => att(a).startTime),
         {title: 'Completed', key: (a) => (att(a).completed ? parseDate(att(a).endTime) : Infinity),
           cell: (a) => (att(a).completed ? fmtDate(parseDate(att(a).endTime)) : h('span', {class: 'muted'}, 'in progress'))},
         {title: 'Duration', key: (a) => dur(a) || 0, cell: (a) => fmtDuration(dur(a))},
         {title: 'Spark User', key: (a) => att(a).sparkUser || '', cell: (a) => att(a).sparkUser || ''},
-        {title: 'Last Updated', key: (a) => parseDate(att(a).lastUpdated) || 0, cell: (a) => fmtDate(parseDate(att(a).lastUpdated))},
+        dateCol('Last Updated', (a) => att(a).lastUpdated),
       ], apps, {sort: {col: 2, desc: true}, rowAttrs: (a) => ({'data-app-id': a.id})})
         : h('p', {class: 'note'}, 'No applications found.'));
     return {title: 'ember History Server', node};
