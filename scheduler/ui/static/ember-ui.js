@@ -212,6 +212,7 @@
       drawNav();
     } catch (e) {
       if (gen !== state.generation) return;
+      drawNav();
       if (e instanceof HttpError && e.status === 404) {
         document.getElementById('content').replaceChildren(h('p', {class: 'note error'}, `Not found: ${e.message}`));
         again = false;
