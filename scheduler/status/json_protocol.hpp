@@ -29,7 +29,8 @@
 /// whole string (Spark shows the full stack trace as the error). Reading renders the reason
 /// back with to_error_string, so a replayed TaskEnd carries the same reason string.
 ///
-/// Threading: stateless functions; thread-safe.
+/// Threading: the free functions are stateless and thread-safe; TaskEventJson is
+/// single-threaded.
 
 #include "scheduler/listener.hpp"
 
