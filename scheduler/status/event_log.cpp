@@ -18,6 +18,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <system_error>
+#include <type_traits>
 #include <vector>
 
 namespace ember::scheduler {
@@ -59,6 +60,7 @@ struct EventLoggingListener::Impl {
     alignas(std::max_align_t) unsigned char arena[32 * 1024];
     json::monotonic_resource mr{arena, sizeof arena};
     json::serializer sr;
+    TaskEventJson task_json;  // task events, the bulk of a log, reuse their trees
     std::vector<char> buf;
     std::size_t used = 0;
 
@@ -77,8 +79,9 @@ struct EventLoggingListener::Impl {
     void fail(const std::string& what) {
         if (failed) return;
         failed = true;
-        log::get("scheduler")->error("Event log {}: {}; event logging stopped, the file stays {}", inprogress_path,
-                                     what, inprogress_path);
+        log::get("scheduler")->error("Event log {}: {}; no more events are logged and the file keeps its "
+                                     ".inprogress name",
+                                     inprogress_path, what);
     }
 
     bool write_all(const char* p, std::size_t n) {
@@ -159,11 +162,15 @@ struct EventLoggingListener::Impl {
     void log_event(const Event& e, bool flush) {
         std::lock_guard lk(mu);
         if (stopped || failed) return;
-        {
-            json::object o = to_json(e, json::storage_ptr(&mr));
-            append(o);
+        if constexpr (std::is_same_v<Event, SparkListenerTaskEnd> || std::is_same_v<Event, SparkListenerTaskStart>) {
+            append(task_json(e));
+        } else {
+            {
+                json::object o = to_json(e, json::storage_ptr(&mr));
+                append(o);
+            }
+            mr.release();
         }
-        mr.release();
         ++events;
         if (flush) drain(Drain::flush);
     }

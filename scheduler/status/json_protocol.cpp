@@ -301,7 +301,7 @@ public:
     T num_of(const json::value& v, std::string_view key) const {
         boost::system::error_code ec;
         T n = v.to_number<T>(ec);
-        if (ec) fail(key, v.is_number() ? "is out of range" : "is not a number");
+        if (ec) fail(key, v.is_number() ? "is not an integer in range" : "is not a number");
         return n;
     }
     template <class T>
@@ -908,6 +908,168 @@ EMBER_TO_JSON(SparkListenerExecutorMetricsUpdate)
 #undef EMBER_TO_JSON
 static_assert(std::variant_size_v<SparkListenerEvent> == 18, "a new listener event needs its EMBER_TO_JSON line");
 
+// -- TaskEventJson -------------------------------------------------------------------------------
+
+namespace {
+
+/// Where the values of a "Task Info" object sit in a tree built by put_task_info.
+struct TaskInfoSlots {
+    json::value *task_id, *index, *attempt, *partition_id, *launch_time, *executor_id, *host, *locality,
+        *speculative, *getting_result_time, *finish_time, *failed, *killed;
+
+    explicit TaskInfoSlots(json::object& ti)
+        : task_id(&ti.at("Task ID")), index(&ti.at("Index")), attempt(&ti.at("Attempt")),
+          partition_id(&ti.at("Partition ID")), launch_time(&ti.at("Launch Time")),
+          executor_id(&ti.at("Executor ID")), host(&ti.at("Host")), locality(&ti.at("Locality")),
+          speculative(&ti.at("Speculative")), getting_result_time(&ti.at("Getting Result Time")),
+          finish_time(&ti.at("Finish Time")), failed(&ti.at("Failed")), killed(&ti.at("Killed")) {}
+
+    void fill(const TaskInfo& t) const {
+        *task_id = t.task_id;
+        *index = t.index;
+        *attempt = t.attempt;
+        *partition_id = t.partition_id;
+        *launch_time = t.launch_time;
+        executor_id->as_string().assign(sv(t.executor_id));
+        host->as_string().assign(sv(t.host));
+        locality->as_string().assign(to_string(t.locality));
+        *speculative = t.speculative;
+        *getting_result_time = t.getting_result_time;
+        *finish_time = t.finish_time;
+        *failed = t.failed;
+        *killed = t.killed;
+    }
+};
+
+/// Where the values of a "Task Metrics" object sit in a tree built by put_task_metrics.
+struct TaskMetricsSlots {
+    json::value *deserialize_ms, *run_ms, *result_size, *memory_spilled, *disk_spilled;
+    json::value *remote_blocks, *local_blocks, *fetch_wait_ms, *remote_bytes, *remote_to_disk, *local_bytes,
+        *records_read, *fetch_wait_ns;
+    json::value *bytes_written, *write_time, *records_written;
+    json::value *input_bytes, *input_records, *output_bytes, *output_records;
+    json::value *deserialize_ns, *run_ns;
+
+    explicit TaskMetricsSlots(json::object& tm) {
+        deserialize_ms = &tm.at("Executor Deserialize Time");
+        run_ms = &tm.at("Executor Run Time");
+        result_size = &tm.at("Result Size");
+        memory_spilled = &tm.at("Memory Bytes Spilled");
+        disk_spilled = &tm.at("Disk Bytes Spilled");
+        json::object& sr = tm.at("Shuffle Read Metrics").as_object();
+        remote_blocks = &sr.at("Remote Blocks Fetched");
+        local_blocks = &sr.at("Local Blocks Fetched");
+        fetch_wait_ms = &sr.at("Fetch Wait Time");
+        remote_bytes = &sr.at("Remote Bytes Read");
+        remote_to_disk = &sr.at("Remote Bytes Read To Disk");
+        local_bytes = &sr.at("Local Bytes Read");
+        records_read = &sr.at("Total Records Read");
+        fetch_wait_ns = &sr.at("Fetch Wait Time (ns)");
+        json::object& sw = tm.at("Shuffle Write Metrics").as_object();
+        bytes_written = &sw.at("Shuffle Bytes Written");
+        write_time = &sw.at("Shuffle Write Time");
+        records_written = &sw.at("Shuffle Records Written");
+        json::object& in = tm.at("Input Metrics").as_object();
+        input_bytes = &in.at("Bytes Read");
+        input_records = &in.at("Records Read");
+        json::object& out = tm.at("Output Metrics").as_object();
+        output_bytes = &out.at("Bytes Written");
+        output_records = &out.at("Records Written");
+        deserialize_ns = &tm.at("Executor Deserialize Time (ns)");
+        run_ns = &tm.at("Executor Run Time (ns)");
+    }
+
+    void fill(const TaskMetrics& m) const {
+        *deserialize_ms = m.executor_deserialize_time_ns / kNsPerMs;
+        *run_ms = m.executor_run_time_ns / kNsPerMs;
+        *result_size = m.result_size;
+        *memory_spilled = m.shuffle_write.memory_bytes_spilled;
+        *disk_spilled = m.shuffle_write.disk_bytes_spilled;
+        *remote_blocks = m.shuffle_read.remote_blocks_fetched;
+        *local_blocks = m.shuffle_read.local_blocks_fetched;
+        *fetch_wait_ms = m.shuffle_read.fetch_wait_time_ns / kNsPerMs;
+        *remote_bytes = m.shuffle_read.remote_bytes_read;
+        *remote_to_disk = m.shuffle_read.remote_bytes_read_to_disk;
+        *local_bytes = m.shuffle_read.local_bytes_read;
+        *records_read = m.shuffle_read.records_read;
+        *fetch_wait_ns = m.shuffle_read.fetch_wait_time_ns;
+        *bytes_written = m.shuffle_write.bytes_written;
+        *write_time = m.shuffle_write.write_time_ns;
+        *records_written = m.shuffle_write.records_written;
+        *input_bytes = m.input_bytes_read;
+        *input_records = m.input_records_read;
+        *output_bytes = m.output_bytes_written;
+        *output_records = m.output_records_written;
+        *deserialize_ns = m.executor_deserialize_time_ns;
+        *run_ns = m.executor_run_time_ns;
+    }
+};
+
+struct TaskStartTree {
+    json::object tree;
+    json::value *stage_id, *stage_attempt;
+    TaskInfoSlots task_info;
+
+    explicit TaskStartTree(const SparkListenerTaskStart& e)
+        : tree(to_json(e)), stage_id(&tree.at("Stage ID")), stage_attempt(&tree.at("Stage Attempt ID")),
+          task_info(tree.at("Task Info").as_object()) {}
+
+    const json::object& fill(const SparkListenerTaskStart& e) {
+        *stage_id = e.stage_id;
+        *stage_attempt = e.stage_attempt_id;
+        task_info.fill(e.task_info);
+        return tree;
+    }
+};
+
+struct TaskEndTree {
+    json::object tree;
+    json::value *stage_id, *stage_attempt, *task_type, *reason;
+    TaskInfoSlots task_info;
+    TaskMetricsSlots metrics;
+    std::string last_reason;  // the reason string `reason` holds
+
+    explicit TaskEndTree(const SparkListenerTaskEnd& e)
+        : tree(to_json(e)), stage_id(&tree.at("Stage ID")), stage_attempt(&tree.at("Stage Attempt ID")),
+          task_type(&tree.at("Task Type")), reason(&tree.at("Task End Reason")),
+          task_info(tree.at("Task Info").as_object()), metrics(tree.at("Task Metrics").as_object()),
+          last_reason(e.reason) {}
+
+    const json::object& fill(const SparkListenerTaskEnd& e) {
+        *stage_id = e.stage_id;
+        *stage_attempt = e.stage_attempt_id;
+        task_type->as_string().assign(sv(e.task_type));
+        // Most tasks succeed: the reason object is rebuilt only when the reason changes.
+        if (e.reason != last_reason) {
+            reason->as_object() = task_end_reason_to_json(e.reason, tree.storage());
+            last_reason = e.reason;
+        }
+        task_info.fill(e.task_info);
+        metrics.fill(e.task_metrics);
+        return tree;
+    }
+};
+
+}  // namespace
+
+struct TaskEventJson::Impl {
+    std::optional<TaskStartTree> start;
+    std::optional<TaskEndTree> end;
+};
+
+TaskEventJson::TaskEventJson() : impl_(std::make_unique<Impl>()) {}
+TaskEventJson::~TaskEventJson() = default;
+
+const boost::json::object& TaskEventJson::operator()(const SparkListenerTaskStart& e) {
+    if (!impl_->start) return impl_->start.emplace(e).tree;
+    return impl_->start->fill(e);
+}
+
+const boost::json::object& TaskEventJson::operator()(const SparkListenerTaskEnd& e) {
+    if (!impl_->end) return impl_->end.emplace(e).tree;
+    return impl_->end->fill(e);
+}
+
 boost::json::object log_start_json(std::string_view version, boost::json::storage_ptr sp) {
     json::object o(std::move(sp));
     o.emplace("Event", "SparkListenerLogStart");
@@ -917,8 +1079,8 @@ boost::json::object log_start_json(std::string_view version, boost::json::storag
 
 std::optional<SparkListenerEvent> event_from_json(const boost::json::object& j) {
     auto it = j.find("Event");
-    if (it == j.end()) throw std::runtime_error("event log line: field \"Event\" is missing");
-    if (!it->value().is_string()) throw std::runtime_error("event log line: field \"Event\" is not a string");
+    if (it == j.end()) throw std::runtime_error("field \"Event\" is missing");
+    if (!it->value().is_string()) throw std::runtime_error("field \"Event\" is not a string");
     std::string_view name(it->value().get_string().data(), it->value().get_string().size());
     if (name == kSpeculativeClass) name = "SparkListenerSpeculativeTaskSubmitted";
     const auto& table = readers();

@@ -29,13 +29,15 @@
 /// whole string (Spark shows the full stack trace as the error). Reading renders the reason
 /// back with to_error_string, so a replayed TaskEnd carries the same reason string.
 ///
-/// Threading: stateless functions; thread-safe.
+/// Threading: the free functions are stateless and thread-safe; TaskEventJson is
+/// single-threaded.
 
 #include "scheduler/listener.hpp"
 
 #include <boost/json/object.hpp>
 #include <boost/json/storage_ptr.hpp>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -60,6 +62,26 @@ inline constexpr bool is_listener_event<Event, std::variant<Alternatives...>> =
 template <class Event>
     requires is_listener_event<Event>
 boost::json::object to_json(const Event& event, boost::json::storage_ptr sp = {});
+
+/// Builds the JSON of task events (the bulk of a log) by reusing one tree per event type: the
+/// first event of a type builds it with to_json(); later ones only assign their values into it
+/// (no key allocation, no lookups). The tree a call returns equals to_json(event) and stays
+/// valid until the next call.
+/// Threading: single-threaded.
+class TaskEventJson {
+public:
+    TaskEventJson();
+    ~TaskEventJson();
+    TaskEventJson(const TaskEventJson&) = delete;
+    TaskEventJson& operator=(const TaskEventJson&) = delete;
+
+    const boost::json::object& operator()(const SparkListenerTaskStart& event);
+    const boost::json::object& operator()(const SparkListenerTaskEnd& event);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
 
 /// The event an event-log JSON object describes. Returns nullopt for an "Event" ember does not
 /// know (Spark's ReplayListenerBus drops those too), including "SparkListenerLogStart".
