@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job: word count of the Linux 6.1 Documentation tree (from Debian's linux-source-6.1)
 # on the default local-cluster[2,1,1024]: a driver and two executor processes.
-# Extra arguments go to wordcount (for example --top 50, or --master 'local[2]').
+# Extra arguments go to wordcount (for example --top 50, or --master 'local[2]'). The job shows a
+# progress bar on a terminal, serves its web UI while it runs, and writes an event log.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/bootstrap.sh"
 
@@ -15,4 +16,10 @@ if [ ! -d "$corpus" ]; then
 fi
 out="$EMBER_BUILD_DIR/wordcount-output"
 rm -rf "$out"
-exec "$EMBER_BUILD_DIR/apps/wordcount" --output "$out" "$@" "$corpus"
+# The job's event log, for ember-history-server (README: "Monitoring").
+events="$EMBER_BUILD_DIR/ember-events"
+mkdir -p "$events"
+"$EMBER_BUILD_DIR/apps/wordcount" --conf ember.eventLog.enabled=true --conf "ember.eventLog.dir=$events" \
+    --output "$out" "$@" "$corpus"
+echo "Open the finished job in the History Server: $EMBER_BUILD_DIR/apps/ember-history-server --dir $events" \
+     "(then http://127.0.0.1:18080)"

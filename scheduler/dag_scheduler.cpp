@@ -201,7 +201,9 @@ void DAGScheduler::handle_job_submitted(int job_id, std::shared_ptr<RddBase> rdd
 
     std::vector<StageInfo> infos;
     for (auto& [sid, s] : stages_) {
-        if (s->job_ids.count(job_id)) infos.push_back(s->initial_info());
+        // Spark's stage.latestInfo: a stage that already ran is listed as its last attempt,
+        // with its times (so listeners know it is done and will be skipped).
+        if (s->job_ids.count(job_id)) infos.push_back(s->next_attempt_id > 0 ? s->latest_info : s->initial_info());
     }
     jobs_.emplace(job_id, std::move(job));
     clear_cache_locs();

@@ -21,6 +21,7 @@
 #include "scheduler/status/app_status_store.hpp"
 #include "scheduler/status/event_log.hpp"
 #include "scheduler/task_result_getter.hpp"
+#include "scheduler/ui/console_progress_bar.hpp"
 #include "scheduler/ui/spark_ui.hpp"
 #include "scheduler/version.hpp"
 #include "storage/block_manager.hpp"
@@ -37,6 +38,7 @@
 #include <regex>
 #include <thread>
 
+#include <pwd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -77,6 +79,14 @@ std::vector<std::string> split_words(const std::string& s) {
 
 }  // namespace
 
+/// Spark's sparkUser: SPARK_USER's counterpart EMBER_USER, else the login name.
+static std::string spark_user() {
+    if (const char* u = std::getenv("EMBER_USER"); u && *u) return u;
+    if (const char* u = std::getenv("USER"); u && *u) return u;
+    if (passwd* pw = ::getpwuid(::getuid()); pw && pw->pw_name) return pw->pw_name;
+    return "unknown";
+}
+
 struct SparkContext::Impl {
     Conf conf;
     MasterUrl master;
@@ -105,6 +115,7 @@ struct SparkContext::Impl {
     std::shared_ptr<status::AppStatusStore> status_store;
     std::unique_ptr<ui::SparkUI> ui;
     std::shared_ptr<EventLoggingListener> event_log;  // ember.eventLog.enabled
+    std::shared_ptr<ConsoleProgressBar> progress_bar;  // ember.ui.showConsoleProgress
     // Block manager events raised before the scheduler loop runs, delivered after the
     // application's start (guarded by events_mu; events_ready once they are posted directly).
     std::mutex events_mu;
@@ -279,11 +290,11 @@ void SparkContext::Impl::start() {
     }
     log::get("scheduler")->info("Driver {} at {} (master {})", app_id, env->address().host_port(), master_string);
     {
-        const char* user = std::getenv("USER");
-        post([this, name = conf.get("ember.app.name", "ember"), user = std::string(user ? user : "unknown"),
+        post([this, name = conf.get("ember.app.name", "ember"), user = spark_user(),
               local_cores = master.kind == MasterUrl::Kind::local ? master.threads : 0] {
-            bus.post(SparkListenerApplicationStart{name, app_id, now_ms(), user});
+            // Spark posts the environment first, then the application's start.
             bus.post(environment_update());
+            bus.post(SparkListenerApplicationStart{name, app_id, now_ms(), user});
             // Spark's LocalSchedulerBackend announces the driver as the one executor.
             if (local_cores > 0) bus.post(SparkListenerExecutorAdded{now_ms(), "driver", env->address().host, local_cores});
             std::vector<SparkListenerEvent> early;
@@ -310,6 +321,10 @@ void SparkContext::Impl::start() {
 }
 
 void SparkContext::Impl::start_monitoring() {
+    if (ConsoleProgressBar::enabled_by_conf(conf, 2)) {
+        progress_bar = std::make_shared<ConsoleProgressBar>(ConsoleProgressBar::options_from_conf(conf));
+        bus.add(progress_bar);
+    }
     if (conf.get_bool("ember.eventLog.enabled", false)) {
         try {
             event_log = std::make_shared<EventLoggingListener>(EventLogOptions::from_conf(conf), app_id,
@@ -338,9 +353,12 @@ void SparkContext::Impl::start_monitoring() {
 
 SparkListenerEnvironmentUpdate SparkContext::Impl::environment_update() const {
     SparkListenerEnvironmentUpdate u;
-    u.runtime_information = {{"ember Version", std::string(kVersion)},
-                             {"C++ Compiler", __VERSION__},
-                             {"C++ Standard", std::to_string(__cplusplus)}};
+    std::error_code exe_ec;
+    auto program = std::filesystem::read_symlink("/proc/self/exe", exe_ec).string();
+    // Spark's "JVM Information" keys, holding what they mean for a C++ process.
+    u.runtime_information = {{"Java Version", fmt::format("ember {} (C++ {})", kVersion, __cplusplus)},
+                             {"Java Home", program},
+                             {"Scala Version", "compiler " __VERSION__}};
     // Spark's spark.redaction.regex default.
     static const std::regex redact("secret|password|token|access[.]key", std::regex::icase);
     std::string pattern = conf.get("ember.redaction.regex", "");
@@ -365,12 +383,11 @@ SparkListenerEnvironmentUpdate SparkContext::Impl::environment_update() const {
     std::error_code ec;
     auto cwd = std::filesystem::current_path(ec);
     auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-    const char* user = std::getenv("USER");
     u.system_properties = {{"host.name", host},
                            {"process.id", std::to_string(::getpid())},
                            {"program", exe.string()},
                            {"user.dir", cwd.string()},
-                           {"user.name", user ? user : "unknown"}};
+                           {"user.name", spark_user()}};
     return u;
 }
 
@@ -506,6 +523,7 @@ void SparkContext::Impl::stop() {
         }
     }
     if (event_log) event_log->stop();  // done by ApplicationEnd, unless the loop was gone
+    if (progress_bar) progress_bar->stop();
     if (task_scheduler) task_scheduler->stop();
     if (dag) dag->stop();
     if (cluster_backend) cluster_backend->stop();
@@ -585,7 +603,15 @@ std::optional<std::string> SparkContext::ui_web_url() const {
     return impl_->ui->web_url();
 }
 
-std::shared_ptr<const status::AppStatusStore> SparkContext::status_store() const { return impl_->status_store; }
+std::optional<std::string> SparkContext::event_log_path() const {
+    if (!impl_->event_log) return std::nullopt;
+    auto p = impl_->event_log->path();
+    constexpr std::string_view suffix = ".inprogress";
+    if (p.size() > suffix.size() && p.compare(p.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        p.resize(p.size() - suffix.size());
+    }
+    return p;
+}
 
 int SparkContext::new_shuffle_id() { return impl_->next_shuffle_id.fetch_add(1); }
 

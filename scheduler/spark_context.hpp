@@ -21,9 +21,7 @@ class Rdd;
 namespace scheduler {
 class SparkListener;
 }
-namespace status {
-class AppStatusStore;
-}
+
 
 /// Connects a driver program to its executors and runs its jobs.
 ///
@@ -137,9 +135,9 @@ public:
     /// The web UI's address, "http://<host>:<port>" (Spark's uiWebUrl); nullopt when
     /// ember.ui.enabled is false or the UI could not start. The REST API is under /api/v1.
     std::optional<std::string> ui_web_url() const;
-    /// The live status behind the UI and REST API (jobs, stages, tasks, executors); nullptr when
-    /// ember.ui.enabled is false.
-    std::shared_ptr<const status::AppStatusStore> status_store() const;
+    /// Where the event log is written (ember.eventLog.enabled): its final name, which it takes
+    /// when the context stops (until then it carries ".inprogress"); nullopt when disabled.
+    std::optional<std::string> event_log_path() const;
 
     /// "<function> at <file>:<line>", as Spark names stages after their call site.
     static std::string call_site(std::string_view op, const SourceLocation& loc);

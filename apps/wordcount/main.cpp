@@ -49,6 +49,9 @@ int main(int argc, char** argv) {
         if (!pids.empty()) {
             fmt::print("Started {} executor processes (pids {}) for {}\n", pids.size(), fmt::join(pids, ", "), master);
         }
+        if (auto url = sc.ui_web_url()) fmt::print("Web UI: {} (REST API: {}/api/v1/applications)\n", *url, *url);
+        if (auto log = sc.event_log_path()) fmt::print("Event log: {} (when the job ends)\n", *log);
+        std::fflush(stdout);
         int parts = partitions > 0 ? partitions : 4 * sc.default_parallelism();
         auto lines = sc.text_file(inputs, parts);
         auto counts = wordcount::count_words(lines, parts);

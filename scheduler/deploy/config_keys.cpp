@@ -15,6 +15,7 @@ namespace {
 
 // Sorted by key (the test checks). Defaults are Spark 3.3's unless the doc says otherwise.
 constexpr ConfigKey kKeys[] = {
+    {"ember.app.id", "", "the application's id, set by the driver (read-only; shown in the environment)"},
     {"ember.app.name", "ember", "the application's name (SparkContext's app_name)"},
     {"ember.authenticate", "false", "authenticate every connection with a shared secret"},
     {"ember.authenticate.secret", "", "the shared secret (else .secret.file, else EMBER_AUTH_SECRET)"},
@@ -33,6 +34,7 @@ constexpr ConfigKey kKeys[] = {
     {"ember.eventLog.enabled", "false", "write the application's events as Spark JSON lines"},
     {"ember.eventLog.logBlockUpdates.enabled", "false", "also log BlockUpdated events"},
     {"ember.eventLog.logStageExecutorMetrics", "false", "also log per-stage executor metric peaks"},
+    {"ember.eventLog.buffer.kb", "100k", "bytes of serialized events buffered between event log flushes"},
     {"ember.eventLog.overwrite", "false", "replace an existing event log of the same name"},
     {"ember.executor.command", "this program", "executable local-cluster starts as executors"},
     {"ember.executor.cores", "1 (local-cluster: C)", "cores per executor"},
@@ -71,6 +73,7 @@ constexpr ConfigKey kKeys[] = {
     {"ember.network.timeoutInterval", "60s", "how often the driver checks for lost executors"},
     {"ember.port.maxRetries", "16", "ports tried after a busy one before binding fails"},
     {"ember.reducer.maxSizeInFlight", "48m", "bytes of shuffle fetches in flight per reducer"},
+    {"ember.redaction.regex", "", "extra regex of configuration keys whose values are redacted (besides secret|password|token|access.key)"},
     {"ember.rpc.askTimeout", "ember.network.timeout", "default timeout of an ask"},
     {"ember.rpc.io.connectionCreationTimeout", "ember.rpc.io.connectionTimeout", "timeout of a connect"},
     {"ember.rpc.io.connectionTimeout", "ember.network.timeout", "idle connections are closed after it"},

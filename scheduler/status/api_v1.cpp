@@ -71,6 +71,18 @@ void pretty(const json::value& v, std::string& out, int depth) {
             out += " ]";
             return;
         }
+        case json::kind::double_: {
+            // Jackson writes 0.05 and 123.0, not Boost's 5E-2 and 1.23E2.
+            double d = v.get_double();
+            if (!std::isfinite(d)) {
+                out += "null";
+                return;
+            }
+            auto t = fmt::format("{}", d);
+            if (t.find_first_of(".e") == std::string::npos) t += ".0";
+            out += t;
+            return;
+        }
         default: out += json::serialize(v); return;
     }
 }
@@ -142,11 +154,12 @@ std::vector<double> quantiles_param(const QueryParams& q, std::string_view fallb
         char* stop = nullptr;
         double d = std::strtod(tok.c_str(), &stop);
         if (tok.empty() || stop != tok.c_str() + tok.size() || !(d >= 0.0 && d <= 1.0)) {
-            bad_request(fmt::format("quantiles: \"{}\" is not a number between 0 and 1", tok));
+            bad_request(fmt::format("Bad value for parameter \"quantiles\".  Expected a double, got \"{}\"", tok));
         }
         out.push_back(d);
         start = end + 1;
     }
+    std::sort(out.begin(), out.end());  // Spark sorts the requested quantiles
     return out;
 }
 
@@ -168,7 +181,7 @@ std::optional<std::int64_t> date_param(const QueryParams& q, std::string_view na
     } else {
         tm = {};
         rest = strptime(s.c_str(), "%Y-%m-%d", &tm);
-        if (!rest || *rest) bad_request(fmt::format("{}: not a date: \"{}\"", name, s));
+        if (!rest || *rest) bad_request(fmt::format("Couldn't parse date: {}", s));
     }
     return static_cast<std::int64_t>(timegm(&tm)) * 1000 + millis;
 }
@@ -232,7 +245,8 @@ json::object task_json(const TaskRecord& t, std::int64_t now) {
     o["partitionId"] = t.info.partition_id;
     o["launchTime"] = format_api_date(t.info.launch_time);
     if (t.info.getting_result_time > 0) o["resultFetchStart"] = format_api_date(t.info.getting_result_time);
-    o["duration"] = t.finished ? *t.duration() : std::max<std::int64_t>(0, now - t.info.launch_time);
+    // Spark leaves out a duration of 0.
+    if (auto d = t.finished ? *t.duration() : std::max<std::int64_t>(0, now - t.info.launch_time); d > 0) o["duration"] = d;
     o["executorId"] = t.info.executor_id;
     o["host"] = t.info.host;
     o["status"] = t.status;
@@ -247,11 +261,30 @@ json::object task_json(const TaskRecord& t, std::int64_t now) {
     return o;
 }
 
+/// Spark's 21 ExecutorMetricType names (the JVM-only ones are 0 in a C++ process), and ember's
+/// ProcessCpuTime (ns).
 json::object executor_metrics_json(const ExecutorMetrics& m) {
-    return {{"ProcessTreeJVMVMemory", m.process_vmem_bytes},
-            {"ProcessTreeJVMRSSMemory", m.process_rss_bytes},
-            {"OnHeapStorageMemory", m.storage_memory_bytes},
+    return {{"JVMHeapMemory", 0},
+            {"JVMOffHeapMemory", 0},
             {"OnHeapExecutionMemory", m.execution_memory_bytes},
+            {"OffHeapExecutionMemory", 0},
+            {"OnHeapStorageMemory", m.storage_memory_bytes},
+            {"OffHeapStorageMemory", 0},
+            {"OnHeapUnifiedMemory", m.execution_memory_bytes + m.storage_memory_bytes},
+            {"OffHeapUnifiedMemory", 0},
+            {"DirectPoolMemory", 0},
+            {"MappedPoolMemory", 0},
+            {"ProcessTreeJVMVMemory", m.process_vmem_bytes},
+            {"ProcessTreeJVMRSSMemory", m.process_rss_bytes},
+            {"ProcessTreePythonVMemory", 0},
+            {"ProcessTreePythonRSSMemory", 0},
+            {"ProcessTreeOtherVMemory", 0},
+            {"ProcessTreeOtherRSSMemory", 0},
+            {"MinorGCCount", 0},
+            {"MinorGCTime", 0},
+            {"MajorGCCount", 0},
+            {"MajorGCTime", 0},
+            {"TotalGCTime", 0},
             {"ProcessCpuTime", m.cpu_time_ns}};
 }
 
@@ -280,10 +313,12 @@ json::object executor_json(const ExecutorRecord& e) {
     put_date(o, "removeTime", e.remove_time);
     if (e.remove_reason) o["removeReason"] = *e.remove_reason;
     o["executorLogs"] = json::object();
-    o["memoryMetrics"] = {{"usedOnHeapStorageMemory", e.memory_used},
-                          {"usedOffHeapStorageMemory", 0},
-                          {"totalOnHeapStorageMemory", e.max_memory},
-                          {"totalOffHeapStorageMemory", 0}};
+    if (e.has_block_manager) {
+        o["memoryMetrics"] = {{"usedOnHeapStorageMemory", e.memory_used},
+                              {"usedOffHeapStorageMemory", 0},
+                              {"totalOnHeapStorageMemory", e.max_memory},
+                              {"totalOffHeapStorageMemory", 0}};
+    }
     o["blacklistedInStages"] = json::array();
     if (e.peak_metrics) o["peakMemoryMetrics"] = executor_metrics_json(*e.peak_metrics);
     o["attributes"] = json::object();
@@ -312,11 +347,11 @@ json::object job_json(const JobRecord& j) {
     o["numSkippedTasks"] = j.skipped_tasks;
     o["numFailedTasks"] = j.failed_tasks;
     o["numKilledTasks"] = j.killed_tasks;
-    o["numCompletedIndices"] = j.completed_indices;
+    o["numCompletedIndices"] = j.num_completed_indices();
     o["numActiveStages"] = static_cast<int>(j.active_stages.size());
     o["numCompletedStages"] = static_cast<int>(j.completed_stages.size());
     o["numSkippedStages"] = static_cast<int>(j.skipped_stages.size());
-    o["numFailedStages"] = static_cast<int>(j.failed_stages.size());
+    o["numFailedStages"] = j.failed_stages;
     json::object killed;
     for (auto& [reason, n] : j.killed_summary) killed[reason] = n;
     o["killedTasksSummary"] = std::move(killed);
@@ -458,7 +493,7 @@ json::object stage_json(const StageRecord& s, const StageOptions& opt, std::int6
     o["numCompleteTasks"] = s.complete_tasks;
     o["numFailedTasks"] = s.failed_tasks;
     o["numKilledTasks"] = s.killed_tasks;
-    o["numCompletedIndices"] = static_cast<int>(s.completed_indices.size());
+    o["numCompletedIndices"] = s.completed_indices.size();
     put_date(o, "submissionTime", i.submission_time);
     put_date(o, "firstTaskLaunchedTime", s.first_task_launched_time);
     put_date(o, "completionTime", i.completion_time);
@@ -516,12 +551,14 @@ json::object stage_json(const StageRecord& s, const StageOptions& opt, std::int6
     o["resourceProfileId"] = 0;
     if (opt.with_summaries) {
         if (auto ts = task_summary_json(s, opt.quantiles)) o["taskMetricsDistributions"] = std::move(*ts);
-        o["executorMetricsDistributions"] = executor_distributions_json(s, opt.quantiles);
+        if (!s.executor_summary.empty()) {
+            o["executorMetricsDistributions"] = executor_distributions_json(s, opt.quantiles);
+        }
     }
     return o;
 }
 
-json::object rdd_json(const RddRecord& r, bool details) {
+json::object rdd_json(const AppState& st, const RddRecord& r, bool details) {
     json::object o;
     std::uint64_t mem = 0, disk = 0;
     std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> by_exec;
@@ -543,8 +580,21 @@ json::object rdd_json(const RddRecord& r, bool details) {
     if (details) {
         json::array dist;
         for (auto& [e, sz] : by_exec) {
-            dist.push_back(json::object{{"address", e}, {"memoryUsed", sz.first}, {"memoryRemaining", 0},
-                                        {"diskUsed", sz.second}});
+            auto ex = st.executors.find(e);
+            std::string address = e;
+            std::uint64_t remaining = 0;
+            if (ex != st.executors.end()) {
+                if (!ex->second.host_port.empty()) address = ex->second.host_port;
+                remaining = ex->second.max_memory - std::min(ex->second.max_memory, ex->second.memory_used);
+            }
+            dist.push_back(json::object{{"address", address},
+                                        {"memoryUsed", sz.first},
+                                        {"memoryRemaining", remaining},
+                                        {"diskUsed", sz.second},
+                                        {"onHeapMemoryUsed", sz.first},
+                                        {"offHeapMemoryUsed", 0},
+                                        {"onHeapMemoryRemaining", remaining},
+                                        {"offHeapMemoryRemaining", 0}});
         }
         o["dataDistribution"] = std::move(dist);
         json::array parts;
@@ -566,10 +616,6 @@ json::object application_json(const AppState& st, std::string_view version) {
     const auto& a = st.app;
     bool completed = a.end_time.has_value();
     std::int64_t end = a.end_time.value_or(-1);
-    int cores = 0;
-    for (auto& [id, e] : st.executors) {
-        if (e.is_active && id != "driver") cores += e.total_cores;
-    }
     json::object attempt;
     attempt["startTime"] = format_api_date(a.start_time);
     attempt["endTime"] = completed ? format_api_date(end) : std::string("1969-12-31T23:59:59.999GMT");
@@ -577,17 +623,13 @@ json::object application_json(const AppState& st, std::string_view version) {
     attempt["duration"] = completed ? end - a.start_time : 0;
     attempt["sparkUser"] = a.user;
     attempt["completed"] = completed;
-    attempt["appSparkVersion"] = version;
+    attempt["appSparkVersion"] = a.spark_version.empty() ? std::string(version) : a.spark_version;
     attempt["startTimeEpoch"] = a.start_time;
     attempt["endTimeEpoch"] = end;
     attempt["lastUpdatedEpoch"] = a.last_updated;
     json::object o;
     o["id"] = a.id;
     o["name"] = a.name;
-    if (!completed) {
-        o["coresGranted"] = cores;
-        o["maxCores"] = cores;
-    }
     o["attempts"] = json::array{std::move(attempt)};
     return o;
 }
@@ -599,16 +641,28 @@ json::object environment_json(const AppState& st) {
         return a;
     };
     json::object o;
-    json::object runtime;
     std::vector<std::pair<std::string, std::string>> empty;
     const auto& env = st.environment;
-    for (auto& [k, v] : env ? env->runtime_information : empty) runtime[k] = v;
-    o["runtime"] = std::move(runtime);
-    o["sparkProperties"] = pairs(env ? env->spark_properties : empty);
+    // Spark's runtime object has exactly these three keys; ember fills them from its runtime.
+    auto runtime_value = [&](std::initializer_list<std::string_view> keys) {
+        for (auto k : keys) {
+            for (auto& [rk, rv] : env ? env->runtime_information : empty) {
+                if (rk == k) return rv;
+            }
+        }
+        return std::string();
+    };
+    o["runtime"] = {{"javaVersion", runtime_value({"Java Version", "ember Version"})},
+                    {"javaHome", runtime_value({"Java Home", "Program"})},
+                    {"scalaVersion", runtime_value({"Scala Version", "C++ Compiler"})}};
+    auto sorted = [&](std::vector<std::pair<std::string, std::string>> v) {
+        std::sort(v.begin(), v.end());
+        return pairs(v);
+    };
+    o["sparkProperties"] = sorted(env ? env->spark_properties : empty);
     o["hadoopProperties"] = json::array();
-    o["systemProperties"] = pairs(env ? env->system_properties : empty);
-    o["metricsProperties"] = json::array();
-    o["classpathEntries"] = pairs(env ? env->classpath_entries : empty);
+    o["systemProperties"] = sorted(env ? env->system_properties : empty);
+    o["classpathEntries"] = sorted(env ? env->classpath_entries : empty);
     o["resourceProfiles"] = json::array();
     return o;
 }
@@ -705,12 +759,10 @@ const StageRecord& find_attempt(const AppState& st, int sid, std::string_view at
         found.push_back(it->first.second);
     }
     if (!any) not_found(fmt::format("unknown stage: {}", sid));
-    if (ec != std::errc{} || p != attempt_seg.data() + attempt_seg.size()) {
-        not_found(fmt::format("unknown attempt for stage {}.  Found attempts: [{}]", sid, fmt::join(found, ",")));
-    }
-    auto it = st.stages.find({sid, aid});
+    auto it = st.stages.end();
+    if (ec == std::errc{} && p == attempt_seg.data() + attempt_seg.size()) it = st.stages.find({sid, aid});
     if (it == st.stages.end()) {
-        not_found(fmt::format("unknown attempt {} for stage {}.  Found attempts: [{}]", aid, sid, fmt::join(found, ",")));
+        not_found(fmt::format("unknown attempt for stage {}.  Found attempts: [{}]", sid, fmt::join(found, ",")));
     }
     return it->second;
 }
@@ -799,7 +851,7 @@ json::value app_resource(const AppState& st, const std::vector<std::string_view>
             auto length = int_param(q, "length", 20);
             if (offset < 0) bad_request("offset: must not be negative");
             if (length < 0) bad_request("length: must not be negative");
-            auto sort = param(q, "sortBy").value_or("ID");
+            auto sort = upper(param(q, "sortBy").value_or("ID"));
             auto statuses = params(q, "status");
             std::vector<std::string> want;
             for (auto& x : statuses) {
@@ -815,15 +867,26 @@ json::value app_resource(const AppState& st, const std::vector<std::string_view>
             auto dur = [&](const TaskRecord* t) {
                 return t->finished ? *t->duration() : std::max<std::int64_t>(0, now - t->info.launch_time);
             };
+            // Spark's TaskSorting: ID, runtime / INCREASING_RUNTIME, -runtime / DECREASING_RUNTIME
+            // (by executor run time); ember also takes -ID and (-)DURATION (wall time).
+            auto run_time = [](const TaskRecord* t) -> std::int64_t {
+                return t->metrics ? static_cast<std::int64_t>(t->metrics->executor_run_time_ns) : -1;
+            };
             if (sort == "ID") {
             } else if (sort == "-ID") {
                 std::reverse(tasks.begin(), tasks.end());
+            } else if (sort == "RUNTIME" || sort == "INCREASING_RUNTIME") {
+                std::stable_sort(tasks.begin(), tasks.end(), [&](auto* a, auto* b) { return run_time(a) < run_time(b); });
+            } else if (sort == "-RUNTIME" || sort == "DECREASING_RUNTIME") {
+                std::stable_sort(tasks.begin(), tasks.end(), [&](auto* a, auto* b) { return run_time(a) > run_time(b); });
             } else if (sort == "DURATION") {
                 std::stable_sort(tasks.begin(), tasks.end(), [&](auto* a, auto* b) { return dur(a) < dur(b); });
             } else if (sort == "-DURATION") {
                 std::stable_sort(tasks.begin(), tasks.end(), [&](auto* a, auto* b) { return dur(a) > dur(b); });
             } else {
-                bad_request(fmt::format("sortBy: \"{}\" is not one of ID, -ID, DURATION, -DURATION", sort));
+                bad_request(fmt::format("Bad value for parameter \"sortBy\": {} (one of ID, runtime, -runtime, -ID, "
+                                        "DURATION, -DURATION)",
+                                        sort));
             }
             json::array out;
             for (auto i = static_cast<std::size_t>(offset); i < tasks.size() && static_cast<std::int64_t>(out.size()) < length; ++i) {
@@ -834,23 +897,19 @@ json::value app_resource(const AppState& st, const std::vector<std::string_view>
     } else if ((what == "executors" || what == "allexecutors") && seg.size() == 3) {
         json::array out;
         bool all = what == "allexecutors";
-        // The driver first, then executors by id (numerically where they are numbers).
+        // Spark's order: /executors by id descending (so "driver" first), /allexecutors by id.
         std::vector<const ExecutorRecord*> execs;
         for (auto& [id, e] : st.executors) {
             if (all || e.is_active) execs.push_back(&e);
         }
-        std::stable_sort(execs.begin(), execs.end(), [](auto* a, auto* b) {
-            if ((a->id == "driver") != (b->id == "driver")) return a->id == "driver";
-            if (a->id.size() != b->id.size()) return a->id.size() < b->id.size();
-            return a->id < b->id;
-        });
+        if (!all) std::reverse(execs.begin(), execs.end());
         for (auto* e : execs) out.push_back(executor_json(*e));
         return out;
     } else if (what == "storage" && seg.size() >= 4 && seg[3] == "rdd") {
         if (seg.size() == 4) {
             json::array out;
             for (auto& [id, r] : st.rdds) {
-                if (!r.partitions.empty()) out.push_back(rdd_json(r, false));
+                if (!r.partitions.empty()) out.push_back(rdd_json(st, r, true));  // 3.3 lists details too
             }
             return out;
         }
@@ -858,7 +917,7 @@ json::value app_resource(const AppState& st, const std::vector<std::string_view>
             int rid = parse_id(seg[4], "RDD");
             auto it = st.rdds.find(rid);
             if (it == st.rdds.end()) not_found(fmt::format("no rdd found w/ id {}", rid));
-            return rdd_json(it->second, true);
+            return rdd_json(st, it->second, true);
         }
     } else if (what == "environment" && seg.size() == 3) {
         return environment_json(st);
@@ -892,15 +951,15 @@ ApiResponse handle_api_v1(const ApplicationSource& source, std::string_view path
             if (seg.size() == 1) return json_response(applications_list(source, query, version));
             std::string app_id(seg[1]);
             auto store = source.application(app_id);
-            if (!store) not_found(fmt::format("no such app: {}", app_id));
+            if (!store) not_found((seg.size() == 2 ? "unknown app: " : "no such app: ") + app_id);
             auto v = store->read([&](const AppState& st) { return app_resource(st, seg, query, version); });
             return json_response(v);
         }
         not_found(fmt::format("unknown resource: {}", path));
     } catch (const ApiError& e) {
-        return ApiResponse{e.status, "text/plain; charset=utf-8", e.message + "\n"};
+        return ApiResponse{e.status, "text/plain; charset=utf-8", e.message};
     } catch (const std::exception& e) {
-        return ApiResponse{500, "text/plain; charset=utf-8", std::string("internal error: ") + e.what() + "\n"};
+        return ApiResponse{500, "text/plain; charset=utf-8", std::string("internal error: ") + e.what()};
     }
 }
 

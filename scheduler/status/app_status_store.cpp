@@ -127,6 +127,12 @@ public:
                 j.name = si.name;
             }
             auto& s = stage(si);
+            if (s.status != StageStatus::active && s.status != StageStatus::pending) {
+                // A stage that already ran is listed again: Spark makes a new (pending) live
+                // stage for it, which this job's end marks skipped.
+                s = StageRecord{};
+                s.info = si;
+            }
             if (std::find(s.job_ids.begin(), s.job_ids.end(), e.job_id) == s.job_ids.end()) s.job_ids.push_back(e.job_id);
         }
         std::sort(j.stage_ids.begin(), j.stage_ids.end());
@@ -173,10 +179,15 @@ public:
             if (jt == state().jobs.end()) continue;
             jt->second.active_stages.insert(s.info.stage_id);
             jt->second.completed_stages.erase(s.info.stage_id);
-            jt->second.failed_stages.erase(s.info.stage_id);
         }
         for (auto& r : e.stage_info.rdd_infos) {
-            if (r.storage_level != "NONE") state().cached_rdd_infos[r.id] = r;
+            if (r.storage_level == "NONE") continue;
+            state().cached_rdd_infos[r.id] = r;
+            auto& rec = state().rdds[r.id];  // Spark's LiveRDD: from its first stage until unpersist
+            rec.id = r.id;
+            rec.name = r.name;
+            rec.num_partitions = r.num_partitions;
+            rec.storage_level = r.storage_level;
         }
         evict_stages();
     }
@@ -195,7 +206,8 @@ public:
             auto jt = state().jobs.find(jid);
             if (jt == state().jobs.end()) continue;
             jt->second.active_stages.erase(s.info.stage_id);
-            (failed ? jt->second.failed_stages : jt->second.completed_stages).insert(s.info.stage_id);
+            if (failed) ++jt->second.failed_stages;
+            else jt->second.completed_stages.insert(s.info.stage_id);
         }
         evict_stages();
     }
@@ -223,6 +235,7 @@ public:
         auto& ex = executor(e.task_info.executor_id, e.task_info.launch_time);
         if (ex.host.empty()) ex.host = e.task_info.host;
         ++ex.active_tasks;
+        ++ex.total_tasks;  // Spark counts a task at its start
     }
 
     void on_task_getting_result(const SparkListenerTaskGettingResult& e) override {
@@ -263,13 +276,13 @@ public:
             s.killed_tasks += killed_delta;
             if (killed) ++s.killed_summary[kill_reason(e.reason)];
             s.metrics.merge(e.task_metrics);
-            bool new_index = success && s.completed_indices.insert(e.task_info.index).second;
+            if (success) s.completed_indices.insert(e.task_info.index);
             auto& t = s.tasks[e.task_info.task_id];
             t.info = e.task_info;
             t.finished = true;
             t.metrics = e.task_metrics;
             t.status = success ? "SUCCESS" : killed ? "KILLED" : "FAILED";
-            if (!success) t.error = e.reason;
+            if (!success) t.error = killed ? kill_reason(e.reason) : e.reason;
             auto& es = s.executor_summary[e.task_info.executor_id];
             es.task_time_ms += duration;
             es.succeeded_tasks += completed_delta;
@@ -285,7 +298,7 @@ public:
                 j.failed_tasks += failed_delta;
                 j.killed_tasks += killed_delta;
                 if (killed) ++j.killed_summary[kill_reason(e.reason)];
-                if (new_index) ++j.completed_indices;
+                if (success) j.completed_indices[e.stage_id].insert(e.task_info.index);
             }
             evict_tasks(s);
         }
@@ -293,11 +306,12 @@ public:
         if (!resubmitted) ex.active_tasks = std::max(0, ex.active_tasks - 1);
         ex.completed_tasks += completed_delta;
         ex.failed_tasks += failed_delta;
-        ++ex.total_tasks;
         ex.total_duration_ms += duration;
-        ex.total_input_bytes += e.task_metrics.input_bytes_read;
-        ex.total_shuffle_read += shuffle_read_bytes(e.task_metrics);
-        ex.total_shuffle_write += e.task_metrics.shuffle_write.bytes_written;
+        if (!resubmitted) {
+            ex.total_input_bytes += e.task_metrics.input_bytes_read;
+            ex.total_shuffle_read += shuffle_read_bytes(e.task_metrics);
+            ex.total_shuffle_write += e.task_metrics.shuffle_write.bytes_written;
+        }
     }
 
     void on_executor_added(const SparkListenerExecutorAdded& e) override {
@@ -335,6 +349,7 @@ public:
         if (ex.host.empty()) ex.host = e.host;
         ex.host_port = e.host + ":" + std::to_string(e.port);
         ex.max_memory = e.max_memory;
+        ex.has_block_manager = true;
     }
 
     void on_block_manager_removed(const SparkListenerBlockManagerRemoved& e) override {
@@ -368,7 +383,7 @@ public:
             RddRecord r;
             r.id = *rdd_id;
             if (auto ci = st.cached_rdd_infos.find(*rdd_id); ci != st.cached_rdd_infos.end()) {
-                r.name = ci->second.call_site.empty() ? ci->second.name : ci->second.call_site;
+                r.name = ci->second.name;
                 r.num_partitions = ci->second.num_partitions;
                 r.storage_level = ci->second.storage_level;
             } else {
@@ -402,7 +417,6 @@ public:
             ++ex.rdd_blocks;
         }
         if (part.executors.empty()) rdd.partitions.erase(e.block_id);
-        if (rdd.partitions.empty()) st.rdds.erase(rit);
     }
 
     void on_executor_metrics_update(const SparkListenerExecutorMetricsUpdate& e) override {
@@ -463,7 +477,7 @@ private:
                 }
                 pit = pit->second.executors.empty() ? parts.erase(pit) : std::next(pit);
             }
-            rit = parts.empty() ? st.rdds.erase(rit) : std::next(rit);
+            ++rit;
         }
         if (auto it = st.executors.find(exec); it != st.executors.end()) {
             it->second.memory_used = 0;
@@ -535,6 +549,11 @@ AppStatusStore::AppStatusStore(StoreLimits limits) : limits_(limits), listener_(
 AppStatusStore::~AppStatusStore() = default;
 
 std::shared_ptr<SparkListener> AppStatusStore::listener() { return listener_; }
+
+void AppStatusStore::set_app_version(std::string version) {
+    std::unique_lock lk(mu_);
+    state_.app.spark_version = std::move(version);
+}
 
 void AppStatusStore::update_driver_metrics(const ExecutorMetrics& m) {
     std::unique_lock lk(mu_);

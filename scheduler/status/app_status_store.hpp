@@ -56,6 +56,27 @@ struct TaskRecord {
     }
 };
 
+/// Which indices (partitions) of a stage finished, as a bitmap: a million-task stage costs
+/// 125 KB, not a tree node per index.
+class IndexSet {
+public:
+    /// Adds `i`; true if it was new. Negative indices are ignored.
+    bool insert(int i) {
+        if (i < 0) return false;
+        auto u = static_cast<std::size_t>(i);
+        if (u >= bits_.size()) bits_.resize(std::max(u + 1, bits_.size() * 2), false);
+        if (bits_[u]) return false;
+        bits_[u] = true;
+        ++count_;
+        return true;
+    }
+    int size() const noexcept { return count_; }
+
+private:
+    std::vector<bool> bits_;
+    int count_ = 0;
+};
+
 /// One executor's share of a stage attempt (Spark's ExecutorStageSummary).
 struct ExecutorStageSummaryRecord {
     std::int64_t task_time_ms = 0;
@@ -73,7 +94,7 @@ struct StageRecord {
     int complete_tasks = 0;
     int failed_tasks = 0;
     int killed_tasks = 0;
-    std::set<int> completed_indices;
+    IndexSet completed_indices;
     std::optional<std::int64_t> first_task_launched_time;
     scheduler::TaskMetrics metrics;  ///< summed over every finished task that reported metrics
     std::map<std::string, int> killed_summary;  ///< kill reason -> count
@@ -101,11 +122,17 @@ struct JobRecord {
     int skipped_tasks = 0;
     int failed_tasks = 0;
     int killed_tasks = 0;
-    int completed_indices = 0;
+    std::map<int, IndexSet> completed_indices;  ///< by stage id, over all its attempts (Spark)
     std::set<int> active_stages;
     std::set<int> completed_stages;
     std::set<int> skipped_stages;
-    std::set<int> failed_stages;
+    int failed_stages = 0;  ///< failed stage attempts (Spark counts attempts, never decrements)
+    /// numCompletedIndices: distinct (stage, index) pairs done.
+    int num_completed_indices() const {
+        int n = 0;
+        for (auto& [id, s] : completed_indices) n += s.size();
+        return n;
+    }
     std::map<std::string, int> killed_summary;
 };
 
@@ -115,6 +142,7 @@ struct ExecutorRecord {
     std::string host;
     std::string host_port;
     bool is_active = true;
+    bool has_block_manager = false;  ///< a BlockManagerAdded was heard (memoryMetrics shown)
     int total_cores = 0;
     int max_tasks = 0;
     int active_tasks = 0;
@@ -161,6 +189,7 @@ struct AppRecord {
     std::int64_t start_time = 0;
     std::optional<std::int64_t> end_time;
     std::int64_t last_updated = 0;
+    std::string spark_version;  ///< the version that wrote the log (History Server); "" = ours
 };
 
 /// Totals since the application started, never dropped (the Prometheus counters).
@@ -208,6 +237,8 @@ public:
 
     /// Records the driver's own process metrics (sampled by the UI, not by heartbeats).
     void update_driver_metrics(const scheduler::ExecutorMetrics& m);
+    /// Records the version that wrote the replayed event log (ApplicationAttemptInfo.appSparkVersion).
+    void set_app_version(std::string version);
 
     const StoreLimits& limits() const noexcept { return limits_; }
 

@@ -45,8 +45,10 @@ void FsHistoryProvider::refresh_locked() const {
         try {
             auto r = scheduler::replay_event_log(info.path, *store->listener(), info.in_progress);
             if (r.truncated) log::get("history")->info("{}: ignored a truncated last line", info.path);
+            if (!r.spark_version.empty()) store->set_app_version(r.spark_version);
             e.app_id = store->read([](const AppState& st) { return st.app.id; });
             e.start_time = store->read([](const AppState& st) { return st.app.start_time; });
+            e.end_time = store->read([](const AppState& st) { return st.app.end_time.value_or(-1); });
             if (e.app_id.empty()) e.app_id = info.app_id;
             e.store = std::move(store);
         } catch (const std::exception& ex) {
@@ -64,7 +66,13 @@ std::vector<std::shared_ptr<const AppStatusStore>> FsHistoryProvider::applicatio
     for (auto& [p, e] : entries_) {
         if (e.store) ok.push_back(&e);
     }
-    std::sort(ok.begin(), ok.end(), [](auto* a, auto* b) { return a->start_time > b->start_time; });
+    // Spark's order: completed applications by end time, newest first; running ones after them.
+    std::sort(ok.begin(), ok.end(), [](auto* a, auto* b) {
+        bool ra = a->end_time < 0, rb = b->end_time < 0;
+        if (ra != rb) return rb;
+        if (!ra && a->end_time != b->end_time) return a->end_time > b->end_time;
+        return a->start_time > b->start_time;
+    });
     std::vector<std::shared_ptr<const AppStatusStore>> out;
     for (auto* e : ok) out.push_back(e->store);
     return out;

@@ -26,7 +26,7 @@ class FsHistoryProvider final : public ApplicationSource {
 public:
     explicit FsHistoryProvider(std::string dir,
                                std::chrono::milliseconds update_interval = std::chrono::seconds(10));
-    /// Every application, newest start first.
+    /// Every application: completed ones by end time, newest first, then running ones (Spark's).
     std::vector<std::shared_ptr<const AppStatusStore>> applications() const override;
     std::shared_ptr<const AppStatusStore> application(const std::string& app_id) const override;
     /// Rescans the directory now.
@@ -40,6 +40,7 @@ private:
         std::int64_t mtime_ms = -1;
         std::shared_ptr<const AppStatusStore> store;  ///< null if the log failed to replay
         std::int64_t start_time = 0;
+        std::int64_t end_time = -1;  ///< -1 while in progress
         std::string app_id;
     };
     void refresh_locked() const;

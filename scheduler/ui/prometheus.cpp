@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
 #include <cstdint>
 
 namespace ember::ui {
@@ -45,20 +46,64 @@ public:
         sample(name, {}, value);
     }
     std::string take() { return std::move(out_); }
+    void take_into(const std::string& raw) { out_ += raw; }
 
 private:
     std::string labels_;
     std::string out_;
 };
 
-std::string app_labels(const status::AppState& st) {
-    return fmt::format("application_id=\"{}\",application_name=\"{}\"", escape_label(st.app.id),
+std::string app_labels(const status::AppState& st, std::string_view sep = ",") {
+    return fmt::format("application_id=\"{}\"{}application_name=\"{}\"", escape_label(st.app.id), sep,
                        escape_label(st.app.name));
+}
+
+/// Spark's PrometheusServlet name: metrics_<appId>_driver_<source>_<name>_<suffix>, every
+/// character that is not a letter or digit turned into '_'.
+std::string spark_metric_name(std::string_view app_id, std::string_view rest) {
+    std::string out = "metrics_";
+    for (char c : app_id) out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+    out += "_driver_";
+    out += rest;
+    return out;
 }
 
 double d(std::uint64_t v) { return static_cast<double>(v); }
 
 }  // namespace
+
+/// The DAGScheduler gauges and appStatus counters under Spark's PrometheusServlet names, for
+/// dashboards made for Spark.
+std::string spark_compatible_series(const status::AppState& st, int active_jobs, int active_stages) {
+    std::string out;
+    const auto& c = st.counters;
+    int waiting = 0, failed_now = 0;
+    for (auto& [key, s] : st.stages) {
+        if (s.status == status::StageStatus::pending) ++waiting;
+        if (s.status == status::StageStatus::failed) ++failed_now;
+    }
+    auto gauge = [&](std::string_view name, double v) {
+        fmt::format_to(std::back_inserter(out), "{}_Number{{type=\"gauges\"}} {}\n{}_Value{{type=\"gauges\"}} {}\n",
+                       spark_metric_name(st.app.id, name), v, spark_metric_name(st.app.id, name), v);
+    };
+    auto counter = [&](std::string_view name, double v) {
+        fmt::format_to(std::back_inserter(out), "{}_Count{{type=\"counters\"}} {}\n", spark_metric_name(st.app.id, name), v);
+    };
+    gauge("DAGScheduler_job_activeJobs", active_jobs);
+    gauge("DAGScheduler_job_allJobs", d(c.jobs_submitted));
+    gauge("DAGScheduler_stage_failedStages", failed_now);
+    gauge("DAGScheduler_stage_runningStages", active_stages);
+    gauge("DAGScheduler_stage_waitingStages", waiting);
+    counter("appStatus_jobs_succeededJobs", d(c.jobs_succeeded));
+    counter("appStatus_jobs_failedJobs", d(c.jobs_failed));
+    counter("appStatus_stages_completedStages", d(c.stages_completed));
+    counter("appStatus_stages_failedStages", d(c.stages_failed));
+    counter("appStatus_stages_skippedStages", d(c.stages_skipped));
+    counter("appStatus_tasks_completedTasks", d(c.tasks_succeeded));
+    counter("appStatus_tasks_failedTasks", d(c.tasks_failed));
+    counter("appStatus_tasks_killedTasks", d(c.tasks_killed));
+    return out;
+}
 
 std::string prometheus_driver_metrics(const status::AppStatusStore& store) {
     return store.read([](const status::AppState& st) {
@@ -111,6 +156,7 @@ std::string prometheus_driver_metrics(const status::AppStatusStore& store) {
                  d(m.shuffle_write.records_written));
         w.single("ember_task_run_seconds_total", "counter", "Executor run time of finished tasks.",
                  d(m.executor_run_time_ns) / 1e9);
+        w.take_into(spark_compatible_series(st, active_jobs, active_stages));
 
         w.family("ember_executor_memory_used_bytes", "gauge", "Storage memory in use per executor.");
         for (auto& [id, e] : st.executors) {
@@ -137,7 +183,7 @@ std::string prometheus_driver_metrics(const status::AppStatusStore& store) {
 std::string prometheus_executor_metrics(const status::AppStatusStore& store, std::string_view version) {
     return store.read([&](const status::AppState& st) {
         std::string out = fmt::format("spark_info{{version=\"{}\", revision=\"\"}} 1.0\n", escape_label(version));
-        const std::string app = app_labels(st);
+        const std::string app = app_labels(st, ", ");
         for (auto& [id, e] : st.executors) {
             if (!e.is_active) continue;
             std::string labels = fmt::format("{{{}, executor_id=\"{}\"}}", app, escape_label(id));

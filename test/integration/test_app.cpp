@@ -36,11 +36,6 @@ int main(int argc, char** argv) {
             auto v = sc.conf().get(key);
             fmt::print("conf {}\n", v ? key + "=" + *v : key + " unset");
         }
-        // TODO(now): SparkContext should own the bar (the lead wires it); then drop these lines.
-        if (ember::scheduler::ConsoleProgressBar::enabled_by_conf(sc.conf(), 2)) {
-            sc.add_spark_listener(std::make_shared<ember::scheduler::ConsoleProgressBar>(
-                ember::scheduler::ConsoleProgressBar::options_from_conf(sc.conf())));
-        }
         fmt::print("started\n");
         std::fflush(stdout);
         std::vector<int> xs(static_cast<std::size_t>(tasks), ms);

@@ -114,6 +114,7 @@ TEST_CASE("a job's life: JobData and StageData follow Spark's counts and statuse
     CHECK(stage.at("tasks").as_object().size() == 6);  // details=true by default for one stage
     CHECK(stage.at("tasks").at("1").at("status") == "FAILED");
     CHECK(stage.at("tasks").at("1").at("errorMessage") == "ExceptionFailure: boom");
+    CHECK(stage.at("tasks").at("3").at("errorMessage") == "another attempt succeeded");
     CHECK(stage.at("tasks").at("5").at("status") == "RUNNING");
     CHECK_FALSE(stage.at("tasks").at("5").as_object().contains("taskMetrics"));
     CHECK(stage.at("executorSummary").at("1").at("failedTasks") == 1);
@@ -151,6 +152,41 @@ TEST_CASE("a job's life: JobData and StageData follow Spark's counts and statuse
     CHECK(graph.at("stages").as_array()[1].at("parentIds").as_array()[0] == 0);
 }
 
+TEST_CASE("a stage that already ran is SKIPPED in the next job, as Spark shows it", "[status]") {
+    AppStatusStore store;
+    auto& l = *store.listener();
+    start_app(l);
+    auto map = stage_info(0, 0, 2);
+    auto result = stage_info(1, 0, 3, {0});
+    l.on_job_start(SparkListenerJobStart{0, kT0, {map, result}, ""});
+    for (auto* si : {&map, &result}) {
+        si->submission_time = kT0 + 1;
+        l.on_stage_submitted(SparkListenerStageSubmitted{*si});
+        for (int i = 0; i < si->num_tasks; ++i) run_task(l, si->stage_id, 0, si->stage_id * 10 + i, i, "0", kT0 + 2, 5);
+        si->completion_time = kT0 + 10;
+        l.on_stage_completed(SparkListenerStageCompleted{*si});
+    }
+    l.on_job_end(SparkListenerJobEnd{0, kT0 + 11, true, ""});
+    // Job 1 reuses the map stage's output: listed with its times, never submitted.
+    auto result2 = stage_info(2, 0, 3, {0});
+    l.on_job_start(SparkListenerJobStart{1, kT0 + 20, {map, result2}, ""});
+    result2.submission_time = kT0 + 21;
+    l.on_stage_submitted(SparkListenerStageSubmitted{result2});
+    for (int i = 0; i < 3; ++i) run_task(l, 2, 0, 30 + i, i, "0", kT0 + 22, 5);
+    result2.completion_time = kT0 + 30;
+    l.on_stage_completed(SparkListenerStageCompleted{result2});
+    l.on_job_end(SparkListenerJobEnd{1, kT0 + 31, true, ""});
+    auto job = get(store, "/applications/app-1/jobs/1").as_object();
+    CHECK(job.at("numTasks") == 3);  // the skipped stage's tasks are not the job's
+    CHECK(job.at("numSkippedStages") == 1);
+    CHECK(job.at("numSkippedTasks") == 2);
+    CHECK(job.at("numCompletedStages") == 1);
+    CHECK(job.at("numCompletedIndices") == 3);
+    auto skipped = get(store, "/applications/app-1/stages", {{"status", "skipped"}}).as_array();
+    REQUIRE(skipped.size() == 1);
+    CHECK(skipped[0].at("stageId") == 0);
+}
+
 TEST_CASE("taskSummary and taskList: quantiles, paging and sorting as Spark", "[status]") {
     AppStatusStore store;
     auto& l = *store.listener();
@@ -161,7 +197,8 @@ TEST_CASE("taskSummary and taskList: quantiles, paging and sorting as Spark", "[
     l.on_stage_submitted(SparkListenerStageSubmitted{s});
     for (int i = 0; i < 5; ++i) run_task(l, 0, 0, i, i, "0", kT0 + i, (i + 1) * 100);
 
-    auto summary = get(store, "/applications/app-1/stages/0/0/taskSummary", {{"quantiles", "0,0.5,1"}}).as_object();
+    auto summary = get(store, "/applications/app-1/stages/0/0/taskSummary", {{"quantiles", "1,0.5,0"}}).as_object();
+    CHECK(summary.at("quantiles").as_array()[0].to_number<double>() == 0.0);  // sorted, as Spark
     auto& d = summary.at("duration").as_array();
     REQUIRE(d.size() == 3);
     CHECK(d[0].to_number<double>() == 100);
@@ -174,6 +211,9 @@ TEST_CASE("taskSummary and taskList: quantiles, paging and sorting as Spark", "[
     CHECK(page[0].at("taskId") == 1);
     auto longest = get(store, "/applications/app-1/stages/0/0/taskList", {{"sortBy", "-DURATION"}, {"length", "1"}});
     CHECK(longest.as_array()[0].at("taskId") == 4);
+    auto slowest = get(store, "/applications/app-1/stages/0/0/taskList", {{"sortBy", "DECREASING_RUNTIME"}});
+    CHECK(slowest.as_array()[0].at("taskId") == 4);
+    CHECK(get(store, "/applications/app-1/stages/0/0/taskList", {{"sortBy", "runtime"}}).as_array()[0].at("taskId") == 0);
     get(store, "/applications/app-1/stages/0/0/taskList", {{"sortBy", "NAME"}}, 400);
     get(store, "/applications/app-1/stages/0/0/taskList", {{"offset", "x"}}, 400);
 
@@ -185,9 +225,10 @@ TEST_CASE("taskSummary and taskList: quantiles, paging and sorting as Spark", "[
 TEST_CASE("errors name what is missing, as Spark's", "[status]") {
     AppStatusStore store;
     start_app(*store.listener());
-    CHECK(get(store, "/applications/app-2/jobs", {}, 404).as_string() == "no such app: app-2\n");
-    CHECK(get(store, "/applications/app-1/jobs/7", {}, 404).as_string() == "unknown job: 7\n");
-    CHECK(get(store, "/applications/app-1/stages/3", {}, 404).as_string() == "unknown stage: 3\n");
+    CHECK(get(store, "/applications/app-2/jobs", {}, 404).as_string() == "no such app: app-2");
+    CHECK(get(store, "/applications/app-2", {}, 404).as_string() == "unknown app: app-2");
+    CHECK(get(store, "/applications/app-1/jobs/7", {}, 404).as_string() == "unknown job: 7");
+    CHECK(get(store, "/applications/app-1/stages/3", {}, 404).as_string() == "unknown stage: 3");
     get(store, "/applications/app-1/jobs", {{"status", "bogus"}}, 400);
     get(store, "/applications/app-1/stages", {{"quantiles", "2"}}, 400);
     get(store, "/applications/app-1/nothing", {}, 404);
@@ -209,7 +250,7 @@ TEST_CASE("executors: the driver first, dead executors only in allexecutors", "[
     l.on_executor_metrics_update(SparkListenerExecutorMetricsUpdate{kT0 + 70, "0", m});
 
     auto active = get(store, "/applications/app-1/executors").as_array();
-    REQUIRE(active.size() == 2);
+    REQUIRE(active.size() == 2);  // Spark's order: ids descending, so the driver first
     CHECK(active[0].at("id") == "driver");
     CHECK(active[0].at("hostPort") == "127.0.0.1:7077");
     CHECK(active[1].at("hostPort") == "127.0.0.1:40001");
@@ -217,11 +258,13 @@ TEST_CASE("executors: the driver first, dead executors only in allexecutors", "[
     CHECK(active[1].at("peakMemoryMetrics").at("ProcessTreeJVMRSSMemory") == 5 << 20);
     CHECK(active[1].at("peakMemoryMetrics").at("ProcessCpuTime") == 20);
     auto all = get(store, "/applications/app-1/allexecutors").as_array();
-    REQUIRE(all.size() == 3);
-    CHECK(all[2].at("id") == "1");
-    CHECK(all[2].at("isActive") == false);
-    CHECK(all[2].at("removeReason") == "killed by signal 9");
-    CHECK(all[2].at("removeTime") == "2024-05-01T12:00:00.050GMT");
+    REQUIRE(all.size() == 3);  // Spark's order: by id
+    CHECK(all[0].at("id") == "0");
+    CHECK(all[1].at("id") == "1");
+    CHECK(all[2].at("id") == "driver");
+    CHECK(all[1].at("isActive") == false);
+    CHECK(all[1].at("removeReason") == "killed by signal 9");
+    CHECK(all[1].at("removeTime") == "2024-05-01T12:00:00.050GMT");
 }
 
 TEST_CASE("cached RDDs come from block updates and go with unpersist", "[status]") {
@@ -249,18 +292,25 @@ TEST_CASE("cached RDDs come from block updates and go with unpersist", "[status]
     l.on_block_updated(u);
     auto list = get(store, "/applications/app-1/storage/rdd").as_array();
     REQUIRE(list.size() == 1);
-    CHECK(list[0].at("name") == "map at job.cpp:3");
+    CHECK(list[0].at("name") == "MapPartitionsRDD");  // Spark: the RDD's name, else its class
     CHECK(list[0].at("numCachedPartitions") == 1);
     CHECK(list[0].at("numPartitions") == 2);
     CHECK(list[0].at("memoryUsed") == 400);
     auto one = get(store, "/applications/app-1/storage/rdd/3").as_object();
     CHECK(one.at("partitions").as_array()[0].at("blockName") == "rdd_3_0");
-    auto exec = get(store, "/applications/app-1/executors").as_array()[1].as_object();
-    CHECK(exec.at("rddBlocks") == 1);
-    CHECK(exec.at("memoryUsed") == 400);
+    auto exec0 = [&] {
+        auto all = get(store, "/applications/app-1/executors");
+        for (auto& e : all.as_array()) {
+            if (e.at("id") == "0") return e.as_object();
+        }
+        FAIL("executor 0 missing");
+        return json::object();
+    };
+    CHECK(exec0().at("rddBlocks") == 1);
+    CHECK(exec0().at("memoryUsed") == 400);
     l.on_unpersist_rdd(SparkListenerUnpersistRDD{3});
     CHECK(get(store, "/applications/app-1/storage/rdd").as_array().empty());
-    CHECK(get(store, "/applications/app-1/executors").as_array()[1].at("memoryUsed") == 0);
+    CHECK(exec0().at("memoryUsed") == 0);
 }
 
 TEST_CASE("retention: a million tasks keep a bounded store", "[status]") {
