@@ -53,7 +53,8 @@ struct HttpResponse {
 /// Serves one request. May throw: the client gets a 500 with the exception's message as a
 /// text/plain body, and the connection stays usable.
 /// Threading: called on the server's I/O threads, concurrently for different connections; it
-/// must be thread-safe, and should be quick (a handler that blocks holds an I/O thread).
+/// must be thread-safe, and should be quick: a connection stays on one I/O thread, so a handler
+/// that blocks delays the other connections of that thread (and, on the first thread, accepting).
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
 /// Settings of an HttpServer; defaults follow Spark's UI (Jetty) where it has one.
@@ -62,7 +63,9 @@ struct HttpServerOptions {
     int port = 4040;                         ///< spark.ui.port; 0: an ephemeral port
     /// spark.port.maxRetries: a taken port is retried as port+1 ... port+max_port_retries.
     int max_port_retries = 16;
-    int threads = 2;  ///< I/O threads; handlers run on them, never on the caller's threads
+    /// I/O threads, each with its own event loop; connections are spread over them round robin.
+    /// Handlers run on them, never on the caller's threads.
+    int threads = 2;
     std::size_t max_header_bytes = 8 * 1024;  ///< request line + headers; larger: 431, then close
     std::size_t max_body_bytes = 64 * 1024;   ///< request body; larger: 413, then close
     /// Slowloris guard: a request head must arrive whole within this (for the first request of
