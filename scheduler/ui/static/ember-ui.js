@@ -639,7 +639,7 @@
       col.forEach((n, r) => rowOf.set(n.stageId, r));
     });
 
-    const BW = 200;
+    const BW = 260;
     const BH = 64;
     const GX = 56;
     const GY = 16;
@@ -673,7 +673,8 @@
       const {x, y} = pos.get(n.stageId);
       const status = String(n.status || 'PENDING');
       const name = n.name || '';
-      const short = name.length > 31 ? `${name.slice(0, 30)}…` : name;
+      const fit = Math.floor((BW - 20) / 6.8); // characters of 12px text that fit in the box
+      const short = name.length > fit ? `${name.slice(0, fit - 1)}…` : name;
       const title = `Stage ${n.stageId}${n.attemptId ? ` (attempt ${n.attemptId})` : ''}`;
       const g = sv('g', {class: `dag-stage status-${status.toLowerCase()}`, 'data-stage-id': n.stageId},
         sv('title', null, `${title}: ${name}\n${n.numTasks} tasks, ${status.toLowerCase()}`),
@@ -818,7 +819,8 @@
       ['Peak Execution Memory', d.peakExecutionMemory, fmtBytes, null],
       ['Result Size', d.resultSize, fmtBytes, null],
     ].filter((r) => Array.isArray(r[1]));
-    const pair = (title, b, r, tip) => (any(b) ? [[title, b, (v, i) => bytesRecords(v, r ? r[i] : 0) || '0.0 B / 0', tip]] : []);
+    const pair = (title, b, r, tip) => (any(b) || any(r)
+      ? [[title, b, (v, i) => bytesRecords(v, r ? r[i] : 0) || '0.0 B / 0', tip]] : []);
     rows.push(...pair('Input Size / Records', im.bytesRead, im.recordsRead));
     rows.push(...pair('Output Size / Records', om.bytesWritten, om.recordsWritten));
     rows.push(...pair('Shuffle Read Size / Records', sr.readBytes, sr.readRecords, 'Local and remote shuffle reads'));
