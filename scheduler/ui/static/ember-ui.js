@@ -103,8 +103,8 @@
 
   const num = (v) => (Number.isFinite(v) ? v : 0);
 
-  /** "javaVersion" -> "Java Version". */
-  const humanize = (k) => k.replace(/([a-z])([A-Z])/g, '$1 $2').replace(/^./, (c) => c.toUpperCase());
+  /** "javaVersion" -> "Java Version"; a key that already has spaces ("ember Version") is kept. */
+  const humanize = (k) => (/\s/.test(k) ? k : k.replace(/([a-z])([A-Z])/g, '$1 $2').replace(/^./, (c) => c.toUpperCase()));
 
   // -- fetching --------------------------------------------------------------------------------
 
@@ -115,8 +115,16 @@
     }
   }
 
+  /** Nothing answered at all (fetch() rejected): the driver stopped with its application. */
+  class NoAnswer extends Error {}
+
   async function getJson(url) {
-    const r = await fetch(url, {cache: 'no-store', headers: {Accept: 'application/json'}});
+    let r;
+    try {
+      r = await fetch(url, {cache: 'no-store', headers: {Accept: 'application/json'}});
+    } catch (e) {
+      throw new NoAnswer(`${url}: ${e.message}`);
+    }
     if (!r.ok) throw new HttpError(url, r.status, await r.text().catch(() => ''));
     return r.json();
   }
@@ -217,7 +225,9 @@
         document.getElementById('content').replaceChildren(h('p', {class: 'note error'}, `Not found: ${e.message}`));
         again = false;
       } else {
-        showBanner(`Cannot load this page: ${e.message}. ${again ? 'Retrying…' : ''}`);
+        const what = e instanceof NoAnswer ? 'The server does not answer (has the application ended?)'
+          : `Cannot load this page: ${e.message}.`;
+        showBanner(`${what} ${again ? 'Retrying…' : ''}`);
       }
     }
     if (again) state.timer = setTimeout(refresh, REFRESH_MS);
