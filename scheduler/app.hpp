@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// \file
-/// ember::run: the main of an ember application, which is both the driver and its executors.
+/// ember::run: the main of an ember application, which is both the driver and its executors;
+/// and the configuration submitted on its command line (`--conf KEY=VALUE`).
+
+#include "rpc/conf.hpp"
 
 #include <functional>
+#include <string>
 
 namespace ember {
 
@@ -14,6 +18,26 @@ namespace ember {
 /// runs the executor instead of `driver_main`. So executors have all the application's code and
 /// nothing needs registering. An exception escaping `driver_main` is printed as one line
 /// ("<program>: error: <what>") and gives exit code 1.
+///
+/// Every `--conf KEY=VALUE` and `--conf=KEY=VALUE` of the driver's command line (anywhere before
+/// a `--`) is taken out of argv before `driver_main` sees it and becomes submitted_conf(), which
+/// every SparkContext of the process starts from (Spark's spark-submit --conf). A malformed one
+/// prints one error line and gives exit code 1 without running `driver_main`.
 int run(int argc, char** argv, const std::function<int(int, char**)>& driver_main);
+
+/// The configuration given with `--conf` on the command line of run(); empty before run() and in
+/// programs that do not use it. A SparkContext starts from it and overlays the Conf given to its
+/// constructor, so values set in code win (Spark: defaults < --conf < SparkConf set in code).
+/// Threading: set once by run() before `driver_main` starts; read-only after.
+const Conf& submitted_conf() noexcept;
+
+/// Moves every `--conf KEY=VALUE` and `--conf=KEY=VALUE` out of argv[1..argc) into `conf`
+/// (a later one replaces an earlier one of the same key), compacting argv and updating argc;
+/// argv[argc] stays nullptr. Scanning stops at `--`, which stays with what follows it.
+/// A KEY is non-empty; a VALUE may be empty or contain '='.
+/// Returns "" on success, else the error (e.g. "--conf expects KEY=VALUE, got 'x'"), and then
+/// leaves argc, argv and `conf` as they were.
+/// Threading: single-threaded (it rewrites argv).
+[[nodiscard]] std::string take_conf_args(int& argc, char** argv, Conf& conf);
 
 }  // namespace ember

@@ -4,11 +4,13 @@
 #include "rpc/log.hpp"
 #include "rpc/security/security_config.hpp"
 #include "rpc/rpc_env.hpp"
+#include "scheduler/app.hpp"
 #include "scheduler/cluster/cluster_messages.capnp.h"
 #include "scheduler/cluster/coarse_grained_scheduler_backend.hpp"
 #include "scheduler/cluster/heartbeat_receiver.hpp"
 #include "scheduler/cluster/local_cluster.hpp"
 #include "scheduler/dag_scheduler.hpp"
+#include "scheduler/deploy/config_keys.hpp"
 #include "scheduler/local/local_scheduler_backend.hpp"
 #include "scheduler/master_url.hpp"
 #include "scheduler/rdd/rdd.hpp"
@@ -532,7 +534,9 @@ void SparkContext::Impl::stop() {
 
 SparkContext::SparkContext(Conf conf, std::vector<std::shared_ptr<SparkListener>> listeners)
     : impl_(std::make_unique<Impl>()) {
-    impl_->conf = std::move(conf);
+    impl_->conf = submitted_conf();  // Spark: defaults < --conf < SparkConf set in code
+    for (auto& [k, v] : conf.entries()) impl_->conf.set(k, v);
+    warn_unknown_config_keys(impl_->conf);
     for (auto& l : listeners) impl_->bus.add(std::move(l));
     try {
         impl_->start();

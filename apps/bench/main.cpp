@@ -105,14 +105,8 @@ int main(int argc, char** argv) {
     return ember::run(argc, argv, [](int argc, char** argv) {
         // Internal: the benchmark servers started by the benchmarks themselves.
         if (argc >= 2 && std::string_view(argv[1]) == "__raw-server") return bench::run_raw_server();
-        if (argc >= 2 && std::string_view(argv[1]) == "__rpc-server") {
-            ember::Conf conf;
-            for (int i = 2; i < argc; ++i) {
-                std::string kv = std::string(argv[i]).substr(7);  // --conf=K=V
-                conf.set(kv.substr(0, kv.find('=')), kv.substr(kv.find('=') + 1));
-            }
-            return bench::run_rpc_server(conf);
-        }
+        // Its --conf=K=V arguments are in ember::submitted_conf() (ember::run took them).
+        if (argc >= 2 && std::string_view(argv[1]) == "__rpc-server") return bench::run_rpc_server(ember::submitted_conf());
         CLI::App cli{"ember benchmarks: each prints JSON lines with a baseline measured in the same run."};
         cli.require_subcommand(1);
         std::string master = "local-cluster[2,1,1024]";
@@ -124,16 +118,13 @@ int main(int argc, char** argv) {
         wc->add_option("INPUT", inputs)->required();
 
         bench::RpcBenchOptions rpc;
-        std::vector<std::string> confs;
         auto* lat = cli.add_subcommand("rpc-latency", "ask round trip vs raw TCP ping-pong, between two processes");
         lat->add_option("--cpu", rpc.cpu, "pin both processes to this CPU");
         lat->add_option("--rounds", rpc.latency_rounds)->capture_default_str();
-        lat->add_option("--conf", confs, "RpcEnv configuration KEY=VALUE")->allow_extra_args(false);
         lat->add_option("--server-port", rpc.server_port, "use an ember-bench __rpc-server already running (profiling)");
         auto* thr = cli.add_subcommand("rpc-throughput", "asks (64 in flight) and sends per second vs a raw TCP stream");
         thr->add_option("--cpu", rpc.cpu, "pin both processes to this CPU");
         thr->add_option("--messages", rpc.throughput_messages)->capture_default_str();
-        thr->add_option("--conf", confs, "RpcEnv configuration KEY=VALUE")->allow_extra_args(false);
 
         std::string bulk = "256m";
         int repeats = 7;
@@ -144,19 +135,16 @@ int main(int argc, char** argv) {
         sec->add_option("--repeats", repeats, "interleaved passes (medians are printed)")->capture_default_str();
         std::vector<std::string> sec_parts{"latency", "asks", "bulk"};
         sec->add_option("--parts", sec_parts, "latency, asks, bulk")->delimiter(',')->capture_default_str();
-        sec->add_option("--conf", confs, "RpcEnv configuration KEY=VALUE")->allow_extra_args(false);
 
         bench::TaskBenchOptions tb;
         auto* tasks = cli.add_subcommand("tasks", "no-op tasks per second through the scheduler vs a raw TCP stream");
         tasks->add_option("--master", tb.master)->capture_default_str();
         tasks->add_option("--tasks", tb.tasks)->capture_default_str()->check(CLI::PositiveNumber);
         tasks->add_option("--cpu", tb.cpu, "pin the driver, its executors and the baseline to this CPU");
-        tasks->add_option("--conf", confs, "SparkContext configuration KEY=VALUE")->allow_extra_args(false);
         auto* tlat = cli.add_subcommand("task-latency", "one-task job submit-to-result latency vs raw TCP ping-pong");
         tlat->add_option("--master", tb.master)->capture_default_str();
         tlat->add_option("--jobs", tb.jobs)->capture_default_str()->check(CLI::PositiveNumber);
         tlat->add_option("--cpu", tb.cpu, "pin the driver, its executors and the baseline to this CPU");
-        tlat->add_option("--conf", confs, "SparkContext configuration KEY=VALUE")->allow_extra_args(false);
         bench::ShuffleBenchOptions sb;
         std::string size = "4g";
         auto* shuf = cli.add_subcommand("shuffle", "sort_by_key and reduce_by_key of generated records vs GNU sort, "
@@ -167,13 +155,10 @@ int main(int argc, char** argv) {
         shuf->add_option("--ops", sb.ops, "sort, reduce_by_key")->delimiter(',')->capture_default_str();
         shuf->add_option("--prefix-chars", sb.prefix_chars, "reduce_by_key groups keys by this prefix")->capture_default_str();
         shuf->add_option("--dir", sb.dir, "work directory (kept, with the input for later runs)");
-        shuf->add_option("--conf", confs, "SparkContext configuration KEY=VALUE")->allow_extra_args(false);
+        cli.footer("--conf KEY=VALUE (repeatable, anywhere): RpcEnv or SparkContext configuration (taken by ember::run)");
         CLI11_PARSE(cli, argc, argv);
-        for (auto& kv : confs) {
-            rpc.conf.set(kv.substr(0, kv.find('=')), kv.substr(kv.find('=') + 1));
-            tb.conf.set(kv.substr(0, kv.find('=')), kv.substr(kv.find('=') + 1));
-            sb.conf.set(kv.substr(0, kv.find('=')), kv.substr(kv.find('=') + 1));
-        }
+        // The RPC benchmarks build RpcEnvs themselves; a SparkContext starts from it anyway.
+        rpc.conf = ember::submitted_conf();
         if (shuf->parsed()) {
             ember::Conf sizes;
             sizes.set("size", size);

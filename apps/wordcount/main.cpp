@@ -24,23 +24,17 @@ int main(int argc, char** argv) {
         std::string output;
         std::uint64_t top = 20;
         std::vector<std::string> inputs;
-        std::vector<std::string> confs;
         cli.add_option("--master", master, "local[N], local-cluster[E,C,M] or cluster[E]")->capture_default_str();
         cli.add_option("--partitions", partitions, "input and reduce partitions (default: 4 x total cores)")
             ->check(CLI::PositiveNumber);
         cli.add_option("--output", output, "write word<TAB>count part files to this new directory");
         cli.add_option("--top", top, "how many of the most frequent words to print")->capture_default_str();
-        cli.add_option("--conf", confs, "an ember.* configuration entry, KEY=VALUE (repeatable)")->allow_extra_args(false);
         cli.add_option("INPUT", inputs, "files or directories (read recursively)")->required();
+        cli.footer("--conf KEY=VALUE (repeatable): an ember.* configuration entry (taken by ember::run)");
         CLI11_PARSE(cli, argc, argv);
 
         auto t0 = std::chrono::steady_clock::now();
-        ember::Conf conf;
-        for (const auto& kv : confs) {
-            auto eq = kv.find('=');
-            if (eq == std::string::npos || eq == 0) throw std::invalid_argument("--conf expects KEY=VALUE, got '" + kv + "'");
-            conf.set(kv.substr(0, eq), kv.substr(eq + 1));
-        }
+        ember::Conf conf;  // over the --conf entries (ember::submitted_conf())
         conf.set("ember.master", master).set("ember.app.name", "wordcount");
         // Fail on a bad input before starting executors (text_file checks again, and plans).
         try {
