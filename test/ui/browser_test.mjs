@@ -85,13 +85,14 @@ async function main() {
         `${what}: no script errors${errors.length ? ` (${errors.join('; ')})` : ''}${banner ? ` (banner: ${banner})` : ''}`);
     };
 
-    // Jobs: a running job, the timeline, and the page refreshing itself.
+    // Jobs: a running job after a completed one, the timeline, and the page refreshing itself.
     await page.goto(`${base}/jobs/`);
-    const activeRow = page.locator('#job-table-active tbody tr[data-job-id]').first();
-    await activeRow.waitFor();
-    const jobId = await activeRow.getAttribute('data-job-id');
-    check(/^\d+$/.test(jobId), `Jobs lists running job ${jobId}`);
-    check(await page.locator('#timeline-svg .tl-job').count() >= 1, 'the event timeline draws job bars');
+    await page.waitForFunction(() => document.querySelector('#job-table-completed tbody tr[data-job-id]') &&
+      document.querySelector('#job-table-active tbody tr[data-job-id]'));
+    const jobId = await page.locator('#job-table-active tbody tr[data-job-id]').first().getAttribute('data-job-id');
+    check(/^\d+$/.test(jobId), `Jobs lists running job ${jobId} and a completed one`);
+    check(await page.locator('#timeline-svg .tl-job.succeeded').count() >= 1 &&
+      await page.locator('#timeline-svg .tl-job.running').count() >= 1, 'the event timeline draws succeeded and running jobs');
     check(await page.locator('#timeline-svg .tl-exec.added').count() >= 2, 'the event timeline shows executors added');
     check((await page.locator('#tabs a.active').textContent()) === 'Jobs', 'the Jobs tab is the active one');
     check((await page.locator('#app-name').textContent()) === 'ember-ui-demo', 'the nav bar names the application');

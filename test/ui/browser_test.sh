@@ -19,9 +19,17 @@ shots=$2
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 
-# shellcheck source=../../apps/bootstrap.sh
-source "$root/apps/bootstrap.sh" --no-build
-ember_install chromium nodejs npm
+# Debian's packages for the commands missing (a node from elsewhere that brings its own npm is
+# kept: Debian's npm would conflict with it).
+missing=()
+command -v chromium > /dev/null || missing+=(chromium)
+command -v node > /dev/null || missing+=(nodejs)
+command -v npm > /dev/null || missing+=(npm)
+if ((${#missing[@]})); then
+    # shellcheck source=../../apps/bootstrap.sh
+    source "$root/apps/bootstrap.sh" --no-build
+    ember_install "${missing[@]}"
+fi
 
 # playwright-core drives the system's Chromium (it downloads no browser of its own).
 playwright_version=1.65.1

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // ember-ui-demo: an ember application that keeps multi-stage jobs running, to look at the web UI
-// (the driver prints "ember: web UI at http://host:port") and for test/ui/browser_test.
+// (at http://<driver>:4040 by default, or --conf ember.ui.port=N) and for test/ui/browser_test.
 //
 //   ember-ui-demo [--master M] [--jobs J] [--partitions P] [--ms X] [--numbers N] [--keys K]
-//                 [--conf key=value]...
+//                 [--conf key=value]...        (--conf is taken by ember::run)
 //
 // Each of the J jobs: parallelize 0..N-1 over P partitions -> map_partitions that sleeps X ms and
 // keys n by n % K (value n + job) -> reduce_by_key(+) over P partitions (a shuffle: a second
@@ -45,23 +45,15 @@ int main(int argc, char** argv) {
         int ms = 500;
         int numbers = 1000;
         int keys = 10;
-        std::vector<std::string> confs;
         cli.add_option("--master", master, "master URL")->capture_default_str();
         cli.add_option("--jobs", jobs, "jobs to run, one after another")->capture_default_str()->check(CLI::PositiveNumber);
         cli.add_option("--partitions", partitions, "partitions of each stage")->capture_default_str()->check(CLI::PositiveNumber);
         cli.add_option("--ms", ms, "milliseconds each task sleeps")->capture_default_str()->check(CLI::NonNegativeNumber);
         cli.add_option("--numbers", numbers, "numbers 0..N-1 per job")->capture_default_str()->check(CLI::PositiveNumber);
         cli.add_option("--keys", keys, "distinct keys of the shuffle")->capture_default_str()->check(CLI::PositiveNumber);
-        cli.add_option("--conf", confs, "key=value configuration (repeatable)");
         CLI11_PARSE(cli, argc, argv);
 
-        ember::Conf conf;
-        for (const auto& kv : confs) {
-            auto eq = kv.find('=');
-            if (eq == std::string::npos) throw std::invalid_argument("--conf needs key=value, got: " + kv);
-            conf.set(kv.substr(0, eq), kv.substr(eq + 1));
-        }
-        ember::SparkContext sc(master, "ember-ui-demo", conf);
+        ember::SparkContext sc(master, "ember-ui-demo");
 
         std::vector<int> data(static_cast<std::size_t>(numbers));
         std::iota(data.begin(), data.end(), 0);

@@ -103,8 +103,8 @@
 
   const num = (v) => (Number.isFinite(v) ? v : 0);
 
-  /** "javaVersion" -> "Java Version". */
-  const humanize = (k) => k.replace(/([a-z])([A-Z])/g, '$1 $2').replace(/^./, (c) => c.toUpperCase());
+  /** "javaVersion" -> "Java Version"; a key that already has spaces ("ember Version") is kept. */
+  const humanize = (k) => (/\s/.test(k) ? k : k.replace(/([a-z])([A-Z])/g, '$1 $2').replace(/^./, (c) => c.toUpperCase()));
 
   // -- fetching --------------------------------------------------------------------------------
 
@@ -115,8 +115,16 @@
     }
   }
 
+  /** Nothing answered at all (fetch() rejected): the driver stopped with its application. */
+  class NoAnswer extends Error {}
+
   async function getJson(url) {
-    const r = await fetch(url, {cache: 'no-store', headers: {Accept: 'application/json'}});
+    let r;
+    try {
+      r = await fetch(url, {cache: 'no-store', headers: {Accept: 'application/json'}});
+    } catch (e) {
+      throw new NoAnswer(`${url}: ${e.message}`);
+    }
     if (!r.ok) throw new HttpError(url, r.status, await r.text().catch(() => ''));
     return r.json();
   }
@@ -217,7 +225,9 @@
         document.getElementById('content').replaceChildren(h('p', {class: 'note error'}, `Not found: ${e.message}`));
         again = false;
       } else {
-        showBanner(`Cannot load this page: ${e.message}. ${again ? 'Retrying…' : ''}`);
+        const what = e instanceof NoAnswer ? 'The server does not answer (has the application ended?)'
+          : `Cannot load this page: ${e.message}.`;
+        showBanner(`${what} ${again ? 'Retrying…' : ''}`);
       }
     }
     if (again) state.timer = setTimeout(refresh, REFRESH_MS);
@@ -639,7 +649,7 @@
       col.forEach((n, r) => rowOf.set(n.stageId, r));
     });
 
-    const BW = 200;
+    const BW = 260;
     const BH = 64;
     const GX = 56;
     const GY = 16;
@@ -673,7 +683,8 @@
       const {x, y} = pos.get(n.stageId);
       const status = String(n.status || 'PENDING');
       const name = n.name || '';
-      const short = name.length > 31 ? `${name.slice(0, 30)}…` : name;
+      const fit = Math.floor((BW - 20) / 6.8); // characters of 12px text that fit in the box
+      const short = name.length > fit ? `${name.slice(0, fit - 1)}…` : name;
       const title = `Stage ${n.stageId}${n.attemptId ? ` (attempt ${n.attemptId})` : ''}`;
       const g = sv('g', {class: `dag-stage status-${status.toLowerCase()}`, 'data-stage-id': n.stageId},
         sv('title', null, `${title}: ${name}\n${n.numTasks} tasks, ${status.toLowerCase()}`),
@@ -818,7 +829,8 @@
       ['Peak Execution Memory', d.peakExecutionMemory, fmtBytes, null],
       ['Result Size', d.resultSize, fmtBytes, null],
     ].filter((r) => Array.isArray(r[1]));
-    const pair = (title, b, r, tip) => (any(b) ? [[title, b, (v, i) => bytesRecords(v, r ? r[i] : 0) || '0.0 B / 0', tip]] : []);
+    const pair = (title, b, r, tip) => (any(b) || any(r)
+      ? [[title, b, (v, i) => bytesRecords(v, r ? r[i] : 0) || '0.0 B / 0', tip]] : []);
     rows.push(...pair('Input Size / Records', im.bytesRead, im.recordsRead));
     rows.push(...pair('Output Size / Records', om.bytesWritten, om.recordsWritten));
     rows.push(...pair('Shuffle Read Size / Records', sr.readBytes, sr.readRecords, 'Local and remote shuffle reads'));
