@@ -34,6 +34,21 @@ void for_each_in_stage(RddBase* rdd, Fn&& fn) {
     }
 }
 
+/// Records `r` as one of `stage`'s RDDs (its id, and its RDDInfo for listeners).
+void add_stage_rdd(Stage& stage, RddBase& r) {
+    stage.rdd_ids.push_back(r.id());
+    RddInfo info;
+    info.id = r.id();
+    info.name = std::string(r.kind());
+    info.call_site = r.name();
+    for (auto& n : r.narrow_dependencies()) info.parent_ids.push_back(n.rdd->id());
+    for (auto& d : r.shuffle_dependencies()) info.parent_ids.push_back(d->rdd()->id());
+    info.num_partitions = r.num_partitions();
+    auto level = r.storage_level();
+    info.storage_level = level.is_none() ? "NONE" : level.description();
+    stage.rdd_infos.push_back(std::move(info));
+}
+
 }  // namespace
 
 DAGScheduler::DAGScheduler(const Conf& conf, TaskSchedulerImpl& task_scheduler,
@@ -122,7 +137,7 @@ ShuffleMapStage* DAGScheduler::get_or_create_shuffle_map_stage(const std::shared
     int id = next_stage_id_++;
     std::string name = dep->rdd()->name();
     auto stage = std::make_unique<ShuffleMapStage>(id, dep, std::move(parents), job_id, name);
-    for_each_in_stage(dep->rdd().get(), [&](RddBase& r) { stage->rdd_ids.push_back(r.id()); });
+    for_each_in_stage(dep->rdd().get(), [&](RddBase& r) { add_stage_rdd(*stage, r); });
     if (!tracker_.contains_shuffle(dep->shuffle_id())) {
         tracker_.register_shuffle(dep->shuffle_id(), dep->rdd()->num_partitions());
     }
@@ -162,7 +177,7 @@ void DAGScheduler::handle_job_submitted(int job_id, std::shared_ptr<RddBase> rdd
         int id = next_stage_id_++;
         auto stage = std::make_unique<ResultStage>(id, rdd, std::move(func), partitions, std::move(parents), job_id,
                                                    call_site);
-        for_each_in_stage(rdd.get(), [&](RddBase& r) { stage->rdd_ids.push_back(r.id()); });
+        for_each_in_stage(rdd.get(), [&](RddBase& r) { add_stage_rdd(*stage, r); });
         final_stage = stage.get();
         stages_.emplace(id, std::move(stage));
     } catch (const std::exception& e) {

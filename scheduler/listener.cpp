@@ -73,6 +73,10 @@ EMBER_LISTENER_EVENT(SparkListenerBlockUpdated, on_block_updated)
 EMBER_LISTENER_EVENT(SparkListenerExecutorMetricsUpdate, on_executor_metrics_update)
 #undef EMBER_LISTENER_EVENT
 
+void ListenerBus::post(const SparkListenerEvent& e) {
+    std::visit([this](const auto& ev) { post(ev); }, e);
+}
+
 void dispatch(SparkListener& l, const SparkListenerEvent& e) {
     std::visit(
         [&l](const auto& ev) {

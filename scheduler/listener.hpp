@@ -269,6 +269,8 @@ public:
     void post(const SparkListenerUnpersistRDD& e);
     void post(const SparkListenerBlockUpdated& e);
     void post(const SparkListenerExecutorMetricsUpdate& e);
+    /// Any event (replay, queued events).
+    void post(const SparkListenerEvent& e);
 
 private:
     std::vector<std::shared_ptr<SparkListener>> snapshot();

@@ -16,7 +16,11 @@
 #include "scheduler/task_scheduler_impl.hpp"
 #include "shuffle/index_shuffle_block_resolver.hpp"
 #include "shuffle/map_output_tracker.hpp"
+#include "scheduler/status/app_status_store.hpp"
+#include "scheduler/status/event_log.hpp"
 #include "scheduler/task_result_getter.hpp"
+#include "scheduler/ui/spark_ui.hpp"
+#include "scheduler/version.hpp"
 #include "storage/block_manager.hpp"
 #include "storage/block_manager_master_endpoint.hpp"
 
@@ -28,6 +32,7 @@
 #include <filesystem>
 #include <future>
 #include <random>
+#include <regex>
 #include <thread>
 
 #include <sys/wait.h>
@@ -93,6 +98,29 @@ struct SparkContext::Impl {
     std::unique_ptr<LocalCluster> local_cluster;
     HeartbeatReceiver* heartbeat_receiver = nullptr;  // owned by env
     rpc::RpcEndpointRef heartbeat_ref;
+
+    // Monitoring: the status store behind the UI and REST API, and the UI itself.
+    std::shared_ptr<status::AppStatusStore> status_store;
+    std::unique_ptr<ui::SparkUI> ui;
+    std::shared_ptr<EventLoggingListener> event_log;  // ember.eventLog.enabled
+    // Block manager events raised before the scheduler loop runs, delivered after the
+    // application's start (guarded by events_mu; events_ready once they are posted directly).
+    std::mutex events_mu;
+    std::vector<SparkListenerEvent> early_events;
+    bool events_ready = false;
+    /// Posts `e` on the scheduler loop, or keeps it until the application has started.
+    void post_event(SparkListenerEvent e) {
+        {
+            std::lock_guard lk(events_mu);
+            if (!events_ready) {
+                early_events.push_back(std::move(e));
+                return;
+            }
+        }
+        post([this, e = std::move(e)] { bus.post(e); });
+    }
+    void start_monitoring();
+    SparkListenerEnvironmentUpdate environment_update() const;
 
     // local-cluster: how to start an executor, and replacements (Spark's standalone Master).
     std::string driver_url;
@@ -169,7 +197,31 @@ void SparkContext::Impl::start() {
     std::uint64_t memory = master.kind == MasterUrl::Kind::local
                                ? static_cast<std::uint64_t>(conf.get_size_bytes("ember.driver.memory", "1g", "m"))
                                : static_cast<std::uint64_t>(master.memory_mb) << 20;
+    start_monitoring();
     auto master_endpoint = std::make_unique<storage::BlockManagerMasterEndpoint>();
+    master_endpoint->set_observer(storage::BlockManagerMasterEndpoint::Observer{
+        [this](const storage::BlockManagerId& id, std::uint64_t max_memory) {
+            post_event(SparkListenerBlockManagerAdded{now_ms(), id.executor_id, id.host, id.port, max_memory});
+        },
+        [this](const storage::BlockManagerId& id) {
+            post_event(SparkListenerBlockManagerRemoved{now_ms(), id.executor_id, id.host, id.port});
+        },
+        [this](const storage::BlockManagerId& id, const storage::BlockId& block, const storage::StorageLevel& level,
+               std::uint64_t mem, std::uint64_t disk) {
+            if (!std::holds_alternative<storage::RddBlockId>(block)) return;  // the UI shows cached RDDs; other blocks are not logged
+            SparkListenerBlockUpdated u;
+            u.executor_id = id.executor_id;
+            u.host = id.host;
+            u.port = id.port;
+            u.block_id = storage::name(block);
+            u.use_disk = level.use_disk;
+            u.use_memory = level.use_memory || level.use_off_heap;
+            u.deserialized = level.deserialized;
+            u.replication = level.is_valid() ? level.replication : 0;
+            u.memory_size = mem;
+            u.disk_size = disk;
+            post_event(std::move(u));
+        }});
     block_manager_master = master_endpoint.get();
     auto master_ref = env->setup_endpoint(std::string(storage::BlockManagerMaster::kEndpointName), std::move(master_endpoint));
     if (!master_ref) throw SparkException("Cannot start the BlockManagerMaster: " + master_ref.error().message);
@@ -226,8 +278,19 @@ void SparkContext::Impl::start() {
     log::get("scheduler")->info("Driver {} at {} (master {})", app_id, env->address().host_port(), master_string);
     {
         const char* user = std::getenv("USER");
-        post([this, name = conf.get("ember.app.name", "ember"), user = std::string(user ? user : "unknown")] {
+        post([this, name = conf.get("ember.app.name", "ember"), user = std::string(user ? user : "unknown"),
+              local_cores = master.kind == MasterUrl::Kind::local ? master.threads : 0] {
             bus.post(SparkListenerApplicationStart{name, app_id, now_ms(), user});
+            bus.post(environment_update());
+            // Spark's LocalSchedulerBackend announces the driver as the one executor.
+            if (local_cores > 0) bus.post(SparkListenerExecutorAdded{now_ms(), "driver", env->address().host, local_cores});
+            std::vector<SparkListenerEvent> early;
+            {
+                std::lock_guard lk(events_mu);
+                events_ready = true;
+                early.swap(early_events);
+            }
+            for (auto& e : early) bus.post(e);
         });
     }
 
@@ -242,6 +305,71 @@ void SparkContext::Impl::start() {
     });
     if (failure) throw SparkException(*failure);
     started = true;
+}
+
+void SparkContext::Impl::start_monitoring() {
+    if (conf.get_bool("ember.eventLog.enabled", false)) {
+        try {
+            event_log = std::make_shared<EventLoggingListener>(EventLogOptions::from_conf(conf), app_id,
+                                                               std::string(kVersion));
+        } catch (const std::exception& e) {
+            throw SparkException(std::string("Cannot start the event log (ember.eventLog.dir): ") + e.what());
+        }
+        log::get("scheduler")->info("Logging events to {}", event_log->path());
+        bus.add(event_log);
+    }
+    // The store exists for the UI: with ember.ui.enabled off the scheduler feeds neither.
+    if (!conf.get_bool("ember.ui.enabled", true)) return;
+    status_store = std::make_shared<status::AppStatusStore>(status::StoreLimits::from_conf(conf));
+    bus.add(status_store->listener());
+    Conf ui_conf = conf;
+    ui_conf.set_if_missing("ember.driver.host", env->address().host);
+    try {
+        ui = std::make_unique<ui::SparkUI>(ui_conf, status_store, std::string(kVersion));
+    } catch (const std::invalid_argument&) {
+        throw;  // a malformed ember.ui.* value
+    } catch (const std::exception& e) {
+        // The job matters more than its UI (Spark would fail the SparkContext here).
+        log::get("scheduler")->error("Cannot start the web UI, running without it: {}", e.what());
+    }
+}
+
+SparkListenerEnvironmentUpdate SparkContext::Impl::environment_update() const {
+    SparkListenerEnvironmentUpdate u;
+    u.runtime_information = {{"ember Version", std::string(kVersion)},
+                             {"C++ Compiler", __VERSION__},
+                             {"C++ Standard", std::to_string(__cplusplus)}};
+    // Spark's spark.redaction.regex default.
+    static const std::regex redact("secret|password|token|access[.]key", std::regex::icase);
+    std::string pattern = conf.get("ember.redaction.regex", "");
+    std::regex user_redact;
+    bool has_user = false;
+    if (!pattern.empty()) {
+        try {
+            user_redact = std::regex(pattern, std::regex::icase);
+            has_user = true;
+        } catch (const std::regex_error&) {
+            log::get("scheduler")->warn("ember.redaction.regex is not a valid regular expression: {}", pattern);
+        }
+    }
+    for (auto& [k, v] : conf.entries()) {
+        bool secret = std::regex_search(k, redact) || (has_user && std::regex_search(k, user_redact));
+        u.spark_properties.emplace_back(k, secret ? "*********(redacted)" : v);
+    }
+    u.spark_properties.emplace_back("ember.app.id", app_id);
+    std::sort(u.spark_properties.begin(), u.spark_properties.end());
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    std::error_code ec;
+    auto cwd = std::filesystem::current_path(ec);
+    auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    const char* user = std::getenv("USER");
+    u.system_properties = {{"host.name", host},
+                           {"process.id", std::to_string(::getpid())},
+                           {"program", exe.string()},
+                           {"user.dir", cwd.string()},
+                           {"user.name", user ? user : "unknown"}};
+    return u;
 }
 
 void SparkContext::Impl::start_heartbeat_receiver() {
@@ -378,6 +506,7 @@ void SparkContext::Impl::stop() {
             fut.wait_for(std::chrono::seconds(10));
         }
     }
+    if (event_log) event_log->stop();  // done by ApplicationEnd, unless the loop was gone
     if (task_scheduler) task_scheduler->stop();
     if (dag) dag->stop();
     if (cluster_backend) cluster_backend->stop();
@@ -401,6 +530,7 @@ void SparkContext::Impl::stop() {
         env->await_termination();
     }
     if (block_manager) block_manager->stop();
+    if (ui) ui->stop();
 }
 
 SparkContext::SparkContext(Conf conf, std::vector<std::shared_ptr<SparkListener>> listeners)
@@ -441,12 +571,20 @@ int SparkContext::new_rdd_id() { return impl_->next_rdd_id.fetch_add(1); }
 void SparkContext::unpersist_rdd(int rdd_id, bool blocking) {
     auto* master = impl_->block_manager ? impl_->block_manager->master() : nullptr;
     if (!master) return;
+    impl_->post([impl = impl_.get(), rdd_id] { impl->bus.post(SparkListenerUnpersistRDD{rdd_id}); });
     try {
         master->remove_rdd(rdd_id, blocking);
     } catch (const std::exception& e) {
         throw SparkException(e.what());
     }
 }
+
+std::optional<std::string> SparkContext::ui_web_url() const {
+    if (!impl_->ui) return std::nullopt;
+    return impl_->ui->web_url();
+}
+
+std::shared_ptr<const status::AppStatusStore> SparkContext::status_store() const { return impl_->status_store; }
 
 int SparkContext::new_shuffle_id() { return impl_->next_shuffle_id.fetch_add(1); }
 

@@ -21,6 +21,9 @@ class Rdd;
 namespace scheduler {
 class SparkListener;
 }
+namespace status {
+class AppStatusStore;
+}
 
 /// Connects a driver program to its executors and runs its jobs.
 ///
@@ -130,6 +133,13 @@ public:
     std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> executor_memory_status() const;
     /// Pid of local-cluster executor `executor_id`, or -1 if it has no running process.
     int executor_pid(const std::string& executor_id) const;
+
+    /// The web UI's address, "http://<host>:<port>" (Spark's uiWebUrl); nullopt when
+    /// ember.ui.enabled is false or the UI could not start. The REST API is under /api/v1.
+    std::optional<std::string> ui_web_url() const;
+    /// The live status behind the UI and REST API (jobs, stages, tasks, executors); nullptr when
+    /// ember.ui.enabled is false.
+    std::shared_ptr<const status::AppStatusStore> status_store() const;
 
     /// "<function> at <file>:<line>", as Spark names stages after their call site.
     static std::string call_site(std::string_view op, const SourceLocation& loc);

@@ -64,6 +64,7 @@ public:
         latest_info.num_tasks = tasks_in_attempt;
         for (auto* p : parents) latest_info.parent_ids.push_back(p->id);
         latest_info.rdd_ids = rdd_ids;
+        latest_info.rdd_infos = rdd_infos;
         latest_info.is_shuffle_map = is_shuffle_map();
     }
     /// StageInfo for a stage not yet attempted (JobStart lists every stage).
@@ -75,6 +76,7 @@ public:
         i.num_tasks = num_tasks;
         for (auto* p : parents) i.parent_ids.push_back(p->id);
         i.rdd_ids = rdd_ids;
+        i.rdd_infos = rdd_infos;
         i.is_shuffle_map = is_shuffle_map();
         return i;
     }
@@ -86,6 +88,7 @@ public:
     const int first_job_id;
     const std::string name;
     std::vector<int> rdd_ids;  ///< the stage's RDD and its narrow ancestors
+    std::vector<RddInfo> rdd_infos;  ///< the same RDDs, described for listeners
     std::set<int> job_ids;
     int next_attempt_id = 0;
     StageInfo latest_info;

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 
 namespace ember::storage {
 namespace {
@@ -142,38 +143,48 @@ void BlockManagerMasterEndpoint::remove_block_at(const std::string& executor_id,
 
 void BlockManagerMasterEndpoint::register_block_manager(const BlockManagerId& id, std::uint64_t max_memory,
                                                         rpc::RpcEndpointRef storage) {
-    std::lock_guard lk(mu_);
-    if (auto it = managers_.find(id.executor_id); it != managers_.end() && it->second.id != id) {
-        log::get("storage")->error("Got two different block manager registrations on same executor - will replace "
-                                   "old one {} with new one {}",
-                                   it->second.id.to_string(), id.to_string());
-        forget_block_manager_locked(id.executor_id);
+    std::optional<BlockManagerId> replaced;
+    {
+        std::lock_guard lk(mu_);
+        if (auto it = managers_.find(id.executor_id); it != managers_.end() && it->second.id != id) {
+            log::get("storage")->error(
+                "Got two different block manager registrations on same executor - will replace "
+                "old one {} with new one {}",
+                it->second.id.to_string(), id.to_string());
+            replaced = it->second.id;
+            forget_block_manager_locked(id.executor_id);
+        }
+        auto& info = managers_[id.executor_id];
+        info.id = id;
+        info.max_memory = max_memory;
+        info.storage = std::move(storage);
+        log::get("storage")->info("Registering block manager {} with {} bytes of storage memory", id.to_string(),
+                                  max_memory);
     }
-    auto& info = managers_[id.executor_id];
-    info.id = id;
-    info.max_memory = max_memory;
-    info.storage = std::move(storage);
-    log::get("storage")->info("Registering block manager {} with {} bytes of storage memory", id.to_string(),
-                              max_memory);
+    if (replaced && observer_.block_manager_removed) observer_.block_manager_removed(*replaced);
+    if (observer_.block_manager_added) observer_.block_manager_added(id, max_memory);
 }
 
 bool BlockManagerMasterEndpoint::update_block_info(const BlockManagerId& id, const BlockId& block,
                                                    const StorageLevel& level, std::uint64_t mem_size,
                                                    std::uint64_t disk_size) {
-    std::lock_guard lk(mu_);
-    auto it = managers_.find(id.executor_id);
-    if (it == managers_.end() || it->second.id != id) return false;
-    auto& info = it->second;
-    if (level.is_valid()) {
-        info.blocks[block] = BlockStatus{level, mem_size, disk_size};
-        block_locations_[block].insert(id.executor_id);
-    } else {
-        info.blocks.erase(block);
-        if (auto bl = block_locations_.find(block); bl != block_locations_.end()) {
-            bl->second.erase(id.executor_id);
-            if (bl->second.empty()) block_locations_.erase(bl);
+    {
+        std::lock_guard lk(mu_);
+        auto it = managers_.find(id.executor_id);
+        if (it == managers_.end() || it->second.id != id) return false;
+        auto& info = it->second;
+        if (level.is_valid()) {
+            info.blocks[block] = BlockStatus{level, mem_size, disk_size};
+            block_locations_[block].insert(id.executor_id);
+        } else {
+            info.blocks.erase(block);
+            if (auto bl = block_locations_.find(block); bl != block_locations_.end()) {
+                bl->second.erase(id.executor_id);
+                if (bl->second.empty()) block_locations_.erase(bl);
+            }
         }
     }
+    if (observer_.block_updated) observer_.block_updated(id, block, level, mem_size, disk_size);
     return true;
 }
 
@@ -209,10 +220,16 @@ void BlockManagerMasterEndpoint::forget_block_manager_locked(const std::string& 
 }
 
 void BlockManagerMasterEndpoint::remove_executor(const std::string& executor_id) {
-    std::lock_guard lk(mu_);
-    if (!managers_.count(executor_id)) return;
-    log::get("storage")->info("Trying to remove executor {} from BlockManagerMaster.", executor_id);
-    forget_block_manager_locked(executor_id);
+    BlockManagerId removed;
+    {
+        std::lock_guard lk(mu_);
+        auto it = managers_.find(executor_id);
+        if (it == managers_.end()) return;
+        removed = it->second.id;
+        log::get("storage")->info("Trying to remove executor {} from BlockManagerMaster.", executor_id);
+        forget_block_manager_locked(executor_id);
+    }
+    if (observer_.block_manager_removed) observer_.block_manager_removed(removed);
 }
 
 void BlockManagerMasterEndpoint::remove_block(const BlockId& block, std::function<void(bool)> done) {

@@ -39,6 +39,20 @@ namespace ember::storage {
 /// borrowed pointer while its env runs.
 class BlockManagerMasterEndpoint final : public rpc::RpcEndpoint {
 public:
+    /// Hears what the master records (the driver turns these into Spark's BlockManagerAdded,
+    /// BlockManagerRemoved and BlockUpdated listener events). Called after the change, with no
+    /// lock held, on the thread that made it (the endpoint's, or the driver's caller); must not
+    /// block. An invalid `level` in block_updated means the block was removed there.
+    struct Observer {
+        std::function<void(const BlockManagerId&, std::uint64_t max_memory)> block_manager_added;
+        std::function<void(const BlockManagerId&)> block_manager_removed;
+        std::function<void(const BlockManagerId&, const BlockId&, const StorageLevel&, std::uint64_t mem_size,
+                           std::uint64_t disk_size)>
+            block_updated;
+    };
+    /// Sets the observer; call before the endpoint is set up (not synchronised with callbacks).
+    void set_observer(Observer observer) { observer_ = std::move(observer); }
+
     void receive_and_reply(const rpc::Message& msg, rpc::RpcCallContext ctx) override;
 
     /// Records a BlockManager; a second registration for its executor (the driver's own code
@@ -91,6 +105,7 @@ private:
     /// registered on.
     bool from_block_manager(std::string_view executor_id, const rpc::Message& msg) const;
 
+    Observer observer_;  // set before start; read-only afterwards
     mutable std::mutex mu_;
     std::map<std::string, BlockManagerInfo> managers_;              // guarded by mu_; by executor id
     std::map<BlockId, std::set<std::string>> block_locations_;      // guarded by mu_; block -> executor ids

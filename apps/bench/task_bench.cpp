@@ -7,6 +7,10 @@
 
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
 #include <vector>
 
 namespace bench {
@@ -38,6 +42,43 @@ int bench_tasks(const TaskBenchOptions& o) {
     }
     fmt::print(stderr, "tasks: {} no-op tasks in {:.3f} s on {}\n", o.tasks, s, o.master);
     print_figure(o.cpu >= 0 ? "tasks-pinned" : "tasks", o.tasks / s, raw_rate, "tasks/s");
+    return 0;
+}
+
+int bench_monitoring(const TaskBenchOptions& o, int repeats) {
+    pin_to_cpu(o.cpu);
+    auto events = std::filesystem::temp_directory_path() / ("ember-bench-events-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(events);
+    // One run: a fresh SparkContext, a warm-up job, then one job of o.tasks no-op tasks.
+    auto run = [&](bool on) {
+        ember::Conf conf = o.conf;
+        conf.set("ember.ui.enabled", on ? "true" : "false");
+        conf.set("ember.eventLog.enabled", on ? "true" : "false");
+        if (on) {
+            conf.set("ember.ui.port", "0");
+            conf.set("ember.eventLog.dir", events.string());
+        }
+        ember::SparkContext sc(o.master, on ? "ember-bench-monitoring-on" : "ember-bench-monitoring-off", conf);
+        sc.parallelize(std::vector<int>{}, std::min(o.tasks, 1000)).count();
+        auto rdd = sc.parallelize(std::vector<int>{}, o.tasks);
+        auto t0 = Clock::now();
+        rdd.count();
+        return o.tasks / seconds_since(t0);
+    };
+    std::vector<double> off, on;
+    for (int i = 0; i < repeats; ++i) {  // alternating, so drift hits both alike
+        off.push_back(run(false));
+        on.push_back(run(true));
+        fmt::print(stderr, "monitoring: pass {}: off {:.0f} tasks/s, on {:.0f} tasks/s\n", i + 1, off.back(), on.back());
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(events, ec);
+    auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v[v.size() / 2];
+    };
+    // The baseline is the same job with the UI, status store and event log off.
+    print_figure("tasks-monitoring", median(on), median(off), "tasks/s");
     return 0;
 }
 

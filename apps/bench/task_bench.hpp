@@ -23,6 +23,11 @@ struct TaskBenchOptions {
 /// pipelined TCP message rate (64-byte messages, one send() each).
 int bench_tasks(const TaskBenchOptions& o);
 
+/// Line `tasks-monitoring`: no-op tasks per second with the web UI, status store and event log
+/// on, against the same job with all three off (ember.ui.enabled, ember.eventLog.enabled),
+/// alternating `repeats` times in one run; medians.
+int bench_monitoring(const TaskBenchOptions& o, int repeats);
+
 /// Line `task-latency` (and `task-latency-p99`): microseconds from submitting a one-task job to
 /// its result on the driver, against a raw TCP ping-pong of 64 bytes.
 int bench_task_latency(const TaskBenchOptions& o);
