@@ -419,6 +419,9 @@ void SparkContext::Impl::start_heartbeat_receiver() {
         },
         [this](const std::string& id, const rpc::Message& msg) {
             return !cluster_backend || cluster_backend->is_executor_connection(id, msg);
+        },
+        [this](const std::string& id, const ExecutorMetrics& m) {
+            post([this, id, m] { bus.post(SparkListenerExecutorMetricsUpdate{now_ms(), id, m}); });
         });
     heartbeat_receiver = receiver.get();
     auto ref = env->setup_endpoint(std::string(HeartbeatReceiver::kEndpointName), std::move(receiver));

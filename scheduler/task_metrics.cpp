@@ -5,8 +5,14 @@ namespace ember::scheduler {
 
 void TaskMetrics::merge(const TaskMetrics& o) {
     executor_deserialize_time_ns += o.executor_deserialize_time_ns;
+    executor_deserialize_cpu_time_ns += o.executor_deserialize_cpu_time_ns;
     executor_run_time_ns += o.executor_run_time_ns;
+    executor_cpu_time_ns += o.executor_cpu_time_ns;
+    result_serialization_time_ns += o.result_serialization_time_ns;
     result_size += o.result_size;
+    memory_bytes_spilled += o.memory_bytes_spilled;
+    disk_bytes_spilled += o.disk_bytes_spilled;
+    peak_execution_memory += o.peak_execution_memory;
     input_bytes_read += o.input_bytes_read;
     input_records_read += o.input_records_read;
     output_bytes_written += o.output_bytes_written;
@@ -14,8 +20,6 @@ void TaskMetrics::merge(const TaskMetrics& o) {
     shuffle_write.bytes_written += o.shuffle_write.bytes_written;
     shuffle_write.records_written += o.shuffle_write.records_written;
     shuffle_write.write_time_ns += o.shuffle_write.write_time_ns;
-    shuffle_write.memory_bytes_spilled += o.shuffle_write.memory_bytes_spilled;
-    shuffle_write.disk_bytes_spilled += o.shuffle_write.disk_bytes_spilled;
     shuffle_read.remote_blocks_fetched += o.shuffle_read.remote_blocks_fetched;
     shuffle_read.local_blocks_fetched += o.shuffle_read.local_blocks_fetched;
     shuffle_read.remote_bytes_read += o.shuffle_read.remote_bytes_read;
@@ -43,8 +47,12 @@ void TaskMetrics::to_wire(wire::TaskMetrics::Builder b) const {
     b.setShuffleFetchWaitTimeNs(shuffle_read.fetch_wait_time_ns);
     b.setShuffleRecordsRead(shuffle_read.records_read);
     b.setShuffleRemoteBytesReadToDisk(shuffle_read.remote_bytes_read_to_disk);
-    b.setMemoryBytesSpilled(shuffle_write.memory_bytes_spilled);
-    b.setDiskBytesSpilled(shuffle_write.disk_bytes_spilled);
+    b.setMemoryBytesSpilled(memory_bytes_spilled);
+    b.setDiskBytesSpilled(disk_bytes_spilled);
+    b.setExecutorDeserializeCpuTimeNs(executor_deserialize_cpu_time_ns);
+    b.setExecutorCpuTimeNs(executor_cpu_time_ns);
+    b.setResultSerializationTimeNs(result_serialization_time_ns);
+    b.setPeakExecutionMemory(peak_execution_memory);
 }
 
 TaskMetrics TaskMetrics::from_wire(wire::TaskMetrics::Reader r) {
@@ -59,8 +67,12 @@ TaskMetrics TaskMetrics::from_wire(wire::TaskMetrics::Reader r) {
     m.shuffle_write.bytes_written = r.getShuffleBytesWritten();
     m.shuffle_write.records_written = r.getShuffleRecordsWritten();
     m.shuffle_write.write_time_ns = r.getShuffleWriteTimeNs();
-    m.shuffle_write.memory_bytes_spilled = r.getMemoryBytesSpilled();
-    m.shuffle_write.disk_bytes_spilled = r.getDiskBytesSpilled();
+    m.memory_bytes_spilled = r.getMemoryBytesSpilled();
+    m.disk_bytes_spilled = r.getDiskBytesSpilled();
+    m.executor_deserialize_cpu_time_ns = r.getExecutorDeserializeCpuTimeNs();
+    m.executor_cpu_time_ns = r.getExecutorCpuTimeNs();
+    m.result_serialization_time_ns = r.getResultSerializationTimeNs();
+    m.peak_execution_memory = r.getPeakExecutionMemory();
     m.shuffle_read.remote_blocks_fetched = r.getShuffleRemoteBlocksFetched();
     m.shuffle_read.local_blocks_fetched = r.getShuffleLocalBlocksFetched();
     m.shuffle_read.remote_bytes_read = r.getShuffleRemoteBytesRead();

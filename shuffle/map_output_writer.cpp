@@ -141,8 +141,8 @@ void MapOutputWriter::spill(ShuffleWriteMetrics& metrics) {
     }
     sealed_bytes_ = 0;
     out.close();
-    metrics.memory_bytes_spilled += in_memory;
-    metrics.disk_bytes_spilled += out.pos();
+    memory_bytes_spilled_ += in_memory;
+    disk_bytes_spilled_ += out.pos();
     spills_.push_back(std::move(s));
     metrics.write_time_ns += now_ns() - start;
 }

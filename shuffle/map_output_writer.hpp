@@ -57,6 +57,9 @@ public:
     std::size_t buffered_bytes() const noexcept;
     /// Writes the buffers to a spill file and empties them.
     void spill(ShuffleWriteMetrics& metrics);
+    /// What the spills so far held in memory, and their size on disk (for the task's metrics).
+    std::uint64_t memory_bytes_spilled() const noexcept { return memory_bytes_spilled_; }
+    std::uint64_t disk_bytes_spilled() const noexcept { return disk_bytes_spilled_; }
     /// Writes and commits the map output; returns the committed partition lengths.
     std::vector<std::uint64_t> commit(ShuffleWriteMetrics& metrics);
 
@@ -80,6 +83,8 @@ private:
     std::vector<Partition> parts_;
     std::size_t sealed_bytes_ = 0;  // of every partition's sealed frames
     std::vector<Spill> spills_;
+    std::uint64_t memory_bytes_spilled_ = 0;
+    std::uint64_t disk_bytes_spilled_ = 0;
     std::string tmp_data_;
     std::string scratch_;  // compression output, reused
     bool committed_ = false;

@@ -9,13 +9,13 @@
 
 namespace ember::shuffle {
 
+/// Spill sizes are the task's (TaskMetrics::memory_bytes_spilled and disk_bytes_spilled, as in
+/// Spark); MapOutputWriter counts its own for the task to add.
 struct ShuffleWriteMetrics {
     std::uint64_t bytes_written = 0;       ///< bytes of the committed data file
     std::uint64_t records_written = 0;
     std::uint64_t write_time_ns = 0;
-    std::uint64_t memory_bytes_spilled = 0;
-    std::uint64_t disk_bytes_spilled = 0;
-    EMBER_SERDE(bytes_written, records_written, write_time_ns, memory_bytes_spilled, disk_bytes_spilled)
+    EMBER_SERDE(bytes_written, records_written, write_time_ns)
 };
 
 struct ShuffleReadMetrics {

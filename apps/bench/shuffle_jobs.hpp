@@ -135,7 +135,7 @@ struct JobHealth final : ember::scheduler::SparkListener {
     void on_task_end(const ember::scheduler::SparkListenerTaskEnd& e) override {
         if (e.reason.find("FetchFailed") != std::string::npos) ++fetch_failed;
         remote_bytes_to_disk += e.task_metrics.shuffle_read.remote_bytes_read_to_disk;
-        spilled_bytes += e.task_metrics.shuffle_write.disk_bytes_spilled;
+        spilled_bytes += e.task_metrics.disk_bytes_spilled;
     }
     void on_stage_submitted(const ember::scheduler::SparkListenerStageSubmitted& e) override {
         if (e.stage_info.attempt_id > 0) ++retried_stages;

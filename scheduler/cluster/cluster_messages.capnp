@@ -104,6 +104,10 @@ struct TaskMetrics {
   memoryBytesSpilled @16 :UInt64;
   diskBytesSpilled @17 :UInt64;
   shuffleRemoteBytesReadToDisk @18 :UInt64;   # of the remote bytes, those streamed to a temp file
+  executorDeserializeCpuTimeNs @19 :UInt64;   # thread CPU time while rebuilding the stage
+  executorCpuTimeNs @20 :UInt64;              # thread CPU time of the run (<= executorRunTimeNs)
+  resultSerializationTimeNs @21 :UInt64;
+  peakExecutionMemory @22 :UInt64;            # bytes: peak of the task's spillable buffers
 }
 
 # Why a task did not succeed (Spark's TaskEndReason).
@@ -170,13 +174,24 @@ struct RemoveExecutor {
   reason @1 :Text;
 }
 
+# The executor's process as sampled for a heartbeat (Spark's ExecutorMetrics). Bytes and
+# nanoseconds; a negative or absurd value makes the driver ignore the whole sample.
+struct ExecutorMetrics {
+  processRssBytes @0 :Int64;            # resident set size (/proc/self/statm)
+  processVmemBytes @1 :Int64;           # virtual memory size
+  storageMemoryBytes @2 :Int64;         # the BlockManager's MemoryStore in use
+  executionMemoryBytes @3 :Int64;       # shuffle and aggregation buffers (0: not tracked yet)
+  cpuTimeNs @4 :Int64;                  # user + system CPU time of the process so far
+}
+
 # Executor -> driver's "HeartbeatReceiver" endpoint, ask (timeout ember.executor.heartbeatInterval),
-# every ember.executor.heartbeatInterval (10s): the executor is alive. Spark's Heartbeat without
-# accumulator and metric updates (task metrics travel in StatusUpdate).
+# every ember.executor.heartbeatInterval (10s): the executor is alive, and its executor-level
+# metrics. Spark's Heartbeat without accumulator updates (task metrics travel in StatusUpdate).
 struct Heartbeat {
   executorId @0 :Text;
   blockManagerId @1 :Storage.BlockManagerId;
   runningTasks @2 :Int32;               # tasks running on the executor when it was sent
+  metrics @3 :ExecutorMetrics;          # absent from executors older than this field
 }
 
 # Reply to Heartbeat.

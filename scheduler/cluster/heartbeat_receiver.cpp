@@ -10,11 +10,12 @@
 namespace ember::scheduler {
 
 HeartbeatReceiver::HeartbeatReceiver(std::chrono::milliseconds timeout, std::chrono::milliseconds check_interval,
-                                     ExpiredHandler on_expired, SenderCheck from_executor)
+                                     ExpiredHandler on_expired, SenderCheck from_executor, MetricsHandler on_metrics)
     : timeout_(timeout),
       check_interval_(check_interval),
       on_expired_(std::move(on_expired)),
-      from_executor_(std::move(from_executor)) {}
+      from_executor_(std::move(from_executor)),
+      on_metrics_(std::move(on_metrics)) {}
 
 HeartbeatReceiver::~HeartbeatReceiver() { timer_.stop(); }
 
@@ -77,11 +78,67 @@ void HeartbeatReceiver::receive_and_reply(const rpc::Message& msg, rpc::RpcCallC
             r.setReregisterBlockManager(!known && !removed);
             r.setExecutorRemoved(removed);
         });
+        // Spark: only a registered executor's metrics are posted (executorHeartbeatReceived).
+        if (known && on_metrics_ && hb->hasMetrics()) {
+            std::string why;
+            if (auto m = read_executor_metrics(*hb, &why)) {
+                on_metrics_(id, *m);
+            } else {
+                implausible_.log(id, [&](std::uint64_t suppressed) {
+                    log::get("scheduler")->warn("Ignoring the metrics in a heartbeat of executor {}: {}{}", id, why,
+                                                log::suppressed_suffix(suppressed));
+                });
+            }
+        }
         return;
     }
     RpcEndpoint::receive_and_reply(msg, std::move(ctx));
 }
 
 void HeartbeatReceiver::on_stop() { timer_.stop(); }
+
+void to_wire(wire::ExecutorMetrics::Builder b, const ExecutorMetrics& m) {
+    b.setProcessRssBytes(m.process_rss_bytes);
+    b.setProcessVmemBytes(m.process_vmem_bytes);
+    b.setStorageMemoryBytes(m.storage_memory_bytes);
+    b.setExecutionMemoryBytes(m.execution_memory_bytes);
+    b.setCpuTimeNs(m.cpu_time_ns);
+}
+
+std::optional<ExecutorMetrics> read_executor_metrics(wire::Heartbeat::Reader hb, std::string* why) {
+    auto fail = [&](std::string text) -> std::optional<ExecutorMetrics> {
+        if (why) *why = std::move(text);
+        return std::nullopt;
+    };
+    if (!hb.hasMetrics()) return fail("no metrics");
+    auto r = hb.getMetrics();
+    ExecutorMetrics m;
+    m.process_rss_bytes = r.getProcessRssBytes();
+    m.process_vmem_bytes = r.getProcessVmemBytes();
+    m.storage_memory_bytes = r.getStorageMemoryBytes();
+    m.execution_memory_bytes = r.getExecutionMemoryBytes();
+    m.cpu_time_ns = r.getCpuTimeNs();
+    const std::pair<const char*, std::int64_t> fields[] = {
+        {"processRssBytes", m.process_rss_bytes},         {"processVmemBytes", m.process_vmem_bytes},
+        {"storageMemoryBytes", m.storage_memory_bytes},   {"executionMemoryBytes", m.execution_memory_bytes},
+        {"cpuTimeNs", m.cpu_time_ns}};
+    for (auto [name, v] : fields) {
+        if (v < 0) return fail(fmt::format("{} is negative ({})", name, v));
+    }
+    for (auto [name, v] : {fields[0], fields[2], fields[3]}) {
+        if (v >= kMaxPlausibleMemoryBytes) return fail(fmt::format("{} is implausibly large ({} bytes)", name, v));
+    }
+    if (m.process_vmem_bytes >= kMaxPlausibleVirtualBytes) {
+        return fail(fmt::format("processVmemBytes is implausibly large ({} bytes)", m.process_vmem_bytes));
+    }
+    if (m.process_rss_bytes > m.process_vmem_bytes) {
+        return fail(fmt::format("processRssBytes ({}) exceeds processVmemBytes ({})", m.process_rss_bytes,
+                                m.process_vmem_bytes));
+    }
+    if (m.cpu_time_ns >= kMaxPlausibleCpuTimeNs) {
+        return fail(fmt::format("cpuTimeNs is implausibly large ({} ns)", m.cpu_time_ns));
+    }
+    return m;
+}
 
 }  // namespace ember::scheduler

@@ -4,12 +4,16 @@
 /// HeartbeatReceiver: the driver's "HeartbeatReceiver" endpoint, which finds executors that
 /// stopped sending heartbeats (Spark's HeartbeatReceiver).
 
+#include "rpc/log.hpp"
 #include "rpc/rpc_endpoint.hpp"
+#include "scheduler/cluster/cluster_messages.capnp.h"
+#include "scheduler/listener.hpp"
 #include "scheduler/timer.hpp"
 
 #include <chrono>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -27,6 +31,11 @@ namespace ember::scheduler {
 /// executor exits; one from an executor it never heard of is answered
 /// `reregisterBlockManager`, as Spark does.
 ///
+/// A heartbeat of a live executor carries its ExecutorMetrics: if they pass
+/// read_executor_metrics(), `on_metrics(executor id, metrics)` is called on the endpoint's
+/// thread (the driver posts SparkListenerExecutorMetricsUpdate); implausible ones are dropped
+/// with a rate-limited warning. The executor still counts as alive either way.
+///
 /// Threading: strand-confined as an endpoint; executor_added() and executor_removed() post to
 /// it and are thread-safe.
 class HeartbeatReceiver final : public rpc::RpcEndpoint {
@@ -35,11 +44,12 @@ public:
     using ExpiredHandler = std::function<void(const std::string& executor_id, const std::string& message)>;
     /// True if `msg` came from executor `executor_id` (over the connection it registered on).
     using SenderCheck = std::function<bool(const std::string& executor_id, const rpc::Message& msg)>;
+    using MetricsHandler = std::function<void(const std::string& executor_id, const ExecutorMetrics& metrics)>;
 
     /// A heartbeat that `from_executor` (if given) does not vouch for is refused: nobody keeps
     /// another executor alive.
     HeartbeatReceiver(std::chrono::milliseconds timeout, std::chrono::milliseconds check_interval,
-                      ExpiredHandler on_expired, SenderCheck from_executor = {});
+                      ExpiredHandler on_expired, SenderCheck from_executor = {}, MetricsHandler on_metrics = {});
     ~HeartbeatReceiver() override;
 
     /// From the listener bus: an executor registered (its clock starts now) or was removed.
@@ -61,9 +71,26 @@ private:
     std::chrono::milliseconds check_interval_;
     ExpiredHandler on_expired_;
     SenderCheck from_executor_;
+    MetricsHandler on_metrics_;
+    log::RateLimitedLog implausible_;  // per executor: metrics that were dropped
     Timer timer_{"heartbeat-receiver"};
     std::map<std::string, Clock::time_point> last_seen_;  // strand-confined
     std::set<std::string> expired_;                       // strand-confined
 };
+
+/// Writes `m` as a Heartbeat's metrics (the executor's side).
+void to_wire(wire::ExecutorMetrics::Builder b, const ExecutorMetrics& m);
+
+/// The bounds a heartbeat's metrics must keep to be believed.
+inline constexpr std::int64_t kMaxPlausibleMemoryBytes = std::int64_t{1} << 50;   ///< 1 PiB
+inline constexpr std::int64_t kMaxPlausibleVirtualBytes = std::int64_t{1} << 57;  ///< x86-64 5-level paging
+inline constexpr std::int64_t kMaxPlausibleCpuTimeNs = std::int64_t{1} << 62;     ///< about 146 years
+
+/// The metrics a heartbeat carries, or nullopt (with `why` set, if given) when it has none or
+/// they are implausible: any field negative, resident, storage or execution memory at or over
+/// kMaxPlausibleMemoryBytes, virtual memory at or over kMaxPlausibleVirtualBytes, resident over
+/// virtual, or CPU time at or over kMaxPlausibleCpuTimeNs. An executor speaks only for
+/// itself (SenderCheck), but what it says is still checked before it reaches the UI.
+std::optional<ExecutorMetrics> read_executor_metrics(wire::Heartbeat::Reader hb, std::string* why = nullptr);
 
 }  // namespace ember::scheduler

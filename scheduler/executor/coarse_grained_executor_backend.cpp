@@ -4,6 +4,8 @@
 #include "rpc/log.hpp"
 #include "scheduler/cluster/cluster_codec.hpp"
 #include "scheduler/cluster/cluster_messages.capnp.h"
+#include "scheduler/cluster/heartbeat_receiver.hpp"
+#include "scheduler/executor/process_metrics.hpp"
 #include "scheduler/registry.hpp"
 #include "shuffle/map_output_tracker.hpp"
 #include "shuffle/map_status.hpp"
@@ -71,6 +73,7 @@ void CoarseGrainedExecutorBackend::start_heartbeater() {
         storage::BlockManagerId block_manager;
         std::function<void(int, const std::string&)> exit;
         std::function<int()> active_tasks;
+        std::function<std::int64_t()> storage_memory;
     };
     auto st = std::make_shared<State>();
     st->receiver = env().endpoint_ref(driver_.address(), "HeartbeatReceiver");
@@ -82,6 +85,8 @@ void CoarseGrainedExecutorBackend::start_heartbeater() {
     st->exit = on_exit_;
     Executor* executor = executor_.get();
     st->active_tasks = [executor] { return executor->active_tasks(); };
+    storage::BlockManager* bm = &services_.block_manager;
+    st->storage_memory = [bm] { return static_cast<std::int64_t>(bm->memory_store().memory_used()); };
     heartbeater_ = std::make_unique<Timer>("driver-heartbeater");
     // Recurring: each beat schedules the next. The Timer (and so every beat) stops in on_stop,
     // before executor_ goes away.
@@ -93,6 +98,12 @@ void CoarseGrainedExecutorBackend::start_heartbeater() {
                 b.setExecutorId(st->executor_id);
                 shuffle::to_wire(b.initBlockManagerId(), st->block_manager);
                 b.setRunningTasks(st->active_tasks());
+                // Spark's Heartbeat carries the executor's ExecutorMetrics, sampled as it is sent.
+                auto metrics = sample_process_metrics();
+                metrics.storage_memory_bytes = st->storage_memory();
+                // execution_memory_bytes stays 0: task buffers are budgeted per task, not counted
+                // per process (peaks are in each task's TaskMetrics).
+                to_wire(b.initMetrics(), metrics);
                 st->receiver.ask(std::move(msg), st->timeout, [st](rpc::RpcResult<rpc::Message> r) {
                     if (!r) {
                         int n = ++st->failures;

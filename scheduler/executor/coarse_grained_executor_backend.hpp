@@ -20,7 +20,8 @@ namespace ember::scheduler {
 ///
 /// Once registered it asks the driver's HeartbeatReceiver with a Heartbeat every
 /// ember.executor.heartbeatInterval (10s; the first after one to two intervals, as Spark's
-/// Heartbeater). After ember.executor.heartbeat.maxFailures (60) failed heartbeats in a row the
+/// Heartbeater), carrying the process's ExecutorMetrics as sampled then (sample_process_metrics()
+/// and the MemoryStore's bytes in use). After ember.executor.heartbeat.maxFailures (60) failed heartbeats in a row the
 /// process exits with code 56 (Spark's HEARTBEAT_FAILURE); when the driver answers that it removed
 /// this executor, the process exits with code 1.
 /// Threading: strand-confined as an endpoint; status_update() is thread-safe (task threads).

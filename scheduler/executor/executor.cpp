@@ -2,12 +2,14 @@
 #include "scheduler/executor/executor.hpp"
 
 #include "rpc/log.hpp"
+#include "scheduler/executor/process_metrics.hpp"
 #include "scheduler/registry.hpp"
 #include "shuffle/map_output_tracker.hpp"
 
 #include <fmt/format.h>
 #include <kj/exception.h>
 
+#include <algorithm>
 #include <chrono>
 #include <typeinfo>
 
@@ -98,7 +100,9 @@ std::shared_ptr<Executor::StageEntry> Executor::stage_entry(int stage_id, int at
 }
 
 void Executor::run_task(const TaskDescription& task) {
+    // Wall-clock spans enclose their CPU spans: a CPU time never exceeds its wall time.
     auto start = std::chrono::steady_clock::now();
+    const std::int64_t start_cpu = thread_cpu_time_ns();
     TaskContext tc(services_, task.stage_id, task.stage_attempt, task.partition_id, task.task_id,
                    task.attempt_number);
     TaskContext::Scope scope(&tc);
@@ -114,7 +118,12 @@ void Executor::run_task(const TaskDescription& task) {
             running_.erase(task.task_id);
             kill_reasons_.erase(task.task_id);
         }
-        tc.metrics().executor_run_time_ns = elapsed_ns(start) - tc.metrics().executor_deserialize_time_ns;
+        auto& m = tc.metrics();
+        const std::uint64_t cpu = static_cast<std::uint64_t>(std::max<std::int64_t>(thread_cpu_time_ns() - start_cpu, 0));
+        const std::uint64_t wall = elapsed_ns(start);
+        m.executor_run_time_ns = wall - std::min(wall, m.executor_deserialize_time_ns + m.result_serialization_time_ns);
+        // Subtracting the deserialize span's CPU can leave a few ns more than the run's wall.
+        m.executor_cpu_time_ns = std::min(cpu - std::min(cpu, m.executor_deserialize_cpu_time_ns), m.executor_run_time_ns);
         tc.metrics().result_size = indirect ? indirect->size : result.size();
         backend_.status_update(task.task_id, state, std::move(result), std::move(reason), tc.metrics(),
                                std::move(indirect));
@@ -133,11 +142,14 @@ void Executor::run_task(const TaskDescription& task) {
         }
         std::call_once(entry->once, [&] {
             auto t0 = std::chrono::steady_clock::now();
+            const std::int64_t c0 = thread_cpu_time_ns();
             try {
                 entry->decoded = std::make_shared<DecodedStage>(StageCodec::decode(*entry->binary));
             } catch (const std::exception& e) {
                 entry->error = e.what();
             }
+            tc.metrics().executor_deserialize_cpu_time_ns =
+                static_cast<std::uint64_t>(std::max<std::int64_t>(thread_cpu_time_ns() - c0, 0));
             tc.metrics().executor_deserialize_time_ns = elapsed_ns(t0);
         });
         if (!entry->decoded) {
@@ -150,7 +162,10 @@ void Executor::run_task(const TaskDescription& task) {
         }
         std::string result;
         if (entry->decoded->shuffle) {
-            result = encode(entry->decoded->shuffle->run_map_task(task.partition_id, tc));
+            auto status = entry->decoded->shuffle->run_map_task(task.partition_id, tc);
+            auto t0 = std::chrono::steady_clock::now();
+            result = encode(status);
+            tc.metrics().result_serialization_time_ns = elapsed_ns(t0);
         } else {
             result = entry->decoded->func->run(*entry->decoded->rdd, task.partition_id, tc);
         }

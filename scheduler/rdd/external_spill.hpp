@@ -151,7 +151,8 @@ std::unique_ptr<SpillFile> write_spill(TaskContext& tc, Records&& records, Write
         }
     }
     if (enc.size() > 0) file->append(enc.bytes());
-    auto& m = tc.metrics().shuffle_write;
+    auto& m = tc.metrics();
+    m.observe_execution_memory(in_memory_bytes + tc.fetch_memory_bytes());
     m.memory_bytes_spilled += in_memory_bytes;
     m.disk_bytes_spilled += file->bytes();
     return file;
@@ -193,6 +194,7 @@ public:
     /// C&&)`. Consumes the map.
     template <class Merge>
     void drain(Merge&& merge, FunctionRef<void(std::pair<K, C>&&)> out) {
+        tc_.metrics().observe_execution_memory(estimate() + tc_.fetch_memory_bytes());
         if (spills_.empty()) {
             while (!map_.empty()) {
                 auto node = map_.extract(map_.begin());
@@ -396,6 +398,7 @@ public:
 
     /// Emits every record in `less` order (equal keys in unspecified order). Consumes the sorter.
     void drain(FunctionRef<void(Record&&)> out) {
+        tc_.metrics().observe_execution_memory(heap_bytes_ + buf_.capacity() * sizeof(Record) + tc_.fetch_memory_bytes());
         sort_buffer();
         if (runs_.empty()) {
             for (auto& r : buf_) out(std::move(r));

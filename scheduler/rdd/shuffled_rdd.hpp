@@ -192,21 +192,29 @@ public:
                 approx += estimate_size(kv.first) + estimate_size(kv.second) + 48;
                 combined.emplace(std::move(kv.first), agg_.create(std::move(kv.second)));
                 if (approx > budget) {
+                    tc.metrics().observe_execution_memory(approx + out.buffered_bytes() + tc.fetch_memory_bytes());
                     dump();
                     out.spill(metrics);
                 }
             });
+            tc.metrics().observe_execution_memory(approx + out.buffered_bytes() + tc.fetch_memory_bytes());
             dump();
         } else {
             parent_->iterator(p, tc, [&](std::pair<K, V>&& kv) {
                 auto& enc = out.partition(partitioner_.partition(kv.first));
                 enc.write(kv.first);
                 enc.write(kv.second);
-                if ((++records & 1023) == 0 && out.buffered_bytes() > budget) out.spill(metrics);
+                if ((++records & 1023) == 0 && out.buffered_bytes() > budget) {
+                    tc.metrics().observe_execution_memory(out.buffered_bytes() + tc.fetch_memory_bytes());
+                    out.spill(metrics);
+                }
             });
         }
+        tc.metrics().observe_execution_memory(out.buffered_bytes() + tc.fetch_memory_bytes());
         auto lengths = out.commit(metrics);
         metrics.records_written += records;
+        tc.metrics().memory_bytes_spilled += out.memory_bytes_spilled();
+        tc.metrics().disk_bytes_spilled += out.disk_bytes_spilled();
         return shuffle::MapStatus{svc.block_manager.id(), tc.task_attempt_id(), p, std::move(lengths)};
     }
 

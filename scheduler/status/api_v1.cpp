@@ -203,8 +203,8 @@ json::object task_metrics_json(const TaskMetrics& m) {
     o["resultSize"] = m.result_size;
     o["jvmGcTime"] = 0;
     o["resultSerializationTime"] = 0;
-    o["memoryBytesSpilled"] = m.shuffle_write.memory_bytes_spilled;
-    o["diskBytesSpilled"] = m.shuffle_write.disk_bytes_spilled;
+    o["memoryBytesSpilled"] = m.memory_bytes_spilled;
+    o["diskBytesSpilled"] = m.disk_bytes_spilled;
     o["peakExecutionMemory"] = 0;
     o["inputMetrics"] = {{"bytesRead", m.input_bytes_read}, {"recordsRead", m.input_records_read}};
     o["outputMetrics"] = {{"bytesWritten", m.output_bytes_written}, {"recordsWritten", m.output_records_written}};
@@ -398,8 +398,8 @@ std::optional<json::object> task_summary_json(const StageRecord& s, const std::v
     o["gettingResultTime"] = dist([](const TaskRecord& t) { return getting_result_ms(t); });
     o["schedulerDelay"] = dist([](const TaskRecord& t) { return scheduler_delay_ms(t); });
     o["peakExecutionMemory"] = dist([](const TaskRecord&) { return 0; });
-    o["memoryBytesSpilled"] = dist([](const TaskRecord& t) { return t.metrics->shuffle_write.memory_bytes_spilled; });
-    o["diskBytesSpilled"] = dist([](const TaskRecord& t) { return t.metrics->shuffle_write.disk_bytes_spilled; });
+    o["memoryBytesSpilled"] = dist([](const TaskRecord& t) { return t.metrics->memory_bytes_spilled; });
+    o["diskBytesSpilled"] = dist([](const TaskRecord& t) { return t.metrics->disk_bytes_spilled; });
     o["inputMetrics"] = {{"bytesRead", dist([](const TaskRecord& t) { return t.metrics->input_bytes_read; })},
                          {"recordsRead", dist([](const TaskRecord& t) { return t.metrics->input_records_read; })}};
     o["outputMetrics"] = {
@@ -437,8 +437,8 @@ json::object executor_stage_summary_json(const ExecutorStageSummaryRecord& e) {
             {"shuffleReadRecords", m.shuffle_read.records_read},
             {"shuffleWrite", m.shuffle_write.bytes_written},
             {"shuffleWriteRecords", m.shuffle_write.records_written},
-            {"memoryBytesSpilled", m.shuffle_write.memory_bytes_spilled},
-            {"diskBytesSpilled", m.shuffle_write.disk_bytes_spilled},
+            {"memoryBytesSpilled", m.memory_bytes_spilled},
+            {"diskBytesSpilled", m.disk_bytes_spilled},
             {"isBlacklistedForStage", false},
             {"isExcludedForStage", false}};
 }
@@ -469,8 +469,8 @@ json::object executor_distributions_json(const StageRecord& s, const std::vector
     o["shuffleReadRecords"] = dist([](const E& e) { return e.metrics.shuffle_read.records_read; });
     o["shuffleWrite"] = dist([](const E& e) { return e.metrics.shuffle_write.bytes_written; });
     o["shuffleWriteRecords"] = dist([](const E& e) { return e.metrics.shuffle_write.records_written; });
-    o["memoryBytesSpilled"] = dist([](const E& e) { return e.metrics.shuffle_write.memory_bytes_spilled; });
-    o["diskBytesSpilled"] = dist([](const E& e) { return e.metrics.shuffle_write.disk_bytes_spilled; });
+    o["memoryBytesSpilled"] = dist([](const E& e) { return e.metrics.memory_bytes_spilled; });
+    o["diskBytesSpilled"] = dist([](const E& e) { return e.metrics.disk_bytes_spilled; });
     return o;
 }
 
@@ -505,8 +505,8 @@ json::object stage_json(const StageRecord& s, const StageOptions& opt, std::int6
     o["resultSize"] = m.result_size;
     o["jvmGcTime"] = 0;
     o["resultSerializationTime"] = 0;
-    o["memoryBytesSpilled"] = m.shuffle_write.memory_bytes_spilled;
-    o["diskBytesSpilled"] = m.shuffle_write.disk_bytes_spilled;
+    o["memoryBytesSpilled"] = m.memory_bytes_spilled;
+    o["diskBytesSpilled"] = m.disk_bytes_spilled;
     o["peakExecutionMemory"] = 0;
     o["inputBytes"] = m.input_bytes_read;
     o["inputRecords"] = m.input_records_read;

@@ -125,8 +125,8 @@ void put_task_metrics(json::object& o, const TaskMetrics& m) {
     tm.emplace("Result Size", m.result_size);
     tm.emplace("JVM GC Time", 0);
     tm.emplace("Result Serialization Time", 0);
-    tm.emplace("Memory Bytes Spilled", m.shuffle_write.memory_bytes_spilled);
-    tm.emplace("Disk Bytes Spilled", m.shuffle_write.disk_bytes_spilled);
+    tm.emplace("Memory Bytes Spilled", m.memory_bytes_spilled);
+    tm.emplace("Disk Bytes Spilled", m.disk_bytes_spilled);
     auto& sr = add_object(tm, "Shuffle Read Metrics");
     sr.reserve(8);
     sr.emplace("Remote Blocks Fetched", m.shuffle_read.remote_blocks_fetched);
@@ -425,8 +425,8 @@ TaskMetrics task_metrics_from(const In& tm) {
         nanos_from(tm, "Executor Deserialize Time", "Executor Deserialize Time (ns)", true);
     m.executor_run_time_ns = nanos_from(tm, "Executor Run Time", "Executor Run Time (ns)", true);
     m.result_size = tm.num<std::uint64_t>("Result Size");
-    m.shuffle_write.memory_bytes_spilled = tm.num<std::uint64_t>("Memory Bytes Spilled");
-    m.shuffle_write.disk_bytes_spilled = tm.num<std::uint64_t>("Disk Bytes Spilled");
+    m.memory_bytes_spilled = tm.num<std::uint64_t>("Memory Bytes Spilled");
+    m.disk_bytes_spilled = tm.num<std::uint64_t>("Disk Bytes Spilled");
     if (auto sr = tm.obj_opt("Shuffle Read Metrics")) {
         m.shuffle_read.remote_blocks_fetched = sr->num<std::uint64_t>("Remote Blocks Fetched");
         m.shuffle_read.local_blocks_fetched = sr->num<std::uint64_t>("Local Blocks Fetched");
@@ -983,8 +983,8 @@ struct TaskMetricsSlots {
         *deserialize_ms = m.executor_deserialize_time_ns / kNsPerMs;
         *run_ms = m.executor_run_time_ns / kNsPerMs;
         *result_size = m.result_size;
-        *memory_spilled = m.shuffle_write.memory_bytes_spilled;
-        *disk_spilled = m.shuffle_write.disk_bytes_spilled;
+        *memory_spilled = m.memory_bytes_spilled;
+        *disk_spilled = m.disk_bytes_spilled;
         *remote_blocks = m.shuffle_read.remote_blocks_fetched;
         *local_blocks = m.shuffle_read.local_blocks_fetched;
         *fetch_wait_ms = m.shuffle_read.fetch_wait_time_ns / kNsPerMs;

@@ -653,7 +653,7 @@ TEST_CASE("Reduce sides spill past their memory and still give exact results", "
             std::lock_guard lk(rec->mu);
             int spilled_stages = 0;
             for (auto& s : rec->completed) {
-                if (!s.is_shuffle_map && s.metrics.shuffle_write.disk_bytes_spilled > 0) ++spilled_stages;
+                if (!s.is_shuffle_map && s.metrics.disk_bytes_spilled > 0) ++spilled_stages;
             }
             CHECK(spilled_stages >= 4);
         }

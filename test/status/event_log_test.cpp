@@ -39,7 +39,9 @@ TaskMetrics sample_metrics(std::uint64_t k) {
     m.input_records_read = 11 + k;
     m.output_bytes_written = 12 + k;
     m.output_records_written = 13 + k;
-    m.shuffle_write = {1000 + k, 50 + k, 123'456 + k, 7 + k, 8 + k};
+    m.shuffle_write = {1000 + k, 50 + k, 123'456 + k};
+    m.memory_bytes_spilled = 7 + k;
+    m.disk_bytes_spilled = 8 + k;
     m.shuffle_read = {3 + k, 4 + k, 5000 + k, 6000 + k, 7'654'321 + k, 80 + k, 90 + k};
     return m;
 }
@@ -281,7 +283,7 @@ TEST_CASE("Replayed events carry the values that were logged, nanoseconds and re
             CHECK(b.task_metrics.executor_deserialize_time_ns == te->task_metrics.executor_deserialize_time_ns);
             CHECK(b.task_metrics.shuffle_read.fetch_wait_time_ns == te->task_metrics.shuffle_read.fetch_wait_time_ns);
             CHECK(b.task_metrics.shuffle_write.write_time_ns == te->task_metrics.shuffle_write.write_time_ns);
-            CHECK(b.task_metrics.shuffle_write.disk_bytes_spilled == te->task_metrics.shuffle_write.disk_bytes_spilled);
+            CHECK(b.task_metrics.disk_bytes_spilled == te->task_metrics.disk_bytes_spilled);
             CHECK(b.task_info.locality == te->task_info.locality);
             CHECK(b.task_info.speculative == te->task_info.speculative);
         }
