@@ -197,15 +197,15 @@ void put_date(json::object& o, std::string_view key, std::optional<std::int64_t>
 json::object task_metrics_json(const TaskMetrics& m) {
     json::object o;
     o["executorDeserializeTime"] = ns_to_ms(m.executor_deserialize_time_ns);
-    o["executorDeserializeCpuTime"] = 0;
+    o["executorDeserializeCpuTime"] = m.executor_deserialize_cpu_time_ns;
     o["executorRunTime"] = ns_to_ms(m.executor_run_time_ns);
-    o["executorCpuTime"] = 0;
+    o["executorCpuTime"] = m.executor_cpu_time_ns;
     o["resultSize"] = m.result_size;
     o["jvmGcTime"] = 0;
-    o["resultSerializationTime"] = 0;
+    o["resultSerializationTime"] = ns_to_ms(m.result_serialization_time_ns);
     o["memoryBytesSpilled"] = m.memory_bytes_spilled;
     o["diskBytesSpilled"] = m.disk_bytes_spilled;
-    o["peakExecutionMemory"] = 0;
+    o["peakExecutionMemory"] = m.peak_execution_memory;
     o["inputMetrics"] = {{"bytesRead", m.input_bytes_read}, {"recordsRead", m.input_records_read}};
     o["outputMetrics"] = {{"bytesWritten", m.output_bytes_written}, {"recordsWritten", m.output_records_written}};
     const auto& r = m.shuffle_read;
@@ -233,7 +233,8 @@ std::int64_t getting_result_ms(const TaskRecord& t) {
 std::int64_t scheduler_delay_ms(const TaskRecord& t) {
     if (!t.finished || !t.metrics) return 0;
     std::int64_t d = *t.duration() - ns_to_ms(t.metrics->executor_run_time_ns) -
-                     ns_to_ms(t.metrics->executor_deserialize_time_ns) - getting_result_ms(t);
+                     ns_to_ms(t.metrics->executor_deserialize_time_ns) -
+                     ns_to_ms(t.metrics->result_serialization_time_ns) - getting_result_ms(t);
     return std::max<std::int64_t>(0, d);
 }
 
@@ -389,15 +390,15 @@ std::optional<json::object> task_summary_json(const StageRecord& s, const std::v
     o["quantiles"] = std::move(qa);
     o["duration"] = dist([](const TaskRecord& t) { return *t.duration(); });
     o["executorDeserializeTime"] = dist([](const TaskRecord& t) { return ns_to_ms(t.metrics->executor_deserialize_time_ns); });
-    o["executorDeserializeCpuTime"] = dist([](const TaskRecord&) { return 0; });
+    o["executorDeserializeCpuTime"] = dist([](const TaskRecord& t) { return t.metrics->executor_deserialize_cpu_time_ns; });
     o["executorRunTime"] = dist([](const TaskRecord& t) { return ns_to_ms(t.metrics->executor_run_time_ns); });
-    o["executorCpuTime"] = dist([](const TaskRecord&) { return 0; });
+    o["executorCpuTime"] = dist([](const TaskRecord& t) { return t.metrics->executor_cpu_time_ns; });
     o["resultSize"] = dist([](const TaskRecord& t) { return t.metrics->result_size; });
     o["jvmGcTime"] = dist([](const TaskRecord&) { return 0; });
-    o["resultSerializationTime"] = dist([](const TaskRecord&) { return 0; });
+    o["resultSerializationTime"] = dist([](const TaskRecord& t) { return ns_to_ms(t.metrics->result_serialization_time_ns); });
     o["gettingResultTime"] = dist([](const TaskRecord& t) { return getting_result_ms(t); });
     o["schedulerDelay"] = dist([](const TaskRecord& t) { return scheduler_delay_ms(t); });
-    o["peakExecutionMemory"] = dist([](const TaskRecord&) { return 0; });
+    o["peakExecutionMemory"] = dist([](const TaskRecord& t) { return t.metrics->peak_execution_memory; });
     o["memoryBytesSpilled"] = dist([](const TaskRecord& t) { return t.metrics->memory_bytes_spilled; });
     o["diskBytesSpilled"] = dist([](const TaskRecord& t) { return t.metrics->disk_bytes_spilled; });
     o["inputMetrics"] = {{"bytesRead", dist([](const TaskRecord& t) { return t.metrics->input_bytes_read; })},
@@ -499,15 +500,15 @@ json::object stage_json(const StageRecord& s, const StageOptions& opt, std::int6
     put_date(o, "completionTime", i.completion_time);
     if (i.failure_reason) o["failureReason"] = *i.failure_reason;
     o["executorDeserializeTime"] = ns_to_ms(m.executor_deserialize_time_ns);
-    o["executorDeserializeCpuTime"] = 0;
+    o["executorDeserializeCpuTime"] = m.executor_deserialize_cpu_time_ns;
     o["executorRunTime"] = ns_to_ms(m.executor_run_time_ns);
-    o["executorCpuTime"] = 0;
+    o["executorCpuTime"] = m.executor_cpu_time_ns;
     o["resultSize"] = m.result_size;
     o["jvmGcTime"] = 0;
-    o["resultSerializationTime"] = 0;
+    o["resultSerializationTime"] = ns_to_ms(m.result_serialization_time_ns);
     o["memoryBytesSpilled"] = m.memory_bytes_spilled;
     o["diskBytesSpilled"] = m.disk_bytes_spilled;
-    o["peakExecutionMemory"] = 0;
+    o["peakExecutionMemory"] = m.peak_execution_memory;
     o["inputBytes"] = m.input_bytes_read;
     o["inputRecords"] = m.input_records_read;
     o["outputBytes"] = m.output_bytes_written;

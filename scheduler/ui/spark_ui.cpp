@@ -2,6 +2,7 @@
 #include "scheduler/ui/spark_ui.hpp"
 
 #include "rpc/log.hpp"
+#include "scheduler/executor/process_metrics.hpp"
 #include "scheduler/ui/http_server.hpp"
 #include "scheduler/ui/prometheus.hpp"
 #include "scheduler/ui/ui_assets.hpp"
@@ -132,6 +133,10 @@ SparkUI::SparkUI(const Conf& conf, std::shared_ptr<status::AppStatusStore> store
     }
     auto* impl = impl_.get();
     impl_->server = std::make_unique<HttpServer>(opt, [impl](const HttpRequest& req) {
+        // The driver has no heartbeat: its process metrics are sampled when someone looks.
+        if (req.path.find("executors") != std::string::npos || req.path.rfind("/metrics/", 0) == 0) {
+            impl->store->update_driver_metrics(scheduler::sample_process_metrics());
+        }
         return route_ui_request(impl->source, req, false, impl->version);
     });
     std::string host = conf.get("ember.driver.host", "");
