@@ -317,6 +317,7 @@ void Server::admit(tcp::socket socket) {
                                "Content-Length: {}\r\nConnection: close\r\n\r\n{}",
                                body.size(), body);
         }();
+        count_served();
         boost::system::error_code ec;
         socket.non_blocking(true, ec);
         socket.write_some(net::buffer(k503), ec);
@@ -537,6 +538,7 @@ http::response<http::string_body> Session::build(HttpResponse r, unsigned versio
     http::response<http::string_body> res;
     res.version(version);
     res.result(r.status);
+    if (http::int_to_status(r.status) == http::status::unknown) res.reason("Unknown");  // not "<unknown-status>"
     res.set(http::field::server, header_value(server_.options().server_name));
     res.set(http::field::date, http_date());
     res.set(http::field::content_type, header_value(r.content_type));

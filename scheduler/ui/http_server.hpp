@@ -46,7 +46,8 @@ struct HttpResponse {
     std::string body;       ///< sent for GET, dropped for HEAD (Content-Length still its size)
     /// Extra headers, added in order. One named like a server default (Server, Date,
     /// X-Content-Type-Options, Content-Type) replaces it; Content-Length, Transfer-Encoding and
-    /// Connection are the server's and ignored. CR and LF in names or values become spaces.
+    /// Connection are the server's and ignored. A name that is not an HTTP token is dropped;
+    /// CR, LF and NUL in values become spaces (no response splitting).
     std::vector<std::pair<std::string, std::string>> headers;
 };
 

@@ -515,6 +515,7 @@ TEST_CASE("HttpServer turns a handler exception into a 500 and keeps serving", "
         if (req.path == "/boom") throw std::runtime_error("stage 7 is gone");
         if (req.path == "/weird") throw 42;
         if (req.path == "/bad-status") return HttpResponse{.status = 1000};
+        if (req.path == "/teapot") return HttpResponse{.status = 299, .body = "odd"};
         return HttpResponse{.body = "fine"};
     });
     Client c(server.port());
@@ -534,6 +535,10 @@ TEST_CASE("HttpServer turns a handler exception into a 500 and keeps serving", "
     r = c.get("/bad-status");
     REQUIRE(r);
     CHECK(r->status == 500);
+    r = c.get("/teapot");  // a status without a standard reason phrase goes out as is
+    REQUIRE(r);
+    CHECK(r->status == 299);
+    CHECK(r->body == "odd");
     r = c.get("/next");
     REQUIRE(r);
     CHECK(r->status == 200);
