@@ -30,7 +30,7 @@ if [ "${1:-}" = --build-only ]; then
     build_only=true
     shift
 fi
-[ $# -gt 0 ] || set -- --suite rpc --suite storage --suite shuffle --suite scheduler --suite integration
+[ $# -gt 0 ] || set -- --suite rpc --suite storage --suite shuffle --suite scheduler --suite integration --suite status --suite ui
 
 if [ "$sanitizer" = address,undefined ] && [ -f "$dir/build.ninja" ] && [ ! -d "$dir/test/fuzz" ]; then
     echo "test/sanitize.sh: $dir is an older g++ ASan build; setting it up again with clang" >&2

@@ -118,13 +118,13 @@ void put_task_metrics(json::object& o, const TaskMetrics& m) {
     auto& tm = add_object(o, "Task Metrics");
     tm.reserve(18);
     tm.emplace("Executor Deserialize Time", m.executor_deserialize_time_ns / kNsPerMs);
-    tm.emplace("Executor Deserialize CPU Time", 0);
+    tm.emplace("Executor Deserialize CPU Time", m.executor_deserialize_cpu_time_ns);
     tm.emplace("Executor Run Time", m.executor_run_time_ns / kNsPerMs);
-    tm.emplace("Executor CPU Time", 0);
-    tm.emplace("Peak Execution Memory", 0);
+    tm.emplace("Executor CPU Time", m.executor_cpu_time_ns);
+    tm.emplace("Peak Execution Memory", m.peak_execution_memory);
     tm.emplace("Result Size", m.result_size);
     tm.emplace("JVM GC Time", 0);
-    tm.emplace("Result Serialization Time", 0);
+    tm.emplace("Result Serialization Time", m.result_serialization_time_ns / kNsPerMs);
     tm.emplace("Memory Bytes Spilled", m.memory_bytes_spilled);
     tm.emplace("Disk Bytes Spilled", m.disk_bytes_spilled);
     auto& sr = add_object(tm, "Shuffle Read Metrics");
@@ -150,6 +150,7 @@ void put_task_metrics(json::object& o, const TaskMetrics& m) {
     add_array(tm, "Updated Blocks");
     tm.emplace("Executor Deserialize Time (ns)", m.executor_deserialize_time_ns);
     tm.emplace("Executor Run Time (ns)", m.executor_run_time_ns);
+    tm.emplace("Result Serialization Time (ns)", m.result_serialization_time_ns);
 }
 
 /// The fields of a "Stage Info" object into `si`.
@@ -425,6 +426,12 @@ TaskMetrics task_metrics_from(const In& tm) {
         nanos_from(tm, "Executor Deserialize Time", "Executor Deserialize Time (ns)", true);
     m.executor_run_time_ns = nanos_from(tm, "Executor Run Time", "Executor Run Time (ns)", true);
     m.result_size = tm.num<std::uint64_t>("Result Size");
+    // CPU times are nanoseconds in Spark's log too.
+    m.executor_deserialize_cpu_time_ns = tm.num_or<std::uint64_t>("Executor Deserialize CPU Time", 0);
+    m.executor_cpu_time_ns = tm.num_or<std::uint64_t>("Executor CPU Time", 0);
+    m.peak_execution_memory = tm.num_or<std::uint64_t>("Peak Execution Memory", 0);
+    m.result_serialization_time_ns =
+        nanos_from(tm, "Result Serialization Time", "Result Serialization Time (ns)", false);
     m.memory_bytes_spilled = tm.num<std::uint64_t>("Memory Bytes Spilled");
     m.disk_bytes_spilled = tm.num<std::uint64_t>("Disk Bytes Spilled");
     if (auto sr = tm.obj_opt("Shuffle Read Metrics")) {
@@ -949,6 +956,7 @@ struct TaskMetricsSlots {
     json::value *bytes_written, *write_time, *records_written;
     json::value *input_bytes, *input_records, *output_bytes, *output_records;
     json::value *deserialize_ns, *run_ns;
+    json::value *deserialize_cpu, *cpu, *peak_memory, *serialization_ms, *serialization_ns;
 
     explicit TaskMetricsSlots(json::object& tm) {
         deserialize_ms = &tm.at("Executor Deserialize Time");
@@ -977,6 +985,11 @@ struct TaskMetricsSlots {
         output_records = &out.at("Records Written");
         deserialize_ns = &tm.at("Executor Deserialize Time (ns)");
         run_ns = &tm.at("Executor Run Time (ns)");
+        deserialize_cpu = &tm.at("Executor Deserialize CPU Time");
+        cpu = &tm.at("Executor CPU Time");
+        peak_memory = &tm.at("Peak Execution Memory");
+        serialization_ms = &tm.at("Result Serialization Time");
+        serialization_ns = &tm.at("Result Serialization Time (ns)");
     }
 
     void fill(const TaskMetrics& m) const {
@@ -1002,6 +1015,11 @@ struct TaskMetricsSlots {
         *output_records = m.output_records_written;
         *deserialize_ns = m.executor_deserialize_time_ns;
         *run_ns = m.executor_run_time_ns;
+        *deserialize_cpu = m.executor_deserialize_cpu_time_ns;
+        *cpu = m.executor_cpu_time_ns;
+        *peak_memory = m.peak_execution_memory;
+        *serialization_ms = m.result_serialization_time_ns / kNsPerMs;
+        *serialization_ns = m.result_serialization_time_ns;
     }
 };
 

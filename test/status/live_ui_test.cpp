@@ -63,6 +63,40 @@ json::array executor_counts(const json::value& execs) {
     return out;
 }
 
+/// The path of the first difference between two JSON values ("" if equal), for messages.
+std::string first_difference(const json::value& a, const json::value& b, const std::string& path = "") {
+    if (a.kind() != b.kind()) return path + " (kinds differ)";
+    if (a.is_object()) {
+        for (auto& kv : a.as_object()) {
+            auto key = std::string(kv.key());
+            if (!b.as_object().contains(kv.key())) return path + "." + key + " (missing on the right)";
+            auto d = first_difference(kv.value(), b.as_object().at(kv.key()), path + "." + key);
+            if (!d.empty()) return d;
+        }
+        for (auto& kv : b.as_object()) {
+            if (!a.as_object().contains(kv.key())) return path + "." + std::string(kv.key()) + " (missing on the left)";
+        }
+        return "";
+    }
+    if (a.is_array()) {
+        if (a.as_array().size() != b.as_array().size()) return path + " (sizes differ)";
+        for (std::size_t i = 0; i < a.as_array().size(); ++i) {
+            auto d = first_difference(a.as_array()[i], b.as_array()[i], path + "[" + std::to_string(i) + "]");
+            if (!d.empty()) return d;
+        }
+        return "";
+    }
+    return a == b ? "" : path + ": " + json::serialize(a) + " vs " + json::serialize(b);
+}
+
+#define CHECK_SAME_JSON(a, b)                        \
+    do {                                             \
+        auto da = (a);                               \
+        auto db = (b);                               \
+        INFO("first difference: " << first_difference(da, db)); \
+        CHECK(first_difference(da, db).empty());     \
+    } while (0)
+
 }  // namespace
 
 TEST_CASE("live REST API during a job with a killed executor; the History Server replays the same answers",
@@ -179,10 +213,10 @@ TEST_CASE("live REST API during a job with a killed executor; the History Server
     auto happs = get_json(hport, "/api/v1/applications");
     REQUIRE(happs.as_array().size() == 1);
     CHECK(happs.as_array()[0].at("attempts").as_array()[0].at("completed") == true);
-    CHECK(get_json(hport, app + "/jobs") == live_jobs);
-    CHECK(get_json(hport, app + "/stages?details=true") == stages);
-    CHECK(get_json(hport, app + "/stages/0") == live_stage0);
-    CHECK(executor_counts(get_json(hport, app + "/allexecutors")) == live_execs);
+    CHECK_SAME_JSON(get_json(hport, app + "/jobs"), live_jobs);
+    CHECK_SAME_JSON(get_json(hport, app + "/stages?details=true"), stages);
+    CHECK_SAME_JSON(get_json(hport, app + "/stages/0"), live_stage0);
+    CHECK_SAME_JSON(json::value(executor_counts(get_json(hport, app + "/allexecutors"))), json::value(live_execs));
     CHECK(test::http_get(hport, "/history/" + app_id + "/jobs/").status == 200);
     CHECK(test::http_get(hport, "/history/no-such-app/jobs/").status == 404);
 }
