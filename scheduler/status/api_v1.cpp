@@ -225,16 +225,18 @@ json::object task_metrics_json(const TaskMetrics& m) {
 std::int64_t getting_result_ms(const TaskRecord& t) {
     if (t.info.getting_result_time <= 0) return 0;
     std::int64_t end = t.finished ? t.info.finish_time : t.info.getting_result_time;
-    return std::max<std::int64_t>(0, end - t.info.getting_result_time);
+    return std::max<std::int64_t>(0, saturating_sub(end, t.info.getting_result_time));
 }
 
 /// Spark's AppStatusUtils.schedulerDelay: the part of a finished task's duration not spent
 /// deserialising, running, serialising the result or fetching it.
 std::int64_t scheduler_delay_ms(const TaskRecord& t) {
     if (!t.finished || !t.metrics) return 0;
-    std::int64_t d = *t.duration() - ns_to_ms(t.metrics->executor_run_time_ns) -
-                     ns_to_ms(t.metrics->executor_deserialize_time_ns) -
-                     ns_to_ms(t.metrics->result_serialization_time_ns) - getting_result_ms(t);
+    std::int64_t d = *t.duration();
+    for (std::int64_t part : {ns_to_ms(t.metrics->executor_run_time_ns), ns_to_ms(t.metrics->executor_deserialize_time_ns),
+                              ns_to_ms(t.metrics->result_serialization_time_ns), getting_result_ms(t)}) {
+        d = saturating_sub(d, part);
+    }
     return std::max<std::int64_t>(0, d);
 }
 
@@ -247,7 +249,9 @@ json::object task_json(const TaskRecord& t, std::int64_t now) {
     o["launchTime"] = format_api_date(t.info.launch_time);
     if (t.info.getting_result_time > 0) o["resultFetchStart"] = format_api_date(t.info.getting_result_time);
     // Spark leaves out a duration of 0.
-    if (auto d = t.finished ? *t.duration() : std::max<std::int64_t>(0, now - t.info.launch_time); d > 0) o["duration"] = d;
+    if (auto d = t.finished ? *t.duration() : std::max<std::int64_t>(0, saturating_sub(now, t.info.launch_time)); d > 0) {
+        o["duration"] = d;
+    }
     o["executorId"] = t.info.executor_id;
     o["host"] = t.info.host;
     o["status"] = t.status;
@@ -621,7 +625,7 @@ json::object application_json(const AppState& st, std::string_view version) {
     attempt["startTime"] = format_api_date(a.start_time);
     attempt["endTime"] = completed ? format_api_date(end) : std::string("1969-12-31T23:59:59.999GMT");
     attempt["lastUpdated"] = format_api_date(a.last_updated);
-    attempt["duration"] = completed ? end - a.start_time : 0;
+    attempt["duration"] = completed ? saturating_sub(end, a.start_time) : 0;
     attempt["sparkUser"] = a.user;
     attempt["completed"] = completed;
     attempt["appSparkVersion"] = a.spark_version.empty() ? std::string(version) : a.spark_version;
@@ -866,7 +870,7 @@ json::value app_resource(const AppState& st, const std::vector<std::string_view>
                 tasks.push_back(&t);
             }
             auto dur = [&](const TaskRecord* t) {
-                return t->finished ? *t->duration() : std::max<std::int64_t>(0, now - t->info.launch_time);
+                return t->finished ? *t->duration() : std::max<std::int64_t>(0, saturating_sub(now, t->info.launch_time));
             };
             // Spark's TaskSorting: ID, runtime / INCREASING_RUNTIME, -runtime / DECREASING_RUNTIME
             // (by executor run time); ember also takes -ID and (-)DURATION (wall time).
@@ -934,8 +938,13 @@ std::shared_ptr<const AppStatusStore> SingleApplicationSource::application(const
 }
 
 std::string format_api_date(std::int64_t epoch_ms) {
-    std::int64_t secs = epoch_ms >= 0 ? epoch_ms / 1000 : -((-epoch_ms + 999) / 1000);
-    int millis = static_cast<int>(epoch_ms - secs * 1000);
+    // Floor division; negating epoch_ms would overflow for INT64_MIN.
+    std::int64_t secs = epoch_ms / 1000;
+    int millis = static_cast<int>(epoch_ms % 1000);
+    if (millis < 0) {
+        millis += 1000;
+        --secs;
+    }
     std::time_t t = static_cast<std::time_t>(secs);
     std::tm tm{};
     gmtime_r(&t, &tm);

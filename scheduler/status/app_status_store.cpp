@@ -121,7 +121,7 @@ public:
         int last_stage = -1;
         for (auto& si : e.stage_infos) {
             j.stage_ids.push_back(si.stage_id);
-            if (!si.completion_time) j.num_tasks += si.num_tasks;
+            if (!si.completion_time) j.num_tasks = saturating_add(j.num_tasks, si.num_tasks);
             if (si.stage_id > last_stage) {
                 last_stage = si.stage_id;
                 j.name = si.name;
@@ -160,7 +160,7 @@ public:
                 auto jt = state().jobs.find(jid);
                 if (jt == state().jobs.end()) continue;
                 if (jt->second.skipped_stages.insert(s.info.stage_id).second) {
-                    jt->second.skipped_tasks += s.info.num_tasks;
+                    jt->second.skipped_tasks = saturating_add(jt->second.skipped_tasks, s.info.num_tasks);
                 }
             }
         }
@@ -264,7 +264,8 @@ public:
         else if (killed) ++c.tasks_killed;
         else ++c.tasks_failed;
         c.task_metrics.merge(e.task_metrics);
-        const std::int64_t duration = std::max<std::int64_t>(0, e.task_info.finish_time - e.task_info.launch_time);
+        const std::int64_t duration =
+            std::max<std::int64_t>(0, saturating_sub(e.task_info.finish_time, e.task_info.launch_time));
 
         auto sit = state().stages.find({e.stage_id, e.stage_attempt_id});
         if (sit != state().stages.end()) {
@@ -284,7 +285,7 @@ public:
             t.status = success ? "SUCCESS" : killed ? "KILLED" : "FAILED";
             if (!success) t.error = killed ? kill_reason(e.reason) : e.reason;
             auto& es = s.executor_summary[e.task_info.executor_id];
-            es.task_time_ms += duration;
+            es.task_time_ms = saturating_add(es.task_time_ms, duration);
             es.succeeded_tasks += completed_delta;
             es.failed_tasks += failed_delta;
             es.killed_tasks += killed_delta;
@@ -306,7 +307,7 @@ public:
         if (!resubmitted) ex.active_tasks = std::max(0, ex.active_tasks - 1);
         ex.completed_tasks += completed_delta;
         ex.failed_tasks += failed_delta;
-        ex.total_duration_ms += duration;
+        ex.total_duration_ms = saturating_add(ex.total_duration_ms, duration);
         if (!resubmitted) {
             ex.total_input_bytes += e.task_metrics.input_bytes_read;
             ex.total_shuffle_read += shuffle_read_bytes(e.task_metrics);

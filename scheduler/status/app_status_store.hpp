@@ -9,8 +9,10 @@
 #include "rpc/conf.hpp"
 #include "scheduler/listener.hpp"
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -42,6 +44,22 @@ enum class StageStatus { active, complete, failed, pending, skipped };
 const char* to_string(JobStatus s) noexcept;
 const char* to_string(StageStatus s) noexcept;
 
+/// `a - b` and `a + b`, saturated to T's range instead of overflowing. Times and counts in the
+/// store come from event logs that anyone who can write the log directory controls, so the
+/// store and the REST API do their arithmetic on them with these.
+template <class T>
+T saturating_sub(T a, T b) noexcept {
+    T r;
+    if (__builtin_sub_overflow(a, b, &r)) return b < 0 ? std::numeric_limits<T>::max() : std::numeric_limits<T>::min();
+    return r;
+}
+template <class T>
+T saturating_add(T a, T b) noexcept {
+    T r;
+    if (__builtin_add_overflow(a, b, &r)) return b > 0 ? std::numeric_limits<T>::max() : std::numeric_limits<T>::min();
+    return r;
+}
+
 /// One task attempt (Spark's TaskDataWrapper). Times in ms since the epoch.
 struct TaskRecord {
     scheduler::TaskInfo info;
@@ -49,22 +67,37 @@ struct TaskRecord {
     std::optional<std::string> error;
     std::optional<scheduler::TaskMetrics> metrics;  ///< once the task ended
     bool finished = false;
-    /// finish - launch once finished (ms).
+    /// finish - launch once finished (ms; saturated, see saturating_sub).
     std::optional<std::int64_t> duration() const {
         if (!finished) return std::nullopt;
-        return info.finish_time - info.launch_time;
+        return saturating_sub(info.finish_time, info.launch_time);
     }
 };
 
 /// Which indices (partitions) of a stage finished, as a bitmap: a million-task stage costs
-/// 125 KB, not a tree node per index.
+/// 125 KB, not a tree node per index. The bitmap only grows while it stays dense (at most 64
+/// bits per index held, or 64 Ki bits); an index far beyond the others (an event log's
+/// "Index": 2147483647) is kept in a set instead of costing 256 MB.
 class IndexSet {
 public:
     /// Adds `i`; true if it was new. Negative indices are ignored.
     bool insert(int i) {
         if (i < 0) return false;
         auto u = static_cast<std::size_t>(i);
-        if (u >= bits_.size()) bits_.resize(std::max(u + 1, bits_.size() * 2), false);
+        if (u >= bits_.size()) {
+            const std::size_t limit = std::max<std::size_t>(kDenseBits, 64 * (static_cast<std::size_t>(count_) + 1));
+            if (u >= limit) {
+                bool added = sparse_.insert(i).second;
+                count_ += added ? 1 : 0;
+                return added;
+            }
+            bits_.resize(std::min(std::max(u + 1, bits_.size() * 2), limit), false);
+            // Indices the bitmap now covers move into it.
+            for (auto it = sparse_.begin(); it != sparse_.end() && static_cast<std::size_t>(*it) < bits_.size();) {
+                bits_[static_cast<std::size_t>(*it)] = true;
+                it = sparse_.erase(it);
+            }
+        }
         if (bits_[u]) return false;
         bits_[u] = true;
         ++count_;
@@ -73,7 +106,9 @@ public:
     int size() const noexcept { return count_; }
 
 private:
+    static constexpr std::size_t kDenseBits = 64 * 1024;
     std::vector<bool> bits_;
+    std::set<int> sparse_;  ///< indices at or beyond bits_.size()
     int count_ = 0;
 };
 

@@ -183,20 +183,35 @@ void replay_plain(File& f, LineReplayer& lines) {
     while (std::size_t n = f.read(in.data(), in.size())) lines.feed(in.data(), n);
 }
 
+/// A zstd log that decodes to more than kMaxZstdRatio times the bytes read (past its first
+/// kZstdRatioFloor decoded bytes) is a decompression bomb, not an event log: zstd's RLE blocks
+/// let 10 KB decode to 300 MB, which would be held as one line or parsed for minutes. Real logs
+/// compress about 10:1 to 30:1. (LZ4's format bounds its ratio near 255:1.)
+constexpr std::uint64_t kMaxZstdRatio = 1000;
+constexpr std::uint64_t kZstdRatioFloor = 4 << 20;
+
 void replay_zstd(const std::string& path, File& f, LineReplayer& lines, bool maybe_truncated) {
     std::unique_ptr<ZSTD_DCtx, std::size_t (*)(ZSTD_DCtx*)> d(ZSTD_createDCtx(), ZSTD_freeDCtx);
     std::vector<char> in(ZSTD_DStreamInSize());
     std::vector<char> out(ZSTD_DStreamOutSize());
     std::size_t last = 0;  // 0: the last frame is complete
     bool any = false;
+    std::uint64_t read_bytes = 0, decoded = 0;
     while (std::size_t n = f.read(in.data(), in.size())) {
         any = true;
+        read_bytes += n;
         ZSTD_inBuffer src{in.data(), n, 0};
         for (;;) {
             ZSTD_outBuffer dst{out.data(), out.size(), 0};
             last = ZSTD_decompressStream(d.get(), &dst, &src);
             if (ZSTD_isError(last)) {
                 throw std::runtime_error("event log " + path + ": corrupt zstd data: " + ZSTD_getErrorName(last));
+            }
+            decoded += dst.pos;
+            if (decoded > kZstdRatioFloor && decoded / kMaxZstdRatio > read_bytes) {
+                throw std::runtime_error(fmt::format("event log {}: {} bytes of zstd data decode to over {} bytes "
+                                                     "(more than {}:1, not an event log)",
+                                                     path, read_bytes, decoded, kMaxZstdRatio));
             }
             lines.feed(out.data(), dst.pos);
             if (src.pos == src.size && dst.pos < dst.size) break;

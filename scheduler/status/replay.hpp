@@ -33,7 +33,9 @@ struct ReplayResult {
 /// bad line before the last, throws std::runtime_error naming the file and the 1-based line
 /// number (and, for a known event with a missing or mistyped field, the event and the field).
 /// Also throws std::runtime_error naming the file when it cannot be opened or read, its
-/// compressed data is corrupt, or its codec is one ember cannot read (".lzf", ".snappy").
+/// compressed data is corrupt, its zstd data decodes to more than 1000 times its size (past
+/// the first 4 MiB: a decompression bomb; real logs compress about 10:1 to 30:1), or its codec
+/// is one ember cannot read (".lzf", ".snappy").
 /// Blank lines are ignored. An exception thrown by the listener propagates.
 ReplayResult replay_event_log(const std::string& path, SparkListener& listener, bool maybe_truncated);
 

@@ -11,6 +11,7 @@
 #include "scheduler/cluster/cluster_codec.hpp"
 #include "scheduler/cluster/cluster_messages.capnp.h"
 #include "scheduler/rdd/rdd_base.hpp"
+#include "scheduler/status/event_log.hpp"
 #include "scheduler/task_end_reason.hpp"
 #include "scheduler/task_metrics.hpp"
 #include "shuffle/compression.hpp"
@@ -19,6 +20,7 @@
 #include "storage/block_transfer_messages.capnp.h"
 #include "storage/serializer.hpp"
 #include "test/fuzz/fuzz_support.hpp"
+#include "test/fuzz/status_fuzz_support.hpp"
 
 #include <capnp/message.h>
 #include <capnp/serialize.h>
@@ -27,6 +29,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <string>
@@ -407,6 +410,120 @@ void handshake_seeds() {
     write_seed(t, "records_to_client", byte(4 | 1) + record);
 }
 
+
+std::string read_file(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// The fixed application's event log as EventLoggingListener writes it (block updates and
+// executor metrics included), plain and compressed, finished and in progress; the plain log in
+// parts (a whole one is over 60 KB), and a log in Spark's own fields. Byte 0 picks the
+// codec and in-progress naming (fuzz_event_log.cpp).
+void event_log_seeds() {
+    const std::string t = "event_log";
+    auto events = fuzz::seed_app_events();
+    fs::path dir = fs::temp_directory_path() / "ember-fuzz-seeds-event-log";
+    fs::remove_all(dir);
+    // The whole log, and the in-progress file as it stands after the first `cut` events.
+    auto write_log = [&](bool compress, const std::string& codec, std::size_t cut, std::string& partial) {
+        scheduler::EventLogOptions o;
+        o.dir = dir.string();
+        o.compress = compress;
+        o.codec = codec;
+        o.overwrite = true;
+        o.log_block_updates = true;
+        o.log_executor_metrics = true;
+        scheduler::EventLoggingListener log(o, std::string(fuzz::kSeedAppId), "0.1.0");
+        for (std::size_t i = 0; i < events.size(); ++i) {
+            if (i == cut) partial = read_file(log.path());
+            scheduler::dispatch(log, events[i]);
+        }
+        log.stop();
+        std::string whole = read_file(log.path());
+        fs::remove_all(dir);
+        return whole;
+    };
+    std::string partial;
+    // Plain, in parts of whole lines under 8 KB, each after the log's first two lines (LogStart,
+    // ApplicationStart).
+    std::string plain = write_log(false, "zstd", events.size(), partial);
+    std::size_t head_end = plain.find('\n', plain.find('\n') + 1) + 1;
+    const std::string head = plain.substr(0, head_end);
+    std::string part = head;
+    int parts = 0;
+    for (std::size_t pos = head_end; pos < plain.size();) {
+        std::size_t end = plain.find('\n', pos) + 1;
+        if (part.size() > head.size() && part.size() + (end - pos) > 8000) {
+            write_seed(t, fmt::format("app_plain_part{}", parts++), byte(0) + part);
+            part = head;
+        }
+        part += plain.substr(pos, end - pos);
+        pos = end;
+    }
+    write_seed(t, fmt::format("app_plain_part{}", parts), byte(0) + part);
+    // In progress, cut in the middle of a line.
+    write_seed(t, "app_plain_inprogress_cut", byte(4) + plain.substr(0, 7000));
+    std::string zstd = write_log(true, "zstd", events.size() / 2, partial);
+    write_seed(t, "app_zstd", byte(1) + zstd);
+    write_seed(t, "app_zstd_inprogress", byte(1 | 4) + partial);
+    std::string lz4 = write_log(true, "lz4", events.size() / 2, partial);
+    write_seed(t, "app_lz4", byte(2) + lz4);
+    write_seed(t, "app_lz4_inprogress", byte(2 | 4) + partial);
+
+    // What Spark 3.5 writes: no ember fields, "Stage IDs" only in a JobStart, times in ms, an
+    // event ember does not know, the speculative event under its class name, and the reasons
+    // ember reads but does not write (TaskCommitDenied, a stack trace, no block manager).
+    write_seed(t, "spark_3_5", byte(0) + R"({"Event":"SparkListenerLogStart","Spark Version":"3.5.1"}
+{"Event":"SparkListenerApplicationStart","App Name":"Spark shell","App ID":"local-1714564800000","Timestamp":1714564800000,"User":"bob"}
+{"Event":"SparkListenerExecutorAdded","Timestamp":1714564800100,"Executor ID":"driver","Executor Info":{"Host":"localhost","Total Cores":4,"Log Urls":{},"Attributes":{},"Resources":{},"Resource Profile Id":0}}
+{"Event":"SparkListenerBlockManagerAdded","Block Manager ID":{"Executor ID":"driver","Host":"localhost","Port":40000},"Maximum Memory":455501414,"Timestamp":1714564800200,"Maximum Onheap Memory":455501414,"Maximum Offheap Memory":0}
+{"Event":"SparkListenerEnvironmentUpdate","JVM Information":{"Java Home":"/usr/lib/jvm/java-17","Java Version":"17.0.9","Scala Version":"version 2.12.18"},"Spark Properties":{"spark.master":"local[4]"},"Hadoop Properties":{},"System Properties":{"user.name":"bob"},"Classpath Entries":{"/opt/spark/jars/spark-core.jar":"System Classpath"}}
+{"Event":"org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionStart","executionId":0,"description":"count","details":"","physicalPlanDescription":"","time":1714564801000}
+{"Event":"SparkListenerJobStart","Job ID":0,"Submission Time":1714564801000,"Stage IDs":[0],"Properties":{"spark.jobGroup.id":"g"}}
+{"Event":"SparkListenerStageSubmitted","Stage Info":{"Stage ID":0,"Stage Attempt ID":0,"Stage Name":"count at <console>:24","Number of Tasks":2,"RDD Info":[{"RDD ID":1,"Name":"ParallelCollectionRDD","Scope":"{\"id\":\"0\",\"name\":\"parallelize\"}","Callsite":"parallelize at <console>:24","Parent IDs":[],"Storage Level":{"Use Disk":false,"Use Memory":true,"Use Off Heap":false,"Deserialized":true,"Replication":1},"Barrier":false,"DeterministicLevel":"DETERMINATE","Number of Partitions":2,"Number of Cached Partitions":0,"Memory Size":0,"Disk Size":0}],"Parent IDs":[],"Details":"","Submission Time":1714564801010,"Accumulables":[],"Resource Profile Id":0},"Properties":{}}
+{"Event":"SparkListenerTaskStart","Stage ID":0,"Stage Attempt ID":0,"Task Info":{"Task ID":0,"Index":0,"Attempt":0,"Partition ID":0,"Launch Time":1714564801020,"Executor ID":"driver","Host":"localhost","Locality":"PROCESS_LOCAL","Speculative":false,"Getting Result Time":0,"Finish Time":0,"Failed":false,"Killed":false,"Accumulables":[]}}
+{"Event":"org.apache.spark.scheduler.SparkListenerSpeculativeTaskSubmitted","stageId":0,"stageAttemptId":0,"taskIndex":0,"partitionId":0}
+{"Event":"SparkListenerTaskEnd","Stage ID":0,"Stage Attempt ID":0,"Task Type":"ResultTask","Task End Reason":{"Reason":"Success"},"Task Info":{"Task ID":0,"Index":0,"Attempt":0,"Partition ID":0,"Launch Time":1714564801020,"Executor ID":"driver","Host":"localhost","Locality":"PROCESS_LOCAL","Speculative":false,"Getting Result Time":0,"Finish Time":1714564801120,"Failed":false,"Killed":false,"Accumulables":[]},"Task Executor Metrics":{},"Task Metrics":{"Executor Deserialize Time":20,"Executor Deserialize CPU Time":15000000,"Executor Run Time":70,"Executor CPU Time":60000000,"Peak Execution Memory":0,"Result Size":1000,"JVM GC Time":0,"Result Serialization Time":1,"Memory Bytes Spilled":0,"Disk Bytes Spilled":0,"Shuffle Read Metrics":{"Remote Blocks Fetched":0,"Local Blocks Fetched":0,"Fetch Wait Time":0,"Remote Bytes Read":0,"Remote Bytes Read To Disk":0,"Local Bytes Read":0,"Total Records Read":0},"Shuffle Write Metrics":{"Shuffle Bytes Written":0,"Shuffle Write Time":0,"Shuffle Records Written":0},"Input Metrics":{"Bytes Read":0,"Records Read":0},"Output Metrics":{"Bytes Written":0,"Records Written":0},"Updated Blocks":[]}}
+{"Event":"SparkListenerTaskStart","Stage ID":0,"Stage Attempt ID":0,"Task Info":{"Task ID":1,"Index":1,"Attempt":0,"Partition ID":1,"Launch Time":1714564801020,"Executor ID":"driver","Host":"localhost","Locality":"ANY","Speculative":false,"Getting Result Time":0,"Finish Time":0,"Failed":false,"Killed":false,"Accumulables":[]}}
+{"Event":"SparkListenerTaskEnd","Stage ID":0,"Stage Attempt ID":0,"Task Type":"ResultTask","Task End Reason":{"Reason":"ExceptionFailure","Class Name":"java.lang.ArithmeticException","Description":"/ by zero","Stack Trace":[{"Declaring Class":"$line14.$read$$iw","Method Name":"$anonfun$res0$1","File Name":"<console>","Line Number":24}],"Accumulator Updates":[]},"Task Info":{"Task ID":1,"Index":1,"Attempt":0,"Partition ID":1,"Launch Time":1714564801020,"Executor ID":"driver","Host":"localhost","Locality":"ANY","Speculative":false,"Getting Result Time":0,"Finish Time":1714564801090,"Failed":true,"Killed":false,"Accumulables":[]}}
+{"Event":"SparkListenerTaskEnd","Stage ID":0,"Stage Attempt ID":0,"Task Type":"ResultTask","Task End Reason":{"Reason":"TaskCommitDenied","Job ID":0,"Partition ID":1,"Attempt Number":1},"Task Info":{"Task ID":2,"Index":1,"Attempt":1,"Launch Time":1714564801100,"Executor ID":"driver","Host":"localhost","Locality":"NODE_LOCAL","Getting Result Time":0,"Finish Time":1714564801150,"Failed":false,"Killed":true,"Accumulables":[]}}
+{"Event":"SparkListenerTaskEnd","Stage ID":0,"Stage Attempt ID":0,"Task Type":"ResultTask","Task End Reason":{"Reason":"FetchFailed","Block Manager Address":null,"Shuffle ID":0,"Map ID":-1,"Map Index":-1,"Reduce ID":1,"Message":"Missing an output location"},"Task Info":{"Task ID":3,"Index":1,"Attempt":2,"Launch Time":1714564801160,"Executor ID":"driver","Host":"localhost","Locality":"RACK_LOCAL","Getting Result Time":0,"Finish Time":1714564801170,"Failed":true,"Killed":false,"Accumulables":[]}}
+{"Event":"SparkListenerBlockUpdated","Block Updated Info":{"Block Manager ID":{"Executor ID":"driver","Host":"localhost","Port":40000},"Block ID":"rdd_1_0","Storage Level":{"Use Disk":false,"Use Memory":true,"Use Off Heap":false,"Deserialized":true,"Replication":1},"Memory Size":2048,"Disk Size":0}}
+{"Event":"SparkListenerStageCompleted","Stage Info":{"Stage ID":0,"Stage Attempt ID":0,"Stage Name":"count at <console>:24","Number of Tasks":2,"RDD Info":[],"Parent IDs":[],"Details":"","Submission Time":1714564801010,"Completion Time":1714564801200,"Failure Reason":"Job aborted","Accumulables":[],"Resource Profile Id":0}}
+{"Event":"SparkListenerJobEnd","Job ID":0,"Completion Time":1714564801210,"Job Result":{"Result":"JobFailed","Exception":{"Message":"Job aborted","Stack Trace":[]}}}
+{"Event":"SparkListenerExecutorMetricsUpdate","Executor ID":"driver","Metrics Updated":[],"Executor Metrics Updated":[{"Stage ID":0,"Stage Attempt ID":0,"Executor Metrics":{"JVMHeapMemory":1}},{"Stage ID":-1,"Stage Attempt ID":-1,"Executor Metrics":{"ProcessTreeJVMRSSMemory":1000000,"OnHeapStorageMemory":2048}}]}
+{"Event":"SparkListenerUnpersistRDD","RDD ID":1}
+{"Event":"SparkListenerBlockManagerRemoved","Block Manager ID":{"Executor ID":"driver","Host":"localhost","Port":40000},"Timestamp":1714564802000}
+{"Event":"SparkListenerExecutorRemoved","Timestamp":1714564802000,"Executor ID":"driver","Removed Reason":"shutdown"}
+{"Event":"SparkListenerApplicationEnd","Timestamp":1714564802100}
+)");
+}
+
+// REST requests over the fixed application: path, then "key=value" lines (fuzz_api_v1.cpp).
+void api_v1_seeds() {
+    const std::string t = "api_v1";
+    const std::string app = "/applications/" + std::string(fuzz::kSeedAppId);
+    write_seed(t, "version", "/version");
+    write_seed(t, "applications", "/applications");
+    write_seed(t, "applications_filtered",
+               "/applications\nstatus=completed\nminDate=2024-05-01T11:00:00.000GMT\nmaxEndDate=2024-05-02\nlimit=5");
+    write_seed(t, "application", app);
+    write_seed(t, "jobs", app + "/jobs\nstatus=succeeded,failed");
+    write_seed(t, "job", app + "/jobs/1");
+    write_seed(t, "stage_graph", app + "/jobs/0/stageGraph");
+    write_seed(t, "stages", app + "/stages\ndetails=true\nwithSummaries=true\nstatus=complete\ntaskStatus=FAILED");
+    write_seed(t, "stage", app + "/stages/0");
+    write_seed(t, "stage_attempt", app + "/stages/1/1\nquantiles=0.1,0.9\nwithSummaries=true");
+    write_seed(t, "task_summary", app + "/stages/0/0/taskSummary\nquantiles=0,0.5,1");
+    write_seed(t, "task_list", app + "/stages/0/0/taskList\noffset=1\nlength=3\nsortBy=-runtime\nstatus=success");
+    write_seed(t, "executors", app + "/executors");
+    write_seed(t, "all_executors", app + "/allexecutors");
+    write_seed(t, "rdds", app + "/storage/rdd");
+    write_seed(t, "rdd", app + "/storage/rdd/2");
+    write_seed(t, "environment", app + "/environment");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -433,5 +550,7 @@ int main(int argc, char** argv) {
     shuffle_index_seeds();
     map_output_seeds();
     handshake_seeds();
+    event_log_seeds();
+    api_v1_seeds();
     return 0;
 }

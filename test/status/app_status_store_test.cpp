@@ -6,6 +6,8 @@
 #include <boost/json.hpp>
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <limits>
 #include <string>
 
 using namespace ember;
@@ -377,4 +379,59 @@ TEST_CASE("REST dates are Spark's GMT format", "[status]") {
     CHECK(format_api_date(0) == "1970-01-01T00:00:00.000GMT");
     CHECK(format_api_date(kT0 + 123) == "2024-05-01T12:00:00.123GMT");
     CHECK(format_api_date(-1) == "1969-12-31T23:59:59.999GMT");
+}
+
+TEST_CASE("a hostile event log's times and indices: sums saturate, a far index costs no bitmap", "[status]") {
+    constexpr auto kMin = std::numeric_limits<std::int64_t>::min();
+    constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
+    constexpr int kIntMax = std::numeric_limits<int>::max();
+
+    SECTION("IndexSet keeps a far index aside until the bitmap reaches it") {
+        IndexSet s;
+        CHECK(s.insert(kIntMax));  // a 256 MB bitmap before
+        CHECK_FALSE(s.insert(kIntMax));
+        CHECK(s.insert(100000));
+        for (int i = 0; i < 100000; ++i) s.insert(i);  // the bitmap grows past 100000 and takes it in
+        CHECK(s.size() == 100002);
+        CHECK_FALSE(s.insert(100000));
+        CHECK_FALSE(s.insert(kIntMax));
+        CHECK(s.insert(100001));
+        CHECK(s.size() == 100003);
+    }
+
+    SECTION("durations, task counts and dates at the ends of their types") {
+        AppStatusStore store;
+        auto& l = *store.listener();
+        l.on_application_start(SparkListenerApplicationStart{"demo", "app-1", kMin, "alice"});
+        l.on_executor_added(SparkListenerExecutorAdded{kT0, "0", "127.0.0.1", 2});
+        l.on_job_start(SparkListenerJobStart{0, kT0, {stage_info(0, 0, kIntMax), stage_info(1, 0, kIntMax, {0})}, ""});
+        l.on_stage_submitted(SparkListenerStageSubmitted{stage_info(0, 0, kIntMax)});
+        for (std::int64_t tid : {0, 1}) {
+            auto info = task_info(tid, static_cast<int>(tid), "0", kMin);
+            l.on_task_start(SparkListenerTaskStart{0, 0, info});
+            info.finish_time = kMax;
+            l.on_task_end(SparkListenerTaskEnd{0, 0, "ResultTask", "Success", info, TaskMetrics{}});
+        }
+        auto still_running = task_info(2, 2, "0", kMin);
+        l.on_task_start(SparkListenerTaskStart{0, 0, still_running});
+
+        CHECK(get(store, "/applications/app-1/jobs/0").at("numTasks") == kIntMax);
+        auto stage = get(store, "/applications/app-1/stages/0/0").as_object();
+        CHECK(stage.at("tasks").at("0").at("duration") == kMax);
+        CHECK(stage.at("tasks").at("2").at("duration") == kMax);  // now - launch
+        CHECK(stage.at("executorSummary").at("0").at("taskTime") == kMax);
+        auto execs = get(store, "/applications/app-1/allexecutors").as_array();
+        auto e0 = std::find_if(execs.begin(), execs.end(), [](auto& e) { return e.at("id") == "0"; });
+        REQUIRE(e0 != execs.end());
+        CHECK(e0->at("totalDuration") == kMax);
+
+        l.on_application_end(SparkListenerApplicationEnd{kMax});
+        auto app = get(store, "/applications/app-1").as_object();
+        auto& attempt = app.at("attempts").as_array()[0].as_object();
+        CHECK(attempt.at("duration") == kMax);
+        CHECK(attempt.at("startTimeEpoch") == kMin);
+        // Floor division: -9223372036854775808 ms is 808 ms before a whole second.
+        std::string start(attempt.at("startTime").as_string());
+        CHECK(start.substr(start.size() - 7) == ".192GMT");
+    }
 }

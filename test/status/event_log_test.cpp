@@ -13,6 +13,7 @@
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
 #include <sys/resource.h>
+#include <zstd.h>
 
 #include <chrono>
 #include <csignal>
@@ -673,6 +674,25 @@ TEST_CASE("A truncated compressed log replays whatever decodes", "[status][event
         std::string bad = dir + "/bad." + codec + ".inprogress";
         write_all(bad, corrupt);
         CHECK_THROWS_WITH(replay_all(bad, true), Catch::Contains(bad));
+    }
+    fs::remove_all(dir);
+}
+
+TEST_CASE("A zstd log that decodes to over 1000 times its size is refused (a decompression bomb)",
+          "[status][event_log]") {
+    std::string dir = test::fresh_temp_dir("evlog-bomb");
+    // 16 MiB of one byte, no newline: zstd makes it a few hundred bytes, which replay would hold
+    // as one line (and 10 KB of such blocks decode to 300 MB).
+    std::string text(16 << 20, 'a');
+    std::string packed(ZSTD_compressBound(text.size()), '\0');
+    std::size_t n = ZSTD_compress(packed.data(), packed.size(), text.data(), text.size(), 1);
+    REQUIRE_FALSE(ZSTD_isError(n));
+    packed.resize(n);
+    REQUIRE(packed.size() * 1000 < text.size());
+    for (std::string name : {"app-bomb.zstd", "app-bomb.zstd.inprogress"}) {
+        write_all(dir + "/" + name, packed);
+        CHECK_THROWS_WITH(replay_all(dir + "/" + name, true),
+                          Catch::Contains(name) && Catch::Contains("more than 1000:1"));
     }
     fs::remove_all(dir);
 }
