@@ -182,7 +182,6 @@ public:
         }
         for (auto& r : e.stage_info.rdd_infos) {
             if (r.storage_level == "NONE") continue;
-            state().cached_rdd_infos[r.id] = r;
             auto& rec = state().rdds[r.id];  // Spark's LiveRDD: from its first stage until unpersist
             rec.id = r.id;
             rec.name = r.name;
@@ -367,7 +366,6 @@ public:
             }
             state().rdds.erase(it);
         }
-        state().cached_rdd_infos.erase(e.rdd_id);
     }
 
     void on_block_updated(const SparkListenerBlockUpdated& e) override {
@@ -383,13 +381,8 @@ public:
             if (!present) return;
             RddRecord r;
             r.id = *rdd_id;
-            if (auto ci = st.cached_rdd_infos.find(*rdd_id); ci != st.cached_rdd_infos.end()) {
-                r.name = ci->second.name;
-                r.num_partitions = ci->second.num_partitions;
-                r.storage_level = ci->second.storage_level;
-            } else {
-                r.name = "rdd_" + std::to_string(*rdd_id);
-            }
+            // Cached RDDs get their record when a stage announces them; this one no stage did.
+            r.name = "rdd_" + std::to_string(*rdd_id);
             rit = st.rdds.emplace(*rdd_id, std::move(r)).first;
         }
         auto& rdd = rit->second;

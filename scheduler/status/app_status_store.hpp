@@ -245,8 +245,6 @@ struct AppState {
     std::map<int, RddRecord> rdds;
     std::optional<scheduler::SparkListenerEnvironmentUpdate> environment;
     AppCounters counters;
-    /// RDDs that a submitted stage said are cached (name, partitions, level), by id.
-    std::map<int, scheduler::RddInfo> cached_rdd_infos;
 };
 
 /// The store. Its listener() updates it from the listener bus (on the scheduler loop: each
