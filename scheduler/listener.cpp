@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <thread>
 #include <type_traits>
 
 namespace ember::scheduler {
@@ -26,19 +28,9 @@ const char* to_string(TaskLocality l) noexcept {
     return "ANY";
 }
 
-void ListenerBus::add(std::shared_ptr<SparkListener> l) {
-    std::lock_guard lk(mu_);
-    listeners_.push_back(std::move(l));
-}
-
-std::vector<std::shared_ptr<SparkListener>> ListenerBus::snapshot() {
-    std::lock_guard lk(mu_);
-    return listeners_;
-}
-
 namespace {
 template <class Event, class Fn>
-void deliver(const std::vector<std::shared_ptr<SparkListener>>& ls, const Event& e, Fn fn) {
+void deliver_to(const std::vector<std::shared_ptr<SparkListener>>& ls, const Event& e, Fn fn) {
     for (auto& l : ls) {
         try {
             fn(*l, e);
@@ -47,11 +39,153 @@ void deliver(const std::vector<std::shared_ptr<SparkListener>>& ls, const Event&
         }
     }
 }
+
+/// Events after which the UI should not wait for the next batch.
+bool is_urgent(const SparkListenerEvent& e) {
+    return std::holds_alternative<SparkListenerJobEnd>(e) || std::holds_alternative<SparkListenerStageCompleted>(e) ||
+           std::holds_alternative<SparkListenerApplicationEnd>(e) || std::holds_alternative<SparkListenerJobStart>(e);
+}
 }  // namespace
 
-#define EMBER_LISTENER_EVENT(Event, method)                                                     \
-    void ListenerBus::post(const Event& e) {                                                    \
-        deliver(snapshot(), e, [](SparkListener& l, const Event& ev) { l.method(ev); });         \
+/// The asynchronous listeners' queue and thread (Spark's AsyncEventQueue).
+class ListenerBus::Queue {
+public:
+    explicit Queue(std::size_t capacity) : capacity_(std::max<std::size_t>(capacity, 1)), listeners_(std::make_shared<Listeners>()) {
+        thread_ = std::thread([this] { run(); });
+    }
+    ~Queue() { stop(); }
+
+    void add(std::shared_ptr<SparkListener> l) {
+        std::lock_guard lk(mu_);
+        auto next = std::make_shared<Listeners>(*listeners_);
+        next->push_back(std::move(l));
+        listeners_ = std::move(next);
+    }
+
+    void push(SparkListenerEvent e) {
+        const bool urgent = is_urgent(e);
+        std::unique_lock lk(mu_);
+        if (stopping_) return;
+        if (pending_.size() >= capacity_) {
+            wake_.notify_one();
+            room_.wait(lk, [&] { return pending_.size() < capacity_ || stopping_; });
+            if (stopping_) return;
+        }
+        pending_.push_back(std::move(e));
+        ++posted_;
+        bool wake = sleeping_ && (urgent || pending_.size() >= 512);
+        lk.unlock();
+        if (wake) wake_.notify_one();
+    }
+
+    void wait_until_empty() {
+        std::unique_lock lk(mu_);
+        wake_.notify_one();
+        room_.wait(lk, [&] { return processed_ == posted_ || !running_; });
+    }
+
+    void stop() {
+        {
+            std::lock_guard lk(mu_);
+            if (stopping_) return;
+            stopping_ = true;
+        }
+        wake_.notify_one();
+        room_.notify_all();
+        if (thread_.joinable()) thread_.join();
+    }
+
+private:
+    void run() {
+        std::vector<SparkListenerEvent> batch;
+        std::unique_lock lk(mu_);
+        for (;;) {
+            if (pending_.empty()) {
+                room_.notify_all();  // drained: wake wait_until_empty()
+                if (stopping_) break;
+                sleeping_ = true;
+                wake_.wait_for(lk, std::chrono::milliseconds(10));
+                sleeping_ = false;
+                continue;
+            }
+            batch.swap(pending_);
+            auto ls = listeners_;
+            room_.notify_all();
+            lk.unlock();
+            for (auto& e : batch) {
+                for (auto& l : *ls) {
+                    try {
+                        dispatch(*l, e);
+                    } catch (...) {
+                        log::get("scheduler")->error("Listener threw; ignoring: {}",
+                                                     rpc::describe(std::current_exception()));
+                    }
+                }
+            }
+            const auto n = batch.size();
+            batch.clear();
+            lk.lock();
+            processed_ += n;
+        }
+        running_ = false;
+        room_.notify_all();
+    }
+
+    const std::size_t capacity_;
+    std::mutex mu_;
+    std::condition_variable wake_;  // the queue thread waits here
+    std::condition_variable room_;  // posters (full queue) and wait_until_empty() wait here
+    std::vector<SparkListenerEvent> pending_;  // guarded by mu_
+    std::shared_ptr<const Listeners> listeners_;  // guarded by mu_; copied on add
+    std::uint64_t posted_ = 0, processed_ = 0;     // guarded by mu_
+    bool sleeping_ = false, stopping_ = false, running_ = true;  // guarded by mu_
+    std::thread thread_;
+};
+
+ListenerBus::ListenerBus(std::size_t queue_capacity)
+    : queue_capacity_(queue_capacity), listeners_(std::make_shared<Listeners>()) {}
+
+ListenerBus::~ListenerBus() { stop(); }
+
+void ListenerBus::add(std::shared_ptr<SparkListener> l) {
+    std::lock_guard lk(mu_);
+    auto next = std::make_shared<Listeners>(*listeners_);
+    next->push_back(std::move(l));
+    listeners_ = std::move(next);
+}
+
+void ListenerBus::add_async(std::shared_ptr<SparkListener> l) {
+    std::lock_guard lk(mu_);
+    if (!queue_) {
+        queue_ = std::make_unique<Queue>(queue_capacity_);
+        queue_ptr_.store(queue_.get(), std::memory_order_release);
+    }
+    queue_->add(std::move(l));
+}
+
+void ListenerBus::wait_until_empty() {
+    if (auto* q = queue_ptr_.load(std::memory_order_acquire)) q->wait_until_empty();
+}
+
+void ListenerBus::stop() {
+    std::lock_guard lk(mu_);
+    if (queue_) queue_->stop();
+}
+
+std::shared_ptr<const ListenerBus::Listeners> ListenerBus::snapshot() {
+    std::lock_guard lk(mu_);
+    return listeners_;
+}
+
+template <class Event>
+void ListenerBus::deliver(const Event& e) {
+    if (auto* q = queue_ptr_.load(std::memory_order_acquire)) q->push(SparkListenerEvent(e));
+}
+
+#define EMBER_LISTENER_EVENT(Event, method)                                                        \
+    void ListenerBus::post(const Event& e) {                                                       \
+        deliver_to(*snapshot(), e, [](SparkListener& l, const Event& ev) { l.method(ev); });        \
+        deliver(e);                                                                                \
     }
 EMBER_LISTENER_EVENT(SparkListenerJobStart, on_job_start)
 EMBER_LISTENER_EVENT(SparkListenerJobEnd, on_job_end)

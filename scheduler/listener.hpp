@@ -6,6 +6,8 @@
 
 #include "scheduler/task_metrics.hpp"
 
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -245,12 +247,34 @@ using SparkListenerEvent =
 /// Calls the callback of `l` that `e` is for (Spark's SparkListenerBus.doPostEvent).
 void dispatch(SparkListener& l, const SparkListenerEvent& e);
 
-/// Delivers events to the registered listeners (Spark's LiveListenerBus, delivering on the
-/// scheduler loop instead of a thread of its own).
-/// Threading: add() is thread-safe; post() is called on the scheduler loop.
+/// Delivers events to the registered listeners (Spark's LiveListenerBus).
+///
+/// Listeners added with add() are called synchronously on the poster's thread (the scheduler
+/// loop), as before. Listeners added with add_async() (the status store, the event log, the
+/// progress bar: Spark's AsyncEventQueues) are called on the bus's own queue thread, in event
+/// order, so their work never slows the scheduler: post() only copies the event into a queue.
+/// The queue thread drains every 10 ms, or at once for job, stage and application ends; a
+/// full queue (`queue_capacity`, 10000 events, Spark's default capacity) makes post() wait for
+/// room (Spark drops events instead, which corrupts what the UI shows).
+/// Threading: add(), add_async(), wait_until_empty() and stop() are thread-safe; post() is
+/// called on the scheduler loop.
 class ListenerBus {
 public:
+    explicit ListenerBus(std::size_t queue_capacity = 10000);
+    ~ListenerBus();
+    ListenerBus(const ListenerBus&) = delete;
+    ListenerBus& operator=(const ListenerBus&) = delete;
+
     void add(std::shared_ptr<SparkListener> l);
+    /// Calls `l` on the bus's queue thread (started with the first such listener).
+    void add_async(std::shared_ptr<SparkListener> l);
+    /// Blocks until every event posted so far has reached the asynchronous listeners (Spark's
+    /// waitUntilEmpty). Never call it from an asynchronous listener.
+    void wait_until_empty();
+    /// Delivers what is queued, then stops the queue thread; later events reach only the
+    /// synchronous listeners. Idempotent; the destructor calls it.
+    void stop();
+
     void post(const SparkListenerJobStart& e);
     void post(const SparkListenerJobEnd& e);
     void post(const SparkListenerStageSubmitted& e);
@@ -273,9 +297,17 @@ public:
     void post(const SparkListenerEvent& e);
 
 private:
-    std::vector<std::shared_ptr<SparkListener>> snapshot();
+    using Listeners = std::vector<std::shared_ptr<SparkListener>>;
+    class Queue;
+    template <class Event>
+    void deliver(const Event& e);
+    std::shared_ptr<const Listeners> snapshot();
+
+    std::size_t queue_capacity_;
     std::mutex mu_;
-    std::vector<std::shared_ptr<SparkListener>> listeners_;  // guarded by mu_
+    std::shared_ptr<const Listeners> listeners_;  // guarded by mu_; copied on add
+    std::unique_ptr<Queue> queue_;                // guarded by mu_ (created once)
+    std::atomic<Queue*> queue_ptr_{nullptr};      // the same, for post() without the lock
 };
 
 /// Milliseconds since the Unix epoch.

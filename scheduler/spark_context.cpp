@@ -323,7 +323,7 @@ void SparkContext::Impl::start() {
 void SparkContext::Impl::start_monitoring() {
     if (ConsoleProgressBar::enabled_by_conf(conf, 2)) {
         progress_bar = std::make_shared<ConsoleProgressBar>(ConsoleProgressBar::options_from_conf(conf));
-        bus.add(progress_bar);
+        bus.add_async(progress_bar);
     }
     if (conf.get_bool("ember.eventLog.enabled", false)) {
         try {
@@ -333,12 +333,12 @@ void SparkContext::Impl::start_monitoring() {
             throw SparkException(std::string("Cannot start the event log (ember.eventLog.dir): ") + e.what());
         }
         log::get("scheduler")->info("Logging events to {}", event_log->path());
-        bus.add(event_log);
+        bus.add_async(event_log);
     }
     // The store exists for the UI: with ember.ui.enabled off the scheduler feeds neither.
     if (!conf.get_bool("ember.ui.enabled", true)) return;
     status_store = std::make_shared<status::AppStatusStore>(status::StoreLimits::from_conf(conf));
-    bus.add(status_store->listener());
+    bus.add_async(status_store->listener());
     Conf ui_conf = conf;
     ui_conf.set_if_missing("ember.driver.host", env->address().host);
     try {
@@ -525,6 +525,7 @@ void SparkContext::Impl::stop() {
             fut.wait_for(std::chrono::seconds(10));
         }
     }
+    bus.wait_until_empty();  // the store, event log and progress bar have heard everything
     if (event_log) event_log->stop();  // done by ApplicationEnd, unless the loop was gone
     if (progress_bar) progress_bar->stop();
     if (task_scheduler) task_scheduler->stop();
@@ -550,6 +551,7 @@ void SparkContext::Impl::stop() {
         env->await_termination();
     }
     if (block_manager) block_manager->stop();
+    bus.stop();
     if (ui) ui->stop();
 }
 

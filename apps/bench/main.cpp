@@ -10,6 +10,8 @@
 //       asks/s with 64 in flight and one-way sends/s vs a raw pipelined TCP stream.
 //   ember-bench tasks [--master M] [--tasks N] [--cpu N]
 //       no-op tasks/s through driver, executors and back vs the raw pipelined TCP message rate.
+//   ember-bench monitoring [--master M] [--tasks N] [--repeats R] [--cpu N]
+//       no-op tasks/s with the web UI, status store and event log on vs the same job with them off.
 //   ember-bench task-latency [--master M] [--jobs J] [--cpu N]
 //       submit-to-result p50/p99 of one-task jobs vs raw TCP ping-pong.
 //   ember-bench shuffle [--master M] [--size 4g] [--layouts 4x4,64x4,...] [--ops sort,reduce_by_key]
@@ -141,6 +143,15 @@ int main(int argc, char** argv) {
         tasks->add_option("--master", tb.master)->capture_default_str();
         tasks->add_option("--tasks", tb.tasks)->capture_default_str()->check(CLI::PositiveNumber);
         tasks->add_option("--cpu", tb.cpu, "pin the driver, its executors and the baseline to this CPU");
+        int monitoring_repeats = 3;
+        auto* mon = cli.add_subcommand("monitoring", "no-op tasks per second with the UI, status store and event log "
+                                                     "on vs off, alternating");
+        mon->add_option("--master", tb.master)->capture_default_str();
+        mon->add_option("--tasks", tb.tasks)->capture_default_str()->check(CLI::PositiveNumber);
+        mon->add_option("--repeats", monitoring_repeats, "alternating passes (medians are printed)")
+            ->capture_default_str()
+            ->check(CLI::PositiveNumber);
+        mon->add_option("--cpu", tb.cpu, "pin the driver, its executors to this CPU");
         auto* tlat = cli.add_subcommand("task-latency", "one-task job submit-to-result latency vs raw TCP ping-pong");
         tlat->add_option("--master", tb.master)->capture_default_str();
         tlat->add_option("--jobs", tb.jobs)->capture_default_str()->check(CLI::PositiveNumber);
@@ -176,6 +187,7 @@ int main(int argc, char** argv) {
         }
         if (tasks->parsed()) return bench::bench_tasks(tb);
         if (tlat->parsed()) return bench::bench_task_latency(tb);
+        if (mon->parsed()) return bench::bench_monitoring(tb, monitoring_repeats);
         return 2;
     });
 }

@@ -14,7 +14,8 @@ namespace ember::scheduler {
 /// This process's resident and virtual memory (one read of /proc/self/statm, parsed in place)
 /// and its user + system CPU time (CLOCK_PROCESS_CPUTIME_ID). storage_memory_bytes and
 /// execution_memory_bytes are left 0: the caller knows its BlockManager. A field that cannot be
-/// read (no /proc) is 0. About a microsecond and no allocation: it runs at every heartbeat.
+/// read (no /proc) is 0. A few microseconds (open, read and close of one /proc file) and no
+/// allocation: it runs at every heartbeat.
 /// Threading: thread-safe.
 ExecutorMetrics sample_process_metrics() noexcept;
 

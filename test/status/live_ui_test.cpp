@@ -117,9 +117,10 @@ TEST_CASE("live REST API during a job with a killed executor; the History Server
     REQUIRE(apps.as_array().size() == 1);
     CHECK(apps.as_array()[0].at("id").as_string() == sc.app_id().c_str());
     CHECK(apps.as_array()[0].at("attempts").as_array()[0].at("completed") == false);
+    // The store hears events on the listener bus's queue thread: a few ms behind the scheduler.
+    REQUIRE(test::wait_until([&] { return get_json(port, app + "/executors").as_array().size() == 4; }, 10s));
     auto execs = get_json(port, app + "/executors");
     CHECK(execs.as_array()[0].at("id") == "driver");
-    CHECK(execs.as_array().size() == 4);
 
     // A multi-stage job slow enough to watch: 12 map tasks of 400 ms, a shuffle, 4 reducers.
     std::vector<long> xs(1200);
@@ -140,8 +141,9 @@ TEST_CASE("live REST API during a job with a killed executor; the History Server
             return !running.as_array().empty();
         },
         20s));
+    REQUIRE(test::wait_until(
+        [&] { return !get_json(port, app + "/stages?status=active").as_array().empty(); }, 10s));
     auto active = get_json(port, app + "/stages?status=active");
-    REQUIRE_FALSE(active.as_array().empty());
     CHECK(active.as_array()[0].at("status") == "ACTIVE");
     auto pending = get_json(port, app + "/stages?status=pending");
     CHECK(pending.as_array().size() == 1);  // the reduce stage waits for the map stage
@@ -156,6 +158,8 @@ TEST_CASE("live REST API during a job with a killed executor; the History Server
     for (long x : xs) want[x % 7] += x;
     REQUIRE(std::map<long, long>(result.begin(), result.end()) == want);
 
+    REQUIRE(test::wait_until(
+        [&] { return get_json(port, app + "/jobs?status=succeeded").as_array().size() == 1; }, 10s));
     auto jobs = get_json(port, app + "/jobs");
     REQUIRE(jobs.as_array().size() == 1);
     auto& j = jobs.as_array()[0].as_object();
