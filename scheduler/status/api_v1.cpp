@@ -275,7 +275,7 @@ json::object executor_metrics_json(const ExecutorMetrics& m) {
             {"OffHeapExecutionMemory", 0},
             {"OnHeapStorageMemory", m.storage_memory_bytes},
             {"OffHeapStorageMemory", 0},
-            {"OnHeapUnifiedMemory", m.execution_memory_bytes + m.storage_memory_bytes},
+            {"OnHeapUnifiedMemory", saturating_add(m.execution_memory_bytes, m.storage_memory_bytes)},
             {"OffHeapUnifiedMemory", 0},
             {"DirectPoolMemory", 0},
             {"MappedPoolMemory", 0},

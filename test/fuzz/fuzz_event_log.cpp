@@ -14,18 +14,28 @@
 // Input: byte 0 picks the file's name, and so its codec and whether it is in progress
 // (bits 0-1: 0 and 3 plain "app-1", 1 "app-1.zstd", 2 "app-1.lz4"; bit 2: ".inprogress", replayed
 // with maybe_truncated); the rest is the file's content.
+//
+// Byte mutations rarely keep a line valid JSON, so half the mutations of a plain log are made on
+// its JSON instead (LLVMFuzzerCustomMutator below): one line is parsed, and one of its values is
+// replaced by a value at the edge of a type (+-2^63, 2^31, 2^64-1, -1, a huge double, another
+// type), a key is dropped, or the line is repeated elsewhere.
 #include "scheduler/status/replay.hpp"
 #include "test/fuzz/fuzz_support.hpp"
 #include "test/fuzz/status_fuzz_support.hpp"
 
+#include <boost/json.hpp>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <limits>
+#include <random>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <vector>
 
 using namespace ember;
 namespace fs = std::filesystem;
@@ -122,7 +132,95 @@ void query(const std::shared_ptr<const status::AppStatusStore>& store) {
         get(src, app + "/storage/rdd/" + std::to_string(r));
 }
 
+// Every scalar value (and container) in `v`, for the JSON mutator; object members by key too.
+void collect(boost::json::value& v, std::vector<boost::json::value*>& values,
+             std::vector<std::pair<boost::json::object*, std::string>>& keys) {
+    values.push_back(&v);
+    if (auto* o = v.if_object()) {
+        for (auto& kv : *o) {
+            keys.emplace_back(o, std::string(kv.key()));
+            collect(kv.value(), values, keys);
+        }
+    } else if (auto* a = v.if_array()) {
+        for (auto& e : *a) collect(e, values, keys);
+    }
+}
+
+// One JSON-aware mutation of a plain log's text (without byte 0); "" if it cannot make one.
+std::string mutate_json(std::string_view text, std::minstd_rand& rng) {
+    std::vector<std::string_view> lines;
+    for (std::size_t pos = 0; pos < text.size();) {
+        std::size_t nl = text.find('\n', pos);
+        if (nl == std::string_view::npos) nl = text.size();
+        lines.push_back(text.substr(pos, nl - pos));
+        pos = nl + 1;
+    }
+    if (lines.empty()) return {};
+    std::size_t pick = rng() % lines.size();
+    std::string out_line;
+    if (rng() % 8 == 0) {
+        // Repeat a line elsewhere (a task ending twice, a stage submitted again, ...).
+        lines.insert(lines.begin() + static_cast<std::ptrdiff_t>(rng() % (lines.size() + 1)), lines[pick]);
+    } else {
+        boost::system::error_code ec;
+        boost::json::value v = boost::json::parse(lines[pick], ec);
+        if (ec) return {};
+        std::vector<boost::json::value*> values;
+        std::vector<std::pair<boost::json::object*, std::string>> keys;
+        collect(v, values, keys);
+        if (!keys.empty() && rng() % 6 == 0) {
+            auto& [o, k] = keys[rng() % keys.size()];
+            o->erase(k);
+        } else {
+            // Not the line's own object (values[0]) unless it is all there is.
+            boost::json::value& target = *values[values.size() > 1 ? 1 + rng() % (values.size() - 1) : 0];
+            switch (rng() % 16) {
+                case 0: target = std::numeric_limits<std::int64_t>::min(); break;
+                case 1: target = std::numeric_limits<std::int64_t>::max(); break;
+                case 2: target = std::numeric_limits<std::uint64_t>::max(); break;
+                case 3: target = std::int64_t{std::numeric_limits<int>::max()}; break;
+                case 4: target = std::int64_t{std::numeric_limits<int>::max()} + 1; break;
+                case 5: target = std::int64_t{std::numeric_limits<int>::min()}; break;
+                case 6: target = -1; break;
+                case 7: target = 0; break;
+                case 8: target = 1e300; break;
+                case 9: target = -0.5; break;
+                case 10: target = ""; break;
+                case 11: target = nullptr; break;
+                case 12: target = true; break;
+                case 13: target = boost::json::array{}; break;
+                case 14: target = boost::json::object{}; break;
+                default: target = *values[rng() % values.size()]; break;  // another value of the line
+            }
+        }
+        out_line = boost::json::serialize(v);
+        lines[pick] = out_line;
+    }
+    std::string out;
+    for (auto l : lines) {
+        out.append(l);
+        out += '\n';
+    }
+    return out;
+}
+
 }  // namespace
+
+extern "C" std::size_t LLVMFuzzerMutate(std::uint8_t* data, std::size_t size, std::size_t max_size);
+
+extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t* data, std::size_t size, std::size_t max_size,
+                                               unsigned int seed) {
+    std::minstd_rand rng(seed);
+    const bool plain = size > 1 && (data[0] & 3) != 1 && (data[0] & 3) != 2;
+    if (plain && rng() % 2 == 0) {
+        std::string text = mutate_json(std::string_view(reinterpret_cast<const char*>(data) + 1, size - 1), rng);
+        if (!text.empty() && text.size() + 1 <= max_size) {
+            std::memcpy(data + 1, text.data(), text.size());
+            return text.size() + 1;
+        }
+    }
+    return LLVMFuzzerMutate(data, size, max_size);
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     static LogDir dir;

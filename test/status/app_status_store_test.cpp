@@ -424,6 +424,14 @@ TEST_CASE("a hostile event log's times and indices: sums saturate, a far index c
         auto e0 = std::find_if(execs.begin(), execs.end(), [](auto& e) { return e.at("id") == "0"; });
         REQUIRE(e0 != execs.end());
         CHECK(e0->at("totalDuration") == kMax);
+        ExecutorMetrics m;
+        m.execution_memory_bytes = kMax;
+        m.storage_memory_bytes = 900;
+        l.on_executor_metrics_update(SparkListenerExecutorMetricsUpdate{kT0, "0", m});
+        execs = get(store, "/applications/app-1/allexecutors").as_array();
+        e0 = std::find_if(execs.begin(), execs.end(), [](auto& e) { return e.at("id") == "0"; });
+        REQUIRE(e0 != execs.end());
+        CHECK(e0->at("peakMemoryMetrics").at("OnHeapUnifiedMemory") == kMax);
 
         l.on_application_end(SparkListenerApplicationEnd{kMax});
         auto app = get(store, "/applications/app-1").as_object();
