@@ -610,6 +610,12 @@ void DAGScheduler::handle_task_completion(const TaskSet& ts, int index, TaskEndR
                                           TaskMetrics metrics, TaskInfo info) {
     auto sit = stages_.find(ts.stage_id);
     std::string task_type = ts.shuffle_map ? "ShuffleMapTask" : "ResultTask";
+    // Accumulators are merged first, so that the TaskEnd carries them (Spark).
+    std::vector<AccumulatorUpdate> accum_updates = std::move(metrics.accumulator_updates);
+    metrics.accumulator_updates.clear();
+    if (sit != stages_.end() && !accum_updates.empty()) {
+        update_accumulators(*sit->second, ts.tasks[static_cast<std::size_t>(index)], reason, accum_updates, info);
+    }
     // The listener hears about the task before any job or stage state changes (Spark).
     bus_.post(SparkListenerTaskEnd{ts.stage_id, ts.stage_attempt, task_type, std::holds_alternative<Success>(reason)
                                                                                    ? std::string("Success")
@@ -725,6 +731,36 @@ void DAGScheduler::handle_task_completion(const TaskSet& ts, int index, TaskEndR
     }
     if (current_attempt) ++stage->latest_info.num_failed_tasks;
     // Other failures: the TaskSetManager retries or aborts; nothing to do here.
+}
+
+void DAGScheduler::update_accumulators(Stage& stage, const TaskSpec& spec, const TaskEndReason& reason,
+                                       const std::vector<AccumulatorUpdate>& updates, TaskInfo& info) {
+    // Spark's rules: a result task's success counts only the first time its partition
+    // succeeds in the job; other successes always count; of the failures, only an
+    // ExceptionFailure's or TaskKilled's updates (the executor sent only those of accumulators
+    // that count failed values); FetchFailed and lost tasks never count.
+    const bool success = std::holds_alternative<Success>(reason);
+    if (success) {
+        if (!stage.is_shuffle_map()) {
+            ActiveJob* job = static_cast<ResultStage&>(stage).active_job;
+            auto out = static_cast<std::size_t>(spec.output_id);
+            if (!job || spec.output_id < 0 || out >= job->finished.size() || job->finished[out]) return;
+        }
+    } else if (!std::holds_alternative<ExceptionFailure>(reason) && !std::holds_alternative<TaskKilled>(reason)) {
+        return;
+    }
+    auto infos = AccumulatorContext::merge_updates(updates, !success, fmt::format("TID {}", info.task_id));
+    for (auto& a : infos) {
+        AccumulableInfo stage_value{a.id, a.name, std::nullopt, a.value, a.internal, a.count_failed_values};
+        auto& acc = stage.latest_info.accumulables;
+        auto it = std::find_if(acc.begin(), acc.end(), [&](const AccumulableInfo& x) { return x.id == a.id; });
+        if (it == acc.end()) {
+            acc.push_back(std::move(stage_value));
+        } else {
+            *it = std::move(stage_value);
+        }
+        info.accumulables.push_back(std::move(a));
+    }
 }
 
 void DAGScheduler::resubmit_failed_stages() {

@@ -11,6 +11,7 @@
 #include "scheduler/task_end_reason.hpp"
 #include "scheduler/task_set.hpp"
 #include "scheduler/timer.hpp"
+#include "scheduler/util/accumulator_context.hpp"
 #include "shuffle/map_output_tracker.hpp"
 
 #include <atomic>
@@ -92,6 +93,10 @@ private:
     /// `index`: the task's position in `ts.tasks` (task_ended passes a task set holding that task only).
     void handle_task_completion(const TaskSet& ts, int index, TaskEndReason reason, std::string result,
                                 TaskMetrics metrics, TaskInfo info);
+    /// Merges a finished task's accumulator updates as Spark does (see the .cpp) and records the
+    /// named ones in `info` and the stage's StageInfo.
+    void update_accumulators(Stage& stage, const TaskSpec& spec, const TaskEndReason& reason,
+                             const std::vector<AccumulatorUpdate>& updates, TaskInfo& info);
     void handle_task_set_failed(int stage_id, std::string reason);
     void fail_job_and_independent_stages(ActiveJob* job, const std::string& message,
                                          const std::string& stage_reason);

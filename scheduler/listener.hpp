@@ -5,6 +5,7 @@
 /// TaskInfo), and the ListenerBus that delivers them.
 
 #include "scheduler/task_metrics.hpp"
+#include "scheduler/util/accumulable_info.hpp"
 
 #include <atomic>
 #include <cstddef>
@@ -47,6 +48,9 @@ struct StageInfo {
     int num_completed_tasks = 0;
     int num_failed_tasks = 0;
     TaskMetrics metrics;
+    /// The named accumulators the attempt's tasks updated, by id, each with its merged value
+    /// (Spark's StageInfo.accumulables).
+    std::vector<AccumulableInfo> accumulables;
 
     /// "running", "failed" or "succeeded" (Spark's StageInfo.getStatusString).
     std::string status() const {
@@ -78,6 +82,8 @@ struct TaskInfo {
     bool killed = false;
     TaskLocality locality = TaskLocality::process_local;
     bool speculative = false;  ///< a speculative copy (ember.speculation)
+    /// The named accumulators this task updated, set when it ends (Spark's TaskInfo.accumulables).
+    std::vector<AccumulableInfo> accumulables;
 };
 
 struct SparkListenerJobStart {

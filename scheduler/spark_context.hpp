@@ -6,6 +6,7 @@
 #include "rpc/conf.hpp"
 #include "scheduler/stage.hpp"
 #include "scheduler/source_location.hpp"
+#include "scheduler/util/accumulator_v2.hpp"
 
 #include <map>
 #include <memory>
@@ -85,6 +86,35 @@ public:
     template <class T>
     Rdd<T> make_rdd(std::vector<std::pair<T, std::vector<std::string>>> data,
                     SourceLocation loc = SourceLocation::current());
+
+    // -- accumulators (Spark's longAccumulator, doubleAccumulator, collectionAccumulator, register)
+
+    /// A new accumulator of 64-bit sums, zero. `name`: shown to listeners, the UI, the REST API
+    /// and the event log (unnamed ones are not shown). `count_failed_values`: failed and killed
+    /// tasks' updates count too (Spark's internal flag). Capture the handle by value in task
+    /// lambdas; see accumulator_v2.hpp for when updates count. Threading: thread-safe.
+    LongAccumulator long_accumulator(std::optional<std::string> name = std::nullopt,
+                                     bool count_failed_values = false) {
+        return LongAccumulator(Accumulator<LongAccumulatorState>::make({}, std::move(name), count_failed_values));
+    }
+    DoubleAccumulator double_accumulator(std::optional<std::string> name = std::nullopt,
+                                         bool count_failed_values = false) {
+        return DoubleAccumulator(Accumulator<DoubleAccumulatorState>::make({}, std::move(name), count_failed_values));
+    }
+    /// An accumulator that collects the added values into a std::vector<T> (T needs a Serde).
+    template <class T>
+    CollectionAccumulator<T> collection_accumulator(std::optional<std::string> name = std::nullopt,
+                                                    bool count_failed_values = false) {
+        return CollectionAccumulator<T>(
+            Accumulator<CollectionAccumulatorState<T>>::make({}, std::move(name), count_failed_values));
+    }
+    /// Registers a user-defined accumulator whose driver value starts as `acc` (usually
+    /// zero; tasks always start from A{}). See AccumulatorState for what A must offer.
+    template <AccumulatorState A>
+    Accumulator<A> register_accumulator(A acc, std::optional<std::string> name = std::nullopt,
+                                        bool count_failed_values = false) {
+        return Accumulator<A>::make(std::move(acc), std::move(name), count_failed_values);
+    }
 
     /// Receives scheduler events (jobs, stages, tasks, executors).
     void add_spark_listener(std::shared_ptr<scheduler::SparkListener> listener);

@@ -6,6 +6,7 @@
 
 #include "rpc/conf.hpp"
 #include "scheduler/task_metrics.hpp"
+#include "scheduler/util/accumulator_context.hpp"
 #include "shuffle/index_shuffle_block_resolver.hpp"
 #include "shuffle/map_output_tracker.hpp"
 #include "storage/block_manager.hpp"
@@ -46,7 +47,7 @@ public:
     TaskKilledException() : std::runtime_error("task killed") {}
 };
 
-/// Per-task state: identity, metrics and services.
+/// Per-task state: identity, metrics, accumulators and services.
 /// Threading: confined to the task's thread, except killed(), which any thread may set.
 class TaskContext {
 public:
@@ -82,6 +83,8 @@ public:
     int attempt_number() const noexcept { return attempt_number_; }
 
     TaskMetrics& metrics() noexcept { return metrics_; }
+    /// The task's copies of the accumulators it added to (see accumulator_v2.hpp).
+    TaskAccumulators& accumulators() noexcept { return accumulators_; }
     ExecutorServices& services() noexcept { return services_; }
     const Conf& conf() const noexcept { return services_.conf; }
 
@@ -107,6 +110,7 @@ private:
     std::int64_t task_attempt_id_;
     int attempt_number_;
     TaskMetrics metrics_;
+    TaskAccumulators accumulators_;
     std::uint64_t fetch_memory_bytes_ = 0;
     std::atomic<bool> killed_{false};
     static inline thread_local TaskContext* current_ = nullptr;

@@ -4,9 +4,11 @@
 /// TaskMetrics: what one task measured (Spark's TaskMetrics, internal.metrics.*).
 
 #include "scheduler/cluster/cluster_messages.capnp.h"
+#include "scheduler/util/accumulable_info.hpp"
 #include "shuffle/shuffle_metrics.hpp"
 
 #include <cstdint>
+#include <vector>
 
 namespace ember::scheduler {
 
@@ -40,6 +42,10 @@ struct TaskMetrics {
     std::uint64_t output_records_written = 0;
     shuffle::ShuffleWriteMetrics shuffle_write;
     shuffle::ShuffleReadMetrics shuffle_read;
+    /// The task's accumulator updates on their way to the DAGScheduler (in Spark, task metrics
+    /// are accumulators and travel with them). Not merged into totals; the DAGScheduler takes
+    /// them out before listeners see the metrics (they see TaskInfo::accumulables).
+    std::vector<AccumulatorUpdate> accumulator_updates;
 
     /// Raises peak_execution_memory to `bytes` if higher.
     void observe_execution_memory(std::uint64_t bytes) noexcept {

@@ -366,7 +366,10 @@ void TaskSetManager::handle_successful_task(std::int64_t tid, std::string result
         log::get("scheduler")->info("Ignoring result of TID {}: task {} in stage {} already succeeded", tid,
                                     info.index, ts_.name());
         info.killed = true;
-        sched_.dag().task_ended(ts_, info.index, TaskKilled{"another attempt succeeded"}, {}, metrics, info);
+        // Nor do its accumulator updates count: the partition's first success already did.
+        TaskMetrics m = metrics;
+        m.accumulator_updates.clear();
+        sched_.dag().task_ended(ts_, info.index, TaskKilled{"another attempt succeeded"}, {}, std::move(m), info);
         return;
     }
     successful_[index] = true;

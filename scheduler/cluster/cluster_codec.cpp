@@ -43,6 +43,13 @@ TaskStatusUpdate from_wire(wire::TaskStatus::Reader r) {
     auto data = r.getResult();
     u.result.assign(reinterpret_cast<const char*>(data.begin()), data.size());
     u.metrics = TaskMetrics::from_wire(r.getMetrics());
+    for (auto a : r.getAccumUpdates()) {
+        auto type = a.getType();
+        auto value = a.getValue();
+        u.metrics.accumulator_updates.push_back(
+            AccumulatorUpdate{a.getId(), std::string(type.begin(), type.size()),
+                              std::string(reinterpret_cast<const char*>(value.begin()), value.size())});
+    }
     if (u.state == TaskState::finished && r.getIndirect()) {
         u.indirect = true;
         u.result_size = r.getResultSize();

@@ -133,6 +133,14 @@ struct TaskFailedReason {
   }
 }
 
+# One task's partial value of one accumulator (Spark's accumUpdates). The driver merges it into
+# its accumulator `id` if `type` is that accumulator's and `value` decodes; else it drops it.
+struct AccumulatorUpdate {
+  id @0 :Int64;
+  type @1 :Text;                        # the state class's type tag (same build as the driver)
+  value @2 :Data;                       # the partial state in its Serde encoding
+}
+
 # Spark's DirectTaskResult / IndirectTaskResult. A finished task's result of S bytes travels in
 # `result` when S <= min(ember.task.maxDirectResultSize (1m), ember.rpc.message.maxSize).
 # Larger results are indirect: `result` is empty and `resultBlockId` names the block
@@ -149,6 +157,8 @@ struct TaskStatus {
   indirect @5 :Bool;                    # finished: the result is indirect (see above)
   resultSize @6 :UInt64;                # indirect: S, the result's size in bytes
   resultBlockId @7 :Text;               # indirect: the block holding it
+  accumUpdates @8 :List(AccumulatorUpdate);   # finished: every accumulator the task added to;
+                                        # failed / killed: those that count failed values
 }
 
 # Executor -> driver, one-way: state changes of one or more tasks.

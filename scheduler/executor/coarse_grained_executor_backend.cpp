@@ -216,6 +216,15 @@ void CoarseGrainedExecutorBackend::status_update(std::int64_t task_id, TaskState
         u.setResultBlockId(storage::name(indirect->block_id));
     }
     metrics.to_wire(u.initMetrics());
+    if (!metrics.accumulator_updates.empty()) {
+        auto list = u.initAccumUpdates(static_cast<unsigned>(metrics.accumulator_updates.size()));
+        for (unsigned i = 0; i < list.size(); ++i) {
+            const auto& a = metrics.accumulator_updates[i];
+            list[i].setId(a.id);
+            list[i].setType(a.type);
+            list[i].setValue(kj::arrayPtr(reinterpret_cast<const capnp::byte*>(a.value.data()), a.value.size()));
+        }
+    }
     driver_.send(std::move(msg));
 }
 

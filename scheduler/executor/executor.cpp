@@ -125,6 +125,11 @@ void Executor::run_task(const TaskDescription& task) {
         // Subtracting the deserialize span's CPU can leave a few ns more than the run's wall.
         m.executor_cpu_time_ns = std::min(cpu - std::min(cpu, m.executor_deserialize_cpu_time_ns), m.executor_run_time_ns);
         tc.metrics().result_size = indirect ? indirect->size : result.size();
+        // Spark's collectAccumulatorUpdates(taskFailed): a failed or killed task reports only the
+        // accumulators that count failed values.
+        if (!tc.accumulators().empty()) {
+            m.accumulator_updates = tc.accumulators().collect_updates(state != TaskState::finished);
+        }
         backend_.status_update(task.task_id, state, std::move(result), std::move(reason), tc.metrics(),
                                std::move(indirect));
     };

@@ -240,6 +240,22 @@ std::int64_t scheduler_delay_ms(const TaskRecord& t) {
     return std::max<std::int64_t>(0, d);
 }
 
+/// Spark's v1 AccumulableInfo list: {id, name, update (tasks only), value}, internal ones left
+/// out (Spark's AppStatusListener drops them; their values are the task metrics).
+json::array accumulables_json(const std::vector<scheduler::AccumulableInfo>& accs) {
+    json::array a;
+    for (const auto& i : accs) {
+        if (i.internal) continue;
+        json::object o;
+        o["id"] = i.id;
+        o["name"] = i.name ? json::value(*i.name) : json::value(nullptr);
+        if (i.update) o["update"] = *i.update;
+        o["value"] = i.value ? json::value(*i.value) : json::value(nullptr);
+        a.push_back(std::move(o));
+    }
+    return a;
+}
+
 json::object task_json(const TaskRecord& t, std::int64_t now) {
     json::object o;
     o["taskId"] = t.info.task_id;
@@ -257,7 +273,7 @@ json::object task_json(const TaskRecord& t, std::int64_t now) {
     o["status"] = t.status;
     o["taskLocality"] = to_string(t.info.locality);
     o["speculative"] = t.info.speculative;
-    o["accumulatorUpdates"] = json::array();
+    o["accumulatorUpdates"] = accumulables_json(t.info.accumulables);
     if (t.error) o["errorMessage"] = *t.error;
     if (t.metrics) o["taskMetrics"] = task_metrics_json(*t.metrics);
     o["executorLogs"] = json::object();
@@ -535,7 +551,7 @@ json::object stage_json(const StageRecord& s, const StageOptions& opt, std::int6
     json::array rdds;
     for (int r : i.rdd_ids) rdds.push_back(r);
     o["rddIds"] = std::move(rdds);
-    o["accumulatorUpdates"] = json::array();
+    o["accumulatorUpdates"] = accumulables_json(i.accumulables);
     if (opt.details) {
         json::object tasks;
         for (auto& [id, t] : s.tasks) {

@@ -76,6 +76,12 @@ std::optional<int> rdd_of_block(const std::string& block) {
     return id;
 }
 
+/// Drops Spark's internal accumulables (task metrics, from Spark's event logs): the store keeps
+/// their values as metrics already (Spark's AppStatusListener drops them too).
+void drop_internal(std::vector<AccumulableInfo>& accs) {
+    std::erase_if(accs, [](const AccumulableInfo& a) { return a.internal; });
+}
+
 std::uint64_t shuffle_read_bytes(const TaskMetrics& m) {
     return m.shuffle_read.remote_bytes_read + m.shuffle_read.local_bytes_read;
 }
@@ -132,6 +138,7 @@ public:
                 // stage for it, which this job's end marks skipped.
                 s = StageRecord{};
                 s.info = si;
+                drop_internal(s.info.accumulables);
             }
             if (std::find(s.job_ids.begin(), s.job_ids.end(), e.job_id) == s.job_ids.end()) s.job_ids.push_back(e.job_id);
         }
@@ -172,6 +179,7 @@ public:
         touch(e.stage_info.submission_time.value_or(now_ms()));
         auto& s = stage(e.stage_info);
         s.info = e.stage_info;
+        drop_internal(s.info.accumulables);
         s.status = StageStatus::active;
         ++state().counters.stages_submitted;
         for (int jid : s.job_ids) {
@@ -198,6 +206,7 @@ public:
         auto metrics = s.metrics;  // ours count every task; the scheduler's only successes
         s.info = e.stage_info;
         s.metrics = metrics;
+        drop_internal(s.info.accumulables);
         bool failed = e.stage_info.failure_reason.has_value();
         s.status = failed ? StageStatus::failed : StageStatus::complete;
         ++(failed ? state().counters.stages_failed : state().counters.stages_completed);
@@ -279,6 +288,19 @@ public:
             if (success) s.completed_indices.insert(e.task_info.index);
             auto& t = s.tasks[e.task_info.task_id];
             t.info = e.task_info;
+            drop_internal(t.info.accumulables);
+            // The stage shows each accumulator's latest merged value while it runs (Spark's
+            // live StageInfo is the scheduler's own object); StageCompleted then sets them all.
+            for (const auto& a : t.info.accumulables) {
+                AccumulableInfo v{a.id, a.name, std::nullopt, a.value, a.internal, a.count_failed_values};
+                auto& accs = s.info.accumulables;
+                auto it = std::find_if(accs.begin(), accs.end(), [&](const AccumulableInfo& x) { return x.id == a.id; });
+                if (it == accs.end()) {
+                    accs.push_back(std::move(v));
+                } else {
+                    *it = std::move(v);
+                }
+            }
             t.finished = true;
             t.metrics = e.task_metrics;
             t.status = success ? "SUCCESS" : killed ? "KILLED" : "FAILED";
@@ -434,7 +456,10 @@ private:
 
     StageRecord& stage(const StageInfo& info) {
         auto [it, inserted] = state().stages.try_emplace({info.stage_id, info.attempt_id});
-        if (inserted) it->second.info = info;
+        if (inserted) {
+            it->second.info = info;
+            drop_internal(it->second.info.accumulables);
+        }
         return it->second;
     }
 

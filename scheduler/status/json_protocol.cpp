@@ -5,6 +5,7 @@
 #include "storage/storage_level.hpp"
 
 #include <boost/json/array.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <fmt/format.h>
 
@@ -95,6 +96,22 @@ std::string storage_description(const storage::StorageLevel& l) {
     return l.description();
 }
 
+/// Spark's "Accumulables" array: {ID, Name, Update, Value, Internal, Count Failed Values}, absent
+/// options left out (values are strings, as Spark writes those of user accumulators).
+void put_accumulables(json::object& o, const std::vector<AccumulableInfo>& accs) {
+    auto& a = add_array(o, "Accumulables");
+    a.reserve(accs.size());
+    for (const AccumulableInfo& i : accs) {
+        auto& ai = push_object(a);
+        ai.emplace("ID", i.id);
+        if (i.name) put(ai, "Name", *i.name);
+        if (i.update) put(ai, "Update", *i.update);
+        if (i.value) put(ai, "Value", *i.value);
+        ai.emplace("Internal", i.internal);
+        ai.emplace("Count Failed Values", i.count_failed_values);
+    }
+}
+
 void put_task_info(json::object& o, const TaskInfo& t) {
     auto& ti = add_object(o, "Task Info");
     ti.reserve(14);
@@ -111,7 +128,7 @@ void put_task_info(json::object& o, const TaskInfo& t) {
     ti.emplace("Finish Time", t.finish_time);
     ti.emplace("Failed", t.failed);
     ti.emplace("Killed", t.killed);
-    add_array(ti, "Accumulables");
+    put_accumulables(ti, t.accumulables);
 }
 
 void put_task_metrics(json::object& o, const TaskMetrics& m) {
@@ -182,7 +199,7 @@ void put_stage_info(json::object& si, const StageInfo& s) {
     if (s.submission_time) si.emplace("Submission Time", *s.submission_time);
     if (s.completion_time) si.emplace("Completion Time", *s.completion_time);
     if (s.failure_reason) put(si, "Failure Reason", *s.failure_reason);
-    add_array(si, "Accumulables");
+    put_accumulables(si, s.accumulables);
     si.emplace("Resource Profile Id", 0);
     // ember's additions (see the header).
     put_ints(si, "RDD IDs", s.rdd_ids);
@@ -394,6 +411,36 @@ TaskLocality locality_from(const In& in, std::string_view key) {
     in.fail(key, fmt::format("is not a task locality: \"{}\"", s));
 }
 
+/// An accumulator value of Spark's log: a string for user accumulators, a number (or, for
+/// updatedBlockStatuses, a list) for internal ones, kept as its JSON text.
+std::optional<std::string> accumulable_value_from(const In& in, std::string_view key) {
+    const json::value* v = in.find(key);
+    if (!v) return std::nullopt;
+    if (v->is_string()) return std::string(v->get_string());
+    return json::serialize(*v);
+}
+
+/// An "Accumulables" array (absent: none).
+std::vector<AccumulableInfo> accumulables_from(const In& in) {
+    std::vector<AccumulableInfo> out;
+    if (!in.find("Accumulables")) return out;
+    const json::array& a = in.arr("Accumulables");
+    out.reserve(a.size());
+    for (std::size_t k = 0; k < a.size(); ++k) {
+        In e = in.element("Accumulables", a[k], k);
+        AccumulableInfo i;
+        i.id = e.num<std::int64_t>("ID");
+        if (e.find("Name")) i.name = e.str("Name");
+        i.update = accumulable_value_from(e, "Update");
+        i.value = accumulable_value_from(e, "Value");
+        // Spark: a name under "internal.metrics." marks an internal accumulator in old logs.
+        i.internal = e.flag_or("Internal", i.name && starts_with(*i.name, "internal.metrics."));
+        i.count_failed_values = e.flag_or("Count Failed Values", false);
+        out.push_back(std::move(i));
+    }
+    return out;
+}
+
 TaskInfo task_info_from(const In& in) {
     In t = in.obj("Task Info");
     TaskInfo i;
@@ -410,6 +457,7 @@ TaskInfo task_info_from(const In& in) {
     i.finish_time = t.num<std::int64_t>("Finish Time");
     i.failed = t.flag("Failed");
     i.killed = t.flag_or("Killed", false);
+    i.accumulables = accumulables_from(t);
     return i;
 }
 
@@ -503,6 +551,7 @@ StageInfo stage_info_from(const In& s) {
     i.num_completed_tasks = s.num_or<int>("Number of Completed Tasks", 0);
     i.num_failed_tasks = s.num_or<int>("Number of Failed Tasks", 0);
     if (auto tm = s.obj_opt("Task Metrics")) i.metrics = task_metrics_from(*tm);
+    i.accumulables = accumulables_from(s);
     return i;
 }
 
