@@ -2,6 +2,7 @@
 #include "scheduler/util/accumulator_context.hpp"
 
 #include "rpc/log.hpp"
+#include "scheduler/registry.hpp"
 
 #include <atomic>
 #include <exception>
@@ -26,6 +27,14 @@ struct Registry {
 Registry& registry() {
     static Registry* r = new Registry();  // never destroyed: handles may be used during exit
     return *r;
+}
+
+/// Whether to log the n-th dropped update (counting from 1): the first 100, then every 10000th,
+/// so an executor sending garbage cannot fill the driver's log.
+bool log_drop() {
+    static std::atomic<std::uint64_t> dropped{0};
+    std::uint64_t n = dropped.fetch_add(1) + 1;
+    return n <= 100 || n % 10000 == 0;
 }
 
 std::shared_ptr<Entry> find(std::int64_t id) {
@@ -85,29 +94,41 @@ std::vector<AccumulableInfo> AccumulatorContext::merge_updates(const std::vector
     for (const auto& u : updates) {
         auto e = find(u.id);
         if (!e) {
-            log->warn("Dropping an update of accumulator {} from {}: no such accumulator is registered", u.id, task);
+            if (log_drop()) {
+                log->warn("Dropping an update of accumulator {} from {}: no such accumulator is registered", u.id,
+                          task);
+            }
             continue;
         }
         if (task_failed && !e->meta.count_failed_values) {
-            log->warn("Dropping an update of accumulator {} from failed {}: it does not count failed values", u.id,
-                      task);
+            if (log_drop()) {
+                log->warn("Dropping an update of accumulator {} from failed {}: it does not count failed values",
+                          u.id, task);
+            }
             continue;
         }
         std::lock_guard lk(e->mu);
         if (u.type != e->acc->type_tag()) {
-            log->warn("Dropping an update of accumulator {} from {}: its type is {}, not the accumulator's {}", u.id,
-                      task, u.type, e->acc->type_tag());
+            if (log_drop()) {
+                log->warn("Dropping an update of accumulator {} from {}: its type is {}, not the accumulator's {}",
+                          u.id, task, demangle(u.type.substr(0, 200)), demangle(e->acc->type_tag()));
+            }
             continue;
         }
         std::optional<std::string> update;
         try {
             update = e->acc->merge_encoded(u.value);
         } catch (const std::exception& ex) {
-            log->error("Failed to update accumulator {} ({}) for {}: {}", u.id, e->acc->type_tag(), task, ex.what());
+            if (log_drop()) {
+                log->error("Failed to update accumulator {} ({}) for {}: {}", u.id, demangle(e->acc->type_tag()), task,
+                           ex.what());
+            }
             continue;
         } catch (...) {
-            log->error("Failed to update accumulator {} ({}) for {}: a non-standard exception", u.id,
-                       e->acc->type_tag(), task);
+            if (log_drop()) {
+                log->error("Failed to update accumulator {} ({}) for {}: a non-standard exception", u.id,
+                           demangle(e->acc->type_tag()), task);
+            }
             continue;
         }
         // Spark: named accumulators only, and no UI cruft for zero updates.

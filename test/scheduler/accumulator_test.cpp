@@ -485,3 +485,53 @@ TEST_CASE("The event log and the REST API show named accumulators as Spark's", "
     check_stage(json::parse(replayed.body));
     fs::remove_all(dir);
 }
+
+TEST_CASE("A speculative copy that wins and its straggler that also finishes count once",
+          "[scheduler][accumulator][speculation]") {
+    auto dir = test::fresh_temp_dir("acc-spec");
+    auto conf = base_conf(dir);
+    conf.set("ember.speculation", "true");
+    SparkContext sc("local-cluster[2,1,512]", "acc-spec", conf);
+    auto ev = std::make_shared<Events>();
+    sc.add_spark_listener(ev);
+    auto sum = sc.long_accumulator("sum");
+    auto tries = sc.long_accumulator("tries", /*count_failed_values=*/true);
+    std::vector<long> xs{1, 2, 3, 4, 5, 6, 7, 8};
+    auto n = sc.parallelize(xs, 8)
+                 .map([sum, tries](long x) {
+                     auto* tc = TaskContext::get();
+                     // The straggler sleeps without checking for a kill, then adds and finishes:
+                     // its copy has won by then.
+                     bool straggler = tc->partition_id() == 2 && tc->attempt_number() == 0;
+                     std::this_thread::sleep_for(straggler ? 1500ms : 60ms);
+                     sum.add(x);
+                     tries.add(1);
+                     return x;
+                 })
+                 .count();
+    CHECK(n == 8);
+    // Wait for the straggler's end: its update (if any) has been handled by then.
+    REQUIRE(test::wait_until(
+        [&] {
+            std::lock_guard lk(ev->mu);
+            for (auto& t : ev->task_ends) {
+                if (t.task_info.index == 2 && t.task_info.attempt == 0) return true;
+            }
+            return false;
+        },
+        20s));
+    std::this_thread::sleep_for(100ms);
+    {
+        std::lock_guard lk(ev->mu);
+        bool speculated = false;
+        for (auto& t : ev->task_ends) {
+            speculated |= t.task_info.speculative && t.reason == "Success";
+        }
+        CHECK(speculated);
+    }
+    // Spark: a result task's duplicate success never counts, not even for accumulators that
+    // count failed values (the straggler never checks for its kill, so it finishes: a duplicate).
+    CHECK(tries.value() == 8);
+    sc.stop();
+    fs::remove_all(dir);
+}
