@@ -178,7 +178,7 @@ public:
     static Accumulator make(A initial, std::optional<std::string> name, bool count_failed_values) {
         Accumulator h;
         h.id_ = scheduler::AccumulatorContext::new_id();
-        h.count_failed_values_ = count_failed_values;
+        h.flags_ = count_failed_values ? kCountFailedValues : 0;
         scheduler::AccumulatorContext::register_accumulator(
             scheduler::AccumulatorMetadata{h.id_, std::move(name), count_failed_values},
             std::make_unique<scheduler::TypedAccumulator<A>>(std::move(initial)));
@@ -187,7 +187,7 @@ public:
 
     std::int64_t id() const noexcept { return id_; }
     bool is_registered() const noexcept { return id_ > 0; }
-    bool count_failed_values() const noexcept { return count_failed_values_; }
+    bool count_failed_values() const noexcept { return (flags_ & kCountFailedValues) != 0; }
     /// The name given at registration (driver only; nullopt for unnamed accumulators and in
     /// executor processes).
     std::optional<std::string> name() const {
@@ -225,7 +225,7 @@ protected:
         if (auto* tc = scheduler::TaskContext::get()) {
             auto& accs = tc->accumulators();
             scheduler::AccumulatorBase* b = accs.find(id_);
-            if (!b) b = &accs.insert(id_, std::make_unique<scheduler::TypedAccumulator<A>>(), count_failed_values_);
+            if (!b) b = &accs.insert(id_, std::make_unique<scheduler::TypedAccumulator<A>>(), count_failed_values());
             return f(typed(*b).state);
         }
         using R = decltype(f(std::declval<A&>()));
@@ -253,8 +253,11 @@ private:
         return static_cast<scheduler::TypedAccumulator<A>&>(b);
     }
 
+    static constexpr std::int64_t kCountFailedValues = 1;
+    // Two whole words, no padding: a closure's bytes carry no uninitialised memory (which a
+    // check for captured addresses could mistake for a pointer).
     std::int64_t id_ = 0;
-    bool count_failed_values_ = false;
+    std::int64_t flags_ = 0;
 };
 
 /// LongAccumulator's state: the sum and count of the added values (Spark's LongAccumulator).
@@ -348,5 +351,6 @@ public:
 
 static_assert(std::is_trivially_copyable_v<LongAccumulator>, "accumulator handles travel in closures as bytes");
 static_assert(std::is_trivially_copyable_v<CollectionAccumulator<int>>);
+static_assert(sizeof(LongAccumulator) == 2 * sizeof(std::int64_t), "no padding in a handle");
 
 }  // namespace ember
