@@ -298,7 +298,8 @@ void BlockManagerMasterEndpoint::remove_executor(const std::string& executor_id)
                      }),
                      [block_name](rpc::RpcResult<rpc::Message> res) {
                          if (!res) {
-                             log::get("storage")->warn("Proactive replication of {} failed: {}", block_name,
+                             // Also every executor's fate when the application stops: not a warning.
+                             log::get("storage")->info("Proactive replication of {} failed: {}", block_name,
                                                        res.error().message);
                          } else if (auto b = res->try_get<wire::BooleanReply>(); b && !b->getValue()) {
                              log::get("storage")->warn("Proactive replication of {} made fewer copies than wanted",

@@ -7,6 +7,7 @@
 #include "rpc/message_data.hpp"
 #include "rpc/testkit/local_envs.hpp"
 #include "storage/block_manager.hpp"
+#include "storage/block_manager_messages.capnp.h"
 #include "storage/block_manager_master_endpoint.hpp"
 #include "storage/block_replication_policy.hpp"
 #include "storage/block_transfer_codec.hpp"
@@ -183,7 +184,7 @@ TEST_CASE("An UploadBlock is read only for an RDD block at replication 1 with th
 TEST_CASE("A block put at replication N is kept on N BlockManagers and the master knows each",
           "[storage][replication]") {
     Conf conf;
-    conf.set("ember.storage.memoryCapacity", "100000");
+    conf.set("ember.storage.memoryCapacity", "200m");
     Cluster c("copies", 3, conf);
     auto& b1 = c.bm("1");
 
@@ -214,6 +215,20 @@ TEST_CASE("A block put at replication N is kept on N BlockManagers and the maste
     // More copies than BlockManagers: as many as there are, and the put still succeeds.
     REQUIRE(b1.put_bytes(RddBlockId{1, 4}, bytes_of(10, 'm'), StorageLevel::memory_only(5)));
     CHECK(c.master->get_locations(RddBlockId{1, 4}).size() == 3);
+
+    // What a copy costs the putting task (measured, not checked: the machine is shared).
+    for (int replication : {1, 2}) {
+        auto start = std::chrono::steady_clock::now();
+        for (int p = 0; p < 4; ++p) {
+            REQUIRE(b1.put_bytes(RddBlockId{10 + replication, p}, bytes_of(8 << 20, 'b'),
+                                 StorageLevel::memory_only_ser(replication)));
+        }
+        auto us = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
+        WARN("put_bytes of 8 MiB at replication " << replication << ": " << us / 4 << " us per block");
+        for (int p = 0; p < 4; ++p) {
+            CHECK(c.master->get_locations(RddBlockId{10 + replication, p}).size() == static_cast<std::size_t>(replication));
+        }
+    }
 
     // GetPeers: never the asker, never the driver.
     CHECK(executors(b1.get_peers(true)) == std::set<std::string>{"2", "3"});
@@ -303,6 +318,16 @@ TEST_CASE("A hostile or oversized upload is refused with a clear error and the s
     CHECK(good->is<wire::BlockUploaded>());
     CHECK(target.get_local_block(RddBlockId{9, 1})->view() == "abc");
     CHECK(executors(c.master->get_locations(RddBlockId{9, 1})) == std::set<std::string>{"2"});
+    // ReplicateBlock is obeyed from the master only, not from a peer.
+    auto storage_ref = c.envs[1].endpoint_ref(c.envs[2].address(), std::string(BlockManager::kStorageEndpointName));
+    auto replicate = storage_ref.ask_sync(rpc::OutgoingMessage::make<wire::ReplicateBlock>([](wire::ReplicateBlock::Builder b) {
+                                              b.setBlockId("rdd_9_0");
+                                              b.setMaxReplicas(3);
+                                          }),
+                                          rpc::RpcTimeout{10s});
+    REQUIRE_FALSE(replicate.has_value());
+    CHECK_THAT(replicate.error().message, Catch::Contains("accepted from the driver's BlockManagerMaster only"));
+    CHECK(executors(c.master->get_locations(RddBlockId{9, 0})) == std::set<std::string>{"2"});
     // Memory full (not larger than the store): refused as not fitting, not silently dropped.
     auto full = send("rdd_9_2", mem, 1, 990, std::string(990, 'z'));
     REQUIRE_FALSE(full.has_value());
