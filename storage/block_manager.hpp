@@ -111,7 +111,9 @@ public:
     /// reported). The first writer wins: if the block exists this is a no-op returning true.
     /// Returns false when the block fits nowhere (a memory-only block larger than the free
     /// MemoryStore): it is then not stored. Reports the new block to the master when
-    /// `tell_master` (blocking; call from task threads). Throws std::runtime_error on disk errors.
+    /// `tell_master` (blocking; call from task threads). An RDD block at a level with replication
+    /// N > 1 is then uploaded to N-1 peers before this returns (see Replication above; fewer
+    /// copies than N is logged, not an error). Throws std::runtime_error on disk errors.
     bool put_bytes(const BlockId& id, ManagedBuffer bytes, const StorageLevel& level, bool tell_master = true);
     /// The bytes of a local non-shuffle block (memory, then disk); nullopt if absent.
     std::optional<ManagedBuffer> get_local_block(const BlockId& id);
