@@ -4,12 +4,18 @@
 #include "rpc/log.hpp"
 #include "storage/block_manager_messages.capnp.h"
 #include "storage/block_transfer_messages.capnp.h"
+#include "storage/storage_codec.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include <fmt/format.h>
 
 #include <cerrno>
 #include <cstring>
 #include <future>
+#include <limits>
+#include <algorithm>
 #include <sstream>
 #include <stdexcept>
 
@@ -36,6 +42,10 @@ public:
     explicit BlockRpcServer(BlockManager& bm) : bm_(bm) {}
 
     void receive_and_reply(const rpc::Message& msg, rpc::RpcCallContext ctx) override {
+        if (msg.is<wire::UploadBlock>()) {
+            upload(msg, std::move(ctx));
+            return;
+        }
         auto req = read_fetch_blocks(msg.get<wire::FetchBlocks>());
         if (!req) {
             ctx.send_failure(req.error().message);
@@ -99,6 +109,25 @@ public:
     }
 
 private:
+    /// Validates an UploadBlock here (cheap), then stores it on the block-upload thread.
+    void upload(const rpc::Message& msg, rpc::RpcCallContext ctx) {
+        const std::uint64_t memory = bm_.memory_store().max_memory();
+        auto req = read_upload_block(msg, [memory](const StorageLevel& level) {
+            // A block that may go to disk is bounded by the transport (ember.rpc.io.maxBodySize);
+            // a memory-only one by what the MemoryStore could ever hold.
+            return level.use_disk ? std::numeric_limits<std::uint64_t>::max() : memory;
+        });
+        if (!req) {
+            refused_.log(msg.sender_address().host, [&](std::uint64_t suppressed) {
+                log::get("storage")->warn("Refused an upload from {}: {}{}", msg.sender_address().host_port(),
+                                          req.error().message, log::suppressed_suffix(suppressed));
+            });
+            ctx.send_failure(req.error());
+            return;
+        }
+        bm_.store_upload(std::move(*req), std::move(ctx));
+    }
+
     /// Cuts the served bytes of block `name` down to `range`; false (and the ask failed) if the
     /// range goes beyond the block.
     static bool narrow(std::variant<rpc::FileRegion, rpc::SharedBytes>& region, const ByteRange& range,
@@ -129,6 +158,7 @@ private:
 
     BlockManager& bm_;
     log::RateLimitedLog unavailable_;
+    log::RateLimitedLog refused_;
 };
 
 /// Answers RemoveBlock and RemoveRdd from the master or the driver (Spark's
@@ -138,8 +168,20 @@ public:
     explicit BlockManagerStorageEndpoint(BlockManager& bm) : bm_(bm) {}
 
     void receive_and_reply(const rpc::Message& msg, rpc::RpcCallContext ctx) override {
-        if ((msg.is<wire::RemoveBlock>() || msg.is<wire::RemoveRdd>()) && !from_master(msg)) {
-            ctx.send_failure("removals are accepted from the driver's BlockManagerMaster only");
+        if ((msg.is<wire::RemoveBlock>() || msg.is<wire::RemoveRdd>() || msg.is<wire::ReplicateBlock>()) &&
+            !from_master(msg)) {
+            ctx.send_failure(fmt::format("{} is accepted from the driver's BlockManagerMaster only", msg.type_name()));
+            return;
+        }
+        if (auto rb = msg.try_get<wire::ReplicateBlock>()) {
+            auto id = parse_block_id(std::string_view(rb->getBlockId().cStr()));
+            if (!id) {
+                ctx.send_failure(fmt::format("Failed to parse {} into a block ID", rb->getBlockId().cStr()));
+                return;
+            }
+            std::vector<BlockManagerId> existing;
+            for (auto r : rb->getReplicas()) existing.push_back(detail::from_wire(r));
+            bm_.replicate_block_async(std::move(*id), std::move(existing), rb->getMaxReplicas(), std::move(ctx));
             return;
         }
         if (auto rb = msg.try_get<wire::RemoveBlock>()) {
@@ -164,7 +206,7 @@ private:
         auto* master = bm_.master();
         if (master && msg.came_over(master->ref())) return true;
         refused_.log(msg.sender_address().host, [&](std::uint64_t suppressed) {
-            log::get("storage")->warn("Ignoring {} from {}: only the driver's BlockManagerMaster may remove blocks{}",
+            log::get("storage")->warn("Ignoring {} from {}: only the driver's BlockManagerMaster may send it{}",
                                       msg.type_name(), msg.sender_address().host_port(),
                                       log::suppressed_suffix(suppressed));
         });
@@ -206,9 +248,24 @@ BlockManager::BlockManager(std::string executor_id, rpc::RpcEnv& env, const Conf
       fetch_timeout_(rpc::RpcTimeout::from(conf, {"ember.shuffle.io.connectionTimeout", "ember.network.timeout"},
                                            "120s")),
       memory_(storage_memory_bytes(conf, executor_memory)),
-      disk_store_(disk_) {}
+      disk_store_(disk_),
+      max_replication_failures_(static_cast<int>(conf.get_int("ember.storage.maxReplicationFailures", 1))),
+      cached_peers_ttl_(conf.get_time_ms("ember.storage.cachedPeersTtl", "60s")),
+      upload_pool_(std::make_unique<boost::asio::thread_pool>(1)),
+      replicate_pool_(std::make_unique<boost::asio::thread_pool>(1)) {
+    boost::asio::post(*upload_pool_, [] { log::set_thread_name("block-upload"); });
+    boost::asio::post(*replicate_pool_, [] { log::set_thread_name("block-replicate"); });
+}
 
-BlockManager::~BlockManager() { stop(); }
+BlockManager::~BlockManager() {
+    stop();
+    // Queued uploads and replications are dropped (their asks fail with no_reply); a running
+    // one ends with its ask.
+    upload_pool_->stop();
+    replicate_pool_->stop();
+    upload_pool_->join();
+    replicate_pool_->join();
+}
 
 void BlockManager::initialize() {
     if (initialized_) return;
@@ -276,7 +333,134 @@ bool BlockManager::put_bytes(const BlockId& id, ManagedBuffer bytes, const Stora
     }
     handle_evicted(std::move(evicted));
     if (stored && tell_master) report(id, true);
+    // Replicas of cached RDD blocks only (Spark's proactive replication skips other kinds too);
+    // a copy received from a peer has replication 1 and is not passed on.
+    if (stored && level.replication > 1 && std::holds_alternative<RddBlockId>(id) && master_) {
+        replicate(id, bytes, level, {}, false);
+    }
     return stored;
+}
+
+std::vector<BlockManagerId> BlockManager::get_peers(bool force) {
+    if (!master_) return {};
+    {
+        std::lock_guard lk(peers_mu_);
+        if (!force && peers_valid_ && std::chrono::steady_clock::now() - peers_fetched_ < cached_peers_ttl_) {
+            return cached_peers_;
+        }
+    }
+    auto peers = master_->get_peers(id_);
+    std::lock_guard lk(peers_mu_);
+    cached_peers_ = peers;
+    peers_fetched_ = std::chrono::steady_clock::now();
+    peers_valid_ = true;
+    return peers;
+}
+
+rpc::RpcResult<void> BlockManager::upload_block(const BlockManagerId& peer, const BlockId& id,
+                                                const StorageLevel& level, const ManagedBuffer& bytes) {
+    auto ref = env_.endpoint_ref(rpc::RpcAddress{peer.host, peer.port}, std::string(kEndpointName));
+    auto r = ref.ask_sync<wire::BlockUploaded>(make_upload_block(id, level, bytes), fetch_timeout_);
+    if (!r) return r.error();
+    return {};
+}
+
+bool BlockManager::replicate(const BlockId& id, const ManagedBuffer& bytes, const StorageLevel& level,
+                             std::vector<BlockManagerId> existing, bool force_peers) {
+    const auto start = std::chrono::steady_clock::now();
+    const std::size_t wanted = static_cast<std::size_t>(std::max(0, level.replication - 1));
+    StorageLevel replica_level = level;
+    replica_level.replication = 1;
+    std::vector<BlockManagerId> done = std::move(existing);  // other BlockManagers holding it
+    std::vector<BlockManagerId> failed;
+    auto contains = [](const std::vector<BlockManagerId>& v, const BlockManagerId& b) {
+        return std::find(v.begin(), v.end(), b) != v.end();
+    };
+    auto candidates = [&](bool force) {
+        auto peers = get_peers(force);
+        std::erase_if(peers, [&](const BlockManagerId& p) { return p == id_ || contains(done, p) || contains(failed, p); });
+        int still = static_cast<int>(wanted) - static_cast<int>(done.size());
+        return policy_.prioritize(id_, std::move(peers), done, id, std::max(0, still));
+    };
+    auto order = candidates(force_peers);
+    std::size_t next = 0;
+    int failures = 0;
+    while (failures <= max_replication_failures_ && next < order.size() && done.size() < wanted) {
+        const BlockManagerId peer = order[next];
+        auto r = upload_block(peer, id, replica_level, bytes);
+        if (r) {
+            log::get("storage")->debug("Replicated {} of {} bytes to {}", name(id), bytes.size(), peer.to_string());
+            done.push_back(peer);
+            ++next;
+            continue;
+        }
+        ++failures;
+        log::get("storage")->warn("Failed to replicate {} to {}, failure #{}: {}", name(id), peer.to_string(), failures,
+                                  r.error().message);
+        failed.push_back(peer);
+        // Spark refreshes the peers after a failure: the peer may be gone.
+        order = candidates(true);
+        next = 0;
+    }
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
+    if (done.size() < wanted) {
+        log::get("storage")->warn("Block {} replicated to only {} peer(s) instead of {} peers", name(id), done.size(),
+                                  wanted);
+        return false;
+    }
+    log::get("storage")->debug("Replicating {} of {} bytes to {} peer(s) took {} ms", name(id), bytes.size(), wanted, ms);
+    return true;
+}
+
+bool BlockManager::replicate_block(const BlockId& id, const std::vector<BlockManagerId>& existing, int max_replicas) {
+    log::get("storage")->info("Using {} to pro-actively replicate {}", id_.to_string(), name(id));
+    StorageLevel level;
+    {
+        std::lock_guard lk(mu_);
+        auto it = levels_.find(id);
+        if (it == levels_.end()) return false;
+        level = it->second;
+    }
+    auto bytes = get_local_block(id);
+    if (!bytes) return false;
+    level.replication = max_replicas;
+    return replicate(id, *bytes, level, existing, true);
+}
+
+void BlockManager::store_upload(UploadRequest req, rpc::RpcCallContext ctx) {
+    boost::asio::post(*upload_pool_, [this, req = std::move(req), ctx = std::move(ctx)]() mutable {
+        try {
+            // put_bytes reports the block to the master (and waits for it) before the reply.
+            if (!put_bytes(req.id, req.bytes, req.level, true)) {
+                ctx.send_failure(fmt::format("Block {} of {} bytes does not fit in executor {}'s storage", req.name,
+                                             req.bytes.size(), id_.executor_id));
+                return;
+            }
+            std::uint64_t mem = memory_.size(req.id);
+            std::uint64_t disk = disk_store_.size(req.id);
+            ctx.reply<wire::BlockUploaded>([&](wire::BlockUploaded::Builder b) {
+                b.setMemSize(mem);
+                b.setDiskSize(disk);
+            });
+        } catch (const std::exception& e) {
+            log::get("storage")->warn("Cannot store uploaded block {}: {}", req.name, e.what());
+            ctx.send_failure(fmt::format("Cannot store block {} at executor {}", req.name, id_.executor_id));
+        }
+    });
+}
+
+void BlockManager::replicate_block_async(BlockId id, std::vector<BlockManagerId> existing, int max_replicas,
+                                         rpc::RpcCallContext ctx) {
+    boost::asio::post(*replicate_pool_, [this, id = std::move(id), existing = std::move(existing), max_replicas,
+                                         ctx = std::move(ctx)]() mutable {
+        bool ok = false;
+        try {
+            ok = replicate_block(id, existing, max_replicas);
+        } catch (const std::exception& e) {
+            log::get("storage")->warn("Cannot replicate {}: {}", name(id), e.what());
+        }
+        ctx.reply<wire::BooleanReply>([&](wire::BooleanReply::Builder b) { b.setValue(ok); });
+    });
 }
 
 void BlockManager::handle_evicted(std::vector<MemoryStore::Evicted> evicted) {

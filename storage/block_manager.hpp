@@ -9,6 +9,7 @@
 #include "storage/block_id.hpp"
 #include "storage/block_manager_id.hpp"
 #include "storage/block_manager_master.hpp"
+#include "storage/block_replication_policy.hpp"
 #include "storage/block_transfer_codec.hpp"
 #include "storage/disk_block_manager.hpp"
 #include "storage/disk_store.hpp"
@@ -17,6 +18,7 @@
 #include "storage/storage_level.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -25,6 +27,10 @@
 #include <set>
 #include <string>
 #include <vector>
+
+namespace boost::asio {
+class thread_pool;
+}
 
 namespace ember::storage {
 
@@ -51,7 +57,21 @@ using FetchCallback = std::function<void(rpc::RpcResult<std::vector<ManagedBuffe
 /// FetchBlocks; memory blocks are sent from memory without a copy, disk blocks with sendfile.
 /// After register_with_master(), stored and removed blocks are reported to the driver's
 /// BlockManagerMaster (UpdateBlockInfo) and the "BlockManagerEndpoint" storage endpoint answers
-/// the master's RemoveBlock and RemoveRdd.
+/// the master's RemoveBlock, RemoveRdd and ReplicateBlock.
+///
+/// Replication (Spark's BlockManager.replicate): a non-shuffle RDD block put at a level with
+/// replication N > 1 is stored here, then uploaded (UploadBlock, its bytes as the raw body) to
+/// N-1 peers, the other executors' BlockManagers the master names (GetPeers, cached for
+/// ember.storage.cachedPeersTtl, 60s), tried in RandomBlockReplicationPolicy's order; a failed
+/// upload refreshes the peers and tries another, up to ember.storage.maxReplicationFailures (1)
+/// failures, after which the block keeps fewer copies (a warning says how many). Each peer
+/// stores its copy at the same level with replication 1 and reports it to the master before it
+/// answers, so when put_bytes returns (and the task that computed the block ends, and with it
+/// the action that cached the RDD) the master knows every copy that was made. The upload
+/// runs on the task's thread, after the local store: the caller waits for it, as Spark's
+/// putIterator does. The receiving side stores uploads on a thread of its own ("block-upload"),
+/// and runs the master's ReplicateBlock (proactive replication after an executor was lost) on
+/// another ("block-replicate"), never on an I/O thread.
 ///
 /// Config: ember.local.dir (comma-separated roots, default /tmp),
 /// ember.diskStore.subDirectories (64), ember.shuffle.io.connectionTimeout (fetch ask timeout,
@@ -91,13 +111,32 @@ public:
     /// reported). The first writer wins: if the block exists this is a no-op returning true.
     /// Returns false when the block fits nowhere (a memory-only block larger than the free
     /// MemoryStore): it is then not stored. Reports the new block to the master when
-    /// `tell_master` (blocking; call from task threads). Throws std::runtime_error on disk errors.
+    /// `tell_master` (blocking; call from task threads). An RDD block at a level with replication
+    /// N > 1 is then uploaded to N-1 peers before this returns (see Replication above; fewer
+    /// copies than N is logged, not an error). Throws std::runtime_error on disk errors.
     bool put_bytes(const BlockId& id, ManagedBuffer bytes, const StorageLevel& level, bool tell_master = true);
     /// The bytes of a local non-shuffle block (memory, then disk); nullopt if absent.
     std::optional<ManagedBuffer> get_local_block(const BlockId& id);
     /// Bytes of `id` from another BlockManager: asks the master where it is and fetches from
     /// each location in turn; nullopt if no location serves it. Blocking: task threads only.
     std::optional<ManagedBuffer> get_remote_bytes(const BlockId& id);
+    /// Copies local block `id` to new peers until it is on `max_replicas` BlockManagers, counting
+    /// this one and `existing` (Spark's replicateBlock; the master asks for it with ReplicateBlock
+    /// when an executor holding a copy was lost). Refreshes the peers first. Blocking (uploads);
+    /// false if the block is not here or fewer copies could be made.
+    bool replicate_block(const BlockId& id, const std::vector<BlockManagerId>& existing, int max_replicas);
+    /// The other executors' BlockManagers (the master's GetPeers: not this one, not the driver's),
+    /// cached for ember.storage.cachedPeersTtl; `force` asks the master again. Blocking; empty
+    /// before register_with_master() or if the master cannot be reached.
+    std::vector<BlockManagerId> get_peers(bool force = false);
+    /// Internal (the block-transfer endpoint): stores a validated upload on the block-upload
+    /// thread, reports it to the master, then answers `ctx` with BlockUploaded, or fails it
+    /// naming the reason (the block fits nowhere here).
+    void store_upload(UploadRequest req, rpc::RpcCallContext ctx);
+    /// Internal (the storage endpoint): replicate_block() on the block-replicate thread, then
+    /// answers `ctx` with a BooleanReply.
+    void replicate_block_async(BlockId id, std::vector<BlockManagerId> existing, int max_replicas,
+                               rpc::RpcCallContext ctx);
     /// Removes a local non-shuffle block; false if absent. Reported to the master (without
     /// waiting) when `tell_master`.
     bool remove_block(const BlockId& id, bool tell_master = true);
@@ -123,6 +162,12 @@ public:
 
 private:
     void report(const BlockId& id, bool wait);
+    /// Uploads `bytes` to peers until `level.replication` BlockManagers hold them, counting this
+    /// one and `existing` (Spark's replicate); false if fewer copies were made.
+    bool replicate(const BlockId& id, const ManagedBuffer& bytes, const StorageLevel& level,
+                   std::vector<BlockManagerId> existing, bool force_peers);
+    rpc::RpcResult<void> upload_block(const BlockManagerId& peer, const BlockId& id, const StorageLevel& level,
+                                      const ManagedBuffer& bytes);
     /// Moves blocks evicted from memory to disk if their level has disk, else forgets them.
     void handle_evicted(std::vector<MemoryStore::Evicted> evicted);
 
@@ -139,6 +184,17 @@ private:
     std::mutex mu_;
     std::map<BlockId, StorageLevel> levels_;  // guarded by mu_; non-shuffle blocks stored here
     std::set<BlockId> writing_;               // guarded by mu_; puts in progress (first writer wins)
+
+    RandomBlockReplicationPolicy policy_;
+    int max_replication_failures_;
+    std::chrono::milliseconds cached_peers_ttl_;
+    std::mutex peers_mu_;
+    std::vector<BlockManagerId> cached_peers_;              // guarded by peers_mu_
+    std::chrono::steady_clock::time_point peers_fetched_;   // guarded by peers_mu_
+    bool peers_valid_ = false;                              // guarded by peers_mu_
+    // Last members: destroyed (joined) first, while what their jobs use still exists.
+    std::unique_ptr<boost::asio::thread_pool> upload_pool_;     // block-upload: stores uploads
+    std::unique_ptr<boost::asio::thread_pool> replicate_pool_;  // block-replicate: ReplicateBlock
 };
 
 /// Spark's RESERVED_SYSTEM_MEMORY_BYTES: memory kept out of execution and storage.

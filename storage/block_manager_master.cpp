@@ -77,6 +77,19 @@ std::vector<BlockManagerId> BlockManagerMaster::get_locations(const BlockId& blo
     return out;
 }
 
+std::vector<BlockManagerId> BlockManagerMaster::get_peers(const BlockManagerId& id) {
+    auto msg = rpc::OutgoingMessage::make<wire::GetPeers>(
+        [&](wire::GetPeers::Builder b) { detail::to_wire(b.initBlockManagerId(), id); });
+    auto r = master_.ask_sync<wire::Locations>(std::move(msg), timeout_);
+    std::vector<BlockManagerId> out;
+    if (!r) {
+        log::get("storage")->warn("GetPeers of {} failed: {}", id.to_string(), r.error().message);
+        return out;
+    }
+    for (auto l : r->get<wire::Locations>().getLocations()) out.push_back(detail::from_wire(l));
+    return out;
+}
+
 int BlockManagerMaster::remove_rdd(int rdd_id, bool blocking) {
     auto msg = rpc::OutgoingMessage::make<wire::RemoveRdd>([&](wire::RemoveRdd::Builder b) { b.setRddId(rdd_id); });
     if (!blocking) {

@@ -44,6 +44,9 @@ public:
                                  std::uint64_t mem_size, std::uint64_t disk_size);
     /// GetLocations. Blocking; empty if the master cannot be reached.
     std::vector<BlockManagerId> get_locations(const BlockId& block);
+    /// GetPeers: the other executors' BlockManagers (not `id`, not the driver's). Blocking; empty
+    /// if the master cannot be reached (logged).
+    std::vector<BlockManagerId> get_peers(const BlockManagerId& id);
     /// RemoveRdd; the number of blocks removed. Blocking when `blocking`, else returns 0 at once.
     int remove_rdd(int rdd_id, bool blocking);
 

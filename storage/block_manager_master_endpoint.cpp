@@ -3,13 +3,17 @@
 
 #include "rpc/log.hpp"
 #include "rpc/message.hpp"
+#include "rpc/rpc_env.hpp"
 #include "storage/storage_codec.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <optional>
+#include <random>
 
 namespace ember::storage {
 namespace {
@@ -63,6 +67,11 @@ void BlockManagerMasterEndpoint::receive_and_reply(const rpc::Message& msg, rpc:
         if (!block) return;
         auto locs = get_locations(*block);
         ctx.reply<wire::Locations>([&](wire::Locations::Builder b) { fill_locations(b, locs); });
+        return;
+    }
+    if (auto gp = msg.try_get<wire::GetPeers>()) {
+        auto peers = get_peers(detail::from_wire(gp->getBlockManagerId()));
+        ctx.reply<wire::Locations>([&](wire::Locations::Builder b) { fill_locations(b, peers); });
         return;
     }
     if (auto gm = msg.try_get<wire::GetLocationsMultipleBlockIds>()) {
@@ -123,10 +132,7 @@ void BlockManagerMasterEndpoint::remove_block_at(const std::string& executor_id,
         if (it != managers_.end()) {
             storage = it->second.storage;
             it->second.blocks.erase(block);
-            if (auto bl = block_locations_.find(block); bl != block_locations_.end()) {
-                bl->second.erase(executor_id);
-                if (bl->second.empty()) block_locations_.erase(bl);
-            }
+            drop_location_locked(block, executor_id);
         }
     }
     if (!storage) {
@@ -176,12 +182,11 @@ bool BlockManagerMasterEndpoint::update_block_info(const BlockManagerId& id, con
         if (level.is_valid()) {
             info.blocks[block] = BlockStatus{level, mem_size, disk_size};
             block_locations_[block].insert(id.executor_id);
+            int& r = replication_[block];
+            r = std::max(r, level.replication);
         } else {
             info.blocks.erase(block);
-            if (auto bl = block_locations_.find(block); bl != block_locations_.end()) {
-                bl->second.erase(id.executor_id);
-                if (bl->second.empty()) block_locations_.erase(bl);
-            }
+            drop_location_locked(block, id.executor_id);
         }
     }
     if (observer_.block_updated) observer_.block_updated(id, block, level, mem_size, disk_size);
@@ -210,24 +215,97 @@ std::vector<std::vector<BlockManagerId>> BlockManagerMasterEndpoint::get_locatio
 void BlockManagerMasterEndpoint::forget_block_manager_locked(const std::string& executor_id) {
     auto it = managers_.find(executor_id);
     if (it == managers_.end()) return;
-    for (auto& [block, _] : it->second.blocks) {
-        if (auto bl = block_locations_.find(block); bl != block_locations_.end()) {
-            bl->second.erase(executor_id);
-            if (bl->second.empty()) block_locations_.erase(bl);
-        }
-    }
+    for (auto& [block, _] : it->second.blocks) drop_location_locked(block, executor_id);
     managers_.erase(it);
+}
+
+void BlockManagerMasterEndpoint::drop_location_locked(const BlockId& block, const std::string& executor_id) {
+    auto bl = block_locations_.find(block);
+    if (bl == block_locations_.end()) return;
+    bl->second.erase(executor_id);
+    if (bl->second.empty()) {
+        block_locations_.erase(bl);
+        replication_.erase(block);
+    }
+}
+
+std::vector<BlockManagerId> BlockManagerMasterEndpoint::get_peers(const BlockManagerId& asker) const {
+    std::lock_guard lk(mu_);
+    std::vector<BlockManagerId> out;
+    for (auto& [exec, info] : managers_) {
+        if (exec != asker.executor_id && exec != "driver") out.push_back(info.id);
+    }
+    return out;
+}
+
+void BlockManagerMasterEndpoint::on_start() {
+    const auto& conf = env().conf();
+    if (conf.contains("ember.storage.replication.proactive")) {
+        proactive_ = conf.get_bool("ember.storage.replication.proactive", false);
+    }
 }
 
 void BlockManagerMasterEndpoint::remove_executor(const std::string& executor_id) {
     BlockManagerId removed;
+    struct Replication {
+        BlockId block;
+        rpc::RpcEndpointRef holder;
+        std::vector<BlockManagerId> others;
+        int wanted;
+    };
+    std::vector<Replication> replications;
     {
         std::lock_guard lk(mu_);
         auto it = managers_.find(executor_id);
         if (it == managers_.end()) return;
         removed = it->second.id;
         log::get("storage")->info("Trying to remove executor {} from BlockManagerMaster.", executor_id);
+        for (auto& [block, _] : it->second.blocks) {
+            auto bl = block_locations_.find(block);
+            if (bl == block_locations_.end()) continue;
+            std::vector<std::string> rest;
+            for (auto& e : bl->second) {
+                if (e != executor_id) rest.push_back(e);
+            }
+            if (rest.empty()) {
+                log::get("storage")->warn("No more replicas available for {} !", name(block));
+                continue;
+            }
+            int wanted = replication_.count(block) ? replication_.at(block) : 1;
+            if (!proactive_ || !std::holds_alternative<RddBlockId>(block) || static_cast<int>(rest.size()) >= wanted) {
+                continue;
+            }
+            // One surviving holder, chosen at random, copies it (Spark's proactive replication).
+            std::mt19937 random(static_cast<unsigned>(std::hash<std::string>{}(name(block))));
+            std::size_t pick = std::uniform_int_distribution<std::size_t>(0, rest.size() - 1)(random);
+            Replication r{block, managers_.at(rest[pick]).storage, {}, wanted};
+            for (std::size_t i = 0; i < rest.size(); ++i) {
+                if (i != pick) r.others.push_back(managers_.at(rest[i]).id);
+            }
+            replications.push_back(std::move(r));
+        }
         forget_block_manager_locked(executor_id);
+    }
+    for (auto& r : replications) {
+        std::string block_name = name(r.block);
+        log::get("storage")->info("Asking {} to replicate {} to {} copies after executor {} was lost",
+                                  r.holder.address().host_port(), block_name, r.wanted, executor_id);
+        r.holder.ask(rpc::OutgoingMessage::make<wire::ReplicateBlock>([&](wire::ReplicateBlock::Builder b) {
+                         b.setBlockId(block_name);
+                         auto list = b.initReplicas(static_cast<unsigned>(r.others.size()));
+                         for (unsigned i = 0; i < r.others.size(); ++i) detail::to_wire(list[i], r.others[i]);
+                         b.setMaxReplicas(static_cast<std::uint8_t>(r.wanted));
+                     }),
+                     [block_name](rpc::RpcResult<rpc::Message> res) {
+                         if (!res) {
+                             // Also every executor's fate when the application stops: not a warning.
+                             log::get("storage")->info("Proactive replication of {} failed: {}", block_name,
+                                                       res.error().message);
+                         } else if (auto b = res->try_get<wire::BooleanReply>(); b && !b->getValue()) {
+                             log::get("storage")->warn("Proactive replication of {} made fewer copies than wanted",
+                                                       block_name);
+                         }
+                     });
     }
     if (observer_.block_manager_removed) observer_.block_manager_removed(removed);
 }
@@ -243,6 +321,7 @@ void BlockManagerMasterEndpoint::remove_block(const BlockId& block, std::functio
                 holders.push_back(info.storage);
             }
             block_locations_.erase(bl);
+            replication_.erase(block);
         }
     }
     if (holders.empty()) {
@@ -272,6 +351,7 @@ void BlockManagerMasterEndpoint::remove_rdd(int rdd_id, std::function<void(int)>
                 continue;
             }
             for (auto& exec : bl->second) managers_.at(exec).blocks.erase(bl->first);
+            replication_.erase(bl->first);
             bl = block_locations_.erase(bl);
         }
         // Every BlockManager is asked, as Spark does: one may hold blocks it has not reported yet.

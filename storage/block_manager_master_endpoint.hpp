@@ -10,6 +10,7 @@
 #include "storage/block_manager_id.hpp"
 #include "storage/storage_level.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -22,8 +23,15 @@ namespace ember::storage {
 
 /// Serves storage/block_manager_messages.capnp as the "BlockManagerMaster" endpoint of the
 /// driver: RegisterBlockManager, UpdateBlockInfo, GetLocations, GetLocationsMultipleBlockIds,
-/// RemoveBlock and RemoveRdd (forgets the blocks at once, then asks every BlockManager holding
-/// one to drop it; BlockManagers that are gone count 0, as in Spark).
+/// GetPeers, RemoveBlock and RemoveRdd (forgets the blocks at once, then asks every BlockManager
+/// holding one to drop it; BlockManagers that are gone count 0, as in Spark).
+///
+/// Replication: a block has as many locations as BlockManagers reported it (the one that
+/// computed it, at its level, and each replica, at replication 1); the master remembers the
+/// highest replication any holder reported while the block exists. With
+/// ember.storage.replication.proactive (default false, as in Spark) removing an executor asks,
+/// for each RDD block it held that still has a copy elsewhere but fewer than that replication,
+/// one surviving holder (chosen at random) to copy it to new peers (ReplicateBlock).
 ///
 /// Authorisation: an executor's BlockManager registers once (a second registration for the
 /// same executor is refused, never taken over), reports blocks only over the connection it
@@ -54,6 +62,10 @@ public:
     void set_observer(Observer observer) { observer_ = std::move(observer); }
 
     void receive_and_reply(const rpc::Message& msg, rpc::RpcCallContext ctx) override;
+    /// Reads ember.storage.replication.proactive from the env's configuration, if set there.
+    void on_start() override;
+    /// Turns proactive re-replication on or off (ember.storage.replication.proactive).
+    void set_proactive_replication(bool on) noexcept { proactive_ = on; }
 
     /// Records a BlockManager; a second registration for its executor (the driver's own code
     /// only: remote ones are refused) replaces the first and forgets the first one's blocks
@@ -66,8 +78,11 @@ public:
     std::vector<BlockManagerId> get_locations(const BlockId& block) const;
     /// One get_locations() per id.
     std::vector<std::vector<BlockManagerId>> get_locations(const std::vector<BlockId>& blocks) const;
+    /// The executors' BlockManagers other than `asker`'s, never the driver's (Spark's GetPeers).
+    std::vector<BlockManagerId> get_peers(const BlockManagerId& asker) const;
     /// Forgets the executor's BlockManager and every block location on it (Spark's
-    /// removeExecutor / removeBlockManager).
+    /// removeExecutor / removeBlockManager); with proactive replication on, asks survivors to
+    /// restore the replication of its RDD blocks (ReplicateBlock; answers are only logged).
     void remove_executor(const std::string& executor_id);
     /// Forgets `block` everywhere and asks its holders to delete it; `done(true)` runs once
     /// every holder answered (on an I/O thread), at once if there are none.
@@ -101,6 +116,8 @@ private:
         std::map<BlockId, BlockStatus> blocks;
     };
     void forget_block_manager_locked(const std::string& executor_id);
+    /// Removes `executor_id` from `block`'s locations, forgetting the block once it has none.
+    void drop_location_locked(const BlockId& block, const std::string& executor_id);
     /// True if `msg` is local or came over the connection executor `executor_id`'s BlockManager
     /// registered on.
     bool from_block_manager(std::string_view executor_id, const rpc::Message& msg) const;
@@ -109,6 +126,8 @@ private:
     mutable std::mutex mu_;
     std::map<std::string, BlockManagerInfo> managers_;              // guarded by mu_; by executor id
     std::map<BlockId, std::set<std::string>> block_locations_;      // guarded by mu_; block -> executor ids
+    std::map<BlockId, int> replication_;  // guarded by mu_; highest replication reported per located block
+    std::atomic<bool> proactive_{false};
 };
 
 }  // namespace ember::storage

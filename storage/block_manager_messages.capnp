@@ -84,3 +84,19 @@ struct RemoveRdd {
 struct RemovedCount {
   count @0 :Int32;
 }
+
+# BlockManager -> master, ask (Spark's GetPeers): the other executors' BlockManagers, to
+# replicate blocks to. Excludes the asker and the driver. Reply: Locations.
+struct GetPeers {
+  blockManagerId @0 :Transfer.BlockManagerId;
+}
+
+# Master -> a BlockManagerEndpoint holding blockId, ask (Spark's ReplicateBlock; proactive
+# replication after an executor was lost): copy the block to new peers until it is on
+# maxReplicas BlockManagers, counting this one and `replicas` (the other holders). Reply:
+# BooleanReply, whether it reached maxReplicas.
+struct ReplicateBlock {
+  blockId @0 :Text;
+  replicas @1 :List(Transfer.BlockManagerId);
+  maxReplicas @2 :UInt8;
+}

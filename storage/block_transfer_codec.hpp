@@ -2,8 +2,8 @@
 #pragma once
 /// \file
 /// Internal: how a BlockManager reads the block transfer messages (block_transfer_messages.capnp)
-/// it receives: a FetchBlocks request on the serving side, a BlocksFetched reply and its raw body
-/// on the fetching side. Bytes from a peer are never trusted: every failure is a value naming the
+/// it receives: a FetchBlocks or UploadBlock request on the serving side, a BlocksFetched reply
+/// and its raw body on the fetching side. Bytes from a peer are never trusted: every failure is a value naming the
 /// problem (test/fuzz/fuzz_block_transfer.cpp feeds these functions hostile bytes).
 
 #include "rpc/message.hpp"
@@ -11,9 +11,11 @@
 #include "storage/block_id.hpp"
 #include "storage/block_transfer_messages.capnp.h"
 #include "storage/managed_buffer.hpp"
+#include "storage/storage_level.hpp"
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,5 +50,27 @@ rpc::RpcResult<std::vector<BlockRequest>> read_fetch_blocks(wire::FetchBlocks::R
 /// a BlocksFetched, has another number of sizes, or sizes that do not fit its body.
 rpc::RpcResult<std::vector<ManagedBuffer>> read_blocks_fetched(const rpc::Message& reply,
                                                                std::size_t expected);
+
+/// An UploadBlock request as the receiver reads it: an RDD block, its level (replication 1) and
+/// its bytes (a view of the message's body, which `bytes.owner` keeps alive).
+struct UploadRequest {
+    RddBlockId id;
+    std::string name;
+    StorageLevel level;
+    ManagedBuffer bytes;
+};
+
+/// Reads and validates an UploadBlock request (Spark's UploadBlock, replication's only
+/// message). `max_bytes(level)` is the largest block the receiver accepts at that level. Fails
+/// with RpcErrc::protocol_error naming the block and the reason when the message is not an
+/// UploadBlock, its id does not parse or is not an RDD block ("rdd_<rdd>_<partition>"), its
+/// level is invalid or has a replication other than 1, its body does not hold exactly `size`
+/// bytes, or `size` is above `max_bytes(level)`.
+rpc::RpcResult<UploadRequest> read_upload_block(const rpc::Message& msg,
+                                                const std::function<std::uint64_t(const StorageLevel&)>& max_bytes);
+
+/// An UploadBlock request for `bytes` as block `id` at `level` (the body refers to the bytes
+/// without copying them; `bytes.owner` is held until the frame is written).
+rpc::OutgoingMessage make_upload_block(const BlockId& id, const StorageLevel& level, const ManagedBuffer& bytes);
 
 }  // namespace ember::storage

@@ -32,3 +32,21 @@ struct BlockManagerId {
   host @1 :Text;
   port @2 :UInt16;
 }
+
+# Ask (replication, Spark's UploadBlock): store this block here. The block's bytes are the
+# message's raw body, not part of the capnp payload. The receiver refuses (failing the ask with
+# a message naming the block and the reason, and keeps serving) anything but an RDD block
+# ("rdd_<rdd>_<partition>") at a valid level with replication 1, a body whose size is not
+# `size`, or a block larger than it can store (a memory-only block larger than its MemoryStore).
+# Reply: BlockUploaded, sent once the block is stored and reported to the BlockManagerMaster.
+struct UploadBlock {
+  blockId @0 :Text;
+  levelFlags @1 :UInt8;    # StorageLevel flags: disk 8, memory 4, off-heap 2, deserialized 1
+  replication @2 :UInt8;   # must be 1: a replica is not replicated again
+  size @3 :UInt64;         # bytes in the body
+}
+
+struct BlockUploaded {
+  memSize @0 :UInt64;      # where the receiver stored it
+  diskSize @1 :UInt64;
+}

@@ -13,7 +13,9 @@ namespace ember::storage {
 /// ember keeps every block as serialized bytes (records encoded with their Serde), in memory or
 /// on disk: `deserialized` is carried and reported as Spark does (MEMORY_ONLY says
 /// "Deserialized"), but does not change how the bytes are kept. `use_off_heap` is treated as
-/// memory. `replication` above 1 is carried but not acted on yet (one copy is kept).
+/// memory. `replication` N above 1 keeps N copies of a cached RDD block on N BlockManagers
+/// (see BlockManager: the copies are stored at the same level with replication 1). Spark allows
+/// replication below 40.
 ///
 /// Threading: immutable.
 struct StorageLevel {
