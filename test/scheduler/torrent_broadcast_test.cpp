@@ -20,6 +20,7 @@
 #include <future>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -264,11 +265,19 @@ TEST_CASE("A corrupt piece is refetched from another holder; a lost holder is sk
     }
     CHECK(met_corrupt);
 
-    // Executor 3's BlockManager goes away after reading: the master drops it and others fetch
-    // from the remaining holders.
+    // Executor 3's process goes away after reading. Before the master hears of it, fetches from
+    // it fail and others are tried; after, it is no longer listed.
     REQUIRE(c.read(3, id) == value);
-    c.master->remove_executor("3");
     c.envs[3].shutdown();
+    c.envs[3].await_termination();
+    for (int attempt = 0; attempt < 5; ++attempt) {
+        c.bm(2).remove_broadcast(id, true);
+        CHECK(c.read(2, id) == value);
+    }
+    c.master->remove_executor("3");
+    std::set<std::string> holders;
+    for (auto& loc : c.master->get_locations(piece_block_id(id, 1))) holders.insert(loc.executor_id);
+    CHECK(holders == std::set<std::string>{"driver", "1", "2"});
     c.bm(2).remove_broadcast(id, true);
     CHECK(c.read(2, id) == value);
 }
