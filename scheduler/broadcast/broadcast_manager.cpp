@@ -41,9 +41,10 @@ std::string bytes_string(std::uint64_t n) {
 /// Fetches one block from `from` (blocking).
 rpc::RpcResult<storage::ManagedBuffer> fetch_one(storage::BlockManager& bm, const storage::BlockManagerId& from,
                                                  const storage::BlockId& id) {
-    std::promise<rpc::RpcResult<std::vector<storage::ManagedBuffer>>> p;
-    auto f = p.get_future();
-    bm.fetch_blocks(from, {id}, [&p](rpc::RpcResult<std::vector<storage::ManagedBuffer>> r) { p.set_value(std::move(r)); });
+    // Shared: the I/O thread may still be inside set_value when this thread wakes and returns.
+    auto p = std::make_shared<std::promise<rpc::RpcResult<std::vector<storage::ManagedBuffer>>>>();
+    auto f = p->get_future();
+    bm.fetch_blocks(from, {id}, [p](rpc::RpcResult<std::vector<storage::ManagedBuffer>> r) { p->set_value(std::move(r)); });
     auto r = f.get();
     if (!r) return r.error();
     if (r->size() != 1) return rpc::RpcError{rpc::RpcErrc::protocol_error, "malformed FetchBlocks reply"};
@@ -302,9 +303,9 @@ BroadcastManager::Entry BroadcastManager::read(std::int64_t id, const std::type_
     auto t1 = std::chrono::steady_clock::now();
     Entry entry;
     try {
-        std::string serialized = unblockify(meta, pieces);
+        storage::ManagedBuffer serialized = unblockify(meta, pieces);
         pieces.clear();
-        entry = Entry{decode(serialized), &type};
+        entry = Entry{decode(serialized.view()), &type};
     } catch (const DecodeError& e) {
         throw SparkException(fmt::format("Cannot read {}: {}", whole_name(id), e.what()));
     }
