@@ -133,6 +133,12 @@ TEST_CASE("local[2]: tasks look words up in a broadcast map; destroy makes later
         CHECK_THAT(e.what(), Catch::Contains(expected));
     }
     CHECK(offsets.value().size() == 3);  // the other broadcast is untouched
+
+    // Stopping the context drops the driver's copies.
+    sc.stop();
+    CHECK(broadcast::BroadcastManager::current() == nullptr);
+    CHECK_THROWS_WITH(offsets.value(), Catch::Contains("needs a running SparkContext"));
+    CHECK_THROWS_AS(sc.broadcast(1), SparkException);
 }
 
 TEST_CASE("local-cluster[3,1,1024]: 200 MiB reach each executor once, partly from other executors; a replacement "
