@@ -193,15 +193,19 @@ std::shared_ptr<const void> BroadcastManager::get_value(std::int64_t id, const s
     } catch (...) {
         error = std::current_exception();
     }
+    bool removed = false;
     {
         std::lock_guard lk(mu_);
         pending->done = true;
         pending->entry = entry;
         pending->error = error;
-        if (!error && !pending->removed) values_[id] = entry;
+        removed = pending->removed;
+        if (!error && !removed) values_[id] = entry;
         pending_.erase(id);
     }
     read_done_.notify_all();
+    // Unpersisted or destroyed while this read stored pieces: drop them (and their locations).
+    if (removed && !is_driver_) bm_.remove_broadcast(id, true);
     if (error) std::rethrow_exception(error);
     return entry.value;
 }
