@@ -5,6 +5,7 @@
 #include "rpc/security/security_config.hpp"
 #include "rpc/rpc_env.hpp"
 #include "scheduler/app.hpp"
+#include "scheduler/broadcast/broadcast_manager.hpp"
 #include "scheduler/cluster/cluster_messages.capnp.h"
 #include "scheduler/cluster/coarse_grained_scheduler_backend.hpp"
 #include "scheduler/cluster/heartbeat_receiver.hpp"
@@ -97,6 +98,7 @@ struct SparkContext::Impl {
 
     std::unique_ptr<rpc::RpcEnv> env;
     std::unique_ptr<storage::BlockManager> block_manager;
+    std::unique_ptr<broadcast::BroadcastManager> broadcast_manager;  // borrows block_manager
     std::unique_ptr<shuffle::IndexShuffleBlockResolver> resolver;
     shuffle::MapOutputTrackerMaster tracker;
     std::unique_ptr<ExecutorServices> services;
@@ -246,6 +248,10 @@ void SparkContext::Impl::start() {
                 : static_cast<std::uint64_t>(conf.get_size_bytes("ember.driver.memory", "1g", "m")));
         resolver = std::make_unique<shuffle::IndexShuffleBlockResolver>(block_manager->disk_block_manager());
         block_manager->set_shuffle_block_resolver(resolver.get());
+        broadcast_manager = std::make_unique<broadcast::BroadcastManager>(*block_manager, conf, true);
+        block_manager->set_broadcast_removed_listener(
+            [bm = broadcast_manager.get()](std::int64_t id) { bm->forget(id); });
+        broadcast_manager->make_current();
         block_manager->initialize();
         block_manager->register_with_master(*master_ref);
     } catch (const std::exception& ex) {
@@ -546,6 +552,7 @@ void SparkContext::Impl::stop() {
             std::filesystem::remove_all(local_cluster->log_dir(), ec);
         }
     }
+    if (broadcast_manager) broadcast_manager->stop();
     if (env) {
         env->shutdown();
         env->await_termination();
@@ -619,6 +626,18 @@ std::optional<std::string> SparkContext::event_log_path() const {
 }
 
 int SparkContext::new_shuffle_id() { return impl_->next_shuffle_id.fetch_add(1); }
+
+std::int64_t SparkContext::new_broadcast(std::string serialized, std::shared_ptr<const void> value,
+                                         const std::type_info& type) {
+    if (impl_->stopped || !impl_->broadcast_manager) {
+        throw SparkException("Cannot broadcast a value: the SparkContext was stopped");
+    }
+    try {
+        return impl_->broadcast_manager->new_broadcast(std::move(serialized), std::move(value), type);
+    } catch (const std::runtime_error& e) {
+        throw SparkException(e.what());
+    }
+}
 
 std::vector<int> SparkContext::executor_pids() const {
     return impl_->local_cluster ? impl_->local_cluster->pids() : std::vector<int>{};

@@ -12,12 +12,15 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <typeinfo>
 #include <vector>
 
 namespace ember {
 
 template <class T>
 class Rdd;
+template <class T>
+class Broadcast;
 
 namespace scheduler {
 class SparkListener;
@@ -116,6 +119,16 @@ public:
         return Accumulator<A>::make(std::move(acc), std::move(name), count_failed_values);
     }
 
+    /// Sends `value` to the executors once each, as a broadcast variable (Spark's
+    /// SparkContext.broadcast with TorrentBroadcast): capture the handle by value in job
+    /// functions and call value() there. T needs a Serde. Defined in
+    /// scheduler/broadcast/broadcast.hpp (included by scheduler/ember.hpp). Throws
+    /// SparkException if the context is stopped or the value cannot be stored. Config:
+    /// ember.broadcast.blockSize (4m), ember.broadcast.compress (true),
+    /// ember.broadcast.checksum (true).
+    template <class T>
+    Broadcast<T> broadcast(T value);
+
     /// Receives scheduler events (jobs, stages, tasks, executors).
     void add_spark_listener(std::shared_ptr<scheduler::SparkListener> listener);
 
@@ -149,6 +162,10 @@ public:
 
     int new_rdd_id();
     int new_shuffle_id();
+    /// Stores a broadcast of `value` (of type `type`, with Serde bytes `serialized`) and returns
+    /// its id; broadcast() is built on this. Throws SparkException if the context is stopped or
+    /// the pieces cannot be stored.
+    std::int64_t new_broadcast(std::string serialized, std::shared_ptr<const void> value, const std::type_info& type);
     /// Removes RDD `rdd_id`'s cached blocks everywhere (Spark's unpersistRDD); waits for the
     /// BlockManagers to confirm when `blocking` (throws SparkException if they cannot be
     /// reached). Rdd::unpersist() calls this. Threading: thread-safe; not from a listener.

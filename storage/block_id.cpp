@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
 #include <charconv>
 #include <vector>
 
@@ -50,6 +51,10 @@ std::string name(const BlockId& id) {
             [](const TaskResultBlockId& b) { return fmt::format("taskresult_{}", b.task_id); },
             [](const TempShuffleBlockId& b) { return "temp_shuffle_" + b.uuid; },
             [](const TempLocalBlockId& b) { return "temp_local_" + b.uuid; },
+            [](const BroadcastBlockId& b) {
+                return b.field.empty() ? fmt::format("broadcast_{}", b.broadcast_id)
+                                       : fmt::format("broadcast_{}_{}", b.broadcast_id, b.field);
+            },
         },
         id);
 }
@@ -86,6 +91,18 @@ std::optional<BlockId> parse_block_id(std::string_view s) {
         if (suffix == "data") return ShuffleDataBlockId{sid, mid};
         if (suffix == "index") return ShuffleIndexBlockId{sid, mid};
         if (suffix == "checksum") return ShuffleChecksumBlockId{sid, mid};
+    } else if (parts[0] == "broadcast" && (parts.size() == 2 || parts.size() == 3) && suffix.empty()) {
+        // The field names a file in the local dirs: letters and digits only.
+        BroadcastBlockId b{};
+        if (!num(parts[1], b.broadcast_id) || b.broadcast_id < 0) return std::nullopt;
+        if (parts.size() == 3) {
+            if (parts[2].empty()) return std::nullopt;
+            for (char c : parts[2]) {
+                if (!std::isalnum(static_cast<unsigned char>(c))) return std::nullopt;
+            }
+            b.field = std::string(parts[2]);
+        }
+        return b;
     } else if (parts[0] == "taskresult" && parts.size() == 2 && suffix.empty()) {
         TaskResultBlockId b{};
         if (num(parts[1], b.task_id)) return b;

@@ -49,6 +49,14 @@ struct TaskResultBlockId {
     std::int64_t task_id;
     friend auto operator<=>(const TaskResultBlockId&, const TaskResultBlockId&) = default;
 };
+/// `broadcast_<id>` or `broadcast_<id>_<field>`: a broadcast variable's blocks (Spark's
+/// BroadcastBlockId). ember's fields: `piece<n>` (the n-th piece of the serialized value) and
+/// `meta` (piece count, sizes and checksums). A field is letters and digits only.
+struct BroadcastBlockId {
+    std::int64_t broadcast_id;
+    std::string field;
+    friend auto operator<=>(const BroadcastBlockId&, const BroadcastBlockId&) = default;
+};
 /// `temp_shuffle_<uuid>` / `temp_local_<uuid>`: spill and scratch files.
 struct TempShuffleBlockId {
     std::string uuid;
@@ -61,7 +69,8 @@ struct TempLocalBlockId {
 
 /// Any block id. Threading: immutable.
 using BlockId = std::variant<RddBlockId, ShuffleBlockId, ShuffleDataBlockId, ShuffleIndexBlockId,
-                             ShuffleChecksumBlockId, TaskResultBlockId, TempShuffleBlockId, TempLocalBlockId>;
+                             ShuffleChecksumBlockId, TaskResultBlockId, TempShuffleBlockId, TempLocalBlockId,
+                             BroadcastBlockId>;
 
 /// Spark's string form, e.g. "shuffle_0_5_3".
 std::string name(const BlockId& id);

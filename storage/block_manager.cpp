@@ -100,10 +100,14 @@ public:
         }
         auto reply = rpc::OutgoingMessage::make<wire::BlocksFetched>();
         auto sizes = reply.payload<wire::BlocksFetched>().initSizes(static_cast<unsigned>(regions.size()));
+        std::uint64_t total = 0;
         for (unsigned i = 0; i < regions.size(); ++i) {
             auto* f = std::get_if<rpc::FileRegion>(&regions[i]);
-            sizes.set(i, f ? f->length : std::get<rpc::SharedBytes>(regions[i]).bytes.size());
+            std::uint64_t size = f ? f->length : std::get<rpc::SharedBytes>(regions[i]).bytes.size();
+            sizes.set(i, size);
+            total += size;
         }
+        bm_.count_served(total, regions.size());
         for (auto& r : regions) std::visit([&](auto& part) { reply.add_body(std::move(part)); }, r);
         ctx.reply(std::move(reply));
     }
@@ -168,7 +172,8 @@ public:
     explicit BlockManagerStorageEndpoint(BlockManager& bm) : bm_(bm) {}
 
     void receive_and_reply(const rpc::Message& msg, rpc::RpcCallContext ctx) override {
-        if ((msg.is<wire::RemoveBlock>() || msg.is<wire::RemoveRdd>() || msg.is<wire::ReplicateBlock>()) &&
+        if ((msg.is<wire::RemoveBlock>() || msg.is<wire::RemoveRdd>() || msg.is<wire::RemoveBroadcast>() ||
+             msg.is<wire::ReplicateBlock>()) &&
             !from_master(msg)) {
             ctx.send_failure(fmt::format("{} is accepted from the driver's BlockManagerMaster only", msg.type_name()));
             return;
@@ -193,6 +198,12 @@ public:
         }
         if (auto rr = msg.try_get<wire::RemoveRdd>()) {
             int n = bm_.remove_rdd(rr->getRddId());
+            ctx.reply<wire::RemovedCount>([&](wire::RemovedCount::Builder b) { b.setCount(n); });
+            return;
+        }
+        if (auto rb = msg.try_get<wire::RemoveBroadcast>()) {
+            // The master forgot the blocks when it sent this: no reports back.
+            int n = bm_.remove_broadcast(rb->getBroadcastId(), false);
             ctx.reply<wire::RemovedCount>([&](wire::RemovedCount::Builder b) { b.setCount(n); });
             return;
         }
@@ -542,6 +553,37 @@ int BlockManager::remove_rdd(int rdd_id) {
     return n;
 }
 
+int BlockManager::remove_broadcast(std::int64_t broadcast_id, bool tell_master) {
+    std::vector<BlockId> ids;
+    {
+        std::lock_guard lk(mu_);
+        for (auto& [id, _] : levels_) {
+            if (auto* b = std::get_if<BroadcastBlockId>(&id); b && b->broadcast_id == broadcast_id) ids.push_back(id);
+        }
+    }
+    int n = 0;
+    for (auto& id : ids) n += remove_block(id, tell_master) ? 1 : 0;
+    if (broadcast_removed_) broadcast_removed_(broadcast_id);
+    log::get("storage")->debug("Removed {} blocks of broadcast {}", n, broadcast_id);
+    return n;
+}
+
+void BlockManager::set_broadcast_removed_listener(std::function<void(std::int64_t)> listener) {
+    broadcast_removed_ = std::move(listener);
+}
+
+void BlockManager::count_served(std::uint64_t bytes, std::size_t blocks) noexcept {
+    counters_->bytes_served.fetch_add(bytes, std::memory_order_relaxed);
+    counters_->blocks_served.fetch_add(blocks, std::memory_order_relaxed);
+}
+
+BlockManager::TransferCounters BlockManager::transfer_counters() const noexcept {
+    return TransferCounters{counters_->bytes_served.load(std::memory_order_relaxed),
+                            counters_->blocks_served.load(std::memory_order_relaxed),
+                            counters_->bytes_fetched.load(std::memory_order_relaxed),
+                            counters_->blocks_fetched.load(std::memory_order_relaxed)};
+}
+
 void BlockManager::remove_block_at(const BlockManagerId& where, const BlockId& id) {
     if (where == id_) {
         remove_block(id, false);
@@ -606,7 +648,8 @@ void BlockManager::fetch_blocks(const BlockManagerId& from, const std::vector<Bl
         }
     }
     std::size_t expected = ids.size();
-    ref.ask(std::move(msg), fetch_timeout_, [done = std::move(done), expected](rpc::RpcResult<rpc::Message> r) {
+    ref.ask(std::move(msg), fetch_timeout_,
+            [done = std::move(done), expected, counters = counters_](rpc::RpcResult<rpc::Message> r) {
         if (!r) {
             done(r.error());
             return;
@@ -616,6 +659,10 @@ void BlockManager::fetch_blocks(const BlockManagerId& from, const std::vector<Bl
             done(blocks.error());
             return;
         }
+        std::uint64_t total = 0;
+        for (auto& b : *blocks) total += b.size();
+        counters->bytes_fetched.fetch_add(total, std::memory_order_relaxed);
+        counters->blocks_fetched.fetch_add(blocks->size(), std::memory_order_relaxed);
         done(std::move(*blocks));
     });
 }

@@ -142,6 +142,15 @@ public:
     bool remove_block(const BlockId& id, bool tell_master = true);
     /// Removes the local blocks of RDD `rdd_id`; returns how many there were.
     int remove_rdd(int rdd_id);
+    /// Removes the local blocks of broadcast variable `broadcast_id` (`broadcast_<id>*`), then
+    /// calls the broadcast-removed listener (which drops the deserialized value); returns how many
+    /// blocks there were. Reported to the master (without waiting) when `tell_master`.
+    int remove_broadcast(std::int64_t broadcast_id, bool tell_master);
+    /// Called with the id after remove_broadcast() (the process's BroadcastManager drops its
+    /// cached value: Spark keeps that value in the MemoryStore). Set once, before the storage
+    /// endpoint can receive RemoveBroadcast; runs on the caller's thread (an I/O thread for the
+    /// master's RemoveBroadcast) and must not block.
+    void set_broadcast_removed_listener(std::function<void(std::int64_t)> listener);
     /// Asks the storage endpoint of BlockManager `where` to remove `id` (one-way in effect:
     /// the answer is only logged). Local blocks are removed at once.
     void remove_block_at(const BlockManagerId& where, const BlockId& id);
@@ -159,6 +168,28 @@ public:
     void fetch_blocks(const BlockManagerId& from, const std::vector<BlockId>& ids, FetchCallback done,
                       std::vector<ByteRange> ranges = {});
     void stop();
+
+    /// Bytes and blocks this process sent to others (FetchBlocks replies) and received from
+    /// others (fetch_blocks), since start: every kind of block. Tests read them to see where
+    /// data travelled (e.g. how much of a broadcast the driver served).
+    struct TransferCounters {
+        std::uint64_t bytes_served = 0;
+        std::uint64_t blocks_served = 0;
+        std::uint64_t bytes_fetched = 0;
+        std::uint64_t blocks_fetched = 0;
+    };
+    /// Threading: thread-safe (each counter is read atomically, the four not together).
+    TransferCounters transfer_counters() const noexcept;
+    /// Adds a FetchBlocks reply to the served counters (the block server calls it).
+    void count_served(std::uint64_t bytes, std::size_t blocks) noexcept;
+
+    /// The atomics behind transfer_counters(); shared with in-flight fetch callbacks.
+    struct Counters {
+        std::atomic<std::uint64_t> bytes_served{0};
+        std::atomic<std::uint64_t> blocks_served{0};
+        std::atomic<std::uint64_t> bytes_fetched{0};
+        std::atomic<std::uint64_t> blocks_fetched{0};
+    };
 
 private:
     void report(const BlockId& id, bool wait);
@@ -180,6 +211,8 @@ private:
     MemoryStore memory_;
     DiskStore disk_store_;
     std::unique_ptr<BlockManagerMaster> master_;  // set once by register_with_master()
+    std::shared_ptr<Counters> counters_ = std::make_shared<Counters>();
+    std::function<void(std::int64_t)> broadcast_removed_;  // set once before serving
 
     std::mutex mu_;
     std::map<BlockId, StorageLevel> levels_;  // guarded by mu_; non-shuffle blocks stored here

@@ -103,4 +103,22 @@ int BlockManagerMaster::remove_rdd(int rdd_id, bool blocking) {
     return r->get<wire::RemovedCount>().getCount();
 }
 
+int BlockManagerMaster::remove_broadcast(std::int64_t broadcast_id, bool remove_from_driver, bool blocking) {
+    auto msg = rpc::OutgoingMessage::make<wire::RemoveBroadcast>([&](wire::RemoveBroadcast::Builder b) {
+        b.setBroadcastId(broadcast_id);
+        b.setRemoveFromDriver(remove_from_driver);
+    });
+    if (!blocking) {
+        master_.ask(std::move(msg), timeout_, [broadcast_id](rpc::RpcResult<rpc::Message> r) {
+            if (!r) log::get("storage")->warn("Failed to remove broadcast {}: {}", broadcast_id, r.error().message);
+        });
+        return 0;
+    }
+    auto r = master_.ask_sync<wire::RemovedCount>(std::move(msg), timeout_);
+    if (!r) {
+        throw std::runtime_error(fmt::format("Failed to remove broadcast {}: {}", broadcast_id, r.error().message));
+    }
+    return r->get<wire::RemovedCount>().getCount();
+}
+
 }  // namespace ember::storage

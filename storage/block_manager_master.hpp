@@ -49,6 +49,10 @@ public:
     std::vector<BlockManagerId> get_peers(const BlockManagerId& id);
     /// RemoveRdd; the number of blocks removed. Blocking when `blocking`, else returns 0 at once.
     int remove_rdd(int rdd_id, bool blocking);
+    /// RemoveBroadcast: removes broadcast `broadcast_id`'s blocks from every executor, and from
+    /// the driver too when `remove_from_driver`; the number of blocks removed. Blocking when
+    /// `blocking`, else returns 0 at once (failures are then logged).
+    int remove_broadcast(std::int64_t broadcast_id, bool remove_from_driver, bool blocking);
 
 private:
     rpc::RpcEndpointRef master_;

@@ -108,6 +108,17 @@ void BlockManagerMasterEndpoint::receive_and_reply(const rpc::Message& msg, rpc:
         });
         return;
     }
+    if (auto rb = msg.try_get<wire::RemoveBroadcast>()) {
+        if (msg.is_remote()) {
+            // Only the driver's own code unpersists or destroys broadcasts.
+            ctx.send_failure("RemoveBroadcast is accepted from the driver only");
+            return;
+        }
+        remove_broadcast(rb->getBroadcastId(), rb->getRemoveFromDriver(), [ctx](int count) mutable {
+            ctx.reply<wire::RemovedCount>([&](wire::RemovedCount::Builder b) { b.setCount(count); });
+        });
+        return;
+    }
     RpcEndpoint::receive_and_reply(msg, std::move(ctx));
 }
 
@@ -373,6 +384,59 @@ void BlockManagerMasterEndpoint::remove_rdd(int rdd_id, std::function<void(int)>
                       // A BlockManager that is gone holds nothing any more (SPARK-32091).
                       log::get("storage")->debug("Failed to remove RDD {} from a block manager: {}", rdd_id,
                                                  r.error().message);
+                  }
+                  if (pending->fetch_sub(1) == 1 && *shared_done) (*shared_done)(count->load());
+              });
+    }
+}
+
+void BlockManagerMasterEndpoint::remove_broadcast(std::int64_t broadcast_id, bool remove_from_driver,
+                                                  std::function<void(int)> done) {
+    std::vector<rpc::RpcEndpointRef> holders;
+    {
+        std::lock_guard lk(mu_);
+        auto keep = [&](const std::string& exec) { return !remove_from_driver && exec == "driver"; };
+        for (auto bl = block_locations_.begin(); bl != block_locations_.end();) {
+            auto* b = std::get_if<BroadcastBlockId>(&bl->first);
+            if (!b || b->broadcast_id != broadcast_id) {
+                ++bl;
+                continue;
+            }
+            for (auto it = bl->second.begin(); it != bl->second.end();) {
+                if (keep(*it)) {
+                    ++it;
+                    continue;
+                }
+                managers_.at(*it).blocks.erase(bl->first);
+                it = bl->second.erase(it);
+            }
+            bl = bl->second.empty() ? block_locations_.erase(bl) : std::next(bl);
+        }
+        // Every BlockManager is asked, as Spark does: each may hold the deserialized value, and
+        // pieces it has not reported yet.
+        for (auto& [exec, info] : managers_) {
+            if (!keep(exec)) holders.push_back(info.storage);
+        }
+    }
+    if (holders.empty()) {
+        if (done) done(0);
+        return;
+    }
+    auto pending = std::make_shared<std::atomic<int>>(static_cast<int>(holders.size()));
+    auto count = std::make_shared<std::atomic<int>>(0);
+    auto shared_done = std::make_shared<std::function<void(int)>>(std::move(done));
+    for (auto& h : holders) {
+        h.ask(rpc::OutgoingMessage::make<wire::RemoveBroadcast>([&](wire::RemoveBroadcast::Builder b) {
+                  b.setBroadcastId(broadcast_id);
+                  b.setRemoveFromDriver(remove_from_driver);
+              }),
+              [pending, count, shared_done, broadcast_id](rpc::RpcResult<rpc::Message> r) {
+                  if (r) {
+                      if (auto c = r->try_get<wire::RemovedCount>()) count->fetch_add(c->getCount());
+                  } else {
+                      // A BlockManager that is gone holds nothing any more (SPARK-32091).
+                      log::get("storage")->debug("Failed to remove broadcast {} from a block manager: {}",
+                                                 broadcast_id, r.error().message);
                   }
                   if (pending->fetch_sub(1) == 1 && *shared_done) (*shared_done)(count->load());
               });

@@ -23,8 +23,8 @@ namespace ember::storage {
 
 /// Serves storage/block_manager_messages.capnp as the "BlockManagerMaster" endpoint of the
 /// driver: RegisterBlockManager, UpdateBlockInfo, GetLocations, GetLocationsMultipleBlockIds,
-/// GetPeers, RemoveBlock and RemoveRdd (forgets the blocks at once, then asks every BlockManager
-/// holding one to drop it; BlockManagers that are gone count 0, as in Spark).
+/// GetPeers, RemoveBlock, RemoveRdd and RemoveBroadcast (forget the blocks at once, then ask
+/// every BlockManager holding one to drop it; BlockManagers that are gone count 0, as in Spark).
 ///
 /// Replication: a block has as many locations as BlockManagers reported it (the one that
 /// computed it, at its level, and each replica, at replication 1); the master remembers the
@@ -93,6 +93,10 @@ public:
     /// Forgets RDD `rdd_id`'s blocks and asks their holders to delete them; `done(count)` gets
     /// the number of blocks removed, once every holder answered.
     void remove_rdd(int rdd_id, std::function<void(int)> done = {});
+    /// Forgets broadcast `broadcast_id`'s blocks on every BlockManager (but the driver's, unless
+    /// `remove_from_driver`) and asks those BlockManagers to delete them (Spark's
+    /// removeBroadcast); `done(count)` gets the number of blocks removed, once every one answered.
+    void remove_broadcast(std::int64_t broadcast_id, bool remove_from_driver, std::function<void(int)> done = {});
     /// Ids of the registered BlockManagers.
     std::vector<BlockManagerId> block_managers() const;
     struct MemoryStatus {

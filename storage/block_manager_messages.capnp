@@ -100,3 +100,13 @@ struct ReplicateBlock {
   replicas @1 :List(Transfer.BlockManagerId);
   maxReplicas @2 :UInt8;
 }
+
+# To the master, ask: remove every block of broadcast variable broadcastId (its pieces, its
+# metadata and the cached value) from every BlockManager, the driver's too if removeFromDriver
+# (Spark's RemoveBroadcast: unpersist() keeps the driver's copy, destroy() does not); to a
+# BlockManagerEndpoint: the local ones. Reply: RemovedCount, the number of blocks removed
+# (BlockManagers that are gone count 0).
+struct RemoveBroadcast {
+  broadcastId @0 :Int64;
+  removeFromDriver @1 :Bool;
+}

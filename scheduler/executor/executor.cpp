@@ -2,6 +2,7 @@
 #include "scheduler/executor/executor.hpp"
 
 #include "rpc/log.hpp"
+#include "scheduler/broadcast/broadcast_manager.hpp"
 #include "scheduler/executor/process_metrics.hpp"
 #include "scheduler/registry.hpp"
 #include "shuffle/map_output_tracker.hpp"
@@ -103,6 +104,10 @@ void Executor::run_task(const TaskDescription& task) {
     // Wall-clock spans enclose their CPU spans: a CPU time never exceeds its wall time.
     auto start = std::chrono::steady_clock::now();
     const std::int64_t start_cpu = thread_cpu_time_ns();
+    // The broadcast values the task used are released when it ends, whatever way it ends.
+    struct ReleaseBroadcastPins {
+        ~ReleaseBroadcastPins() { broadcast::release_task_pins(); }
+    } release_pins;
     TaskContext tc(services_, task.stage_id, task.stage_attempt, task.partition_id, task.task_id,
                    task.attempt_number);
     TaskContext::Scope scope(&tc);

@@ -6,6 +6,7 @@
 #include "scheduler/executor/coarse_grained_executor_backend.hpp"
 #include "shuffle/index_shuffle_block_resolver.hpp"
 #include "shuffle/map_output_tracker.hpp"
+#include "scheduler/broadcast/broadcast_manager.hpp"
 #include "storage/block_manager.hpp"
 
 #include <fmt/format.h>
@@ -172,6 +173,10 @@ int run_executor(int argc, char** argv) {
     }
     shuffle::IndexShuffleBlockResolver resolver(bm->disk_block_manager());
     bm->set_shuffle_block_resolver(&resolver);
+    // Broadcast values of this executor, read on first use by its tasks.
+    broadcast::BroadcastManager broadcasts(*bm, conf, false);
+    bm->set_broadcast_removed_listener([&broadcasts](std::int64_t id) { broadcasts.forget(id); });
+    broadcasts.make_current();
     bm->initialize();
     try {
         bm->register_with_master(

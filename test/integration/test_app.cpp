@@ -7,14 +7,56 @@
 //       starts from the --conf entries ember::run took out of argv.
 //       With ember.ui.showConsoleProgress=true, or stderr a terminal, shows the console
 //       progress bar.
+//
+//   ember-test-app broadcast [--master M] [--mib N] [--tasks T] [--conf KEY=VALUE]...
+//       broadcasts an N MiB string (pseudo-random bytes) and runs T tasks that each check it
+//       (size and XXH3); prints "broadcast N MiB: put S s, first job S s" and "done <T>", or
+//       exits 1 if a task saw another value. Measures TorrentBroadcast by hand.
 #include "scheduler/ember.hpp"
 #include "scheduler/ui/console_progress_bar.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <xxhash.h>
+
 #include <chrono>
+#include <cstring>
+#include <random>
 #include <thread>
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+int broadcast_job(const std::string& master, std::size_t bytes, int tasks) {
+    ember::SparkContext sc(master, "ember-test-app");
+    std::string value(bytes, '\0');
+    std::mt19937_64 rng(11);
+    for (std::size_t i = 0; i + 8 <= bytes; i += 8) {
+        std::uint64_t v = rng();
+        std::memcpy(value.data() + i, &v, 8);
+    }
+    std::uint64_t hash = XXH3_64bits(value.data(), value.size());
+    auto t0 = std::chrono::steady_clock::now();
+    auto b = sc.broadcast(std::move(value));
+    double put = seconds_since(t0);
+    auto t1 = std::chrono::steady_clock::now();
+    std::vector<int> xs(static_cast<std::size_t>(tasks), 0);
+    auto bad = sc.parallelize(xs, tasks)
+                   .filter([b, bytes, hash](int) {
+                       const std::string& v = b.value();
+                       return v.size() != bytes || XXH3_64bits(v.data(), v.size()) != hash;
+                   })
+                   .count();
+    fmt::print("broadcast {} MiB: put {:.2f} s, first job {:.2f} s\n", bytes >> 20, put, seconds_since(t1));
+    fmt::print("done {}\n", tasks);
+    return bad == 0 ? 0 : 1;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
     return ember::run(argc, argv, [](int argc, char** argv) {
@@ -30,7 +72,13 @@ int main(int argc, char** argv) {
         sleep->add_option("--tasks", tasks);
         sleep->add_option("--ms", ms);
         sleep->add_option("--print-conf", print_conf, "print this key of the SparkContext's configuration");
+        int mib = 200;
+        auto* bcast = cli.add_subcommand("broadcast", "broadcast a large value and check it in tasks");
+        bcast->add_option("--master", master);
+        bcast->add_option("--mib", mib);
+        bcast->add_option("--tasks", tasks);
         CLI11_PARSE(cli, argc, argv);
+        if (bcast->parsed()) return broadcast_job(master, static_cast<std::size_t>(mib) << 20, tasks);
         ember::SparkContext sc(master, "ember-test-app");
         for (const auto& key : print_conf) {
             auto v = sc.conf().get(key);
