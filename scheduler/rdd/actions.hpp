@@ -198,8 +198,21 @@ private:
     Cmp cmp_;
 };
 
+namespace detail {
+/// Whether `rdd` or an ancestor in its stage is persisted (its partition must then be computed
+/// whole, so that it is cached).
+inline bool stage_persists(const RddBase& rdd) {
+    if (rdd.storage_level().is_valid()) return true;
+    for (auto& dep : rdd.narrow_dependencies()) {
+        if (stage_persists(*dep.rdd)) return true;
+    }
+    return false;
+}
+}  // namespace detail
+
 /// take(n): the partition's first n records, encoded back to back. The partition is computed
-/// only until it has produced them (Spark's iterator.take).
+/// only until it has produced them (Spark's iterator.take), unless an RDD of the stage is
+/// persisted: then it is computed whole, so that its blocks are cached.
 template <class T>
 class TakeFn final : public ResultFunctionBase {
 public:
@@ -207,11 +220,13 @@ public:
     std::string run(RddBase& rdd, int p, TaskContext& tc) override {
         Encoder e;
         if (n_ == 0) return {};
+        const bool stop_early = !detail::stage_persists(rdd);
         std::uint64_t taken = 0;
         try {
             detail::typed<T>(rdd).iterator(p, tc, [&](T&& v) {
+                if (taken >= n_) return;
                 e.write(v);
-                if (++taken >= n_) throw Enough{};
+                if (++taken >= n_ && stop_early) throw Enough{};
             });
         } catch (const Enough&) {
             // the partition stops here: the rest is not needed

@@ -181,11 +181,16 @@ struct ClosureCodec<detail::ReduceSeq<T, F>> {
 /// An immutable, partitioned collection of T, computed lazily on executors.
 ///
 /// Transformations build lineage and run nothing: narrow ones (map, flat_map, filter,
-/// map_partitions, union_with) run in the task of their parent; shuffles (distinct,
-/// reduce_by_key, group_by_key, cogroup and the joins, sort_by_key) start a new stage. The one
-/// exception is sort_by_key, which samples its input with a job at once, as Spark's does.
-/// Actions (collect, count, save_as_text_file, aggregate, reduce, take_ordered, top) run a job
-/// and block until it ends, throwing SparkException if it fails. Functions are ordinary
+/// map_partitions, union_with, sample, coalesce, cartesian, map_values, flat_map_values, keys,
+/// values) run in the task of their parent; shuffles (distinct, repartition, reduce_by_key,
+/// group_by_key, combine_by_key, aggregate_by_key, fold_by_key, cogroup and the joins,
+/// sort_by_key) start a new stage. The exceptions are sort_by_key and zip_with_index, which run
+/// a job at once, as Spark's do. Actions (collect, count, save_as_text_file, aggregate, reduce,
+/// take_ordered, top, take, first, foreach, foreach_partition, count_by_key, count_by_value,
+/// lookup, sum, mean, stats) run jobs and block until they end, throwing SparkException if one
+/// fails (SparkException::cause() says which task failure aborted it). checkpoint() writes the
+/// RDD to SparkContext::set_checkpoint_dir after its next job and truncates its lineage.
+/// Functions are ordinary
 /// lambdas; see scheduler/closure.hpp for what they may capture. Records need a Serde
 /// (serializer.hpp); shuffled keys also a stable_hash (shuffle/partitioner.hpp) and operator==.
 ///

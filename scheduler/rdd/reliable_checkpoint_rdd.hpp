@@ -81,8 +81,8 @@ private:
 
 /// Partition p is the records of `<dir>/part-%05d`, as WriteCheckpointFn wrote them. It has no
 /// dependencies: a checkpointed RDD's lineage ends here. The files must be readable from every
-/// executor (a shared or, for local masters, the local disk). A missing or corrupt file fails
-/// the task naming it.
+/// executor (a shared or, for local masters, the local disk). A task reads its whole file into
+/// memory before decoding it. A missing or corrupt file fails the task naming it.
 /// Threading: immutable after construction; compute() runs concurrently for different partitions.
 template <class T>
 class ReliableCheckpointRdd final : public RddNode<T> {

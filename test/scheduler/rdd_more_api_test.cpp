@@ -442,6 +442,13 @@ TEST_CASE("take scans partitions incrementally and computes only the partitions 
     REQUIRE(rec->settle());
     CHECK(rec->num_jobs() == jobs2);  // no job for take(0)
     CHECK_THROWS_WITH(base.filter([](int) { return false; }).first(), "empty collection");
+
+    // A persisted RDD's partition is computed whole by take, so it is cached for later jobs.
+    auto cached = base.map_partitions_with_index(Touch<int>{dir + "/cached"}).cache();
+    CHECK(cached.take(2) == std::vector<int>{0, 1});
+    CHECK(cached.take(150) == std::vector<int>(xs.begin(), xs.begin() + 150));
+    CHECK(cached.collect() == xs);
+    CHECK(sorted(touched(dir + "/cached")) == all);  // partitions 0 and 1 were not computed again
     sc.stop();
     fs::remove_all(dir);
 }
