@@ -36,7 +36,7 @@ struct NarrowDependency {
     int in_start = 0;
     int out_start = 0;
     int length = -1;
-    std::shared_ptr<const std::vector<std::vector<int>>> groups;
+    std::shared_ptr<const std::vector<std::vector<int>>> groups = nullptr;
 
     std::vector<int> parents(int p) const {
         if (groups) {
