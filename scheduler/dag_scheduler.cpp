@@ -415,7 +415,7 @@ void DAGScheduler::mark_stage_as_finished(Stage* stage, std::optional<std::strin
     running_.erase(stage);
 }
 
-void DAGScheduler::abort_stage(Stage* stage, const std::string& reason) {
+void DAGScheduler::abort_stage(Stage* stage, const std::string& reason, const std::optional<TaskFailureCause>& cause) {
     if (!stages_.count(stage->id)) return;
     std::vector<ActiveJob*> dependent;
     for (auto& [_, j] : jobs_) {
@@ -425,11 +425,14 @@ void DAGScheduler::abort_stage(Stage* stage, const std::string& reason) {
         task_scheduler_.cancel_tasks(stage->id, "Stage aborted");
         mark_stage_as_finished(stage, reason);
     }
-    for (auto* j : dependent) fail_job_and_independent_stages(j, "Job aborted due to stage failure: " + reason, reason);
+    for (auto* j : dependent) {
+        fail_job_and_independent_stages(j, "Job aborted due to stage failure: " + reason, reason, cause);
+    }
 }
 
 void DAGScheduler::fail_job_and_independent_stages(ActiveJob* job, const std::string& message,
-                                                   const std::string& stage_reason) {
+                                                   const std::string& stage_reason,
+                                                   const std::optional<TaskFailureCause>& cause) {
     for (Stage* s : std::vector<Stage*>(running_.begin(), running_.end())) {
         // Stages used only by this job stop with it (Spark's failJobAndIndependentStages): their
         // running tasks are killed, which frees their cores.
@@ -440,7 +443,7 @@ void DAGScheduler::fail_job_and_independent_stages(ActiveJob* job, const std::st
             mark_stage_as_finished(s, stage_reason);
         }
     }
-    fail_job(job, message);
+    fail_job(job, message, cause);
 }
 
 void DAGScheduler::cancel_job(int job_id, std::optional<std::string> reason) {
@@ -512,12 +515,12 @@ std::vector<int> DAGScheduler::active_job_ids(std::optional<std::string> group) 
     return fut.get();
 }
 
-void DAGScheduler::fail_job(ActiveJob* job, const std::string& error) {
+void DAGScheduler::fail_job(ActiveJob* job, const std::string& error, const std::optional<TaskFailureCause>& cause) {
     auto waiter = job->waiter;
     int id = job->job_id;
     cleanup_job(job);
     bus_.post(SparkListenerJobEnd{id, now_ms(), false, error});
-    waiter->fail(error);
+    waiter->fail(error, cause);
 }
 
 void DAGScheduler::cleanup_job(ActiveJob* job) {
@@ -531,6 +534,7 @@ void DAGScheduler::cleanup_job(ActiveJob* job) {
             waiting_.erase(s);
             running_.erase(s);
             failed_.erase(s);
+            last_task_failure_.erase(s->id);
             it = stages_.erase(it);
         } else {
             if (s->job_ids.empty()) {
@@ -578,8 +582,13 @@ void DAGScheduler::executor_lost(const std::string& executor_id, const std::stri
 }
 
 void DAGScheduler::handle_task_set_failed(int stage_id, std::string reason) {
+    std::optional<TaskFailureCause> cause;
+    if (auto c = last_task_failure_.find(stage_id); c != last_task_failure_.end()) {
+        cause = std::move(c->second);
+        last_task_failure_.erase(c);
+    }
     auto it = stages_.find(stage_id);
-    if (it != stages_.end()) abort_stage(it->second.get(), reason);
+    if (it != stages_.end()) abort_stage(it->second.get(), reason, cause);
 }
 
 void DAGScheduler::remove_executor_outputs(const std::string& executor_id, std::int64_t epoch) {
@@ -621,9 +630,18 @@ void DAGScheduler::handle_task_completion(const TaskSet& ts, int index, TaskEndR
                                                                                    ? std::string("Success")
                                                                                    : to_error_string(reason),
                                    info, metrics});
-    if (sit == stages_.end()) return;  // cancelled, or a late task of a finished job
-    Stage* stage = sit->second.get();
     const TaskSpec& spec = ts.tasks[static_cast<std::size_t>(index)];
+    if (!std::holds_alternative<Success>(reason) && !std::holds_alternative<Resubmitted>(reason)) {
+        // Kept for the SparkException of an abort that may follow (handle_task_set_failed).
+        last_task_failure_[ts.stage_id] =
+            TaskFailureCause{reason, ts.stage_id, ts.stage_attempt, spec.partition, info.task_id, info.attempt,
+                             info.executor_id};
+    }
+    if (sit == stages_.end()) {
+        last_task_failure_.erase(ts.stage_id);
+        return;  // cancelled, or a late task of a finished job
+    }
+    Stage* stage = sit->second.get();
     bool current_attempt = ts.stage_attempt == stage->latest_info.attempt_id;
 
     if (std::holds_alternative<Success>(reason)) {
@@ -712,9 +730,13 @@ void DAGScheduler::handle_task_completion(const TaskSet& ts, int index, TaskEndR
         }
         if (ff->map_index >= 0) tracker_.unregister_map_output(ff->shuffle_id, ff->map_index, ff->address);
         if (should_abort) {
-            abort_stage(stage, fmt::format("{} has failed the maximum allowable number of times: {}. Most recent "
-                                           "failure reason:\n{}",
-                                           stage_label(*stage), max_consecutive_attempts_, to_error_string(reason)));
+            auto cause = last_task_failure_[stage->id];
+            last_task_failure_.erase(stage->id);
+            abort_stage(stage,
+                        fmt::format("{} has failed the maximum allowable number of times: {}. Most recent "
+                                    "failure reason:\n{}",
+                                    stage_label(*stage), max_consecutive_attempts_, to_error_string(reason)),
+                        cause);
             return;
         }
         failed_.insert(stage);

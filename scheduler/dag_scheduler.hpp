@@ -99,7 +99,8 @@ private:
                              const std::vector<AccumulatorUpdate>& updates, TaskInfo& info);
     void handle_task_set_failed(int stage_id, std::string reason);
     void fail_job_and_independent_stages(ActiveJob* job, const std::string& message,
-                                         const std::string& stage_reason);
+                                         const std::string& stage_reason,
+                                         const std::optional<TaskFailureCause>& cause = std::nullopt);
     /// Fails every active job (of `group` only, if given); `messages(job id)` gives the job's
     /// error and the reason its stages are marked failed with.
     void fail_jobs(const std::optional<std::string>& group,
@@ -136,8 +137,10 @@ private:
     void submit_missing_tasks(Stage* stage, int job_id);
     void submit_waiting_child_stages(Stage* parent);
     void mark_stage_as_finished(Stage* stage, std::optional<std::string> error = std::nullopt);
-    void abort_stage(Stage* stage, const std::string& reason);
-    void fail_job(ActiveJob* job, const std::string& error);
+    /// Fails the stage and the jobs depending on it; `cause`: the task failure behind it, which
+    /// the jobs' SparkException carries.
+    void abort_stage(Stage* stage, const std::string& reason, const std::optional<TaskFailureCause>& cause = std::nullopt);
+    void fail_job(ActiveJob* job, const std::string& error, const std::optional<TaskFailureCause>& cause = std::nullopt);
     void cleanup_job(ActiveJob* job);
     std::optional<int> active_job_for_stage(const Stage& stage) const;
     std::string stage_label(const Stage& s) const;
@@ -172,6 +175,9 @@ private:
     /// Records an executor failure at `epoch` and drops its map outputs, once per epoch.
     void remove_executor_outputs(const std::string& executor_id, std::int64_t epoch);
     bool stopped_ = false;
+    // The most recent failed task attempt of each stage: the cause of an abort that follows
+    // (the TaskSetManager reports the abort as text right after that task's end).
+    std::map<int, TaskFailureCause> last_task_failure_;
     storage::BlockManagerMasterEndpoint* master_ = nullptr;
     std::map<int, std::vector<std::vector<std::string>>> cache_locs_;  // rdd id -> per partition
 };

@@ -36,6 +36,7 @@
 #include <filesystem>
 #include <future>
 #include <random>
+#include <set>
 #include <regex>
 #include <thread>
 
@@ -137,6 +138,41 @@ struct SparkContext::Impl {
     void start_monitoring();
     SparkListenerEnvironmentUpdate environment_update() const;
 
+    // Driver-side storage status (rdd_storage_info): persisted RDDs, weakly held, and where
+    // their blocks are, from the BlockManagerMaster's updates (guarded by storage_mu).
+    mutable std::mutex storage_mu;
+    std::map<int, std::weak_ptr<RddBase>> persistent_rdds;
+    // rdd id -> partition -> executor id -> (memory bytes, disk bytes)
+    std::map<int, std::map<int, std::map<std::string, std::pair<std::uint64_t, std::uint64_t>>>> rdd_blocks;
+    void record_block(const std::string& executor_id, const storage::RddBlockId& block,
+                      const storage::StorageLevel& level, std::uint64_t mem, std::uint64_t disk) {
+        std::lock_guard lk(storage_mu);
+        auto& holders = rdd_blocks[block.rdd_id][block.split_index];
+        if (level.is_valid()) {
+            holders[executor_id] = {mem, disk};
+            return;
+        }
+        holders.erase(executor_id);
+        if (holders.empty()) rdd_blocks[block.rdd_id].erase(block.split_index);
+        if (rdd_blocks[block.rdd_id].empty()) rdd_blocks.erase(block.rdd_id);
+    }
+    void forget_executor_blocks(const std::string& executor_id) {
+        std::lock_guard lk(storage_mu);
+        for (auto rit = rdd_blocks.begin(); rit != rdd_blocks.end();) {
+            for (auto pit = rit->second.begin(); pit != rit->second.end();) {
+                pit->second.erase(executor_id);
+                pit = pit->second.empty() ? rit->second.erase(pit) : std::next(pit);
+            }
+            rit = rit->second.empty() ? rdd_blocks.erase(rit) : std::next(rit);
+        }
+    }
+
+    // Rdd::checkpoint (Spark's checkpointDir): dir/<uuid>, guarded by checkpoint_mu.
+    mutable std::mutex checkpoint_mu;
+    std::optional<std::string> checkpoint_dir;
+    /// Spark's RDD.doCheckpoint after a job: writes the marked RDDs of `rdd`'s lineage.
+    void do_checkpoint(SparkContext& sc, const std::shared_ptr<RddBase>& rdd, std::set<int>& seen);
+
     // local-cluster: how to start an executor, and replacements (Spark's standalone Master).
     std::string driver_url;
     std::atomic<int> next_executor_id{0};
@@ -219,11 +255,13 @@ void SparkContext::Impl::start() {
             post_event(SparkListenerBlockManagerAdded{now_ms(), id.executor_id, id.host, id.port, max_memory});
         },
         [this](const storage::BlockManagerId& id) {
+            forget_executor_blocks(id.executor_id);
             post_event(SparkListenerBlockManagerRemoved{now_ms(), id.executor_id, id.host, id.port});
         },
         [this](const storage::BlockManagerId& id, const storage::BlockId& block, const storage::StorageLevel& level,
                std::uint64_t mem, std::uint64_t disk) {
             if (!std::holds_alternative<storage::RddBlockId>(block)) return;  // the UI shows cached RDDs; other blocks are not logged
+            record_block(id.executor_id, std::get<storage::RddBlockId>(block), level, mem, disk);
             SparkListenerBlockUpdated u;
             u.executor_id = id.executor_id;
             u.host = id.host;
@@ -603,6 +641,11 @@ void SparkContext::unpersist_rdd(int rdd_id, bool blocking) {
     auto* master = impl_->block_manager ? impl_->block_manager->master() : nullptr;
     if (!master) return;
     impl_->post([impl = impl_.get(), rdd_id] { impl->bus.post(SparkListenerUnpersistRDD{rdd_id}); });
+    {
+        std::lock_guard lk(impl_->storage_mu);
+        impl_->rdd_blocks.erase(rdd_id);
+        impl_->persistent_rdds.erase(rdd_id);
+    }
     try {
         master->remove_rdd(rdd_id, blocking);
     } catch (const std::exception& e) {
@@ -715,6 +758,7 @@ void SparkContext::run_job(std::shared_ptr<RddBase> rdd, std::shared_ptr<ResultF
                            std::vector<int> partitions, ResultHandler handler, std::string call_site) {
     if (impl_->stopped) throw SparkException("Cannot run a job: the SparkContext was stopped");
     std::shared_ptr<JobWaiter> waiter;
+    auto rdd_for_checkpoint = rdd;
     try {
         waiter = impl_->dag->submit_job(std::move(rdd), std::move(func), std::move(partitions), std::move(handler),
                                         std::move(call_site), local_properties);
@@ -722,6 +766,102 @@ void SparkContext::run_job(std::shared_ptr<RddBase> rdd, std::shared_ptr<ResultF
         throw SparkException(e.what());
     }
     waiter->await();
+    std::set<int> seen;
+    impl_->do_checkpoint(*this, rdd_for_checkpoint, seen);
+}
+
+void SparkContext::Impl::do_checkpoint(SparkContext& sc, const std::shared_ptr<RddBase>& rdd, std::set<int>& seen) {
+    if (!rdd || !seen.insert(rdd->id()).second || rdd->is_checkpointed()) return;
+    if (auto plan = rdd->checkpoint_plan()) {
+        // Marked: write it (Spark's ReliableRDDCheckpointData.doCheckpoint), not its ancestors.
+        // Cleared first, so this job's own end does not start another write; concurrent actions
+        // may both write the same files, which is harmless (each file is renamed into place).
+        rdd->clear_checkpoint_plan();
+        try {
+            std::vector<int> parts;
+            for (int i = 0; i < rdd->num_partitions(); ++i) parts.push_back(i);
+            sc.run_job(rdd, plan->writer, std::move(parts), [](int, std::string_view) {},
+                       fmt::format("checkpoint of RDD {} ({})", rdd->id(), rdd->name()));
+            for (int i = 0; i < rdd->num_partitions(); ++i) {
+                auto file = std::filesystem::path(plan->dir) / checkpoint_file_name(i);
+                if (!std::filesystem::exists(file)) {
+                    throw SparkException(fmt::format("Checkpoint RDD has a different number of partitions from original "
+                                                     "RDD. Original RDD [ID: {}, num of partitions: {}]; missing {}",
+                                                     rdd->id(), rdd->num_partitions(), file.string()));
+                }
+            }
+        } catch (...) {
+            rdd->set_checkpoint_plan(*plan);  // a later job tries again
+            throw;
+        }
+        auto reader = plan->make_reader(sc.new_rdd_id());
+        reader->set_name(fmt::format("ReliableCheckpointRDD[{}]", rdd->id()));
+        rdd->mark_checkpointed(std::move(reader), plan->dir);
+        log::get("scheduler")->info("Done checkpointing RDD {} to {}", rdd->id(), plan->dir);
+        return;
+    }
+    for (auto& dep : rdd->narrow_dependencies()) do_checkpoint(sc, dep.rdd, seen);
+    for (auto& dep : rdd->shuffle_dependencies()) do_checkpoint(sc, dep->rdd(), seen);
+}
+
+void SparkContext::set_checkpoint_dir(const std::string& dir) {
+    namespace fs = std::filesystem;
+    std::random_device rd;
+    std::mt19937_64 rng((static_cast<std::uint64_t>(rd()) << 32) ^ rd());
+    std::uint64_t hi = rng(), lo = rng();
+    hi = (hi & ~0xf000ULL) | 0x4000ULL;                      // version 4
+    lo = (lo & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // IETF variant
+    std::string uuid = fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", hi >> 32, (hi >> 16) & 0xffff, hi & 0xffff,
+                                   lo >> 48, lo & 0xffffffffffffULL);
+    fs::path path = fs::absolute(fs::path(dir)) / uuid;
+    std::error_code ec;
+    fs::create_directories(path, ec);
+    if (ec) throw SparkException(fmt::format("Cannot create checkpoint directory {}: {}", path.string(), ec.message()));
+    std::lock_guard lk(impl_->checkpoint_mu);
+    impl_->checkpoint_dir = path.string();
+}
+
+std::optional<std::string> SparkContext::checkpoint_dir() const {
+    std::lock_guard lk(impl_->checkpoint_mu);
+    return impl_->checkpoint_dir;
+}
+
+void SparkContext::register_persistent_rdd(std::shared_ptr<RddBase> rdd) {
+    std::lock_guard lk(impl_->storage_mu);
+    impl_->persistent_rdds[rdd->id()] = rdd;
+}
+
+std::vector<RddStorageInfo> SparkContext::rdd_storage_info() const {
+    std::vector<RddStorageInfo> out;
+    std::lock_guard lk(impl_->storage_mu);
+    for (auto it = impl_->persistent_rdds.begin(); it != impl_->persistent_rdds.end();) {
+        auto rdd = it->second.lock();
+        if (!rdd) {
+            it = impl_->persistent_rdds.erase(it);
+            continue;
+        }
+        ++it;
+        auto level = rdd->storage_level();
+        if (!level.is_valid()) continue;
+        RddStorageInfo info;
+        info.id = rdd->id();
+        info.name = rdd->name();
+        info.storage_level = level.description();
+        info.num_partitions = rdd->num_partitions();
+        if (auto b = impl_->rdd_blocks.find(rdd->id()); b != impl_->rdd_blocks.end()) {
+            for (auto& [p, holders] : b->second) {
+                if (holders.empty()) continue;
+                ++info.num_cached_partitions;
+                for (auto& [_, sizes] : holders) {
+                    info.mem_size += sizes.first;
+                    info.disk_size += sizes.second;
+                }
+            }
+        }
+        // Spark's RDDInfo.isCached: some partition is cached and it takes space.
+        if (info.num_cached_partitions > 0 && info.mem_size + info.disk_size > 0) out.push_back(std::move(info));
+    }
+    return out;
 }
 
 }  // namespace ember

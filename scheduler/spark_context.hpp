@@ -24,7 +24,20 @@ class Broadcast;
 
 namespace scheduler {
 class SparkListener;
+class RddBase;
 }
+
+/// A persisted RDD's cached partitions as the driver's BlockManagerMaster knows them (Spark's
+/// RDDInfo as getRDDStorageInfo returns it). Sizes are in bytes, summed over every copy.
+struct RddStorageInfo {
+    int id = 0;
+    std::string name;           ///< the RDD's name (set_name, else its call site)
+    std::string storage_level;  ///< StorageLevel::description(), e.g. "Memory Deserialized 1x Replicated"
+    int num_cached_partitions = 0;
+    int num_partitions = 0;
+    std::uint64_t mem_size = 0;
+    std::uint64_t disk_size = 0;
+};
 
 
 /// Connects a driver program to its executors and runs its jobs.
@@ -129,12 +142,36 @@ public:
     template <class T>
     Broadcast<T> broadcast(T value);
 
+    /// An RDD with no partitions (Spark's emptyRDD): actions on it run no task (collect and
+    /// take give nothing, count 0, reduce and first throw "empty collection").
+    template <class T>
+    Rdd<T> empty_rdd(SourceLocation loc = SourceLocation::current());
+
+    /// Where Rdd::checkpoint() writes (Spark's setCheckpointDir): creates `dir` and a fresh
+    /// `dir/<uuid>` under it, which holds this application's `rdd-<id>` directories. The
+    /// directory must be visible to every executor (local masters: any local directory).
+    /// Throws SparkException if it cannot be created. Threading: thread-safe.
+    void set_checkpoint_dir(const std::string& dir);
+    /// The `dir/<uuid>` of set_checkpoint_dir, nullopt before (Spark's getCheckpointDir).
+    std::optional<std::string> checkpoint_dir() const;
+
+    /// Every persisted RDD with at least one cached partition: id, name, level, cached and total
+    /// partitions, memory and disk bytes (Spark's getRDDStorageInfo), by id, from the blocks the
+    /// executors reported to the driver's BlockManagerMaster (a block lost with its executor no
+    /// longer counts). Threading: thread-safe.
+    std::vector<RddStorageInfo> rdd_storage_info() const;
+    /// Remembers a persisted RDD for rdd_storage_info (Spark's persistentRdds, weakly held).
+    /// Rdd::persist calls this. Threading: thread-safe.
+    void register_persistent_rdd(std::shared_ptr<scheduler::RddBase> rdd);
+
     /// Receives scheduler events (jobs, stages, tasks, executors).
     void add_spark_listener(std::shared_ptr<scheduler::SparkListener> listener);
 
     /// Runs `func` over `partitions` of `rdd` and blocks until the job ends; `handler` gets each
     /// partition's result bytes on the scheduler loop. Throws SparkException if the job fails.
-    /// Rdd's actions are built on this.
+    /// Rdd's actions are built on this. Afterwards, as Spark's doCheckpoint, it writes the RDDs
+    /// of the lineage marked by Rdd::checkpoint() with one more job each and truncates their
+    /// lineage (an RDD marked is looked at, not its ancestors).
     void run_job(std::shared_ptr<scheduler::RddBase> rdd, std::shared_ptr<scheduler::ResultFunctionBase> func,
                  std::vector<int> partitions, scheduler::ResultHandler handler, std::string call_site);
 

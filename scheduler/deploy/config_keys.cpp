@@ -75,6 +75,7 @@ constexpr ConfigKey kKeys[] = {
     {"ember.network.timeout", "120s", "default for every network timeout"},
     {"ember.network.timeoutInterval", "60s", "how often the driver checks for lost executors"},
     {"ember.port.maxRetries", "16", "ports tried after a busy one before binding fails"},
+    {"ember.rdd.limit.scaleUpFactor", "4", "take(): growth factor of the partitions scanned per job (at least 2)"},
     {"ember.redaction.regex", "", "extra regex of configuration keys whose values are redacted (besides secret|password|token|access.key)"},
     {"ember.reducer.maxSizeInFlight", "48m", "bytes of shuffle fetches in flight per reducer"},
     {"ember.rpc.askTimeout", "ember.network.timeout", "default timeout of an ask"},

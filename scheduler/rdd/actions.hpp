@@ -2,10 +2,12 @@
 #pragma once
 /// \file
 /// The functions ResultTasks run for each action (collect, count, save_as_text_file, aggregate,
-/// take_ordered), each with the driver-side decoding of its per-partition result.
+/// take_ordered, take, foreach, foreach_partition, lookup, stats), each with the driver-side
+/// decoding of its per-partition result.
 
 #include "scheduler/closure.hpp"
 #include "scheduler/rdd/rdd_base.hpp"
+#include "scheduler/rdd/stat_counter.hpp"
 #include "scheduler/rdd/text_format.hpp"
 #include "scheduler/registry.hpp"
 
@@ -194,6 +196,127 @@ public:
 private:
     std::uint64_t n_;
     Cmp cmp_;
+};
+
+namespace detail {
+/// Whether `rdd` or an ancestor in its stage is persisted (its partition must then be computed
+/// whole, so that it is cached).
+inline bool stage_persists(const RddBase& rdd) {
+    if (rdd.storage_level().is_valid()) return true;
+    for (auto& dep : rdd.narrow_dependencies()) {
+        if (stage_persists(*dep.rdd)) return true;
+    }
+    return false;
+}
+}  // namespace detail
+
+/// take(n): the partition's first n records, encoded back to back. The partition is computed
+/// only until it has produced them (Spark's iterator.take), unless an RDD of the stage is
+/// persisted: then it is computed whole, so that its blocks are cached.
+template <class T>
+class TakeFn final : public ResultFunctionBase {
+public:
+    explicit TakeFn(std::uint64_t n) : n_(n) {}
+    std::string run(RddBase& rdd, int p, TaskContext& tc) override {
+        Encoder e;
+        if (n_ == 0) return {};
+        const bool stop_early = !detail::stage_persists(rdd);
+        std::uint64_t taken = 0;
+        try {
+            detail::typed<T>(rdd).iterator(p, tc, [&](T&& v) {
+                if (taken >= n_) return;
+                e.write(v);
+                if (++taken >= n_ && stop_early) throw Enough{};
+            });
+        } catch (const Enough&) {
+            // the partition stops here: the rest is not needed
+        }
+        return e.take();
+    }
+    const char* type_key() const override { return result_fn_type_key<TakeFn>(); }
+    void encode_params(Encoder& e) const override { e.write(n_); }
+    static std::shared_ptr<ResultFunctionBase> decode(Decoder& d) {
+        return std::make_shared<TakeFn>(d.read<std::uint64_t>());
+    }
+
+private:
+    struct Enough {};
+    std::uint64_t n_;
+};
+
+/// foreach(f): calls f(T&&) on every record; returns nothing.
+template <class T, class F>
+class ForeachFn final : public ResultFunctionBase {
+public:
+    explicit ForeachFn(F f) : f_(std::move(f)) {}
+    std::string run(RddBase& rdd, int p, TaskContext& tc) override {
+        detail::typed<T>(rdd).iterator(p, tc, [&](T&& v) { std::invoke(f_, std::move(v)); });
+        return {};
+    }
+    const char* type_key() const override { return result_fn_type_key<ForeachFn>(); }
+    void encode_params(Encoder& e) const override { ClosureCodec<F>::encode(e, f_); }
+    static std::shared_ptr<ResultFunctionBase> decode(Decoder& d) {
+        return std::make_shared<ForeachFn>(ClosureCodec<F>::decode(d));
+    }
+
+private:
+    F f_;
+};
+
+/// foreach_partition(f): calls f(std::vector<T>&&) once with the partition's records (empty
+/// partitions included); returns nothing.
+template <class T, class F>
+class ForeachPartitionFn final : public ResultFunctionBase {
+public:
+    explicit ForeachPartitionFn(F f) : f_(std::move(f)) {}
+    std::string run(RddBase& rdd, int p, TaskContext& tc) override {
+        std::vector<T> part;
+        detail::typed<T>(rdd).iterator(p, tc, [&](T&& v) { part.push_back(std::move(v)); });
+        std::invoke(f_, std::move(part));
+        return {};
+    }
+    const char* type_key() const override { return result_fn_type_key<ForeachPartitionFn>(); }
+    void encode_params(Encoder& e) const override { ClosureCodec<F>::encode(e, f_); }
+    static std::shared_ptr<ResultFunctionBase> decode(Decoder& d) {
+        return std::make_shared<ForeachPartitionFn>(ClosureCodec<F>::decode(d));
+    }
+
+private:
+    F f_;
+};
+
+/// lookup(key): the values of the partition's records whose key equals `key`, encoded back to back.
+template <class K, class V>
+class LookupFn final : public ResultFunctionBase {
+public:
+    explicit LookupFn(K key) : key_(std::move(key)) {}
+    std::string run(RddBase& rdd, int p, TaskContext& tc) override {
+        Encoder e;
+        detail::typed<std::pair<K, V>>(rdd).iterator(p, tc, [&](std::pair<K, V>&& kv) {
+            if (kv.first == key_) e.write(kv.second);
+        });
+        return e.take();
+    }
+    const char* type_key() const override { return result_fn_type_key<LookupFn>(); }
+    void encode_params(Encoder& e) const override { e.write(key_); }
+    static std::shared_ptr<ResultFunctionBase> decode(Decoder& d) { return std::make_shared<LookupFn>(d.read<K>()); }
+
+private:
+    K key_;
+};
+
+/// stats(): the partition's StatCounter over its records as doubles.
+template <class T>
+class StatsFn final : public ResultFunctionBase {
+public:
+    std::string run(RddBase& rdd, int p, TaskContext& tc) override {
+        StatCounter s;
+        detail::typed<T>(rdd).iterator(p, tc, [&](T&& v) { s.merge(static_cast<double>(v)); });
+        return encode(s);
+    }
+    const char* type_key() const override { return result_fn_type_key<StatsFn>(); }
+    void encode_params(Encoder&) const override {}
+    static std::shared_ptr<ResultFunctionBase> decode(Decoder&) { return std::make_shared<StatsFn>(); }
 };
 
 }  // namespace ember::scheduler

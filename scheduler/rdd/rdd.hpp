@@ -7,13 +7,21 @@
 #include "rpc/log.hpp"
 #include "scheduler/closure.hpp"
 #include "scheduler/rdd/actions.hpp"
+#include "scheduler/rdd/cartesian_rdd.hpp"
 #include "scheduler/rdd/co_grouped_rdd.hpp"
+#include "scheduler/rdd/coalesced_rdd.hpp"
+#include "scheduler/rdd/empty_rdd.hpp"
 #include "scheduler/rdd/joined_rdd.hpp"
 #include "scheduler/rdd/mapped_rdd.hpp"
+#include "scheduler/rdd/mapped_values_rdd.hpp"
 #include "scheduler/rdd/parallel_collection_rdd.hpp"
 #include "scheduler/rdd/range_partitioner.hpp"
+#include "scheduler/rdd/reliable_checkpoint_rdd.hpp"
+#include "scheduler/rdd/sampled_rdd.hpp"
 #include "scheduler/rdd/shuffled_rdd.hpp"
+#include "scheduler/rdd/stat_counter.hpp"
 #include "scheduler/rdd/union_rdd.hpp"
+#include "scheduler/rdd/zipped_with_index_rdd.hpp"
 #include "scheduler/spark_context.hpp"
 #include "scheduler/source_location.hpp"
 
@@ -24,7 +32,9 @@
 #include <functional>
 #include <initializer_list>
 #include <iterator>
+#include <map>
 #include <memory>
+#include <random>
 #include <optional>
 #include <ranges>
 #include <string>
@@ -99,6 +109,36 @@ struct FirstOf {
         return std::move(p.first);
     }
 };
+/// (_, x) -> x.
+struct SecondOf {
+    template <class A, class B>
+    B operator()(std::pair<A, B>&& p) const {
+        return std::move(p.second);
+    }
+};
+/// v -> 1 (count_by_key).
+struct One {
+    template <class V>
+    std::uint64_t operator()(V&&) const {
+        return 1;
+    }
+};
+/// a + b of counts.
+struct AddCounts {
+    std::uint64_t operator()(std::uint64_t a, std::uint64_t b) const { return a + b; }
+};
+/// acc + double(x) (sum's per-partition fold, Spark's fold(0.0)(_ + _)).
+struct AddAsDouble {
+    template <class X>
+    double operator()(double acc, X&& x) const {
+        return acc + static_cast<double>(x);
+    }
+};
+/// A seed for sample() when none is given (Spark: Utils.random.nextLong).
+inline std::uint64_t random_seed() {
+    std::random_device rd;
+    return (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+}
 /// reduce_by_key's function keeping the first value.
 struct KeepFirst {
     template <class A>
@@ -141,11 +181,16 @@ struct ClosureCodec<detail::ReduceSeq<T, F>> {
 /// An immutable, partitioned collection of T, computed lazily on executors.
 ///
 /// Transformations build lineage and run nothing: narrow ones (map, flat_map, filter,
-/// map_partitions, union_with) run in the task of their parent; shuffles (distinct,
-/// reduce_by_key, group_by_key, cogroup and the joins, sort_by_key) start a new stage. The one
-/// exception is sort_by_key, which samples its input with a job at once, as Spark's does.
-/// Actions (collect, count, save_as_text_file, aggregate, reduce, take_ordered, top) run a job
-/// and block until it ends, throwing SparkException if it fails. Functions are ordinary
+/// map_partitions, union_with, sample, coalesce, cartesian, map_values, flat_map_values, keys,
+/// values) run in the task of their parent; shuffles (distinct, repartition, reduce_by_key,
+/// group_by_key, combine_by_key, aggregate_by_key, fold_by_key, cogroup and the joins,
+/// sort_by_key) start a new stage. The exceptions are sort_by_key and zip_with_index, which run
+/// a job at once, as Spark's do. Actions (collect, count, save_as_text_file, aggregate, reduce,
+/// take_ordered, top, take, first, foreach, foreach_partition, count_by_key, count_by_value,
+/// lookup, sum, mean, stats) run jobs and block until they end, throwing SparkException if one
+/// fails (SparkException::cause() says which task failure aborted it). checkpoint() writes the
+/// RDD to SparkContext::set_checkpoint_dir after its next job and truncates its lineage.
+/// Functions are ordinary
 /// lambdas; see scheduler/closure.hpp for what they may capture. Records need a Serde
 /// (serializer.hpp); shuffled keys also a stable_hash (shuffle/partitioner.hpp) and operator==.
 ///
@@ -177,6 +222,9 @@ public:
     /// records' Serde encoding): `deserialized` is only reported. A memory-only partition larger
     /// than the executor's MemoryStore (ember.storage.memoryCapacity) is computed but not cached;
     /// a cached block lost with its executor, or evicted, is recomputed when next needed.
+    /// Replicated levels (`MEMORY_ONLY_2`, `DISK_ONLY_2`, ..., replication N) also copy each block
+    /// to N-1 other executors before the task ends, so the block survives the loss of all but one
+    /// of them (see storage/block_manager.hpp; ember.storage.replication.proactive re-replicates).
     /// Returns this handle. Throws ContractViolation if a different level was already set
     /// (Spark: "Cannot change storage level of an RDD after it was already assigned a level").
     /// Threading: thread-safe; takes effect for jobs submitted afterwards.
@@ -187,6 +235,7 @@ public:
                       "Cannot change storage level of an RDD after it was already assigned a level");
         EMBER_REQUIRE(level.is_none() || level.is_valid(), "persist: invalid storage level {}", level.to_string());
         node_->set_storage_level(level);
+        if (level.is_valid()) sc_->register_persistent_rdd(node_);
         return *this;
     }
     /// persist(StorageLevel::memory_only()) (Spark's cache(); stored serialized, see persist).
@@ -413,6 +462,199 @@ public:
                                                              std::move(cmp), dep);
     }
 
+    /// A random sample of each partition (Spark's sample): without replacement each record is
+    /// kept with probability `fraction` (in [0, 1]; Bernoulli sampling); with replacement it is
+    /// emitted k times, k ~ Poisson(fraction) (fraction >= 0 is the expected number of copies).
+    /// The sample size is therefore only about fraction x count. Partition p's generator is
+    /// seeded from seed + p, as in Spark, so one seed gives the same sample every time it is
+    /// computed. Narrow. Throws ContractViolation for a negative fraction ("Negative fraction
+    /// value: ...") or, without replacement, one above 1. Threading: thread-safe.
+    Rdd<T> sample(bool with_replacement, double fraction, std::uint64_t seed = detail::random_seed(),
+                  Loc loc = Loc::current()) const {
+        EMBER_REQUIRE(fraction >= 0, "Negative fraction value: {}", fraction);
+        EMBER_REQUIRE(with_replacement || fraction <= 1,
+                      "Sampling fraction ({}) must be on interval [0, 1] without replacement", fraction);
+        return make<scheduler::SampledRdd<T>>(SparkContext::call_site("sample", loc), node_, with_replacement,
+                                              fraction, seed);
+    }
+
+    /// At most `num_partitions` partitions (Spark's coalesce). Without `shuffle`, a narrow
+    /// CoalescedRDD: output partition i reads a contiguous range of about equal numbers of this
+    /// RDD's partitions in the same task (no stage is added, and asking for more partitions than
+    /// there are keeps the count). With `shuffle`, as repartition: a shuffle to exactly
+    /// num_partitions partitions. Throws ContractViolation unless num_partitions > 0 (Spark:
+    /// "Number of partitions (n) must be positive."). Threading: thread-safe.
+    Rdd<T> coalesce(int num_partitions, bool shuffle = false, Loc loc = Loc::current()) const {
+        EMBER_REQUIRE(num_partitions > 0, "Number of partitions ({}) must be positive.", num_partitions);
+        std::string name = SparkContext::call_site(shuffle ? "repartition" : "coalesce", loc);
+        if (!shuffle) {
+            return make<scheduler::CoalescedRdd<T>>(
+                std::move(name), node_,
+                scheduler::CoalescedRdd<T>::contiguous_groups(this->num_partitions(), num_partitions));
+        }
+        // Spark: each partition's records get consecutive positions from a start drawn from the
+        // partition index, and the shuffle sends position k to partition k mod n.
+        using Distribute = scheduler::DistributePartition<T>;
+        auto positioned = make<scheduler::MapPartitionsRdd<T, std::pair<int, T>, Distribute, true>>(
+            name, node_, Distribute{num_partitions}, false);
+        using Dep = scheduler::ShuffleDependency<int, T, scheduler::NoAggregator<T>, scheduler::PositionPartitioner>;
+        auto dep = std::make_shared<Dep>(sc_->new_shuffle_id(), positioned.node_,
+                                         scheduler::PositionPartitioner{num_partitions}, scheduler::NoAggregator<T>{});
+        return make<scheduler::ShuffledValuesRdd<int, T>>(std::move(name), dep->shuffle_id(), num_partitions, dep);
+    }
+    /// Exactly `num_partitions` partitions, records spread evenly by a shuffle
+    /// (Spark's repartition = coalesce(num_partitions, shuffle = true)). Threading: thread-safe.
+    Rdd<T> repartition(int num_partitions, Loc loc = Loc::current()) const { return coalesce(num_partitions, true, loc); }
+
+    /// Each record with its index in the RDD's order, (T, 0) for the first record of partition 0
+    /// (Spark's zipWithIndex). Not lazy, as in Spark: unless the RDD has at most one partition,
+    /// it runs a job at once counting the records of every partition but the last, to know
+    /// where each partition's indices start; the result is narrow. The RDD must compute the same
+    /// records in the same order every time (persist it otherwise). Throws SparkException if
+    /// the counting job fails. Threading: thread-safe; blocks while the counting job runs.
+    Rdd<std::pair<T, std::uint64_t>> zip_with_index(Loc loc = Loc::current()) const {
+        std::string name = SparkContext::call_site("zipWithIndex", loc);
+        const int n = num_partitions();
+        std::vector<std::uint64_t> starts(static_cast<std::size_t>(std::max(n, 0)), 0);
+        if (n > 1) {
+            std::vector<int> parts;
+            for (int i = 0; i < n - 1; ++i) parts.push_back(i);
+            std::vector<std::uint64_t> counts(static_cast<std::size_t>(n - 1), 0);
+            run_on(std::make_shared<scheduler::CountFn<T>>(), std::move(parts), name,
+                   [&](int i, std::string_view bytes) { counts[static_cast<std::size_t>(i)] = decode<std::uint64_t>(bytes); });
+            for (int i = 1; i < n; ++i) {
+                starts[static_cast<std::size_t>(i)] = starts[static_cast<std::size_t>(i - 1)] + counts[static_cast<std::size_t>(i - 1)];
+            }
+        }
+        return make<scheduler::ZippedWithIndexRdd<T>>(std::move(name), node_, std::move(starts));
+    }
+
+    /// Every (a, b) with a in this RDD and b in `other` (Spark's cartesian): a CartesianRDD of
+    /// num_partitions() x other.num_partitions() partitions, partition p pairing partition
+    /// p / n of this with partition p % n of other (n = other's count), so collect() lists the
+    /// pairs grouped by this RDD's partitions. Narrow on both: no stage is added. A task holds
+    /// its partition of `other` in memory. Throws ContractViolation if `other` belongs to another
+    /// SparkContext. Threading: thread-safe.
+    template <class U>
+    Rdd<std::pair<T, U>> cartesian(const Rdd<U>& other, Loc loc = Loc::current()) const {
+        EMBER_REQUIRE(other.sc_ == sc_, "cartesian: both RDDs must belong to the same SparkContext");
+        return make<scheduler::CartesianRdd<T, U>>(SparkContext::call_site("cartesian", loc), node_, other.node_);
+    }
+
+    // -- key-value transformations (Spark's PairRDDFunctions) ----------------------------------
+
+    /// For Rdd<pair<K, V>>: (k, f(v)) for every record; keys do not move, so the partitioner is
+    /// kept (Spark's mapValues). Narrow. Threading: thread-safe.
+    template <class F>
+        requires detail::IsPair<T>::value
+    auto map_values(F f, Loc loc = Loc::current()) const {
+        using K = typename T::first_type;
+        using V = typename T::second_type;
+        using U = detail::owned_t<std::invoke_result_t<F&, V&&>>;
+        return make<scheduler::MappedValuesRdd<K, V, U, F>>(SparkContext::call_site("mapValues", loc), node_,
+                                                            std::move(f));
+    }
+    /// For Rdd<pair<K, V>>: (k, u) for every u in the range f(v) (a vector, or views into v);
+    /// keeps the partitioner (Spark's flatMapValues). Narrow. Threading: thread-safe.
+    template <class F>
+        requires detail::IsPair<T>::value
+    auto flat_map_values(F f, Loc loc = Loc::current()) const {
+        using K = typename T::first_type;
+        using V = typename T::second_type;
+        using R = std::invoke_result_t<F&, const V&>;
+        using U = detail::owned_t<std::ranges::range_value_t<std::remove_cvref_t<R>>>;
+        return make<scheduler::FlatMappedValuesRdd<K, V, U, F>>(SparkContext::call_site("flatMapValues", loc), node_,
+                                                                std::move(f));
+    }
+    /// For Rdd<pair<K, V>>: the keys (Spark's keys; no partitioner, as Spark's map).
+    auto keys(Loc loc = Loc::current()) const
+        requires detail::IsPair<T>::value
+    {
+        using K = typename T::first_type;
+        return make<scheduler::MappedRdd<T, K, detail::FirstOf>>(SparkContext::call_site("keys", loc), node_,
+                                                                 detail::FirstOf{});
+    }
+    /// For Rdd<pair<K, V>>: the values (Spark's values).
+    auto values(Loc loc = Loc::current()) const
+        requires detail::IsPair<T>::value
+    {
+        using V = typename T::second_type;
+        return make<scheduler::MappedRdd<T, V, detail::SecondOf>>(SparkContext::call_site("values", loc), node_,
+                                                                  detail::SecondOf{});
+    }
+
+    /// For Rdd<pair<K, V>>: one (K, C) per key (Spark's combineByKey): the first value of a key
+    /// in a partition becomes create(v), later ones are added with merge_value(c, v) -> C, and
+    /// the partitions' combiners are merged with merge_combiners(c1, c2) -> C, on the map side
+    /// before the shuffle and after it. C needs a Serde. Partitions and shuffle as
+    /// reduce_by_key (num_partitions 0: the default partitioner). Threading: thread-safe.
+    template <class Create, class MergeValue, class MergeCombiners>
+        requires detail::IsPair<T>::value
+    auto combine_by_key(Create create, MergeValue merge_value, MergeCombiners merge_combiners, int num_partitions = 0,
+                        Loc loc = Loc::current()) const {
+        using K = typename T::first_type;
+        using V = typename T::second_type;
+        using C = detail::owned_t<std::invoke_result_t<Create&, V&&>>;
+        using Agg = scheduler::CombineByKeyAggregator<V, C, Create, MergeValue, MergeCombiners>;
+        return shuffled<K, V>(Agg{std::move(create), std::move(merge_value), std::move(merge_combiners)},
+                              partitioner_for(num_partitions, {}), SparkContext::call_site("combineByKey", loc));
+    }
+    /// For Rdd<pair<K, V>>: one (K, U) per key, folding its values into a copy of `zero` with
+    /// seq(U, V) -> U per partition and merging the partitions' results with comb(U, U) -> U
+    /// (Spark's aggregateByKey). `zero` needs a Serde and travels with the tasks. Partitions and
+    /// shuffle as reduce_by_key. Threading: thread-safe.
+    template <class U, class Seq, class Comb>
+        requires detail::IsPair<T>::value
+    auto aggregate_by_key(U zero, Seq seq, Comb comb, int num_partitions = 0, Loc loc = Loc::current()) const {
+        using K = typename T::first_type;
+        using V = typename T::second_type;
+        using Create = scheduler::SeqFromZero<U, Seq>;
+        using Agg = scheduler::CombineByKeyAggregator<V, U, Create, Seq, Comb>;
+        return shuffled<K, V>(Agg{Create{std::move(zero), seq}, seq, std::move(comb)},
+                              partitioner_for(num_partitions, {}), SparkContext::call_site("aggregateByKey", loc));
+    }
+    /// For Rdd<pair<K, V>>: aggregate_by_key(zero, f, f) (Spark's foldByKey): f(V, V) -> V
+    /// associative, `zero` its neutral element (it is folded in once per key and partition).
+    template <class Z, class F>
+        requires detail::IsPair<T>::value
+    auto fold_by_key(Z zero, F f, int num_partitions = 0, Loc loc = Loc::current()) const {
+        using K = typename T::first_type;
+        using V = typename T::second_type;
+        using Create = scheduler::SeqFromZero<V, F>;
+        using Agg = scheduler::CombineByKeyAggregator<V, V, Create, F, F>;
+        return shuffled<K, V>(Agg{Create{V(std::move(zero)), f}, f, f}, partitioner_for(num_partitions, {}),
+                              SparkContext::call_site("foldByKey", loc));
+    }
+
+    // -- checkpointing (Spark's RDD.checkpoint) ------------------------------------------------
+
+    /// Marks this RDD for reliable checkpointing (Spark's checkpoint): after the next job that
+    /// computes it, a second job writes its partitions to
+    /// `<checkpoint dir>/rdd-<id>/part-00000, ...` (SparkContext::set_checkpoint_dir; records in
+    /// their Serde encoding) and its lineage is truncated: its only dependency becomes a
+    /// ReliableCheckpointRDD reading those files, so later jobs read them instead of recomputing
+    /// its parents, even after executors are lost. The second job computes the RDD again unless
+    /// it is persisted (Spark recommends persisting it first). Call before any job on it; calls
+    /// after it is checkpointed do nothing. The files must be visible to every executor (local
+    /// disk for local masters). Throws SparkException("Checkpoint directory has not been set in
+    /// the SparkContext") if no directory was set. Threading: thread-safe.
+    void checkpoint() const {
+        static_assert(Serializable<T>, "ember: checkpoint() needs records with a Serde (serializer.hpp)");
+        auto root = sc_->checkpoint_dir();
+        if (!root) throw SparkException("Checkpoint directory has not been set in the SparkContext");
+        if (node_->is_checkpointed()) return;
+        std::string dir = (std::filesystem::path(*root) / ("rdd-" + std::to_string(id()))).string();
+        const int parts = num_partitions();
+        node_->set_checkpoint_plan(scheduler::RddBase::CheckpointPlan{
+            dir, std::make_shared<scheduler::WriteCheckpointFn<T>>(dir), [dir, parts](int new_id) {
+                return std::make_shared<scheduler::ReliableCheckpointRdd<T>>(new_id, parts, dir);
+            }});
+    }
+    /// Whether the partitions were written and the lineage truncated (Spark's isCheckpointed).
+    bool is_checkpointed() const { return node_->is_checkpointed(); }
+    /// The directory holding the partition files once checkpointed (Spark's getCheckpointFile).
+    std::optional<std::string> get_checkpoint_file() const { return node_->checkpoint_dir(); }
+
     // -- actions -------------------------------------------------------------------------------
 
     /// Every record, in partition order.
@@ -486,6 +728,143 @@ public:
     template <class Cmp = std::less<>>
     std::vector<T> top(std::size_t n, Cmp cmp = {}, Loc loc = Loc::current()) const {
         return take_ordered(n, detail::Reversed<Cmp>{cmp}, loc);
+    }
+
+    /// For Rdd<pair<K, V>>: the number of records of each key (Spark's countByKey:
+    /// map_values(1).reduce_by_key(+) collected to the driver). K needs operator<.
+    auto count_by_key(Loc loc = Loc::current()) const
+        requires detail::IsPair<T>::value
+    {
+        using K = typename T::first_type;
+        auto counts = map_values(detail::One{}, loc).reduce_by_key(detail::AddCounts{}, 0, loc).collect(loc);
+        return std::map<K, std::uint64_t>(std::make_move_iterator(counts.begin()), std::make_move_iterator(counts.end()));
+    }
+    /// The number of times each distinct record occurs (Spark's countByValue). T needs operator<
+    /// and what reduce_by_key needs of keys.
+    std::map<T, std::uint64_t> count_by_value(Loc loc = Loc::current()) const {
+        return make<scheduler::MappedRdd<T, std::pair<T, detail::Null>, detail::PairWithNull<T>>>(
+                   SparkContext::call_site("countByValue", loc), node_, detail::PairWithNull<T>{})
+            .count_by_key(loc);
+    }
+
+    /// Calls f(T&&) on every record, on the executors (Spark's foreach); f's side effects are
+    /// its only output. A task that is retried calls f again on its records.
+    template <class F>
+    void foreach(F f, Loc loc = Loc::current()) const {
+        run(std::make_shared<scheduler::ForeachFn<T, F>>(std::move(f)), SparkContext::call_site("foreach", loc),
+            [](int, std::string_view) {});
+    }
+    /// Calls f(std::vector<T>&& partition) once per partition, empty ones included, on the
+    /// executors (Spark's foreachPartition).
+    template <class F>
+    void foreach_partition(F f, Loc loc = Loc::current()) const {
+        static_assert(std::is_invocable_v<F&, std::vector<T>&&>,
+                      "ember: foreach_partition(f) needs f(std::vector<T>&& partition)");
+        run(std::make_shared<scheduler::ForeachPartitionFn<T, F>>(std::move(f)),
+            SparkContext::call_site("foreachPartition", loc), [](int, std::string_view) {});
+    }
+
+    /// The first `n` records, in partition order (Spark's take). Scans incrementally as Spark
+    /// does: a job over partition 0 first; while records are missing, a job over the next
+    /// partitions, as many as the records seen so far suggest (x1.5) but at most
+    /// ember.rdd.limit.scaleUpFactor (4, at least 2) times the partitions scanned so far (that
+    /// many exactly when none had records). Each task stops computing its partition once it has
+    /// the records still missing. No job for n == 0 or an RDD without partitions.
+    std::vector<T> take(std::size_t n, Loc loc = Loc::current()) const {
+        std::vector<T> buf;
+        const int total = num_partitions();
+        if (n == 0 || total == 0) return buf;
+        const std::int64_t scale_up = std::max<std::int64_t>(sc_->conf().get_int("ember.rdd.limit.scaleUpFactor", 4), 2);
+        std::string name = SparkContext::call_site("take", loc);
+        int scanned = 0;
+        while (buf.size() < n && scanned < total) {
+            std::int64_t to_try = 1;
+            const std::size_t left = n - buf.size();
+            if (scanned > 0) {
+                if (buf.empty()) {
+                    to_try = scanned * scale_up;
+                } else {
+                    to_try = static_cast<std::int64_t>(std::ceil(1.5 * static_cast<double>(left) * scanned /
+                                                                 static_cast<double>(buf.size())));
+                    to_try = std::min(to_try, scanned * scale_up);
+                }
+            }
+            const int end = static_cast<int>(std::min<std::int64_t>(scanned + to_try, total));
+            std::vector<int> parts;
+            for (int i = scanned; i < end; ++i) parts.push_back(i);
+            std::vector<std::vector<T>> results(parts.size());
+            // The handler's index is the position in `parts` (the job's output id).
+            run_on(std::make_shared<scheduler::TakeFn<T>>(left), parts, name, [&](int i, std::string_view bytes) {
+                scheduler::CollectFn<T>::append_results(bytes, results[static_cast<std::size_t>(i)]);
+            });
+            for (auto& r : results) {
+                for (auto& x : r) {
+                    if (buf.size() >= n) break;
+                    buf.push_back(std::move(x));
+                }
+            }
+            scanned = end;
+        }
+        return buf;
+    }
+    /// The first record (Spark's first: take(1)). Throws SparkException("empty collection"),
+    /// Spark's UnsupportedOperationException message, if there is none.
+    T first(Loc loc = Loc::current()) const {
+        auto one = take(1, loc);
+        if (one.empty()) throw SparkException("empty collection");
+        return std::move(one.front());
+    }
+
+    /// For Rdd<pair<K, V>>: the values of the records whose key equals `key` (Spark's lookup).
+    /// When the RDD has a partitioner (reduce_by_key and friends), the job runs on the one
+    /// partition that can hold the key; otherwise on all of them.
+    template <class Key>
+        requires detail::IsPair<T>::value
+    auto lookup(const Key& key_like, Loc loc = Loc::current()) const {
+        using K = typename T::first_type;
+        using V = typename T::second_type;
+        const K key(key_like);
+        std::vector<int> parts;
+        if (const auto& part = node_->partitioner(); part && part->num_partitions == num_partitions()) {
+            parts.push_back(part->partition(key));
+        } else {
+            for (int i = 0; i < num_partitions(); ++i) parts.push_back(i);
+        }
+        std::vector<std::vector<V>> results(parts.size());  // by position in `parts`
+        run_on(std::make_shared<scheduler::LookupFn<K, V>>(key), parts, SparkContext::call_site("lookup", loc),
+               [&](int i, std::string_view bytes) {
+                   scheduler::CollectFn<V>::append_results(bytes, results[static_cast<std::size_t>(i)]);
+               });
+        std::vector<V> out;
+        for (auto& r : results) out.insert(out.end(), std::make_move_iterator(r.begin()), std::make_move_iterator(r.end()));
+        return out;
+    }
+
+    /// For numeric T: the sum as a double (Spark's DoubleRDDFunctions.sum, fold(0.0)(_ + _)):
+    /// each partition in order, then the partitions in order; 0 when empty.
+    double sum(Loc loc = Loc::current()) const
+        requires std::is_arithmetic_v<T>
+    {
+        return aggregate(0.0, detail::AddAsDouble{}, [](double a, double b) { return a + b; }, loc);
+    }
+    /// For numeric T: count, mean, variance, max and min in one job (Spark's stats): a
+    /// StatCounter per partition (Welford), merged on the driver in partition order (Chan et
+    /// al.). On an empty RDD: count 0 and NaN variances, without running a task.
+    StatCounter stats(Loc loc = Loc::current()) const
+        requires std::is_arithmetic_v<T>
+    {
+        StatCounter total;
+        std::vector<StatCounter> parts(static_cast<std::size_t>(num_partitions()));
+        run(std::make_shared<scheduler::StatsFn<T>>(), SparkContext::call_site("stats", loc),
+            [&](int i, std::string_view bytes) { parts[static_cast<std::size_t>(i)] = decode<StatCounter>(bytes); });
+        for (auto& p : parts) total.merge(p);
+        return total;
+    }
+    /// For numeric T: stats().mean() (Spark's mean).
+    double mean(Loc loc = Loc::current()) const
+        requires std::is_arithmetic_v<T>
+    {
+        return stats(loc).mean();
     }
 
 private:
@@ -577,6 +956,12 @@ private:
     }
 
     template <class Handler>
+    void run_on(std::shared_ptr<scheduler::ResultFunctionBase> fn, std::vector<int> parts, std::string call_site,
+                Handler&& handler) const {
+        sc_->run_job(node_, std::move(fn), std::move(parts), std::forward<Handler>(handler), std::move(call_site));
+    }
+
+    template <class Handler>
     void run(std::shared_ptr<scheduler::ResultFunctionBase> fn, std::string call_site, Handler&& handler) const {
         std::vector<int> parts(static_cast<std::size_t>(num_partitions()));
         for (int i = 0; i < num_partitions(); ++i) parts[static_cast<std::size_t>(i)] = i;
@@ -593,6 +978,13 @@ Rdd<T> SparkContext::parallelize(std::vector<T> data, int num_slices, SourceLoca
     auto node = std::make_shared<scheduler::ParallelCollectionRdd<T>>(
         new_rdd_id(), scheduler::ParallelCollectionRdd<T>::slice(std::move(data), n));
     node->set_name(call_site("parallelize", loc));
+    return Rdd<T>(this, std::move(node));
+}
+
+template <class T>
+Rdd<T> SparkContext::empty_rdd(SourceLocation loc) {
+    auto node = std::make_shared<scheduler::EmptyRdd<T>>(new_rdd_id());
+    node->set_name(call_site("emptyRDD", loc));
     return Rdd<T>(this, std::move(node));
 }
 

@@ -13,7 +13,9 @@
 #include "storage/storage_level.hpp"
 
 #include <atomic>
+#include <functional>
 #include <limits>
+#include <mutex>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,16 +25,24 @@
 namespace ember::scheduler {
 
 class RddBase;
+class ResultFunctionBase;
 
 /// Partition p of the child reads partition(s) parents(p) of `rdd`: one-to-one (length < 0), or
-/// a range [out_start, out_start + length) mapped to [in_start, ...) (Spark's RangeDependency).
+/// a range [out_start, out_start + length) mapped to [in_start, ...) (Spark's RangeDependency),
+/// or, when `groups` is set, the listed partitions groups[p] (CoalescedRDD's and CartesianRDD's
+/// dependencies, Spark's NarrowDependency.getParents).
 struct NarrowDependency {
     std::shared_ptr<RddBase> rdd;
     int in_start = 0;
     int out_start = 0;
     int length = -1;
+    std::shared_ptr<const std::vector<std::vector<int>>> groups = nullptr;
 
     std::vector<int> parents(int p) const {
+        if (groups) {
+            auto i = static_cast<std::size_t>(p);
+            return i < groups->size() ? (*groups)[i] : std::vector<int>{};
+        }
         if (length < 0) return {p};
         if (p >= out_start && p < out_start + length) return {p - out_start + in_start};
         return {};
@@ -74,9 +84,14 @@ public:
     int num_partitions() const noexcept { return num_partitions_; }
     /// Spark's class name for this kind of node, e.g. "MapPartitionsRDD", "ShuffledRDD".
     virtual std::string_view kind() const = 0;
-    const std::vector<NarrowDependency>& narrow_dependencies() const noexcept { return narrow_; }
+    /// The parents read without a shuffle; once checkpointed, only the ReliableCheckpointRDD.
+    const std::vector<NarrowDependency>& narrow_dependencies() const noexcept {
+        return checkpointed_.load(std::memory_order_acquire) ? checkpoint_deps_ : narrow_;
+    }
+    /// The shuffles this node reads; none once checkpointed (its lineage is truncated).
     const std::vector<std::shared_ptr<ShuffleDependencyBase>>& shuffle_dependencies() const noexcept {
-        return shuffles_;
+        static const std::vector<std::shared_ptr<ShuffleDependencyBase>> none;
+        return checkpointed_.load(std::memory_order_acquire) ? none : shuffles_;
     }
     /// Hosts where partition p is cheapest to compute (input splits). Default: none.
     virtual std::vector<std::string> preferred_locations(int p) const {
@@ -111,6 +126,58 @@ public:
                                   std::memory_order_relaxed);
     }
 
+    // -- reliable checkpointing (Spark's RDD.checkpoint / ReliableRDDCheckpointData) ----------
+
+    /// What Rdd::checkpoint() leaves on the node for SparkContext to act on after the next job
+    /// that computes it: where to write (`dir` = <checkpoint dir>/rdd-<id>), the ResultFunction
+    /// writing one partition file, and how to make the ReliableCheckpointRDD reading them.
+    /// Driver-side only.
+    struct CheckpointPlan {
+        std::string dir;
+        std::shared_ptr<ResultFunctionBase> writer;
+        std::function<std::shared_ptr<RddBase>(int id)> make_reader;
+    };
+    /// Threading: thread-safe.
+    void set_checkpoint_plan(CheckpointPlan plan) {
+        std::lock_guard lk(checkpoint_mu_);
+        if (!checkpointed_.load(std::memory_order_acquire)) checkpoint_plan_ = std::move(plan);
+    }
+    /// Forgets the plan (the driver is writing the files). Threading: thread-safe.
+    void clear_checkpoint_plan() {
+        std::lock_guard lk(checkpoint_mu_);
+        checkpoint_plan_.reset();
+    }
+    /// The plan if checkpoint() was called and the files are not written yet. Threading: thread-safe.
+    std::optional<CheckpointPlan> checkpoint_plan() const {
+        std::lock_guard lk(checkpoint_mu_);
+        return checkpoint_plan_;
+    }
+    /// Truncates the lineage: from now on the node's only dependency is `reader` (a
+    /// ReliableCheckpointRDD over the written files), and stage binaries carry the reader in
+    /// this node's place. Threading: thread-safe; jobs already running keep the old lineage.
+    void mark_checkpointed(std::shared_ptr<RddBase> reader, std::string dir) {
+        std::lock_guard lk(checkpoint_mu_);
+        if (checkpointed_.load(std::memory_order_acquire)) return;
+        checkpoint_rdd_ = reader;
+        checkpoint_deps_ = {NarrowDependency{std::move(reader)}};
+        checkpoint_dir_ = std::move(dir);
+        checkpoint_plan_.reset();
+        checkpointed_.store(true, std::memory_order_release);
+    }
+    /// Whether the partitions were written and the lineage truncated (Spark's isCheckpointed).
+    bool is_checkpointed() const noexcept { return checkpointed_.load(std::memory_order_acquire); }
+    /// The ReliableCheckpointRDD standing in for this node, or null. Threading: thread-safe
+    /// (set once, before is_checkpointed() turns true).
+    const RddBase* checkpoint_rdd() const noexcept {
+        return checkpointed_.load(std::memory_order_acquire) ? checkpoint_rdd_.get() : nullptr;
+    }
+    /// The directory of the written partition files (Spark's getCheckpointFile).
+    std::optional<std::string> checkpoint_dir() const {
+        if (!checkpointed_.load(std::memory_order_acquire)) return std::nullopt;
+        std::lock_guard lk(checkpoint_mu_);
+        return checkpoint_dir_;
+    }
+
 protected:
     RddBase(int id, int num_partitions) : id_(id), num_partitions_(num_partitions) {}
     std::vector<NarrowDependency> narrow_;
@@ -122,6 +189,12 @@ private:
     int num_partitions_;
     std::string name_;
     std::atomic<std::uint32_t> storage_level_bits_{1u << 8};  // flags | replication << 8: none()
+    mutable std::mutex checkpoint_mu_;
+    std::optional<CheckpointPlan> checkpoint_plan_;  // guarded by checkpoint_mu_
+    std::string checkpoint_dir_;                     // guarded by checkpoint_mu_
+    std::shared_ptr<RddBase> checkpoint_rdd_;        // written once, before checkpointed_
+    std::vector<NarrowDependency> checkpoint_deps_;  // written once, before checkpointed_
+    std::atomic<bool> checkpointed_{false};
 };
 
 /// A node producing records of type T: compute() pushes partition p's records into `out`.

@@ -55,6 +55,32 @@ struct GroupAggregator {
     }
 };
 
+/// combine_by_key's aggregator (Spark's Aggregator(createCombiner, mergeValue, mergeCombiners)):
+/// user functions create(V) -> C, merge_value(C, V) -> C and merge_combiners(C, C) -> C, with
+/// map-side combine, as Spark's combineByKey defaults to.
+template <class V, class C, class Create, class MergeValue, class MergeCombiners>
+struct CombineByKeyAggregator {
+    using Combiner = C;
+    static constexpr bool kMapSideCombine = true;
+    Create create_fn;
+    MergeValue merge_value_fn;
+    MergeCombiners merge_combiners_fn;
+    C create(V&& v) const { return C(std::invoke(create_fn, std::move(v))); }
+    void merge_value(C& c, V&& v) const { c = std::invoke(merge_value_fn, std::move(c), std::move(v)); }
+    void merge_combiners(C& c, C&& o) const { c = std::invoke(merge_combiners_fn, std::move(c), std::move(o)); }
+};
+
+/// aggregate_by_key's createCombiner: seq(copy of zero, v). `zero` travels with its Serde.
+template <class U, class Seq>
+struct SeqFromZero {
+    U zero;
+    Seq seq;
+    template <class V>
+    U operator()(V&& v) const {
+        return std::invoke(seq, U(zero), std::forward<V>(v));
+    }
+};
+
 /// The aggregator of shuffles that move records without combining them (cogroup's and
 /// sort_by_key's, as Spark's CoGroupedRDD and sortByKey use no Aggregator): the map side writes
 /// every (K, V) as it comes; the reader decides what to do with them.
@@ -108,6 +134,31 @@ template <class V>
 struct ClosureCodec<scheduler::GroupAggregator<V>> {
     static void encode(Encoder&, const scheduler::GroupAggregator<V>&) {}
     static scheduler::GroupAggregator<V> decode(Decoder&) { return {}; }
+};
+template <class V, class C, class Create, class MergeValue, class MergeCombiners>
+struct ClosureCodec<scheduler::CombineByKeyAggregator<V, C, Create, MergeValue, MergeCombiners>> {
+    using A = scheduler::CombineByKeyAggregator<V, C, Create, MergeValue, MergeCombiners>;
+    static void encode(Encoder& e, const A& a) {
+        ClosureCodec<Create>::encode(e, a.create_fn);
+        ClosureCodec<MergeValue>::encode(e, a.merge_value_fn);
+        ClosureCodec<MergeCombiners>::encode(e, a.merge_combiners_fn);
+    }
+    static A decode(Decoder& d) {
+        auto create = ClosureCodec<Create>::decode(d);
+        auto merge_value = ClosureCodec<MergeValue>::decode(d);
+        return A{std::move(create), std::move(merge_value), ClosureCodec<MergeCombiners>::decode(d)};
+    }
+};
+template <class U, class Seq>
+struct ClosureCodec<scheduler::SeqFromZero<U, Seq>> {
+    static void encode(Encoder& e, const scheduler::SeqFromZero<U, Seq>& s) {
+        e.write(s.zero);
+        ClosureCodec<Seq>::encode(e, s.seq);
+    }
+    static scheduler::SeqFromZero<U, Seq> decode(Decoder& d) {
+        U zero = d.read<U>();
+        return {std::move(zero), ClosureCodec<Seq>::decode(d)};
+    }
 };
 template <class K, class V, class Agg>
 struct ClosureCodec<scheduler::CombineValuesByKey<K, V, Agg>> {

@@ -7,10 +7,13 @@
 namespace ember::scheduler {
 namespace {
 
-// Nodes reachable through narrow dependencies, parents before children.
+// Nodes reachable through narrow dependencies, parents before children. A checkpointed node
+// ends the walk: its ReliableCheckpointRDD travels in its place (see encode_lineage).
 void topo(const RddBase& rdd, std::set<int>& seen, std::vector<const RddBase*>& out) {
     if (!seen.insert(rdd.id()).second) return;
-    for (auto& dep : rdd.narrow_dependencies()) topo(*dep.rdd, seen, out);
+    if (!rdd.is_checkpointed()) {
+        for (auto& dep : rdd.narrow_dependencies()) topo(*dep.rdd, seen, out);
+    }
     out.push_back(&rdd);
 }
 
@@ -20,14 +23,19 @@ void encode_lineage(Encoder& e, const RddBase& last) {
     topo(last, seen, nodes);
     e.put_varint(nodes.size());
     for (const RddBase* n : nodes) {
+        // A checkpointed node is rebuilt as the reader of its files, under its own id, so its
+        // children and its cached blocks (rdd_<id>_<p>) are unchanged.
+        const RddBase* code = n->checkpoint_rdd() ? n->checkpoint_rdd() : n;
         e.write(n->id());
         e.write(n->num_partitions());
-        e.put_bytes(n->type_key());
+        e.put_bytes(code->type_key());
         std::vector<int> parents;
-        for (auto& dep : n->narrow_dependencies()) parents.push_back(dep.rdd->id());
+        if (code == n) {
+            for (auto& dep : n->narrow_dependencies()) parents.push_back(dep.rdd->id());
+        }
         e.write(parents);
         Encoder params;
-        n->encode_params(params);
+        code->encode_params(params);
         e.put_bytes(params.bytes());
         auto level = n->storage_level();
         e.put_u8(level.to_int());
