@@ -13,6 +13,7 @@
 #include "scheduler/deploy/config_keys.hpp"
 #include "scheduler/local/local_scheduler_backend.hpp"
 #include "scheduler/master_url.hpp"
+#include "scheduler/rdd/closure_check.hpp"
 #include "scheduler/rdd/rdd.hpp"
 #include "scheduler/rdd/text_file_rdd.hpp"
 #include "scheduler/task_scheduler_impl.hpp"
@@ -695,6 +696,9 @@ Rdd<std::string> SparkContext::text_file(const std::vector<std::string>& paths, 
 void SparkContext::run_job(std::shared_ptr<RddBase> rdd, std::shared_ptr<ResultFunctionBase> func,
                            std::vector<int> partitions, ResultHandler handler, std::string call_site) {
     if (impl_->stopped) throw SparkException("Cannot run a job: the SparkContext was stopped");
+    // Before anything is sent, in every master: a closure holding a driver address would crash
+    // or mislead the executors (scheduler/closure.hpp).
+    check_closures(*rdd, func.get(), call_site);
     std::shared_ptr<JobWaiter> waiter;
     try {
         waiter = impl_->dag->submit_job(std::move(rdd), std::move(func), std::move(partitions), std::move(handler),
