@@ -285,6 +285,8 @@ void SparkContext::Impl::start() {
     if (local_backend) {
         local_backend->start();
     } else {
+        // local-cluster's launcher reports each executor's exit: a loss then names its cause.
+        if (master.kind == MasterUrl::Kind::local_cluster) cluster_backend->expect_exit_reports(std::chrono::seconds(2));
         cluster_backend->start();
         // Spark runs no speculation in local mode.
         task_scheduler->start_speculation([this](std::function<void()> fn) { return post(std::move(fn)); });
@@ -463,7 +465,7 @@ void SparkContext::Impl::on_executor_exit(const std::string& id, int pid, int st
         }
     }
     if (stopped) return;
-    if (pid >= 0) cluster_backend->executor_exited(id, LocalCluster::describe_status(status));
+    if (pid >= 0) cluster_backend->executor_exited(id, LocalCluster::describe_status(status), local_cluster->log_tail(id));
     if (!started) return;
     // A replacement, as Spark's standalone Master relaunches the executors of a running app.
     int failures = ++executor_failures;
@@ -492,6 +494,15 @@ void SparkContext::Impl::launch_local_cluster() {
     // Executor stdout/stderr go to <ember.local.dir>/ember-<app id>/executor-<id>/ (Spark's
     // work/<app>/<executor> of a standalone worker).
     std::string root = conf.get("ember.local.dir", "/tmp");
+    // The executors' block manager roots (as BlockManager splits ember.local.dir): local-cluster
+    // removes the dirs of an executor that dies without cleaning up.
+    std::vector<std::string> local_roots;
+    for (std::size_t at = 0; at <= root.size();) {
+        std::size_t comma = std::min(root.find(',', at), root.size());
+        if (comma > at) local_roots.push_back(root.substr(at, comma - at));
+        at = comma + 1;
+    }
+    if (local_roots.empty()) local_roots.push_back("/tmp");
     root = root.substr(0, root.find(','));
     std::string log_dir = root + "/ember-" + app_id;
     std::vector<std::string> environment;
@@ -504,7 +515,7 @@ void SparkContext::Impl::launch_local_cluster() {
         [this](const std::string& id, int pid, int status, const std::string& error) {
             on_executor_exit(id, pid, status, error);
         },
-        std::move(environment));
+        std::move(environment), local_roots);
     for (int i = 0; i < master.executors; ++i) {
         std::string id = std::to_string(next_executor_id.fetch_add(1));
         std::string error;

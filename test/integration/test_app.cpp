@@ -7,6 +7,12 @@
 //       starts from the --conf entries ember::run took out of argv.
 //       With ember.ui.showConsoleProgress=true, or stderr a terminal, shows the console
 //       progress bar.
+//   ember-test-app capture-ref [--master M]
+//       runs the issue's `[&offset]` lambda: prints "error: <message>" and exits 1 when the
+//       driver refuses it (as it must), "done <sum>" and 0 otherwise.
+//   ember-test-app crash [--master M] [--signal S | --exit-code C]
+//       a task on partition 1 raises signal S (default 11) or calls _exit(C), on every attempt:
+//       prints "error: <message>" and exits 1 when the job fails (as it must).
 #include "scheduler/ember.hpp"
 #include "scheduler/ui/console_progress_bar.hpp"
 
@@ -14,7 +20,30 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <csignal>
+#include <numeric>
 #include <thread>
+
+#include <unistd.h>
+
+namespace {
+
+/// A task on partition 1 dies: raise(sig), or _exit(code) when code > 0.
+struct Die {
+    int sig = SIGSEGV;
+    int code = 0;
+    long operator()(long x) const {
+        auto* tc = ember::scheduler::TaskContext::get();
+        if (tc && tc->partition_id() == 1) {
+            if (code > 0) ::_exit(code);
+            std::raise(sig);
+        }
+        return x;
+    }
+    EMBER_SERDE(sig, code)
+};
+
+}  // namespace
 
 int main(int argc, char** argv) {
     return ember::run(argc, argv, [](int argc, char** argv) {
@@ -30,7 +59,35 @@ int main(int argc, char** argv) {
         sleep->add_option("--tasks", tasks);
         sleep->add_option("--ms", ms);
         sleep->add_option("--print-conf", print_conf, "print this key of the SparkContext's configuration");
+        auto* capture = cli.add_subcommand("capture-ref", "a lambda capturing a local by reference");
+        capture->add_option("--master", master);
+        Die die;
+        auto* crash = cli.add_subcommand("crash", "a task that kills its executor");
+        crash->add_option("--master", master);
+        crash->add_option("--signal", die.sig);
+        crash->add_option("--exit-code", die.code);
         CLI11_PARSE(cli, argc, argv);
+        if (capture->parsed() || crash->parsed()) {
+            ember::SparkContext sc(master, "ember-test-app");
+            std::vector<long> xs(100);
+            std::iota(xs.begin(), xs.end(), 1L);
+            try {
+                long total = 0;
+                if (capture->parsed()) {
+                    long offset = 1000;
+                    for (long v : sc.parallelize(xs, 4).map([&offset](long x) { return x + offset; }).collect()) {
+                        total += v;
+                    }
+                } else {
+                    for (long v : sc.parallelize(xs, 4).map(die).collect()) total += v;
+                }
+                fmt::print("done {}\n", total);
+                return 0;
+            } catch (const ember::SparkException& e) {
+                fmt::print("error: {}\n", e.what());
+                return 1;
+            }
+        }
         ember::SparkContext sc(master, "ember-test-app");
         for (const auto& key : print_conf) {
             auto v = sc.conf().get(key);

@@ -196,3 +196,44 @@ TEST_CASE("local-cluster refuses them on the driver too: no executor crashes", "
     }
     fs::remove_all(dir);
 }
+
+TEST_CASE("EMBER_SERDE works in structs local to a function, as records and as closures", "[scheduler][serde]") {
+    struct Point {
+        long x = 0;
+        std::string label;
+        std::vector<int> tags;
+        bool operator==(const Point&) const = default;
+        EMBER_SERDE(x, label, tags)
+    };
+    struct Empty {
+        EMBER_SERDE()
+    };
+    static_assert(Serializable<Point> && Serializable<Empty> && HasSerdeMember<Point>);
+    Point p{42, "forty-two", {4, 2}};
+    CHECK(decode<Point>(encode(p)) == p);
+    CHECK(encode(Empty{}).empty());
+
+    // A function object local to this function, whose non-trivial state (a string) ships with
+    // its EMBER_SERDE fields to the executors.
+    struct Tag {
+        std::string prefix;
+        std::string operator()(long x) const { return prefix + std::to_string(x); }
+        EMBER_SERDE(prefix)
+    };
+    auto dir = test::fresh_temp_dir("closure-serde");
+    {
+        SparkContext sc("local-cluster[2,1,512]", "closure-serde", cluster_conf(dir));
+        auto out = sc.parallelize(std::vector<long>{1, 2, 3}, 2).map(Tag{"n"}).collect();
+        CHECK(out == std::vector<std::string>{"n1", "n2", "n3"});
+        auto points = sc.parallelize(std::vector<Point>{p, Point{1, "one", {}}}, 2)
+                          .map([](Point q) {
+                              q.x *= 2;
+                              return q;
+                          })
+                          .collect();
+        REQUIRE(points.size() == 2);
+        CHECK(points[0] == Point{84, "forty-two", {4, 2}});
+        CHECK(points[1] == Point{2, "one", {}});
+    }
+    fs::remove_all(dir);
+}
