@@ -27,6 +27,16 @@ namespace {
 
 long g_offset = 7;  // a global the tests point at
 
+#pragma pack(push, 1)
+/// A pointer at an odd offset: found too (words are checked at every multiple of the alignment).
+struct PackedPointer {
+    char tag;
+    long* p;
+    long operator()(long x) const { return x + *p + tag; }
+};
+#pragma pack(pop)
+static_assert(alignof(PackedPointer) == 1 && sizeof(PackedPointer) == 9);
+
 /// Counts tasks started: a refused job must start none.
 struct TaskCounter : scheduler::SparkListener {
     std::atomic<int> started{0};
@@ -113,6 +123,11 @@ void check_refusals(SparkContext& sc) {
     line = __LINE__ - 1;
     msg = refusal([&] { bad.reduce_by_key([](long a, long b) { return a + b; }).map([](auto kv) { return kv.second; }).collect(); });
     CHECK_THAT(msg, Catch::StartsWith("map at " + line_ref(line)));
+
+    line = __LINE__ + 1;
+    msg = refusal([&] { rdd.map(PackedPointer{1, &g_offset}).collect(); });
+    CHECK_THAT(msg, Catch::StartsWith("map at " + line_ref(line)));
+    CHECK_THAT(msg, Catch::Contains("at byte 1 of the 9-byte closure"));
 
     CHECK(counter->started.load() == 0);
 
