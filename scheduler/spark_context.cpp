@@ -14,6 +14,7 @@
 #include "scheduler/deploy/config_keys.hpp"
 #include "scheduler/local/local_scheduler_backend.hpp"
 #include "scheduler/master_url.hpp"
+#include "scheduler/rdd/closure_check.hpp"
 #include "scheduler/rdd/rdd.hpp"
 #include "scheduler/rdd/text_file_rdd.hpp"
 #include "scheduler/task_scheduler_impl.hpp"
@@ -328,6 +329,8 @@ void SparkContext::Impl::start() {
     if (local_backend) {
         local_backend->start();
     } else {
+        // local-cluster's launcher reports each executor's exit: a loss then names its cause.
+        if (master.kind == MasterUrl::Kind::local_cluster) cluster_backend->expect_exit_reports(std::chrono::seconds(2));
         cluster_backend->start();
         // Spark runs no speculation in local mode.
         task_scheduler->start_speculation([this](std::function<void()> fn) { return post(std::move(fn)); });
@@ -506,7 +509,7 @@ void SparkContext::Impl::on_executor_exit(const std::string& id, int pid, int st
         }
     }
     if (stopped) return;
-    if (pid >= 0) cluster_backend->executor_exited(id, LocalCluster::describe_status(status));
+    if (pid >= 0) cluster_backend->executor_exited(id, LocalCluster::describe_status(status), local_cluster->log_tail(id));
     if (!started) return;
     // A replacement, as Spark's standalone Master relaunches the executors of a running app.
     int failures = ++executor_failures;
@@ -535,6 +538,15 @@ void SparkContext::Impl::launch_local_cluster() {
     // Executor stdout/stderr go to <ember.local.dir>/ember-<app id>/executor-<id>/ (Spark's
     // work/<app>/<executor> of a standalone worker).
     std::string root = conf.get("ember.local.dir", "/tmp");
+    // The executors' block manager roots (as BlockManager splits ember.local.dir): local-cluster
+    // removes the dirs of an executor that dies without cleaning up.
+    std::vector<std::string> local_roots;
+    for (std::size_t at = 0; at <= root.size();) {
+        std::size_t comma = std::min(root.find(',', at), root.size());
+        if (comma > at) local_roots.push_back(root.substr(at, comma - at));
+        at = comma + 1;
+    }
+    if (local_roots.empty()) local_roots.push_back("/tmp");
     root = root.substr(0, root.find(','));
     std::string log_dir = root + "/ember-" + app_id;
     std::vector<std::string> environment;
@@ -547,7 +559,7 @@ void SparkContext::Impl::launch_local_cluster() {
         [this](const std::string& id, int pid, int status, const std::string& error) {
             on_executor_exit(id, pid, status, error);
         },
-        std::move(environment));
+        std::move(environment), local_roots);
     for (int i = 0; i < master.executors; ++i) {
         std::string id = std::to_string(next_executor_id.fetch_add(1));
         std::string error;
@@ -757,6 +769,9 @@ Rdd<std::string> SparkContext::text_file(const std::vector<std::string>& paths, 
 void SparkContext::run_job(std::shared_ptr<RddBase> rdd, std::shared_ptr<ResultFunctionBase> func,
                            std::vector<int> partitions, ResultHandler handler, std::string call_site) {
     if (impl_->stopped) throw SparkException("Cannot run a job: the SparkContext was stopped");
+    // Before anything is sent, in every master: a closure holding a driver address would crash
+    // or mislead the executors (scheduler/closure.hpp).
+    check_closures(*rdd, func.get(), call_site);
     std::shared_ptr<JobWaiter> waiter;
     auto rdd_for_checkpoint = rdd;
     try {

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <random>
 #include <stdexcept>
@@ -34,9 +35,13 @@ DiskBlockManager::DiskBlockManager(const std::vector<std::string>& roots, int su
                                    bool delete_on_stop)
     : sub_dirs_(sub_dirs_per_local_dir), delete_on_stop_(delete_on_stop) {
     std::string errors;
+    // A launcher's choice (kBlockManagerDirNameEnvVar), if it is a plain blockmgr-* name.
+    std::string given;
+    if (const char* v = std::getenv(kBlockManagerDirNameEnvVar)) given = v;
+    if (!given.starts_with("blockmgr-") || given.find('/') != std::string::npos || given.size() > 100) given.clear();
     for (const auto& root : roots) {
         std::error_code ec;
-        fs::path dir = fs::path(root) / ("blockmgr-" + random_uuid());
+        fs::path dir = fs::path(root) / (given.empty() ? "blockmgr-" + random_uuid() : given);
         fs::create_directories(dir, ec);
         if (ec) {
             errors += fmt::format("{}: {}; ", dir.string(), ec.message());

@@ -14,10 +14,16 @@
 
 namespace ember::storage {
 
+/// The environment variable through which a launcher names its child's local dirs
+/// ("blockmgr-<uuid>"), so that it can remove them if the child is killed (local-cluster).
+inline constexpr const char* kBlockManagerDirNameEnvVar = "EMBER_BLOCKMGR_DIR_NAME";
+
 /// Creates `<root>/blockmgr-<uuid>` under each root dir (ember.local.dir, comma-separated) and
 /// places each file as Spark does: h = nonNegativeHash(name) (Java String.hashCode),
 /// dir = localDirs[h % numDirs], subdir = "%02x" of (h / numDirs) % subDirsPerLocalDir. The
-/// external tools that know Spark's layout find our files the same way.
+/// external tools that know Spark's layout find our files the same way. When the environment
+/// variable EMBER_BLOCKMGR_DIR_NAME holds a name of that form (local-cluster's launcher sets it
+/// for each executor), that name is used under every root instead of a fresh one.
 ///
 /// Threading: thread-safe.
 class DiskBlockManager {

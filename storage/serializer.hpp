@@ -6,8 +6,8 @@
 ///
 /// Built in: bool, integers (zigzag varints), float, double, std::string (length + bytes),
 /// std::pair, std::tuple, std::vector, std::array, std::optional, std::map,
-/// std::unordered_map. User structs opt in with EMBER_SERDE(field...) or a
-/// `template <class Ar> void serde(Ar& ar)` member that calls `ar(field...)`.
+/// std::unordered_map. User structs opt in with EMBER_SERDE(field...) (also in a struct local
+/// to a function) or a `template <class Ar> void serde(Ar& ar)` member that calls `ar(field...)`.
 
 #include <array>
 #include <bit>
@@ -300,7 +300,8 @@ struct Serde<std::map<K, V, C, A>> : MapSerde<std::map<K, V, C, A>> {};
 template <class K, class V, class H, class E, class A>
 struct Serde<std::unordered_map<K, V, H, E, A>> : MapSerde<std::unordered_map<K, V, H, E, A>> {};
 
-/// User types with a `template <class Ar> void serde(Ar&)` member (see EMBER_SERDE).
+/// User types with a serde(Encoder&) member: EMBER_SERDE's, or a `template <class Ar> void
+/// serde(Ar&)` of their own.
 template <class T>
 concept HasSerdeMember = requires(T& t, Encoder& e) { t.serde(e); };
 
@@ -340,8 +341,9 @@ T decode(std::string_view bytes) {
 }  // namespace ember
 
 /// Declares a struct's serialised fields, in order: `struct P { int x; std::string n; EMBER_SERDE(x, n) };`
-#define EMBER_SERDE(...)             \
-    template <class Ar__>            \
-    void serde(Ar__& ar__) {         \
-        ar__(__VA_ARGS__);           \
-    }
+/// It declares two plain (non-template) member functions, serde(Encoder&) and serde(Decoder&),
+/// so it also works in a struct local to a function (a local class cannot have member
+/// templates). The fields' types need their Serde where the struct is defined.
+#define EMBER_SERDE(...)                                     \
+    void serde(::ember::Encoder& ar__) { ar__(__VA_ARGS__); } \
+    void serde(::ember::Decoder& ar__) { ar__(__VA_ARGS__); }

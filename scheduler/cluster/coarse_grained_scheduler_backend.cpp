@@ -22,7 +22,10 @@ CoarseGrainedSchedulerBackend::CoarseGrainedSchedulerBackend(rpc::RpcEnv& env, T
       revive_interval_(conf.get_time_ms("ember.scheduler.revive.interval", "1s")),
       queue_depth_(static_cast<int>(std::max<std::int64_t>(0, conf.get_int("ember.scheduler.shortTaskQueueDepth", 32)))) {}
 
-CoarseGrainedSchedulerBackend::~CoarseGrainedSchedulerBackend() { revive_timer_.stop(); }
+CoarseGrainedSchedulerBackend::~CoarseGrainedSchedulerBackend() {
+    revive_timer_.stop();
+    loss_timer_.stop();
+}
 
 void CoarseGrainedSchedulerBackend::start() {
     driver_ref_ = env_.setup_endpoint(std::string(kEndpointName), std::make_unique<DriverEndpoint>(*this)).value();
@@ -45,6 +48,7 @@ void CoarseGrainedSchedulerBackend::stop() {
         stopped_ = true;
     }
     revive_timer_.stop();
+    loss_timer_.stop();
     // StopExecutor is asked, not sent: an executor that has acknowledged it exits 0 even when it
     // sees the driver's connections close right after (they are separate TCP connections, so a
     // plain send could arrive after the disconnect).
@@ -107,9 +111,47 @@ std::optional<std::string> CoarseGrainedSchedulerBackend::registration_refusal(c
     return it->second;
 }
 
-void CoarseGrainedSchedulerBackend::executor_exited(const std::string& executor_id, const std::string& description) {
-    post([this, executor_id, description] {
-        if (executors_.count(executor_id)) remove_executor(executor_id, "Executor process " + description);
+void CoarseGrainedSchedulerBackend::executor_exited(const std::string& executor_id, const std::string& description,
+                                                    const std::string& log_tail) {
+    post([this, executor_id, description, log_tail] {
+        auto it = executors_.find(executor_id);
+        if (it == executors_.end()) return;
+        std::string reason = fmt::format("executor {} {}", executor_id, description);
+        const auto& running = it->second.running_tasks;
+        for (auto t = running.begin(); t != running.end(); ++t) {
+            reason += t == running.begin() ? " while running " : ", ";
+            reason += t->second;
+        }
+        if (!log_tail.empty()) reason += "; last lines of its log:\n" + log_tail;
+        remove_executor(executor_id, std::move(reason));
+    });
+}
+
+void CoarseGrainedSchedulerBackend::executor_disconnected(const std::string& executor_id) {
+    static constexpr std::string_view kNetworkReason =
+        "Remote RPC client disassociated. Likely due to containers exceeding thresholds, or network issues. Check "
+        "driver logs for WARN messages.";
+    auto it = executors_.find(executor_id);
+    if (it == executors_.end() || it->second.loss_pending) return;
+    bool stopping;
+    {
+        std::lock_guard lk(mu_);
+        stopping = stopped_;
+    }
+    if (exit_report_wait_.count() <= 0 || stopping || it->second.stop_acknowledged) {
+        remove_executor(executor_id, std::string(kNetworkReason));
+        return;
+    }
+    // The process is probably gone and its exit status is on the way (the socket closes before
+    // the launcher reaps the child): wait for it, offering the executor nothing meanwhile.
+    it->second.loss_pending = true;
+    log::get("scheduler")->info("Executor {} disconnected; waiting up to {} ms for its exit status", executor_id,
+                                exit_report_wait_.count());
+    loss_timer_.schedule(exit_report_wait_, [this, executor_id] {
+        post([this, executor_id] {
+            auto e = executors_.find(executor_id);
+            if (e != executors_.end() && e->second.loss_pending) remove_executor(executor_id, std::string(kNetworkReason));
+        });
     });
 }
 
@@ -137,7 +179,7 @@ void CoarseGrainedSchedulerBackend::make_offers(const std::string* only_executor
     std::vector<WorkerOffer> offers;
     for (auto& [id, data] : executors_) {
         if (only_executor && id != *only_executor) continue;
-        if (!data.launched) continue;
+        if (!data.launched || data.loss_pending) continue;
         // Queue capacity in cores: queue_depth_ tasks per core may wait behind running ones.
         int queue_cores = data.total_cores * queue_depth_ + std::min(data.free_cores, 0);
         WorkerOffer o{id, data.host, std::max(data.free_cores, 0), std::max(queue_cores, 0) / scheduler_.cpus_per_task()};
@@ -182,6 +224,7 @@ void CoarseGrainedSchedulerBackend::make_offers(const std::string* only_executor
                 continue;
             }
             if (with_binary) data.sent_stages.insert(stage);
+            for (auto* t : stage_tasks) data.running_tasks[t->desc.task_id] = t->desc.name;
             data.free_cores -= static_cast<int>(stage_tasks.size()) * scheduler_.cpus_per_task();
             data.ref.send(std::move(msg));
         }

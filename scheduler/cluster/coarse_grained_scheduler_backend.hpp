@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -35,6 +36,11 @@ struct ExecutorData {
     storage::BlockManagerId block_manager_id;  ///< where its blocks (indirect results) are served
     std::set<std::pair<int, int>> sent_stages;  ///< stage binaries this executor has
     bool stop_acknowledged = false;  ///< it answered the StopExecutor of stop(): its exit is no loss
+    /// Tasks sent and not finished: task id -> "task 1.0 in stage 0.0 (TID 1)" (for loss reasons).
+    std::map<std::int64_t, std::string> running_tasks;
+    /// Its connection dropped and the launcher's exit report is awaited (Spark's
+    /// LossReasonPending): no offers; its tasks are failed once the reason is known.
+    bool loss_pending = false;
 };
 
 /// The DriverEndpoint ("CoarseGrainedScheduler") is the scheduler loop: the DAGScheduler,
@@ -48,7 +54,10 @@ struct ExecutorData {
 /// executor. An executor is removed when its connection drops (its tasks fail with
 /// ExecutorLostFailure and its map outputs are recomputed) or its process exits. An executor
 /// that acknowledged the StopExecutor of stop() is reported removed with kStoppedByDriver, not
-/// as a loss.
+/// as a loss. When the launcher reports exits (local-cluster, expect_exit_reports), a dropped
+/// connection waits for the exit report, so that the loss reads "executor 2 was killed by signal
+/// 11 (SIGSEGV) while running task 1.0 in stage 0.0 (TID 1); last lines of its log: ..." rather
+/// than Spark's network guess "Remote RPC client disassociated...".
 ///
 /// Threading: post(), wait_for_executors(), registered_executors() and executor_exited() are
 /// thread-safe; the rest runs on the loop.
@@ -77,11 +86,22 @@ public:
     int registered_executors() const;
     /// Why the driver refused executor `executor_id`'s registration, if it did.
     std::optional<std::string> registration_refusal(const std::string& executor_id) const;
-    /// A launched executor process ended (from LocalCluster).
     /// True if `msg` came over the connection executor `executor_id` registered on.
     /// Threading: thread-safe (the HeartbeatReceiver asks from its own loop).
     bool is_executor_connection(const std::string& executor_id, const rpc::Message& msg) const;
-    void executor_exited(const std::string& executor_id, const std::string& description);
+    /// A launched executor process ended (from LocalCluster): `description` is its wait status
+    /// ("was killed by signal 11 (SIGSEGV)", "exited with code 3"), `log_tail` the last lines of
+    /// its log (may be empty). The executor is removed with the reason "executor <id>
+    /// <description>[ while running <tasks>][; last lines of its log:\n<log_tail>]"; its running
+    /// tasks fail with ExecutorLostFailure counting toward ember.task.maxFailures (a crash in a
+    /// task is the application's, as Spark's ExecutorExited(exitCausedByApp = true)).
+    /// Threading: thread-safe.
+    void executor_exited(const std::string& executor_id, const std::string& description,
+                         const std::string& log_tail = {});
+    /// The launcher reports every executor process's exit through executor_exited (local-cluster):
+    /// an executor whose connection drops is then disabled and removed when its exit is reported,
+    /// or after `wait` with the network reason. Call before start().
+    void expect_exit_reports(std::chrono::milliseconds wait) { exit_report_wait_ = wait; }
 
     void revive_offers() override;
     void kill_task(std::int64_t task_id, const std::string& executor_id, bool interrupt,
@@ -94,6 +114,8 @@ private:
     /// Forgets the executor and tells the scheduler its tasks are lost. `executor_id` is taken by
     /// value: callers pass the key of the executors_ entry this erases.
     void remove_executor(std::string executor_id, std::string reason);
+    /// The executor's connection dropped (DriverEndpoint::on_disconnected).
+    void executor_disconnected(const std::string& executor_id);
 
 
     rpc::RpcEnv& env_;
@@ -103,6 +125,8 @@ private:
     std::string app_id_;
     rpc::RpcEndpointRef driver_ref_;
     Timer revive_timer_{"revive-offers"};
+    Timer loss_timer_{"executor-loss"};  ///< ends the waits of expect_exit_reports
+    std::chrono::milliseconds exit_report_wait_{0};
     std::chrono::milliseconds revive_interval_;
     int queue_depth_;  ///< ember.scheduler.shortTaskQueueDepth
 

@@ -119,7 +119,10 @@ void DriverEndpoint::receive(const rpc::Message& msg) {
             }
             b.scheduler_.status_update(u.task_id, state, std::move(u.result), std::move(u.reason), u.metrics,
                                        std::move(indirect));
-            if (is_finished(state)) freed += b.scheduler_.cpus_per_task();
+            if (is_finished(state)) {
+                freed += b.scheduler_.cpus_per_task();
+                if (auto it = b.executors_.find(exec_id); it != b.executors_.end()) it->second.running_tasks.erase(u.task_id);
+            }
         }
         if (auto it = b.executors_.find(exec_id); it != b.executors_.end() && freed > 0) {
             it->second.free_cores = std::min(it->second.total_cores, it->second.free_cores + freed);
@@ -160,10 +163,10 @@ void DriverEndpoint::refused(const rpc::Message& msg, const std::string& what) {
 
 void DriverEndpoint::on_disconnected(const rpc::RpcAddress& remote) {
     auto& b = backend_;
-    for (auto& [id, data] : b.executors_) {
+    for (auto& [key, data] : b.executors_) {
         if (data.address == remote) {
-            b.remove_executor(id, "Remote RPC client disassociated. Likely due to containers exceeding thresholds, "
-                                  "or network issues. Check driver logs for WARN messages.");
+            std::string id = key;
+            b.executor_disconnected(id);  // std::string id: the entry may be erased
             return;
         }
     }

@@ -2,14 +2,18 @@
 #include "scheduler/cluster/local_cluster.hpp"
 
 #include "rpc/log.hpp"
+#include "storage/disk_block_manager.hpp"
 
 #include <fmt/format.h>
 
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <string>
+#include <vector>
 
 #include <fcntl.h>
 #include <sys/prctl.h>
@@ -37,12 +41,34 @@ std::vector<std::string> with_environment(std::vector<std::string> extra) {
 }  // namespace
 
 LocalCluster::LocalCluster(std::vector<std::string> command, std::string log_dir, ExitHandler on_exit,
-                           std::vector<std::string> environment)
+                           std::vector<std::string> environment, std::vector<std::string> local_roots)
     : command_(std::move(command)),
       environment_(with_environment(std::move(environment))),
       log_dir_(std::move(log_dir)),
       on_exit_(std::move(on_exit)),
+      local_roots_(std::move(local_roots)),
       thread_([this] { run(); }) {}
+
+void LocalCluster::remove_block_dirs(const std::string& executor_id) {
+    std::string name;
+    {
+        std::lock_guard lk(mu_);
+        auto it = block_dir_names_.find(executor_id);
+        if (it == block_dir_names_.end()) return;
+        name = it->second;
+    }
+    for (const auto& root : local_roots_) {
+        std::error_code ec;
+        auto dir = std::filesystem::path(root) / name;
+        if (!std::filesystem::exists(dir, ec)) continue;
+        std::filesystem::remove_all(dir, ec);
+        if (ec) {
+            log::get("scheduler")->warn("Cannot remove {} of executor {}: {}", dir.string(), executor_id, ec.message());
+        } else {
+            log::get("scheduler")->info("Removed {}, left by executor {}", dir.string(), executor_id);
+        }
+    }
+}
 
 std::string LocalCluster::last_error_line(const std::string& executor_id) const {
     std::ifstream in(log_dir_ + "/executor-" + executor_id + "/stderr");
@@ -53,12 +79,55 @@ std::string LocalCluster::last_error_line(const std::string& executor_id) const 
     return last;
 }
 
+std::string LocalCluster::log_tail(const std::string& executor_id, std::size_t max_lines, std::size_t max_bytes) const {
+    std::ifstream in(log_dir_ + "/executor-" + executor_id + "/stderr", std::ios::binary);
+    if (!in) return {};
+    // The tail of the file is enough: max_lines lines longer than this are cut anyway.
+    const std::streamoff window = static_cast<std::streamoff>(std::max<std::size_t>(max_bytes * 4, 4096));
+    in.seekg(0, std::ios::end);
+    std::streamoff size = in.tellg();
+    std::streamoff from = size > window ? size - window : 0;
+    in.seekg(from);
+    std::string text(static_cast<std::size_t>(size - from), '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<std::size_t>(in.gcount()));
+    std::vector<std::string> lines;
+    std::size_t start = 0;
+    if (from > 0) start = text.find('\n') == std::string::npos ? 0 : text.find('\n') + 1;  // a partial line
+    while (start < text.size()) {
+        std::size_t end = text.find('\n', start);
+        if (end == std::string::npos) end = text.size();
+        std::string line = text.substr(start, end - start);
+        while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+        if (!line.empty()) lines.push_back(std::move(line));
+        start = end + 1;
+    }
+    if (lines.size() > max_lines) lines.erase(lines.begin(), lines.end() - static_cast<std::ptrdiff_t>(max_lines));
+    std::size_t total = 0;
+    for (auto& l : lines) total += l.size() + 1;
+    while (lines.size() > 1 && total > max_bytes) {
+        total -= lines.front().size() + 1;
+        lines.erase(lines.begin());
+    }
+    if (lines.size() == 1 && lines[0].size() > max_bytes) lines[0] = "..." + lines[0].substr(lines[0].size() - max_bytes);
+    std::string out;
+    for (auto& l : lines) {
+        if (!out.empty()) out += '\n';
+        out += l;
+    }
+    return out;
+}
+
 LocalCluster::~LocalCluster() { stop(std::chrono::seconds(5)); }
 
 std::string LocalCluster::describe_status(int status) {
     if (WIFEXITED(status)) return fmt::format("exited with code {}", WEXITSTATUS(status));
     if (WIFSIGNALED(status)) {
-        return fmt::format("was killed by signal {} ({})", WTERMSIG(status), ::strsignal(WTERMSIG(status)));
+        int sig = WTERMSIG(status);
+        const char* abbrev = ::sigabbrev_np(sig);  // "SEGV"
+        return fmt::format("was killed by signal {} ({}){}", sig,
+                           abbrev ? std::string("SIG") + abbrev : std::string(::strsignal(sig)),
+                           WCOREDUMP(status) ? " (core dumped)" : "");
     }
     return fmt::format("ended with wait status {}", status);
 }
@@ -107,8 +176,15 @@ void LocalCluster::spawn(Request& r) {
     std::vector<char*> argv;
     for (auto& a : argv_s) argv.push_back(a.data());
     argv.push_back(nullptr);
+    std::string block_dir_name = "blockmgr-" + storage::random_uuid();
+    std::string block_dir_env = std::string(storage::kBlockManagerDirNameEnvVar) + "=" + block_dir_name;
+    {
+        std::lock_guard lk(mu_);
+        block_dir_names_[r.executor_id] = block_dir_name;
+    }
     std::vector<char*> envp;  // built before fork: the child may only make async-signal-safe calls
     for (auto& e : environment_) envp.push_back(const_cast<char*>(e.c_str()));
+    if (!local_roots_.empty()) envp.push_back(block_dir_env.data());
     envp.push_back(nullptr);
 
     std::string dir = log_dir_ + "/executor-" + r.executor_id;
@@ -191,6 +267,8 @@ void LocalCluster::reap() {
             std::lock_guard lk(mu_);
             children_.erase(pid);
         }
+        // Before anyone hears of the exit: the dirs of a killed executor are gone by then.
+        remove_block_dirs(id);
         if (on_exit_) on_exit_(id, pid, status, {});
     }
 }
@@ -258,6 +336,13 @@ void LocalCluster::stop(std::chrono::milliseconds grace) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     thread_.join();
+    // Stale dirs of executors that died while stopping (their exits are not reported).
+    std::vector<std::string> ids;
+    {
+        std::lock_guard lk(mu_);
+        for (auto& [id, _] : block_dir_names_) ids.push_back(id);
+    }
+    for (auto& id : ids) remove_block_dirs(id);
 }
 
 int LocalCluster::pid_of(const std::string& executor_id) const {

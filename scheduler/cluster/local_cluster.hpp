@@ -31,8 +31,12 @@ public:
     /// Each executor's stdout and stderr go to `<log_dir>/executor-<id>/{stdout,stderr}`.
     /// `environment`: "KEY=VALUE" entries added to the executors' environment (the
     /// authentication secret travels this way, never on a command line where `ps` shows it).
+    /// `local_roots`: the executors' ember.local.dir roots. Each executor is told the name of its
+    /// block manager dirs (`<root>/blockmgr-<uuid>`, storage::kBlockManagerDirNameEnvVar), so
+    /// that the dirs of an executor that dies without cleaning up (SIGKILL, a crash) are removed
+    /// when its exit is reaped, and any left are removed by stop().
     LocalCluster(std::vector<std::string> command, std::string log_dir, ExitHandler on_exit,
-                 std::vector<std::string> environment = {});
+                 std::vector<std::string> environment = {}, std::vector<std::string> local_roots = {});
     ~LocalCluster();
     LocalCluster(const LocalCluster&) = delete;
     LocalCluster& operator=(const LocalCluster&) = delete;
@@ -51,10 +55,15 @@ public:
     std::vector<int> pids() const;
     /// Pid of executor `executor_id`, or -1 if it has no running process.
     int pid_of(const std::string& executor_id) const;
-    /// Describes a wait status: "exited with code 1", "was killed by signal 9 (Killed)".
+    /// Describes a wait status: "exited with code 1", "was killed by signal 11 (SIGSEGV)".
     static std::string describe_status(int status);
     /// The last non-empty line an executor wrote to stderr ("" if none).
     std::string last_error_line(const std::string& executor_id) const;
+    /// The last `max_lines` non-empty lines of executor `executor_id`'s log (its stderr, where
+    /// its logger writes), at most `max_bytes` bytes in all (earlier lines are dropped first),
+    /// joined by newlines; "" if it wrote nothing.
+    std::string log_tail(const std::string& executor_id, std::size_t max_lines = 10,
+                         std::size_t max_bytes = 2048) const;
     const std::string& log_dir() const noexcept { return log_dir_; }
 
 private:
@@ -69,6 +78,8 @@ private:
     void run();
     void spawn(Request& r);
     void reap();
+    /// Removes executor `executor_id`'s block manager dirs under every root (after its exit).
+    void remove_block_dirs(const std::string& executor_id);
 
     std::vector<std::string> command_;
     std::vector<std::string> environment_;  // this process's environment plus the extra entries
@@ -78,6 +89,8 @@ private:
     std::condition_variable cv_;
     std::vector<Request*> requests_;              // guarded by mu_
     std::map<int, std::string> children_;         // pid -> executor id, guarded by mu_
+    std::vector<std::string> local_roots_;
+    std::map<std::string, std::string> block_dir_names_;  // executor id -> "blockmgr-<uuid>", guarded by mu_
     bool stopping_ = false;                       // guarded by mu_
     std::thread thread_;
 };

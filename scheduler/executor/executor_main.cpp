@@ -15,12 +15,14 @@
 #include <charconv>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <future>
 #include <mutex>
 #include <thread>
 
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 namespace ember::scheduler {
@@ -98,6 +100,51 @@ rpc::RpcResult<rpc::RpcEndpointRef> lookup_driver(rpc::RpcEnv& env, const std::s
     }
 }
 
+/// "ember executor <id>: fatal signal " for on_fatal_signal, built before any task runs.
+char fatal_prefix[160];
+
+/// A task crashed the process: one line on stderr naming the signal and the thread, then the
+/// signal's default action, so the driver sees both the wait status and why in the log's last
+/// lines. Async-signal-safe calls only.
+void on_fatal_signal(int sig) {
+    char buf[320];
+    std::size_t n = 0;
+    auto put = [&](const char* s) {
+        while (*s && n < sizeof buf - 1) buf[n++] = *s++;
+    };
+    put(fatal_prefix);
+    char num[8];
+    int len = 0;
+    for (int v = sig; v > 0 && len < 7; v /= 10) num[len++] = static_cast<char>('0' + v % 10);
+    while (len > 0 && n < sizeof buf - 1) buf[n++] = num[--len];
+    put(" (SIG");
+    const char* abbrev = ::sigabbrev_np(sig);
+    put(abbrev ? abbrev : "?");
+    put(") in thread ");
+    char thread[17] = {};
+    ::prctl(PR_GET_NAME, thread, 0, 0, 0);
+    put(thread);
+    put("\n");
+    ssize_t ignored = ::write(STDERR_FILENO, buf, n);
+    (void)ignored;
+    ::raise(sig);  // SA_RESETHAND restored the default action: it runs when this handler returns
+}
+
+/// Installs on_fatal_signal for the signals a crashing task raises, unless something (a
+/// sanitizer) already handles them.
+void install_fatal_signal_handlers(const std::string& executor_id) {
+    std::snprintf(fatal_prefix, sizeof fatal_prefix, "ember executor %s: fatal signal ", executor_id.c_str());
+    for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) {
+        struct sigaction old {};
+        if (::sigaction(sig, nullptr, &old) != 0 || old.sa_handler != SIG_DFL) continue;
+        struct sigaction sa {};
+        sa.sa_handler = on_fatal_signal;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = SA_RESETHAND;
+        ::sigaction(sig, &sa, nullptr);
+    }
+}
+
 }  // namespace
 
 int run_executor(int argc, char** argv) {
@@ -111,6 +158,7 @@ int run_executor(int argc, char** argv) {
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+    install_fatal_signal_handlers(args.executor_id);
 
     std::promise<int> exit_promise;
     auto exit_code = exit_promise.get_future();

@@ -3,6 +3,7 @@
 /// \file
 /// ParallelCollectionRdd: a driver-side vector cut into slices (Spark's ParallelCollectionRDD).
 
+#include "scheduler/closure.hpp"
 #include "scheduler/rdd/rdd_base.hpp"
 #include "scheduler/registry.hpp"
 
@@ -23,7 +24,10 @@ public:
 
     std::string_view kind() const override { return "ParallelCollectionRDD"; }
     const char* type_key() const override { return rdd_type_key<ParallelCollectionRdd>(); }
-    void encode_params(Encoder& e) const override { e.write(slices_); }
+    void encode_params(Encoder& e) const override {
+        if (ember::detail::closure_scan_active()) return;  // records only: no closure to check
+        e.write(slices_);
+    }
     static std::shared_ptr<RddBase> decode(LineageDecoder&, Decoder& d, int id, int) {
         return std::make_shared<ParallelCollectionRdd>(id, d.read<std::vector<std::vector<T>>>());
     }

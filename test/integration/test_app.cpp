@@ -12,6 +12,14 @@
 //       broadcasts an N MiB string (pseudo-random bytes) and runs T tasks that each check it
 //       (size and XXH3); prints "broadcast N MiB: put S s, first job S s" and "done <T>", or
 //       exits 1 if a task saw another value. Measures TorrentBroadcast by hand.
+//
+//   ember-test-app capture-ref [--master M]
+//       runs the issue's `[&offset]` lambda: prints "error: <message>" and exits 1 when the
+//       driver refuses it (as it must), "done <sum>" and 0 otherwise.
+//
+//   ember-test-app crash [--master M] [--signal S | --exit-code C]
+//       a task on partition 1 raises signal S (default 11) or calls _exit(C), on every attempt:
+//       prints "error: <message>" and exits 1 when the job fails (as it must).
 #include "scheduler/ember.hpp"
 #include "scheduler/ui/console_progress_bar.hpp"
 
@@ -21,9 +29,13 @@
 #include <xxhash.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstring>
+#include <numeric>
 #include <random>
 #include <thread>
+
+#include <unistd.h>
 
 namespace {
 
@@ -56,6 +68,21 @@ int broadcast_job(const std::string& master, std::size_t bytes, int tasks) {
     return bad == 0 ? 0 : 1;
 }
 
+/// A task on partition 1 dies: raise(sig), or _exit(code) when code > 0.
+struct Die {
+    int sig = SIGSEGV;
+    int code = 0;
+    long operator()(long x) const {
+        auto* tc = ember::scheduler::TaskContext::get();
+        if (tc && tc->partition_id() == 1) {
+            if (code > 0) ::_exit(code);
+            std::raise(sig);
+        }
+        return x;
+    }
+    EMBER_SERDE(sig, code)
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -77,8 +104,36 @@ int main(int argc, char** argv) {
         bcast->add_option("--master", master);
         bcast->add_option("--mib", mib);
         bcast->add_option("--tasks", tasks);
+        auto* capture = cli.add_subcommand("capture-ref", "a lambda capturing a local by reference");
+        capture->add_option("--master", master);
+        Die die;
+        auto* crash = cli.add_subcommand("crash", "a task that kills its executor");
+        crash->add_option("--master", master);
+        crash->add_option("--signal", die.sig);
+        crash->add_option("--exit-code", die.code);
         CLI11_PARSE(cli, argc, argv);
         if (bcast->parsed()) return broadcast_job(master, static_cast<std::size_t>(mib) << 20, tasks);
+        if (capture->parsed() || crash->parsed()) {
+            ember::SparkContext sc(master, "ember-test-app");
+            std::vector<long> xs(100);
+            std::iota(xs.begin(), xs.end(), 1L);
+            try {
+                long total = 0;
+                if (capture->parsed()) {
+                    long offset = 1000;
+                    for (long v : sc.parallelize(xs, 4).map([&offset](long x) { return x + offset; }).collect()) {
+                        total += v;
+                    }
+                } else {
+                    for (long v : sc.parallelize(xs, 4).map(die).collect()) total += v;
+                }
+                fmt::print("done {}\n", total);
+                return 0;
+            } catch (const ember::SparkException& e) {
+                fmt::print("error: {}\n", e.what());
+                return 1;
+            }
+        }
         ember::SparkContext sc(master, "ember-test-app");
         for (const auto& key : print_conf) {
             auto v = sc.conf().get(key);

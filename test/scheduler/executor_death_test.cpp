@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: Apache-2.0
+// An executor that dies in a task reports why (scheduler/cluster/local_cluster.hpp,
+// CoarseGrainedSchedulerBackend::executor_exited): a task that raises SIGSEGV or calls _exit(3)
+// fails the job with the exit status, the task it was running and the last lines of its log,
+// not the network guess. And the blockmgr-* directories of a SIGKILLed executor are removed.
+#include "scheduler/ember.hpp"
+#include "test/support/temp_dir.hpp"
+#include "test/support/wait_until.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <numeric>
+#include <thread>
+#include <vector>
+
+#include <unistd.h>
+
+using namespace ember;
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// How a task on partition `partition` ends its executor: 0 raise(SIGSEGV), else _exit(code).
+struct DieOnPartition {
+    int partition = 1;
+    int exit_code = 0;
+    int operator()(int x) const {
+        auto* tc = scheduler::TaskContext::get();
+        if (tc && tc->partition_id() == partition) {
+            if (exit_code == 0) std::raise(SIGSEGV);
+            ::_exit(exit_code);
+        }
+        return x;
+    }
+    EMBER_SERDE(partition, exit_code)
+};
+
+struct Removals : scheduler::SparkListener {
+    std::mutex mu;
+    std::map<std::string, std::string> reasons;
+    void on_executor_removed(const scheduler::SparkListenerExecutorRemoved& e) override {
+        std::lock_guard lk(mu);
+        reasons[e.executor_id] = e.reason;
+    }
+};
+
+Conf conf_for(const std::string& dir, int max_failures) {
+    Conf conf;
+    conf.set("ember.local.dir", dir);
+    conf.set("ember.task.maxFailures", std::to_string(max_failures));
+    conf.set("ember.scheduler.revive.interval", "100ms");
+    return conf;
+}
+
+std::string failure_of(SparkContext& sc, DieOnPartition die) {
+    std::vector<int> xs(40);
+    std::iota(xs.begin(), xs.end(), 0);
+    try {
+        sc.parallelize(xs, 4).map(die).collect();
+    } catch (const SparkException& e) {
+        return e.what();
+    }
+    FAIL("the job should fail");
+    return {};
+}
+
+std::vector<fs::path> blockmgr_dirs(const std::string& root) {
+    std::vector<fs::path> out;
+    std::error_code ec;
+    for (auto& e : fs::directory_iterator(root, ec)) {
+        if (e.path().filename().string().starts_with("blockmgr-")) out.push_back(e.path());
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("A task that raises SIGSEGV fails the job with the signal, the task and its log", "[scheduler][exit]") {
+    auto dir = test::fresh_temp_dir("death-segv");
+    {
+        SparkContext sc("local-cluster[2,1,512]", "death-segv", conf_for(dir, 2));
+        auto removals = std::make_shared<Removals>();
+        sc.add_spark_listener(removals);
+        std::string msg = failure_of(sc, DieOnPartition{1, 0});
+        INFO(msg);
+        // Both attempts crashed their executor; each counted toward ember.task.maxFailures.
+        CHECK_THAT(msg, Catch::Contains("Task 1 in stage 0.0 failed 2 times"));
+        CHECK_THAT(msg, Catch::Contains("ExecutorLostFailure"));
+        // (Tasks queued behind it on that executor are named too.)
+        CHECK_THAT(msg, Catch::Matches("[\\s\\S]*Reason: executor \\d+ was killed by signal 11 \\(SIGSEGV\\) while running "
+                                       "[^;]*task 1\\.1 in stage 0\\.0 \\(TID \\d+\\)[^;]*; last lines of its log:\n[\\s\\S]*",
+                                       Catch::CaseSensitive::Yes));
+        CHECK_THAT(msg, Catch::Contains("fatal signal 11 (SIGSEGV) in thread"));
+        CHECK_THAT(msg, !Catch::Contains("Remote RPC client disassociated"));
+        // The log part is bounded.
+        auto log_part = msg.substr(msg.find("last lines of its log:"));
+        CHECK(log_part.size() < 2048 + 200);
+        std::lock_guard lk(removals->mu);
+        bool any = false;
+        for (auto& [id, why] : removals->reasons) any |= why.find("killed by signal 11 (SIGSEGV)") != std::string::npos;
+        CHECK(any);
+    }
+    fs::remove_all(dir);
+}
+
+TEST_CASE("A task that calls _exit(3) fails the job with 'exited with code 3'", "[scheduler][exit]") {
+    auto dir = test::fresh_temp_dir("death-exit");
+    {
+        SparkContext sc("local-cluster[2,1,512]", "death-exit", conf_for(dir, 1));
+        std::string msg = failure_of(sc, DieOnPartition{2, 3});
+        INFO(msg);
+        CHECK_THAT(msg, Catch::Contains("Task 2 in stage 0.0 failed 1 times"));
+        CHECK_THAT(msg, Catch::Matches("[\\s\\S]*Reason: executor \\d+ exited with code 3 while running [^;]*task 2\\.0 in "
+                                       "stage 0\\.0 \\(TID \\d+\\)[\\s\\S]*",
+                                       Catch::CaseSensitive::Yes));
+        CHECK_THAT(msg, !Catch::Contains("Remote RPC client disassociated"));
+        // The next job runs on the replacement.
+        CHECK(test::wait_until([&] { return sc.executor_pids().size() == 2; }, 20s));
+        std::vector<int> xs(10, 1);
+        CHECK(sc.parallelize(xs, 2).count() == 10);
+    }
+    fs::remove_all(dir);
+}
+
+TEST_CASE("The blockmgr dirs of a SIGKILLed executor are removed, and none is left after stop",
+          "[scheduler][exit][blockmgr]") {
+    auto dir = test::fresh_temp_dir("death-blockmgr");
+    {
+        SparkContext sc("local-cluster[2,1,512]", "death-blockmgr", conf_for(dir, 4));
+        // Executors and the driver each have one under the local dir.
+        REQUIRE(test::wait_until([&] { return blockmgr_dirs(dir).size() == 3; }, 10s));
+        auto before = blockmgr_dirs(dir);
+        std::vector<int> xs(400);
+        std::iota(xs.begin(), xs.end(), 0);
+        auto slow = sc.parallelize(xs, 8).map([](int x) {
+            std::this_thread::sleep_for(5ms);
+            return std::pair<int, int>{x % 7, x};
+        });
+        // Kill executor 0 mid-job (it has written shuffle files by then), then finish the job.
+        int victim = sc.executor_pid("0");
+        REQUIRE(victim > 0);
+        std::thread killer([&] {
+            std::this_thread::sleep_for(600ms);
+            ::kill(victim, SIGKILL);
+        });
+        auto sums = slow.reduce_by_key([](int a, int b) { return a + b; }).collect();
+        killer.join();
+        std::map<int, int> expected;
+        for (int x : xs) expected[x % 7] += x;
+        CHECK(std::map<int, int>(sums.begin(), sums.end()) == expected);
+        // The dead executor's dir is removed while the app runs; the driver's and the other
+        // executor's remain (the replacement has a new one).
+        auto surviving = [&] {
+            int n = 0;
+            for (auto& p : before) n += fs::exists(p) ? 1 : 0;
+            return n;
+        };
+        CHECK(test::wait_until([&] { return surviving() == 2; }, 10s));
+        CHECK(surviving() == 2);
+    }
+    CHECK(blockmgr_dirs(dir).empty());
+    fs::remove_all(dir);
+}
