@@ -35,6 +35,7 @@ struct ExecutorData {
     storage::BlockManagerId block_manager_id;  ///< where its blocks (indirect results) are served
     std::set<std::pair<int, int>> sent_stages;  ///< stage binaries this executor has
     bool stop_acknowledged = false;  ///< it answered the StopExecutor of stop(): its exit is no loss
+    bool killed_by_driver = false;   ///< kill_executor() stopped it: no offers, removed as killed
 };
 
 /// The DriverEndpoint ("CoarseGrainedScheduler") is the scheduler loop: the DAGScheduler,
@@ -87,6 +88,11 @@ public:
     void kill_task(std::int64_t task_id, const std::string& executor_id, bool interrupt,
                    const std::string& reason) override;
     int default_parallelism() const override;
+    /// Sends StopExecutor and stops offering its cores; local-cluster does not start a
+    /// replacement (Spark's standalone master would).
+    bool kill_executor(const std::string& executor_id, const std::string& reason) override;
+    /// The removal reason of an executor kill_executor() stopped (Spark's ExecutorKilled).
+    static constexpr std::string_view kKilledByDriver = "Executor killed by driver.";
 
 private:
     friend class DriverEndpoint;
