@@ -2,10 +2,15 @@
 // excludeOnFailure without processes (issue 11, part 5): TaskSetExcludelist and HealthTracker
 // driven with a fake clock, checked against Spark 3.3's documented thresholds (task, stage and
 // application levels, the timeout, fetch failures) and its listener events; the configuration
-// checks of Spark's validateExcludeOnFailureConfs.
+// checks of Spark's validateExcludeOnFailureConfs; the events' JSON and the /api/v1 executor
+// fields they set.
 #include "scheduler/health_tracker.hpp"
 #include "scheduler/listener.hpp"
+#include "scheduler/status/api_v1.hpp"
+#include "scheduler/status/app_status_store.hpp"
 #include "scheduler/status/json_protocol.hpp"
+
+#include <boost/json.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -318,4 +323,58 @@ TEST_CASE("Exclusion events are written as Spark's Jackson-serialized events and
         CHECK(back->index() == e.index());
         CHECK(std::visit([](const auto& ev) { return to_json(ev); }, *back) == json);
     }
+}
+
+TEST_CASE("/api/v1 executors show isExcluded and excludedInStages from the exclusion events",
+          "[scheduler][exclude][status]") {
+    constexpr std::int64_t t0 = 1714564800000;
+    status::AppStatusStore store;
+    auto& l = *store.listener();
+    l.on_application_start(SparkListenerApplicationStart{"demo", "app-1", t0, "alice"});
+    l.on_executor_added(SparkListenerExecutorAdded{t0 + 1, "0", "hostA", 1});
+    l.on_executor_added(SparkListenerExecutorAdded{t0 + 2, "1", "hostA", 1});
+    l.on_executor_added(SparkListenerExecutorAdded{t0 + 3, "2", "hostB", 1});
+    StageInfo stage;
+    stage.stage_id = 4;
+    stage.num_tasks = 2;
+    stage.name = "map at job.cpp:1";
+    stage.submission_time = t0 + 4;
+    l.on_stage_submitted(SparkListenerStageSubmitted{stage});
+
+    auto executors = [&] {
+        status::SingleApplicationSource src(std::shared_ptr<const status::AppStatusStore>(&store, [](auto*) {}));
+        auto r = status::handle_api_v1(src, "/applications/app-1/executors", {}, "0.1.0");
+        REQUIRE(r.status == 200);
+        std::map<std::string, boost::json::object> by_id;
+        auto body = boost::json::parse(r.body);
+        for (auto& e : body.as_array()) {
+            by_id[std::string(e.at("id").as_string())] = e.as_object();
+        }
+        return by_id;
+    };
+    l.on_executor_excluded_for_stage(SparkListenerExecutorExcludedForStage{t0 + 5, "0", 2, 4, 0});
+    auto e = executors();
+    CHECK(e.at("0").at("excludedInStages") == boost::json::array{4});
+    CHECK(e.at("0").at("blacklistedInStages") == boost::json::array{4});
+    CHECK(e.at("0").at("isExcluded") == false);
+    CHECK(e.at("1").at("excludedInStages") == boost::json::array{});
+
+    l.on_executor_excluded(SparkListenerExecutorExcluded{t0 + 6, "0", 2});
+    e = executors();
+    CHECK(e.at("0").at("isExcluded") == true);
+    CHECK(e.at("0").at("isBlacklisted") == true);
+    CHECK(e.at("1").at("isExcluded") == false);
+
+    l.on_node_excluded(SparkListenerNodeExcluded{t0 + 7, "hostA", 2});
+    e = executors();
+    CHECK(e.at("1").at("isExcluded") == true);
+    CHECK(e.at("2").at("isExcluded") == false);
+
+    stage.completion_time = t0 + 8;
+    l.on_stage_completed(SparkListenerStageCompleted{stage});
+    l.on_node_unexcluded(SparkListenerNodeUnexcluded{t0 + 9, "hostA"});
+    e = executors();
+    CHECK(e.at("0").at("excludedInStages") == boost::json::array{});
+    CHECK(e.at("0").at("isExcluded") == false);
+    CHECK(e.at("1").at("isExcluded") == false);
 }
