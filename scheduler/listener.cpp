@@ -205,6 +205,12 @@ EMBER_LISTENER_EVENT(SparkListenerBlockManagerRemoved, on_block_manager_removed)
 EMBER_LISTENER_EVENT(SparkListenerUnpersistRDD, on_unpersist_rdd)
 EMBER_LISTENER_EVENT(SparkListenerBlockUpdated, on_block_updated)
 EMBER_LISTENER_EVENT(SparkListenerExecutorMetricsUpdate, on_executor_metrics_update)
+EMBER_LISTENER_EVENT(SparkListenerExecutorExcluded, on_executor_excluded)
+EMBER_LISTENER_EVENT(SparkListenerExecutorUnexcluded, on_executor_unexcluded)
+EMBER_LISTENER_EVENT(SparkListenerNodeExcluded, on_node_excluded)
+EMBER_LISTENER_EVENT(SparkListenerNodeUnexcluded, on_node_unexcluded)
+EMBER_LISTENER_EVENT(SparkListenerExecutorExcludedForStage, on_executor_excluded_for_stage)
+EMBER_LISTENER_EVENT(SparkListenerNodeExcludedForStage, on_node_excluded_for_stage)
 #undef EMBER_LISTENER_EVENT
 
 void ListenerBus::post(const SparkListenerEvent& e) {
@@ -232,7 +238,13 @@ void dispatch(SparkListener& l, const SparkListenerEvent& e) {
             else if constexpr (std::is_same_v<E, SparkListenerBlockManagerRemoved>) l.on_block_manager_removed(ev);
             else if constexpr (std::is_same_v<E, SparkListenerUnpersistRDD>) l.on_unpersist_rdd(ev);
             else if constexpr (std::is_same_v<E, SparkListenerBlockUpdated>) l.on_block_updated(ev);
-            else l.on_executor_metrics_update(ev);
+            else if constexpr (std::is_same_v<E, SparkListenerExecutorMetricsUpdate>) l.on_executor_metrics_update(ev);
+            else if constexpr (std::is_same_v<E, SparkListenerExecutorExcluded>) l.on_executor_excluded(ev);
+            else if constexpr (std::is_same_v<E, SparkListenerExecutorUnexcluded>) l.on_executor_unexcluded(ev);
+            else if constexpr (std::is_same_v<E, SparkListenerNodeExcluded>) l.on_node_excluded(ev);
+            else if constexpr (std::is_same_v<E, SparkListenerNodeUnexcluded>) l.on_node_unexcluded(ev);
+            else if constexpr (std::is_same_v<E, SparkListenerExecutorExcludedForStage>) l.on_executor_excluded_for_stage(ev);
+            else l.on_node_excluded_for_stage(ev);
         },
         e);
 }

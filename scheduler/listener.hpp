@@ -215,6 +215,47 @@ struct SparkListenerExecutorMetricsUpdate {
     ExecutorMetrics metrics;
 };
 
+/// An executor was excluded for the whole application after task failures in successful task
+/// sets, or after a fetch failure (Spark's SparkListenerExecutorExcluded; excludeOnFailure).
+/// `task_failures` is 1 for a fetch-failure exclusion (as Spark).
+struct SparkListenerExecutorExcluded {
+    std::int64_t time;
+    std::string executor_id;
+    int task_failures;
+};
+/// An application-level exclusion of an executor timed out (ember.excludeOnFailure.timeout).
+struct SparkListenerExecutorUnexcluded {
+    std::int64_t time;
+    std::string executor_id;
+};
+/// A node was excluded for the application: enough of its executors were (Spark's
+/// SparkListenerNodeExcluded).
+struct SparkListenerNodeExcluded {
+    std::int64_t time;
+    std::string host_id;
+    int executor_failures;  ///< excluded executors on the node
+};
+struct SparkListenerNodeUnexcluded {
+    std::int64_t time;
+    std::string host_id;
+};
+/// An executor was excluded for one stage attempt after enough of its tasks failed there.
+struct SparkListenerExecutorExcludedForStage {
+    std::int64_t time;
+    std::string executor_id;
+    int task_failures;
+    int stage_id;
+    int stage_attempt_id;
+};
+/// A node was excluded for one stage attempt after enough of its executors were.
+struct SparkListenerNodeExcludedForStage {
+    std::int64_t time;
+    std::string host_id;
+    int executor_failures;
+    int stage_id;
+    int stage_attempt_id;
+};
+
 /// Receives scheduler events. Callbacks run on the scheduler's loop, one at a time, in event
 /// order; they must return quickly (copy what you need). An exception is logged and ignored.
 /// Threading: called from one thread at a time.
@@ -239,6 +280,12 @@ public:
     virtual void on_unpersist_rdd(const SparkListenerUnpersistRDD&) {}
     virtual void on_block_updated(const SparkListenerBlockUpdated&) {}
     virtual void on_executor_metrics_update(const SparkListenerExecutorMetricsUpdate&) {}
+    virtual void on_executor_excluded(const SparkListenerExecutorExcluded&) {}
+    virtual void on_executor_unexcluded(const SparkListenerExecutorUnexcluded&) {}
+    virtual void on_node_excluded(const SparkListenerNodeExcluded&) {}
+    virtual void on_node_unexcluded(const SparkListenerNodeUnexcluded&) {}
+    virtual void on_executor_excluded_for_stage(const SparkListenerExecutorExcludedForStage&) {}
+    virtual void on_node_excluded_for_stage(const SparkListenerNodeExcludedForStage&) {}
 };
 
 /// Any listener event, for queues and replay (Spark's SparkListenerEvent).
@@ -248,7 +295,9 @@ using SparkListenerEvent =
                  SparkListenerExecutorAdded, SparkListenerExecutorRemoved, SparkListenerApplicationStart,
                  SparkListenerApplicationEnd, SparkListenerSpeculativeTaskSubmitted, SparkListenerEnvironmentUpdate,
                  SparkListenerBlockManagerAdded, SparkListenerBlockManagerRemoved, SparkListenerUnpersistRDD,
-                 SparkListenerBlockUpdated, SparkListenerExecutorMetricsUpdate>;
+                 SparkListenerBlockUpdated, SparkListenerExecutorMetricsUpdate, SparkListenerExecutorExcluded,
+                 SparkListenerExecutorUnexcluded, SparkListenerNodeExcluded, SparkListenerNodeUnexcluded,
+                 SparkListenerExecutorExcludedForStage, SparkListenerNodeExcludedForStage>;
 
 /// Calls the callback of `l` that `e` is for (Spark's SparkListenerBus.doPostEvent).
 void dispatch(SparkListener& l, const SparkListenerEvent& e);
@@ -299,6 +348,12 @@ public:
     void post(const SparkListenerUnpersistRDD& e);
     void post(const SparkListenerBlockUpdated& e);
     void post(const SparkListenerExecutorMetricsUpdate& e);
+    void post(const SparkListenerExecutorExcluded& e);
+    void post(const SparkListenerExecutorUnexcluded& e);
+    void post(const SparkListenerNodeExcluded& e);
+    void post(const SparkListenerNodeUnexcluded& e);
+    void post(const SparkListenerExecutorExcludedForStage& e);
+    void post(const SparkListenerNodeExcludedForStage& e);
     /// Any event (replay, queued events).
     void post(const SparkListenerEvent& e);
 

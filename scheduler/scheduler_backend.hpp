@@ -18,6 +18,15 @@ public:
                            const std::string& reason) = 0;
     /// Default number of partitions: the total cores (Spark's defaultParallelism).
     virtual int default_parallelism() const = 0;
+    /// Stops executor `executor_id` for good (Spark's ExecutorAllocationClient.killExecutors with
+    /// force, used by excludeOnFailure): its cores are no longer offered, it is told to exit, and
+    /// its removal reads "Executor killed by driver." False if this backend cannot kill
+    /// executors (local mode) or does not know the executor.
+    virtual bool kill_executor(const std::string& executor_id, const std::string& reason) {
+        (void)executor_id;
+        (void)reason;
+        return false;
+    }
 };
 
 }  // namespace ember::scheduler

@@ -61,7 +61,33 @@ TaskSchedulerImpl::TaskSchedulerImpl(const Conf& conf, int max_task_failures, Li
                          conf.get_time_us("ember.scheduler.shortTaskDuration", "1ms"))
                          .count()),
       speculation_(conf.get_bool("ember.speculation", false)),
-      speculation_interval_(conf.get_time_ms("ember.speculation.interval", "100ms")) {}
+      speculation_interval_(conf.get_time_ms("ember.speculation.interval", "100ms")),
+      exclude_settings_(ExcludeOnFailureSettings::from_conf(conf)),
+      clock_([] { return now_ms(); }) {
+    if (exclude_settings_.enabled) make_health_tracker();
+}
+
+void TaskSchedulerImpl::make_health_tracker() {
+    health_tracker_ = std::make_unique<HealthTracker>(exclude_settings_, &bus_, clock_);
+    health_tracker_->set_kill_executor([this](const std::string& executor_id, const std::string& reason) {
+        log::get("scheduler")->info("{}", reason);
+        if (!backend_ || !backend_->kill_executor(executor_id, reason)) {
+            log::get("scheduler")->info("Not attempting to kill excluded executor id {}: the backend cannot",
+                                        executor_id);
+        }
+    });
+    health_tracker_->set_kill_executors_on_host([this](const std::string& host, const std::string& reason) {
+        log::get("scheduler")->info("{}", reason);
+        auto it = hosts_.find(host);
+        if (it == hosts_.end() || !backend_) return;
+        for (const auto& e : std::set<std::string>(it->second)) backend_->kill_executor(e, reason);
+    });
+}
+
+void TaskSchedulerImpl::set_exclude_clock(ExcludeClock clock) {
+    clock_ = std::move(clock);
+    if (health_tracker_) make_health_tracker();
+}
 
 TaskSchedulerImpl::~TaskSchedulerImpl() { stop(); }
 
@@ -109,6 +135,12 @@ std::vector<TaskLaunch> TaskSchedulerImpl::resource_offers(std::vector<WorkerOff
         }
     }
     if (new_executor) recompute_locality();
+    if (health_tracker_) {
+        health_tracker_->apply_exclude_on_failure_timeout();
+        std::erase_if(offers, [&](const WorkerOffer& o) {
+            return health_tracker_->is_node_excluded(o.host) || health_tracker_->is_executor_excluded(o.executor_id);
+        });
+    }
     thread_local std::mt19937 rng(std::random_device{}());
     std::shuffle(offers.begin(), offers.end(), rng);
 
@@ -149,6 +181,16 @@ std::vector<TaskLaunch> TaskSchedulerImpl::resource_offers(std::vector<WorkerOff
                 launched_any |= launched;
             }
         }
+        if (health_tracker_) {
+            if (!launched_any) {
+                check_unschedulable(tsm);
+            } else if (!unschedulable_.empty()) {
+                // Some task set can make progress: no unschedulable one is aborted yet (Spark).
+                log::get("scheduler")->info("Clearing the expiry times for all unschedulable taskSets as a task was "
+                                            "recently scheduled.");
+                unschedulable_.clear();
+            }
+        }
         // Spark 3.1+ (legacyResetOnTaskLaunch=false): restart the locality wait only after a launch
         // with no delay-scheduling reject since the last round over all free resources.
         if (!settings_.legacy_locality_reset) {
@@ -162,7 +204,50 @@ std::vector<TaskLaunch> TaskSchedulerImpl::resource_offers(std::vector<WorkerOff
             }
         }
     }
+    // Task sets aborted above (nothing left to run anywhere) leave once nothing of theirs runs.
+    if (health_tracker_) remove_finished_task_sets();
     return launches;
+}
+
+bool TaskSchedulerImpl::executor_busy(const std::string& executor_id) const {
+    for (const auto& [_, e] : tid_to_executor_) {
+        if (e == executor_id) return true;
+    }
+    return false;
+}
+
+void TaskSchedulerImpl::check_unschedulable(TaskSetManager* tsm) {
+    if (tsm->is_zombie()) return;
+    auto index = tsm->completely_excluded_task(hosts_);
+    if (!index) return;
+    std::int64_t now = clock_();
+    if (auto it = unschedulable_.find(tsm); it != unschedulable_.end()) {
+        if (it->second.first <= now) {
+            int i = it->second.second;
+            unschedulable_.erase(it);
+            tsm->abort_since_completely_excluded(i);
+        }
+        return;
+    }
+    const std::string* idle = nullptr;
+    for (const auto& [e, _] : executor_host_) {
+        if (!executor_busy(e)) {
+            idle = &e;
+            break;
+        }
+    }
+    if (!idle) {
+        tsm->abort_since_completely_excluded(*index);
+        return;
+    }
+    // Spark kills an idle executor (every live one is excluded for this task) so that the
+    // cluster manager starts a fresh one; local-cluster does.
+    health_tracker_->kill_excluded_idle_executor(*idle);
+    log::get("scheduler")->info(
+        "Waiting for {} ms for a new executor that may run task {} of stage {} (ember.scheduler.excludeOnFailure."
+        "unschedulableTaskSetTimeout) before aborting the task set",
+        exclude_settings_.unschedulable_task_set_timeout_ms, *index, tsm->task_set().name());
+    unschedulable_[tsm] = {now + exclude_settings_.unschedulable_task_set_timeout_ms, *index};
 }
 
 void TaskSchedulerImpl::status_update(std::int64_t tid, TaskState state, std::string result,
@@ -252,6 +337,7 @@ void TaskSchedulerImpl::executor_lost(const std::string& executor_id, const std:
         if (h->second.empty()) hosts_.erase(h);
     }
     executor_host_.erase(host_it);
+    if (health_tracker_) health_tracker_->handle_removed_executor(executor_id);
     for (auto it = tid_to_executor_.begin(); it != tid_to_executor_.end();) {
         if (it->second == executor_id) {
             tid_to_tsm_.erase(it->first);
@@ -310,6 +396,7 @@ void TaskSchedulerImpl::remove_finished_task_sets() {
         auto& attempts = sit->second;
         for (auto ait = attempts.begin(); ait != attempts.end();) {
             if (ait->second->is_zombie() && ait->second->running_tasks() == 0) {
+                unschedulable_.erase(ait->second.get());
                 ait = attempts.erase(ait);
             } else {
                 ++ait;

@@ -5,6 +5,7 @@
 /// TaskSchedulerImpl).
 
 #include "rpc/conf.hpp"
+#include "scheduler/health_tracker.hpp"
 #include "scheduler/listener.hpp"
 #include "scheduler/pool.hpp"
 #include "scheduler/task_end_reason.hpp"
@@ -60,6 +61,16 @@ struct WorkerOffer {
 /// queue_slots: up to ember.scheduler.shortTaskQueueDepth (32) tasks per core wait on the
 /// executor, and cores go from task to task without waiting. Longer tasks are placed one per
 /// free core, as in Spark, so load balance and locality are unchanged for them.
+///
+/// excludeOnFailure (ember.excludeOnFailure.enabled, off by default; see HealthTracker and
+/// TaskSetExcludelist): offers from executors and nodes excluded for the application are
+/// dropped; when a task set launches nothing in a round because its pending task is excluded on
+/// every live executor, it is aborted ("cannot run anywhere due to node and executor
+/// excludeOnFailure") at once if every executor is busy; otherwise an idle executor is killed
+/// (local-cluster starts a replacement, as Spark's standalone master does) and the task set is
+/// aborted after ember.scheduler.excludeOnFailure.unschedulableTaskSetTimeout (120s) unless
+/// some task set launches a task in the meantime. The timer is checked at each offer round
+/// (every ember.scheduler.revive.interval at least).
 ///
 /// Threading: confined to the scheduler loop.
 class TaskSchedulerImpl {
@@ -122,6 +133,15 @@ public:
     /// when that passes ember.driver.maxResultSize. True for unknown tids.
     bool can_fetch_more_results(std::int64_t tid, std::uint64_t size);
 
+    /// The application's HealthTracker; null when excludeOnFailure is off.
+    HealthTracker* health_tracker() noexcept { return health_tracker_.get(); }
+    const HealthTracker* health_tracker() const noexcept { return health_tracker_.get(); }
+    const ExcludeOnFailureSettings& exclude_settings() const noexcept { return exclude_settings_; }
+    /// The clock of exclusion timeouts (ms since the epoch unless a test replaced it).
+    const ExcludeClock& exclude_clock() const noexcept { return clock_; }
+    /// Replaces the exclusion clock (tests); call before any task set is submitted.
+    void set_exclude_clock(ExcludeClock clock);
+
     // -- for TaskSetManager --------------------------------------------------------------------
     void kill_task(std::int64_t tid, const std::string& reason);
     void forget_task(std::int64_t tid);
@@ -131,6 +151,11 @@ private:
     void add_executor_host(const std::string& executor_id, const std::string& host);
     void recompute_locality();
     void check_speculatable_tasks();
+    /// After a task set launched nothing in a round: abort it or start its abort timer if a
+    /// pending task of it is excluded everywhere (Spark's resourceOffers, unschedulable part).
+    void check_unschedulable(TaskSetManager* tsm);
+    bool executor_busy(const std::string& executor_id) const;
+    void make_health_tracker();
 
     ListenerBus& bus_;
     DAGScheduler* dag_ = nullptr;
@@ -150,6 +175,11 @@ private:
     bool speculation_ = false;
     std::chrono::milliseconds speculation_interval_{100};
     std::unique_ptr<Timer> speculation_timer_;
+    ExcludeOnFailureSettings exclude_settings_;
+    ExcludeClock clock_;
+    std::unique_ptr<HealthTracker> health_tracker_;
+    /// Task sets whose pending task is excluded everywhere -> {abort time (ms), task index}.
+    std::map<TaskSetManager*, std::pair<std::int64_t, int>> unschedulable_;
 };
 
 }  // namespace ember::scheduler

@@ -3,6 +3,7 @@
 
 #include "rpc/log.hpp"
 #include "scheduler/dag_scheduler.hpp"
+#include "scheduler/health_tracker.hpp"
 #include "scheduler/task_scheduler_impl.hpp"
 #include "shuffle/map_status.hpp"
 
@@ -33,6 +34,10 @@ TaskSetManager::TaskSetManager(TaskSchedulerImpl& sched, TaskSet ts, const TaskS
       copies_running_(ts_.tasks.size(), 0),
       task_attempts_(ts_.tasks.size()) {
     infos_.reserve(ts_.tasks.size());
+    if (sched_.health_tracker()) {
+        excludelist_.emplace(sched_.exclude_settings(), &sched_.bus(), ts_.stage_id, ts_.stage_attempt,
+                             sched_.exclude_clock());
+    }
     for (std::size_t i = 0; i < ts_.tasks.size(); ++i) {
         for (const auto& loc : ts_.tasks[i].preferred_locations) {
             std::string_view s = loc;
@@ -173,6 +178,11 @@ void TaskSetManager::reset_delay_timer(std::optional<TaskLocality> min_locality)
     if (min_locality) current_level_ = locality_index(*min_locality);
 }
 
+bool TaskSetManager::excluded_on(int index, const std::string& executor_id, const std::string& host) const {
+    return excludelist_ && (excludelist_->is_node_excluded_for_task(host, index) ||
+                            excludelist_->is_executor_excluded_for_task(executor_id, index));
+}
+
 bool TaskSetManager::has_attempt_on(int index, const std::string& executor_id, const std::string& host) const {
     // Spark keeps copies off the hosts a task ran on. With every executor on one host (as on
     // local-cluster) that would forbid speculation altogether, so ember then compares executors.
@@ -188,6 +198,7 @@ std::optional<int> TaskSetManager::dequeue_from(std::vector<int>& list, const st
                                                 const std::string& host, bool speculative) {
     for (std::size_t i = list.size(); i-- > 0;) {
         int index = list[i];
+        if (excluded_on(index, executor_id, host)) continue;                    // kept for others
         if (speculative && has_attempt_on(index, executor_id, host)) continue;  // kept for others
         list.erase(list.begin() + static_cast<std::ptrdiff_t>(i));             // almost always the tail
         if (needs_scheduling(index, speculative)) return index;
@@ -233,6 +244,10 @@ TaskSetManager::Offer TaskSetManager::resource_offer(const std::string& executor
                                                      TaskLocality max_locality, std::int64_t task_id) {
     Offer out;
     if (zombie_) return out;
+    if (excludelist_ &&
+        (excludelist_->is_node_excluded_for_task_set(host) || excludelist_->is_executor_excluded_for_task_set(executor_id))) {
+        return out;
+    }
     std::int64_t now = 0;
     TaskLocality allowed = max_locality;
     if (max_locality != TaskLocality::no_pref) {
@@ -382,6 +397,16 @@ void TaskSetManager::handle_successful_task(std::int64_t tid, std::string result
     if (tasks_successful_ == static_cast<int>(ts_.tasks.size())) zombie_ = true;
     kill_other_attempts(info.index, tid);
     sched_.dag().task_ended(ts_, info.index, Success{}, std::move(result), metrics, info);
+    maybe_finish_task_set();
+}
+
+void TaskSetManager::maybe_finish_task_set() {
+    if (!excludelist_ || reported_to_health_tracker_ || !zombie_ || !running_.empty()) return;
+    if (tasks_successful_ != static_cast<int>(ts_.tasks.size())) return;
+    reported_to_health_tracker_ = true;
+    if (auto* ht = sched_.health_tracker()) {
+        ht->update_excluded_for_successful_task_set(ts_.stage_id, ts_.stage_attempt, excludelist_->exec_to_failures());
+    }
 }
 
 void TaskSetManager::handle_task_getting_result(std::int64_t tid) {
@@ -427,6 +452,10 @@ void TaskSetManager::handle_failed_task(std::int64_t tid, TaskState state, TaskE
     bool fetch_failed = std::holds_alternative<FetchFailed>(reason);
     bool counts = counts_towards_task_failures(reason);
     if (fetch_failed) {
+        if (auto* ht = sched_.health_tracker()) {
+            const auto& address = std::get<FetchFailed>(reason).address;
+            if (!address.executor_id.empty()) ht->update_excluded_for_fetch_failure(address.host, address.executor_id);
+        }
         // The DAGScheduler regenerates the map output and resubmits the stage as a new attempt.
         if (!successful_[index]) {
             successful_[index] = true;
@@ -435,8 +464,14 @@ void TaskSetManager::handle_failed_task(std::int64_t tid, TaskState state, TaskE
         zombie_ = true;
     }
     sched_.dag().task_ended(ts_, info.index, std::move(reason), {}, metrics, info);
-    if (fetch_failed) return;
+    if (fetch_failed) {
+        maybe_finish_task_set();
+        return;
+    }
     if (counts) {
+        if (excludelist_ && !zombie_) {
+            excludelist_->update_excluded_for_failed_task(info.host, info.executor_id, info.index, error);
+        }
         int failures = ++num_failures_[index];
         if (failures >= settings_.max_task_failures) {
             abort(fmt::format("Task {} in stage {} failed {} times, most recent failure: Lost task {}.{} in stage {} "
@@ -447,6 +482,7 @@ void TaskSetManager::handle_failed_task(std::int64_t tid, TaskState state, TaskE
         }
     }
     if (!successful_[index] && !zombie_) add_pending_task(info.index, false);
+    maybe_finish_task_set();
 }
 
 void TaskSetManager::executor_lost(const std::string& executor_id, const std::string& reason) {
@@ -489,6 +525,48 @@ void TaskSetManager::abort(const std::string& message) {
     speculative_ = {};
     speculatable_.clear();
     sched_.dag().task_set_failed(ts_, message);
+}
+
+// -- excludeOnFailure ---------------------------------------------------------------------------
+
+std::optional<int> TaskSetManager::completely_excluded_task(
+    const std::map<std::string, std::set<std::string>>& hosts) const {
+    const auto* ht = sched_.health_tracker();
+    if (!excludelist_ || !ht || hosts.empty() || zombie_) return std::nullopt;
+    // The pending task most recently put back (failed tasks go on top of "all"); entries of
+    // tasks that launched elsewhere are stale and skipped.
+    std::optional<int> pending;
+    for (auto it = pending_.all.rbegin(); it != pending_.all.rend(); ++it) {
+        auto i = static_cast<std::size_t>(*it);
+        if (copies_running_[i] == 0 && !successful_[i]) {
+            pending = *it;
+            break;
+        }
+    }
+    if (!pending) return std::nullopt;
+    int index = *pending;
+    for (const auto& [host, executors] : hosts) {
+        if (ht->is_node_excluded(host) || excludelist_->is_node_excluded_for_task_set(host) ||
+            excludelist_->is_node_excluded_for_task(host, index)) {
+            continue;
+        }
+        for (const auto& e : executors) {
+            if (!ht->is_executor_excluded(e) && !excludelist_->is_executor_excluded_for_task_set(e) &&
+                !excludelist_->is_executor_excluded_for_task(e, index)) {
+                return std::nullopt;  // it can run there
+            }
+        }
+    }
+    return index;
+}
+
+void TaskSetManager::abort_since_completely_excluded(int index) {
+    if (!excludelist_) return;
+    int partition = ts_.tasks[static_cast<std::size_t>(index)].partition;
+    abort(fmt::format("Aborting TaskSet {} because task {} (partition {}) cannot run anywhere due to node and executor "
+                      "excludeOnFailure. Most recent failure: {}\n\nExcludeOnFailure behavior can be configured via "
+                      "ember.excludeOnFailure.*.",
+                      ts_.name(), index, partition, excludelist_->latest_failure_reason()));
 }
 
 // -- speculation --------------------------------------------------------------------------------

@@ -6,6 +6,7 @@
 
 #include "scheduler/listener.hpp"
 #include "scheduler/task_end_reason.hpp"
+#include "scheduler/task_set_excludelist.hpp"
 #include "scheduler/task_metrics.hpp"
 #include "scheduler/task_set.hpp"
 
@@ -49,6 +50,11 @@ struct TaskSetSettings {
 /// current level. Speculation (check_speculatable_tasks) copies tasks that run much longer than
 /// the median; the first attempt to succeed wins and the others are killed ("another attempt
 /// succeeded").
+///
+/// excludeOnFailure (when the scheduler has a HealthTracker): a TaskSetExcludelist records
+/// where tasks failed; offers from executors or nodes excluded for the task set are declined,
+/// and a task is not handed to an executor or node it is excluded on. When a finished set
+/// succeeded, its failures go to the HealthTracker.
 ///
 /// Threading: confined to the scheduler loop.
 class TaskSetManager {
@@ -110,6 +116,17 @@ public:
     /// (Spark's checkSpeculatableTasks). `now` in ms since the epoch.
     bool check_speculatable_tasks(std::int64_t now);
 
+    /// The excludeOnFailure state of this task set; null when excludeOnFailure is off.
+    const TaskSetExcludelist* excludelist() const noexcept { return excludelist_ ? &*excludelist_ : nullptr; }
+    /// A pending task that no live executor may run (each is excluded for it, for this task set
+    /// or for the application), if any: Spark's getCompletelyExcludedTaskIfAny, which looks
+    /// only at the pending task most recently put back. `hosts`: host -> its live executors.
+    /// Always nullopt when excludeOnFailure is off or no executor is known.
+    std::optional<int> completely_excluded_task(const std::map<std::string, std::set<std::string>>& hosts) const;
+    /// Aborts with Spark's "Aborting TaskSet x.y because task i (partition p) cannot run anywhere
+    /// due to node and executor excludeOnFailure. Most recent failure: ..." message.
+    void abort_since_completely_excluded(int index);
+
 private:
     /// Why the result of a finished shuffle map task is not a MapStatus for this task (decodes,
     /// one size per reduce partition, its own executor, map index and attempt); nullopt if it is.
@@ -145,6 +162,9 @@ private:
     std::size_t locality_index(TaskLocality l) const;
     std::int64_t locality_wait(TaskLocality l) const;
     bool has_attempt_on(int index, const std::string& executor_id, const std::string& host) const;
+    bool excluded_on(int index, const std::string& executor_id, const std::string& host) const;
+    /// Once every task succeeded and none runs, hands the failures to the HealthTracker (once).
+    void maybe_finish_task_set();
     /// Kills the other running attempts of `index` once one of them succeeded.
     void kill_other_attempts(int index, std::int64_t winner);
 
@@ -175,6 +195,8 @@ private:
     bool zombie_ = false;
     std::uint64_t total_result_size_ = 0;  // canFetchMoreResults
     int calculated_tasks_ = 0;
+    std::optional<TaskSetExcludelist> excludelist_;
+    bool reported_to_health_tracker_ = false;
 };
 
 }  // namespace ember::scheduler

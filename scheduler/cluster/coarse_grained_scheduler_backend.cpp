@@ -138,7 +138,8 @@ void CoarseGrainedSchedulerBackend::executor_disconnected(const std::string& exe
         std::lock_guard lk(mu_);
         stopping = stopped_;
     }
-    if (exit_report_wait_.count() <= 0 || stopping || it->second.stop_acknowledged) {
+    if (exit_report_wait_.count() <= 0 || stopping || it->second.stop_acknowledged ||
+        it->second.killed_by_driver) {
         remove_executor(executor_id, std::string(kNetworkReason));
         return;
     }
@@ -175,11 +176,21 @@ void CoarseGrainedSchedulerBackend::kill_task(std::int64_t task_id, const std::s
     });
 }
 
+bool CoarseGrainedSchedulerBackend::kill_executor(const std::string& executor_id, const std::string& reason) {
+    auto it = executors_.find(executor_id);
+    if (it == executors_.end()) return false;
+    if (it->second.killed_by_driver) return true;
+    log::get("scheduler")->info("Requesting to kill executor {}: {}", executor_id, reason);
+    it->second.killed_by_driver = true;
+    it->second.ref.send(rpc::OutgoingMessage::make<wire::StopExecutor>());
+    return true;
+}
+
 void CoarseGrainedSchedulerBackend::make_offers(const std::string* only_executor) {
     std::vector<WorkerOffer> offers;
     for (auto& [id, data] : executors_) {
         if (only_executor && id != *only_executor) continue;
-        if (!data.launched || data.loss_pending) continue;
+        if (!data.launched || data.loss_pending || data.killed_by_driver) continue;
         // Queue capacity in cores: queue_depth_ tasks per core may wait behind running ones.
         int queue_cores = data.total_cores * queue_depth_ + std::min(data.free_cores, 0);
         WorkerOffer o{id, data.host, std::max(data.free_cores, 0), std::max(queue_cores, 0) / scheduler_.cpus_per_task()};
@@ -248,6 +259,7 @@ void CoarseGrainedSchedulerBackend::remove_executor(std::string executor_id, std
     if (it == executors_.end()) return;
     int cores = it->second.total_cores;
     if (it->second.stop_acknowledged) reason = std::string(kStoppedByDriver);
+    if (it->second.killed_by_driver) reason = std::string(kKilledByDriver);
     executors_.erase(it);
     removed_executors_.insert(executor_id);
     bool stopping;

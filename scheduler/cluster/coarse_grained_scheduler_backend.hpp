@@ -41,6 +41,7 @@ struct ExecutorData {
     /// Its connection dropped and the launcher's exit report is awaited (Spark's
     /// LossReasonPending): no offers; its tasks are failed once the reason is known.
     bool loss_pending = false;
+    bool killed_by_driver = false;   ///< kill_executor() stopped it: no offers, removed as killed
 };
 
 /// The DriverEndpoint ("CoarseGrainedScheduler") is the scheduler loop: the DAGScheduler,
@@ -107,6 +108,11 @@ public:
     void kill_task(std::int64_t task_id, const std::string& executor_id, bool interrupt,
                    const std::string& reason) override;
     int default_parallelism() const override;
+    /// Sends StopExecutor and stops offering its cores; local-cluster does not start a
+    /// replacement (Spark's standalone master would).
+    bool kill_executor(const std::string& executor_id, const std::string& reason) override;
+    /// The removal reason of an executor kill_executor() stopped (Spark's ExecutorKilled).
+    static constexpr std::string_view kKilledByDriver = "Executor killed by driver.";
 
 private:
     friend class DriverEndpoint;

@@ -56,6 +56,12 @@ void DriverEndpoint::receive_and_reply(const rpc::Message& msg, rpc::RpcCallCont
             refuse("Duplicate executor ID: " + id);
             return;
         }
+        // excludeOnFailure: no executor joins on a node, or under an id, excluded for the app.
+        if (const HealthTracker* ht = b.scheduler_.health_tracker();
+            ht && (ht->is_node_excluded(std::string(reg->getHostname())) || ht->is_executor_excluded(id))) {
+            refuse("Executor is excluded due to failures: " + id);
+            return;
+        }
         ExecutorData data;
         // Everything for this executor goes over the connection it registered on: the one it
         // opened to the driver, the only one it obeys.

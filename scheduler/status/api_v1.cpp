@@ -328,7 +328,7 @@ json::object executor_json(const ExecutorRecord& e) {
     o["totalInputBytes"] = e.total_input_bytes;
     o["totalShuffleRead"] = e.total_shuffle_read;
     o["totalShuffleWrite"] = e.total_shuffle_write;
-    o["isBlacklisted"] = false;
+    o["isBlacklisted"] = e.is_excluded;
     o["maxMemory"] = e.max_memory;
     o["addTime"] = format_api_date(e.add_time);
     put_date(o, "removeTime", e.remove_time);
@@ -340,13 +340,15 @@ json::object executor_json(const ExecutorRecord& e) {
                               {"totalOnHeapStorageMemory", e.max_memory},
                               {"totalOffHeapStorageMemory", 0}};
     }
-    o["blacklistedInStages"] = json::array();
+    json::array excluded_in_stages;
+    for (int stage : e.excluded_in_stages) excluded_in_stages.push_back(stage);
+    o["blacklistedInStages"] = excluded_in_stages;
     if (e.peak_metrics) o["peakMemoryMetrics"] = executor_metrics_json(*e.peak_metrics);
     o["attributes"] = json::object();
     o["resources"] = json::object();
     o["resourceProfileId"] = 0;
-    o["isExcluded"] = false;
-    o["excludedInStages"] = json::array();
+    o["isExcluded"] = e.is_excluded;
+    o["excludedInStages"] = std::move(excluded_in_stages);
     return o;
 }
 

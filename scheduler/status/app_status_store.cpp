@@ -202,6 +202,7 @@ public:
     void on_stage_completed(const SparkListenerStageCompleted& e) override {
         std::unique_lock lk(store_.mu_);
         touch(e.stage_info.completion_time.value_or(now_ms()));
+        for (auto& [_, ex] : state().executors) ex.excluded_in_stages.erase(e.stage_info.stage_id);
         auto& s = stage(e.stage_info);
         auto metrics = s.metrics;  // ours count every task; the scheduler's only successes
         s.info = e.stage_info;
@@ -433,6 +434,50 @@ public:
             ++ex.rdd_blocks;
         }
         if (part.executors.empty()) rdd.partitions.erase(e.block_id);
+    }
+
+    // excludeOnFailure (Spark's AppStatusListener.updateExclusionStatus and friends).
+    void set_excluded(const std::string& executor_id, bool excluded) {
+        auto it = state().executors.find(executor_id);
+        if (it != state().executors.end()) it->second.is_excluded = excluded;
+    }
+    void set_node_excluded(const std::string& host, bool excluded) {
+        for (auto& [_, ex] : state().executors) {
+            if (ex.host == host) ex.is_excluded = excluded;
+        }
+    }
+    void on_executor_excluded(const SparkListenerExecutorExcluded& e) override {
+        std::unique_lock lk(store_.mu_);
+        touch(e.time);
+        set_excluded(e.executor_id, true);
+    }
+    void on_executor_unexcluded(const SparkListenerExecutorUnexcluded& e) override {
+        std::unique_lock lk(store_.mu_);
+        touch(e.time);
+        set_excluded(e.executor_id, false);
+    }
+    void on_node_excluded(const SparkListenerNodeExcluded& e) override {
+        std::unique_lock lk(store_.mu_);
+        touch(e.time);
+        set_node_excluded(e.host_id, true);
+    }
+    void on_node_unexcluded(const SparkListenerNodeUnexcluded& e) override {
+        std::unique_lock lk(store_.mu_);
+        touch(e.time);
+        set_node_excluded(e.host_id, false);
+    }
+    void on_executor_excluded_for_stage(const SparkListenerExecutorExcludedForStage& e) override {
+        std::unique_lock lk(store_.mu_);
+        touch(e.time);
+        auto it = state().executors.find(e.executor_id);
+        if (it != state().executors.end()) it->second.excluded_in_stages.insert(e.stage_id);
+    }
+    void on_node_excluded_for_stage(const SparkListenerNodeExcludedForStage& e) override {
+        std::unique_lock lk(store_.mu_);
+        touch(e.time);
+        for (auto& [_, ex] : state().executors) {
+            if (ex.host == e.host_id) ex.excluded_in_stages.insert(e.stage_id);
+        }
     }
 
     void on_executor_metrics_update(const SparkListenerExecutorMetricsUpdate& e) override {

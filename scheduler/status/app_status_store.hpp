@@ -197,6 +197,9 @@ struct ExecutorRecord {
     std::optional<std::string> remove_reason;
     std::optional<scheduler::ExecutorMetrics> peak_metrics;    ///< field-wise peaks of its updates
     std::optional<scheduler::ExecutorMetrics> latest_metrics;  ///< its last update
+    /// Excluded for the application, itself or through its node (excludeOnFailure).
+    bool is_excluded = false;
+    std::set<int> excluded_in_stages;  ///< running stages that excluded it
 };
 
 /// One cached partition of an RDD (Spark's RDDPartitionInfo).

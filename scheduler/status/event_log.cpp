@@ -354,4 +354,17 @@ void EventLoggingListener::on_executor_metrics_update(const SparkListenerExecuto
     if (impl_->options.log_executor_metrics) impl_->log_event(e, false);
 }
 
+void EventLoggingListener::on_executor_excluded(const SparkListenerExecutorExcluded& e) { impl_->log_event(e, true); }
+void EventLoggingListener::on_executor_unexcluded(const SparkListenerExecutorUnexcluded& e) {
+    impl_->log_event(e, true);
+}
+void EventLoggingListener::on_node_excluded(const SparkListenerNodeExcluded& e) { impl_->log_event(e, true); }
+void EventLoggingListener::on_node_unexcluded(const SparkListenerNodeUnexcluded& e) { impl_->log_event(e, true); }
+void EventLoggingListener::on_executor_excluded_for_stage(const SparkListenerExecutorExcludedForStage& e) {
+    impl_->log_event(e, true);
+}
+void EventLoggingListener::on_node_excluded_for_stage(const SparkListenerNodeExcludedForStage& e) {
+    impl_->log_event(e, true);
+}
+
 }  // namespace ember::scheduler

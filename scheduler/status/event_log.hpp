@@ -99,6 +99,12 @@ public:
     void on_unpersist_rdd(const SparkListenerUnpersistRDD& e) override;
     void on_block_updated(const SparkListenerBlockUpdated& e) override;
     void on_executor_metrics_update(const SparkListenerExecutorMetricsUpdate& e) override;
+    void on_executor_excluded(const SparkListenerExecutorExcluded& e) override;
+    void on_executor_unexcluded(const SparkListenerExecutorUnexcluded& e) override;
+    void on_node_excluded(const SparkListenerNodeExcluded& e) override;
+    void on_node_unexcluded(const SparkListenerNodeUnexcluded& e) override;
+    void on_executor_excluded_for_stage(const SparkListenerExecutorExcludedForStage& e) override;
+    void on_node_excluded_for_stage(const SparkListenerNodeExcludedForStage& e) override;
 
     /// Spark's sanitize(appId): the file name stem for `app_id`.
     static std::string sanitize(const std::string& app_id);

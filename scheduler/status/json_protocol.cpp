@@ -21,6 +21,8 @@ namespace json = boost::json;
 namespace {
 
 constexpr std::string_view kSpeculativeClass = "org.apache.spark.scheduler.SparkListenerSpeculativeTaskSubmitted";
+/// Spark writes the excludeOnFailure events generically (Jackson): full class name, camelCase fields.
+constexpr std::string_view kSchedulerPackage = "org.apache.spark.scheduler.";
 constexpr std::uint64_t kNsPerMs = 1'000'000;
 constexpr std::string_view kJobGroupProperty = "spark.jobGroup.id";
 
@@ -713,6 +715,49 @@ struct Writer {
         m.emplace("ProcessCpuTime", e.metrics.cpu_time_ns);
         o.emplace("Timestamp", e.time);
     }
+    void event_class(std::string_view simple) const {
+        std::string name(kSchedulerPackage);
+        name += simple;
+        o.emplace("Event", sv(name));
+    }
+    void operator()(const SparkListenerExecutorExcluded& e) const {
+        event_class("SparkListenerExecutorExcluded");
+        o.emplace("time", e.time);
+        put(o, "executorId", e.executor_id);
+        o.emplace("taskFailures", e.task_failures);
+    }
+    void operator()(const SparkListenerExecutorUnexcluded& e) const {
+        event_class("SparkListenerExecutorUnexcluded");
+        o.emplace("time", e.time);
+        put(o, "executorId", e.executor_id);
+    }
+    void operator()(const SparkListenerNodeExcluded& e) const {
+        event_class("SparkListenerNodeExcluded");
+        o.emplace("time", e.time);
+        put(o, "hostId", e.host_id);
+        o.emplace("executorFailures", e.executor_failures);
+    }
+    void operator()(const SparkListenerNodeUnexcluded& e) const {
+        event_class("SparkListenerNodeUnexcluded");
+        o.emplace("time", e.time);
+        put(o, "hostId", e.host_id);
+    }
+    void operator()(const SparkListenerExecutorExcludedForStage& e) const {
+        event_class("SparkListenerExecutorExcludedForStage");
+        o.emplace("time", e.time);
+        put(o, "executorId", e.executor_id);
+        o.emplace("taskFailures", e.task_failures);
+        o.emplace("stageId", e.stage_id);
+        o.emplace("stageAttemptId", e.stage_attempt_id);
+    }
+    void operator()(const SparkListenerNodeExcludedForStage& e) const {
+        event_class("SparkListenerNodeExcludedForStage");
+        o.emplace("time", e.time);
+        put(o, "hostId", e.host_id);
+        o.emplace("executorFailures", e.executor_failures);
+        o.emplace("stageId", e.stage_id);
+        o.emplace("stageAttemptId", e.stage_attempt_id);
+    }
 };
 
 /// The reason string of a "Task End Reason" object.
@@ -873,6 +918,36 @@ const std::unordered_map<std::string_view, Reader>& readers() {
              return SparkListenerBlockManagerRemoved{in.num_or<std::int64_t>("Timestamp", -1), b.executor_id, b.host,
                                                      b.port};
          }},
+        {"SparkListenerExecutorExcluded",
+         [](const In& in) -> SparkListenerEvent {
+             return SparkListenerExecutorExcluded{in.num<std::int64_t>("time"), in.str("executorId"),
+                                                  in.num_or<int>("taskFailures", 0)};
+         }},
+        {"SparkListenerExecutorUnexcluded",
+         [](const In& in) -> SparkListenerEvent {
+             return SparkListenerExecutorUnexcluded{in.num<std::int64_t>("time"), in.str("executorId")};
+         }},
+        {"SparkListenerNodeExcluded",
+         [](const In& in) -> SparkListenerEvent {
+             return SparkListenerNodeExcluded{in.num<std::int64_t>("time"), in.str("hostId"),
+                                              in.num_or<int>("executorFailures", 0)};
+         }},
+        {"SparkListenerNodeUnexcluded",
+         [](const In& in) -> SparkListenerEvent {
+             return SparkListenerNodeUnexcluded{in.num<std::int64_t>("time"), in.str("hostId")};
+         }},
+        {"SparkListenerExecutorExcludedForStage",
+         [](const In& in) -> SparkListenerEvent {
+             return SparkListenerExecutorExcludedForStage{in.num<std::int64_t>("time"), in.str("executorId"),
+                                                          in.num_or<int>("taskFailures", 0), in.num<int>("stageId"),
+                                                          in.num_or<int>("stageAttemptId", 0)};
+         }},
+        {"SparkListenerNodeExcludedForStage",
+         [](const In& in) -> SparkListenerEvent {
+             return SparkListenerNodeExcludedForStage{in.num<std::int64_t>("time"), in.str("hostId"),
+                                                      in.num_or<int>("executorFailures", 0), in.num<int>("stageId"),
+                                                      in.num_or<int>("stageAttemptId", 0)};
+         }},
         {"SparkListenerUnpersistRDD",
          [](const In& in) -> SparkListenerEvent { return SparkListenerUnpersistRDD{in.num<int>("RDD ID")}; }},
         {"SparkListenerBlockUpdated",
@@ -961,8 +1036,14 @@ EMBER_TO_JSON(SparkListenerBlockManagerRemoved)
 EMBER_TO_JSON(SparkListenerUnpersistRDD)
 EMBER_TO_JSON(SparkListenerBlockUpdated)
 EMBER_TO_JSON(SparkListenerExecutorMetricsUpdate)
+EMBER_TO_JSON(SparkListenerExecutorExcluded)
+EMBER_TO_JSON(SparkListenerExecutorUnexcluded)
+EMBER_TO_JSON(SparkListenerNodeExcluded)
+EMBER_TO_JSON(SparkListenerNodeUnexcluded)
+EMBER_TO_JSON(SparkListenerExecutorExcludedForStage)
+EMBER_TO_JSON(SparkListenerNodeExcludedForStage)
 #undef EMBER_TO_JSON
-static_assert(std::variant_size_v<SparkListenerEvent> == 18, "a new listener event needs its EMBER_TO_JSON line");
+static_assert(std::variant_size_v<SparkListenerEvent> == 24, "a new listener event needs its EMBER_TO_JSON line");
 
 // -- TaskEventJson -------------------------------------------------------------------------------
 
@@ -1150,6 +1231,7 @@ std::optional<SparkListenerEvent> event_from_json(const boost::json::object& j) 
     if (!it->value().is_string()) throw std::runtime_error("field \"Event\" is not a string");
     std::string_view name(it->value().get_string().data(), it->value().get_string().size());
     if (name == kSpeculativeClass) name = "SparkListenerSpeculativeTaskSubmitted";
+    if (name.starts_with(kSchedulerPackage)) name.remove_prefix(kSchedulerPackage.size());
     const auto& table = readers();
     auto r = table.find(name);
     if (r == table.end()) return std::nullopt;

@@ -144,6 +144,13 @@ std::vector<SparkListenerEvent> sample_events() {
     v.push_back(SparkListenerBlockUpdated{"exec-1", "10.0.0.2", 40001, "rdd_12_3", false, false, false, 1, 0, 0});
     v.push_back(SparkListenerExecutorMetricsUpdate{1'714'567'885'000, "exec-1",
                                                    ExecutorMetrics{300 << 20, 2ll << 30, 1 << 20, 2 << 20, 5'000'000'123}});
+    // excludeOnFailure (issue 11, part 5).
+    v.push_back(SparkListenerExecutorExcludedForStage{1'714'567'885'100, "exec-1", 2, 2, 2});
+    v.push_back(SparkListenerNodeExcludedForStage{1'714'567'885'101, "10.0.0.2", 2, 2, 2});
+    v.push_back(SparkListenerExecutorExcluded{1'714'567'885'102, "exec-1", 2});
+    v.push_back(SparkListenerNodeExcluded{1'714'567'885'103, "10.0.0.2", 2});
+    v.push_back(SparkListenerExecutorUnexcluded{1'714'567'885'104, "exec-1"});
+    v.push_back(SparkListenerNodeUnexcluded{1'714'567'885'105, "10.0.0.2"});
     v.push_back(SparkListenerStageCompleted{sample_stage(2, true)});
     v.push_back(SparkListenerJobEnd{0, 1'714'567'890'000, true, ""});
     v.push_back(SparkListenerJobEnd{1, 1'714'567'890'001, false, "Job aborted due to stage failure: Task 3 failed"});
