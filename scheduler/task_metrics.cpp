@@ -27,6 +27,10 @@ void TaskMetrics::merge(const TaskMetrics& o) {
     shuffle_read.fetch_wait_time_ns += o.shuffle_read.fetch_wait_time_ns;
     shuffle_read.records_read += o.shuffle_read.records_read;
     shuffle_read.remote_bytes_read_to_disk += o.shuffle_read.remote_bytes_read_to_disk;
+    shuffle_read.remote_reqs_duration_ns += o.shuffle_read.remote_reqs_duration_ns;
+    shuffle_read.peak_bytes_in_flight += o.shuffle_read.peak_bytes_in_flight;
+    shuffle_read.peak_reqs_in_flight += o.shuffle_read.peak_reqs_in_flight;
+    shuffle_read.peak_blocks_in_flight += o.shuffle_read.peak_blocks_in_flight;
 }
 
 void TaskMetrics::to_wire(wire::TaskMetrics::Builder b) const {
@@ -53,6 +57,10 @@ void TaskMetrics::to_wire(wire::TaskMetrics::Builder b) const {
     b.setExecutorCpuTimeNs(executor_cpu_time_ns);
     b.setResultSerializationTimeNs(result_serialization_time_ns);
     b.setPeakExecutionMemory(peak_execution_memory);
+    b.setShuffleRemoteReqsDurationNs(shuffle_read.remote_reqs_duration_ns);
+    b.setShufflePeakBytesInFlight(shuffle_read.peak_bytes_in_flight);
+    b.setShufflePeakReqsInFlight(shuffle_read.peak_reqs_in_flight);
+    b.setShufflePeakBlocksInFlight(shuffle_read.peak_blocks_in_flight);
 }
 
 TaskMetrics TaskMetrics::from_wire(wire::TaskMetrics::Reader r) {
@@ -80,6 +88,10 @@ TaskMetrics TaskMetrics::from_wire(wire::TaskMetrics::Reader r) {
     m.shuffle_read.fetch_wait_time_ns = r.getShuffleFetchWaitTimeNs();
     m.shuffle_read.records_read = r.getShuffleRecordsRead();
     m.shuffle_read.remote_bytes_read_to_disk = r.getShuffleRemoteBytesReadToDisk();
+    m.shuffle_read.remote_reqs_duration_ns = r.getShuffleRemoteReqsDurationNs();
+    m.shuffle_read.peak_bytes_in_flight = r.getShufflePeakBytesInFlight();
+    m.shuffle_read.peak_reqs_in_flight = r.getShufflePeakReqsInFlight();
+    m.shuffle_read.peak_blocks_in_flight = r.getShufflePeakBlocksInFlight();
     return m;
 }
 

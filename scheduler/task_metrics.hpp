@@ -12,7 +12,7 @@
 
 namespace ember::scheduler {
 
-/// Times in nanoseconds, sizes in bytes. Summed per stage for StageInfo (every field, the peak
+/// Times in nanoseconds, sizes in bytes. Summed per stage for StageInfo (every field, the peaks
 /// included, as Spark's stage totals do).
 ///
 /// The executor measures the times on the task's thread: deserialize is rebuilding the stage

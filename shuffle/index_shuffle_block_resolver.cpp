@@ -2,6 +2,7 @@
 #include "shuffle/index_shuffle_block_resolver.hpp"
 
 #include "rpc/log.hpp"
+#include "shuffle/shuffle_checksum.hpp"
 
 #include <fmt/format.h>
 
@@ -60,8 +61,9 @@ std::string IndexShuffleBlockResolver::index_file(int shuffle_id, std::int64_t m
     return disk_.get_file(storage::ShuffleIndexBlockId{shuffle_id, map_id});
 }
 
-std::string IndexShuffleBlockResolver::checksum_file(int shuffle_id, std::int64_t map_id) {
-    return disk_.get_file(storage::name(storage::ShuffleChecksumBlockId{shuffle_id, map_id}) + ".ADLER32");
+std::string IndexShuffleBlockResolver::checksum_file(int shuffle_id, std::int64_t map_id, std::string_view algorithm) {
+    return disk_.get_file(storage::name(storage::ShuffleChecksumBlockId{shuffle_id, map_id}) + "." +
+                          std::string(algorithm));
 }
 
 std::vector<std::uint64_t> IndexShuffleBlockResolver::read_index(const std::string& path) {
@@ -80,7 +82,7 @@ std::vector<std::uint64_t> IndexShuffleBlockResolver::read_index(const std::stri
 
 std::vector<std::uint64_t> IndexShuffleBlockResolver::write_index_file_and_commit(
     int shuffle_id, std::int64_t map_id, const std::vector<std::uint64_t>& lengths,
-    const std::vector<std::uint64_t>& checksums, const std::string& tmp_data) {
+    const std::vector<std::uint64_t>& checksums, const std::string& tmp_data, std::string_view checksum_algorithm) {
     std::string index = index_file(shuffle_id, map_id);
     std::string data = data_file(shuffle_id, map_id);
     std::vector<std::uint64_t> offsets(lengths.size() + 1, 0);
@@ -114,7 +116,7 @@ std::vector<std::uint64_t> IndexShuffleBlockResolver::write_index_file_and_commi
     if (ec) throw std::runtime_error(fmt::format("cannot rename {} to {}: {}", tmp_index, index, ec.message()));
     if (!checksums.empty()) {
         try {
-            write_be64_file(checksum_file(shuffle_id, map_id), checksums);
+            write_be64_file(checksum_file(shuffle_id, map_id, checksum_algorithm), checksums);
         } catch (const std::exception& e) {
             log::get("shuffle")->warn("Failed to write shuffle checksum file: {}", e.what());  // as Spark: log only
         }
@@ -149,7 +151,23 @@ void IndexShuffleBlockResolver::remove_data_by_map(int shuffle_id, std::int64_t 
     std::error_code ec;
     fs::remove(data_file(shuffle_id, map_id), ec);
     fs::remove(index_file(shuffle_id, map_id), ec);
-    fs::remove(checksum_file(shuffle_id, map_id), ec);
+    for (const char* algorithm : {"ADLER32", "CRC32"}) fs::remove(checksum_file(shuffle_id, map_id, algorithm), ec);
+}
+
+storage::CorruptionCause IndexShuffleBlockResolver::diagnose_corruption(const storage::ShuffleBlockId& id,
+                                                                        std::uint64_t checksum_by_reader,
+                                                                        std::string_view algorithm) {
+    if (!ShuffleChecksum::of(algorithm)) return storage::CorruptionCause::unsupported_checksum_algorithm;
+    storage::FileSegment seg;
+    try {
+        seg = get_block_data(id);
+    } catch (const std::exception& e) {
+        log::get("shuffle")->warn("Unable to diagnose shuffle block corruption: {}", e.what());
+        return storage::CorruptionCause::unknown_issue;
+    }
+    auto upper = std::string(ShuffleChecksum::of(algorithm)->algorithm());
+    return shuffle::diagnose_corruption(algorithm, checksum_file(id.shuffle_id, id.map_id, upper), id.reduce_id, seg,
+                                        checksum_by_reader);
 }
 
 }  // namespace ember::shuffle

@@ -2,15 +2,16 @@
 #include "shuffle/map_output_writer.hpp"
 
 #include "shuffle/compression.hpp"
+#include "shuffle/shuffle_checksum.hpp"
 
 #include <fmt/format.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 
 #include <fcntl.h>
@@ -53,8 +54,9 @@ private:
 };
 
 /// Appends `length` bytes at `offset` of the file at `path` to `out`, a megabyte at a time,
-/// folding them into `adler` when checksums are on.
-void copy_range(const std::string& path, std::uint64_t offset, std::uint64_t length, FileOut& out, uLong* adler) {
+/// folding them into `sum` when checksums are on.
+void copy_range(const std::string& path, std::uint64_t offset, std::uint64_t length, FileOut& out,
+                ShuffleChecksum* sum) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw std::runtime_error(fmt::format("cannot open spill {}: {}", path, std::strerror(errno)));
     struct Closer {
@@ -70,7 +72,7 @@ void copy_range(const std::string& path, std::uint64_t offset, std::uint64_t len
         if (n <= 0) throw std::runtime_error(fmt::format("cannot read spill {}", path));
         std::string_view piece(buf.data(), static_cast<std::size_t>(n));
         out.write(piece);
-        if (adler) *adler = adler32_z(*adler, reinterpret_cast<const Bytef*>(piece.data()), piece.size());
+        if (sum) sum->update(piece);
         done += static_cast<std::uint64_t>(n);
     }
 }
@@ -95,8 +97,18 @@ MapOutputWriter::MapOutputWriter(IndexShuffleBlockResolver& resolver, storage::D
       disk_(disk),
       shuffle_id_(shuffle_id),
       map_id_(map_id),
-      options_(options),
-      parts_(static_cast<std::size_t>(num_partitions)) {}
+      options_(std::move(options)),
+      parts_(static_cast<std::size_t>(num_partitions)) {
+    if (options_.checksum) {
+        auto sum = ShuffleChecksum::of(options_.checksum_algorithm);
+        if (!sum) {
+            throw std::invalid_argument(fmt::format("ember.shuffle.checksum.algorithm: unsupported algorithm {} "
+                                                    "(ADLER32 or CRC32)",
+                                                    options_.checksum_algorithm));
+        }
+        checksum_name_ = sum->algorithm();
+    }
+}
 
 MapOutputWriter::~MapOutputWriter() {
     std::error_code ec;
@@ -157,8 +169,9 @@ std::vector<std::uint64_t> MapOutputWriter::commit(ShuffleWriteMetrics& metrics)
         FileOut out(tmp_data_);
         for (std::size_t p = 0; p < parts_.size(); ++p) {
             std::uint64_t begin = out.pos();
-            uLong adler = adler32(0L, Z_NULL, 0);
-            uLong* sum = options_.checksum ? &adler : nullptr;
+            std::optional<ShuffleChecksum> checksum;
+            if (options_.checksum) checksum = ShuffleChecksum::of(options_.checksum_algorithm);
+            ShuffleChecksum* sum = checksum ? &*checksum : nullptr;
             for (auto& s : spills_) {
                 std::uint64_t len = s.offsets[p + 1] - s.offsets[p];
                 if (len > 0) copy_range(s.path, s.offsets[p], len, out, sum);
@@ -167,17 +180,18 @@ std::vector<std::uint64_t> MapOutputWriter::commit(ShuffleWriteMetrics& metrics)
             seal(part);
             for (auto& frame : part.sealed) {
                 out.write(frame);
-                if (sum) adler = adler32_z(adler, reinterpret_cast<const Bytef*>(frame.data()), frame.size());
+                if (sum) sum->update(frame);
             }
             part.sealed = {};
             part.open = Encoder{};
             lengths[p] = out.pos() - begin;
-            if (options_.checksum) checksums[p] = adler;
+            if (options_.checksum) checksums[p] = sum->value();
         }
         sealed_bytes_ = 0;
         out.close();
     }
-    auto committed = resolver_.write_index_file_and_commit(shuffle_id_, map_id_, lengths, checksums, tmp_data_);
+    auto committed = resolver_.write_index_file_and_commit(shuffle_id_, map_id_, lengths, checksums, tmp_data_,
+                                                           options_.checksum ? checksum_name_ : "ADLER32");
     committed_ = true;
     for (auto l : committed) metrics.bytes_written += l;
     metrics.write_time_ns += now_ns() - start;

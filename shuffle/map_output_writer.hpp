@@ -17,7 +17,9 @@ namespace ember::shuffle {
 
 struct ShuffleWriteOptions {
     bool compress = true;   ///< ember.shuffle.compress: LZ4 frames per segment
-    bool checksum = true;   ///< ember.shuffle.checksum.enabled: ADLER32 checksum file
+    bool checksum = true;   ///< ember.shuffle.checksum.enabled: a checksum file
+    /// ember.shuffle.checksum.algorithm: ADLER32 (Spark's default) or CRC32.
+    std::string checksum_algorithm = "ADLER32";
     /// Records of a partition are sealed (compressed into one LZ4 frame, or set aside as is)
     /// every this many serialized bytes, so memory holds them compressed (see
     /// map_output_chunk_bytes).
@@ -87,6 +89,7 @@ private:
     std::uint64_t disk_bytes_spilled_ = 0;
     std::string tmp_data_;
     std::string scratch_;  // compression output, reused
+    std::string checksum_name_ = "ADLER32";  // canonical name of options_.checksum_algorithm
     bool committed_ = false;
 };
 

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "shuffle/shuffle_block_fetcher_iterator.hpp"
 
+#include "rpc/log.hpp"
+#include "shuffle/shuffle_checksum.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -23,6 +26,9 @@ ShuffleBlockFetcherIterator::ShuffleBlockFetcherIterator(storage::BlockManager& 
       memory_gauge_(memory_gauge),
       shared_(std::make_shared<Shared>()) {
     options_.max_bytes_in_flight = std::max<std::uint64_t>(options_.max_bytes_in_flight, 1);
+    options_.max_reqs_in_flight = std::max(options_.max_reqs_in_flight, 1);
+    options_.max_blocks_in_flight_per_address = std::max(options_.max_blocks_in_flight_per_address, 1);
+    options_.max_retries = std::max(options_.max_retries, 0);
     const std::uint64_t target = std::max<std::uint64_t>(options_.max_bytes_in_flight / 5, 1);
     // Requests are shuffled in groups: a download's ranges stay together and in order, so few
     // temp files are open at once.
@@ -47,7 +53,8 @@ ShuffleBlockFetcherIterator::ShuffleBlockFetcherIterator(storage::BlockManager& 
             }
             cur.blocks.push_back(b);
             cur.bytes += b.size;
-            if (cur.bytes >= target) {
+            if (cur.bytes >= target ||
+                cur.blocks.size() >= static_cast<std::size_t>(std::max(options_.max_blocks_in_flight_per_address, 1))) {
                 groups.push_back({std::move(cur)});
                 cur = Request{address, {}, 0, std::nullopt, 0};
             }
@@ -71,32 +78,113 @@ void ShuffleBlockFetcherIterator::update_gauge() {
     if (memory_gauge_) *memory_gauge_ = bytes_in_flight_ + ready_memory_bytes_ + handed_out_bytes_;
 }
 
+namespace {
+
+std::string address_key(const storage::BlockManagerId& a) { return a.to_string(); }
+
+/// Spark retries IOExceptions only: the peer was unreachable or the connection broke, not a
+/// refusal to serve the block.
+bool is_io_error(rpc::RpcErrc code) {
+    return code == rpc::RpcErrc::connection_failed || code == rpc::RpcErrc::connection_closed ||
+           code == rpc::RpcErrc::timeout;
+}
+
+std::uint64_t ns_since(std::chrono::steady_clock::time_point t) {
+    return static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t).count());
+}
+
+}  // namespace
+
+bool ShuffleBlockFetcherIterator::fetchable(const std::deque<Request>& queue) const {
+    if (queue.empty()) return false;
+    return bytes_in_flight_ == 0 ||
+           (requests_in_flight_ + 1 <= static_cast<std::size_t>(options_.max_reqs_in_flight) &&
+            bytes_in_flight_ + queue.front().bytes <= options_.max_bytes_in_flight);
+}
+
+bool ShuffleBlockFetcherIterator::address_maxed_out(const Request& r) const {
+    auto it = blocks_in_flight_.find(address_key(r.address));
+    std::size_t in_flight = it == blocks_in_flight_.end() ? 0 : static_cast<std::size_t>(it->second);
+    return in_flight + r.blocks.size() > static_cast<std::size_t>(options_.max_blocks_in_flight_per_address);
+}
+
 void ShuffleBlockFetcherIterator::send_requests() {
-    while (!pending_.empty()) {
-        auto& req = pending_.front();
-        if (bytes_in_flight_ > 0 && bytes_in_flight_ + req.bytes > options_.max_bytes_in_flight) break;
-        Request r = std::move(req);
+    // Deferred requests first, for addresses that have room again.
+    for (auto it = deferred_.begin(); it != deferred_.end();) {
+        auto& queue = it->second;
+        while (fetchable(queue) && !address_maxed_out(queue.front())) {
+            Request r = std::move(queue.front());
+            queue.pop_front();
+            send(std::move(r));
+        }
+        it = queue.empty() ? deferred_.erase(it) : std::next(it);
+    }
+    while (fetchable(pending_)) {
+        Request r = std::move(pending_.front());
         pending_.pop_front();
-        bytes_in_flight_ += r.bytes;
-        ++requests_in_flight_;
-        std::vector<storage::BlockId> ids;
-        ids.reserve(r.blocks.size());
-        for (auto& b : r.blocks) ids.emplace_back(b.id);
-        std::vector<storage::ByteRange> ranges;
-        if (r.download) ranges.push_back(storage::ByteRange{r.offset, r.bytes});
-        auto address = r.address;
-        bm_.fetch_blocks(
-            address, ids,
-            [shared = shared_, r = std::move(r)](rpc::RpcResult<std::vector<storage::ManagedBuffer>> res) mutable {
-                {
-                    std::lock_guard lk(shared->mu);
-                    shared->results.push_back(Result{std::move(r), std::move(res)});
-                }
-                shared->cv.notify_one();
-            },
-            std::move(ranges));
+        if (address_maxed_out(r)) {
+            deferred_[address_key(r.address)].push_back(std::move(r));
+        } else {
+            send(std::move(r));
+        }
     }
     update_gauge();
+}
+
+void ShuffleBlockFetcherIterator::send(Request r) {
+    bytes_in_flight_ += r.bytes;
+    ++requests_in_flight_;
+    blocks_in_flight_[address_key(r.address)] += static_cast<int>(r.blocks.size());
+    total_blocks_in_flight_ += r.blocks.size();
+    metrics_.peak_bytes_in_flight = std::max(metrics_.peak_bytes_in_flight, bytes_in_flight_);
+    metrics_.peak_reqs_in_flight = std::max<std::uint64_t>(metrics_.peak_reqs_in_flight, requests_in_flight_);
+    metrics_.peak_blocks_in_flight = std::max(metrics_.peak_blocks_in_flight, total_blocks_in_flight_);
+    r.sent_at = std::chrono::steady_clock::now();
+    issue(std::move(r));
+}
+
+void ShuffleBlockFetcherIterator::done_in_flight(const Request& r) {
+    --requests_in_flight_;
+    bytes_in_flight_ -= r.bytes;
+    total_blocks_in_flight_ -= r.blocks.size();
+    auto it = blocks_in_flight_.find(address_key(r.address));
+    if (it != blocks_in_flight_.end() && (it->second -= static_cast<int>(r.blocks.size())) <= 0) {
+        blocks_in_flight_.erase(it);
+    }
+    metrics_.remote_reqs_duration_ns += ns_since(r.sent_at);
+}
+
+void ShuffleBlockFetcherIterator::issue(Request r) {
+    std::vector<storage::BlockId> ids;
+    ids.reserve(r.blocks.size());
+    for (auto& b : r.blocks) ids.emplace_back(b.id);
+    std::vector<storage::ByteRange> ranges;
+    if (r.download) ranges.push_back(storage::ByteRange{r.offset, r.bytes});
+    auto address = r.address;
+    bm_.fetch_blocks(
+        address, ids,
+        [shared = shared_, r = std::move(r)](rpc::RpcResult<std::vector<storage::ManagedBuffer>> res) mutable {
+            {
+                std::lock_guard lk(shared->mu);
+                shared->results.push_back(Result{std::move(r), std::move(res)});
+            }
+            shared->cv.notify_one();
+        },
+        std::move(ranges));
+}
+
+void ShuffleBlockFetcherIterator::issue_due_retries() {
+    auto now = std::chrono::steady_clock::now();
+    for (std::size_t i = 0; i < retrying_.size();) {
+        if (retrying_[i].first <= now) {
+            Request r = std::move(retrying_[i].second);
+            retrying_.erase(retrying_.begin() + static_cast<std::ptrdiff_t>(i));
+            issue(std::move(r));
+        } else {
+            ++i;
+        }
+    }
 }
 
 void ShuffleBlockFetcherIterator::fail(const storage::BlockManagerId& address, const BlockInfo& info,
@@ -144,6 +232,7 @@ void ShuffleBlockFetcherIterator::store_range(const Request& r, const storage::M
 std::optional<FetchedBlock> ShuffleBlockFetcherIterator::next() {
     handed_out_bytes_ = 0;  // the caller is done with the last block
     for (;;) {
+        if (!retrying_.empty()) issue_due_retries();
         if (!ready_.empty()) {
             FetchedBlock b = std::move(ready_.front());
             ready_.pop_front();
@@ -160,7 +249,15 @@ std::optional<FetchedBlock> ShuffleBlockFetcherIterator::next() {
             std::unique_lock lk(shared_->mu);
             if (shared_->results.empty() && local_.empty() && requests_in_flight_ > 0) {
                 auto start = std::chrono::steady_clock::now();
-                shared_->cv.wait(lk, [&] { return !shared_->results.empty(); });
+                if (retrying_.empty()) {
+                    shared_->cv.wait(lk, [&] { return !shared_->results.empty(); });
+                } else {
+                    // Until a result arrives or the next retry is due.
+                    auto due = std::min_element(retrying_.begin(), retrying_.end(),
+                                                [](auto& a, auto& b) { return a.first < b.first; })
+                                   ->first;
+                    shared_->cv.wait_until(lk, due, [&] { return !shared_->results.empty(); });
+                }
                 metrics_.fetch_wait_time_ns += static_cast<std::uint64_t>(
                     std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
                         .count());
@@ -171,13 +268,25 @@ std::optional<FetchedBlock> ShuffleBlockFetcherIterator::next() {
             }
         }
         if (done) {
-            --requests_in_flight_;
-            bytes_in_flight_ -= done->request.bytes;
             if (!done->buffers) {
-                fail(done->request.address, done->request.blocks.front(),
-                     "Failed to fetch blocks from " + done->request.address.to_string() + ": " +
-                         done->buffers.error().message);
+                auto& r = done->request;
+                const auto& error = done->buffers.error();
+                if (is_io_error(error.code) && r.retries < options_.max_retries) {
+                    ++r.retries;
+                    ++retries_;
+                    log::get("shuffle")->info("Retrying fetch ({}/{}) for {} outstanding blocks from {} after {} ms: {}",
+                                              r.retries, options_.max_retries, r.blocks.size(), r.address.to_string(),
+                                              options_.retry_wait.count(), error.message);
+                    retrying_.emplace_back(std::chrono::steady_clock::now() + options_.retry_wait, std::move(r));
+                    continue;
+                }
+                done_in_flight(r);
+                fail(r.address, r.blocks.front(),
+                     "Failed to fetch blocks from " + r.address.to_string() +
+                         (r.retries > 0 ? fmt::format(" (after {} retries)", r.retries) : std::string()) + ": " +
+                         error.message);
             }
+            done_in_flight(done->request);
             auto& bufs = *done->buffers;
             if (done->request.download) {
                 const auto& info = done->request.blocks.front();
@@ -225,12 +334,39 @@ std::optional<FetchedBlock> ShuffleBlockFetcherIterator::next() {
             update_gauge();
             return FetchedBlock{info, address, std::move(data)};
         }
-        if (requests_in_flight_ == 0 && pending_.empty()) {
+        if (requests_in_flight_ == 0 && pending_.empty() && deferred_.empty()) {
             update_gauge();
             return std::nullopt;
         }
         send_requests();
     }
+}
+
+void ShuffleBlockFetcherIterator::throw_corrupt(const FetchedBlock& block, const std::string& why) {
+    const auto& info = block.info;
+    const std::string name = storage::name(storage::BlockId{info.id});
+    auto log = log::get("shuffle");
+    if (!options_.checksum_enabled) {
+        fail(block.address, info, fmt::format("Block {} is corrupt: {}", name, why));
+    }
+    // Spark's diagnoseCorruption: the checksum of the bytes as received, compared by the block's
+    // server with the bytes on its disk and the writer's value.
+    log->info("Block {} from {} does not decode ({}); start corruption diagnosis", name, block.address.to_string(), why);
+    auto start = std::chrono::steady_clock::now();
+    storage::CorruptionCause cause = storage::CorruptionCause::unknown_issue;
+    if (!ShuffleChecksum::of(options_.checksum_algorithm)) {
+        cause = storage::CorruptionCause::unsupported_checksum_algorithm;
+    } else {
+        try {
+            std::uint64_t checksum = checksum_of(block.data, options_.checksum_algorithm);
+            cause = bm_.diagnose_shuffle_corruption(block.address, info.id, checksum, options_.checksum_algorithm);
+        } catch (const std::exception& e) {
+            log->warn("Unable to diagnose the corruption cause of the corrupted block {}: {}", name, e.what());
+        }
+    }
+    auto message = corruption_message(name, cause, options_.checksum_algorithm);
+    log->info("Finished corruption diagnosis in {} ms. {}", ns_since(start) / 1000000, message);
+    fail(block.address, info, message);
 }
 
 }  // namespace ember::shuffle

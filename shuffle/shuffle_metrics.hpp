@@ -28,8 +28,18 @@ struct ShuffleReadMetrics {
     /// Of remote_bytes_read, those of blocks larger than
     /// ember.network.maxRemoteBlockSizeFetchToMem, streamed to a file instead of memory.
     std::uint64_t remote_bytes_read_to_disk = 0;
+    /// Time from sending each remote request to its reply, summed (Spark's remoteReqsDuration;
+    /// a request retried after an I/O error counts from its first send).
+    std::uint64_t remote_reqs_duration_ns = 0;
+    /// ember: the most remote bytes, requests and blocks this reducer had in flight at once
+    /// (bounded by ember.reducer.maxSizeInFlight, maxReqsInFlight and, per address,
+    /// maxBlocksInFlightPerAddress).
+    std::uint64_t peak_bytes_in_flight = 0;
+    std::uint64_t peak_reqs_in_flight = 0;
+    std::uint64_t peak_blocks_in_flight = 0;
     EMBER_SERDE(remote_blocks_fetched, local_blocks_fetched, remote_bytes_read, local_bytes_read, fetch_wait_time_ns,
-                records_read, remote_bytes_read_to_disk)
+                records_read, remote_bytes_read_to_disk, remote_reqs_duration_ns, peak_bytes_in_flight,
+                peak_reqs_in_flight, peak_blocks_in_flight)
 };
 
 }  // namespace ember::shuffle

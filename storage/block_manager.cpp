@@ -46,6 +46,10 @@ public:
             upload(msg, std::move(ctx));
             return;
         }
+        if (auto d = msg.try_get<wire::DiagnoseCorruption>()) {
+            diagnose(*d, ctx);
+            return;
+        }
         auto req = read_fetch_blocks(msg.get<wire::FetchBlocks>());
         if (!req) {
             ctx.send_failure(req.error().message);
@@ -130,6 +134,20 @@ private:
             return;
         }
         bm_.store_upload(std::move(*req), std::move(ctx));
+    }
+
+    /// Recomputes the checksum of a shuffle block on this executor's disk for a reader that
+    /// could not decode it (Spark's ExternalBlockHandler/NettyBlockRpcServer diagnoseCorruption).
+    void diagnose(wire::DiagnoseCorruption::Reader d, rpc::RpcCallContext& ctx) {
+        ShuffleBlockId id{d.getShuffleId(), d.getMapId(), d.getReduceId()};
+        std::string algorithm(d.getAlgorithm().cStr());
+        CorruptionCause cause = CorruptionCause::unknown_issue;
+        if (auto* r = bm_.shuffle_block_resolver()) cause = r->diagnose_corruption(id, d.getChecksum(), algorithm);
+        log::get("storage")->info("Diagnosed corrupt block {} for {}: {}", name(BlockId{id}),
+                                  ctx.sender_address().host_port(), to_string(cause));
+        ctx.reply<wire::CorruptionCause>([&](wire::CorruptionCause::Builder b) {
+            b.setCause(static_cast<wire::CorruptionCause::Cause>(static_cast<std::uint16_t>(cause)));
+        });
     }
 
     /// Cuts the served bytes of block `name` down to `range`; false (and the ask failed) if the
@@ -665,6 +683,36 @@ void BlockManager::fetch_blocks(const BlockManagerId& from, const std::vector<Bl
         counters->blocks_fetched.fetch_add(blocks->size(), std::memory_order_relaxed);
         done(std::move(*blocks));
     });
+}
+
+CorruptionCause BlockManager::diagnose_shuffle_corruption(const BlockManagerId& where, const ShuffleBlockId& id,
+                                                          std::uint64_t checksum_by_reader,
+                                                          std::string_view algorithm) {
+    if (where == id_) {
+        auto* r = resolver_.load();
+        return r ? r->diagnose_corruption(id, checksum_by_reader, algorithm) : CorruptionCause::unknown_issue;
+    }
+    auto ref = env_.endpoint_ref(rpc::RpcAddress{where.host, where.port}, std::string(kEndpointName));
+    std::string algo(algorithm);
+    auto reply = ref.ask_sync(rpc::OutgoingMessage::make<wire::DiagnoseCorruption>([&](wire::DiagnoseCorruption::Builder b) {
+                                  b.setShuffleId(id.shuffle_id);
+                                  b.setMapId(id.map_id);
+                                  b.setReduceId(id.reduce_id);
+                                  b.setChecksum(checksum_by_reader);
+                                  b.setAlgorithm(algo);
+                              }),
+                              fetch_timeout_);
+    if (!reply) {
+        log::get("storage")->warn("Unable to diagnose the corruption cause of block {} at {}: {}", name(BlockId{id}),
+                                  where.to_string(), reply.error().message);
+        return CorruptionCause::unknown_issue;
+    }
+    auto cause = reply->try_get<wire::CorruptionCause>();
+    if (!cause || static_cast<std::uint16_t>(cause->getCause()) > static_cast<std::uint16_t>(
+                                                                       CorruptionCause::unsupported_checksum_algorithm)) {
+        return CorruptionCause::unknown_issue;
+    }
+    return static_cast<CorruptionCause>(static_cast<std::uint16_t>(cause->getCause()));
 }
 
 void BlockManager::stop() { disk_.stop(); }

@@ -42,6 +42,14 @@ public:
     virtual ~ShuffleBlockResolver() = default;
     /// The segment holding `id`; throws std::runtime_error naming the block and the reason.
     virtual FileSegment get_block_data(const ShuffleBlockId& id) = 0;
+    /// Why block `id` failed to decode at a reader whose bytes had checksum
+    /// `checksum_by_reader` under `algorithm` (Spark's diagnoseCorruption); UNKNOWN_ISSUE if
+    /// the resolver keeps no checksums.
+    virtual CorruptionCause diagnose_corruption(const ShuffleBlockId& id, std::uint64_t checksum_by_reader,
+                                                std::string_view algorithm) {
+        (void)id, (void)checksum_by_reader, (void)algorithm;
+        return CorruptionCause::unknown_issue;
+    }
 };
 
 /// Completion of a remote fetch: one buffer per requested block, in request order.
@@ -157,6 +165,7 @@ public:
     const BlockManagerId& id() const noexcept { return id_; }
     DiskBlockManager& disk_block_manager() noexcept { return disk_; }
     rpc::RpcEnv& env() noexcept { return env_; }
+    ShuffleBlockResolver* shuffle_block_resolver() const noexcept { return resolver_.load(); }
     void set_shuffle_block_resolver(ShuffleBlockResolver* resolver) noexcept { resolver_.store(resolver); }
 
     /// The file segment of a local block; throws std::runtime_error naming the block.
@@ -167,6 +176,12 @@ public:
     /// empty (whole blocks), or one per id (only that range of each block).
     void fetch_blocks(const BlockManagerId& from, const std::vector<BlockId>& ids, FetchCallback done,
                       std::vector<ByteRange> ranges = {});
+    /// Asks the BlockManager `where` (this one: directly) to diagnose shuffle block `id`, which
+    /// failed to decode here although its bytes had checksum `checksum_by_reader` under
+    /// `algorithm` (Spark's DiagnoseCorruption). Blocking: task threads only. A diagnosis that
+    /// cannot be asked (the peer is gone, a timeout) is UNKNOWN_ISSUE.
+    CorruptionCause diagnose_shuffle_corruption(const BlockManagerId& where, const ShuffleBlockId& id,
+                                                std::uint64_t checksum_by_reader, std::string_view algorithm);
     void stop();
 
     /// Bytes and blocks this process sent to others (FetchBlocks replies) and received from

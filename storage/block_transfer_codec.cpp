@@ -9,6 +9,17 @@
 
 namespace ember::storage {
 
+std::string_view to_string(CorruptionCause c) noexcept {
+    switch (c) {
+        case CorruptionCause::disk_issue: return "DISK_ISSUE";
+        case CorruptionCause::network_issue: return "NETWORK_ISSUE";
+        case CorruptionCause::checksum_verify_pass: return "CHECKSUM_VERIFY_PASS";
+        case CorruptionCause::unsupported_checksum_algorithm: return "UNSUPPORTED_CHECKSUM_ALGORITHM";
+        case CorruptionCause::unknown_issue: break;
+    }
+    return "UNKNOWN_ISSUE";
+}
+
 rpc::RpcResult<std::vector<BlockRequest>> read_fetch_blocks(wire::FetchBlocks::Reader req) {
     try {
         auto ids = req.getBlockIds();

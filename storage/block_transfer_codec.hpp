@@ -18,6 +18,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ember::storage {
@@ -39,6 +40,20 @@ struct BlockRequest {
     std::string name;                ///< the id as the peer spelt it, for error messages
     std::optional<ByteRange> range;  ///< only this piece of the block
 };
+
+/// Why a shuffle block failed to decode, as diagnosed with checksums by the side that stores it
+/// (Spark's Cause, same order; see shuffle::diagnose_corruption).
+enum class CorruptionCause : std::uint8_t {
+    disk_issue,
+    network_issue,
+    unknown_issue,
+    checksum_verify_pass,
+    unsupported_checksum_algorithm,
+};
+
+/// Spark's name of a cause: "DISK_ISSUE", "NETWORK_ISSUE", "UNKNOWN_ISSUE",
+/// "CHECKSUM_VERIFY_PASS", "UNSUPPORTED_CHECKSUM_ALGORITHM".
+std::string_view to_string(CorruptionCause c) noexcept;
 
 /// Reads a FetchBlocks request: every block id parsed, and one range per block or none. The
 /// error (RpcErrc::protocol_error) names the first problem: "Failed to parse <name> into a

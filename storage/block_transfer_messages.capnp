@@ -26,6 +26,29 @@ struct BlocksFetched {
   sizes @0 :List(UInt64);
 }
 
+# Ask: diagnose why shuffle block (shuffleId, mapId, reduceId) failed to decode at the reader
+# (Spark's DiagnoseCorruption): the server recomputes the checksum of the block on its disk and
+# compares it with the one its writer stored and the reader's `checksum` of the bytes received.
+struct DiagnoseCorruption {
+  shuffleId @0 :Int32;
+  mapId @1 :Int64;
+  reduceId @2 :Int32;
+  checksum @3 :UInt64;     # by the reader, over the block's bytes as received
+  algorithm @4 :Text;      # ember.shuffle.checksum.algorithm, e.g. "ADLER32"
+}
+
+# Reply to DiagnoseCorruption (Spark's CorruptionCause; the enum follows Spark's Cause order).
+struct CorruptionCause {
+  cause @0 :Cause;
+  enum Cause {
+    diskIssue @0;
+    networkIssue @1;
+    unknownIssue @2;
+    checksumVerifyPass @3;
+    unsupportedChecksumAlgorithm @4;
+  }
+}
+
 # Where a BlockManager serves blocks (Spark's BlockManagerId).
 struct BlockManagerId {
   executorId @0 :Text;

@@ -108,6 +108,10 @@ struct TaskMetrics {
   executorCpuTimeNs @20 :UInt64;              # thread CPU time of the run (<= executorRunTimeNs)
   resultSerializationTimeNs @21 :UInt64;
   peakExecutionMemory @22 :UInt64;            # bytes: peak of the task's spillable buffers
+  shuffleRemoteReqsDurationNs @23 :UInt64;    # remote fetch requests, send to reply, summed
+  shufflePeakBytesInFlight @24 :UInt64;       # ember: most remote bytes in flight at once
+  shufflePeakReqsInFlight @25 :UInt64;        # ember: most remote requests in flight at once
+  shufflePeakBlocksInFlight @26 :UInt64;      # ember: most remote blocks in flight at once
 }
 
 # Why a task did not succeed (Spark's TaskEndReason).

@@ -54,7 +54,15 @@ void CoarseGrainedExecutorBackend::on_start() {
         }
         // Spark: the executor sends itself RegisteredExecutor, builds the Executor, then tells
         // the driver it is ready.
-        executor_ = std::make_unique<Executor>(executor_id_, cores_, services_, *this, tracker_);
+        // The task reaper ends this process as Spark's System.exit: at once, since the task
+        // that would not stop keeps the orderly exit (which joins task threads) from finishing.
+        executor_ = std::make_unique<Executor>(executor_id_, cores_, services_, *this, tracker_,
+                                               [this](int code, const std::string&) {
+                                                   log::get("scheduler")->flush();
+                                                   services_.block_manager.stop();  // its local dirs
+                                                   std::fflush(nullptr);
+                                                   ::_exit(code);
+                                               });
         start_heartbeater();
         driver_.send<wire::LaunchedExecutor>([&](wire::LaunchedExecutor::Builder l) { l.setExecutorId(executor_id_); });
     });

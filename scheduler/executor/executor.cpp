@@ -12,7 +12,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
+#include <iterator>
+#include <sstream>
 #include <typeinfo>
+
+#include <unistd.h>
 
 namespace ember::scheduler {
 namespace {
@@ -22,16 +27,30 @@ std::uint64_t elapsed_ns(std::chrono::steady_clock::time_point since) {
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - since).count());
 }
 
+/// ember.task.reaper.killTimeout: a time, or a negative number for never (Spark's -1).
+std::chrono::milliseconds reaper_kill_timeout(const Conf& conf) {
+    auto value = conf.get("ember.task.reaper.killTimeout", "-1");
+    if (value.starts_with('-')) return std::chrono::milliseconds(-1);
+    return Conf::parse_time_ms(value, "ms");
+}
+
 }  // namespace
 
 Executor::Executor(std::string executor_id, int cores, ExecutorServices& services, ExecutorBackend& backend,
-                   shuffle::MapOutputTrackerWorker* tracker_worker)
+                   shuffle::MapOutputTrackerWorker* tracker_worker,
+                   std::function<void(int, const std::string&)> on_reaper_timeout)
     : executor_id_(std::move(executor_id)),
       services_(services),
       backend_(backend),
       tracker_worker_(tracker_worker),
       max_result_size_(max_result_size(services.conf)),
-      max_direct_result_size_(max_direct_result_size(services.conf)) {
+      max_direct_result_size_(max_direct_result_size(services.conf)),
+      reaper_enabled_(services.conf.get_bool("ember.task.reaper.enabled", false)),
+      reaper_polling_(std::max(services.conf.get_time_ms("ember.task.reaper.pollingInterval", "10s"),
+                               std::chrono::milliseconds(1))),
+      reaper_kill_timeout_(reaper_kill_timeout(services.conf)),
+      reaper_thread_dump_(services.conf.get_bool("ember.task.reaper.threadDump", true)),
+      on_reaper_timeout_(std::move(on_reaper_timeout)) {
     for (int i = 0; i < std::max(cores, 1); ++i) threads_.emplace_back([this, i] { worker(i); });
 }
 
@@ -56,7 +75,68 @@ void Executor::launch_task(TaskDescription task) {
 void Executor::kill_task(std::int64_t task_id, const std::string& reason) {
     std::lock_guard lk(mu_);
     kill_reasons_.try_emplace(task_id, reason);  // the first reason is the cause
-    if (auto it = running_.find(task_id); it != running_.end()) it->second->kill();
+    auto it = running_.find(task_id);
+    if (it == running_.end()) return;
+    it->second->kill();
+    // Spark: one reaper per killed task, if enabled.
+    if (reaper_enabled_ && !reapers_stop_ && reaping_.emplace(task_id, true).second) {
+        reapers_.emplace_back([this, task_id] { reap(task_id); });
+    }
+}
+
+void Executor::reap(std::int64_t task_id) {
+    log::set_thread_name(fmt::format("task-reaper-{}", task_id));
+    auto log = log::get("scheduler");
+    const auto start = std::chrono::steady_clock::now();
+    std::unique_lock lk(mu_);
+    for (;;) {
+        if (!running_.count(task_id)) break;  // the task stopped
+        auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+        if (reaper_kill_timeout_.count() >= 0 && elapsed >= reaper_kill_timeout_) {
+            int tid = task_tids_.count(task_id) ? task_tids_[task_id] : 0;
+            lk.unlock();
+            auto why = fmt::format("Killing executor process because killed task {} could not be stopped within {} ms",
+                                   task_id, reaper_kill_timeout_.count());
+            if (reaper_thread_dump_ && tid) why += fmt::format(" (task thread: {})", thread_state(tid));
+            if (on_reaper_timeout_) {
+                log->error("{}", why);
+                on_reaper_timeout_(50, why);  // Spark's SparkExitCode.UNCAUGHT_EXCEPTION
+            } else {
+                log->error("{} (running in the driver: not killing it)", why);
+            }
+            return;
+        }
+        if (elapsed.count() > 0) {
+            int tid = task_tids_.count(task_id) ? task_tids_[task_id] : 0;
+            log->warn("Killed task {} is still running after {} ms{}", task_id, elapsed.count(),
+                      reaper_thread_dump_ && tid ? fmt::format("; task thread: {}", thread_state(tid)) : std::string());
+        }
+        auto wait = reaper_polling_;
+        if (reaper_kill_timeout_.count() >= 0) wait = std::min(wait, reaper_kill_timeout_ - elapsed);
+        task_done_.wait_for(lk, wait, [&] { return !running_.count(task_id); });
+    }
+    reaping_.erase(task_id);
+    log->info("Killed task {} stopped after {} ms", task_id,
+              std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count());
+}
+
+std::string Executor::thread_state(int tid) {
+    // /proc/self/task/<tid>/stat: "tid (comm) state ... utime stime" (fields 14 and 15, ticks).
+    std::ifstream stat(fmt::format("/proc/self/task/{}/stat", tid));
+    std::string line;
+    if (!std::getline(stat, line)) return fmt::format("tid {} (gone)", tid);
+    auto open = line.find('(');
+    auto close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) return fmt::format("tid {}", tid);
+    std::string name = line.substr(open + 1, close - open - 1);
+    std::istringstream rest(line.substr(close + 2));
+    std::vector<std::string> f{std::istream_iterator<std::string>(rest), std::istream_iterator<std::string>()};
+    const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+    double cpu = f.size() > 12 ? (std::stod(f[11]) + std::stod(f[12])) / tick : 0;
+    std::string wchan;
+    std::ifstream(fmt::format("/proc/self/task/{}/wchan", tid)) >> wchan;
+    return fmt::format("{} (tid {}) state {}, cpu {:.2f} s{}", name, tid, f.empty() ? "?" : f[0], cpu,
+                       wchan.empty() || wchan == "0" ? std::string() : ", waiting in " + wchan);
 }
 
 void Executor::stop() {
@@ -72,6 +152,15 @@ void Executor::stop() {
         if (t.joinable()) t.join();
     }
     threads_.clear();
+    // Reapers last: while a killed task runs, its reaper may still have to end the process.
+    std::vector<std::thread> reapers;
+    {
+        std::lock_guard lk(mu_);
+        reapers_stop_ = true;
+        reapers.swap(reapers_);
+    }
+    task_done_.notify_all();
+    for (auto& t : reapers) t.join();
 }
 
 int Executor::active_tasks() {
@@ -115,14 +204,17 @@ void Executor::run_task(const TaskDescription& task) {
         std::lock_guard lk(mu_);
         if (kill_reasons_.count(task.task_id)) tc.kill();
         running_[task.task_id] = &tc;
+        task_tids_[task.task_id] = static_cast<int>(::gettid());
     }
     auto finish = [&](TaskState state, std::string result, std::optional<TaskEndReason> reason,
                       std::optional<IndirectTaskResult> indirect = std::nullopt) {
         {
             std::lock_guard lk(mu_);
             running_.erase(task.task_id);
+            task_tids_.erase(task.task_id);
             kill_reasons_.erase(task.task_id);
         }
+        task_done_.notify_all();
         auto& m = tc.metrics();
         const std::uint64_t cpu = static_cast<std::uint64_t>(std::max<std::int64_t>(thread_cpu_time_ns() - start_cpu, 0));
         const std::uint64_t wall = elapsed_ns(start);

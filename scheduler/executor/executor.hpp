@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -48,11 +49,24 @@ public:
 /// `taskresult_<tid>` (memory, else disk) and reported as an IndirectTaskResult; else it travels
 /// in the StatusUpdate.
 ///
+/// Task reaper (Spark's TaskReaper), with ember.task.reaper.enabled (false): a killed task only
+/// stops at its next check (a record or block boundary), so each kill_task starts a reaper
+/// thread that watches the task every ember.task.reaper.pollingInterval (10s), logging that it
+/// still runs (with ember.task.reaper.threadDump, true: the task thread's kernel state, CPU
+/// time and wait channel). Once it has run ember.task.reaper.killTimeout (-1: never) after the
+/// kill, `on_reaper_timeout` is called: an executor process exits with code 50 (Spark's
+/// System.exit on the reaper's exception), so the driver sees the executor lost and the job or
+/// cancel completes; with no callback (local[N], where Spark only logs) the reaper logs an
+/// error. The reaper checks at least as often as the timeout needs (Spark waits whole polling
+/// intervals).
+///
 /// Threading: thread-safe.
 class Executor {
 public:
+    /// `on_reaper_timeout(code, why)`: see the task reaper; called from a reaper thread.
     Executor(std::string executor_id, int cores, ExecutorServices& services, ExecutorBackend& backend,
-             shuffle::MapOutputTrackerWorker* tracker_worker);
+             shuffle::MapOutputTrackerWorker* tracker_worker,
+             std::function<void(int, const std::string&)> on_reaper_timeout = {});
     ~Executor();
     Executor(const Executor&) = delete;
     Executor& operator=(const Executor&) = delete;
@@ -75,6 +89,10 @@ private:
         std::string error;
     };
     void worker(int index);
+    /// Watches killed task `task_id` (Spark's TaskReaper.run).
+    void reap(std::int64_t task_id);
+    /// A line on the task thread `tid`: its kernel state, CPU time and wait channel.
+    static std::string thread_state(int tid);
     void run_task(const TaskDescription& task);
     std::shared_ptr<StageEntry> stage_entry(int stage_id, int attempt);
 
@@ -93,6 +111,18 @@ private:
     std::unordered_map<std::int64_t, std::string> kill_reasons_;      // guarded by mu_
     bool stopping_ = false;                                           // guarded by mu_
     std::vector<std::thread> threads_;
+
+    // Task reaper (ember.task.reaper.*), read once.
+    const bool reaper_enabled_;
+    const std::chrono::milliseconds reaper_polling_;
+    const std::chrono::milliseconds reaper_kill_timeout_;  // < 0: never
+    const bool reaper_thread_dump_;
+    std::function<void(int, const std::string&)> on_reaper_timeout_;
+    std::unordered_map<std::int64_t, int> task_tids_;     // guarded by mu_: running task -> thread id
+    std::unordered_map<std::int64_t, bool> reaping_;      // guarded by mu_: tasks with a reaper
+    std::condition_variable task_done_;                   // a task finished (wakes reapers)
+    bool reapers_stop_ = false;                           // guarded by mu_
+    std::vector<std::thread> reapers_;                    // guarded by mu_
 };
 
 }  // namespace ember::scheduler

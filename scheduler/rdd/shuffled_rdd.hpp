@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <climits>
 #include <functional>
 #include <unordered_map>
 #include <utility>
@@ -172,10 +173,11 @@ struct ClosureCodec<scheduler::CombineValuesByKey<K, V, Agg>> {
 namespace ember::scheduler {
 
 /// Shuffle write options from the configuration (ember.shuffle.compress,
-/// ember.shuffle.checksum.enabled).
+/// ember.shuffle.checksum.enabled, ember.shuffle.checksum.algorithm).
 inline shuffle::ShuffleWriteOptions shuffle_write_options(const Conf& conf) {
     return shuffle::ShuffleWriteOptions{conf.get_bool("ember.shuffle.compress", true),
-                                        conf.get_bool("ember.shuffle.checksum.enabled", true)};
+                                        conf.get_bool("ember.shuffle.checksum.enabled", true),
+                                        conf.get("ember.shuffle.checksum.algorithm", "ADLER32")};
 }
 
 /// The map side of a shuffle of (K, V) records, partitioned by `Part` (a HashPartitioner, or a
@@ -275,14 +277,26 @@ private:
     Agg agg_;
 };
 
-/// Fetch limits of a reduce task from its configuration: ember.reducer.maxSizeInFlight (48m)
-/// and ember.network.maxRemoteBlockSizeFetchToMem (64m, Spark's is 200m: ember keeps large
-/// blocks out of memory sooner, since their bytes count against the task's memory).
+/// Fetch limits of a reduce task from its configuration: ember.reducer.maxSizeInFlight (48m),
+/// ember.network.maxRemoteBlockSizeFetchToMem (64m, Spark's is 200m: ember keeps large
+/// blocks out of memory sooner, since their bytes count against the task's memory),
+/// ember.reducer.maxReqsInFlight and maxBlocksInFlightPerAddress (Int.MaxValue),
+/// ember.shuffle.io.maxRetries (3) and retryWait (5s), ember.shuffle.checksum.enabled (true) and
+/// algorithm (ADLER32).
 inline shuffle::FetchOptions fetch_options(const Conf& conf) {
     shuffle::FetchOptions o;
     o.max_bytes_in_flight = static_cast<std::uint64_t>(conf.get_size_bytes("ember.reducer.maxSizeInFlight", "48m", "m"));
     o.max_block_size_to_mem =
         static_cast<std::uint64_t>(conf.get_size_bytes("ember.network.maxRemoteBlockSizeFetchToMem", "64m"));
+    auto int_conf = [&](std::string_view key) {
+        return static_cast<int>(std::clamp<std::int64_t>(conf.get_int(key, INT_MAX), 1, INT_MAX));
+    };
+    o.max_reqs_in_flight = int_conf("ember.reducer.maxReqsInFlight");
+    o.max_blocks_in_flight_per_address = int_conf("ember.reducer.maxBlocksInFlightPerAddress");
+    o.max_retries = static_cast<int>(std::clamp<std::int64_t>(conf.get_int("ember.shuffle.io.maxRetries", 3), 0, INT_MAX));
+    o.retry_wait = conf.get_time_ms("ember.shuffle.io.retryWait", "5s");
+    o.checksum_enabled = conf.get_bool("ember.shuffle.checksum.enabled", true);
+    o.checksum_algorithm = conf.get("ember.shuffle.checksum.algorithm", "ADLER32");
     return o;
 }
 
@@ -291,8 +305,9 @@ inline shuffle::FetchOptions fetch_options(const Conf& conf) {
 /// (ember.shuffle.compress) a piece at a time and calls `read_record(Decoder&)` once per record
 /// (see shuffle::read_records: it reads one record and acts on it only once read whole). The
 /// fetched bytes held in memory are counted in tc.fetch_memory_bytes(). A block that cannot be
-/// fetched, read or decoded raises FetchFailedException, so the DAGScheduler regenerates the map
-/// output; a killed task stops before its next block (TaskKilledException, as Spark's
+/// fetched (after the transport retries), read or decoded raises FetchFailedException, so the
+/// DAGScheduler regenerates the map output (a block that does not decode is diagnosed with the
+/// shuffle checksums: "Block shuffle_0_1_2 is corrupted due to DISK_ISSUE"); a killed task stops before its next block (TaskKilledException, as Spark's
 /// InterruptibleIterator).
 template <class ReadRecord>
 void read_shuffle_partition(int shuffle_id, int p, TaskContext& tc, ReadRecord&& read_record) {
@@ -303,20 +318,7 @@ void read_shuffle_partition(int shuffle_id, int p, TaskContext& tc, ReadRecord&&
     const bool compressed = tc.conf().get_bool("ember.shuffle.compress", true);
     while (auto block = fetcher.next()) {
         tc.kill_if_interrupted();
-        try {
-            shuffle::ShuffleBlockStream stream(std::move(block->data), compressed);
-            shuffle::read_records(stream, read_record);
-        } catch (const DecodeError& e) {
-            const auto& info = block->info;
-            throw shuffle::FetchFailedException(
-                block->address, info.id.shuffle_id, info.id.map_id, info.map_index, info.id.reduce_id,
-                fmt::format("Block {} is corrupt: {}", storage::name(storage::BlockId{info.id}), e.what()));
-        } catch (const shuffle::BlockReadError& e) {
-            const auto& info = block->info;
-            throw shuffle::FetchFailedException(
-                block->address, info.id.shuffle_id, info.id.map_id, info.map_index, info.id.reduce_id,
-                fmt::format("Block {} cannot be read: {}", storage::name(storage::BlockId{info.id}), e.what()));
-        }
+        shuffle::read_block_records(fetcher, std::move(*block), compressed, read_record);
     }
 }
 

@@ -215,7 +215,8 @@ json::object task_metrics_json(const TaskMetrics& m) {
                                {"remoteBytesRead", r.remote_bytes_read},
                                {"remoteBytesReadToDisk", r.remote_bytes_read_to_disk},
                                {"localBytesRead", r.local_bytes_read},
-                               {"recordsRead", r.records_read}};
+                               {"recordsRead", r.records_read},
+                               {"remoteReqsDuration", ns_to_ms(r.remote_reqs_duration_ns)}};
     const auto& w = m.shuffle_write;
     o["shuffleWriteMetrics"] = {
         {"bytesWritten", w.bytes_written}, {"writeTime", w.write_time_ns}, {"recordsWritten", w.records_written}};
@@ -541,6 +542,7 @@ json::object stage_json(const StageRecord& s, const StageOptions& opt, std::int6
     o["shuffleRemoteBytesRead"] = m.shuffle_read.remote_bytes_read;
     o["shuffleRemoteBytesReadToDisk"] = m.shuffle_read.remote_bytes_read_to_disk;
     o["shuffleLocalBytesRead"] = m.shuffle_read.local_bytes_read;
+    o["shuffleRemoteReqsDuration"] = ns_to_ms(m.shuffle_read.remote_reqs_duration_ns);
     o["shuffleReadBytes"] = m.shuffle_read.remote_bytes_read + m.shuffle_read.local_bytes_read;
     o["shuffleReadRecords"] = m.shuffle_read.records_read;
     o["shuffleWriteBytes"] = m.shuffle_write.bytes_written;

@@ -147,7 +147,7 @@ void put_task_metrics(json::object& o, const TaskMetrics& m) {
     tm.emplace("Memory Bytes Spilled", m.memory_bytes_spilled);
     tm.emplace("Disk Bytes Spilled", m.disk_bytes_spilled);
     auto& sr = add_object(tm, "Shuffle Read Metrics");
-    sr.reserve(8);
+    sr.reserve(12);
     sr.emplace("Remote Blocks Fetched", m.shuffle_read.remote_blocks_fetched);
     sr.emplace("Local Blocks Fetched", m.shuffle_read.local_blocks_fetched);
     sr.emplace("Fetch Wait Time", m.shuffle_read.fetch_wait_time_ns / kNsPerMs);
@@ -156,6 +156,10 @@ void put_task_metrics(json::object& o, const TaskMetrics& m) {
     sr.emplace("Local Bytes Read", m.shuffle_read.local_bytes_read);
     sr.emplace("Total Records Read", m.shuffle_read.records_read);
     sr.emplace("Fetch Wait Time (ns)", m.shuffle_read.fetch_wait_time_ns);
+    sr.emplace("Remote Requests Duration", m.shuffle_read.remote_reqs_duration_ns / kNsPerMs);
+    sr.emplace("Peak Bytes In Flight", m.shuffle_read.peak_bytes_in_flight);        // ember
+    sr.emplace("Peak Requests In Flight", m.shuffle_read.peak_reqs_in_flight);      // ember
+    sr.emplace("Peak Blocks In Flight", m.shuffle_read.peak_blocks_in_flight);      // ember
     auto& sw = add_object(tm, "Shuffle Write Metrics");
     sw.emplace("Shuffle Bytes Written", m.shuffle_write.bytes_written);
     sw.emplace("Shuffle Write Time", m.shuffle_write.write_time_ns);
@@ -492,6 +496,10 @@ TaskMetrics task_metrics_from(const In& tm) {
         m.shuffle_read.remote_bytes_read_to_disk = sr->num_or<std::uint64_t>("Remote Bytes Read To Disk", 0);
         m.shuffle_read.local_bytes_read = sr->num_or<std::uint64_t>("Local Bytes Read", 0);
         m.shuffle_read.records_read = sr->num_or<std::uint64_t>("Total Records Read", 0);
+        m.shuffle_read.remote_reqs_duration_ns = sr->num_or<std::uint64_t>("Remote Requests Duration", 0) * kNsPerMs;
+        m.shuffle_read.peak_bytes_in_flight = sr->num_or<std::uint64_t>("Peak Bytes In Flight", 0);
+        m.shuffle_read.peak_reqs_in_flight = sr->num_or<std::uint64_t>("Peak Requests In Flight", 0);
+        m.shuffle_read.peak_blocks_in_flight = sr->num_or<std::uint64_t>("Peak Blocks In Flight", 0);
     }
     if (auto sw = tm.obj_opt("Shuffle Write Metrics")) {
         m.shuffle_write.bytes_written = sw->num<std::uint64_t>("Shuffle Bytes Written");
@@ -1082,7 +1090,8 @@ struct TaskInfoSlots {
 struct TaskMetricsSlots {
     json::value *deserialize_ms, *run_ms, *result_size, *memory_spilled, *disk_spilled;
     json::value *remote_blocks, *local_blocks, *fetch_wait_ms, *remote_bytes, *remote_to_disk, *local_bytes,
-        *records_read, *fetch_wait_ns;
+        *records_read, *fetch_wait_ns, *remote_reqs_ms, *peak_bytes_in_flight, *peak_reqs_in_flight,
+        *peak_blocks_in_flight;
     json::value *bytes_written, *write_time, *records_written;
     json::value *input_bytes, *input_records, *output_bytes, *output_records;
     json::value *deserialize_ns, *run_ns;
@@ -1103,6 +1112,10 @@ struct TaskMetricsSlots {
         local_bytes = &sr.at("Local Bytes Read");
         records_read = &sr.at("Total Records Read");
         fetch_wait_ns = &sr.at("Fetch Wait Time (ns)");
+        remote_reqs_ms = &sr.at("Remote Requests Duration");
+        peak_bytes_in_flight = &sr.at("Peak Bytes In Flight");
+        peak_reqs_in_flight = &sr.at("Peak Requests In Flight");
+        peak_blocks_in_flight = &sr.at("Peak Blocks In Flight");
         json::object& sw = tm.at("Shuffle Write Metrics").as_object();
         bytes_written = &sw.at("Shuffle Bytes Written");
         write_time = &sw.at("Shuffle Write Time");
@@ -1136,6 +1149,10 @@ struct TaskMetricsSlots {
         *local_bytes = m.shuffle_read.local_bytes_read;
         *records_read = m.shuffle_read.records_read;
         *fetch_wait_ns = m.shuffle_read.fetch_wait_time_ns;
+        *remote_reqs_ms = m.shuffle_read.remote_reqs_duration_ns / kNsPerMs;
+        *peak_bytes_in_flight = m.shuffle_read.peak_bytes_in_flight;
+        *peak_reqs_in_flight = m.shuffle_read.peak_reqs_in_flight;
+        *peak_blocks_in_flight = m.shuffle_read.peak_blocks_in_flight;
         *bytes_written = m.shuffle_write.bytes_written;
         *write_time = m.shuffle_write.write_time_ns;
         *records_written = m.shuffle_write.records_written;
