@@ -3,6 +3,7 @@
 
 #include "rpc/log.hpp"
 #include "rpc/message.hpp"
+#include "rpc/rpc_address.hpp"
 #include "storage/storage_codec.hpp"
 
 #include <fmt/format.h>
@@ -20,6 +21,14 @@ std::optional<BlockId> parse_or_fail(std::string_view text, rpc::RpcCallContext&
     return id;
 }
 
+// A BlockManagerId from a peer, its host normalised (RpcAddress::normalize_host), so that the
+// locations the master hands out compare with executors' hosts however the peer spelled it.
+BlockManagerId read_id(wire::BlockManagerId::Reader r) {
+    auto id = detail::from_wire(r);
+    id.host = rpc::RpcAddress::normalize_host(std::move(id.host));
+    return id;
+}
+
 void fill_locations(wire::Locations::Builder b, const std::vector<BlockManagerId>& locs) {
     auto list = b.initLocations(static_cast<unsigned>(locs.size()));
     for (unsigned i = 0; i < locs.size(); ++i) detail::to_wire(list[i], locs[i]);
@@ -29,7 +38,7 @@ void fill_locations(wire::Locations::Builder b, const std::vector<BlockManagerId
 
 void BlockManagerMasterEndpoint::receive_and_reply(const rpc::Message& msg, rpc::RpcCallContext ctx) {
     if (auto reg = msg.try_get<wire::RegisterBlockManager>()) {
-        auto id = detail::from_wire(reg->getBlockManagerId());
+        auto id = read_id(reg->getBlockManagerId());
         {
             std::lock_guard lk(mu_);
             if (managers_.count(id.executor_id)) {
@@ -53,7 +62,7 @@ void BlockManagerMasterEndpoint::receive_and_reply(const rpc::Message& msg, rpc:
             ctx.send_failure("UpdateBlockInfo is accepted from that executor's BlockManager only");
             return;
         }
-        bool ok = update_block_info(detail::from_wire(up->getBlockManagerId()), *block,
+        bool ok = update_block_info(read_id(up->getBlockManagerId()), *block,
                                     detail::from_wire(up->getStorageLevel()), up->getMemSize(), up->getDiskSize());
         ctx.reply<wire::BooleanReply>([&](wire::BooleanReply::Builder b) { b.setValue(ok); });
         return;
