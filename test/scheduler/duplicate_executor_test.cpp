@@ -122,8 +122,13 @@ TEST_CASE("An executor started under a live executor's id is refused and the liv
     int pid = sc.executor_pid("1");
     REQUIRE(pid > 0);
     REQUIRE(::kill(pid, SIGKILL) == 0);
-    REQUIRE(ember::test::wait_until([&] { return sc.executor_pid("2") > 0 && sc.executor_memory_status().size() == 3; },
-                                    30s));
+    // Executor 1's BlockManager forgotten, executor 2's registered.
+    REQUIRE(ember::test::wait_until(
+        [&] {
+            auto now = sc.executor_memory_status();
+            return now.size() == 3 && now != memory_before;
+        },
+        30s));
     auto memory_after_loss = sc.executor_memory_status();
     auto r = ember::test::run_process({self_exe(), "--ember-executor", "--driver-url",
                                        "ember://CoarseGrainedScheduler@127.0.0.1:" + std::to_string(port),
