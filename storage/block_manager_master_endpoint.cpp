@@ -41,10 +41,11 @@ void BlockManagerMasterEndpoint::receive_and_reply(const rpc::Message& msg, rpc:
         auto id = read_id(reg->getBlockManagerId());
         {
             std::lock_guard lk(mu_);
-            if (managers_.count(id.executor_id)) {
-                // Never taken over: a second process claiming a live executor's id is refused
-                // before anything of it is registered.
-                ctx.send_failure(fmt::format("the BlockManager of executor {} is registered already", id.executor_id));
+            if (managers_.count(id.executor_id) || removed_.count(id.executor_id)) {
+                // Never taken over: a second process claiming a live executor's id, or a lost
+                // one's, is refused before anything of it is registered (executors register
+                // their BlockManager before RegisterExecutor, where the driver says the same).
+                ctx.send_failure("Duplicate executor ID: " + id.executor_id);
                 return;
             }
         }
@@ -235,6 +236,7 @@ void BlockManagerMasterEndpoint::remove_executor(const std::string& executor_id)
         auto it = managers_.find(executor_id);
         if (it == managers_.end()) return;
         removed = it->second.id;
+        removed_.insert(executor_id);
         log::get("storage")->info("Trying to remove executor {} from BlockManagerMaster.", executor_id);
         forget_block_manager_locked(executor_id);
     }

@@ -9,8 +9,6 @@
 #include "scheduler/registry.hpp"
 #include "shuffle/map_output_tracker.hpp"
 #include "shuffle/map_status.hpp"
-#include "storage/block_manager.hpp"
-#include "storage/block_manager_master.hpp"
 
 #include <fmt/format.h>
 
@@ -52,17 +50,6 @@ void CoarseGrainedExecutorBackend::on_start() {
     driver_.ask(std::move(msg), [this](rpc::RpcResult<rpc::Message> r) {
         if (!r) {
             exit_executor(1, "Cannot register with driver " + driver_.to_string() + ": " + r.error().message);
-            return;
-        }
-        // Spark's order: the BlockManager registers with the master only now, once the driver
-        // accepted this executor (Spark's Executor constructor calls BlockManager.initialize),
-        // so a process refused as a duplicate never touches the live executor's registration.
-        // A blocking ask: this endpoint has a thread of its own.
-        try {
-            services_.block_manager.register_with_master(
-                env().endpoint_ref(driver_.address(), std::string(storage::BlockManagerMaster::kEndpointName)));
-        } catch (const std::exception& e) {
-            exit_executor(1, e.what());
             return;
         }
         // Spark: the executor sends itself RegisteredExecutor, builds the Executor, then tells

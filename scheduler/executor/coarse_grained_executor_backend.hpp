@@ -17,9 +17,6 @@ namespace ember::scheduler {
 
 /// Registers with the driver on start, runs LaunchTask's tasks on an Executor, reports their
 /// state in StatusUpdates, and ends the process on StopExecutor or when the driver goes away.
-/// As Spark's, it registers the process's BlockManager with the driver's BlockManagerMaster only
-/// after the driver accepted RegisterExecutor (a refused duplicate id touches nothing), with a
-/// blocking ask: set it up with EndpointOptions::dedicated_thread (Spark's IsolatedRpcEndpoint).
 ///
 /// Once registered it asks the driver's HeartbeatReceiver with a Heartbeat every
 /// ember.executor.heartbeatInterval (10s; the first after one to two intervals, as Spark's

@@ -172,9 +172,13 @@ int run_executor(int argc, char** argv) {
     }
     shuffle::IndexShuffleBlockResolver resolver(bm->disk_block_manager());
     bm->set_shuffle_block_resolver(&resolver);
-    // The block-transfer endpoints only: the BlockManager registers with the master once the
-    // driver accepted RegisterExecutor (CoarseGrainedExecutorBackend), as in Spark.
     bm->initialize();
+    try {
+        bm->register_with_master(
+            (*env)->endpoint_ref(driver->address(), std::string(storage::BlockManagerMaster::kEndpointName)));
+    } catch (const std::exception& e) {
+        return fail(args.executor_id, e.what());
+    }
     shuffle::MapOutputTrackerWorker tracker(
         (*env)->endpoint_ref(driver->address(), std::string(shuffle::MapOutputTracker::kEndpointName)),
         rpc::RpcTimeout::ask(conf));
@@ -195,10 +199,7 @@ int run_executor(int argc, char** argv) {
 
     auto backend = std::make_unique<CoarseGrainedExecutorBackend>(args.executor_id, *driver, args.hostname,
                                                                   args.cores, services, &tracker, request_exit);
-    // A thread of its own (Spark's IsolatedRpcEndpoint): it registers the BlockManager, a
-    // blocking ask, once the driver accepted it.
-    if (auto r = (*env)->setup_endpoint(std::string(CoarseGrainedExecutorBackend::kEndpointName), std::move(backend),
-                                        rpc::EndpointOptions{.dedicated_thread = true});
+    if (auto r = (*env)->setup_endpoint(std::string(CoarseGrainedExecutorBackend::kEndpointName), std::move(backend));
         !r) {
         return fail(args.executor_id, r.error().message);
     }

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-// A second executor process started under a live executor's id (issue 11, part 8): the driver
-// refuses it ("Duplicate executor ID"), and the refusal leaves the live executor alone: its
-// BlockManager registration, and so the locations of its cached blocks, stay as they were, and a
-// cached RDD is not recomputed. Spark's executor registers its BlockManager only after the
-// driver accepted RegisterExecutor (CoarseGrainedExecutorBackend -> Executor ->
-// BlockManager.initialize); ember's does the same.
+// A second executor process started under a live executor's id, or a lost one's (issue 11,
+// part 8): it is refused ("Duplicate executor ID"), and the refusal leaves the live executor
+// alone: its BlockManager registration, and so the locations of its cached blocks, stay as they
+// were, a cached RDD is not recomputed, and the refused process leaves no BlockManager behind.
+// ember's executors register their BlockManager before RegisterExecutor (Spark's do it after),
+// so the BlockManagerMaster refuses the ids the driver would.
 #include "scheduler/ember.hpp"
 #include "test/support/process.hpp"
 #include "test/support/temp_dir.hpp"
