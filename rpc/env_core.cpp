@@ -372,13 +372,36 @@ void EnvCore::send_cancel(const RpcEndpointRef& to, std::uint64_t request_id) {
         if (ctx) ctx->cancel();
         return;
     }
+    // Only over the connection the request took (its bound one, or its address's outbox, which
+    // may still be connecting and then sends the cancel after the request): a cancel never opens
+    // a connection, and where that connection is gone the receiver has dropped the request.
+    // Best effort: never waits for queue room.
+    std::shared_ptr<Outbox> outbox;
+    auto conn = to.client_.lock();
+    if (!conn) {
+        std::lock_guard lk(outbox_mu_);
+        if (auto it = outboxes_.find(to.address()); it != outboxes_.end()) outbox = it->second;
+    }
+    if (!conn && !outbox) return;
     auto m = OutgoingMessage::make<wire::Ack>();
     auto d = m.release();
     d->envelope.setKind(wire::Kind::CANCEL);
     d->envelope.setRequestId(request_id);
     d->envelope.setReceiver(to.name());
     stamp_sender(*d);
-    (void)send_remote(to, std::move(d), 0, Clock::now());  // best effort, never waits
+    if (conn) {
+        (void)conn->send(std::move(d), 0, transport::WhenFull::fail);
+    } else {
+        (void)outbox->send(std::move(d), 0, transport::WhenFull::fail, Clock::now());
+    }
+}
+
+std::string EnvCore::peer_of(const RpcEndpointRef& to) const {
+    if (!to.address().empty()) return to.address().host_port();
+    // A client-mode endpoint has no address of its own: name the connection's far end, as
+    // Spark's NettyRpcEnv names the client channel's remote address (SPARK-31233).
+    if (auto c = to.client_.lock()) return c->remote_address().host_port();
+    return to.to_string();
 }
 
 void EnvCore::forget_outstanding(const RpcEndpointRef& to, std::uint64_t request_id) {
@@ -542,12 +565,14 @@ void EnvCore::on_timer() {
         auto now = Clock::now();
         for (auto it = deadlines_.begin(); it != deadlines_.end() && it->first <= now; ++it) {
             auto& p = asks_.at(it->second);
-            std::string target = p.target.address().empty() ? p.target.to_string() : p.target.address().host_port();
-            expired.push_back({it->second, p.target, RpcError{RpcErrc::timeout, p.timeout.message(target)}});
+            expired.push_back({it->second, p.target, RpcError{RpcErrc::timeout, p.timeout.message(peer_of(p.target))}});
         }
         armed_at_ = Clock::time_point::max();
     }
     for (auto& e : expired) {
+        // As abort: the receiver hears first (its context turns cancelled() and a late reply is
+        // dropped there), then the asker. Spark's NettyRpcEnv tells the receiver nothing.
+        send_cancel(e.target, e.id);
         forget_outstanding(e.target, e.id);
         complete_ask(e.id, std::move(e.error));
     }

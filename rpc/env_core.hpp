@@ -112,8 +112,13 @@ private:
     /// queue fails at once on an I/O thread or in a handler, and elsewhere waits until `deadline`.
     RpcResult<void> send_remote(const RpcEndpointRef& to, std::unique_ptr<OutgoingData> d, std::uint64_t request_id,
                                 std::chrono::steady_clock::time_point deadline);
-    /// Tells the endpoint handling `request_id` at `to` that the asker gave up.
+    /// Tells the endpoint handling `request_id` at `to` that the asker gave up (aborted or timed
+    /// out): a local context is cancelled at once, a remote one by a cancel frame over the
+    /// connection the request took, if it is still there.
     void send_cancel(const RpcEndpointRef& to, std::uint64_t request_id);
+    /// The peer an ask to `to` waits for, as timeout messages name it: its "host:port", or for a
+    /// client-mode endpoint the socket address of the connection it is reached over.
+    std::string peer_of(const RpcEndpointRef& to) const;
     void arm_idle_check();
     /// The connection a request to `to` went out on forgets it (timed out or aborted).
     void forget_outstanding(const RpcEndpointRef& to, std::uint64_t request_id);

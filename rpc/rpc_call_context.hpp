@@ -46,8 +46,10 @@ public:
     const RpcAddress& sender_address() const;
     /// True once reply or send_failure was called, or the ask was cancelled.
     bool replied() const;
-    /// True if the asker aborted the ask (AskHandle::abort): a reply would be dropped, so long
-    /// work for it can stop.
+    /// True if the asker gave up: it aborted the ask (AskHandle::abort) or the ask timed out.
+    /// The asker's env tells the receiver (a `cancel` frame for a remote ask, at once for a local
+    /// one), so this turns true shortly after the asker's timeout; a reply would be dropped
+    /// quietly, so long work for it can stop. Spark's RpcCallContext has no such signal.
     bool cancelled() const;
 
 private:

@@ -26,7 +26,8 @@ class TransportClient;
 using AskCallback = std::function<void(RpcResult<Message>)>;
 
 /// A request in flight. abort() fails the ask with RpcErrc::aborted and `reason` unless it has
-/// completed already; a late reply is dropped and the receiver is told.
+/// completed already; a late reply is dropped and the receiver is told (as on a timeout: its
+/// RpcCallContext::cancelled() turns true).
 /// Threading: thread-safe.
 class AskHandle {
 public:
@@ -56,8 +57,11 @@ private:
 /// then ember.network.timeout, then 120s), and gets exactly one: a reply is never dropped for
 /// queue room (it is queued past ember.rpc.io.maxQueuedBytes), a reply that could not be
 /// received (too large) becomes a failure, and a connection that closes fails every ask waiting
-/// on it at once. The callback runs on the asking endpoint's loop when asked from inside an
-/// endpoint, else on an I/O thread.
+/// on it at once. An ask that times out fails with RpcErrc::timeout and a message naming the
+/// peer's address and the config key (see RpcTimeout), and the receiver is told it was given up
+/// (a `cancel` frame): its RpcCallContext::cancelled() turns true and its late reply is dropped.
+/// The callback runs on the asking endpoint's loop when asked from inside an endpoint, else on
+/// an I/O thread.
 ///
 /// Threading: thread-safe.
 class RpcEndpointRef {

@@ -15,7 +15,10 @@ enum Kind {
   request @1;    # RpcEndpointRef::ask: answered by a response or a failure with the same requestId
   response @2;   # successful reply; payload is the reply message
   failure @3;    # failed reply; payload is an RpcFailure
-  cancel @4;     # the asker gave up on requestId (abort or timeout); the reply will be dropped
+  cancel @4;     # the asker gave up on requestId (AskHandle::abort, or its ask timeout expired):
+                 # sent on the connection the request took, if still open; the receiver's context
+                 # turns cancelled() and its reply, if any, is not sent (a reply already on its
+                 # way is dropped by the asker). Receivers may ignore it.
 }
 
 struct Envelope {

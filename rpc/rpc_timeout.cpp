@@ -20,9 +20,22 @@ RpcTimeout RpcTimeout::lookup(const Conf& conf) {
     return from(conf, {"ember.rpc.lookupTimeout", "ember.network.timeout"}, "120s");
 }
 
+namespace {
+
+// As Scala prints a FiniteDuration, in the unit Spark's RpcTimeout holds (whole seconds) when the
+// duration is one, else in milliseconds: "120 seconds", "1 second", "1500 milliseconds".
+std::string scala_duration(std::chrono::milliseconds d) {
+    auto ms = d.count();
+    if (ms % 1000 == 0) return fmt::format("{} second{}", ms / 1000, ms / 1000 == 1 ? "" : "s");
+    return fmt::format("{} millisecond{}", ms, ms == 1 ? "" : "s");
+}
+
+}  // namespace
+
 std::string RpcTimeout::message(std::string_view target) const {
-    return fmt::format("Cannot receive any reply from {} in {} ms. This timeout is controlled by {}",
-                       target, duration.count(), key);
+    // Spark's NettyRpcEnv.ask timeout text, then RpcTimeout.addMessageIfTimeout's suffix.
+    return fmt::format("Cannot receive any reply from {} in {}. This timeout is controlled by {}", target,
+                       scala_duration(duration), key);
 }
 
 }  // namespace ember::rpc

@@ -13,9 +13,13 @@ namespace ember::rpc {
 
 /// How long an ask waits, and which config key to blame when it expires.
 ///
-/// A timed-out ask fails with RpcErrc::timeout and the message
-/// "Cannot receive any reply from <addr> in <n> ms. This timeout is controlled by <key>"; the
-/// suffix is added exactly once. Millisecond resolution (Spark reads whole seconds).
+/// A timed-out ask fails with RpcErrc::timeout and Spark's message (after SPARK-31233)
+/// "Cannot receive any reply from <addr> in <duration>. This timeout is controlled by <key>",
+/// the suffix added exactly once. <addr> is the peer's "host:port": the target's advertised
+/// address, or for a ref to a client-mode endpoint the socket address of the connection it is
+/// reached over. <duration> is printed as Scala prints Spark's FiniteDuration: "120 seconds",
+/// "1 second", and for the durations Spark cannot have (it reads whole seconds; ember keeps
+/// milliseconds) "1500 milliseconds".
 ///
 /// Threading: immutable.
 struct RpcTimeout {
@@ -31,7 +35,7 @@ struct RpcTimeout {
     static RpcTimeout from(const Conf& conf, std::initializer_list<std::string_view> keys,
                            std::string_view fallback);
 
-    /// The full timeout message for an ask to `target` ("host:port").
+    /// The full timeout message for an ask to `target` ("host:port", see above).
     std::string message(std::string_view target) const;
 };
 

@@ -3,6 +3,7 @@
 
 #include "rpc/log.hpp"
 #include "rpc/message.hpp"
+#include "rpc/rpc_address.hpp"
 #include "rpc/rpc_env.hpp"
 #include "storage/storage_codec.hpp"
 
@@ -24,6 +25,14 @@ std::optional<BlockId> parse_or_fail(std::string_view text, rpc::RpcCallContext&
     return id;
 }
 
+// A BlockManagerId from a peer, its host normalised (RpcAddress::normalize_host), so that the
+// locations the master hands out compare with executors' hosts however the peer spelled it.
+BlockManagerId read_id(wire::BlockManagerId::Reader r) {
+    auto id = detail::from_wire(r);
+    id.host = rpc::RpcAddress::normalize_host(std::move(id.host));
+    return id;
+}
+
 void fill_locations(wire::Locations::Builder b, const std::vector<BlockManagerId>& locs) {
     auto list = b.initLocations(static_cast<unsigned>(locs.size()));
     for (unsigned i = 0; i < locs.size(); ++i) detail::to_wire(list[i], locs[i]);
@@ -33,13 +42,14 @@ void fill_locations(wire::Locations::Builder b, const std::vector<BlockManagerId
 
 void BlockManagerMasterEndpoint::receive_and_reply(const rpc::Message& msg, rpc::RpcCallContext ctx) {
     if (auto reg = msg.try_get<wire::RegisterBlockManager>()) {
-        auto id = detail::from_wire(reg->getBlockManagerId());
+        auto id = read_id(reg->getBlockManagerId());
         {
             std::lock_guard lk(mu_);
-            if (managers_.count(id.executor_id)) {
-                // Never taken over: a second process claiming a live executor's id is refused
-                // before anything of it is registered.
-                ctx.send_failure(fmt::format("the BlockManager of executor {} is registered already", id.executor_id));
+            if (managers_.count(id.executor_id) || removed_.count(id.executor_id)) {
+                // Never taken over: a second process claiming a live executor's id, or a lost
+                // one's, is refused before anything of it is registered (executors register
+                // their BlockManager before RegisterExecutor, where the driver says the same).
+                ctx.send_failure("Duplicate executor ID: " + id.executor_id);
                 return;
             }
         }
@@ -57,7 +67,7 @@ void BlockManagerMasterEndpoint::receive_and_reply(const rpc::Message& msg, rpc:
             ctx.send_failure("UpdateBlockInfo is accepted from that executor's BlockManager only");
             return;
         }
-        bool ok = update_block_info(detail::from_wire(up->getBlockManagerId()), *block,
+        bool ok = update_block_info(read_id(up->getBlockManagerId()), *block,
                                     detail::from_wire(up->getStorageLevel()), up->getMemSize(), up->getDiskSize());
         ctx.reply<wire::BooleanReply>([&](wire::BooleanReply::Builder b) { b.setValue(ok); });
         return;
@@ -270,6 +280,7 @@ void BlockManagerMasterEndpoint::remove_executor(const std::string& executor_id)
         auto it = managers_.find(executor_id);
         if (it == managers_.end()) return;
         removed = it->second.id;
+        removed_.insert(executor_id);
         log::get("storage")->info("Trying to remove executor {} from BlockManagerMaster.", executor_id);
         for (auto& [block, _] : it->second.blocks) {
             auto bl = block_locations_.find(block);

@@ -34,8 +34,10 @@ namespace ember::storage {
 /// one surviving holder (chosen at random) to copy it to new peers (ReplicateBlock).
 ///
 /// Authorisation: an executor's BlockManager registers once (a second registration for the
-/// same executor is refused, never taken over), reports blocks only over the connection it
-/// registered on, and is sent removals over that connection.
+/// same executor, or one for an executor removed earlier, is refused with "Duplicate executor
+/// ID: <id>" and never taken over: a process started under a live or lost executor's id changes
+/// nothing), reports blocks only over the connection it registered on, and is sent removals over
+/// that connection.
 ///
 /// The driver's own components (the DAGScheduler's cache locations, executor removal) call the
 /// thread-safe methods directly instead of asking: they run on the scheduler loop, an I/O
@@ -132,6 +134,7 @@ private:
     std::map<BlockId, std::set<std::string>> block_locations_;      // guarded by mu_; block -> executor ids
     std::map<BlockId, int> replication_;  // guarded by mu_; highest replication reported per located block
     std::atomic<bool> proactive_{false};
+    std::set<std::string> removed_;  // guarded by mu_; executors removed: their ids never register again
 };
 
 }  // namespace ember::storage

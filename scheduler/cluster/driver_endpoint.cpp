@@ -2,6 +2,7 @@
 #include "scheduler/cluster/driver_endpoint.hpp"
 
 #include "rpc/log.hpp"
+#include "rpc/rpc_address.hpp"
 #include "rpc/security/security_config.hpp"
 #include "scheduler/cluster/cluster_codec.hpp"
 #include "scheduler/cluster/cluster_messages.capnp.h"
@@ -67,10 +68,12 @@ void DriverEndpoint::receive_and_reply(const rpc::Message& msg, rpc::RpcCallCont
         // opened to the driver, the only one it obeys.
         data.ref = msg.connection_ref(reg->getExecutorRef());
         data.address = data.ref.address().empty() ? ctx.sender_address() : data.ref.address();
-        data.host = reg->getHostname();
+        // Normalised (RpcAddress::normalize_host) as every host locality compares with.
+        data.host = rpc::RpcAddress::normalize_host(reg->getHostname());
         data.total_cores = reg->getCores();
         data.pid = reg->getPid();
         data.block_manager_id = shuffle::from_wire(reg->getBlockManagerId());
+        data.block_manager_id.host = rpc::RpcAddress::normalize_host(std::move(data.block_manager_id.host));
         {
             std::lock_guard lk(b.mu_);
             b.executor_refs_[id] = data.ref;

@@ -165,7 +165,7 @@ TEST_CASE("ember-ping-pong: a client asks, sends one-way and times out against a
     CHECK_THAT(r.out, Catch::Contains("sent a note one-way"));
     CHECK_THAT(r.out, Catch::Contains("silence -> timeout: Cannot receive any reply from"));
     CHECK_THAT(r.out,
-               Catch::Contains("in 200 ms. This timeout is controlled by ember.rpc.askTimeout"));
+               Catch::Contains("in 200 milliseconds. This timeout is controlled by ember.rpc.askTimeout"));
     CHECK(server.wait_for_output("note from 127.0.0.1:"));
     CHECK_THAT(server.output(), Catch::Contains("hello from the client"));
 

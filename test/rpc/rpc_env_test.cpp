@@ -94,7 +94,7 @@ TEST_CASE("An ask that gets no reply times out naming the config key", "[rpc][en
             auto took = std::chrono::steady_clock::now() - start;
             REQUIRE_FALSE(r);
             CHECK(r.error().code == RpcErrc::timeout);
-            CHECK_THAT(r.error().message, Catch::Contains("in 150 ms. This timeout is controlled by ember.rpc.askTimeout"));
+            CHECK_THAT(r.error().message, Catch::Contains("in 150 milliseconds. This timeout is controlled by ember.rpc.askTimeout"));
             CHECK(took >= std::chrono::milliseconds(150));
             CHECK(took < std::chrono::seconds(3));
             // The suffix appears exactly once.
@@ -116,7 +116,7 @@ TEST_CASE("The default ask timeout comes from ember.rpc.askTimeout with ms resol
     auto r = ref.ask_sync(ping(1));
     REQUIRE_FALSE(r);
     CHECK(r.error().code == RpcErrc::timeout);
-    CHECK_THAT(r.error().message, Catch::Contains("250 ms. This timeout is controlled by ember.rpc.askTimeout"));
+    CHECK_THAT(r.error().message, Catch::Contains("250 milliseconds. This timeout is controlled by ember.rpc.askTimeout"));
 
     Conf net;
     net.set("ember.network.timeout", "300ms");
@@ -124,7 +124,7 @@ TEST_CASE("The default ask timeout comes from ember.rpc.askTimeout with ms resol
     auto ref2 = env2->setup_endpoint("silent", std::make_unique<Silent>()).value();
     auto r2 = ref2.ask_sync(ping(1));
     REQUIRE_FALSE(r2);
-    CHECK_THAT(r2.error().message, Catch::Contains("300 ms. This timeout is controlled by ember.network.timeout"));
+    CHECK_THAT(r2.error().message, Catch::Contains("300 milliseconds. This timeout is controlled by ember.network.timeout"));
 }
 
 TEST_CASE("An ask to an unknown endpoint fails with an error naming it", "[rpc][env]") {
