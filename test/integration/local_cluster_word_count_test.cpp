@@ -170,7 +170,8 @@ TEST_CASE("wordcount reports bad input in one line, exits non-zero and leaves no
          "exited with code 3 during start-up"},
     };
     for (auto& c : cases) {
-        std::vector<std::string> argv{wordcount_binary()};
+        // Without the UI: a concurrent test holding port 4040 would add a "could not bind" line.
+        std::vector<std::string> argv{wordcount_binary(), "--conf", "ember.ui.enabled=false"};
         argv.insert(argv.end(), c.args.begin(), c.args.end());
         auto r = run_process(argv, "--ember-executor", 60);
         INFO("args: " << argv.back() << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err);
