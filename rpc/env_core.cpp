@@ -4,6 +4,7 @@
 #include "rpc/call_context_impl.hpp"
 #include "rpc/endpoint_verifier.hpp"
 #include "rpc/log.hpp"
+#include "rpc/wire_error.hpp"
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/post.hpp>
@@ -519,7 +520,7 @@ void EnvCore::fail_remote(const std::weak_ptr<transport::TransportClient>& conn,
     auto c = conn.lock();
     if (!c || !c->is_active()) return;
     auto m = OutgoingMessage::make<wire::RpcFailure>([&](wire::RpcFailure::Builder b) {
-        b.setCode(static_cast<std::uint16_t>(error.code));
+        b.setCode(to_wire(error.code));
         b.setMessage(error.message);
     });
     auto d = m.release();
@@ -706,7 +707,7 @@ void EnvCore::route_frame(const std::shared_ptr<transport::TransportClient>& con
             try {
                 if (env.getPayloadTypeId() == capnp::typeId<wire::RpcFailure>()) {
                     auto f = env.getPayload().getAs<wire::RpcFailure>();
-                    e.code = static_cast<RpcErrc>(f.getCode());
+                    e.code = from_wire(f.getCode());
                     e.message = f.getMessage();
                 }
             } catch (const kj::Exception& ex) {

@@ -20,9 +20,13 @@ void RpcEndpoint::receive(const Message& msg) {
 void RpcEndpoint::receive_and_reply(const Message& msg, RpcCallContext ctx) { ctx.send_failure(unsupported(msg)); }
 
 RpcError RpcEndpoint::unsupported(const Message& msg) const {
+    // type_name() is the hex id itself when this process never registered the type: say it once.
+    std::string type = msg.type_name();
+    std::string id = fmt::format("0x{:016x}", msg.type_id());
+    if (type != id) type = fmt::format("{} (type id {})", type, id);
     return RpcError{RpcErrc::unknown_message_type,
-                    fmt::format("{} does not handle message type {} (type id 0x{:016x}) from {}", self_.to_string(),
-                                msg.type_name(), msg.type_id(), msg.sender_address().host_port())};
+                    fmt::format("{} does not handle message type {} from {}", self_.to_string(), type,
+                                msg.sender_address().host_port())};
 }
 
 void RpcEndpoint::on_error(std::exception_ptr error) {

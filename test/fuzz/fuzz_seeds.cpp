@@ -229,7 +229,7 @@ void frame_seeds(const std::string& binary) {
     auto mos = rpc::OutgoingMessage::make<shw::MapOutputStatuses>(fill_map_output_statuses);
     auto failure =
         rpc::OutgoingMessage::make<rpc::wire::RpcFailure>([](rpc::wire::RpcFailure::Builder b) {
-            b.setCode(4);
+            b.setCode(rpc::wire::ErrorCode::REMOTE_FAILURE);
             b.setMessage("Shuffle 9 is not registered with the MapOutputTracker");
         });
     write_seed(t, "map_outputs_and_failure",
