@@ -37,7 +37,7 @@ TEST_CASE("A raw request is answered by a response frame with its request id", "
     auto c = RawClient::connect(envs[0].address()).value();
     std::uint64_t id = c->send_request("echo", ping(99));
     auto m = read(*c);
-    CHECK(m.envelope().getKind() == wire::Kind::RESPONSE);
+    CHECK(m.envelope().getKind() == rpc_wire::Kind::RESPONSE);
     CHECK(m.envelope().getRequestId() == id);
     CHECK(m.type_id() == capnp::typeId<tw::Pong>());
     CHECK(m.get<tw::Pong>().getN() == 100);
@@ -55,18 +55,18 @@ TEST_CASE("Requests to unknown endpoints and failing handlers get failure frames
 
     std::uint64_t id = c->send_request("nobody", ping(1));
     auto m = read(*c);
-    CHECK(m.envelope().getKind() == wire::Kind::FAILURE);
+    CHECK(m.envelope().getKind() == rpc_wire::Kind::FAILURE);
     CHECK(m.envelope().getRequestId() == id);
-    auto f = m.get<wire::RpcFailure>();
+    auto f = m.get<rpc_wire::RpcFailure>();
     CHECK(f.getCode() == static_cast<std::uint16_t>(RpcErrc::endpoint_not_found));
     CHECK_THAT(std::string(f.getMessage().cStr()), Catch::Contains("nobody"));
 
     id = c->send_request("echo", OutgoingMessage::make<tw::Boom>([](tw::Boom::Builder b) { b.setText("kaput"); }));
     m = read(*c);
-    CHECK(m.envelope().getKind() == wire::Kind::FAILURE);
+    CHECK(m.envelope().getKind() == rpc_wire::Kind::FAILURE);
     CHECK(m.envelope().getRequestId() == id);
-    CHECK(m.get<wire::RpcFailure>().getCode() == static_cast<std::uint16_t>(RpcErrc::remote_failure));
-    CHECK(std::string(m.get<wire::RpcFailure>().getMessage().cStr()) == "kaput");
+    CHECK(m.get<rpc_wire::RpcFailure>().getCode() == static_cast<std::uint16_t>(RpcErrc::remote_failure));
+    CHECK(std::string(m.get<rpc_wire::RpcFailure>().getMessage().cStr()) == "kaput");
 }
 
 TEST_CASE("A one-way frame from a client-mode peer is delivered with its socket address", "[rpc][wire]") {
