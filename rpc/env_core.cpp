@@ -183,8 +183,8 @@ void EnvCore::lookup(std::string_view uri, std::function<void(RpcResult<RpcEndpo
         return;
     }
     RpcEndpointRef verifier = make_ref(parsed->address, std::string(EndpointVerifier::kName));
-    auto msg = OutgoingMessage::make<wire::CheckExistence>(
-        [&](wire::CheckExistence::Builder b) { b.setName(parsed->name); });
+    auto msg = OutgoingMessage::make<rpc_wire::CheckExistence>(
+        [&](rpc_wire::CheckExistence::Builder b) { b.setName(parsed->name); });
     std::weak_ptr<EnvCore> weak = weak_from_this();
     ask(verifier, std::move(msg), RpcTimeout::lookup(conf()),
         [weak, whole, target = *parsed, done = std::move(done)](RpcResult<Message> r) {
@@ -193,7 +193,7 @@ void EnvCore::lookup(std::string_view uri, std::function<void(RpcResult<RpcEndpo
                 done(RpcError{RpcErrc::env_stopped, "RpcEnv already stopped"});
             } else if (!r) {
                 done(r.error());
-            } else if (auto reply = r->try_get<wire::CheckExistenceReply>(); reply && reply->getExists()) {
+            } else if (auto reply = r->try_get<rpc_wire::CheckExistenceReply>(); reply && reply->getExists()) {
                 done(core->make_ref(target.address, target.name));
             } else {
                 done(RpcError{RpcErrc::endpoint_not_found, "Cannot find endpoint: " + whole});
@@ -223,7 +223,7 @@ void EnvCore::send(const RpcEndpointRef& to, OutgoingMessage msg) {
         log::get("rpc")->debug("Dropping one-way message to {}: RpcEnv already stopped", to.to_string());
         return;
     }
-    d->envelope.setKind(wire::Kind::ONE_WAY);
+    d->envelope.setKind(rpc_wire::Kind::ONE_WAY);
     d->envelope.setReceiver(to.name());
     stamp_sender(*d);
     if (is_local(to)) {
@@ -264,7 +264,7 @@ std::uint64_t EnvCore::ask(const RpcEndpointRef& to, OutgoingMessage msg, RpcTim
     }
     if (rearm) arm_timer();
 
-    d->envelope.setKind(wire::Kind::REQUEST);
+    d->envelope.setKind(rpc_wire::Kind::REQUEST);
     d->envelope.setRequestId(id);
     d->envelope.setReceiver(to.name());
     stamp_sender(*d);
@@ -299,6 +299,10 @@ void EnvCore::deliver_local(const std::string& receiver, std::unique_ptr<Outgoin
         return;
     }
     (*data)->sender_address = address_;
+    if ((*data)->envelope.hasOrigin()) {  // forwarded: the first sender's address
+        auto o = (*data)->envelope.getOrigin();
+        (*data)->sender_address = RpcAddress{o.getHost(), o.getPort()};
+    }
     (*data)->env = weak_from_this();
     Message m = MessageData::to_message(std::move(*data));
     if (request_id) {
@@ -384,9 +388,9 @@ void EnvCore::send_cancel(const RpcEndpointRef& to, std::uint64_t request_id) {
         if (auto it = outboxes_.find(to.address()); it != outboxes_.end()) outbox = it->second;
     }
     if (!conn && !outbox) return;
-    auto m = OutgoingMessage::make<wire::Ack>();
+    auto m = OutgoingMessage::make<rpc_wire::Ack>();
     auto d = m.release();
-    d->envelope.setKind(wire::Kind::CANCEL);
+    d->envelope.setKind(rpc_wire::Kind::CANCEL);
     d->envelope.setRequestId(request_id);
     d->envelope.setReceiver(to.name());
     stamp_sender(*d);
@@ -482,7 +486,7 @@ void EnvCore::reply_remote(const std::weak_ptr<transport::TransportClient>& conn
         return;
     }
     auto d = reply.release();
-    d->envelope.setKind(wire::Kind::RESPONSE);
+    d->envelope.setKind(rpc_wire::Kind::RESPONSE);
     d->envelope.setRequestId(request_id);
     stamp_sender(*d);
     // A reply that could never arrive becomes a failure frame, so the asker hears at once.
@@ -519,12 +523,12 @@ void EnvCore::fail_remote(const std::weak_ptr<transport::TransportClient>& conn,
                           const RpcError& error) {
     auto c = conn.lock();
     if (!c || !c->is_active()) return;
-    auto m = OutgoingMessage::make<wire::RpcFailure>([&](wire::RpcFailure::Builder b) {
+    auto m = OutgoingMessage::make<rpc_wire::RpcFailure>([&](rpc_wire::RpcFailure::Builder b) {
         b.setCode(to_wire(error.code));
         b.setMessage(error.message);
     });
     auto d = m.release();
-    d->envelope.setKind(wire::Kind::FAILURE);
+    d->envelope.setKind(rpc_wire::Kind::FAILURE);
     d->envelope.setRequestId(request_id);
     stamp_sender(*d);
     if (c->send(std::move(d), 0, transport::WhenFull::exceed) != transport::SendResult::queued) {
@@ -666,15 +670,19 @@ void EnvCore::route_frame(const std::shared_ptr<transport::TransportClient>& con
         }
     }
     frame->sender_address = sender;
+    if (env.hasOrigin()) {  // forwarded: the receiver sees the first sender (the connection stays the forwarder's)
+        auto o = env.getOrigin();
+        frame->sender_address = RpcAddress{o.getHost(), o.getPort()};
+    }
     frame->env = weak_from_this();
     frame->connection = conn;
     std::uint64_t id = env.getRequestId();
     switch (env.getKind()) {
-        case wire::Kind::ONE_WAY:
-        case wire::Kind::REQUEST: {
+        case rpc_wire::Kind::ONE_WAY:
+        case rpc_wire::Kind::REQUEST: {
             auto text = env.getReceiver();
             std::string_view receiver(text.begin(), text.size());
-            bool request = env.getKind() == wire::Kind::REQUEST;
+            bool request = env.getKind() == rpc_wire::Kind::REQUEST;
             auto inbox = dispatcher_->find(receiver);
             if (!inbox) {
                 RpcError e{RpcErrc::endpoint_not_found,
@@ -697,16 +705,16 @@ void EnvCore::route_frame(const std::shared_ptr<transport::TransportClient>& con
             }
             return;
         }
-        case wire::Kind::RESPONSE:
+        case rpc_wire::Kind::RESPONSE:
             conn->complete_request(id);
             complete_ask(id, MessageData::to_message(std::move(frame)));
             return;
-        case wire::Kind::FAILURE: {
+        case rpc_wire::Kind::FAILURE: {
             conn->complete_request(id);
             RpcError e{RpcErrc::remote_failure, "remote failure"};
             try {
-                if (env.getPayloadTypeId() == capnp::typeId<wire::RpcFailure>()) {
-                    auto f = env.getPayload().getAs<wire::RpcFailure>();
+                if (env.getPayloadTypeId() == capnp::typeId<rpc_wire::RpcFailure>()) {
+                    auto f = env.getPayload().getAs<rpc_wire::RpcFailure>();
                     e.code = from_wire(f.getCode());
                     e.message = f.getMessage();
                 }
@@ -716,7 +724,7 @@ void EnvCore::route_frame(const std::shared_ptr<transport::TransportClient>& con
             complete_ask(id, std::move(e));
             return;
         }
-        case wire::Kind::CANCEL:
+        case rpc_wire::Kind::CANCEL:
             // The context asks the connection when it replies or is asked cancelled().
             conn->mark_cancelled(id);
             return;

@@ -6,6 +6,7 @@
 
 #include "rpc/message.hpp"
 #include "rpc/rpc_address.hpp"
+#include "rpc/rpc_call_context.hpp"
 #include "rpc/rpc_error.hpp"
 #include "rpc/rpc_timeout.hpp"
 
@@ -87,6 +88,21 @@ public:
     void send() const {
         send(OutgoingMessage::make<T>());
     }
+
+    /// Forwards a received one-way message to this endpoint unchanged (Akka's
+    /// `ActorRef.forward`): the same type id, payload and body bytes (the body is shared with
+    /// `msg`, not copied), and the original sender, so the receiver's `msg.sender()` is the
+    /// endpoint that first sent it, not the forwarder. A message whose sender has no address (a
+    /// client-mode env, reachable only over its own connection) goes out with the forwarder as
+    /// its sender. Delivery as `send`.
+    void forward(const Message& msg) const;
+    /// Forwards a received ask: asks this endpoint with `msg` unchanged (as above, original
+    /// sender kept) and completes `ctx` with its answer, so the original asker gets the reply
+    /// (the same payload and body) or the failure (the same code and message) as if this
+    /// endpoint had answered it directly. The forwarded ask runs with this env's default ask
+    /// timeout; its timeout fails `ctx` with RpcErrc::timeout. A reply arriving after the
+    /// original asker gave up is dropped (ctx.cancelled()).
+    void forward(const Message& msg, RpcCallContext ctx) const;
 
     /// Asynchronous ask with the default timeout.
     AskHandle ask(OutgoingMessage msg, AskCallback done) const;

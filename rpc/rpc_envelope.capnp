@@ -8,7 +8,10 @@
 @0xd84b272fa028a8d7;
 
 using Cxx = import "/capnp/c++.capnp";
-$Cxx.namespace("ember::rpc::wire");
+# The generated C++ is in `ember::rpc_wire` (not `ember::rpc::wire`, nor `ember::wire`): code that
+# says `using namespace ember::rpc;`, or `using namespace ember::<module>;` inside namespace ember,
+# keeps its own `wire` namespace unambiguous.
+$Cxx.namespace("ember::rpc_wire");
 
 enum Kind {
   oneWay @0;     # RpcEndpointRef::send: no reply
@@ -31,6 +34,10 @@ struct Envelope {
   payloadTypeId @6 :UInt64;  # capnp type id of the struct in `payload`
   payload @7 :AnyPointer;
   bodySize @8 :UInt64;       # raw bytes following this frame on the wire
+  origin @9 :EndpointRef;    # set on a forwarded oneWay/request (RpcEndpointRef::forward): the
+                             # endpoint that first sent it, which the receiver sees as the
+                             # message's sender; the sender* fields stay the forwarder's, whose
+                             # connection this is. Unset: not forwarded.
 }
 
 # Why a request failed: RpcFailure.code. The numbers are ember::rpc::RpcErrc's (rpc/rpc_error.hpp)
