@@ -71,6 +71,7 @@ EnvCore::EnvCore(RpcEnvConfig config)
       timer_strand_(net::make_strand(io_->context())),
       timer_(timer_strand_),
       idle_timer_(timer_strand_) {
+    timers_ = TimerService::on_loop(*io_);
     transport_options_.max_frame_bytes =
         static_cast<std::size_t>(config_.conf.get_size_bytes("ember.rpc.message.maxSize", "128", "m"));
     transport_options_.max_body_bytes =
@@ -803,6 +804,7 @@ void EnvCore::finish_shutdown() {
         timer_.cancel();
         idle_timer_.cancel();
     });
+    timers_->shutdown();
     io_->stop();
     io_->join();
     {

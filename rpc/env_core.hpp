@@ -8,6 +8,7 @@
 #include "rpc/message_loop.hpp"
 #include "rpc/outbox.hpp"
 #include "rpc/rpc_env.hpp"
+#include "rpc/timer_service.hpp"
 #include "rpc/transport/transport_client.hpp"
 #include "rpc/transport/transport_server.hpp"
 
@@ -43,6 +44,8 @@ public:
     const std::string& name() const noexcept { return config_.name; }
     MessageLoop& io() noexcept { return *io_; }
     const transport::TransportOptions& transport_options() const noexcept { return transport_options_; }
+    /// The endpoints' timers (RpcEndpoint::schedule_once / schedule_every).
+    TimerService& timers() noexcept { return *timers_; }
 
     // -- endpoints ---------------------------------------------------------------------------
     RpcResult<RpcEndpointRef> setup_endpoint(RpcEnv* facade, std::string name,
@@ -140,6 +143,7 @@ private:
     std::size_t max_connections_ = 2048;  // ember.rpc.io.maxConnections: accepted beyond it are closed
     std::unique_ptr<MessageLoop> io_;
     std::unique_ptr<Dispatcher> dispatcher_;
+    std::shared_ptr<TimerService> timers_;  // on io_
     std::shared_ptr<transport::TransportServer> server_;
 
     std::mutex outbox_mu_;
