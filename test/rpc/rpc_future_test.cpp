@@ -419,7 +419,11 @@ TEST_CASE("A coroutine's exception goes to on_error and fails its future", "[rpc
     Board board;
     LocalEnvs envs(1);
     Probe left(envs[0], "left");
-    auto g = envs[0].setup_endpoint("g", std::make_unique<Gatherer>(board, left.ref(), left.ref())).value();
+    bool dedicated = GENERATE(false, true);
+    auto g = envs[0]
+                 .setup_endpoint("g", std::make_unique<Gatherer>(board, left.ref(), left.ref()),
+                                 {.dedicated_thread = dedicated})
+                 .value();
     REQUIRE(g.ask(ping(0, "throw")).get().has_value());
     left.expect_msg<tw::Ping>();
     left.reply<tw::Pong>([](auto) {});
@@ -432,7 +436,11 @@ TEST_CASE("A stopping endpoint destroys its waiting coroutines: they never resum
     Board board;
     LocalEnvs envs(1);
     Probe left(envs[0], "left");
-    auto g = envs[0].setup_endpoint("g", std::make_unique<Gatherer>(board, left.ref(), left.ref())).value();
+    bool dedicated = GENERATE(false, true);
+    auto g = envs[0]
+                 .setup_endpoint("g", std::make_unique<Gatherer>(board, left.ref(), left.ref()),
+                                 {.dedicated_thread = dedicated})
+                 .value();
     auto sum = g.ask(ping(1, "sum"), RpcTimeout{30s, "test"});
     auto asked = left.expect_msg<tw::Ping>();
     envs[0].stop(g);
