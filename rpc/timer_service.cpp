@@ -61,6 +61,23 @@ std::uint64_t TimerService::schedule(std::weak_ptr<Inbox> inbox, Clock::time_poi
     return id;
 }
 
+std::uint64_t TimerService::schedule_direct(Clock::time_point due, std::function<void()> fn) {
+    std::uint64_t id;
+    bool earliest;
+    {
+        std::lock_guard lk(mu_);
+        if (shut_down_) return 0;
+        id = next_id_++;
+        Entry e;
+        e.due = due;
+        e.direct = true;
+        e.fn = std::make_shared<std::function<void()>>(std::move(fn));
+        earliest = enqueue(id, timers_.emplace(id, std::move(e)).first->second);
+    }
+    if (earliest) wake();
+    return id;
+}
+
 void TimerService::cancel(std::uint64_t id) {
     std::lock_guard lk(mu_);
     auto it = timers_.find(id);
@@ -87,20 +104,38 @@ void TimerService::cancel_all(const Inbox* inbox) {
 }
 
 std::size_t TimerService::fire_due(Clock::time_point now) {
-    std::vector<std::pair<std::uint64_t, std::weak_ptr<Inbox>>> due;
+    struct Due {
+        std::uint64_t id;
+        std::weak_ptr<Inbox> inbox;
+        std::shared_ptr<std::function<void()>> direct;  // set for schedule_direct timers
+    };
+    std::vector<Due> due;
     {
         std::lock_guard lk(mu_);
         while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
             auto id = deadlines_.begin()->second;
             deadlines_.erase(deadlines_.begin());
-            auto& e = timers_.at(id);
-            e.scheduled = false;
-            due.emplace_back(id, e.inbox);
+            auto it = timers_.find(id);
+            it->second.scheduled = false;
+            if (it->second.direct) {
+                due.push_back(Due{id, {}, std::move(it->second.fn)});
+                timers_.erase(it);
+            } else {
+                due.push_back(Due{id, it->second.inbox, nullptr});
+            }
         }
     }
     // In due order, one post each: an endpoint's inbox keeps them in this order.
     std::weak_ptr<TimerService> weak = weak_from_this();
-    for (auto& [id, w] : due) {
+    for (auto& [id, w, direct] : due) {
+        if (direct) {
+            try {
+                (*direct)();
+            } catch (const std::exception& e) {
+                log::get("rpc")->error("Timer callback failed: {}", e.what());
+            }
+            continue;
+        }
         auto inbox = w.lock();
         bool queued = inbox && inbox->post(Closure{[weak, id = id] {
                                                        if (auto self = weak.lock()) self->run(id);

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// \file
-/// Internal: TimerService, the one queue of due times behind every endpoint timer of an env
-/// (RpcEndpoint::schedule_once / schedule_every; Akka's Scheduler, Spark's endpoints use a
-/// ScheduledExecutorService each).
+/// Internal: TimerService, the one queue of due times behind every timer of an env: endpoint
+/// timers (RpcEndpoint::schedule_once / schedule_every; Akka's Scheduler, where Spark's endpoints
+/// use a ScheduledExecutorService each) and ask deadlines (Spark's netty-rpc-env-timeout).
 
 #include <chrono>
 #include <cstdint>
@@ -48,13 +48,18 @@ public:
     /// timer's id (never 0), or 0 after shutdown().
     std::uint64_t schedule(std::weak_ptr<Inbox> inbox, Clock::time_point due, Clock::duration period,
                            std::function<void()> fn);
+    /// Schedules `fn` once at `due`, run where timers fire (the service's strand, or the caller of
+    /// fire_due) rather than on an endpoint: for the env's own deadlines (ask timeouts), which are
+    /// quick and never block. Returns its id, or 0 after shutdown().
+    std::uint64_t schedule_direct(Clock::time_point due, std::function<void()> fn);
     /// Cancels timer `id`: its callback does not start again (a run under way finishes). Idempotent.
     void cancel(std::uint64_t id);
     /// True while timer `id` is scheduled or queued to run.
     bool active(std::uint64_t id) const;
     /// Cancels every timer of the endpoint whose Inbox is `inbox` (it is stopping).
     void cancel_all(const Inbox* inbox);
-    /// Queues every timer due at `now` to its endpoint, in due order; returns how many.
+    /// Queues every timer due at `now` to its endpoint, or runs it (schedule_direct), in due order;
+    /// returns how many.
     std::size_t fire_due(Clock::time_point now);
     /// The earliest due time of a scheduled timer, if any.
     std::optional<Clock::time_point> next_due() const;
@@ -73,6 +78,7 @@ private:
         std::shared_ptr<std::function<void()>> fn;
         std::multimap<Clock::time_point, std::uint64_t>::iterator deadline;
         bool scheduled = false;  // in deadlines_ (else queued to its endpoint, or running)
+        bool direct = false;     // schedule_direct: run by fire_due itself
     };
 
     TimerService(std::function<Clock::time_point()> now, std::unique_ptr<Waker> waker);

@@ -6,6 +6,7 @@
 #include "rpc/inbox.hpp"
 #include "rpc/rpc_env.hpp"
 #include "rpc/testkit/local_envs.hpp"
+#include "rpc/testkit/probe.hpp"
 #include "rpc/timer_service.hpp"
 #include "test/support/ping.hpp"
 #include "test/support/wait_until.hpp"
@@ -267,4 +268,23 @@ TEST_CASE("The TimerService can be driven by hand from a clock of its owner's", 
     CHECK(service->next_due() == Clock::time_point{} + 135ms);  // 10 + 5 * 25, the first due after 110
     service->shutdown();
     CHECK(service->size() == 0);
+}
+
+TEST_CASE("Ask deadlines are timers of the same service, gone once the ask completes", "[rpc][timer]") {
+    LocalEnvs envs(1);
+    testkit::Probe server(envs[0], "server");
+    auto& timers = envs[0].core().timers();
+    auto before = timers.size();
+    auto answered = server.ref().ask(ping(1), RpcTimeout{10s, "ember.rpc.askTimeout"});
+    auto expiring = server.ref().ask(ping(2), RpcTimeout{100ms, "test.shortTimeout"});
+    CHECK(timers.size() == before + 2);
+    server.expect_msg<tw::Ping>();
+    server.reply<tw::Pong>([](auto) {});
+    REQUIRE(answered.get().has_value());
+    CHECK(timers.size() == before + 1);
+    auto r = expiring.get();
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().code == RpcErrc::timeout);
+    CHECK_THAT(r.error().message, Catch::EndsWith("in 100 milliseconds. This timeout is controlled by test.shortTimeout"));
+    CHECK(timers.size() == before);
 }
