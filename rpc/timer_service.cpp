@@ -38,7 +38,9 @@ TimerService::~TimerService() = default;
 bool TimerService::enqueue(std::uint64_t id, Entry& e) {
     e.deadline = deadlines_.emplace(e.due, id);
     e.scheduled = true;
-    return e.deadline == deadlines_.begin();
+    if (!waker_ || e.due >= armed_at_) return false;
+    armed_at_ = e.due;
+    return true;
 }
 
 std::uint64_t TimerService::schedule(std::weak_ptr<Inbox> inbox, Clock::time_point due, Clock::duration period,
@@ -202,7 +204,12 @@ void TimerService::wake() {
     net::post(waker_->strand, [weak = weak_from_this()] {
         auto self = weak.lock();
         if (!self) return;
-        auto next = self->next_due();
+        std::optional<Clock::time_point> next;
+        {
+            std::lock_guard lk(self->mu_);
+            if (!self->deadlines_.empty()) next = self->deadlines_.begin()->first;
+            self->armed_at_ = next.value_or(Clock::time_point::max());
+        }
         if (!next) {
             self->waker_->timer.cancel();
             return;

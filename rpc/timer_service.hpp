@@ -84,7 +84,7 @@ private:
     TimerService(std::function<Clock::time_point()> now, std::unique_ptr<Waker> waker);
     /// Runs timer `id` on its endpoint's loop (the message fire_due queued).
     void run(std::uint64_t id);
-    /// Enters `e` (id `id`) in deadlines_ at e.due; returns true if it is now the earliest.
+    /// Enters `e` (id `id`) in deadlines_ at e.due; returns true if the waker must be set earlier.
     bool enqueue(std::uint64_t id, Entry& e);  // mu_ held
     void wake();
 
@@ -95,6 +95,9 @@ private:
     std::multimap<Clock::time_point, std::uint64_t> deadlines_;        // guarded by mu_
     std::uint64_t next_id_ = 1;                                        // guarded by mu_
     bool shut_down_ = false;                                           // guarded by mu_
+    // When the waker's timer goes off (max: not set). Only an earlier due time re-sets it, so
+    // a stream of asks, each cancelling its deadline, costs no post to the strand per ask.
+    Clock::time_point armed_at_ = Clock::time_point::max();            // guarded by mu_
 };
 
 }  // namespace ember::rpc::detail
