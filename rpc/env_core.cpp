@@ -70,8 +70,8 @@ EnvCore::EnvCore(RpcEnvConfig config)
       network_timeout_(config_.conf.get_time_ms("ember.network.timeout", "120s", "s")),
       next_request_id_(random_request_id_base()),
       timer_strand_(net::make_strand(io_->context())),
-      timer_(timer_strand_),
       idle_timer_(timer_strand_) {
+    timers_ = TimerService::on_loop(*io_);
     transport_options_.max_frame_bytes =
         static_cast<std::size_t>(config_.conf.get_size_bytes("ember.rpc.message.maxSize", "128", "m"));
     transport_options_.max_body_bytes =
@@ -251,18 +251,27 @@ std::uint64_t EnvCore::ask(const RpcEndpointRef& to, OutgoingMessage msg, RpcTim
     if (Inbox* current = Inbox::current(); current && route_to_caller) p.caller = current->weak_from_this();
     p.target = to;
     p.timeout = std::move(timeout);
-    bool rearm = false;
-    auto deadline = Clock::now() + p.timeout.duration;
+    auto duration = p.timeout.duration;
+    auto deadline = Clock::now() + duration;  // for waits for queue room
     {
         std::lock_guard lk(ask_mu_);
-        p.deadline = deadlines_.emplace(deadline, id);
         asks_.emplace(id, std::move(p));
-        if (deadline < armed_at_) {
-            armed_at_ = deadline;
-            rearm = true;
+    }
+    // The deadline goes through the env's timer service (its clock), after the ask is entered,
+    // so that it always finds it.
+    auto timer = timers_->schedule_direct(timers_->now() + duration, [weak = weak_from_this(), id] {
+        if (auto self = weak.lock()) self->on_ask_timeout(id);
+    });
+    bool gone = false;
+    {
+        std::lock_guard lk(ask_mu_);
+        if (auto it = asks_.find(id); it != asks_.end()) {
+            it->second.timer = timer;
+        } else {
+            gone = true;  // failed meanwhile (the env stopped)
         }
     }
-    if (rearm) arm_timer();
+    if (gone) timers_->cancel(timer);
 
     d->envelope.setKind(rpc_wire::Kind::REQUEST);
     d->envelope.setRequestId(id);
@@ -448,10 +457,10 @@ void EnvCore::complete_ask(std::uint64_t request_id, RpcResult<Message> result) 
         auto it = asks_.find(request_id);
         if (it == asks_.end()) return;  // completed already: a late reply, a second reply
         p = std::move(it->second);
-        deadlines_.erase(p.deadline);
         asks_.erase(it);
         local_contexts_.erase(request_id);
     }
+    if (p.timer != 0) timers_->cancel(p.timer);
     if (auto caller = p.caller.lock()) {
         caller->post(Closure{[done = std::move(p.done), r = std::move(result)]() mutable { done(std::move(r)); }},
                      true);
@@ -536,52 +545,21 @@ void EnvCore::fail_remote(const std::weak_ptr<transport::TransportClient>& conn,
     }
 }
 
-void EnvCore::arm_timer() {
-    net::post(timer_strand_, [weak = weak_from_this()] {
-        auto self = weak.lock();
-        if (!self) return;
-        Clock::time_point earliest;
-        {
-            std::lock_guard lk(self->ask_mu_);
-            if (self->deadlines_.empty()) {
-                self->armed_at_ = Clock::time_point::max();
-                return;
-            }
-            earliest = self->deadlines_.begin()->first;
-            self->armed_at_ = earliest;
-        }
-        self->timer_.expires_at(earliest);
-        self->timer_.async_wait([weak](boost::system::error_code ec) {
-            if (ec) return;
-            if (auto s = weak.lock()) s->on_timer();
-        });
-    });
-}
-
-void EnvCore::on_timer() {
-    struct Expired {
-        std::uint64_t id;
-        RpcEndpointRef target;
-        RpcError error;
-    };
-    std::vector<Expired> expired;
+void EnvCore::on_ask_timeout(std::uint64_t request_id) {
+    RpcEndpointRef target;
+    RpcError error;
     {
         std::lock_guard lk(ask_mu_);
-        auto now = Clock::now();
-        for (auto it = deadlines_.begin(); it != deadlines_.end() && it->first <= now; ++it) {
-            auto& p = asks_.at(it->second);
-            expired.push_back({it->second, p.target, RpcError{RpcErrc::timeout, p.timeout.message(peer_of(p.target))}});
-        }
-        armed_at_ = Clock::time_point::max();
+        auto it = asks_.find(request_id);
+        if (it == asks_.end()) return;  // completed meanwhile
+        target = it->second.target;
+        error = RpcError{RpcErrc::timeout, it->second.timeout.message(peer_of(target))};
     }
-    for (auto& e : expired) {
-        // As abort: the receiver hears first (its context turns cancelled() and a late reply is
-        // dropped there), then the asker. Spark's NettyRpcEnv tells the receiver nothing.
-        send_cancel(e.target, e.id);
-        forget_outstanding(e.target, e.id);
-        complete_ask(e.id, std::move(e.error));
-    }
-    arm_timer();
+    // As abort: the receiver hears first (its context turns cancelled() and a late reply is
+    // dropped there), then the asker. Spark's NettyRpcEnv tells the receiver nothing.
+    send_cancel(target, request_id);
+    forget_outstanding(target, request_id);
+    complete_ask(request_id, std::move(error));
 }
 
 // -- connections -------------------------------------------------------------------------------
@@ -808,10 +786,8 @@ void EnvCore::finish_shutdown() {
         std::unique_lock lk(outbox_mu_);
         connections_cv_.wait_for(lk, std::chrono::seconds(2), [this] { return connections_.empty(); });
     }
-    net::post(timer_strand_, [this] {
-        timer_.cancel();
-        idle_timer_.cancel();
-    });
+    net::post(timer_strand_, [this] { idle_timer_.cancel(); });
+    timers_->shutdown();
     io_->stop();
     io_->join();
     {

@@ -8,6 +8,7 @@
 #include "rpc/message_loop.hpp"
 #include "rpc/outbox.hpp"
 #include "rpc/rpc_env.hpp"
+#include "rpc/timer_service.hpp"
 #include "rpc/transport/transport_client.hpp"
 #include "rpc/transport/transport_server.hpp"
 
@@ -43,6 +44,8 @@ public:
     const std::string& name() const noexcept { return config_.name; }
     MessageLoop& io() noexcept { return *io_; }
     const transport::TransportOptions& transport_options() const noexcept { return transport_options_; }
+    /// The endpoints' timers (RpcEndpoint::schedule_once / schedule_every).
+    TimerService& timers() noexcept { return *timers_; }
 
     // -- endpoints ---------------------------------------------------------------------------
     RpcResult<RpcEndpointRef> setup_endpoint(RpcEnv* facade, std::string name,
@@ -97,7 +100,7 @@ private:
         std::weak_ptr<Inbox> caller;  // completion runs on the asking endpoint's loop
         RpcEndpointRef target;
         RpcTimeout timeout;
-        std::multimap<std::chrono::steady_clock::time_point, std::uint64_t>::iterator deadline;
+        std::uint64_t timer = 0;  // its deadline in timers_
     };
 
     explicit EnvCore(RpcEnvConfig config);
@@ -124,8 +127,8 @@ private:
     void forget_outstanding(const RpcEndpointRef& to, std::uint64_t request_id);
     bool is_local(const RpcEndpointRef& to) const;
     void route_frame(const std::shared_ptr<transport::TransportClient>& conn, std::shared_ptr<MessageData> frame);
-    void arm_timer();
-    void on_timer();
+    /// An ask's deadline passed (a timer of timers_).
+    void on_ask_timeout(std::uint64_t request_id);
     void accept(transport::tcp::socket socket);
     std::shared_ptr<transport::TransportClient> adopt(transport::tcp::socket socket, transport::Role role);
     void finish_shutdown();
@@ -140,6 +143,7 @@ private:
     std::size_t max_connections_ = 2048;  // ember.rpc.io.maxConnections: accepted beyond it are closed
     std::unique_ptr<MessageLoop> io_;
     std::unique_ptr<Dispatcher> dispatcher_;
+    std::shared_ptr<TimerService> timers_;  // on io_: endpoint timers and ask deadlines
     std::shared_ptr<transport::TransportServer> server_;
 
     std::mutex outbox_mu_;
@@ -150,11 +154,8 @@ private:
     std::mutex ask_mu_;
     std::unordered_map<std::uint64_t, PendingAsk> asks_;                        // guarded by ask_mu_
     std::unordered_map<std::uint64_t, std::weak_ptr<CallContextImpl>> local_contexts_;  // guarded by ask_mu_
-    std::multimap<std::chrono::steady_clock::time_point, std::uint64_t> deadlines_;  // guarded by ask_mu_
-    std::chrono::steady_clock::time_point armed_at_ = std::chrono::steady_clock::time_point::max();  // guarded by ask_mu_
     std::atomic<std::uint64_t> next_request_id_;
     boost::asio::strand<boost::asio::io_context::executor_type> timer_strand_;
-    boost::asio::steady_timer timer_;       // on timer_strand_: ask deadlines
     boost::asio::steady_timer idle_timer_;  // on timer_strand_: idle connections
 
     std::atomic<bool> stopped_{false};

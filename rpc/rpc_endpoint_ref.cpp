@@ -41,6 +41,40 @@ AskHandle RpcEndpointRef::ask(OutgoingMessage msg, RpcTimeout timeout, AskCallba
     return AskHandle(env_, id);
 }
 
+RpcFuture<Message> RpcEndpointRef::ask(OutgoingMessage msg) const {
+    return ask(std::move(msg), default_timeout());
+}
+
+RpcFuture<Message> RpcEndpointRef::ask(OutgoingMessage msg, RpcTimeout timeout) const {
+    return ask_expecting(std::move(msg), std::move(timeout), 0);
+}
+
+RpcFuture<Message> RpcEndpointRef::ask_expecting(OutgoingMessage msg, RpcTimeout timeout, std::uint64_t type_id) const {
+    RpcPromise<Message> promise;
+    auto future = promise.future();
+    auto env = env_.lock();
+    if (!env) {
+        promise.set(RpcError{RpcErrc::env_stopped, "RpcEnv already stopped"});
+        return future;
+    }
+    // Completed on the thread the reply arrives on, not routed to the asking endpoint: the
+    // future's continuations go to the loops they were attached on, and get() from another
+    // thread does not wait for the asker's loop.
+    auto id = env->ask(*this, std::move(msg), std::move(timeout),
+                       [promise, type_id, to = to_string()](RpcResult<Message> r) {
+                           if (r && type_id != 0 && r->type_id() != type_id) {
+                               promise.set(RpcError{RpcErrc::unexpected_message,
+                                                    "expected a " + rpc::type_name(type_id) + " reply from " + to +
+                                                        ", got " + r->type_name()});
+                               return;
+                           }
+                           promise.set(std::move(r));
+                       },
+                       false);
+    future.shared_state()->set_abort([handle = AskHandle(env_, id)](std::string reason) { handle.abort(std::move(reason)); });
+    return future;
+}
+
 RpcResult<Message> RpcEndpointRef::ask_sync(OutgoingMessage msg) const {
     return ask_sync(std::move(msg), default_timeout());
 }
