@@ -105,13 +105,23 @@ private:
         };
         std::unique_ptr<F, Free> copy(std::allocator<F>().allocate(1));
         std::memcpy(static_cast<void*>(copy.get()), std::addressof(f), sizeof(F));  // implicitly creates an F
+        constexpr std::size_t step = std::min(alignof(F), alignof(void*));
 #if defined(__has_builtin)
 #if __has_builtin(__builtin_clear_padding)
+#define EMBER_CLEAR_PADDING 1
+#endif
+#endif
+#ifdef EMBER_CLEAR_PADDING
         __builtin_clear_padding(copy.get());
-#endif
-#endif
-        constexpr std::size_t step = std::min(alignof(F), alignof(void*));
         detail::scan_shipped_closure(copy.get(), sizeof(F), step, typeid(F));
+#else
+        // Without __builtin_clear_padding (clang before 19: the ASan and fuzz builds) padding
+        // keeps stale stack bytes that look like driver addresses, so only closures without
+        // padding are scanned (a reference or pointer capture alone still is); g++ scans all.
+        if constexpr (std::has_unique_object_representations_v<F>) {
+            detail::scan_shipped_closure(copy.get(), sizeof(F), step, typeid(F));
+        }
+#endif
         e.put_bytes(std::string_view(reinterpret_cast<const char*>(copy.get()), sizeof(F)));
     }
 };
