@@ -436,25 +436,31 @@ void Simulation::Impl::connect(const std::shared_ptr<Node>& node, const RpcAddre
             run_in(node, [done, e] { done(e); });
         });
     };
+    // Across a partition the SYN vanishes: the connect times out (if it has a timeout at all).
+    auto time_out = [this, to, timeout, started = now_, fail](auto done) {
+        if (timeout.count() <= 0) return;
+        fail(std::max(microseconds(0), started + timeout - now_), std::move(done),
+             RpcError{RpcErrc::connection_failed,
+                      fmt::format("Connecting to {} timed out ({} ms)", to.host_port(), timeout.count())});
+    };
     if (partitioned_hosts(node->host, to.host)) {
-        // Packets vanish: the connect times out (if it has a timeout at all).
-        if (timeout.count() > 0) {
-            fail(timeout, std::move(done),
-                 RpcError{RpcErrc::connection_failed,
-                          fmt::format("Connecting to {} timed out ({} ms)", to.host_port(), timeout.count())});
-        }
+        time_out(std::move(done));
         return;
     }
     auto there = latency();
-    after(there, [this, node, to, timeout, &handler, done = std::move(done), fail]() mutable {
+    after(there, [this, node, to, &handler, done = std::move(done), fail, time_out]() mutable {
         if (node->dead) return;
+        if (partitioned_hosts(node->host, to.host)) {  // cut while the SYN was on its way
+            time_out(std::move(done));
+            return;
+        }
         auto it = listeners_.find(to);
         bool refused = it == listeners_.end() || it->second->dead || !it->second->listener;
         if (!refused && rng_.chance(config_.connect_failure_probability)) {
             trace(fmt::format("connect fault {} -> {}", node->name, to.host_port()));
             refused = true;
         }
-        if (refused || partitioned_hosts(node->host, to.host)) {
+        if (refused) {
             fail(latency(), std::move(done),
                  RpcError{RpcErrc::connection_failed,
                           fmt::format("Failed to connect to {}: Connection refused", to.host_port())});

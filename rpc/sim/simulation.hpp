@@ -69,7 +69,9 @@ struct SimEnvOptions {
 /// ask and async_setup_endpoint_ref_by_uri); EndpointOptions::dedicated_thread is ignored.
 ///
 /// Faults: partition(a, b) cuts every connection between the two hosts (both sides see
-/// on_disconnected) and makes connects between them time out (ember.rpc.io.connectionTimeout)
+/// on_disconnected) and makes connects between them time out (the connect timeout:
+/// ember.rpc.io.connectionCreationTimeout, then ember.rpc.io.connectionTimeout, then
+/// ember.network.timeout)
 /// until heal(a, b); kill(name) stops a process dead: its connections reset, its endpoints get
 /// no further callback (not even on_stop, until the Simulation is destroyed), frames to it are
 /// lost; restart(name) starts a new incarnation at the same address and runs its boot again.

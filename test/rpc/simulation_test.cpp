@@ -152,8 +152,9 @@ ClusterRun run_cluster(std::uint64_t seed) {
     cfg.seed = seed;
     cfg.drop_probability = 0.01;
     cfg.chaos.mean_interval = 500ms;
+    // Asks still pending when the simulation is destroyed fail then: their outcomes outlive it.
+    auto outcomes = std::make_shared<std::vector<std::string>>();
     Simulation sim(cfg);
-    ClusterRun out;
     for (int i = 1; i <= 3; ++i) {
         sim.create_env(fmt::format("e{}", i), fmt::format("h{}", i),
                        [](rpc::RpcEnv& env) { REQUIRE(env.setup_endpoint("echo", std::make_unique<Echo>())); },
@@ -168,8 +169,8 @@ ClusterRun run_cluster(std::uint64_t seed) {
         for (int i = 1; i <= 3; ++i) {
             auto name = fmt::format("e{}", i);
             driver.endpoint_ref(rpc::RpcAddress{fmt::format("h{}", i), 7077}, "echo")
-                .ask(test::ping(++n), RpcTimeout{200ms, "t"}, [&out, name](RpcResult<Message> r) {
-                    out.outcomes.push_back(r ? fmt::format("ok {} {}", name, r->get<tw::Pong>().getN())
+                .ask(test::ping(++n), RpcTimeout{200ms, "t"}, [outcomes, name](RpcResult<Message> r) {
+                    outcomes->push_back(r ? fmt::format("ok {} {}", name, r->get<tw::Pong>().getN())
                                              : fmt::format("error {} {}", name, r.error().message));
                 });
         }
@@ -177,8 +178,7 @@ ClusterRun run_cluster(std::uint64_t seed) {
     };
     sim.schedule(0us, tick);
     sim.run_for(10s);
-    out.trace = sim.trace_text();
-    return out;
+    return ClusterRun{sim.trace_text(), *outcomes};
 }
 
 }  // namespace
