@@ -367,7 +367,7 @@ TEST_CASE("the same seed gives the same run, event for event; another seed anoth
     REQUIRE(a.done);
     CHECK(a.count == kOps);
     CHECK(a.lines > 4 * kOps);  // a real run, not an empty one
-    if (std::getenv("EMBER_SIM_TRACE")) fmt::print("{}", a.trace);
+    if (std::getenv("EMBER_SIM_TRACE")) fmt::print("seed 42:\n{}", a.trace);  // to read one run
     CHECK(a.trace == b.trace);
     CHECK(a.trace != c.trace);
     // Faults happened: frames dropped or connections cut, and asks retried.
@@ -410,6 +410,7 @@ TEST_CASE("a seed sweep finds a planted at-least-once bug and replays the failin
     CHECK(first.count != kOps);
     CHECK(again.count == first.count);
     CHECK(again.trace == first.trace);
+    if (std::getenv("EMBER_SIM_TRACE")) fmt::print("seed {} (count {}):\n{}", failing.front(), first.count, first.trace);
 
     // The endpoint with the dedup passes every one of those seeds.
     for (auto seed : failing) {
