@@ -734,4 +734,25 @@ std::string Simulation::trace_text() const {
 
 std::uint64_t Simulation::events() const noexcept { return impl_->events_; }
 
+std::vector<SeedFailure> sweep(SimConfig config, std::uint64_t first_seed, std::uint64_t seeds,
+                               const std::function<std::string(Simulation&)>& scenario) {
+    std::vector<SeedFailure> failures;
+    for (std::uint64_t seed = first_seed; seed - first_seed < seeds; ++seed) {
+        config.seed = seed;
+        std::string what;
+        std::string trace;
+        {
+            Simulation sim(config);
+            try {
+                what = scenario(sim);
+            } catch (const std::exception& e) {
+                what = std::string("exception: ") + e.what();
+            }
+            trace = sim.trace_text();
+        }
+        if (!what.empty()) failures.push_back(SeedFailure{seed, std::move(what), std::move(trace)});
+    }
+    return failures;
+}
+
 }  // namespace ember::sim

@@ -142,4 +142,18 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
+/// A seed whose run failed, with what went wrong and the run's whole trace.
+struct SeedFailure {
+    std::uint64_t seed = 0;
+    std::string what;
+    std::string trace;
+};
+
+/// Runs `scenario` on a fresh Simulation for each seed in [first_seed, first_seed + seeds), with
+/// `config` but for its seed. The scenario fails by returning a non-empty description (or by
+/// throwing a std::exception: "exception: <what()>"). Returns the failures in seed order; a
+/// failure replays exactly by running its seed again with the same config.
+std::vector<SeedFailure> sweep(SimConfig config, std::uint64_t first_seed, std::uint64_t seeds,
+                               const std::function<std::string(Simulation&)>& scenario);
+
 }  // namespace ember::sim

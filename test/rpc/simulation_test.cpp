@@ -122,9 +122,9 @@ struct CounterRun {
 
 constexpr std::uint64_t kOps = 50;
 
-/// One seed of the counter scenario: kOps increments through delays, slow frames, dropped
-/// frames (connection resets) and random partitions.
-CounterRun run_counter(std::uint64_t seed, bool dedup) {
+/// The counter scenario's network: delays, slow frames, dropped frames (connection resets) and
+/// random partitions.
+sim::SimConfig counter_config(std::uint64_t seed) {
     sim::SimConfig cfg;
     cfg.seed = seed;
     cfg.latency_min = 100us;
@@ -136,7 +136,11 @@ CounterRun run_counter(std::uint64_t seed, bool dedup) {
     cfg.chaos.kill_weight = 0;  // the counter keeps its state in memory: kills are not this test
     cfg.chaos.partition_duration_min = 100ms;
     cfg.chaos.partition_duration_max = 2s;
-    Simulation sim(cfg);
+    return cfg;
+}
+
+/// kOps increments from a client to a counter, on `sim`.
+CounterRun counter_scenario(Simulation& sim, bool dedup) {
     auto counter = std::make_shared<CounterState>();
     auto client = std::make_shared<ClientState>();
     sim.create_env("server", "h-server", [&](rpc::RpcEnv& env) {
@@ -152,6 +156,11 @@ CounterRun run_counter(std::uint64_t seed, bool dedup) {
     });
     bool finished = sim.run_until([&] { return client->done; }, 600s);
     return CounterRun{counter->count, finished, sim.trace_text(), sim.trace().size()};
+}
+
+CounterRun run_counter(std::uint64_t seed, bool dedup) {
+    Simulation sim(counter_config(seed));
+    return counter_scenario(sim, dedup);
 }
 
 struct ClusterRun {
@@ -391,31 +400,38 @@ TEST_CASE("kills, restarts and partitions drawn from the seed replay exactly", "
 
 TEST_CASE("a seed sweep finds a planted at-least-once bug and replays the failing seed exactly", "[sim]") {
     constexpr std::uint64_t kSeeds = 100;
+    auto check = [](bool dedup) {
+        return [dedup](Simulation& sim) -> std::string {
+            auto run = counter_scenario(sim, dedup);
+            if (!run.done) return "the client did not finish";
+            if (run.count != kOps) return fmt::format("count {} after {} increments", run.count, kOps);
+            return "";
+        };
+    };
     auto wall = std::chrono::steady_clock::now();
-    std::vector<std::uint64_t> failing;
-    for (std::uint64_t seed = 1; seed <= kSeeds; ++seed) {
-        auto run = run_counter(seed, /*dedup=*/false);
-        REQUIRE(run.done);
-        if (run.count != kOps) failing.push_back(seed);
-    }
+    auto failures = sim::sweep(counter_config(0), 1, kSeeds, check(false));
     auto per_minute = static_cast<double>(kSeeds) * 60.0 /
                       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count();
-    WARN(fmt::format("{} of {} seeds found the missing dedup ({:.0f} seeds/minute)", failing.size(), kSeeds,
+    WARN(fmt::format("{} of {} seeds found the missing dedup ({:.0f} seeds/minute)", failures.size(), kSeeds,
                      per_minute));
-    REQUIRE_FALSE(failing.empty());
-    REQUIRE(failing.size() < kSeeds);  // it takes an unlucky fault: the sweep is what finds it
-
-    auto first = run_counter(failing.front(), false);
-    auto again = run_counter(failing.front(), false);
-    CHECK(first.count != kOps);
-    CHECK(again.count == first.count);
-    CHECK(again.trace == first.trace);
-    if (std::getenv("EMBER_SIM_TRACE")) fmt::print("seed {} (count {}):\n{}", failing.front(), first.count, first.trace);
-
-    // The endpoint with the dedup passes every one of those seeds.
-    for (auto seed : failing) {
-        auto fixed = run_counter(seed, true);
-        REQUIRE(fixed.done);
-        CHECK(fixed.count == kOps);
+    REQUIRE_FALSE(failures.empty());
+    REQUIRE(failures.size() < kSeeds);  // it takes an unlucky fault: the sweep is what finds it
+    for (auto& f : failures) {
+        REQUIRE_THAT(f.what, Catch::StartsWith("count ") && Catch::EndsWith(fmt::format(" after {} increments", kOps)));
+        CHECK(std::stoull(f.what.substr(6)) > kOps);  // one or more increments applied twice
+        CHECK(f.seed >= 1);
+        CHECK(f.seed <= kSeeds);
     }
+
+    // The first failing seed replays exactly: same failure, same trace as in the sweep.
+    auto& first = failures.front();
+    auto again = run_counter(first.seed, false);
+    CHECK(fmt::format("count {} after {} increments", again.count, kOps) == first.what);
+    CHECK(again.trace == first.trace);
+    if (std::getenv("EMBER_SIM_TRACE")) fmt::print("seed {} ({}):\n{}", first.seed, first.what, first.trace);
+
+    // The endpoint with the dedup passes every seed.
+    auto fixed = sim::sweep(counter_config(0), 1, kSeeds, check(true));
+    for (auto& f : fixed) FAIL_CHECK("seed " << f.seed << ": " << f.what);
+    CHECK(fixed.empty());
 }
