@@ -384,9 +384,9 @@ private:
 
 void Simulation::Impl::transmit(const std::shared_ptr<SimConnection>& from, std::unique_ptr<OutgoingData> frame) {
     auto env = frame->envelope.asReader();
-    std::string what = fmt::format("{} {} req={} to={}", kind_name(env.getKind()),
-                                   rpc::type_name(env.getPayloadTypeId()), env.getRequestId(),
-                                   std::string_view(env.getReceiver().cStr()));
+    std::string_view receiver(env.getReceiver().cStr());
+    std::string what = fmt::format("{} {} req={}{}{}", kind_name(env.getKind()), rpc::type_name(env.getPayloadTypeId()),
+                                   env.getRequestId(), receiver.empty() ? "" : " to=", receiver);
     // On the wire: the capnp words as a peer would read them, and the body.
     auto words = capnp::messageToFlatArray(frame->builder);
     auto local = rpc::detail::localize(std::move(frame));
