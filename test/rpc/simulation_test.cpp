@@ -60,6 +60,19 @@ private:
     std::shared_ptr<std::vector<std::string>> got_;
 };
 
+/// Shuts its own env down when it gets a Boom; logs on_stop.
+class Quitter : public RpcEndpoint {
+public:
+    explicit Quitter(std::shared_ptr<RecordingEndpoint::Log> log) : log_(std::move(log)) {}
+    void receive(const Message& msg) override {
+        if (msg.is<tw::Boom>()) env().shutdown();  // from inside a handler: finishes after it
+    }
+    void on_stop() override { log_->add("on_stop"); }
+
+private:
+    std::shared_ptr<RecordingEndpoint::Log> log_;
+};
+
 // -- the counter scenario: exactly-once increments over an at-least-once client --------------
 
 struct CounterState {
@@ -265,6 +278,35 @@ TEST_CASE("frames keep their order on a connection and are reordered across conn
         }
     }
     CHECK(*got != sent);  // the two connections interleave as their latencies fall
+}
+
+TEST_CASE("an env shuts itself down from a handler; dedicated threads are not started", "[sim]") {
+    Simulation sim(sim::SimConfig{.seed = 4});
+    auto log_a = std::make_shared<RecordingEndpoint::Log>();
+    auto log_b = std::make_shared<RecordingEndpoint::Log>();
+    sim.create_env("a", "host-a", [&](rpc::RpcEnv& env) {
+        REQUIRE(env.setup_endpoint("quitter", std::make_unique<Quitter>(log_a)));
+        REQUIRE(env.setup_endpoint("rec", std::make_unique<RecordingEndpoint>(log_a), {.dedicated_thread = true}));
+    });
+    auto& b = sim.create_env("b", "host-b", [&](rpc::RpcEnv& env) {
+        REQUIRE(env.setup_endpoint("rec", std::make_unique<RecordingEndpoint>(log_b)));
+    });
+    auto rec = b.endpoint_ref(rpc::RpcAddress{"host-a", 7077}, "rec");
+    rec.send(test::ping(1));
+    sim.run_for(100ms);
+    CHECK(log_a->count_prefix("receive:Ping:1") == 1);  // the dedicated-thread endpoint, on the one thread
+
+    b.endpoint_ref(rpc::RpcAddress{"host-a", 7077}, "quitter")
+        .send(rpc::OutgoingMessage::make<tw::Boom>([](tw::Boom::Builder m) { m.setText("quit"); }));
+    sim.run_for(100ms);
+    CHECK(log_a->count_prefix("on_stop") == 2);            // both endpoints of a stopped
+    CHECK(log_b->count_prefix("disconnected:host-a:7077") == 1);  // and b saw the connection close
+    std::optional<RpcResult<Message>> r;
+    rec.ask(test::ping(2), [&](RpcResult<Message> m) { r = std::move(m); });
+    REQUIRE(sim.run_until([&] { return r.has_value(); }, 1s));
+    REQUIRE_FALSE(r->has_value());
+    CHECK_THAT(r->error().message, Catch::Contains("Connection refused"));
+    CHECK_THAT(sim.trace_text(), Catch::Contains("closed by peer conn#"));
 }
 
 TEST_CASE("an ask times out on virtual time, without waiting on the wall clock", "[sim]") {
