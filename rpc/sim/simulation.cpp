@@ -210,6 +210,7 @@ public:
     /// Breaks the connection of `end` at both ends, as a reset or a cut cable does.
     void reset(const std::shared_ptr<SimConnection>& end, const std::string& why);
     void cut(const std::string& a, const std::string& b);
+    void clog(const std::string& a, const std::string& b, microseconds duration);
     std::uint16_t ephemeral_port(const std::string& host) { return next_ephemeral_[host]++; }
     bool partitioned_hosts(std::string_view a, std::string_view b) const {
         return partitions_.count(host_pair(a, b)) > 0;
@@ -244,6 +245,7 @@ public:
     std::map<std::string, std::uint16_t> next_server_port_;
     std::map<std::string, std::uint16_t> next_ephemeral_;
     std::set<std::string> partitions_;  // host_pair()s
+    std::map<std::string, microseconds> clogs_;  // host_pair() -> until when frames are held
 };
 
 // -- SimConnection --------------------------------------------------------------------------------
@@ -310,7 +312,8 @@ void SimConnection::check_idle(std::chrono::milliseconds timeout) {
                    fmt::format("Connection to {} has been quiet for {} ms while there are outstanding requests. "
                                "Assuming connection is dead; please adjust ember.rpc.io.connectionTimeout if this is "
                                "wrong",
-                               remote_.host_port(), std::chrono::duration_cast<std::chrono::milliseconds>(quiet).count())},
+                               remote_.host_port(),
+                               std::chrono::duration_cast<std::chrono::milliseconds>(quiet).count())},
           true);
 }
 
@@ -409,6 +412,10 @@ void Simulation::Impl::transmit(const std::shared_ptr<SimConnection>& from, std:
         return;
     }
     auto arrival = std::max(now_ + latency(), from->floor_);
+    if (auto peer = from->peer_.lock()) {
+        auto it = clogs_.find(host_pair(from->node_->host, peer->node_->host));
+        if (it != clogs_.end() && it->second > now_) arrival = std::max(arrival, it->second + latency());
+    }
     from->floor_ = arrival;
     trace(fmt::format("send {} {} (arrives {})", from->describe(), what, arrival.count()));
     at(arrival, [this, peer = from->peer_, data = std::move(data), what = std::move(what)]() mutable {
@@ -513,7 +520,8 @@ rpc::RpcEnv& Simulation::Impl::create(rpc::RpcEnvConfig config, std::string host
     if (host.empty()) throw std::invalid_argument("Simulation::create_env: the host must not be empty");
     if (config.name.empty()) throw std::invalid_argument("Simulation::create_env: the env needs a name");
     if (find(config.name)) {
-        throw std::invalid_argument(fmt::format("Simulation::create_env: there is already an env called {}", config.name));
+        throw std::invalid_argument(
+            fmt::format("Simulation::create_env: there is already an env called {}", config.name));
     }
     auto p = std::make_unique<Process>();
     p->host = host;
@@ -547,7 +555,10 @@ void Simulation::Impl::start(Process& p) {
         node->loop = &loop;
         return std::make_unique<SimNetwork>(node);
     });
-    if (!core) throw std::invalid_argument(fmt::format("Simulation: cannot create env {}: {}", p.config.name, core.error().message));
+    if (!core) {
+        throw std::invalid_argument(
+            fmt::format("Simulation: cannot create env {}: {}", p.config.name, core.error().message));
+    }
     p.node = node;
     p.env = rpc::RpcEnv::wrap(std::move(*core));
     ++p.incarnation;
@@ -609,9 +620,10 @@ void Simulation::Impl::chaos() {
         auto h = std::max(l, static_cast<std::uint64_t>(std::chrono::duration_cast<microseconds>(hi).count()));
         return microseconds(rng_.between(l, h));
     };
-    double total = c.kill_weight + c.partition_weight;
+    double total = c.kill_weight + c.partition_weight + c.clog_weight;
     if (total <= 0) return;
-    if (rng_.uniform() * total < c.kill_weight) {
+    double pick = rng_.uniform() * total;
+    if (pick < c.kill_weight) {
         std::vector<Process*> victims;
         for (auto& p : processes_) {
             if (p->options.faulty && p->env) victims.push_back(p.get());
@@ -633,6 +645,10 @@ void Simulation::Impl::chaos() {
     auto j = rng_.between(0, h.size() - 2);
     if (j >= i) ++j;
     std::string a = h[i], b = h[j];
+    if (pick >= c.kill_weight + c.partition_weight) {
+        clog(a, b, draw(c.clog_duration_min, c.clog_duration_max));
+        return;
+    }
     if (partitions_.count(host_pair(a, b))) return;
     partitions_.insert(host_pair(a, b));
     trace(fmt::format("partition {}", host_pair(a, b)));
@@ -640,6 +656,12 @@ void Simulation::Impl::chaos() {
     after(draw(c.partition_duration_min, c.partition_duration_max), [this, a, b] {
         if (partitions_.erase(host_pair(a, b))) trace(fmt::format("heal {}", host_pair(a, b)));
     });
+}
+
+void Simulation::Impl::clog(const std::string& a, const std::string& b, microseconds duration) {
+    auto& until = clogs_[host_pair(a, b)];
+    until = std::max(until, now_ + duration);
+    trace(fmt::format("clog {} until {}", host_pair(a, b), until.count()));
 }
 
 void Simulation::Impl::shutdown_all() {
@@ -685,6 +707,11 @@ void Simulation::partition(std::string_view a, std::string_view b) {
 
 void Simulation::heal(std::string_view a, std::string_view b) {
     if (impl_->partitions_.erase(host_pair(a, b))) impl_->trace(fmt::format("heal {}", host_pair(a, b)));
+}
+
+void Simulation::clog(std::string_view a, std::string_view b, microseconds duration) {
+    if (a == b) throw std::invalid_argument("Simulation::clog: a host cannot be clogged from itself");
+    impl_->clog(std::string(a), std::string(b), duration);
 }
 
 bool Simulation::partitioned(std::string_view a, std::string_view b) const {

@@ -20,14 +20,16 @@ namespace ember::sim {
 
 /// Random faults, drawn from the seed: every so often (exponentially distributed, mean
 /// `mean_interval`) either a kill of a random env created with SimEnvOptions::faulty, restarted
-/// after restart_delay, or a partition between two random hosts, healed after
-/// partition_duration. Off while mean_interval is 0.
+/// after restart_delay, a partition between two random hosts, healed after partition_duration,
+/// or a clog between two random hosts for clog_duration. Off while mean_interval is 0.
 struct ChaosConfig {
     std::chrono::milliseconds mean_interval{0};
     double kill_weight = 1.0;       ///< relative odds of a kill
     double partition_weight = 1.0;  ///< relative odds of a partition
+    double clog_weight = 0.0;       ///< relative odds of a clog
     std::chrono::milliseconds restart_delay_min{100}, restart_delay_max{2000};
     std::chrono::milliseconds partition_duration_min{100}, partition_duration_max{5000};
+    std::chrono::milliseconds clog_duration_min{100}, clog_duration_max{5000};
 };
 
 /// The simulated network. Latencies are one-way, per frame and per connect step, uniform in
@@ -71,14 +73,15 @@ struct SimEnvOptions {
 /// Faults: partition(a, b) cuts every connection between the two hosts (both sides see
 /// on_disconnected) and makes connects between them time out (the connect timeout:
 /// ember.rpc.io.connectionCreationTimeout, then ember.rpc.io.connectionTimeout, then
-/// ember.network.timeout)
-/// until heal(a, b); kill(name) stops a process dead: its connections reset, its endpoints get
-/// no further callback (not even on_stop, until the Simulation is destroyed), frames to it are
-/// lost; restart(name) starts a new incarnation at the same address and runs its boot again.
+/// ember.network.timeout) until heal(a, b); clog(a, b, d) holds every frame between them for
+/// `d` (a stalled network: nothing is lost and connections stay up, but asks may time out);
+/// kill(name) stops a process dead: its connections reset, its endpoints get no further
+/// callback (not even on_stop, until the Simulation is destroyed), frames to it are lost;
+/// restart(name) starts a new incarnation at the same address and runs its boot again.
 ///
 /// The trace records every connect, accept, send, delivery, loss, drop, close, timer, kill,
-/// restart, partition and note with its virtual time in microseconds; runs with equal seeds
-/// (and equal user code) have equal traces.
+/// restart, partition, heal, clog and note with its virtual time in microseconds; runs with
+/// equal seeds (and equal user code) have equal traces.
 ///
 /// Threading: not thread-safe; one thread creates and runs a Simulation and everything in it.
 class Simulation {
@@ -109,6 +112,9 @@ public:
     void partition(std::string_view host_a, std::string_view host_b);
     void heal(std::string_view host_a, std::string_view host_b);
     bool partitioned(std::string_view host_a, std::string_view host_b) const;
+    /// Frames between the two hosts sent before now + `duration` arrive no earlier than that
+    /// (each connection keeps its order).
+    void clog(std::string_view host_a, std::string_view host_b, std::chrono::microseconds duration);
 
     // -- time --------------------------------------------------------------------------------
     /// Virtual time since the simulation began.

@@ -181,12 +181,14 @@ struct ClusterRun {
     std::vector<std::string> outcomes;  // per ask: "ok e1 7" or "error e2 timeout"
 };
 
-/// A driver asks three executors (killed, restarted, cut off by chaos) every 20 ms for 10 s.
+/// A driver asks three executors (killed, restarted, cut off and clogged by chaos) every 20 ms
+/// for 10 s.
 ClusterRun run_cluster(std::uint64_t seed) {
     sim::SimConfig cfg;
     cfg.seed = seed;
     cfg.drop_probability = 0.01;
     cfg.chaos.mean_interval = 500ms;
+    cfg.chaos.clog_weight = 1;
     // Asks still pending when the simulation is destroyed fail then: their outcomes outlive it.
     auto outcomes = std::make_shared<std::vector<std::string>>();
     Simulation sim(cfg);
@@ -309,6 +311,37 @@ TEST_CASE("an env shuts itself down from a handler; dedicated threads are not st
     CHECK_THAT(sim.trace_text(), Catch::Contains("closed by peer conn#"));
 }
 
+TEST_CASE("a clog holds frames without losing them or breaking the connection", "[sim]") {
+    Simulation sim(sim::SimConfig{.seed = 8});
+    auto got = std::make_shared<std::vector<std::string>>();
+    auto log_b = std::make_shared<RecordingEndpoint::Log>();
+    sim.create_env("a", "host-a", [&](rpc::RpcEnv& env) {
+        REQUIRE(env.setup_endpoint("sink", std::make_unique<Sink>(got)));
+        REQUIRE(env.setup_endpoint("echo", std::make_unique<Echo>()));
+    });
+    auto& b = sim.create_env("b", "host-b", [&](rpc::RpcEnv& env) {
+        REQUIRE(env.setup_endpoint("rec", std::make_unique<RecordingEndpoint>(log_b)));
+    });
+    auto sink = b.endpoint_ref(rpc::RpcAddress{"host-a", 7077}, "sink");
+    sink.send(test::ping(1, "b"));
+    sim.run_for(100ms);
+    REQUIRE(got->size() == 1);
+
+    sim.clog("host-a", "host-b", 5s);
+    for (std::uint64_t n = 2; n <= 4; ++n) sink.send(test::ping(n, "b"));
+    std::optional<RpcResult<Message>> r;
+    b.endpoint_ref(rpc::RpcAddress{"host-a", 7077}, "echo")
+        .ask(test::ping(9), RpcTimeout{1s, "t"}, [&](RpcResult<Message> m) { r = std::move(m); });
+    sim.run_for(4900ms);
+    CHECK(got->size() == 1);  // held
+    REQUIRE(r.has_value());
+    REQUIRE_FALSE(r->has_value());
+    CHECK(r->error().code == RpcErrc::timeout);
+    sim.run_for(200ms);
+    CHECK(*got == std::vector<std::string>{"b:1", "b:2", "b:3", "b:4"});  // none lost, in order
+    CHECK(log_b->count_prefix("disconnected") == 0);
+}
+
 TEST_CASE("an ask times out on virtual time, without waiting on the wall clock", "[sim]") {
     Simulation sim(sim::SimConfig{.seed = 3});
     sim.create_env("a", "host-a", [](rpc::RpcEnv& env) {
@@ -318,7 +351,8 @@ TEST_CASE("an ask times out on virtual time, without waiting on the wall clock",
     std::optional<RpcResult<Message>> reply;
     auto wall = std::chrono::steady_clock::now();
     b.endpoint_ref(rpc::RpcAddress{"host-a", 7077}, "silent")
-        .ask(test::ping(1), RpcTimeout{30s, "ember.rpc.askTimeout"}, [&](RpcResult<Message> r) { reply = std::move(r); });
+        .ask(test::ping(1), RpcTimeout{30s, "ember.rpc.askTimeout"},
+             [&](RpcResult<Message> r) { reply = std::move(r); });
     sim.run_for(29s);
     CHECK_FALSE(reply.has_value());
     REQUIRE(sim.run_until([&] { return reply.has_value(); }, 2s));
@@ -408,7 +442,8 @@ TEST_CASE("a killed env drops off the network and restarts as a new incarnation"
     REQUIRE(sim.run_until([&] { return r3.has_value(); }, 1s));
     REQUIRE(r3->has_value());
     CHECK((*r3)->get<tw::Pong>().getN() == 3);
-    CHECK_THAT(sim.trace_text(), Catch::Contains("kill server") && Catch::Contains("start server at host-s:7077 (incarnation 2)"));
+    CHECK_THAT(sim.trace_text(), Catch::Contains("kill server") &&
+                                     Catch::Contains("start server at host-s:7077 (incarnation 2)"));
 }
 
 TEST_CASE("the same seed gives the same run, event for event; another seed another run", "[sim]") {
@@ -434,7 +469,8 @@ TEST_CASE("kills, restarts and partitions drawn from the seed replay exactly", "
     CHECK(a.trace != c.trace);
     CHECK(a.outcomes.size() > 1000);
     CHECK_THAT(a.trace, Catch::Contains(" kill e") && Catch::Contains("(incarnation 2)") &&
-                            Catch::Contains(" partition h") && Catch::Contains(" heal h"));
+                            Catch::Contains(" partition h") && Catch::Contains(" heal h") &&
+                            Catch::Contains(" clog h"));
     auto ok = std::count_if(a.outcomes.begin(), a.outcomes.end(), [](auto& o) { return o.rfind("ok", 0) == 0; });
     CHECK(ok > 0);
     CHECK(static_cast<std::size_t>(ok) < a.outcomes.size());  // the faults cost some asks
