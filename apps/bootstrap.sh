@@ -30,7 +30,9 @@ ember_install "${EMBER_PACKAGES[@]}"
 if [ "${1:-}" = --no-build ]; then
     return 0
 fi
+# --wrap-mode=nodownload: every dependency comes from the Debian packages above; a missing one
+# fails here instead of falling back to a download of subprojects/*.wrap.
 if [ ! -f "$EMBER_BUILD_DIR/build.ninja" ]; then
-    meson setup "$EMBER_BUILD_DIR" "$EMBER_ROOT" >&2
+    meson setup --wrap-mode=nodownload "$EMBER_BUILD_DIR" "$EMBER_ROOT" >&2
 fi
 ninja -C "$EMBER_BUILD_DIR" >&2

@@ -40,6 +40,7 @@ RpcResult<std::shared_ptr<Inbox>> Dispatcher::register_endpoint(
         loop = own.get();
     }
     auto inbox = std::make_shared<Inbox>(name, std::move(endpoint), *loop, !options.dedicated_thread);
+    inbox->endpoint().inbox_ = inbox;
     inboxes_.emplace(name, inbox);
     if (own) dedicated_.emplace(inbox.get(), std::move(own));
     ++live_;

@@ -4,9 +4,9 @@
 namespace ember::rpc::detail {
 
 void EndpointVerifier::receive_and_reply(const Message& msg, RpcCallContext ctx) {
-    auto check = msg.get<wire::CheckExistence>();
+    auto check = msg.get<rpc_wire::CheckExistence>();
     bool exists = exists_({check.getName().begin(), check.getName().size()});
-    ctx.reply<wire::CheckExistenceReply>([&](wire::CheckExistenceReply::Builder b) { b.setExists(exists); });
+    ctx.reply<rpc_wire::CheckExistenceReply>([&](rpc_wire::CheckExistenceReply::Builder b) { b.setExists(exists); });
 }
 
 }  // namespace ember::rpc::detail

@@ -5,6 +5,7 @@
 #include "rpc/endpoint_verifier.hpp"
 #include "rpc/log.hpp"
 #include "rpc/transport/asio_network.hpp"
+#include "rpc/wire_error.hpp"
 
 #include <fmt/format.h>
 
@@ -80,7 +81,7 @@ RpcResult<std::shared_ptr<EnvCore>> EnvCore::create(RpcEnvConfig config, Network
         core->network_ = std::make_unique<transport::AsioNetwork>(*core->io_, core->transport_options_);
     }
     core->next_request_id_ = core->network_->request_id_base();
-    core->timer_ = core->network_->make_timer();
+    core->timers_ = TimerService::on_network(*core->network_);
     core->idle_timer_ = core->network_->make_timer();
     core->dispatcher_ = std::make_unique<Dispatcher>(*core->io_, core->config_.name);
     core->arm_idle_check();
@@ -162,8 +163,8 @@ void EnvCore::lookup(std::string_view uri, std::function<void(RpcResult<RpcEndpo
         return;
     }
     RpcEndpointRef verifier = make_ref(parsed->address, std::string(EndpointVerifier::kName));
-    auto msg = OutgoingMessage::make<wire::CheckExistence>(
-        [&](wire::CheckExistence::Builder b) { b.setName(parsed->name); });
+    auto msg = OutgoingMessage::make<rpc_wire::CheckExistence>(
+        [&](rpc_wire::CheckExistence::Builder b) { b.setName(parsed->name); });
     std::weak_ptr<EnvCore> weak = weak_from_this();
     ask(verifier, std::move(msg), RpcTimeout::lookup(conf()),
         [weak, whole, target = *parsed, done = std::move(done)](RpcResult<Message> r) {
@@ -172,7 +173,7 @@ void EnvCore::lookup(std::string_view uri, std::function<void(RpcResult<RpcEndpo
                 done(RpcError{RpcErrc::env_stopped, "RpcEnv already stopped"});
             } else if (!r) {
                 done(r.error());
-            } else if (auto reply = r->try_get<wire::CheckExistenceReply>(); reply && reply->getExists()) {
+            } else if (auto reply = r->try_get<rpc_wire::CheckExistenceReply>(); reply && reply->getExists()) {
                 done(core->make_ref(target.address, target.name));
             } else {
                 done(RpcError{RpcErrc::endpoint_not_found, "Cannot find endpoint: " + whole});
@@ -202,7 +203,7 @@ void EnvCore::send(const RpcEndpointRef& to, OutgoingMessage msg) {
         log::get("rpc")->debug("Dropping one-way message to {}: RpcEnv already stopped", to.to_string());
         return;
     }
-    d->envelope.setKind(wire::Kind::ONE_WAY);
+    d->envelope.setKind(rpc_wire::Kind::ONE_WAY);
     d->envelope.setReceiver(to.name());
     stamp_sender(*d);
     if (is_local(to)) {
@@ -230,20 +231,29 @@ std::uint64_t EnvCore::ask(const RpcEndpointRef& to, OutgoingMessage msg, RpcTim
     if (Inbox* current = Inbox::current(); current && route_to_caller) p.caller = current->weak_from_this();
     p.target = to;
     p.timeout = std::move(timeout);
-    bool rearm = false;
-    auto deadline = network_->now() + p.timeout.duration;
+    auto duration = p.timeout.duration;
+    auto deadline = network_->now() + duration;  // for waits for queue room
     {
         std::lock_guard lk(ask_mu_);
-        p.deadline = deadlines_.emplace(deadline, id);
         asks_.emplace(id, std::move(p));
-        if (deadline < armed_at_) {
-            armed_at_ = deadline;
-            rearm = true;
+    }
+    // The deadline goes through the env's timer service (its clock), after the ask is entered,
+    // so that it always finds it.
+    auto timer = timers_->schedule_direct(timers_->now() + duration, [weak = weak_from_this(), id] {
+        if (auto self = weak.lock()) self->on_ask_timeout(id);
+    });
+    bool gone = false;
+    {
+        std::lock_guard lk(ask_mu_);
+        if (auto it = asks_.find(id); it != asks_.end()) {
+            it->second.timer = timer;
+        } else {
+            gone = true;  // failed meanwhile (the env stopped)
         }
     }
-    if (rearm) arm_timer();
+    if (gone) timers_->cancel(timer);
 
-    d->envelope.setKind(wire::Kind::REQUEST);
+    d->envelope.setKind(rpc_wire::Kind::REQUEST);
     d->envelope.setRequestId(id);
     d->envelope.setReceiver(to.name());
     stamp_sender(*d);
@@ -278,6 +288,10 @@ void EnvCore::deliver_local(const std::string& receiver, std::unique_ptr<Outgoin
         return;
     }
     (*data)->sender_address = address_;
+    if ((*data)->envelope.hasOrigin()) {  // forwarded: the first sender's address
+        auto o = (*data)->envelope.getOrigin();
+        (*data)->sender_address = RpcAddress{o.getHost(), o.getPort()};
+    }
     (*data)->env = weak_from_this();
     Message m = MessageData::to_message(std::move(*data));
     if (request_id) {
@@ -363,9 +377,9 @@ void EnvCore::send_cancel(const RpcEndpointRef& to, std::uint64_t request_id) {
         if (auto it = outboxes_.find(to.address()); it != outboxes_.end()) outbox = it->second;
     }
     if (!conn && !outbox) return;
-    auto m = OutgoingMessage::make<wire::Ack>();
+    auto m = OutgoingMessage::make<rpc_wire::Ack>();
     auto d = m.release();
-    d->envelope.setKind(wire::Kind::CANCEL);
+    d->envelope.setKind(rpc_wire::Kind::CANCEL);
     d->envelope.setRequestId(request_id);
     d->envelope.setReceiver(to.name());
     stamp_sender(*d);
@@ -421,10 +435,10 @@ void EnvCore::complete_ask(std::uint64_t request_id, RpcResult<Message> result) 
         auto it = asks_.find(request_id);
         if (it == asks_.end()) return;  // completed already: a late reply, a second reply
         p = std::move(it->second);
-        deadlines_.erase(p.deadline);
         asks_.erase(it);
         local_contexts_.erase(request_id);
     }
+    if (p.timer != 0) timers_->cancel(p.timer);
     if (auto caller = p.caller.lock()) {
         caller->post(Closure{[done = std::move(p.done), r = std::move(result)]() mutable { done(std::move(r)); }},
                      true);
@@ -459,7 +473,7 @@ void EnvCore::reply_remote(const std::weak_ptr<transport::Connection>& conn, std
         return;
     }
     auto d = reply.release();
-    d->envelope.setKind(wire::Kind::RESPONSE);
+    d->envelope.setKind(rpc_wire::Kind::RESPONSE);
     d->envelope.setRequestId(request_id);
     stamp_sender(*d);
     // A reply that could never arrive becomes a failure frame, so the asker hears at once.
@@ -496,12 +510,12 @@ void EnvCore::fail_remote(const std::weak_ptr<transport::Connection>& conn, std:
                           const RpcError& error) {
     auto c = conn.lock();
     if (!c || !c->is_active()) return;
-    auto m = OutgoingMessage::make<wire::RpcFailure>([&](wire::RpcFailure::Builder b) {
-        b.setCode(static_cast<std::uint16_t>(error.code));
+    auto m = OutgoingMessage::make<rpc_wire::RpcFailure>([&](rpc_wire::RpcFailure::Builder b) {
+        b.setCode(to_wire(error.code));
         b.setMessage(error.message);
     });
     auto d = m.release();
-    d->envelope.setKind(wire::Kind::FAILURE);
+    d->envelope.setKind(rpc_wire::Kind::FAILURE);
     d->envelope.setRequestId(request_id);
     stamp_sender(*d);
     if (c->send(std::move(d), 0, transport::WhenFull::exceed) != transport::SendResult::queued) {
@@ -509,50 +523,21 @@ void EnvCore::fail_remote(const std::weak_ptr<transport::Connection>& conn, std:
     }
 }
 
-void EnvCore::arm_timer() {
-    timer_->post([weak = weak_from_this()] {
-        auto self = weak.lock();
-        if (!self) return;
-        Clock::time_point earliest;
-        {
-            std::lock_guard lk(self->ask_mu_);
-            if (self->deadlines_.empty()) {
-                self->armed_at_ = Clock::time_point::max();
-                return;
-            }
-            earliest = self->deadlines_.begin()->first;
-            self->armed_at_ = earliest;
-        }
-        self->timer_->expires_at(earliest, [weak] {
-            if (auto s = weak.lock()) s->on_timer();
-        });
-    });
-}
-
-void EnvCore::on_timer() {
-    struct Expired {
-        std::uint64_t id;
-        RpcEndpointRef target;
-        RpcError error;
-    };
-    std::vector<Expired> expired;
+void EnvCore::on_ask_timeout(std::uint64_t request_id) {
+    RpcEndpointRef target;
+    RpcError error;
     {
         std::lock_guard lk(ask_mu_);
-        auto now = network_->now();
-        for (auto it = deadlines_.begin(); it != deadlines_.end() && it->first <= now; ++it) {
-            auto& p = asks_.at(it->second);
-            expired.push_back({it->second, p.target, RpcError{RpcErrc::timeout, p.timeout.message(peer_of(p.target))}});
-        }
-        armed_at_ = Clock::time_point::max();
+        auto it = asks_.find(request_id);
+        if (it == asks_.end()) return;  // completed meanwhile
+        target = it->second.target;
+        error = RpcError{RpcErrc::timeout, it->second.timeout.message(peer_of(target))};
     }
-    for (auto& e : expired) {
-        // As abort: the receiver hears first (its context turns cancelled() and a late reply is
-        // dropped there), then the asker. Spark's NettyRpcEnv tells the receiver nothing.
-        send_cancel(e.target, e.id);
-        forget_outstanding(e.target, e.id);
-        complete_ask(e.id, std::move(e.error));
-    }
-    arm_timer();
+    // As abort: the receiver hears first (its context turns cancelled() and a late reply is
+    // dropped there), then the asker. Spark's NettyRpcEnv tells the receiver nothing.
+    send_cancel(target, request_id);
+    forget_outstanding(target, request_id);
+    complete_ask(request_id, std::move(error));
 }
 
 // -- connections -------------------------------------------------------------------------------
@@ -637,15 +622,19 @@ void EnvCore::route_frame(const std::shared_ptr<transport::Connection>& conn,
         }
     }
     frame->sender_address = sender;
+    if (env.hasOrigin()) {  // forwarded: the receiver sees the first sender (the connection stays the forwarder's)
+        auto o = env.getOrigin();
+        frame->sender_address = RpcAddress{o.getHost(), o.getPort()};
+    }
     frame->env = weak_from_this();
     frame->connection = conn;
     std::uint64_t id = env.getRequestId();
     switch (env.getKind()) {
-        case wire::Kind::ONE_WAY:
-        case wire::Kind::REQUEST: {
+        case rpc_wire::Kind::ONE_WAY:
+        case rpc_wire::Kind::REQUEST: {
             auto text = env.getReceiver();
             std::string_view receiver(text.begin(), text.size());
-            bool request = env.getKind() == wire::Kind::REQUEST;
+            bool request = env.getKind() == rpc_wire::Kind::REQUEST;
             auto inbox = dispatcher_->find(receiver);
             if (!inbox) {
                 RpcError e{RpcErrc::endpoint_not_found,
@@ -668,17 +657,17 @@ void EnvCore::route_frame(const std::shared_ptr<transport::Connection>& conn,
             }
             return;
         }
-        case wire::Kind::RESPONSE:
+        case rpc_wire::Kind::RESPONSE:
             conn->complete_request(id);
             complete_ask(id, MessageData::to_message(std::move(frame)));
             return;
-        case wire::Kind::FAILURE: {
+        case rpc_wire::Kind::FAILURE: {
             conn->complete_request(id);
             RpcError e{RpcErrc::remote_failure, "remote failure"};
             try {
-                if (env.getPayloadTypeId() == capnp::typeId<wire::RpcFailure>()) {
-                    auto f = env.getPayload().getAs<wire::RpcFailure>();
-                    e.code = static_cast<RpcErrc>(f.getCode());
+                if (env.getPayloadTypeId() == capnp::typeId<rpc_wire::RpcFailure>()) {
+                    auto f = env.getPayload().getAs<rpc_wire::RpcFailure>();
+                    e.code = from_wire(f.getCode());
                     e.message = f.getMessage();
                 }
             } catch (const kj::Exception& ex) {
@@ -687,7 +676,7 @@ void EnvCore::route_frame(const std::shared_ptr<transport::Connection>& conn,
             complete_ask(id, std::move(e));
             return;
         }
-        case wire::Kind::CANCEL:
+        case rpc_wire::Kind::CANCEL:
             // The context asks the connection when it replies or is asked cancelled().
             conn->mark_cancelled(id);
             return;
@@ -793,9 +782,8 @@ void EnvCore::finish_shutdown() {
         std::unique_lock lk(outbox_mu_);
         connections_cv_.wait_for(lk, std::chrono::seconds(2), [this] { return connections_.empty(); });
     }
-    for (auto* t : {timer_.get(), idle_timer_.get()}) {
-        if (t) t->post([t] { t->cancel(); });
-    }
+    if (auto* t = idle_timer_.get()) t->post([t] { t->cancel(); });
+    if (timers_) timers_->shutdown();
     if (!threaded) drive_until([] { return false; });  // what the stops left queued (the cancels)
     io_->stop();
     io_->join();

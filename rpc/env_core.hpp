@@ -9,6 +9,7 @@
 #include "rpc/network.hpp"
 #include "rpc/outbox.hpp"
 #include "rpc/rpc_env.hpp"
+#include "rpc/timer_service.hpp"
 #include "rpc/transport/transport_client.hpp"
 
 #include <atomic>
@@ -45,6 +46,8 @@ public:
     MessageLoop& io() noexcept { return *io_; }
     Network& network() noexcept { return *network_; }
     const transport::TransportOptions& transport_options() const noexcept { return transport_options_; }
+    /// The endpoints' timers (RpcEndpoint::schedule_once / schedule_every).
+    TimerService& timers() noexcept { return *timers_; }
 
     // -- endpoints ---------------------------------------------------------------------------
     RpcResult<RpcEndpointRef> setup_endpoint(RpcEnv* facade, std::string name,
@@ -103,7 +106,7 @@ private:
         std::weak_ptr<Inbox> caller;  // completion runs on the asking endpoint's loop
         RpcEndpointRef target;
         RpcTimeout timeout;
-        std::multimap<std::chrono::steady_clock::time_point, std::uint64_t>::iterator deadline;
+        std::uint64_t timer = 0;  // its deadline in timers_
     };
 
     EnvCore(RpcEnvConfig config, int io_threads);
@@ -130,8 +133,8 @@ private:
     void forget_outstanding(const RpcEndpointRef& to, std::uint64_t request_id);
     bool is_local(const RpcEndpointRef& to) const;
     void route_frame(const std::shared_ptr<transport::Connection>& conn, std::shared_ptr<MessageData> frame);
-    void arm_timer();
-    void on_timer();
+    /// An ask's deadline passed (a timer of timers_).
+    void on_ask_timeout(std::uint64_t request_id);
     void finish_shutdown();
     /// Single-threaded networks: runs the env's loop until `done` or until it has nothing to run.
     void drive_until(const std::function<bool()>& done);
@@ -147,6 +150,9 @@ private:
     std::unique_ptr<MessageLoop> io_;
     std::unique_ptr<Dispatcher> dispatcher_;
     std::unique_ptr<Network> network_;
+    // Endpoint timers and ask deadlines, on network_'s clock and one timer of network_ (virtual
+    // time in a simulation). After network_: destroyed before it.
+    std::shared_ptr<TimerService> timers_;
 
     std::mutex outbox_mu_;
     std::unordered_map<RpcAddress, std::shared_ptr<Outbox>> outboxes_;                  // guarded by outbox_mu_
@@ -156,10 +162,7 @@ private:
     std::mutex ask_mu_;
     std::unordered_map<std::uint64_t, PendingAsk> asks_;                        // guarded by ask_mu_
     std::unordered_map<std::uint64_t, std::weak_ptr<CallContextImpl>> local_contexts_;  // guarded by ask_mu_
-    std::multimap<std::chrono::steady_clock::time_point, std::uint64_t> deadlines_;  // guarded by ask_mu_
-    std::chrono::steady_clock::time_point armed_at_ = std::chrono::steady_clock::time_point::max();  // guarded by ask_mu_
     std::atomic<std::uint64_t> next_request_id_{1};
-    std::unique_ptr<Network::Timer> timer_;       // ask deadlines
     std::unique_ptr<Network::Timer> idle_timer_;  // idle connections
 
     std::atomic<bool> stopped_{false};

@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <kj/exception.h>
 
+#include <coroutine>
 #include <optional>
 
 namespace ember::rpc::detail {
@@ -42,6 +43,16 @@ Inbox::~Inbox() = default;
 
 Inbox* Inbox::current() noexcept { return t_current; }
 
+void Inbox::add_coroutine(void* frame) {
+    std::lock_guard lk(mu_);
+    coroutines_.insert(frame);
+}
+
+void Inbox::remove_coroutine(void* frame) noexcept {
+    std::lock_guard lk(mu_);
+    coroutines_.erase(frame);
+}
+
 bool Inbox::post(InboxMessage m, bool may_run_inline) {
     bool dropped = false;
     {
@@ -55,6 +66,7 @@ bool Inbox::post(InboxMessage m, bool may_run_inline) {
         }
     }
     if (dropped) {
+        if (auto* c = std::get_if<Closure>(&m); c && c->quiet) return false;
         log::get("rpc")->warn("Drop {} because endpoint {} is stopped", kind_name(m), name_);
         if (auto* rpc = std::get_if<RpcMessage>(&m)) {
             rpc->ctx.send_failure(
@@ -136,7 +148,19 @@ void Inbox::process(InboxMessage& m) {
                 safely([&] { endpoint_->on_start(); }, nullptr);
             } else if constexpr (std::is_same_v<T, OnStop>) {
                 endpoint_->self_ = RpcEndpointRef{};  // Spark: self is null inside onStop
+                endpoint_->cancel_timers();
                 safely([&] { endpoint_->on_stop(); }, nullptr);
+                // Coroutines still waiting never resume (their continuations are dropped from now
+                // on): destroy them, so their locals go (a held RpcCallContext fails its ask with
+                // no_reply) and their futures fail. A destroyed frame may finish another's future,
+                // whose continuation is dropped as well: nothing runs user code past on_stop but
+                // these destructors.
+                std::unordered_set<void*> frames;
+                {
+                    std::lock_guard lk(mu_);
+                    frames.swap(coroutines_);
+                }
+                for (void* f : frames) std::coroutine_handle<>::from_address(f).destroy();
                 if (on_stopped_) on_stopped_();
             } else if constexpr (std::is_same_v<T, OneWayMessage>) {
                 safely([&] { endpoint_->receive(msg.msg); }, nullptr);

@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_set>
 #include <variant>
 
 namespace ember::rpc::detail {
@@ -40,9 +41,12 @@ struct RemoteProcessConnectionError {
     RpcError error;
     RpcAddress address;
 };
-/// Work run on the endpoint's loop: ask completions for the endpoint, RpcEnv::post_task.
+/// Work run on the endpoint's loop: ask completions for the endpoint, RpcEnv::post_task, timer
+/// callbacks, future continuations and coroutine resumptions (`quiet`: dropped after the stop
+/// without a warning, as those expect to be).
 struct Closure {
     std::function<void()> fn;
+    bool quiet = false;
 };
 using InboxMessage = std::variant<OnStart, OnStop, OneWayMessage, RpcMessage, RemoteProcessConnected,
                                   RemoteProcessDisconnected, RemoteProcessConnectionError, Closure>;
@@ -76,6 +80,11 @@ public:
     /// The inbox whose handler the calling thread is running, or nullptr.
     static Inbox* current() noexcept;
 
+    /// Coroutine frames started in this endpoint's handlers (RpcFuture coroutines) and not yet
+    /// finished: the ones still suspended when on_stop has run are destroyed then, unresumed.
+    void add_coroutine(void* frame);
+    void remove_coroutine(void* frame) noexcept;
+
 private:
     void drain();
     void process(InboxMessage& m);
@@ -90,6 +99,7 @@ private:
     std::deque<InboxMessage> queue_;    // guarded by mu_
     bool draining_ = false;             // guarded by mu_: one drain at a time (Spark Inbox)
     bool stopped_ = false;              // guarded by mu_
+    std::unordered_set<void*> coroutines_;  // guarded by mu_
 };
 
 }  // namespace ember::rpc::detail

@@ -1,14 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "rpc/log.hpp"
 
+#include <spdlog/cfg/helpers.h>
+#include <spdlog/details/registry.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
-#include <atomic>
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include <pthread.h>
@@ -17,15 +21,99 @@ namespace ember::log {
 namespace {
 
 std::mutex g_mu;
-std::atomic<int> g_level{-1};  // -1: not decided yet
 
-spdlog::level::level_enum default_level() {
-    int l = g_level.load();
-    if (l >= 0) return static_cast<spdlog::level::level_enum>(l);
-    const char* env = std::getenv("EMBER_LOG_LEVEL");
-    auto lvl = env ? spdlog::level::from_str(env) : spdlog::level::warn;
-    if (env && lvl == spdlog::level::off && std::string_view(env) != "off") lvl = spdlog::level::warn;
-    return lvl;
+/// The level spec in force: EMBER_LOG_LEVEL, SPDLOG_LEVEL and load_levels() entries, joined with
+/// commas (spdlog's loader replaces the per-logger levels it was given before, so each load passes
+/// all of them; later entries win), and what it says: whether it sets the default level, and
+/// which loggers it names. Guarded by g_spec_mu.
+std::mutex g_spec_mu;
+std::string g_spec;
+bool g_spec_has_default = false;
+std::unordered_set<std::string> g_spec_names;
+
+std::string env_or_empty(const char* name) {
+    const char* v = std::getenv(name);
+    return v ? std::string(v) : std::string();
+}
+
+std::string trimmed(std::string s) {
+    s.erase(0, s.find_first_not_of(" \t\r\n"));
+    s.erase(s.find_last_not_of(" \t\r\n") + 1);
+    return s;
+}
+
+/// Notes what `spec`'s valid entries set (as spdlog's loader reads them), appends them to
+/// `valid`, and returns the entries whose level spdlog does not know (its loader would skip them,
+/// but only after one replaced an earlier valid entry for the same logger).
+std::vector<std::string> note_entries(std::string_view spec, std::string& valid) {
+    std::vector<std::string> bad;
+    for (std::size_t at = 0; at <= spec.size();) {
+        std::size_t comma = std::min(spec.find(',', at), spec.size());
+        std::string entry(spec.substr(at, comma - at));
+        at = comma + 1;
+        if (trimmed(entry).empty()) continue;
+        auto eq = entry.find('=');
+        std::string name = eq == std::string::npos ? std::string() : trimmed(entry.substr(0, eq));
+        std::string level = trimmed(eq == std::string::npos ? entry : entry.substr(eq + 1));
+        for (auto& c : level) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (spdlog::level::from_str(level) == spdlog::level::off && level != "off") {
+            bad.push_back(trimmed(entry));
+            continue;
+        }
+        if (name.empty()) {
+            g_spec_has_default = true;
+        } else {
+            g_spec_names.insert(name);
+        }
+        if (!valid.empty()) valid += ',';
+        valid += entry;
+    }
+    return bad;
+}
+
+/// Appends `more` to the spec in force and loads the whole with spdlog's loader. Returns the
+/// entries of `more` that were ignored.
+std::vector<std::string> apply_more(std::string_view more) {
+    if (trimmed(std::string(more)).empty()) return {};
+    std::lock_guard lk(g_spec_mu);
+    // spdlog's loader ignores a spec over 512 characters whole.
+    if (g_spec.size() + 1 + more.size() > 512) return {std::string(more) + " (the levels given add up to over 512 characters)"};
+    std::string spec = g_spec;
+    auto bad = note_entries(more, spec);
+    if (spec != g_spec) {
+        g_spec = std::move(spec);
+        spdlog::cfg::helpers::load_levels(g_spec);
+    }
+    return bad;
+}
+
+/// True if the spec in force decides `name`'s level (else an ember logger starts at warn).
+bool spec_decides(const std::string& name) {
+    std::lock_guard lk(g_spec_mu);
+    return g_spec_has_default || g_spec_names.count(name) > 0;
+}
+
+void warn_ignored(const char* where, const std::vector<std::string>& ignored);
+
+/// Loads EMBER_LOG_LEVEL and SPDLOG_LEVEL once, before the first ember logger exists.
+void init_levels() {
+    static std::once_flag once;
+    std::vector<std::string> ignored_ember, ignored_spdlog;
+    bool first = false;
+    std::call_once(once, [&] {
+        first = true;
+        ignored_ember = apply_more(env_or_empty("EMBER_LOG_LEVEL"));
+        ignored_spdlog = apply_more(env_or_empty("SPDLOG_LEVEL"));
+    });
+    if (!first) return;
+    warn_ignored("EMBER_LOG_LEVEL", ignored_ember);
+    warn_ignored("SPDLOG_LEVEL", ignored_spdlog);
+}
+
+void warn_ignored(const char* where, const std::vector<std::string>& ignored) {
+    for (const auto& e : ignored) {
+        get("ember")->warn("{}: ignoring '{}': not a level (trace, debug, info, warn, error, critical, off)", where, e);
+    }
 }
 
 // %N in the pattern: the thread's name (set_thread_name), as Spark logs show thread names.
@@ -44,6 +132,7 @@ public:
 }  // namespace
 
 std::shared_ptr<spdlog::logger> get(std::string_view name) {
+    init_levels();
     std::string n(name);
     if (auto l = spdlog::get(n)) return l;
     std::lock_guard lk(g_mu);
@@ -52,14 +141,51 @@ std::shared_ptr<spdlog::logger> get(std::string_view name) {
     auto formatter = std::make_unique<spdlog::pattern_formatter>();
     formatter->add_flag<ThreadNameFlag>('N').set_pattern("[%H:%M:%S.%e] [%n] [%l] [%N] %v");
     logger->set_formatter(std::move(formatter));
-    logger->set_level(default_level());
+    // The registry gave it the spec's level; without one, ember's default is warn (spdlog's is
+    // info, which stays the default of the application's own loggers).
+    if (!spec_decides(n)) logger->set_level(spdlog::level::warn);
     logger->flush_on(spdlog::level::warn);
     return logger;
 }
 
 void set_level(spdlog::level::level_enum level) {
-    g_level.store(static_cast<int>(level));
-    spdlog::apply_all([level](const std::shared_ptr<spdlog::logger>& l) { l->set_level(level); });
+    init_levels();
+    std::lock_guard lk(g_spec_mu);
+    g_spec = spdlog::level::to_string_view(level).data();
+    g_spec_has_default = true;
+    g_spec_names.clear();
+    spdlog::details::registry::instance().set_levels({}, &level);
+}
+
+std::vector<std::string> load_levels(std::string_view spec) {
+    init_levels();
+    return apply_more(spec);
+}
+
+std::vector<std::string> take_argv_levels(int& argc, char** argv) {
+    // spdlog::cfg::load_argv_levels reads the same arguments, but loads each alone (dropping
+    // the environment's per-logger levels) and leaves them in argv for the application to trip on.
+    constexpr std::string_view prefix = "SPDLOG_LEVEL=";
+    std::string more;
+    int kept = argc > 0 ? 1 : 0;
+    for (int i = kept; i < argc; ++i) {
+        std::string_view arg = argv[i];
+        if (arg.starts_with(prefix)) {
+            if (!more.empty()) more += ',';
+            more += arg.substr(prefix.size());
+        } else {
+            argv[kept++] = argv[i];
+        }
+    }
+    argc = kept;
+    argv[argc] = nullptr;
+    if (more.empty()) return {};
+    auto ignored = load_levels(more);
+    warn_ignored("SPDLOG_LEVEL argument", ignored);
+    std::string exported = env_or_empty("SPDLOG_LEVEL");
+    exported += (exported.empty() ? "" : ",") + more;
+    ::setenv("SPDLOG_LEVEL", exported.c_str(), 1);
+    return ignored;
 }
 
 void set_thread_name(const std::string& name) {

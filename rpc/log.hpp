@@ -12,17 +12,37 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ember::log {
 
-/// The logger named `name`, created on first use with ember's pattern
-/// `[time] [name] [level] [thread] message` on stderr. Its level follows EMBER_LOG_LEVEL
-/// (trace, debug, info, warn, error, off; default warn).
+/// The logger named `name` ("rpc", "transport", "scheduler", "storage", "shuffle", "ui",
+/// "history", "ember"), created on first use with ember's pattern
+/// `[time] [name] [level] [thread] message` on stderr. Its level comes from spdlog's registry:
+/// warn unless the environment says otherwise. The first call loads the environment's levels
+/// with spdlog's loader (spdlog/cfg), EMBER_LOG_LEVEL first and then SPDLOG_LEVEL (its entries
+/// win), both in spdlog's syntax: `LEVEL` for every logger and `NAME=LEVEL` for one, separated by
+/// commas, e.g. `SPDLOG_LEVEL=info,rpc=debug`. Levels: trace, debug, info, warn, error,
+/// critical, off. Entries with an unknown level are ignored with a warning on "ember".
 /// Threading: thread-safe.
 std::shared_ptr<spdlog::logger> get(std::string_view name);
 
-/// Sets the level of every ember logger, now and for loggers created later.
+/// Sets the level of every logger, now and for loggers created later, dropping per-logger levels.
 void set_level(spdlog::level::level_enum level);
+
+/// Applies a level spec in SPDLOG_LEVEL's syntax (see get()) with spdlog's loader
+/// (spdlog::cfg::helpers::load_levels), as if it were the environment's: a `LEVEL` entry sets the
+/// default, `NAME=LEVEL` entries replace the per-logger levels given before, for existing loggers
+/// and those created later. Returns the entries it ignored: those with an unknown level, or the
+/// whole spec if all levels given so far would add up to over 512 characters (spdlog's limit).
+/// Threading: thread-safe.
+std::vector<std::string> load_levels(std::string_view spec);
+
+/// Takes `SPDLOG_LEVEL=SPEC` arguments (spdlog::cfg::load_argv_levels) out of argv and applies
+/// them after the environment's levels, and exports the resulting spec as SPDLOG_LEVEL so
+/// processes started later (local-cluster executors) log at the same levels. Call from main()
+/// before any thread starts (it calls setenv). Returns the entries it ignored.
+std::vector<std::string> take_argv_levels(int& argc, char** argv);
 
 /// Names the calling thread (visible in logs, top and gdb); truncated to 15 characters.
 void set_thread_name(const std::string& name);

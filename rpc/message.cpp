@@ -5,7 +5,9 @@
 #include "rpc/log.hpp"
 #include "rpc/rpc_endpoint_ref.hpp"
 
+#include <capnp/dynamic.h>
 #include <fmt/format.h>
+#include <kj/string.h>
 
 #include <cerrno>
 #include <cstring>
@@ -23,6 +25,7 @@ namespace {
 struct TypeNames {
     std::shared_mutex mu;
     std::unordered_map<std::uint64_t, std::string> names;  // guarded by mu
+    std::unordered_map<std::uint64_t, capnp::Schema> schemas;  // guarded by mu
 };
 
 TypeNames& type_names() {
@@ -36,6 +39,14 @@ void register_type_name(std::uint64_t id, std::string_view display_name) {
     auto& t = type_names();
     std::unique_lock lk(t.mu);
     t.names.try_emplace(id, display_name);
+}
+
+void register_type(capnp::Schema schema) {
+    auto name = schema.getShortDisplayName();
+    auto& t = type_names();
+    std::unique_lock lk(t.mu);
+    t.names.try_emplace(schema.getProto().getId(), std::string_view(name.begin(), name.size()));
+    t.schemas.try_emplace(schema.getProto().getId(), schema);
 }
 
 std::size_t OutgoingData::frame_bytes() {
@@ -62,6 +73,7 @@ Message MessageData::to_message(std::shared_ptr<MessageData> data) {
     // fails now (kj::Exception: the transport rejects the frame) rather than in the noexcept
     // Message::sender_name() a handler calls later, which would terminate the process.
     (void)data->envelope.getSenderName();
+    if (data->envelope.hasOrigin()) (void)data->envelope.getOrigin().getName();
     Message m;
     m.type_id_ = data->envelope.getPayloadTypeId();
     m.payload_ = data->envelope.getPayload();
@@ -103,7 +115,7 @@ RpcResult<std::shared_ptr<MessageData>> localize(std::unique_ptr<OutgoingData> o
         out->body.clear();
     }
     d->reader = std::make_unique<capnp::SegmentArrayMessageReader>(out->builder.getSegmentsForOutput());
-    d->envelope = d->reader->getRoot<wire::Envelope>();
+    d->envelope = d->reader->getRoot<rpc_wire::Envelope>();
     d->local = std::move(out);
     return d;
 }
@@ -130,17 +142,67 @@ std::string type_name(std::uint64_t type_id) {
     return fmt::format("0x{:016x}", type_id);
 }
 
+std::string to_text(std::uint64_t type_id, capnp::AnyPointer::Reader payload, std::size_t max_chars) {
+    std::optional<capnp::Schema> schema;
+    {
+        auto& t = detail::type_names();
+        std::shared_lock lk(t.mu);
+        if (auto it = t.schemas.find(type_id); it != t.schemas.end()) schema = it->second;
+    }
+    std::string out = type_name(type_id);
+    try {
+        if (schema && schema->getProto().isStruct()) {
+            auto dyn = payload.getAs<capnp::DynamicStruct>(schema->asStruct());
+            auto text = kj::str(dyn);
+            out.append(text.cStr(), text.size());
+        } else if (payload.isStruct()) {
+            out += fmt::format("({} words)", payload.targetSize().wordCount);
+        } else {
+            out += "(not a struct)";
+        }
+    } catch (const kj::Exception& e) {
+        out += fmt::format("(unreadable: {})", e.getDescription().cStr());
+    }
+    if (out.size() > max_chars) {
+        out.resize(max_chars);
+        out += "...";
+    }
+    return out;
+}
+
+std::string Message::text() const {
+    if (!data_) return "no message";
+    std::string t = to_text(type_id_, payload_);
+    if (auto n = body().size()) t += fmt::format(" + {} body bytes", n);
+    return t;
+}
+
+std::string OutgoingMessage::text() const {
+    std::string t = to_text(type_id_, payload_.asReader());
+    if (auto n = body_size()) t += fmt::format(" + {} body bytes", n);
+    return t;
+}
+
+OutgoingMessage OutgoingMessage::copy_of(const Message& msg) {
+    EMBER_REQUIRE(msg.data_ != nullptr, "OutgoingMessage::copy_of an empty Message");
+    OutgoingMessage m;
+    m.init_payload(msg.type_id());
+    m.payload_.set(msg.payload());
+    if (auto body = msg.body(); !body.empty()) m.add_body(SharedBytes{msg.data_, body});
+    return m;
+}
+
 std::span<const std::byte> Message::body() const noexcept {
     return data_ ? data_->body.span() : std::span<const std::byte>{};
 }
 
 std::string_view Message::sender_name() const noexcept {
     if (!data_) return {};
-    auto n = data_->envelope.getSenderName();
+    auto n = data_->envelope.hasOrigin() ? data_->envelope.getOrigin().getName() : data_->envelope.getSenderName();
     return {n.begin(), n.size()};
 }
 
-wire::Envelope::Reader Message::envelope() const {
+rpc_wire::Envelope::Reader Message::envelope() const {
     EMBER_REQUIRE(data_ != nullptr, "envelope() of an empty Message");
     return data_->envelope;
 }
@@ -162,7 +224,7 @@ OutgoingMessage::OutgoingMessage(OutgoingMessage&&) noexcept = default;
 OutgoingMessage& OutgoingMessage::operator=(OutgoingMessage&&) noexcept = default;
 
 void OutgoingMessage::init_payload(std::uint64_t type_id) {
-    d_->envelope = d_->builder.initRoot<wire::Envelope>();
+    d_->envelope = d_->builder.initRoot<rpc_wire::Envelope>();
     d_->envelope.setPayloadTypeId(type_id);
     payload_ = d_->envelope.getPayload();
     type_id_ = type_id;

@@ -21,6 +21,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -34,11 +35,12 @@ struct OutgoingData;
 class EnvCore;
 /// Records the display name of a capnp struct type for messages and errors.
 void register_type_name(std::uint64_t id, std::string_view display_name);
+/// Records a capnp struct type's schema: its name, and its fields for to_text().
+void register_type(capnp::Schema schema);
 template <class T>
 void remember_type() {
     static const bool once = [] {
-        auto name = capnp::Schema::from<T>().getShortDisplayName();
-        register_type_name(capnp::typeId<T>(), std::string_view(name.begin(), name.size()));
+        register_type(capnp::Schema::from<T>());
         return true;
     }();
     (void)once;
@@ -48,6 +50,11 @@ void remember_type() {
 /// The capnp struct name for a type id ("LaunchTask"), or its hex id if this process never used
 /// that type ("0x9c1f...").
 std::string type_name(std::uint64_t type_id);
+
+/// A payload in Cap'n Proto's text form after its struct name, for test failures and logs:
+/// `Pong(n = 7)`. Types this process never used print as their hex id and word count
+/// (`0x9c1f...(3 words)`). Long renderings are cut at `max_chars` with "...".
+std::string to_text(std::uint64_t type_id, capnp::AnyPointer::Reader payload, std::size_t max_chars = 1000);
 
 /// A message received by an endpoint (or a reply received by an asker).
 ///
@@ -65,6 +72,9 @@ public:
     std::uint64_t type_id() const noexcept { return type_id_; }
     /// The payload's struct name, for logs and errors.
     std::string type_name() const { return rpc::type_name(type_id_); }
+    /// The payload as text, `Pong(n = 7)` (see rpc::to_text), plus ` + <n> body bytes` if a
+    /// body is attached.
+    std::string text() const;
 
     template <class T>
     bool is() const noexcept {
@@ -97,12 +107,12 @@ public:
     /// sender over the connection this message came on.
     RpcEndpointRef sender() const;
     /// Resolves an endpoint ref carried in this message's payload.
-    RpcEndpointRef ref(wire::EndpointRef::Reader r) const;
+    RpcEndpointRef ref(rpc_wire::EndpointRef::Reader r) const;
     /// Like ref(), but bound to the connection this message came over: what is sent through it
     /// reaches the process that sent this message, never whoever listens at the address `r`
     /// names (the driver talks to an executor this way, over the connection the executor
     /// registered on). For a local message, ref().
-    RpcEndpointRef connection_ref(wire::EndpointRef::Reader r) const;
+    RpcEndpointRef connection_ref(rpc_wire::EndpointRef::Reader r) const;
 
     /// True if this message arrived over the connection `ref` uses now (its bound connection,
     /// or the one this env opened to its address). An endpoint uses it to obey only a given
@@ -112,11 +122,12 @@ public:
     /// True if this message came over a connection (false: sent within this process).
     bool is_remote() const noexcept;
     /// The whole frame's envelope (kind, request id, sender, receiver), for protocol tests.
-    wire::Envelope::Reader envelope() const;
+    rpc_wire::Envelope::Reader envelope() const;
 
 private:
     friend struct detail::MessageData;
     friend class detail::EnvCore;
+    friend class OutgoingMessage;
     [[noreturn]] void throw_wrong_type(std::uint64_t expected) const;
 
     std::shared_ptr<const detail::MessageData> data_;
@@ -151,11 +162,19 @@ public:
         fill(m.payload<T>());
         return m;
     }
+    /// A copy of a received message, to send on unchanged: the same type id, the same payload
+    /// (deep-copied) and the same body bytes (shared with `msg`, not copied). The envelope
+    /// (kind, sender, receiver) is the new send's. RpcEndpointRef::forward uses it.
+    static OutgoingMessage copy_of(const Message& msg);
     /// The payload as a T (it must have been made as a T).
     template <class T>
     typename T::Builder payload() {
         return payload_.getAs<T>();
     }
+    /// The untyped payload, read-only.
+    capnp::AnyPointer::Reader payload_reader() const { return payload_.asReader(); }
+    /// The payload as text, `Ping(n = 7)` (see rpc::to_text).
+    std::string text() const;
 
     std::uint64_t type_id() const noexcept { return type_id_; }
 
@@ -183,10 +202,22 @@ private:
     std::uint64_t type_id_ = 0;
 };
 
+/// Builds a message in one expression: `message<Ping>([](auto b) { b.setN(7); })` is
+/// `OutgoingMessage::make<Ping>(...)`, and `message<Ack>()` an empty Ack. Fill runs at once on
+/// the calling thread with T's capnp Builder.
+template <class T, class Fill>
+OutgoingMessage message(Fill&& fill) {
+    return OutgoingMessage::make<T>(std::forward<Fill>(fill));
+}
+template <class T>
+OutgoingMessage message() {
+    return OutgoingMessage::make<T>();
+}
+
 /// Prints "<type name> (<n> body bytes)".
 std::ostream& operator<<(std::ostream& os, const Message& m);
 
 /// Writes `ref` into a capnp EndpointRef field.
-void write_ref(wire::EndpointRef::Builder b, const RpcEndpointRef& ref);
+void write_ref(rpc_wire::EndpointRef::Builder b, const RpcEndpointRef& ref);
 
 }  // namespace ember::rpc

@@ -29,7 +29,7 @@ struct OutgoingData {
     // envelope with a small payload; bigger messages grow more segments on the heap.
     capnp::word first_segment[64] = {};
     capnp::MallocMessageBuilder builder{kj::arrayPtr(first_segment, 64)};
-    wire::Envelope::Builder envelope{nullptr};
+    rpc_wire::Envelope::Builder envelope{nullptr};
     std::vector<BodyPart> body;
     std::uint64_t body_size = 0;
 
@@ -44,7 +44,7 @@ struct MessageData {
     std::unique_ptr<OutgoingData> local;
     kj::Array<capnp::word> words;
     std::unique_ptr<capnp::MessageReader> reader;
-    wire::Envelope::Reader envelope;
+    rpc_wire::Envelope::Reader envelope;
     Bytes body;
     RpcAddress sender_address;
     std::weak_ptr<EnvCore> env;

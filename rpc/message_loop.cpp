@@ -10,6 +10,12 @@
 
 namespace ember::rpc::detail {
 
+namespace {
+thread_local bool t_loop_thread = false;
+}  // namespace
+
+bool MessageLoop::on_any_loop_thread() noexcept { return t_loop_thread; }
+
 MessageLoop::MessageLoop(std::string name, int threads, std::chrono::microseconds spin)
     : ioc_(threads), work_(ioc_.get_executor()), name_(std::move(name)), spin_(spin) {
     for (int i = 0; i < threads; ++i) {
@@ -24,6 +30,7 @@ MessageLoop::~MessageLoop() {
 
 void MessageLoop::run(std::size_t index) {
     log::set_thread_name(fmt::format("{}-{}", name_, index));
+    t_loop_thread = true;
     transport::block_sigpipe_on_this_thread();
     using clock = std::chrono::steady_clock;
     while (!stopping_.load(std::memory_order_relaxed)) {

@@ -36,6 +36,9 @@ public:
     std::size_t threads() const noexcept { return threads_.size(); }
     /// True if the calling thread is one of this loop's threads.
     bool in_this_thread() const noexcept { return ioc_.get_executor().running_in_this_thread(); }
+    /// True if the calling thread runs any MessageLoop (an env's I/O threads, a dedicated
+    /// endpoint's thread): there a blocking wait could wait for the thread itself.
+    static bool on_any_loop_thread() noexcept;
     /// Stops the threads after their current handler. Idempotent.
     void stop();
     /// Waits for the threads to exit (skips the calling thread if it is one of them).

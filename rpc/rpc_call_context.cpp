@@ -52,7 +52,7 @@ void LocalCallContext::do_reply(OutgoingMessage reply) {
     auto env = env_.lock();
     if (!env) return;
     auto d = reply.release();
-    d->envelope.setKind(wire::Kind::RESPONSE);
+    d->envelope.setKind(rpc_wire::Kind::RESPONSE);
     d->envelope.setRequestId(request_id_);
     auto data = localize(std::move(d));
     if (!data) {

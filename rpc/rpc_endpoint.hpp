@@ -8,7 +8,11 @@
 #include "rpc/rpc_endpoint_ref.hpp"
 #include "rpc/rpc_error.hpp"
 
+#include <chrono>
+#include <cstdint>
 #include <exception>
+#include <functional>
+#include <memory>
 #include <optional>
 
 namespace ember::rpc {
@@ -18,7 +22,30 @@ class RpcEnv;
 namespace detail {
 class Inbox;
 class EnvCore;
+class Dispatcher;
+class TimerService;
 }
+
+/// A timer set with RpcEndpoint::schedule_once or schedule_every. Empty (inert) when
+/// default-constructed or when the timer could not be set (the endpoint was stopping).
+/// Threading: thread-safe; a cheap copyable handle.
+class TimerHandle {
+public:
+    TimerHandle() = default;
+    TimerHandle(std::weak_ptr<detail::TimerService> service, std::uint64_t id)
+        : service_(std::move(service)), id_(id) {}
+    /// Cancels the timer: its callback does not start again. Called on the endpoint's loop (in
+    /// its handlers) that is exact; from another thread, a run already under way finishes.
+    /// Idempotent.
+    void cancel() const;
+    /// True while the timer is set: a one-shot timer until its callback started, a periodic one
+    /// until cancelled or its endpoint stopped.
+    bool active() const;
+
+private:
+    std::weak_ptr<detail::TimerService> service_;
+    std::uint64_t id_ = 0;
+};
 
 /// An actor that reacts to messages sent through an RpcEndpointRef.
 ///
@@ -36,6 +63,10 @@ class EnvCore;
 /// Callbacks must not block: they run on the env's I/O threads (unless the endpoint was set up
 /// with EndpointOptions::dedicated_thread), where a blocked callback stalls the network. Do
 /// blocking work on another thread and send the result back as a message.
+///
+/// Timers (schedule_once, schedule_every) and coroutines (functions returning RpcFuture that
+/// co_await asks) run on the endpoint's loop too, one at a time with its messages; none runs after
+/// on_stop: its timers are cancelled and its suspended coroutines destroyed when it stops.
 ///
 /// Threading: strand-confined. Callbacks run one at a time (each happens-before the next),
 ///            possibly on different threads; members need no locks.
@@ -76,12 +107,31 @@ public:
     /// type <name> (type id 0x...) from <sender>".
     RpcError unsupported(const Message& msg) const;
 
+    /// Runs `fn` once on this endpoint's loop after `delay` (Akka's scheduleOnce), serialised with
+    /// its messages; timers come due in the order of their due times (equal ones in the order they
+    /// were set). An exception from `fn` goes to on_error. Cancelled when the endpoint stops: no
+    /// timer callback runs after on_stop. Call it from on_start or a later callback; from on_stop
+    /// on it sets nothing and returns an empty handle.
+    /// Threading: strand-confined (this endpoint's callbacks).
+    TimerHandle schedule_once(std::chrono::nanoseconds delay, std::function<void()> fn);
+    /// Runs `fn` every `period` (> 0), the first time after `period`, at a fixed rate: a run that
+    /// comes late skips the periods it missed rather than bursting, and runs never overlap or
+    /// queue up. Otherwise as schedule_once.
+    TimerHandle schedule_every(std::chrono::nanoseconds period, std::function<void()> fn);
+    /// As above, the first run after `initial_delay`.
+    TimerHandle schedule_every(std::chrono::nanoseconds initial_delay, std::chrono::nanoseconds period,
+                               std::function<void()> fn);
+
 private:
     friend class detail::Inbox;
     friend class detail::EnvCore;
+    friend class detail::Dispatcher;
     friend class RpcEnv;
+    TimerHandle schedule(std::chrono::nanoseconds delay, std::chrono::nanoseconds period, std::function<void()> fn);
+    void cancel_timers();
     RpcEnv* env_ = nullptr;
     RpcEndpointRef self_;
+    std::weak_ptr<detail::Inbox> inbox_;  // set before on_start
 };
 
 /// Text of an exception caught from user code: what() of a std::exception, the description of a

@@ -41,6 +41,40 @@ AskHandle RpcEndpointRef::ask(OutgoingMessage msg, RpcTimeout timeout, AskCallba
     return AskHandle(env_, id);
 }
 
+RpcFuture<Message> RpcEndpointRef::ask(OutgoingMessage msg) const {
+    return ask(std::move(msg), default_timeout());
+}
+
+RpcFuture<Message> RpcEndpointRef::ask(OutgoingMessage msg, RpcTimeout timeout) const {
+    return ask_expecting(std::move(msg), std::move(timeout), 0);
+}
+
+RpcFuture<Message> RpcEndpointRef::ask_expecting(OutgoingMessage msg, RpcTimeout timeout, std::uint64_t type_id) const {
+    RpcPromise<Message> promise;
+    auto future = promise.future();
+    auto env = env_.lock();
+    if (!env) {
+        promise.set(RpcError{RpcErrc::env_stopped, "RpcEnv already stopped"});
+        return future;
+    }
+    // Completed on the thread the reply arrives on, not routed to the asking endpoint: the
+    // future's continuations go to the loops they were attached on, and get() from another
+    // thread does not wait for the asker's loop.
+    auto id = env->ask(*this, std::move(msg), std::move(timeout),
+                       [promise, type_id, to = to_string()](RpcResult<Message> r) {
+                           if (r && type_id != 0 && r->type_id() != type_id) {
+                               promise.set(RpcError{RpcErrc::unexpected_message,
+                                                    "expected a " + rpc::type_name(type_id) + " reply from " + to +
+                                                        ", got " + r->type_name()});
+                               return;
+                           }
+                           promise.set(std::move(r));
+                       },
+                       false);
+    future.shared_state()->set_abort([handle = AskHandle(env_, id)](std::string reason) { handle.abort(std::move(reason)); });
+    return future;
+}
+
 RpcResult<Message> RpcEndpointRef::ask_sync(OutgoingMessage msg) const {
     return ask_sync(std::move(msg), default_timeout());
 }
@@ -69,22 +103,25 @@ RpcTimeout RpcEndpointRef::default_timeout() const {
 
 RpcEndpointRef Message::sender() const {
     if (!data_ || sender_name().empty()) return {};
-    auto env = data_->env.lock();
     auto e = data_->envelope;
+    if (e.hasOrigin()) {  // forwarded: the original sender, always one with an address
+        auto o = e.getOrigin();
+        return RpcEndpointRef(RpcEndpointAddress{RpcAddress{o.getHost(), o.getPort()}, o.getName()}, data_->env);
+    }
     bool client_mode = !(e.hasSenderHost() && e.getSenderHost().size() > 0);
     RpcAddress address = client_mode && data_->connection.lock() ? RpcAddress{} : data_->sender_address;
     RpcEndpointAddress a{address, std::string(sender_name())};
     return RpcEndpointRef(std::move(a), data_->env, client_mode ? data_->connection : std::weak_ptr<transport::Connection>{});
 }
 
-RpcEndpointRef Message::ref(wire::EndpointRef::Reader r) const {
+RpcEndpointRef Message::ref(rpc_wire::EndpointRef::Reader r) const {
     RpcEndpointAddress a{RpcAddress{r.getHost(), r.getPort()}, r.getName()};
     if (!data_) return RpcEndpointRef(std::move(a), {});
     if (a.address.empty()) return RpcEndpointRef(std::move(a), data_->env, data_->connection);
     return RpcEndpointRef(std::move(a), data_->env);
 }
 
-RpcEndpointRef Message::connection_ref(wire::EndpointRef::Reader r) const {
+RpcEndpointRef Message::connection_ref(rpc_wire::EndpointRef::Reader r) const {
     RpcEndpointAddress a{RpcAddress{r.getHost(), r.getPort()}, r.getName()};
     if (!data_) return RpcEndpointRef(std::move(a), {});
     if (data_->connection.expired()) return ref(r);
@@ -100,13 +137,46 @@ bool Message::came_over(const RpcEndpointRef& ref) const {
 
 bool Message::is_remote() const noexcept { return data_ && !data_->connection.expired(); }
 
+namespace {
+
+/// `msg` as it goes out again: same payload and body, and an origin naming its first sender
+/// when that sender has an address (a client-mode sender has none: the forwarder stands in).
+OutgoingMessage forwarded(const Message& msg) {
+    auto out = OutgoingMessage::copy_of(msg);
+    auto e = msg.envelope();
+    auto origin = out.data().envelope;
+    if (e.hasOrigin()) {
+        origin.setOrigin(e.getOrigin());
+    } else if (e.hasSenderHost() && e.getSenderHost().size() > 0) {
+        auto o = origin.initOrigin();
+        o.setHost(e.getSenderHost());
+        o.setPort(e.getSenderPort());
+        o.setName(e.getSenderName());
+    }
+    return out;
+}
+
+}  // namespace
+
+void RpcEndpointRef::forward(const Message& msg) const { send(forwarded(msg)); }
+
+void RpcEndpointRef::forward(const Message& msg, RpcCallContext ctx) const {
+    ask(forwarded(msg), [ctx](RpcResult<Message> r) {
+        if (r) {
+            ctx.reply(OutgoingMessage::copy_of(*r));
+        } else {
+            ctx.send_failure(r.error());
+        }
+    });
+}
+
 std::ostream& operator<<(std::ostream& os, const RpcEndpointRef& ref) { return os << ref.to_string(); }
 
 std::ostream& operator<<(std::ostream& os, const Message& m) {
     return os << m.type_name() << " (" << m.body().size() << " body bytes)";
 }
 
-void write_ref(wire::EndpointRef::Builder b, const RpcEndpointRef& ref) {
+void write_ref(rpc_wire::EndpointRef::Builder b, const RpcEndpointRef& ref) {
     b.setHost(ref.address().host);
     b.setPort(ref.address().port);
     b.setName(ref.name());

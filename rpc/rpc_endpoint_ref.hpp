@@ -6,7 +6,9 @@
 
 #include "rpc/message.hpp"
 #include "rpc/rpc_address.hpp"
+#include "rpc/rpc_call_context.hpp"
 #include "rpc/rpc_error.hpp"
+#include "rpc/rpc_future.hpp"
 #include "rpc/rpc_timeout.hpp"
 
 #include <functional>
@@ -61,7 +63,8 @@ private:
 /// peer's address and the config key (see RpcTimeout), and the receiver is told it was given up
 /// (a `cancel` frame): its RpcCallContext::cancelled() turns true and its late reply is dropped.
 /// The callback runs on the asking endpoint's loop when asked from inside an endpoint, else on
-/// an I/O thread.
+/// an I/O thread. Without a callback, ask returns an RpcFuture (Spark's ask and askAbortable in
+/// one): wait on it, chain on it, combine it, co_await it in a coroutine, or abort() it.
 ///
 /// Threading: thread-safe.
 class RpcEndpointRef {
@@ -88,10 +91,41 @@ public:
         send(OutgoingMessage::make<T>());
     }
 
+    /// Forwards a received one-way message to this endpoint unchanged (Akka's
+    /// `ActorRef.forward`): the same type id, payload and body bytes (the body is shared with
+    /// `msg`, not copied), and the original sender, so the receiver's `msg.sender()` is the
+    /// endpoint that first sent it, not the forwarder. A message whose sender has no address (a
+    /// client-mode env, reachable only over its own connection) goes out with the forwarder as
+    /// its sender. Delivery as `send`.
+    void forward(const Message& msg) const;
+    /// Forwards a received ask: asks this endpoint with `msg` unchanged (as above, original
+    /// sender kept) and completes `ctx` with its answer, so the original asker gets the reply
+    /// (the same payload and body) or the failure (the same code and message) as if this
+    /// endpoint had answered it directly. The forwarded ask runs with this env's default ask
+    /// timeout; its timeout fails `ctx` with RpcErrc::timeout. A reply arriving after the
+    /// original asker gave up is dropped (ctx.cancelled()).
+    void forward(const Message& msg, RpcCallContext ctx) const;
+
     /// Asynchronous ask with the default timeout.
     AskHandle ask(OutgoingMessage msg, AskCallback done) const;
     /// Asynchronous ask with an explicit timeout.
     AskHandle ask(OutgoingMessage msg, RpcTimeout timeout, AskCallback done) const;
+
+    /// Asynchronous ask whose reply or failure comes as a future; abort() on the future (or a
+    /// future derived from it) aborts the ask as AskHandle::abort does.
+    RpcFuture<Message> ask(OutgoingMessage msg) const;
+    RpcFuture<Message> ask(OutgoingMessage msg, RpcTimeout timeout) const;
+    /// As ask(msg[, timeout]), and the future fails with RpcErrc::unexpected_message unless the
+    /// reply is a `Reply`.
+    template <class Reply>
+    RpcFuture<Message> ask(OutgoingMessage msg, RpcTimeout timeout) const {
+        detail::remember_type<Reply>();
+        return ask_expecting(std::move(msg), std::move(timeout), capnp::typeId<Reply>());
+    }
+    template <class Reply>
+    RpcFuture<Message> ask(OutgoingMessage msg) const {
+        return ask<Reply>(std::move(msg), default_timeout());
+    }
 
     /// Blocking ask. Must not be called on one of the env's shared I/O threads (it would wait
     /// for itself); there it fails at once with a message saying so.
@@ -123,6 +157,7 @@ public:
 
 private:
     friend class detail::EnvCore;
+    RpcFuture<Message> ask_expecting(OutgoingMessage msg, RpcTimeout timeout, std::uint64_t type_id) const;
     RpcEndpointAddress addr_;
     std::weak_ptr<detail::EnvCore> env_;
     std::weak_ptr<transport::Connection> client_;  // for refs to client-mode endpoints

@@ -38,4 +38,9 @@ std::string RpcTimeout::message(std::string_view target) const {
                        scala_duration(duration), key);
 }
 
+std::string RpcTimeout::wait_message() const {
+    // Scala's Await.result TimeoutException text, then RpcTimeout.addMessageIfTimeout's suffix.
+    return fmt::format("Futures timed out after [{}]. This timeout is controlled by {}", scala_duration(duration), key);
+}
+
 }  // namespace ember::rpc

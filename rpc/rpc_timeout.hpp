@@ -37,6 +37,10 @@ struct RpcTimeout {
 
     /// The full timeout message for an ask to `target` ("host:port", see above).
     std::string message(std::string_view target) const;
+    /// The message of a wait for a future that ran out (RpcFuture::get(timeout)), as Spark's
+    /// RpcTimeout.awaitResult words it: "Futures timed out after [<duration>]. This timeout is
+    /// controlled by <key>".
+    std::string wait_message() const;
 };
 
 }  // namespace ember::rpc

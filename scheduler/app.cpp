@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "scheduler/app.hpp"
 
+#include "rpc/log.hpp"
 #include "rpc/rpc_endpoint.hpp"
 #include "scheduler/executor/coarse_grained_executor_backend.hpp"
 
@@ -61,6 +62,7 @@ std::string take_conf_args(int& argc, char** argv, Conf& conf) {
 
 int run(int argc, char** argv, const std::function<int(int, char**)>& driver_main) {
     if (argc > 1 && std::strcmp(argv[1], "--ember-executor") == 0) return scheduler::run_executor(argc, argv);
+    log::take_argv_levels(argc, argv);
     if (auto error = take_conf_args(argc, argv, submitted()); !error.empty()) {
         std::fprintf(stderr, "%s: error: %s\n", program_name(argc, argv).c_str(), error.c_str());
         return 1;

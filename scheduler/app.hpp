@@ -23,6 +23,10 @@ namespace ember {
 /// a `--`) is taken out of argv before `driver_main` sees it and becomes submitted_conf(), which
 /// every SparkContext of the process starts from (Spark's spark-submit --conf). A malformed one
 /// prints one error line and gives exit code 1 without running `driver_main`.
+///
+/// `SPDLOG_LEVEL=SPEC` arguments (spdlog's argv syntax, e.g. `SPDLOG_LEVEL=info,scheduler=debug`)
+/// are taken out of argv too and set the log levels over the environment's, in the driver and
+/// its local-cluster executors (log::take_argv_levels).
 int run(int argc, char** argv, const std::function<int(int, char**)>& driver_main);
 
 /// The configuration given with `--conf` on the command line of run(); empty before run() and in

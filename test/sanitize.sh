@@ -47,10 +47,10 @@ if [ ! -f "$dir/build.ninja" ]; then
         ember_install clang libclang-rt-14-dev llvm-14
         cxx=clang++
         if command -v ccache > /dev/null; then cxx="ccache clang++"; fi
-        CXX=$cxx meson setup "$dir" "$EMBER_ROOT" -Dfuzz=true -Db_lundef=false \
+        CXX=$cxx meson setup --wrap-mode=nodownload "$dir" "$EMBER_ROOT" -Dfuzz=true -Db_lundef=false \
             -Dbuildtype=plain -Dcpp_args="${EMBER_FUZZ_CPP_ARGS:--O0 -g1}" >&2
     else
-        meson setup "$dir" "$EMBER_ROOT" -Db_sanitize="$sanitizer" -Db_lundef=false \
+        meson setup --wrap-mode=nodownload "$dir" "$EMBER_ROOT" -Db_sanitize="$sanitizer" -Db_lundef=false \
             -Dbuildtype=plain -Dcpp_args='-O0 -g1' >&2
     fi
 fi

@@ -26,6 +26,21 @@ void print_figure(const std::string& name, double ember, double baseline, const 
     std::fflush(stdout);
 }
 
+void print_figure_vs_raw(const std::string& name, double ember, double raw_blocking, double raw_spinning,
+                         std::chrono::microseconds spin, const std::string& unit, bool lower_is_better) {
+    fmt::print("{{\"name\": \"{}-raw-blocking\", \"raw\": {:.6g}, \"spin_us\": 0, \"unit\": \"{}\"}}\n", name,
+               raw_blocking, unit);
+    fmt::print("{{\"name\": \"{}-raw-spinning\", \"raw\": {:.6g}, \"spin_us\": {}, \"unit\": \"{}\"}}\n", name,
+               raw_spinning, spin.count(), unit);
+    bool spinning_better = lower_is_better ? raw_spinning < raw_blocking : raw_spinning > raw_blocking;
+    double baseline = spinning_better ? raw_spinning : raw_blocking;
+    fmt::print("{{\"name\": \"{}\", \"ember\": {:.6g}, \"baseline\": {:.6g}, \"ratio\": {:.4g}, \"unit\": \"{}\", "
+               "\"baseline_is\": \"{}\"}}\n",
+               name, ember, baseline, baseline > 0 ? ember / baseline : 0.0, unit,
+               spinning_better ? "spinning" : "blocking");
+    std::fflush(stdout);
+}
+
 double percentile(std::vector<double>& samples, double q) {
     if (samples.empty()) return 0;
     std::sort(samples.begin(), samples.end());

@@ -15,6 +15,15 @@ using Clock = std::chrono::steady_clock;
 /// Prints {"name", "ember", "baseline", "ratio", "unit"} as one JSON line.
 void print_figure(const std::string& name, double ember, double baseline, const std::string& unit);
 
+/// The same figure against a raw baseline measured two ways (raw_tcp.hpp): blocking, and
+/// spinning for `spin`. Prints one line for each raw program,
+///   {"name": NAME-raw-blocking | NAME-raw-spinning, "raw": value, "spin_us": N, "unit": ...},
+/// then the figure against the better of the two (the lower if `lower_is_better`, else the
+/// higher): the best hand-written program is the baseline that counts. Its line names which
+/// program that was: "baseline_is": "blocking" | "spinning".
+void print_figure_vs_raw(const std::string& name, double ember, double raw_blocking, double raw_spinning,
+                         std::chrono::microseconds spin, const std::string& unit, bool lower_is_better);
+
 /// The q-quantile (0..1) of `samples` (sorted in place).
 double percentile(std::vector<double>& samples, double q);
 

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // ember-bench: ember against a baseline measured in the same run; one JSON line per figure:
 //   {"name": ..., "ember": value, "baseline": value, "ratio": ember/baseline, "unit": ...}
+// The raw TCP baselines run twice, blocking and spinning as ember's I/O threads do
+// (ember.rpc.io.spinTime; apps/bench/raw_tcp.hpp): a line for each ("NAME-raw-blocking",
+// "NAME-raw-spinning"), and the figure's baseline is the better of the two ("baseline_is").
 //
 //   ember-bench wordcount [--master M] [--partitions P] INPUT...
 //       word count on local-cluster[2,1,1024] vs a plain single-threaded C++ count.
@@ -170,6 +173,7 @@ int main(int argc, char** argv) {
         CLI11_PARSE(cli, argc, argv);
         // The RPC benchmarks build RpcEnvs themselves; a SparkContext starts from it anyway.
         rpc.conf = ember::submitted_conf();
+        tb.conf = ember::submitted_conf();  // the raw baselines spin for its ember.rpc.io.spinTime
         if (shuf->parsed()) {
             ember::Conf sizes;
             sizes.set("size", size);

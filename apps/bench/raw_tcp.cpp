@@ -3,41 +3,88 @@
 
 #include "apps/bench/bench_support.hpp"
 
+#include <cerrno>
 #include <cstring>
 #include <stdexcept>
 #include <string>
-#include <thread>
+#include <utility>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 namespace bench {
 namespace {
 
-bool read_all(int fd, void* p, std::size_t n) {
-    auto* c = static_cast<char*>(p);
-    while (n > 0) {
-        ssize_t r = ::read(fd, c, n);
-        if (r <= 0) return false;
-        c += r;
-        n -= static_cast<std::size_t>(r);
+/// One socket and how its owner waits for it (see raw_tcp.hpp): blocking calls, or
+/// non-blocking calls retried for `spin` with sched_yield() between tries, then poll().
+/// With `owns`, closes the socket when destroyed.
+class RawSocket {
+public:
+    RawSocket(int fd, std::chrono::microseconds spin, bool owns = false) : fd_(fd), spin_(spin), owns_(owns) {}
+    RawSocket(RawSocket&& o) noexcept : fd_(o.fd_), spin_(o.spin_), owns_(std::exchange(o.owns_, false)) {}
+    RawSocket& operator=(RawSocket&&) = delete;
+    ~RawSocket() {
+        if (owns_) ::close(fd_);
     }
-    return true;
-}
 
-bool write_all(int fd, const void* p, std::size_t n) {
-    auto* c = static_cast<const char*>(p);
-    while (n > 0) {
-        ssize_t w = ::write(fd, c, n);
-        if (w <= 0) return false;
-        c += w;
-        n -= static_cast<std::size_t>(w);
+    bool read_all(void* p, std::size_t n) {
+        auto* c = static_cast<char*>(p);
+        while (n > 0) {
+            ssize_t r = read_some(c, n);
+            if (r <= 0) return false;
+            c += r;
+            n -= static_cast<std::size_t>(r);
+        }
+        return true;
     }
-    return true;
-}
+
+    bool write_all(const void* p, std::size_t n) {
+        auto* c = static_cast<const char*>(p);
+        while (n > 0) {
+            ssize_t w = spin_.count() == 0 ? ::write(fd_, c, n) : retry(POLLOUT, [&] {
+                return ::send(fd_, c, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+            });
+            if (w <= 0) return false;
+            c += w;
+            n -= static_cast<std::size_t>(w);
+        }
+        return true;
+    }
+
+    /// At least one byte (or 0 at end of stream, -1 on error).
+    ssize_t read_some(char* p, std::size_t n) {
+        if (spin_.count() == 0) return ::read(fd_, p, n);
+        return retry(POLLIN, [&] { return ::recv(fd_, p, n, MSG_DONTWAIT); });
+    }
+
+private:
+    template <class Op>
+    ssize_t retry(short events, Op op) {
+        ssize_t r = op();
+        if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return r;
+        // Spin as ember's I/O threads do, then sleep in poll() until the socket is ready.
+        auto until = Clock::now() + spin_;
+        for (;;) {
+            if (Clock::now() < until) {
+                ::sched_yield();
+            } else {
+                pollfd pfd{fd_, events, 0};
+                if (::poll(&pfd, 1, -1) < 0 && errno != EINTR) return -1;
+            }
+            r = op();
+            if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return r;
+        }
+    }
+
+    int fd_;
+    std::chrono::microseconds spin_;
+    bool owns_;
+};
 
 int connect_to(std::uint16_t port) {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -51,22 +98,40 @@ int connect_to(std::uint16_t port) {
     return fd;
 }
 
+/// Opens a connection in `mode` ('p' ping-pong, 's' stream) whose both ends wait with `spin`.
+RawSocket open(std::uint16_t port, char mode, std::chrono::microseconds spin, bool nodelay = true) {
+    int fd = connect_to(port);
+    if (!nodelay) {
+        int zero = 0;  // a streaming socket keeps Nagle's coalescing
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &zero, sizeof zero);
+    }
+    char header[5] = {mode};
+    auto us = static_cast<std::uint32_t>(spin.count());
+    std::memcpy(header + 1, &us, 4);
+    RawSocket s(fd, spin, true);
+    if (!s.write_all(header, sizeof header)) throw std::runtime_error("raw baseline: cannot write to its server");
+    return s;
+}
+
 void serve(int fd) {
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    // Mode byte: 'p' ping-pong, 's' stream.
-    char mode = 0;
-    if (!read_all(fd, &mode, 1)) return;
-    if (mode == 'p') {
+    // Header: mode byte ('p' ping-pong, 's' stream), then the spin in microseconds (0: blocking).
+    char header[5];
+    if (!RawSocket(fd, {}).read_all(header, sizeof header)) return;
+    std::uint32_t us;
+    std::memcpy(&us, header + 1, 4);
+    RawSocket s(fd, std::chrono::microseconds(us));
+    if (header[0] == 'p') {
         std::string buf;
         for (;;) {
             std::uint32_t len;
-            if (!read_all(fd, &len, 4)) return;
+            if (!s.read_all(&len, 4)) return;
             buf.resize(len);
-            if (!read_all(fd, buf.data(), len)) return;
+            if (!s.read_all(buf.data(), len)) return;
             std::string out(reinterpret_cast<char*>(&len), 4);
             out += buf;
-            if (!write_all(fd, out.data(), out.size())) return;
+            if (!s.write_all(out.data(), out.size())) return;
         }
     }
     // Stream: parse length-prefixed messages from 64 KiB reads until the end marker.
@@ -74,7 +139,7 @@ void serve(int fd) {
     std::size_t have = 0;
     std::uint64_t count = 0;
     for (;;) {
-        ssize_t r = ::read(fd, buf.data() + have, buf.size() - have);
+        ssize_t r = s.read_some(buf.data() + have, buf.size() - have);
         if (r <= 0) return;
         have += static_cast<std::size_t>(r);
         std::size_t pos = 0;
@@ -85,7 +150,7 @@ void serve(int fd) {
             pos += 4 + len;
             if (len == 0) {
                 char done = 'd';
-                write_all(fd, &done, 1);
+                s.write_all(&done, 1);
                 return;
             }
             ++count;
@@ -95,7 +160,24 @@ void serve(int fd) {
     }
 }
 
+// Polling before sleeping pays when the peer runs on another CPU (rpc/env_core.cpp).
+const char* ember_default_spin_time() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (::sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) <= 1) return "0";
+    return "50us";
+}
+
 }  // namespace
+
+std::chrono::microseconds ember_spin_time(const ember::Conf& conf) {
+    return conf.get_time_us("ember.rpc.io.spinTime", ember_default_spin_time());
+}
+
+std::chrono::microseconds raw_spin_time(const ember::Conf& conf) {
+    auto spin = ember_spin_time(conf);
+    return spin.count() > 0 ? spin : std::chrono::microseconds(50);
+}
 
 int run_raw_server() {
     int lfd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -117,10 +199,8 @@ int run_raw_server() {
     }
 }
 
-std::vector<double> raw_ping_pong(std::uint16_t port, int n, std::size_t payload) {
-    int fd = connect_to(port);
-    char mode = 'p';
-    write_all(fd, &mode, 1);
+std::vector<double> raw_ping_pong(std::uint16_t port, int n, std::size_t payload, std::chrono::microseconds spin) {
+    RawSocket s = open(port, 'p', spin);
     std::string msg(4 + payload, 'x');
     auto len = static_cast<std::uint32_t>(payload);
     std::memcpy(msg.data(), &len, 4);
@@ -129,61 +209,59 @@ std::vector<double> raw_ping_pong(std::uint16_t port, int n, std::size_t payload
     rtts.reserve(static_cast<std::size_t>(n));
     for (int i = 0; i < n; ++i) {
         auto t0 = Clock::now();
-        write_all(fd, msg.data(), msg.size());
-        read_all(fd, in.data(), in.size());
+        if (!s.write_all(msg.data(), msg.size()) || !s.read_all(in.data(), in.size())) {
+            throw std::runtime_error("raw ping-pong: the server closed the connection");
+        }
         rtts.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
     }
-    ::close(fd);
     return rtts;
 }
 
-double raw_stream_rate(std::uint16_t port, int n, std::size_t payload) {
-    int fd = connect_to(port);
-    int zero_flag = 0;  // a streaming socket keeps Nagle's coalescing
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &zero_flag, sizeof zero_flag);
-    char mode = 's';
-    write_all(fd, &mode, 1);
-    std::string msg(4 + payload, 'x');
-    auto len = static_cast<std::uint32_t>(payload);
-    std::memcpy(msg.data(), &len, 4);
-    auto t0 = Clock::now();
-    // Each message is written as it is produced, with its own send(): what an application that
-    // streams messages over a socket does, and the rate per-message RPC is compared against.
-    for (int i = 0; i < n; ++i) write_all(fd, msg.data(), msg.size());
-    std::uint32_t zero = 0;
-    write_all(fd, &zero, 4);
-    char done;
-    read_all(fd, &done, 1);
-    double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    ::close(fd);
-    return n / secs;
-}
+namespace {
 
-double raw_buffered_stream_rate(std::uint16_t port, int n, std::size_t payload) {
-    int fd = connect_to(port);
-    char mode = 's';
-    write_all(fd, &mode, 1);
-    std::string buf;
-    buf.reserve(1 << 16);
+/// Sends `n` messages of `payload` bytes as a stream, the end marker, and waits for the
+/// server's answer; messages per second. `batch` > 0: packs messages into writes of up to
+/// `batch` bytes; 0: one send() per message.
+double stream(std::uint16_t port, int n, std::size_t payload, std::chrono::microseconds spin, std::size_t batch) {
+    RawSocket s = open(port, 's', spin, /*nodelay=*/batch > 0);
     std::string msg(4 + payload, 'x');
     auto len = static_cast<std::uint32_t>(payload);
     std::memcpy(msg.data(), &len, 4);
+    std::string buf;
+    buf.reserve(batch);
+    bool ok = true;
     auto t0 = Clock::now();
-    for (int i = 0; i < n; ++i) {
-        if (buf.size() + msg.size() > (1u << 16)) {
-            write_all(fd, buf.data(), buf.size());
-            buf.clear();
+    if (batch == 0) {
+        // Each message is written as it is produced, with its own send(): what an application
+        // that streams messages over a socket does, and the rate per-message RPC is compared to.
+        for (int i = 0; i < n && ok; ++i) ok = s.write_all(msg.data(), msg.size());
+    } else {
+        for (int i = 0; i < n && ok; ++i) {
+            if (buf.size() + msg.size() > batch) {
+                ok = s.write_all(buf.data(), buf.size());
+                buf.clear();
+            }
+            buf += msg;
         }
-        buf += msg;
     }
     std::uint32_t zero = 0;
     buf.append(reinterpret_cast<char*>(&zero), 4);
-    write_all(fd, buf.data(), buf.size());
     char done;
-    read_all(fd, &done, 1);
+    if (!ok || !s.write_all(buf.data(), buf.size()) || !s.read_all(&done, 1)) {
+        throw std::runtime_error("raw stream: the server closed the connection");
+    }
     double secs = std::chrono::duration<double>(Clock::now() - t0).count();
-    ::close(fd);
     return n / secs;
+}
+
+}  // namespace
+
+double raw_stream_rate(std::uint16_t port, int n, std::size_t payload, std::chrono::microseconds spin) {
+    return stream(port, n, payload, spin, 0);
+}
+
+double raw_buffered_stream_rate(std::uint16_t port, int n, std::size_t payload, std::chrono::microseconds spin) {
+    return stream(port, n, payload, spin, 1u << 16);
 }
 
 }  // namespace bench

@@ -217,9 +217,13 @@ int bench_rpc_latency(const RpcBenchOptions& o) {
     std::string payload(o.payload, 'x');
     const int warmup = 2000;
 
+    // The raw baselines: blocking, and spinning as ember's I/O threads do (raw_tcp.hpp).
+    const auto spin = raw_spin_time(o.conf);
     ChildServer raw({"__raw-server"});
     raw_ping_pong(raw.port(), warmup, o.payload);
-    auto raw_rtts = raw_ping_pong(raw.port(), o.latency_rounds, o.payload);
+    auto raw_blocking = raw_ping_pong(raw.port(), o.latency_rounds, o.payload);
+    raw_ping_pong(raw.port(), warmup, o.payload, spin);
+    auto raw_spinning = raw_ping_pong(raw.port(), o.latency_rounds, o.payload, spin);
 
     std::vector<std::string> args{"__rpc-server"};
     for (auto& [k, v] : o.conf.entries()) args.push_back("--conf=" + k + "=" + v);
@@ -237,8 +241,12 @@ int bench_rpc_latency(const RpcBenchOptions& o) {
     };
     run(warmup, "warmup");
     auto rtts = run(o.latency_rounds, "ping");
-    print_figure("rpc-latency" + suffix, percentile(rtts, 0.5), percentile(raw_rtts, 0.5), "us");
-    print_figure("rpc-latency-p99" + suffix, percentile(rtts, 0.99), percentile(raw_rtts, 0.99), "us");
+    auto vs_raw = [&](const std::string& name, std::vector<double>& ember, double q) {
+        print_figure_vs_raw(name + suffix, percentile(ember, q), percentile(raw_blocking, q),
+                            percentile(raw_spinning, q), spin, "us", /*lower_is_better=*/true);
+    };
+    vs_raw("rpc-latency", rtts, 0.5);
+    vs_raw("rpc-latency-p99", rtts, 0.99);
 
     // The blocking form, from a thread outside the env: each round trip crosses threads twice.
     std::vector<double> sync_rtts;
@@ -247,7 +255,7 @@ int bench_rpc_latency(const RpcBenchOptions& o) {
         if (!ref.ask_sync(echo(payload))) return 1;
         sync_rtts.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
     }
-    print_figure("rpc-latency-ask-sync" + suffix, percentile(sync_rtts, 0.5), percentile(raw_rtts, 0.5), "us");
+    vs_raw("rpc-latency-ask-sync", sync_rtts, 0.5);
     return 0;
 }
 
@@ -257,10 +265,14 @@ int bench_rpc_throughput(const RpcBenchOptions& o) {
     std::string payload(o.payload, 'x');
     int n = o.throughput_messages;
 
+    // The raw baselines: blocking, and spinning as ember's I/O threads do (raw_tcp.hpp).
+    const auto spin = raw_spin_time(o.conf);
     ChildServer raw({"__raw-server"});
     raw_stream_rate(raw.port(), n / 10, o.payload);  // warm-up
-    double raw_rate = raw_stream_rate(raw.port(), n, o.payload);
-    double buffered_rate = raw_buffered_stream_rate(raw.port(), n * 10, o.payload);
+    double raw_blocking = raw_stream_rate(raw.port(), n, o.payload);
+    double raw_spinning = raw_stream_rate(raw.port(), n, o.payload, spin);
+    double buffered_blocking = raw_buffered_stream_rate(raw.port(), n * 10, o.payload);
+    double buffered_spinning = raw_buffered_stream_rate(raw.port(), n * 10, o.payload, spin);
 
     std::vector<std::string> args{"__rpc-server"};
     for (auto& [k, v] : o.conf.entries()) args.push_back("--conf=" + k + "=" + v);
@@ -278,7 +290,7 @@ int bench_rpc_throughput(const RpcBenchOptions& o) {
     };
     asks(n / 10);
     double ask_rate = asks(n);
-    print_figure("rpc-ask-throughput" + suffix, ask_rate, raw_rate, "msg/s");
+    print_figure_vs_raw("rpc-ask-throughput" + suffix, ask_rate, raw_blocking, raw_spinning, spin, "msg/s", false);
 
     auto sends = [&](int total) {
         auto t0 = Clock::now();
@@ -289,8 +301,9 @@ int bench_rpc_throughput(const RpcBenchOptions& o) {
     };
     sends(n / 10);
     double send_rate = sends(n);
-    print_figure("rpc-send-throughput" + suffix, send_rate, raw_rate, "msg/s");
-    print_figure("rpc-send-throughput-vs-buffered-raw" + suffix, send_rate, buffered_rate, "msg/s");
+    print_figure_vs_raw("rpc-send-throughput" + suffix, send_rate, raw_blocking, raw_spinning, spin, "msg/s", false);
+    print_figure_vs_raw("rpc-send-throughput-vs-buffered-raw" + suffix, send_rate, buffered_blocking, buffered_spinning,
+                        spin, "msg/s", false);
     return 0;
 }
 

@@ -22,11 +22,14 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 
 int bench_tasks(const TaskBenchOptions& o) {
     pin_to_cpu(o.cpu);
-    double raw_rate;
+    // The raw baselines: blocking, and spinning as ember's I/O threads do (raw_tcp.hpp).
+    const auto spin = raw_spin_time(o.conf);
+    double raw_blocking, raw_spinning;
     {
         ChildServer raw({"__raw-server"});
         raw_stream_rate(raw.port(), o.tasks / 10, 64);  // warm-up
-        raw_rate = raw_stream_rate(raw.port(), o.tasks * 5, 64);
+        raw_blocking = raw_stream_rate(raw.port(), o.tasks * 5, 64);
+        raw_spinning = raw_stream_rate(raw.port(), o.tasks * 5, 64, spin);
     }
     ember::SparkContext sc(o.master, "ember-bench-tasks", o.conf);
     // Empty partitions: a task does nothing but count zero records and report 8 bytes.
@@ -41,7 +44,8 @@ int bench_tasks(const TaskBenchOptions& o) {
         return 1;
     }
     fmt::print(stderr, "tasks: {} no-op tasks in {:.3f} s on {}\n", o.tasks, s, o.master);
-    print_figure(o.cpu >= 0 ? "tasks-pinned" : "tasks", o.tasks / s, raw_rate, "tasks/s");
+    print_figure_vs_raw(o.cpu >= 0 ? "tasks-pinned" : "tasks", o.tasks / s, raw_blocking, raw_spinning, spin,
+                        "tasks/s", /*lower_is_better=*/false);
     return 0;
 }
 
@@ -84,11 +88,15 @@ int bench_monitoring(const TaskBenchOptions& o, int repeats) {
 
 int bench_task_latency(const TaskBenchOptions& o) {
     pin_to_cpu(o.cpu);
-    std::vector<double> raw_rtts;
+    // The raw baselines: blocking, and spinning as ember's I/O threads do (raw_tcp.hpp).
+    const auto spin = raw_spin_time(o.conf);
+    std::vector<double> raw_blocking, raw_spinning;
     {
         ChildServer raw({"__raw-server"});
         raw_ping_pong(raw.port(), 1000, 64);
-        raw_rtts = raw_ping_pong(raw.port(), std::max(o.jobs, 1000), 64);
+        raw_blocking = raw_ping_pong(raw.port(), std::max(o.jobs, 1000), 64);
+        raw_ping_pong(raw.port(), 1000, 64, spin);
+        raw_spinning = raw_ping_pong(raw.port(), std::max(o.jobs, 1000), 64, spin);
     }
     ember::SparkContext sc(o.master, "ember-bench-task-latency", o.conf);
     auto rdd = sc.parallelize(std::vector<int>{}, 1);
@@ -101,8 +109,10 @@ int bench_task_latency(const TaskBenchOptions& o) {
         us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
     }
     std::string suffix = o.cpu >= 0 ? "-pinned" : "";
-    print_figure("task-latency" + suffix, percentile(us, 0.5), percentile(raw_rtts, 0.5), "us");
-    print_figure("task-latency-p99" + suffix, percentile(us, 0.99), percentile(raw_rtts, 0.99), "us");
+    for (auto [name, q] : {std::pair{"task-latency", 0.5}, std::pair{"task-latency-p99", 0.99}}) {
+        print_figure_vs_raw(name + suffix, percentile(us, q), percentile(raw_blocking, q), percentile(raw_spinning, q),
+                            spin, "us", /*lower_is_better=*/true);
+    }
     return 0;
 }
 

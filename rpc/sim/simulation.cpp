@@ -38,13 +38,13 @@ namespace {
 constexpr std::uint16_t kFirstServerPort = 7077;
 constexpr std::uint16_t kFirstEphemeralPort = 40000;
 
-const char* kind_name(rpc::wire::Kind k) {
+const char* kind_name(rpc_wire::Kind k) {
     switch (k) {
-        case rpc::wire::Kind::ONE_WAY: return "ONE_WAY";
-        case rpc::wire::Kind::REQUEST: return "REQUEST";
-        case rpc::wire::Kind::RESPONSE: return "RESPONSE";
-        case rpc::wire::Kind::FAILURE: return "FAILURE";
-        case rpc::wire::Kind::CANCEL: return "CANCEL";
+        case rpc_wire::Kind::ONE_WAY: return "ONE_WAY";
+        case rpc_wire::Kind::REQUEST: return "REQUEST";
+        case rpc_wire::Kind::RESPONSE: return "RESPONSE";
+        case rpc_wire::Kind::FAILURE: return "FAILURE";
+        case rpc_wire::Kind::CANCEL: return "CANCEL";
     }
     return "?";
 }
@@ -328,7 +328,8 @@ public:
     void expires_at(Clock::time_point at, std::function<void()> fire) override {
         std::uint64_t generation = ++*generation_;
         auto* sim = node_->sim;
-        sim->at(std::chrono::duration_cast<microseconds>(at - Clock::time_point{}),
+        // Rounded up to the clock's microseconds: a timer never fires before its due time.
+        sim->at(std::chrono::ceil<microseconds>(at - Clock::time_point{}),
                 [node = node_, gen = generation_, generation, number = number_, fire = std::move(fire)] {
                     if (node->dead || *gen != generation) return;
                     node->sim->trace(fmt::format("timer {} #{}", node->name, number));
@@ -403,7 +404,7 @@ void Simulation::Impl::transmit(const std::shared_ptr<SimConnection>& from, std:
     data->words = std::move(words);
     data->reader = std::make_unique<capnp::FlatArrayMessageReader>(data->words.asPtr(),
                                                                    rpc::detail::reader_options(bytes));
-    data->envelope = data->reader->getRoot<rpc::wire::Envelope>();
+    data->envelope = data->reader->getRoot<rpc_wire::Envelope>();
     data->local.reset();
 
     if (rng_.chance(config_.drop_probability)) {

@@ -80,7 +80,7 @@ bool RawClient::write_all(const void* data, std::size_t n) {
     return true;
 }
 
-void RawClient::send(OutgoingMessage msg, wire::Kind kind, std::string_view receiver, std::uint64_t request_id) {
+void RawClient::send(OutgoingMessage msg, rpc_wire::Kind kind, std::string_view receiver, std::uint64_t request_id) {
     auto d = msg.release();
     d->envelope.setKind(kind);
     d->envelope.setRequestId(request_id);
@@ -101,7 +101,7 @@ void RawClient::send(OutgoingMessage msg, wire::Kind kind, std::string_view rece
 
 std::uint64_t RawClient::send_request(std::string_view receiver, OutgoingMessage msg) {
     std::uint64_t id = next_id_++;
-    send(std::move(msg), wire::Kind::REQUEST, receiver, id);
+    send(std::move(msg), rpc_wire::Kind::REQUEST, receiver, id);
     return id;
 }
 

@@ -37,10 +37,10 @@ public:
 
     /// Sends `msg` as one frame of `kind` to endpoint `receiver` (its body too). The sender
     /// fields are empty (a client-mode peer) unless set_sender() was called.
-    void send(OutgoingMessage msg, wire::Kind kind, std::string_view receiver, std::uint64_t request_id = 0);
+    void send(OutgoingMessage msg, rpc_wire::Kind kind, std::string_view receiver, std::uint64_t request_id = 0);
     /// A one-way message.
     void send_one_way(std::string_view receiver, OutgoingMessage msg) {
-        send(std::move(msg), wire::Kind::ONE_WAY, receiver);
+        send(std::move(msg), rpc_wire::Kind::ONE_WAY, receiver);
     }
     /// A request; returns its request id (answers carry it).
     std::uint64_t send_request(std::string_view receiver, OutgoingMessage msg);

@@ -183,7 +183,7 @@ RpcResult<std::optional<std::shared_ptr<detail::MessageData>>> FrameDecoder::nex
         begin_ += total;
         d->reader = std::make_unique<capnp::FlatArrayMessageReader>(
             d->words.asPtr(), detail::reader_options(total));
-        d->envelope = d->reader->getRoot<wire::Envelope>();
+        d->envelope = d->reader->getRoot<rpc_wire::Envelope>();
         body = d->envelope.getBodySize();
     } catch (const kj::Exception& e) {
         return RpcError{RpcErrc::protocol_error,

@@ -43,7 +43,7 @@ struct FrameLimits {
     /// Shared by the decoders of one env (ember.rpc.io.maxBufferedBytes); may be null.
     std::shared_ptr<MemoryBudget> env_budget;
     /// Decides each body's fate from its envelope (default: buffer). An error closes the stream.
-    std::function<RpcResult<BodyAction>(const wire::Envelope::Reader&)> body_policy;
+    std::function<RpcResult<BodyAction>(const rpc_wire::Envelope::Reader&)> body_policy;
 };
 
 /// Incremental decoder of frames from a byte stream. Feed it with prepare()/commit(); take

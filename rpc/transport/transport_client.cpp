@@ -138,7 +138,7 @@ TransportClient::TransportClient(tcp::socket socket, ConnectionHandler& handler,
       remote_(endpoint_address(socket_)),
       decoder_(options.max_frame_bytes, options.max_body_bytes,
                FrameLimits{options.max_buffered_bytes_per_connection, options.env_budget,
-                           [this](const wire::Envelope::Reader& e) { return body_action(e); }}) {
+                           [this](const rpc_wire::Envelope::Reader& e) { return body_action(e); }}) {
     boost::system::error_code ec;
     socket_.set_option(tcp::no_delay(true), ec);
     socket_.native_non_blocking(true, ec);  // flushes write to the socket directly
@@ -310,16 +310,16 @@ void TransportClient::arm_first_frame_timer() {
     });
 }
 
-RpcResult<BodyAction> TransportClient::body_action(const wire::Envelope::Reader& envelope) {
+RpcResult<BodyAction> TransportClient::body_action(const rpc_wire::Envelope::Reader& envelope) {
     switch (envelope.getKind()) {
-        case wire::Kind::RESPONSE:
-        case wire::Kind::FAILURE: {
+        case rpc_wire::Kind::RESPONSE:
+        case rpc_wire::Kind::FAILURE: {
             // The reply to a request sent on this connection: asked for, so not counted.
             std::lock_guard lk(mu_);
             return outstanding_.count(envelope.getRequestId()) ? BodyAction::buffer_asked : BodyAction::discard;
         }
-        case wire::Kind::REQUEST:
-        case wire::Kind::ONE_WAY: {
+        case rpc_wire::Kind::REQUEST:
+        case rpc_wire::Kind::ONE_WAY: {
             auto name = envelope.getReceiver();
             return handler_.has_receiver(std::string_view(name.begin(), name.size())) ? BodyAction::buffer
                                                                                      : BodyAction::discard;
@@ -810,7 +810,7 @@ void TransportClient::finish_close() {
         cancelled_.clear();
         // Asks queued here fail through `outstanding`, and the peer of queued replies sees the
         // close fail its asks; one-way frames have nobody to tell, so they are logged.
-        for (auto& f : queue_) one_way += f.data->envelope.getKind() == wire::Kind::ONE_WAY ? 1 : 0;
+        for (auto& f : queue_) one_way += f.data->envelope.getKind() == rpc_wire::Kind::ONE_WAY ? 1 : 0;
         queue_.clear();
         queued_bytes_ = 0;
         why = close_reason_;

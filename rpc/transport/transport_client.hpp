@@ -162,7 +162,7 @@ private:
     /// "client 10.0.0.3:51512" / "server host:7077", for messages.
     std::string peer_description() const;
     /// The FrameDecoder's body policy: keep bodies of frames somebody reads.
-    RpcResult<BodyAction> body_action(const wire::Envelope::Reader& envelope);
+    RpcResult<BodyAction> body_action(const rpc_wire::Envelope::Reader& envelope);
     void arm_first_frame_timer();
     void schedule_flush();
     void flush();

@@ -249,6 +249,7 @@ void LocalCluster::spawn(Request& r) {
         return;
     }
     r.pid = pid;
+    log::get("scheduler")->info("Started executor {} (pid {}); its stdout and stderr are in {}/", r.executor_id, pid, dir);
     std::lock_guard lk(mu_);
     children_[pid] = r.executor_id;
 }

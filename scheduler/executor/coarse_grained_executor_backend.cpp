@@ -189,7 +189,7 @@ void CoarseGrainedExecutorBackend::receive_and_reply(const rpc::Message& msg, rp
     }
     if (msg.is<wire::StopExecutor>()) {
         log::get("scheduler")->info("Driver commanded a shutdown");
-        ctx.reply<rpc::wire::Ack>();
+        ctx.reply<ember::rpc_wire::Ack>();
         exit_executor(0, "");
         return;
     }

@@ -151,6 +151,14 @@ int run_executor(int argc, char** argv) {
     ExecutorArgs args;
     if (auto err = parse(argc, argv, args)) return fail(args.executor_id, *err);
     log::set_thread_name("executor-main");
+    {
+        // Where this log goes: local-cluster executors write to
+        // <ember.local.dir>/ember-<app id>/executor-<id>/stderr.
+        std::error_code ec;
+        auto target = std::filesystem::read_symlink("/proc/self/fd/2", ec);
+        log::get("scheduler")->info("Executor {} (pid {}) started; its log: {}", args.executor_id, ::getpid(),
+                                    ec ? std::string("stderr") : target.string());
+    }
 
     // SIGTERM/SIGINT are handled by one thread (sigwait), so every other thread inherits the mask.
     sigset_t sigs;

@@ -147,7 +147,7 @@ void put_task_metrics(json::object& o, const TaskMetrics& m) {
     tm.emplace("Memory Bytes Spilled", m.memory_bytes_spilled);
     tm.emplace("Disk Bytes Spilled", m.disk_bytes_spilled);
     auto& sr = add_object(tm, "Shuffle Read Metrics");
-    sr.reserve(12);
+    sr.reserve(13);
     sr.emplace("Remote Blocks Fetched", m.shuffle_read.remote_blocks_fetched);
     sr.emplace("Local Blocks Fetched", m.shuffle_read.local_blocks_fetched);
     sr.emplace("Fetch Wait Time", m.shuffle_read.fetch_wait_time_ns / kNsPerMs);
@@ -157,6 +157,7 @@ void put_task_metrics(json::object& o, const TaskMetrics& m) {
     sr.emplace("Total Records Read", m.shuffle_read.records_read);
     sr.emplace("Fetch Wait Time (ns)", m.shuffle_read.fetch_wait_time_ns);
     sr.emplace("Remote Requests Duration", m.shuffle_read.remote_reqs_duration_ns / kNsPerMs);
+    sr.emplace("Remote Requests Duration (ns)", m.shuffle_read.remote_reqs_duration_ns);  // ember: exact replay
     sr.emplace("Peak Bytes In Flight", m.shuffle_read.peak_bytes_in_flight);        // ember
     sr.emplace("Peak Requests In Flight", m.shuffle_read.peak_reqs_in_flight);      // ember
     sr.emplace("Peak Blocks In Flight", m.shuffle_read.peak_blocks_in_flight);      // ember
@@ -496,7 +497,8 @@ TaskMetrics task_metrics_from(const In& tm) {
         m.shuffle_read.remote_bytes_read_to_disk = sr->num_or<std::uint64_t>("Remote Bytes Read To Disk", 0);
         m.shuffle_read.local_bytes_read = sr->num_or<std::uint64_t>("Local Bytes Read", 0);
         m.shuffle_read.records_read = sr->num_or<std::uint64_t>("Total Records Read", 0);
-        m.shuffle_read.remote_reqs_duration_ns = sr->num_or<std::uint64_t>("Remote Requests Duration", 0) * kNsPerMs;
+        m.shuffle_read.remote_reqs_duration_ns =
+            nanos_from(*sr, "Remote Requests Duration", "Remote Requests Duration (ns)", false);
         m.shuffle_read.peak_bytes_in_flight = sr->num_or<std::uint64_t>("Peak Bytes In Flight", 0);
         m.shuffle_read.peak_reqs_in_flight = sr->num_or<std::uint64_t>("Peak Requests In Flight", 0);
         m.shuffle_read.peak_blocks_in_flight = sr->num_or<std::uint64_t>("Peak Blocks In Flight", 0);
@@ -1090,7 +1092,7 @@ struct TaskInfoSlots {
 struct TaskMetricsSlots {
     json::value *deserialize_ms, *run_ms, *result_size, *memory_spilled, *disk_spilled;
     json::value *remote_blocks, *local_blocks, *fetch_wait_ms, *remote_bytes, *remote_to_disk, *local_bytes,
-        *records_read, *fetch_wait_ns, *remote_reqs_ms, *peak_bytes_in_flight, *peak_reqs_in_flight,
+        *records_read, *fetch_wait_ns, *remote_reqs_ms, *remote_reqs_ns, *peak_bytes_in_flight, *peak_reqs_in_flight,
         *peak_blocks_in_flight;
     json::value *bytes_written, *write_time, *records_written;
     json::value *input_bytes, *input_records, *output_bytes, *output_records;
@@ -1113,6 +1115,7 @@ struct TaskMetricsSlots {
         records_read = &sr.at("Total Records Read");
         fetch_wait_ns = &sr.at("Fetch Wait Time (ns)");
         remote_reqs_ms = &sr.at("Remote Requests Duration");
+        remote_reqs_ns = &sr.at("Remote Requests Duration (ns)");
         peak_bytes_in_flight = &sr.at("Peak Bytes In Flight");
         peak_reqs_in_flight = &sr.at("Peak Requests In Flight");
         peak_blocks_in_flight = &sr.at("Peak Blocks In Flight");
@@ -1150,6 +1153,7 @@ struct TaskMetricsSlots {
         *records_read = m.shuffle_read.records_read;
         *fetch_wait_ns = m.shuffle_read.fetch_wait_time_ns;
         *remote_reqs_ms = m.shuffle_read.remote_reqs_duration_ns / kNsPerMs;
+        *remote_reqs_ns = m.shuffle_read.remote_reqs_duration_ns;
         *peak_bytes_in_flight = m.shuffle_read.peak_bytes_in_flight;
         *peak_reqs_in_flight = m.shuffle_read.peak_reqs_in_flight;
         *peak_blocks_in_flight = m.shuffle_read.peak_blocks_in_flight;

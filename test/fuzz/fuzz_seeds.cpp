@@ -72,7 +72,7 @@ std::string flat_message(Fill&& fill) {
 }
 
 // One frame as a TransportClient writes it: envelope + payload, then the body.
-std::string frame(rpc::OutgoingMessage m, rpc::wire::Kind kind, std::uint64_t request_id,
+std::string frame(rpc::OutgoingMessage m, ember::rpc_wire::Kind kind, std::uint64_t request_id,
                   const std::string& receiver, const std::string& body = {}) {
     if (!body.empty())
         m.add_body(rpc::Bytes::copy_of(std::string_view(body)));
@@ -204,15 +204,15 @@ void frame_seeds(const std::string& binary) {
     auto su = rpc::OutgoingMessage::make<sw::StatusUpdate>(fill_status_update);
     write_seed(
         t, "status_update",
-        byte(0) + frame(std::move(su), rpc::wire::Kind::ONE_WAY, 0, "CoarseGrainedScheduler"));
+        byte(0) + frame(std::move(su), ember::rpc_wire::Kind::ONE_WAY, 0, "CoarseGrainedScheduler"));
     auto lt =
         rpc::OutgoingMessage::make<sw::LaunchTask>([&](auto b) { fill_launch_task(b, binary); });
     write_seed(t, "launch_task",
-               byte(1) + frame(std::move(lt), rpc::wire::Kind::ONE_WAY, 0, "Executor"));
+               byte(1) + frame(std::move(lt), ember::rpc_wire::Kind::ONE_WAY, 0, "Executor"));
     auto reg = rpc::OutgoingMessage::make<sw::RegisterExecutor>(fill_register_executor);
     write_seed(
         t, "register_executor",
-        byte(2) + frame(std::move(reg), rpc::wire::Kind::REQUEST, 1, "CoarseGrainedScheduler"));
+        byte(2) + frame(std::move(reg), ember::rpc_wire::Kind::REQUEST, 1, "CoarseGrainedScheduler"));
     // A fetch and its reply with the blocks' bytes as the body, back to back on one connection.
     auto fb =
         rpc::OutgoingMessage::make<stw::FetchBlocks>([](auto b) { fill_fetch_blocks(b, true); });
@@ -224,27 +224,27 @@ void frame_seeds(const std::string& binary) {
         sizes.set(2, 8);
     });
     write_seed(t, "fetch_blocks_and_reply",
-               byte(3) + frame(std::move(fb), rpc::wire::Kind::REQUEST, 2, "block-transfer") +
-                   frame(std::move(bf), rpc::wire::Kind::RESPONSE, 2, "", body));
+               byte(3) + frame(std::move(fb), ember::rpc_wire::Kind::REQUEST, 2, "block-transfer") +
+                   frame(std::move(bf), ember::rpc_wire::Kind::RESPONSE, 2, "", body));
     auto mos = rpc::OutgoingMessage::make<shw::MapOutputStatuses>(fill_map_output_statuses);
     auto failure =
-        rpc::OutgoingMessage::make<rpc::wire::RpcFailure>([](rpc::wire::RpcFailure::Builder b) {
-            b.setCode(4);
+        rpc::OutgoingMessage::make<ember::rpc_wire::RpcFailure>([](ember::rpc_wire::RpcFailure::Builder b) {
+            b.setCode(ember::rpc_wire::ErrorCode::REMOTE_FAILURE);
             b.setMessage("Shuffle 9 is not registered with the MapOutputTracker");
         });
     write_seed(t, "map_outputs_and_failure",
-               byte(4) + frame(std::move(mos), rpc::wire::Kind::RESPONSE, 3, "") +
-                   frame(std::move(failure), rpc::wire::Kind::FAILURE, 4, ""));
+               byte(4) + frame(std::move(mos), ember::rpc_wire::Kind::RESPONSE, 3, "") +
+                   frame(std::move(failure), ember::rpc_wire::Kind::FAILURE, 4, ""));
     auto hb = rpc::OutgoingMessage::make<sw::Heartbeat>([](sw::Heartbeat::Builder b) {
         b.setExecutorId("1");
         shuffle::to_wire(b.initBlockManagerId(), storage::BlockManagerId{"1", "127.0.0.1", 40123});
         b.setRunningTasks(2);
     });
-    auto check = rpc::OutgoingMessage::make<rpc::wire::CheckExistence>(
-        [](rpc::wire::CheckExistence::Builder b) { b.setName("CoarseGrainedScheduler"); });
+    auto check = rpc::OutgoingMessage::make<ember::rpc_wire::CheckExistence>(
+        [](ember::rpc_wire::CheckExistence::Builder b) { b.setName("CoarseGrainedScheduler"); });
     write_seed(t, "heartbeat_and_lookup",
-               byte(5) + frame(std::move(hb), rpc::wire::Kind::REQUEST, 5, "HeartbeatReceiver") +
-                   frame(std::move(check), rpc::wire::Kind::REQUEST, 6, "endpoint-verifier"));
+               byte(5) + frame(std::move(hb), ember::rpc_wire::Kind::REQUEST, 5, "HeartbeatReceiver") +
+                   frame(std::move(check), ember::rpc_wire::Kind::REQUEST, 6, "endpoint-verifier"));
 }
 
 void cluster_seeds(const std::string& binary) {

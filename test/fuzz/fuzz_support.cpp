@@ -3,6 +3,7 @@
 
 #include "rpc/message_data.hpp"
 #include "rpc/rpc_address.hpp"
+#include "rpc/wire_error.hpp"
 #include "scheduler/cluster/cluster_codec.hpp"
 #include "scheduler/cluster/cluster_messages.capnp.h"
 #include "scheduler/ember.hpp"
@@ -229,12 +230,12 @@ void read_payload(const Payload& msg) {
     if (auto r = msg.try_get<shw::MapOutputStatuses>())
         return read_map_output_statuses(*r);
     // The env itself: a failure reply, the endpoint verifier.
-    if (auto r = msg.try_get<rpc::wire::RpcFailure>()) {
-        rpc::RpcError e{static_cast<rpc::RpcErrc>(r->getCode()), r->getMessage()};
+    if (auto r = msg.try_get<ember::rpc_wire::RpcFailure>()) {
+        rpc::RpcError e{rpc::from_wire(r->getCode()), r->getMessage()};
         (void)e.message;
         return;
     }
-    if (auto r = msg.try_get<rpc::wire::CheckExistence>()) {
+    if (auto r = msg.try_get<ember::rpc_wire::CheckExistence>()) {
         (void)std::string(r->getName());
         return;
     }

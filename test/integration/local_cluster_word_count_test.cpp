@@ -148,6 +148,42 @@ TEST_CASE("wordcount on local-cluster agrees with a single-process count, word b
     fs::remove_all(out_dir);
 }
 
+TEST_CASE("Log levels given as an argument reach the executors, which log where the driver says",
+          "[integration][log]") {
+    // SPDLOG_LEVEL=off in the environment, scheduler=info as an argument (taken by ember::run and
+    // passed on to the executors): only the scheduler logs, in the driver and in each executor.
+    auto local_dir = fs::temp_directory_path() / ("ember-wc-logs-" + std::to_string(::getpid()));
+    fs::remove_all(local_dir);
+    fs::create_directories(local_dir);
+    std::vector<std::string> argv{"/usr/bin/env", "-u", "EMBER_LOG_LEVEL", "SPDLOG_LEVEL=off", wordcount_binary(),
+                                  "SPDLOG_LEVEL=scheduler=info", "--master", "local-cluster[2,1,1024]",
+                                  "--partitions", "2", "--conf", "ember.local.dir=" + local_dir.string(),
+                                  "--conf", "ember.executor.logs.keep=true", "/usr/share/common-licenses/Apache-2.0"};
+    auto r = run_process(argv);
+    INFO("stdout:\n" << r.out << "\nstderr:\n" << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.err.find("] [rpc] ") == std::string::npos);
+    CHECK(r.err.find("] [storage] ") == std::string::npos);
+
+    // The driver names each executor's log directory; the executor's own first line, read from
+    // that directory's stderr file, names the same file.
+    std::regex started(R"(Started executor (\d+) \(pid (\d+)\); its stdout and stderr are in (\S+)/)");
+    int executors = 0;
+    for (auto it = std::sregex_iterator(r.err.begin(), r.err.end(), started); it != std::sregex_iterator(); ++it) {
+        ++executors;
+        std::string id = (*it)[1], pid = (*it)[2], dir = (*it)[3];
+        CAPTURE(id, dir);
+        CHECK(fs::path(dir).parent_path().parent_path() == local_dir);
+        CHECK(fs::path(dir).filename() == "executor-" + id);
+        std::string log = ember::test::read_file_or_empty(dir + "/stderr");
+        CHECK_THAT(log, Catch::Contains("Executor " + id + " (pid " + pid + ") started; its log: " + dir + "/stderr"));
+        CHECK(log.find("] [rpc] ") == std::string::npos);
+    }
+    CHECK(executors == 2);
+    CHECK_THAT(r.err, Catch::Contains("Executor logs kept in " + local_dir.string() + "/ember-"));
+    fs::remove_all(local_dir);
+}
+
 TEST_CASE("wordcount reports bad input in one line, exits non-zero and leaves no process", "[integration][errors]") {
     struct Case {
         std::vector<std::string> args;
@@ -170,7 +206,8 @@ TEST_CASE("wordcount reports bad input in one line, exits non-zero and leaves no
          "exited with code 3 during start-up"},
     };
     for (auto& c : cases) {
-        std::vector<std::string> argv{wordcount_binary()};
+        // Without the UI: a concurrent test holding port 4040 would add a "could not bind" line.
+        std::vector<std::string> argv{wordcount_binary(), "--conf", "ember.ui.enabled=false"};
         argv.insert(argv.end(), c.args.begin(), c.args.end());
         auto r = run_process(argv, "--ember-executor", 60);
         INFO("args: " << argv.back() << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err);

@@ -80,7 +80,8 @@ std::string slurp(const std::string& p) {
 }  // namespace
 
 TEST_CASE("An executor from another build is refused at registration", "[integration][lifecycle]") {
-    auto r = ember::test::run_process({env_path("EMBER_WORDCOUNT"), "--conf",
+    // Without the UI: a concurrent test holding port 4040 would add a "could not bind" line.
+    auto r = ember::test::run_process({env_path("EMBER_WORDCOUNT"), "--conf", "ember.ui.enabled=false", "--conf",
                                        "ember.executor.command=" + env_path("EMBER_BENCH"), "/usr/share/common-licenses"},
                                       "--ember-executor", 60);
     INFO(r.err);

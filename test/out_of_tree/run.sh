@@ -70,6 +70,9 @@ while IFS= read -r s; do
     [ -f "$schemadir/$s" ] || { echo "not installed: share/ember/schemas/$s" >&2; missing=1; }
     [ -f "$include_root/$s.h" ] || { echo "not installed: include/ember/$s.h" >&2; missing=1; }
 done < <(find rpc storage shuffle scheduler -name '*.capnp' | sort)
+while IFS= read -r s; do  # the examples' schemas: for clients in other languages (no C++ header)
+    [ -f "$schemadir/$s" ] || { echo "not installed: share/ember/schemas/$s" >&2; missing=1; }
+done < <(find apps/examples -name '*.capnp' | sort)
 cd - > /dev/null
 if [ $missing -ne 0 ]; then
     echo "error: add the files above to the install_headers/install_data of their meson.build" >&2

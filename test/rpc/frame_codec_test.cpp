@@ -20,7 +20,7 @@ namespace {
 std::string encode_frame(OutgoingMessage m, std::string body = {}) {
     if (!body.empty()) m.add_body(Bytes::copy_of(std::string_view(body)));
     auto d = m.release();
-    d->envelope.setKind(wire::Kind::REQUEST);
+    d->envelope.setKind(rpc_wire::Kind::REQUEST);
     d->envelope.setRequestId(42);
     d->envelope.setReceiver("someone");
     std::vector<std::byte> table;

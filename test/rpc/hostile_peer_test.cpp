@@ -125,12 +125,12 @@ TEST_CASE("A body for a receiver that does not exist is skipped as it arrives, n
     const std::size_t body = 256u << 20;
     msg.add_body(Bytes(body));
     auto before = rss_bytes();
-    raw->send(std::move(msg), wire::Kind::REQUEST, "nobody", 7);
+    raw->send(std::move(msg), rpc_wire::Kind::REQUEST, "nobody", 7);
     // The failure comes back, and the 256 MiB went through without being kept.
     auto f = raw->read_frame(10s);
     REQUIRE(f.has_value());
     REQUIRE(f->has_value());
-    CHECK((*f)->envelope().getKind() == wire::Kind::FAILURE);
+    CHECK((*f)->envelope().getKind() == rpc_wire::Kind::FAILURE);
     CHECK((*f)->envelope().getRequestId() == 7);
     auto after = rss_bytes();
     auto grown = after > before ? after - before : 0;  // RSS may also shrink meanwhile
@@ -149,7 +149,7 @@ TEST_CASE("A connection that buffers more than its budget is closed and the env 
     auto raw = RawClient::connect(envs[0].address()).value();
     auto msg = ping(1);
     msg.add_body(Bytes(8u << 20));  // a one-way with an 8 MiB body: over the 4 MiB budget
-    raw->send(std::move(msg), wire::Kind::ONE_WAY, "e");
+    raw->send(std::move(msg), rpc_wire::Kind::ONE_WAY, "e");
     CHECK(raw->wait_closed(5s));
     CHECK(log->count_prefix("receive:") == 0);
     auto other = RpcEnv::create({.name = "other"}).value();

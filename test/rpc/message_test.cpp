@@ -16,8 +16,8 @@ namespace {
 
 // An Ack request in stream framing, as a peer writes it.
 std::string ack_frame() {
-    auto d = OutgoingMessage::make<wire::Ack>().release();
-    d->envelope.setKind(wire::Kind::ONE_WAY);
+    auto d = OutgoingMessage::make<rpc_wire::Ack>().release();
+    d->envelope.setKind(rpc_wire::Kind::ONE_WAY);
     d->envelope.setReceiver("someone");
     d->envelope.setSenderName("me");
     std::vector<std::byte> table;

@@ -367,6 +367,127 @@ TEST_CASE("an ask times out on virtual time, without waiting on the wall clock",
     CHECK_THAT(sim.trace_text(), Catch::Contains("timer b #1"));
 }
 
+/// Replies Pong(n) to an even Ping(n) and never to an odd one.
+class Halves : public RpcEndpoint {
+public:
+    void receive_and_reply(const Message& msg, RpcCallContext ctx) override {
+        auto n = msg.get<tw::Ping>().getN();
+        if (n % 2 != 0) {
+            held_.push_back(ctx);
+            return;
+        }
+        ctx.reply(rpc::OutgoingMessage::make<tw::Pong>([&](tw::Pong::Builder b) { b.setN(n); }));
+    }
+
+private:
+    std::vector<RpcCallContext> held_;
+};
+
+/// Every 10 s of virtual time (schedule_every) asks Ping(n) of `target` as a future with a 25 s
+/// timeout; after 6 ticks cancels its timer. A schedule_once at 15 s notes itself. Every event
+/// goes to `log` and to the trace with its virtual time in us.
+class Ticker : public RpcEndpoint {
+public:
+    Ticker(Simulation& sim, RpcEndpointRef target, std::shared_ptr<std::vector<std::string>> log)
+        : sim_(sim), target_(std::move(target)), log_(std::move(log)) {}
+    void on_start() override {
+        every_ = schedule_every(10s, [this] { tick(); });
+        schedule_once(15s, [this] { record("once"); });
+    }
+
+private:
+    void record(const std::string& what) {
+        auto line = fmt::format("{} at {}", what, sim_.now().count());
+        sim_.note(line);
+        log_->push_back(line);
+    }
+    void tick() {
+        int n = ++ticks_;
+        record(fmt::format("tick {}", n));
+        if (n == 6) {
+            every_.cancel();
+            return;
+        }
+        target_.ask(test::ping(n), RpcTimeout{25s, "ember.rpc.askTimeout"}).then([this, n](RpcResult<Message> r) {
+            if (r) {
+                record(fmt::format("pong {}", r->get<tw::Pong>().getN()));
+            } else {
+                record(fmt::format("ask {} failed: {}", n, rpc::to_string(r.error().code)));
+            }
+        });
+    }
+
+    Simulation& sim_;
+    RpcEndpointRef target_;
+    std::shared_ptr<std::vector<std::string>> log_;
+    rpc::TimerHandle every_;
+    int ticks_ = 0;
+};
+
+struct TickerRun {
+    std::vector<std::string> log;
+    std::string trace;
+    std::chrono::microseconds end{0};
+};
+
+TickerRun run_ticker(std::uint64_t seed) {
+    Simulation sim(sim::SimConfig{.seed = seed});
+    auto log = std::make_shared<std::vector<std::string>>();
+    sim.create_env("b", "host-b", [](rpc::RpcEnv& env) {
+        REQUIRE(env.setup_endpoint("halves", std::make_unique<Halves>()));
+    });
+    sim.create_env("a", "host-a", [&](rpc::RpcEnv& env) {
+        auto target = env.endpoint_ref(rpc::RpcAddress{"host-b", 7077}, "halves");
+        REQUIRE(env.setup_endpoint("ticker", std::make_unique<Ticker>(sim, target, log)));
+    });
+    // 5 asks answered or timed out, 6 ticks and the one-shot.
+    REQUIRE(sim.run_until([&] { return log->size() == 12; }, 2min));
+    sim.run_for(1min);  // nothing more: the periodic timer was cancelled, the asks are all done
+    return TickerRun{*log, sim.trace_text(), sim.now()};
+}
+
+TEST_CASE("endpoint timers and ask futures' timeouts fire on virtual time, replayed exactly", "[sim]") {
+    auto wall = std::chrono::steady_clock::now();
+    auto a = run_ticker(11);
+    auto b = run_ticker(11);
+    CHECK(std::chrono::steady_clock::now() - wall < 10s);  // 2 x 135 s of virtual time
+    if (std::getenv("EMBER_SIM_TRACE")) fmt::print("ticker, seed 11:\n{}", a.trace);
+    CHECK(a.trace == b.trace);
+    CHECK(a.log == b.log);
+    REQUIRE(a.log.size() == 12);
+
+    // The independent expectation: ticks every 10 s exactly (the env starts at 0), the one-shot
+    // at 15 s, odd asks failing exactly 25 s after their tick, even ones answered within the
+    // simulated latencies of a connect and two frames (each at most 1 ms).
+    auto at = [&](const std::string& what) -> std::int64_t {
+        for (auto& l : a.log) {
+            if (l.rfind(what + " at ", 0) == 0) return std::stoll(l.substr(what.size() + 4));
+        }
+        FAIL("no \"" << what << "\" in the log");
+        return -1;
+    };
+    constexpr std::int64_t s = 1'000'000;
+    for (int n = 1; n <= 6; ++n) CHECK(at(fmt::format("tick {}", n)) == n * 10 * s);
+    CHECK(at("once") == 15 * s);
+    for (int n : {1, 3, 5}) CHECK(at(fmt::format("ask {} failed: timeout", n)) == (n * 10 + 25) * s);
+    for (int n : {2, 4}) {
+        auto reply = at(fmt::format("pong {}", n));
+        CHECK(reply > n * 10 * s);
+        CHECK(reply < n * 10 * s + 5'000);
+    }
+    // In time order: the one-shot between ticks 1 and 2, ask 1's timeout between ticks 3 and 4.
+    auto pos = [&](const std::string& prefix) {
+        return std::find_if(a.log.begin(), a.log.end(), [&](auto& l) { return l.rfind(prefix, 0) == 0; }) - a.log.begin();
+    };
+    CHECK(pos("tick 1") < pos("once"));
+    CHECK(pos("once") < pos("tick 2"));
+    CHECK(pos("tick 3") < pos("ask 1 failed"));
+    CHECK(pos("ask 1 failed") < pos("tick 4"));
+    CHECK(a.end == 75s + 1min);  // run_until stopped at ask 5's timeout, run_for added a minute
+    // The env's timer service fired on the simulation's timer events.
+    CHECK_THAT(a.trace, Catch::Contains("timer a #1"));
+}
+
 TEST_CASE("a partition disconnects both sides, connects time out meanwhile, and it heals", "[sim]") {
     Simulation sim(sim::SimConfig{.seed = 11});
     auto log_a = std::make_shared<RecordingEndpoint::Log>();

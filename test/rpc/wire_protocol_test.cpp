@@ -4,9 +4,14 @@
 #include "rpc/rpc_env.hpp"
 #include "rpc/testkit/local_envs.hpp"
 #include "rpc/testkit/raw_client.hpp"
+#include "rpc/wire_error.hpp"
 #include "test/support/recording_endpoint.hpp"
 
 #include <catch2/catch.hpp>
+
+#include <capnp/schema.h>
+
+#include <cctype>
 
 using namespace ember;
 using namespace ember::rpc;
@@ -37,7 +42,7 @@ TEST_CASE("A raw request is answered by a response frame with its request id", "
     auto c = RawClient::connect(envs[0].address()).value();
     std::uint64_t id = c->send_request("echo", ping(99));
     auto m = read(*c);
-    CHECK(m.envelope().getKind() == wire::Kind::RESPONSE);
+    CHECK(m.envelope().getKind() == rpc_wire::Kind::RESPONSE);
     CHECK(m.envelope().getRequestId() == id);
     CHECK(m.type_id() == capnp::typeId<tw::Pong>());
     CHECK(m.get<tw::Pong>().getN() == 100);
@@ -55,18 +60,18 @@ TEST_CASE("Requests to unknown endpoints and failing handlers get failure frames
 
     std::uint64_t id = c->send_request("nobody", ping(1));
     auto m = read(*c);
-    CHECK(m.envelope().getKind() == wire::Kind::FAILURE);
+    CHECK(m.envelope().getKind() == rpc_wire::Kind::FAILURE);
     CHECK(m.envelope().getRequestId() == id);
-    auto f = m.get<wire::RpcFailure>();
-    CHECK(f.getCode() == static_cast<std::uint16_t>(RpcErrc::endpoint_not_found));
+    auto f = m.get<rpc_wire::RpcFailure>();
+    CHECK(f.getCode() == rpc_wire::ErrorCode::ENDPOINT_NOT_FOUND);
     CHECK_THAT(std::string(f.getMessage().cStr()), Catch::Contains("nobody"));
 
     id = c->send_request("echo", OutgoingMessage::make<tw::Boom>([](tw::Boom::Builder b) { b.setText("kaput"); }));
     m = read(*c);
-    CHECK(m.envelope().getKind() == wire::Kind::FAILURE);
+    CHECK(m.envelope().getKind() == rpc_wire::Kind::FAILURE);
     CHECK(m.envelope().getRequestId() == id);
-    CHECK(m.get<wire::RpcFailure>().getCode() == static_cast<std::uint16_t>(RpcErrc::remote_failure));
-    CHECK(std::string(m.get<wire::RpcFailure>().getMessage().cStr()) == "kaput");
+    CHECK(m.get<rpc_wire::RpcFailure>().getCode() == rpc_wire::ErrorCode::REMOTE_FAILURE);
+    CHECK(std::string(m.get<rpc_wire::RpcFailure>().getMessage().cStr()) == "kaput");
 }
 
 TEST_CASE("A one-way frame from a client-mode peer is delivered with its socket address", "[rpc][wire]") {
@@ -126,4 +131,35 @@ TEST_CASE("A body follows its frame and is delivered whole", "[rpc][wire]") {
     auto m2 = read(*c);
     CHECK(m2.envelope().getRequestId() == id2);
     CHECK(m2.get<tw::Pong>().getN() == 0);
+}
+
+TEST_CASE("RpcFailure.code's enum in the published schema has RpcErrc's names and numbers", "[rpc][wire]") {
+    // The oracle is the schema itself (its enumerants, read through capnp's reflection):
+    // every enumerant is the RpcErrc of the same number and name (camelCase there, snake_case here),
+    // and the first number past the last enumerant is no RpcErrc.
+    auto enumerants = capnp::Schema::from<rpc_wire::ErrorCode>().getEnumerants();
+    REQUIRE(enumerants.size() > 0);
+    for (auto e : enumerants) {
+        std::string camel = e.getProto().getName();
+        std::string snake;
+        for (char c : camel) {
+            if (std::isupper(static_cast<unsigned char>(c))) {
+                snake += '_';
+                snake += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+            } else {
+                snake += c;
+            }
+        }
+        CAPTURE(camel);
+        auto number = e.getOrdinal();
+        CHECK(to_string(static_cast<RpcErrc>(number)) == snake);
+        CHECK(to_wire(static_cast<RpcErrc>(number)) == static_cast<rpc_wire::ErrorCode>(number));
+        CHECK(from_wire(static_cast<rpc_wire::ErrorCode>(number)) == static_cast<RpcErrc>(number));
+    }
+    CHECK(to_string(static_cast<RpcErrc>(enumerants.size())) == "unknown");
+    // The field is 16 bits at the start of the data section, as the UInt16 it was: a peer built
+    // against the old schema reads the same number.
+    auto field = capnp::Schema::from<rpc_wire::RpcFailure>().getFieldByName("code");
+    CHECK(field.getProto().getSlot().getOffset() == 0);
+    CHECK(field.getProto().getSlot().getType().isEnum());
 }

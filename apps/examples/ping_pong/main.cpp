@@ -58,6 +58,9 @@ public:
 
     // Asks (RpcEndpointRef::ask and ask_sync) arrive here with the context to answer through.
     void receive_and_reply(const Message& msg, RpcCallContext ctx) override {
+        // An asker that gave up (its ask timed out or was aborted) sent a cancel frame, which
+        // turned its context's cancelled() true: stop holding those.
+        cancelled_ += std::erase_if(unanswered_, [](const RpcCallContext& held) { return held.cancelled(); });
         if (auto ping = msg.try_get<wire::Ping>()) {
             ++pings_;
             // The fill function writes the reply straight into its capnp builder.
@@ -76,11 +79,15 @@ public:
         RpcEndpoint::receive_and_reply(msg, std::move(ctx));
     }
 
-    // Runs last, once, when the env shuts down.
-    void on_stop() override { fmt::print("answered {} pings\n", pings_); }
+    // Runs last, once, when the env shuts down. An asker that gives up (its ask timed out or was
+    // aborted) sends a cancel frame, which turns its context's cancelled() true here.
+    void on_stop() override {
+        fmt::print("answered {} pings; dropped {} held asks their askers cancelled\n", pings_, cancelled_);
+    }
 
 private:
     std::uint64_t pings_ = 0;
+    std::uint64_t cancelled_ = 0;
     std::deque<RpcCallContext> unanswered_;
 };
 

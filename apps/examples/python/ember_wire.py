@@ -6,7 +6,7 @@ ember's wire is Cap'n Proto: each frame is one capnp message (stream framing: a 
 then the segments) whose root is an Envelope (rpc/rpc_envelope.capnp), optionally followed by a
 raw body. This file hand-encodes the few structs it needs, to show that any language can speak
 to ember; a real client would use its language's capnp library and the installed schemas
-(share/ember/schemas).
+(share/ember/schemas), as apps/examples/node does with capnp-es.
 
     python3 ember_wire.py [--secret-file PATH] [--encrypt] check-existence HOST PORT NAME
         asks the env's "endpoint-verifier" whether endpoint NAME exists; prints true or false.
