@@ -5,7 +5,7 @@
 
 #include "rpc/conf.hpp"
 #include "scheduler/stage.hpp"
-#include "scheduler/source_location.hpp"
+#include "rpc/source_location.hpp"
 #include "scheduler/util/accumulator_v2.hpp"
 
 #include <map>

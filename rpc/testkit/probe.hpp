@@ -5,6 +5,7 @@
 /// Akka's TestProbe and CAF's test coordinator).
 
 #include "rpc/rpc_env.hpp"
+#include "rpc/source_location.hpp"
 
 #include <chrono>
 #include <concepts>
@@ -13,7 +14,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <source_location>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -86,7 +86,7 @@ public:
     template <class T, class Pred>
         requires std::predicate<Pred&, typename T::Reader>
     Expected<T> expect_msg(Pred pred, std::chrono::milliseconds timeout = 3s,
-                           std::source_location where = std::source_location::current()) {
+                           ember::SourceLocation where = ember::SourceLocation::current()) {
         detail::remember_type<T>();
         Received r = expect_any(timeout);
         if (!r.msg.is<T>() || !pred(r.msg.get<T>())) fail_unmatched(describe<T>(where), r);
@@ -156,7 +156,7 @@ public:
     template <class T, class Pred>
         requires std::predicate<Pred&, typename T::Reader>
     Expected<T> expect_reply(Pred pred, std::chrono::milliseconds timeout = 3s,
-                             std::source_location where = std::source_location::current()) {
+                             ember::SourceLocation where = ember::SourceLocation::current()) {
         detail::remember_type<T>();
         Received r = next_reply(timeout, describe<T>(where));
         if (!r.msg.is<T>() || !pred(r.msg.get<T>())) fail_unmatched(describe<T>(where), r, "reply");
@@ -178,7 +178,7 @@ private:
         return (vowel ? "an " : "a ") + name;
     }
     template <class T>
-    static std::string describe(const std::source_location& where) {
+    static std::string describe(const ember::SourceLocation& where) {
         std::string_view file = where.file_name();
         if (auto slash = file.rfind('/'); slash != std::string_view::npos) file.remove_prefix(slash + 1);
         return a_or_an(type_name(capnp::typeId<T>())) + " matching the predicate at " + std::string(file) + ":" +

@@ -4,7 +4,7 @@
 /// Broadcast<T>: a read-only value sent once to each executor and shared by all its tasks
 /// (Spark's Broadcast / TorrentBroadcast), made with SparkContext::broadcast().
 
-#include "scheduler/source_location.hpp"
+#include "rpc/source_location.hpp"
 #include "scheduler/spark_context.hpp"
 #include "storage/serializer.hpp"
 

@@ -23,7 +23,7 @@
 #include "scheduler/rdd/union_rdd.hpp"
 #include "scheduler/rdd/zipped_with_index_rdd.hpp"
 #include "scheduler/spark_context.hpp"
-#include "scheduler/source_location.hpp"
+#include "rpc/source_location.hpp"
 
 #include <algorithm>
 #include <cmath>
