@@ -9,7 +9,7 @@
 #include <memory>
 
 namespace ember::rpc::transport {
-class TransportClient;
+class Connection;
 }
 
 namespace ember::rpc::detail {
@@ -61,7 +61,7 @@ public:
 class RemoteCallContext final : public CallContextImpl {
 public:
     RemoteCallContext(std::weak_ptr<EnvCore> env, std::uint64_t request_id, RpcAddress sender,
-                      std::weak_ptr<transport::TransportClient> conn)
+                      std::weak_ptr<transport::Connection> conn)
         : CallContextImpl(std::move(env), request_id, std::move(sender)), conn_(std::move(conn)) {}
     ~RemoteCallContext() override { fail_if_unanswered(); }
     void do_reply(OutgoingMessage reply) override;
@@ -70,7 +70,7 @@ public:
     bool cancelled() const noexcept override;
 
 private:
-    std::weak_ptr<transport::TransportClient> conn_;
+    std::weak_ptr<transport::Connection> conn_;
 };
 
 }  // namespace ember::rpc::detail

@@ -35,7 +35,7 @@ RpcResult<std::shared_ptr<Inbox>> Dispatcher::register_endpoint(
     prepare(*endpoint);
     std::unique_ptr<MessageLoop> own;
     MessageLoop* loop = &shared_loop_;
-    if (options.dedicated_thread) {
+    if (options.dedicated_thread && shared_loop_.threads() > 0) {
         own = std::make_unique<MessageLoop>(fmt::format("ep-{}", name), 1, std::chrono::microseconds(0));
         loop = own.get();
     }
@@ -106,6 +106,11 @@ void Dispatcher::stop() {
 bool Dispatcher::stopped() const {
     std::lock_guard lk(mu_);
     return stopped_;
+}
+
+bool Dispatcher::all_stopped() const {
+    std::lock_guard lk(mu_);
+    return stopped_ && live_ == 0;
 }
 
 void Dispatcher::await_stopped() {

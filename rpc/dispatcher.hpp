@@ -19,7 +19,8 @@ namespace ember::rpc::detail {
 class MessageLoop;
 
 /// Maps endpoint names to inboxes. Shared endpoints run on the env's I/O loop; each endpoint
-/// with EndpointOptions::dedicated_thread gets a one-thread loop of its own.
+/// with EndpointOptions::dedicated_thread gets a one-thread loop of its own, unless the shared
+/// loop has no threads (a simulation: everything runs on its one thread).
 ///
 /// Threading: thread-safe.
 class Dispatcher {
@@ -42,6 +43,8 @@ public:
     /// Refuses new endpoints and stops every endpoint. Idempotent.
     void stop();
     bool stopped() const;
+    /// True once every endpoint has run on_stop (after stop()).
+    bool all_stopped() const;
     /// Waits until every endpoint has run on_stop, then joins the dedicated threads.
     void await_stopped();
 

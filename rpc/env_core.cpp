@@ -4,30 +4,18 @@
 #include "rpc/call_context_impl.hpp"
 #include "rpc/endpoint_verifier.hpp"
 #include "rpc/log.hpp"
+#include "rpc/transport/asio_network.hpp"
 #include "rpc/wire_error.hpp"
 
-#include <boost/asio/ip/address.hpp>
-#include <boost/asio/post.hpp>
 #include <fmt/format.h>
 
-#include <future>
-#include <random>
-
 #include <sched.h>
-#include <unistd.h>
 
 namespace ember::rpc::detail {
 
-namespace net = boost::asio;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-std::uint64_t random_request_id_base() {
-    std::random_device rd;
-    std::uint64_t v = (std::uint64_t{rd()} << 32) ^ rd();
-    return (v & 0x3fffffffffffffffull) + 1;  // leave room to count up without wrapping
-}
 
 // Polling before sleeping pays when the peer runs on another CPU; confined to one CPU, we would
 // only take time from the peer, so the default is not to poll then.
@@ -38,20 +26,9 @@ const char* default_spin_time() {
     return "50us";
 }
 
-std::string advertised_host(const RpcEnvConfig& c) {
-    if (!c.advertise_address.empty()) return c.advertise_address;
-    boost::system::error_code ec;
-    auto a = net::ip::make_address(c.bind_address, ec);
-    if (!ec && a.is_unspecified()) {
-        char host[256] = {};
-        if (::gethostname(host, sizeof host - 1) == 0) return host;
-    }
-    return c.bind_address;
-}
-
 }  // namespace
 
-EnvCore::EnvCore(RpcEnvConfig config)
+EnvCore::EnvCore(RpcEnvConfig config, int io_threads)
     : config_(std::move(config)),
       ask_timeout_(RpcTimeout::ask(config_.conf)),
       connect_timeout_(config_.conf.get_time_ms(
@@ -61,17 +38,13 @@ EnvCore::EnvCore(RpcEnvConfig config)
           "120s", "s")),
       io_(std::make_unique<MessageLoop>(
           config_.name.empty() ? "rpc-io" : config_.name + "-io",
-          static_cast<int>(std::max<std::int64_t>(1, config_.conf.get_int("ember.rpc.io.threads", 1))),
+          io_threads,
           config_.conf.get_time_us("ember.rpc.io.spinTime", default_spin_time()))),
       idle_timeout_(config_.conf.get_time_ms(
           config_.conf.first_set({"ember.rpc.io.connectionTimeout", "ember.network.timeout"})
               .value_or("ember.network.timeout"),
           "120s", "s")),
-      network_timeout_(config_.conf.get_time_ms("ember.network.timeout", "120s", "s")),
-      next_request_id_(random_request_id_base()),
-      timer_strand_(net::make_strand(io_->context())),
-      idle_timer_(timer_strand_) {
-    timers_ = TimerService::on_loop(*io_);
+      network_timeout_(config_.conf.get_time_ms("ember.network.timeout", "120s", "s")) {
     transport_options_.max_frame_bytes =
         static_cast<std::size_t>(config_.conf.get_size_bytes("ember.rpc.message.maxSize", "128", "m"));
     transport_options_.max_body_bytes =
@@ -91,31 +64,38 @@ EnvCore::EnvCore(RpcEnvConfig config)
     max_connections_ = static_cast<std::size_t>(std::max<std::int64_t>(1, config_.conf.get_int("ember.rpc.io.maxConnections", 2048)));
 }
 
-RpcResult<std::shared_ptr<EnvCore>> EnvCore::create(RpcEnvConfig config) {
+RpcResult<std::shared_ptr<EnvCore>> EnvCore::create(RpcEnvConfig config, NetworkFactory make_network) {
     std::shared_ptr<EnvCore> core;
     try {
-        core.reset(new EnvCore(std::move(config)));
+        // A network of its own drives the loop: no I/O threads then.
+        int io_threads = make_network ? 0
+                                      : static_cast<int>(std::max<std::int64_t>(
+                                            1, config.conf.get_int("ember.rpc.io.threads", 1)));
+        core.reset(new EnvCore(std::move(config), io_threads));
     } catch (const std::invalid_argument& e) {
         return RpcError{RpcErrc::invalid_config, e.what()};
     }
+    if (make_network) {
+        core->network_ = make_network(*core->io_);
+    } else {
+        core->network_ = std::make_unique<transport::AsioNetwork>(*core->io_, core->transport_options_);
+    }
+    core->next_request_id_ = core->network_->request_id_base();
+    core->timers_ = TimerService::on_network(*core->network_);
+    core->idle_timer_ = core->network_->make_timer();
     core->dispatcher_ = std::make_unique<Dispatcher>(*core->io_, core->config_.name);
     core->arm_idle_check();
     if (!core->config_.client_mode) {
         std::weak_ptr<EnvCore> weak = core;
-        auto server = transport::TransportServer::bind(
-            core->io_->context(), core->config_.bind_address, core->config_.port,
-            static_cast<int>(core->config_.conf.get_int("ember.port.maxRetries", 16)),
-            [weak](transport::tcp::socket s) {
-                if (auto c = weak.lock()) c->accept(std::move(s));
-            });
-        if (!server) {
+        auto address = core->network_->listen(core->config_, *core, [weak](std::shared_ptr<transport::Connection> c) {
+            if (auto self = weak.lock()) self->adopt(c, transport::Role::accepted);
+        });
+        if (!address) {
             core->shutdown();
             core->await_termination();
-            return server.error();
+            return address.error();
         }
-        core->server_ = *server;
-        core->address_ = RpcAddress{advertised_host(core->config_), core->server_->port()};
-        core->server_->start();
+        core->address_ = std::move(*address);
         auto verifier = std::make_unique<EndpointVerifier>(
             [weak](std::string_view name) {
                 auto c = weak.lock();
@@ -155,7 +135,7 @@ RpcResult<RpcEndpointRef> EnvCore::setup_endpoint(RpcEnv* facade, std::string na
 }
 
 RpcEndpointRef EnvCore::make_ref(RpcAddress address, std::string name,
-                                 std::weak_ptr<transport::TransportClient> client) {
+                                 std::weak_ptr<transport::Connection> client) {
     return RpcEndpointRef(RpcEndpointAddress{std::move(address), std::move(name)}, weak_from_this(),
                           std::move(client));
 }
@@ -231,7 +211,7 @@ void EnvCore::send(const RpcEndpointRef& to, OutgoingMessage msg) {
         return;
     }
     auto type = d->envelope.getPayloadTypeId();
-    if (auto r = send_remote(to, std::move(d), 0, Clock::now() + network_timeout_); !r) {
+    if (auto r = send_remote(to, std::move(d), 0, network_->now() + network_timeout_); !r) {
         log::get("rpc")->warn("Failed to send one-way {} to {}: {}", type_name(type), to.to_string(),
                               r.error().message);
     }
@@ -252,7 +232,7 @@ std::uint64_t EnvCore::ask(const RpcEndpointRef& to, OutgoingMessage msg, RpcTim
     p.target = to;
     p.timeout = std::move(timeout);
     auto duration = p.timeout.duration;
-    auto deadline = Clock::now() + duration;  // for waits for queue room
+    auto deadline = network_->now() + duration;  // for waits for queue room
     {
         std::lock_guard lk(ask_mu_);
         asks_.emplace(id, std::move(p));
@@ -330,9 +310,9 @@ void EnvCore::deliver_local(const std::string& receiver, std::unique_ptr<Outgoin
 RpcResult<void> EnvCore::send_remote(const RpcEndpointRef& to, std::unique_ptr<OutgoingData> d,
                                      std::uint64_t request_id, Clock::time_point deadline) {
     if (auto too_large = check_size(*d, "message to " + to.to_string())) return *too_large;
-    // Handlers run on I/O threads and must never block: there a full queue fails the send.
-    auto when_full = (Inbox::current() || io_->in_this_thread()) ? transport::WhenFull::fail
-                                                                  : transport::WhenFull::wait;
+    // Handlers run on I/O threads and must never block: there (and anywhere in a simulation) a
+    // full queue fails the send.
+    auto when_full = on_io_thread() || Inbox::current() ? transport::WhenFull::fail : transport::WhenFull::wait;
     auto full = [&] {
         return RpcError{RpcErrc::send_dropped,
                         fmt::format("Message to {} dropped: more than ember.rpc.io.maxQueuedBytes ({} bytes) are "
@@ -406,7 +386,7 @@ void EnvCore::send_cancel(const RpcEndpointRef& to, std::uint64_t request_id) {
     if (conn) {
         (void)conn->send(std::move(d), 0, transport::WhenFull::fail);
     } else {
-        (void)outbox->send(std::move(d), 0, transport::WhenFull::fail, Clock::now());
+        (void)outbox->send(std::move(d), 0, transport::WhenFull::fail, network_->now());
     }
 }
 
@@ -420,7 +400,7 @@ std::string EnvCore::peer_of(const RpcEndpointRef& to) const {
 
 void EnvCore::forget_outstanding(const RpcEndpointRef& to, std::uint64_t request_id) {
     if (is_local(to)) return;
-    std::shared_ptr<transport::TransportClient> conn = to.client_.lock();
+    std::shared_ptr<transport::Connection> conn = to.client_.lock();
     if (!conn) {
         std::lock_guard lk(outbox_mu_);
         if (auto it = outboxes_.find(to.address()); it != outboxes_.end()) conn = it->second->client();
@@ -431,15 +411,13 @@ void EnvCore::forget_outstanding(const RpcEndpointRef& to, std::uint64_t request
 void EnvCore::arm_idle_check() {
     if (idle_timeout_.count() <= 0) return;
     auto period = std::max(idle_timeout_ / 4, std::chrono::milliseconds(10));
-    net::post(timer_strand_, [weak = weak_from_this(), period] {
+    idle_timer_->post([weak = weak_from_this(), period] {
         auto self = weak.lock();
         if (!self || self->stopped_) return;
-        self->idle_timer_.expires_after(period);
-        self->idle_timer_.async_wait([weak](boost::system::error_code ec) {
-            if (ec) return;
+        self->idle_timer_->expires_at(self->network_->now() + period, [weak] {
             auto s = weak.lock();
             if (!s || s->stopped_) return;
-            std::vector<std::shared_ptr<transport::TransportClient>> conns;
+            std::vector<std::shared_ptr<transport::Connection>> conns;
             {
                 std::lock_guard lk(s->outbox_mu_);
                 for (auto& [_, c] : s->connections_) conns.push_back(c);
@@ -487,7 +465,7 @@ void EnvCore::fail_asks(const std::vector<std::uint64_t>& ids, const RpcError& w
     for (auto id : ids) complete_ask(id, why);
 }
 
-void EnvCore::reply_remote(const std::weak_ptr<transport::TransportClient>& conn, std::uint64_t request_id,
+void EnvCore::reply_remote(const std::weak_ptr<transport::Connection>& conn, std::uint64_t request_id,
                            OutgoingMessage reply) {
     auto c = conn.lock();
     if (!c || !c->is_active()) {
@@ -528,7 +506,7 @@ std::optional<RpcError> EnvCore::check_size(OutgoingData& d, std::string_view wh
     return std::nullopt;
 }
 
-void EnvCore::fail_remote(const std::weak_ptr<transport::TransportClient>& conn, std::uint64_t request_id,
+void EnvCore::fail_remote(const std::weak_ptr<transport::Connection>& conn, std::uint64_t request_id,
                           const RpcError& error) {
     auto c = conn.lock();
     if (!c || !c->is_active()) return;
@@ -564,37 +542,34 @@ void EnvCore::on_ask_timeout(std::uint64_t request_id) {
 
 // -- connections -------------------------------------------------------------------------------
 
-std::shared_ptr<transport::TransportClient> EnvCore::adopt(transport::tcp::socket socket, transport::Role role) {
-    auto conn = std::make_shared<transport::TransportClient>(std::move(socket), *this, transport_options_, role);
+bool EnvCore::adopt(const std::shared_ptr<transport::Connection>& conn, transport::Role role) {
     {
         std::lock_guard lk(outbox_mu_);
-        if (stopped_) return nullptr;
+        if (stopped_) return false;
         if (role == transport::Role::accepted && connections_.size() >= max_connections_) {
             log::peer_log("transport", spdlog::level::warn, conn->remote_address().host,
                           "Refusing connection from {}: {} connections are open (ember.rpc.io.maxConnections)",
                           conn->remote_address().host_port(), connections_.size());
-            return nullptr;  // the socket closes with conn
+            return false;  // the socket closes with conn
         }
         connections_.emplace(conn->id(), conn);
     }
     conn->start();
-    return conn;
+    return true;
 }
-
-void EnvCore::accept(transport::tcp::socket socket) { adopt(std::move(socket), transport::Role::accepted); }
 
 bool EnvCore::has_receiver(std::string_view name) { return dispatcher_->find(name) != nullptr; }
 
-void EnvCore::on_established(const std::shared_ptr<transport::TransportClient>& conn) {
+void EnvCore::on_established(const std::shared_ptr<transport::Connection>& conn) {
     // Only now, after the handshake: an unauthenticated peer is no event for anybody.
     dispatcher_->post_to_all(RemoteProcessConnected{conn->remote_address()});
 }
 
 void EnvCore::connect(std::shared_ptr<Outbox> outbox) {
     std::weak_ptr<EnvCore> weak = weak_from_this();
-    transport::async_connect(
-        io_->context(), outbox->address().host, outbox->address().port, connect_timeout_,
-        [weak, outbox](RpcResult<transport::tcp::socket> r) {
+    network_->connect(
+        outbox->address(), connect_timeout_, *this,
+        [weak, outbox](RpcResult<std::shared_ptr<transport::Connection>> r) {
             auto self = weak.lock();
             if (!self) return;
             if (!r) {
@@ -602,16 +577,15 @@ void EnvCore::connect(std::shared_ptr<Outbox> outbox) {
                 outbox->on_connect(r.error());
                 return;
             }
-            auto conn = self->adopt(std::move(*r), transport::Role::connected);
-            if (!conn) {
+            if (!self->adopt(*r, transport::Role::connected)) {
                 outbox->on_connect(RpcError{RpcErrc::env_stopped, "RpcEnv already stopped"});
                 return;
             }
-            outbox->on_connect(conn);
+            outbox->on_connect(std::move(*r));
         });
 }
 
-std::shared_ptr<transport::TransportClient> EnvCore::connection_of(const RpcEndpointRef& ref) {
+std::shared_ptr<transport::Connection> EnvCore::connection_of(const RpcEndpointRef& ref) {
     if (auto c = ref.client_.lock()) return c;
     std::lock_guard lk(outbox_mu_);
     auto it = outboxes_.find(ref.address());
@@ -624,7 +598,7 @@ void EnvCore::remove_outbox(const Outbox* outbox) {
     if (it != outboxes_.end() && it->second.get() == outbox) outboxes_.erase(it);
 }
 
-void EnvCore::on_frame(const std::shared_ptr<transport::TransportClient>& conn,
+void EnvCore::on_frame(const std::shared_ptr<transport::Connection>& conn,
                        std::shared_ptr<MessageData> frame) {
     try {
         route_frame(conn, std::move(frame));
@@ -637,7 +611,7 @@ void EnvCore::on_frame(const std::shared_ptr<transport::TransportClient>& conn,
     }
 }
 
-void EnvCore::route_frame(const std::shared_ptr<transport::TransportClient>& conn,
+void EnvCore::route_frame(const std::shared_ptr<transport::Connection>& conn,
                           std::shared_ptr<MessageData> frame) {
     auto env = frame->envelope;
     RpcAddress sender = conn->remote_address();
@@ -711,7 +685,7 @@ void EnvCore::route_frame(const std::shared_ptr<transport::TransportClient>& con
                   static_cast<int>(env.getKind()), sender.host_port());
 }
 
-void EnvCore::on_closed(const std::shared_ptr<transport::TransportClient>& conn, const RpcError& why, bool failed,
+void EnvCore::on_closed(const std::shared_ptr<transport::Connection>& conn, const RpcError& why, bool failed,
                         std::vector<std::uint64_t> outstanding) {
     std::shared_ptr<Outbox> outbox;
     {
@@ -747,7 +721,7 @@ void EnvCore::on_closed(const std::shared_ptr<transport::TransportClient>& conn,
 void EnvCore::shutdown() {
     if (stopped_.exchange(true)) return;
     if (dispatcher_) dispatcher_->stop();
-    if (server_) server_->close();
+    if (network_) network_->close_listener();
     std::vector<std::shared_ptr<Outbox>> outboxes;
     {
         std::lock_guard lk(outbox_mu_);
@@ -761,7 +735,14 @@ void EnvCore::shutdown() {
         for (auto& [id, _] : asks_) ids.push_back(id);
     }
     fail_asks(ids, RpcError{RpcErrc::env_stopped, "RpcEnv already stopped"});
-    if (Inbox::current() || io_->in_this_thread()) {
+    if (network_ && !network_->threaded()) {
+        // One thread runs everything: finish outside the handler that got us here (if any).
+        if (Inbox::current() || io_->in_this_thread()) {
+            network_->defer([self = shared_from_this()] { self->finish_shutdown(); });
+        } else {
+            finish_shutdown();
+        }
+    } else if (Inbox::current() || io_->in_this_thread()) {
         // Waiting here would wait for this very thread: finish on a thread of its own.
         shutdown_thread_ = std::thread([self = shared_from_this()] {
             log::set_thread_name(self->config_.name + "-stop");
@@ -773,21 +754,37 @@ void EnvCore::shutdown() {
 }
 
 void EnvCore::finish_shutdown() {
-    if (dispatcher_) dispatcher_->await_stopped();
-    std::vector<std::shared_ptr<transport::TransportClient>> conns;
+    bool threaded = !network_ || network_->threaded();
+    if (!threaded) {
+        {
+            std::lock_guard lk(term_mu_);
+            if (finishing_) return;
+            finishing_ = true;
+        }
+        drive_until([this] { return !dispatcher_ || dispatcher_->all_stopped(); });
+    }
+    // A simulated env whose loop can no longer run every on_stop must not wait for them.
+    if (dispatcher_ && (threaded || dispatcher_->all_stopped())) dispatcher_->await_stopped();
+    std::vector<std::shared_ptr<transport::Connection>> conns;
     {
         std::lock_guard lk(outbox_mu_);
         for (auto& [_, c] : connections_) conns.push_back(c);
     }
     for (auto& c : conns) c->close(RpcError{RpcErrc::env_stopped, "RpcEnv already stopped"});
-    {
+    if (!threaded) {
+        drive_until([this] {
+            std::lock_guard lk(outbox_mu_);
+            return connections_.empty();
+        });
+    } else {
         // The closes run on the I/O threads: let them finish, so peers see the sockets close now
         // rather than whenever this object is destroyed.
         std::unique_lock lk(outbox_mu_);
         connections_cv_.wait_for(lk, std::chrono::seconds(2), [this] { return connections_.empty(); });
     }
-    net::post(timer_strand_, [this] { idle_timer_.cancel(); });
-    timers_->shutdown();
+    if (auto* t = idle_timer_.get()) t->post([t] { t->cancel(); });
+    if (timers_) timers_->shutdown();
+    if (!threaded) drive_until([] { return false; });  // what the stops left queued (the cancels)
     io_->stop();
     io_->join();
     {
@@ -797,7 +794,13 @@ void EnvCore::finish_shutdown() {
     term_cv_.notify_all();
 }
 
+void EnvCore::drive_until(const std::function<bool()>& done) {
+    while (!done() && io_->context().poll_one() > 0) {
+    }
+}
+
 void EnvCore::await_termination() {
+    if (network_ && !network_->threaded() && stopped_) finish_shutdown();  // one deferred, not yet run
     {
         std::unique_lock lk(term_mu_);
         term_cv_.wait(lk, [this] { return terminated_; });

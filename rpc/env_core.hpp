@@ -6,14 +6,11 @@
 
 #include "rpc/dispatcher.hpp"
 #include "rpc/message_loop.hpp"
+#include "rpc/network.hpp"
 #include "rpc/outbox.hpp"
 #include "rpc/rpc_env.hpp"
 #include "rpc/timer_service.hpp"
 #include "rpc/transport/transport_client.hpp"
-#include "rpc/transport/transport_server.hpp"
-
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -33,16 +30,21 @@ class CallContextImpl;
 /// The implementation of RpcEnv. RpcEndpointRefs hold it weakly, so a ref that outlives its env
 /// fails cleanly with env_stopped.
 ///
+/// The outside world (clock, timers, listening, connecting) comes through a Network: Asio's
+/// by default, or a simulated one, which drives the env's loop itself (it has no I/O threads).
+///
 /// Threading: thread-safe. ConnectionHandler callbacks run on connection strands.
 class EnvCore : public std::enable_shared_from_this<EnvCore>, public transport::ConnectionHandler {
 public:
-    static RpcResult<std::shared_ptr<EnvCore>> create(RpcEnvConfig config);
+    /// `make_network` empty: TCP through Asio, on ember.rpc.io.threads I/O threads.
+    static RpcResult<std::shared_ptr<EnvCore>> create(RpcEnvConfig config, NetworkFactory make_network = {});
     ~EnvCore();
 
     const RpcAddress& address() const noexcept { return address_; }
     const Conf& conf() const noexcept { return config_.conf; }
     const std::string& name() const noexcept { return config_.name; }
     MessageLoop& io() noexcept { return *io_; }
+    Network& network() noexcept { return *network_; }
     const transport::TransportOptions& transport_options() const noexcept { return transport_options_; }
     /// The endpoints' timers (RpcEndpoint::schedule_once / schedule_every).
     TimerService& timers() noexcept { return *timers_; }
@@ -51,7 +53,7 @@ public:
     RpcResult<RpcEndpointRef> setup_endpoint(RpcEnv* facade, std::string name,
                                              std::unique_ptr<RpcEndpoint> endpoint, EndpointOptions options);
     RpcEndpointRef make_ref(RpcAddress address, std::string name,
-                            std::weak_ptr<transport::TransportClient> client = {});
+                            std::weak_ptr<transport::Connection> client = {});
     void stop_endpoint(std::string_view name);
     bool post_task(std::string_view name, std::function<void()> fn);
     void lookup(std::string_view uri, std::function<void(RpcResult<RpcEndpointRef>)> done);
@@ -66,28 +68,32 @@ public:
     /// Completes a pending ask exactly once; later completions of the same id are dropped.
     void complete_ask(std::uint64_t request_id, RpcResult<Message> result);
     /// Writes a response or failure frame for a remote ask.
-    void reply_remote(const std::weak_ptr<transport::TransportClient>& conn, std::uint64_t request_id,
+    void reply_remote(const std::weak_ptr<transport::Connection>& conn, std::uint64_t request_id,
                       OutgoingMessage reply);
-    void fail_remote(const std::weak_ptr<transport::TransportClient>& conn, std::uint64_t request_id,
+    void fail_remote(const std::weak_ptr<transport::Connection>& conn, std::uint64_t request_id,
                      const RpcError& error);
     RpcTimeout default_ask_timeout() const { return ask_timeout_; }
-    /// True on one of this env's shared I/O threads (where blocking would deadlock).
-    bool on_io_thread() const noexcept { return io_->in_this_thread(); }
+    /// True where blocking would deadlock: on one of this env's shared I/O threads, or
+    /// anywhere in a simulation (one thread runs every env).
+    bool on_io_thread() const noexcept { return !network_->threaded() || io_->in_this_thread(); }
 
     // -- connections -------------------------------------------------------------------------
     /// Connects on behalf of an outbox.
     void connect(std::shared_ptr<Outbox> outbox);
+    /// Registers and starts a new connection; false (and it is dropped) when the env has stopped
+    /// or, for an accepted one, ember.rpc.io.maxConnections are open.
+    bool adopt(const std::shared_ptr<transport::Connection>& conn, transport::Role role);
     /// Forgets `outbox` if it is still the one registered for its address.
     void remove_outbox(const Outbox* outbox);
     /// The connection messages to `ref` take now (its bound one, or the outbox's); null if none.
-    std::shared_ptr<transport::TransportClient> connection_of(const RpcEndpointRef& ref);
+    std::shared_ptr<transport::Connection> connection_of(const RpcEndpointRef& ref);
     void fail_asks(const std::vector<std::uint64_t>& ids, const RpcError& why);
-    void on_frame(const std::shared_ptr<transport::TransportClient>& conn,
+    void on_frame(const std::shared_ptr<transport::Connection>& conn,
                   std::shared_ptr<MessageData> frame) override;
-    void on_closed(const std::shared_ptr<transport::TransportClient>& conn, const RpcError& why, bool failed,
+    void on_closed(const std::shared_ptr<transport::Connection>& conn, const RpcError& why, bool failed,
                    std::vector<std::uint64_t> outstanding) override;
     bool has_receiver(std::string_view name) override;
-    void on_established(const std::shared_ptr<transport::TransportClient>& conn) override;
+    void on_established(const std::shared_ptr<transport::Connection>& conn) override;
 
     // -- lifecycle ---------------------------------------------------------------------------
     void shutdown();
@@ -103,7 +109,7 @@ private:
         std::uint64_t timer = 0;  // its deadline in timers_
     };
 
-    explicit EnvCore(RpcEnvConfig config);
+    EnvCore(RpcEnvConfig config, int io_threads);
     void stamp_sender(OutgoingData& d) const;
     /// The error for a frame larger than ember.rpc.message.maxSize or with a body larger than
     /// ember.rpc.io.maxBodySize (either would close the receiving connection); `what` starts it.
@@ -126,12 +132,12 @@ private:
     /// The connection a request to `to` went out on forgets it (timed out or aborted).
     void forget_outstanding(const RpcEndpointRef& to, std::uint64_t request_id);
     bool is_local(const RpcEndpointRef& to) const;
-    void route_frame(const std::shared_ptr<transport::TransportClient>& conn, std::shared_ptr<MessageData> frame);
+    void route_frame(const std::shared_ptr<transport::Connection>& conn, std::shared_ptr<MessageData> frame);
     /// An ask's deadline passed (a timer of timers_).
     void on_ask_timeout(std::uint64_t request_id);
-    void accept(transport::tcp::socket socket);
-    std::shared_ptr<transport::TransportClient> adopt(transport::tcp::socket socket, transport::Role role);
     void finish_shutdown();
+    /// Single-threaded networks: runs the env's loop until `done` or until it has nothing to run.
+    void drive_until(const std::function<bool()>& done);
 
     RpcEnvConfig config_;
     RpcAddress address_;
@@ -143,25 +149,27 @@ private:
     std::size_t max_connections_ = 2048;  // ember.rpc.io.maxConnections: accepted beyond it are closed
     std::unique_ptr<MessageLoop> io_;
     std::unique_ptr<Dispatcher> dispatcher_;
-    std::shared_ptr<TimerService> timers_;  // on io_: endpoint timers and ask deadlines
-    std::shared_ptr<transport::TransportServer> server_;
+    std::unique_ptr<Network> network_;
+    // Endpoint timers and ask deadlines, on network_'s clock and one timer of network_ (virtual
+    // time in a simulation). After network_: destroyed before it.
+    std::shared_ptr<TimerService> timers_;
 
     std::mutex outbox_mu_;
     std::unordered_map<RpcAddress, std::shared_ptr<Outbox>> outboxes_;                  // guarded by outbox_mu_
-    std::unordered_map<std::uint64_t, std::shared_ptr<transport::TransportClient>> connections_;  // guarded by outbox_mu_
+    std::unordered_map<std::uint64_t, std::shared_ptr<transport::Connection>> connections_;  // guarded by outbox_mu_
     std::condition_variable connections_cv_;  // notified when connections_ shrinks
 
     std::mutex ask_mu_;
     std::unordered_map<std::uint64_t, PendingAsk> asks_;                        // guarded by ask_mu_
     std::unordered_map<std::uint64_t, std::weak_ptr<CallContextImpl>> local_contexts_;  // guarded by ask_mu_
-    std::atomic<std::uint64_t> next_request_id_;
-    boost::asio::strand<boost::asio::io_context::executor_type> timer_strand_;
-    boost::asio::steady_timer idle_timer_;  // on timer_strand_: idle connections
+    std::atomic<std::uint64_t> next_request_id_{1};
+    std::unique_ptr<Network::Timer> idle_timer_;  // idle connections
 
     std::atomic<bool> stopped_{false};
     std::mutex term_mu_;
     std::condition_variable term_cv_;
     bool terminated_ = false;       // guarded by term_mu_
+    bool finishing_ = false;        // guarded by term_mu_: finish_shutdown has begun
     std::thread shutdown_thread_;   // finishes a shutdown started on an I/O thread
 };
 

@@ -15,7 +15,7 @@
 #include <vector>
 
 namespace ember::rpc::transport {
-class TransportClient;
+class Connection;
 }
 
 namespace ember::rpc::detail {
@@ -48,7 +48,7 @@ struct MessageData {
     Bytes body;
     RpcAddress sender_address;
     std::weak_ptr<EnvCore> env;
-    std::weak_ptr<transport::TransportClient> connection;  // set for frames that came over TCP
+    std::weak_ptr<transport::Connection> connection;  // set for frames that came over TCP
 
     /// Wraps a finished frame as a Message (reads type id and payload from the envelope).
     static Message to_message(std::shared_ptr<MessageData> data);

@@ -32,6 +32,8 @@ public:
 
     net::io_context& context() noexcept { return ioc_; }
     net::io_context::executor_type executor() noexcept { return ioc_.get_executor(); }
+    /// How many threads run the loop; 0: its owner drives it (a simulation).
+    std::size_t threads() const noexcept { return threads_.size(); }
     /// True if the calling thread is one of this loop's threads.
     bool in_this_thread() const noexcept { return ioc_.get_executor().running_in_this_thread(); }
     /// True if the calling thread runs any MessageLoop (an env's I/O threads, a dedicated

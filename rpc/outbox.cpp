@@ -12,7 +12,7 @@ using transport::WhenFull;
 SendResult Outbox::send(std::unique_ptr<OutgoingData>&& frame, std::uint64_t request_id, WhenFull when_full,
                         std::chrono::steady_clock::time_point deadline) {
     bool start_connect = false;
-    std::shared_ptr<transport::TransportClient> client;
+    std::shared_ptr<transport::Connection> client;
     {
         std::unique_lock lk(mu_);
         if (!client_ && !stopped_) {
@@ -46,7 +46,7 @@ SendResult Outbox::send(std::unique_ptr<OutgoingData>&& frame, std::uint64_t req
     return r;
 }
 
-void Outbox::on_connect(RpcResult<std::shared_ptr<transport::TransportClient>> client) {
+void Outbox::on_connect(RpcResult<std::shared_ptr<transport::Connection>> client) {
     if (!client) {
         stop(client.error());
         return;
@@ -102,7 +102,7 @@ void Outbox::stop(const RpcError& why) {
     env_.fail_asks(asks, why);
 }
 
-std::shared_ptr<transport::TransportClient> Outbox::client() const {
+std::shared_ptr<transport::Connection> Outbox::client() const {
     std::lock_guard lk(mu_);
     return client_;
 }

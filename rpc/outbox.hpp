@@ -38,11 +38,11 @@ public:
     transport::SendResult send(std::unique_ptr<OutgoingData>&& frame, std::uint64_t request_id,
                                transport::WhenFull when_full, std::chrono::steady_clock::time_point deadline);
     /// Called by the env with the outcome of the connect this outbox started.
-    void on_connect(RpcResult<std::shared_ptr<transport::TransportClient>> client);
+    void on_connect(RpcResult<std::shared_ptr<transport::Connection>> client);
     /// Stops the outbox and fails what is queued with `why`.
     void stop(const RpcError& why);
     /// The live connection, if any.
-    std::shared_ptr<transport::TransportClient> client() const;
+    std::shared_ptr<transport::Connection> client() const;
 
 private:
     struct Queued {
@@ -58,7 +58,7 @@ private:
     std::condition_variable room_;                       // connected, stopped or drained
     std::deque<Queued> queue_;                           // guarded by mu_
     std::uint64_t queued_bytes_ = 0;                     // guarded by mu_
-    std::shared_ptr<transport::TransportClient> client_;  // guarded by mu_
+    std::shared_ptr<transport::Connection> client_;  // guarded by mu_
     bool connecting_ = false;                            // guarded by mu_
     bool stopped_ = false;                               // guarded by mu_
 };

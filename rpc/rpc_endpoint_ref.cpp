@@ -15,7 +15,7 @@ void AskHandle::abort(std::string reason) const {
 }
 
 RpcEndpointRef::RpcEndpointRef(RpcEndpointAddress address, std::weak_ptr<detail::EnvCore> env,
-                               std::weak_ptr<transport::TransportClient> client)
+                               std::weak_ptr<transport::Connection> client)
     : addr_(std::move(address)), env_(std::move(env)), client_(std::move(client)) {}
 
 void RpcEndpointRef::send(OutgoingMessage msg) const {
@@ -111,7 +111,7 @@ RpcEndpointRef Message::sender() const {
     bool client_mode = !(e.hasSenderHost() && e.getSenderHost().size() > 0);
     RpcAddress address = client_mode && data_->connection.lock() ? RpcAddress{} : data_->sender_address;
     RpcEndpointAddress a{address, std::string(sender_name())};
-    return RpcEndpointRef(std::move(a), data_->env, client_mode ? data_->connection : std::weak_ptr<transport::TransportClient>{});
+    return RpcEndpointRef(std::move(a), data_->env, client_mode ? data_->connection : std::weak_ptr<transport::Connection>{});
 }
 
 RpcEndpointRef Message::ref(rpc_wire::EndpointRef::Reader r) const {

@@ -21,7 +21,7 @@ namespace detail {
 class EnvCore;
 }
 namespace transport {
-class TransportClient;
+class Connection;
 }
 
 /// Completion of an ask: the reply Message, or the failure.
@@ -71,7 +71,7 @@ class RpcEndpointRef {
 public:
     RpcEndpointRef() = default;
     RpcEndpointRef(RpcEndpointAddress address, std::weak_ptr<detail::EnvCore> env,
-                   std::weak_ptr<transport::TransportClient> client = {});
+                   std::weak_ptr<transport::Connection> client = {});
 
     const RpcAddress& address() const noexcept { return addr_.address; }
     const std::string& name() const noexcept { return addr_.name; }
@@ -160,7 +160,7 @@ private:
     RpcFuture<Message> ask_expecting(OutgoingMessage msg, RpcTimeout timeout, std::uint64_t type_id) const;
     RpcEndpointAddress addr_;
     std::weak_ptr<detail::EnvCore> env_;
-    std::weak_ptr<transport::TransportClient> client_;  // for refs to client-mode endpoints
+    std::weak_ptr<transport::Connection> client_;  // for refs to client-mode endpoints
 };
 
 /// Prints the ref's URI.

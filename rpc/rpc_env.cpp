@@ -15,6 +15,10 @@ RpcResult<std::unique_ptr<RpcEnv>> RpcEnv::create(RpcEnvConfig config) {
     return std::unique_ptr<RpcEnv>(new RpcEnv(std::move(*core)));
 }
 
+std::unique_ptr<RpcEnv> RpcEnv::wrap(std::shared_ptr<detail::EnvCore> core) {
+    return std::unique_ptr<RpcEnv>(new RpcEnv(std::move(core)));
+}
+
 RpcEnv::~RpcEnv() {
     core_->shutdown();
     core_->await_termination();

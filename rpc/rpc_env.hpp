@@ -100,6 +100,8 @@ public:
 
     /// Internal core, for ember's own layers (transport tests, test kit).
     detail::EnvCore& core() noexcept { return *core_; }
+    /// Internal: an env around a core made elsewhere (the simulator's, on its own Network).
+    static std::unique_ptr<RpcEnv> wrap(std::shared_ptr<detail::EnvCore> core);
 
 private:
     explicit RpcEnv(std::shared_ptr<detail::EnvCore> core);

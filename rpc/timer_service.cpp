@@ -3,34 +3,21 @@
 
 #include "rpc/inbox.hpp"
 #include "rpc/log.hpp"
-#include "rpc/message_loop.hpp"
-
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 
 #include <vector>
 
 namespace ember::rpc::detail {
 
-namespace net = boost::asio;
-
-/// The Asio side: one steady_timer, on a strand of the env's I/O loop, set to the earliest due time.
-struct TimerService::Waker {
-    explicit Waker(MessageLoop& loop) : strand(net::make_strand(loop.context())), timer(strand) {}
-    net::strand<net::io_context::executor_type> strand;
-    net::steady_timer timer;  // on strand
-};
-
-std::shared_ptr<TimerService> TimerService::on_loop(MessageLoop& loop) {
-    return std::shared_ptr<TimerService>(new TimerService([] { return Clock::now(); }, std::make_unique<Waker>(loop)));
+std::shared_ptr<TimerService> TimerService::on_network(Network& network) {
+    return std::shared_ptr<TimerService>(
+        new TimerService([&network] { return network.now(); }, network.make_timer()));
 }
 
 std::shared_ptr<TimerService> TimerService::manual(std::function<Clock::time_point()> now) {
     return std::shared_ptr<TimerService>(new TimerService(std::move(now), nullptr));
 }
 
-TimerService::TimerService(std::function<Clock::time_point()> now, std::unique_ptr<Waker> waker)
+TimerService::TimerService(std::function<Clock::time_point()> now, std::unique_ptr<Network::Timer> waker)
     : now_(std::move(now)), waker_(std::move(waker)) {}
 
 TimerService::~TimerService() = default;
@@ -193,15 +180,15 @@ void TimerService::shutdown() {
         deadlines_.clear();
     }
     if (waker_) {
-        net::post(waker_->strand, [weak = weak_from_this()] {
-            if (auto self = weak.lock()) self->waker_->timer.cancel();
+        waker_->post([weak = weak_from_this()] {
+            if (auto self = weak.lock()) self->waker_->cancel();
         });
     }
 }
 
 void TimerService::wake() {
     if (!waker_) return;
-    net::post(waker_->strand, [weak = weak_from_this()] {
+    waker_->post([weak = weak_from_this()] {
         auto self = weak.lock();
         if (!self) return;
         std::optional<Clock::time_point> next;
@@ -211,13 +198,11 @@ void TimerService::wake() {
             self->armed_at_ = next.value_or(Clock::time_point::max());
         }
         if (!next) {
-            self->waker_->timer.cancel();
+            self->waker_->cancel();
             return;
         }
-        // Re-setting the expiry cancels the wait in flight (its handler sees operation_aborted).
-        self->waker_->timer.expires_at(*next);
-        self->waker_->timer.async_wait([weak](boost::system::error_code ec) {
-            if (ec) return;
+        // Replaces what was pending (Asio: re-setting the expiry cancels the wait in flight).
+        self->waker_->expires_at(*next, [weak] {
             auto s = weak.lock();
             if (!s) return;
             s->fire_due(s->now());

@@ -5,6 +5,8 @@
 /// timers (RpcEndpoint::schedule_once / schedule_every; Akka's Scheduler, where Spark's endpoints
 /// use a ScheduledExecutorService each) and ask deadlines (Spark's netty-rpc-env-timeout).
 
+#include "rpc/network.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -17,7 +19,6 @@
 namespace ember::rpc::detail {
 
 class Inbox;
-class MessageLoop;
 
 /// The env's endpoint timers. A timer that comes due is queued to its endpoint's Inbox as a
 /// message, so its callback runs on the endpoint's loop, serialised with the endpoint's messages;
@@ -26,17 +27,19 @@ class MessageLoop;
 /// (the next multiple of its period after the last due time that is still ahead: a late timer skips
 /// the periods it missed instead of bursting), so at most one run of it is queued at a time.
 ///
-/// Time comes from one clock: real time (steady_clock) woken by one Asio timer on the env's I/O
-/// loop (on_loop), or a clock of the owner's that drives the service by hand: fire_due(now) when
-/// next_due() has come (manual, for a simulated clock). Asio stays in the .cpp.
+/// Time comes from the env's Network (on_network): its clock, and one Network::Timer set to the
+/// earliest due time, so the same path runs on real time (AsioNetwork: steady_clock and an Asio
+/// timer on the env's I/O loop) and in a simulation (ember::sim: virtual time, the timer an event
+/// of the simulation, in seed-determined order). Or driven by hand (manual): a clock of the
+/// owner's, and fire_due(now) when next_due() has come.
 ///
 /// Threading: thread-safe. Callbacks run on their endpoints' loops.
 class TimerService : public std::enable_shared_from_this<TimerService> {
 public:
     using Clock = std::chrono::steady_clock;
 
-    /// Real time, woken by a steady_timer on `loop` (which must outlive the service's use).
-    static std::shared_ptr<TimerService> on_loop(MessageLoop& loop);
+    /// On `network`'s clock, woken by a timer of `network` (which must outlive the service's use).
+    static std::shared_ptr<TimerService> on_network(Network& network);
     /// Driven by hand with the clock `now`.
     static std::shared_ptr<TimerService> manual(std::function<Clock::time_point()> now);
     ~TimerService();
@@ -48,8 +51,8 @@ public:
     /// timer's id (never 0), or 0 after shutdown().
     std::uint64_t schedule(std::weak_ptr<Inbox> inbox, Clock::time_point due, Clock::duration period,
                            std::function<void()> fn);
-    /// Schedules `fn` once at `due`, run where timers fire (the service's strand, or the caller of
-    /// fire_due) rather than on an endpoint: for the env's own deadlines (ask timeouts), which are
+    /// Schedules `fn` once at `due`, run where timers fire (the network timer's callback, or the
+    /// caller of fire_due) rather than on an endpoint: for the env's own deadlines (ask timeouts), which are
     /// quick and never block. Returns its id, or 0 after shutdown().
     std::uint64_t schedule_direct(Clock::time_point due, std::function<void()> fn);
     /// Cancels timer `id`: its callback does not start again (a run under way finishes). Idempotent.
@@ -69,7 +72,6 @@ public:
     void shutdown();
 
 private:
-    struct Waker;
     struct Entry {
         std::weak_ptr<Inbox> inbox;
         const Inbox* owner = nullptr;
@@ -81,7 +83,7 @@ private:
         bool direct = false;     // schedule_direct: run by fire_due itself
     };
 
-    TimerService(std::function<Clock::time_point()> now, std::unique_ptr<Waker> waker);
+    TimerService(std::function<Clock::time_point()> now, std::unique_ptr<Network::Timer> waker);
     /// Runs timer `id` on its endpoint's loop (the message fire_due queued).
     void run(std::uint64_t id);
     /// Enters `e` (id `id`) in deadlines_ at e.due; returns true if the waker must be set earlier.
@@ -89,14 +91,14 @@ private:
     void wake();
 
     std::function<Clock::time_point()> now_;
-    std::unique_ptr<Waker> waker_;  // null when driven by hand
+    std::unique_ptr<Network::Timer> waker_;  // null when driven by hand
     mutable std::mutex mu_;
     std::unordered_map<std::uint64_t, Entry> timers_;                  // guarded by mu_
     std::multimap<Clock::time_point, std::uint64_t> deadlines_;        // guarded by mu_
     std::uint64_t next_id_ = 1;                                        // guarded by mu_
     bool shut_down_ = false;                                           // guarded by mu_
     // When the waker's timer goes off (max: not set). Only an earlier due time re-sets it, so
-    // a stream of asks, each cancelling its deadline, costs no post to the strand per ask.
+    // a stream of asks, each cancelling its deadline, costs no post to the waker per ask.
     Clock::time_point armed_at_ = Clock::time_point::max();            // guarded by mu_
 };
 

@@ -8,6 +8,7 @@
 #include "rpc/rpc_address.hpp"
 #include "rpc/rpc_error.hpp"
 #include "rpc/security/security_config.hpp"
+#include "rpc/transport/connection.hpp"
 #include "rpc/transport/frame_codec.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -55,25 +56,6 @@ private:
     FlushScope* outer_;
 };
 
-/// Receives what a connection reads, and its end. Called on the connection's strand.
-class ConnectionHandler {
-public:
-    virtual void on_frame(const std::shared_ptr<TransportClient>& conn,
-                          std::shared_ptr<detail::MessageData> frame) = 0;
-    /// The connection closed: cleanly (`failed` false: end of stream, or closed on purpose) or
-    /// broken by an error. `outstanding` lists the request ids sent on it and not answered.
-    virtual void on_closed(const std::shared_ptr<TransportClient>& conn, const RpcError& why, bool failed,
-                           std::vector<std::uint64_t> outstanding) = 0;
-    /// True if frames addressed to endpoint `name` have a reader (their bodies are kept; a body
-    /// for nobody is skipped as it arrives).
-    virtual bool has_receiver(std::string_view name) = 0;
-    /// The connection is open for frames: authenticated if the env authenticates, else at once.
-    virtual void on_established(const std::shared_ptr<TransportClient>& conn) = 0;
-
-protected:
-    ~ConnectionHandler() = default;
-};
-
 struct TransportOptions {
     std::size_t max_frame_bytes = 128u << 20;       ///< ember.rpc.message.maxSize
     std::uint64_t max_body_bytes = 2ull << 30;      ///< ember.rpc.io.maxBodySize
@@ -89,22 +71,6 @@ struct TransportOptions {
     /// Authentication and encryption (ember.authenticate, ...); null or off: neither.
     std::shared_ptr<const security::SecurityConfig> security;
 };
-
-/// Which side of the TCP connection this end is.
-enum class Role {
-    connected,  ///< this env dialled it
-    accepted,   ///< a peer dialled this env's server
-};
-
-/// What send() does when the connection's queue is full.
-enum class WhenFull {
-    fail,    ///< return full at once (callers on I/O threads, which must never block)
-    wait,    ///< wait for room until the deadline, then return full
-    exceed,  ///< queue past the bound: replies and failure frames, which are never dropped for
-             ///< room (their asker bounds how many it waits for, as Spark's maxSizeInFlight does)
-};
-
-enum class SendResult { queued, closed, full };
 
 /// One connection. Reads complete on an I/O thread, which decodes every frame in the buffer
 /// and hands each to the handler right there (no thread hop). Writes are flushed once per
@@ -122,13 +88,13 @@ enum class SendResult { queued, closed, full };
 /// Threading: send(), close() and the accessors are thread-safe. Read handlers run one at a
 /// time; flushes are serialised by `flushing_`; socket calls are serialised by `io_mu_`.
 /// Ownership: shared; pending operations keep it alive until the socket closes.
-class TransportClient : public std::enable_shared_from_this<TransportClient> {
+class TransportClient final : public Connection, public std::enable_shared_from_this<TransportClient> {
 public:
     TransportClient(tcp::socket socket, ConnectionHandler& handler, TransportOptions options, Role role);
     ~TransportClient();
 
     /// Starts reading.
-    void start();
+    void start() override;
     /// Queues a frame; unless it returns queued, `frame` is left untouched. A non-zero
     /// `request_id` is remembered as outstanding until complete_request(). The memory queued
     /// frames hold (their capnp segments and in-memory bodies; a file body holds none) is bounded
@@ -137,29 +103,29 @@ public:
     /// frame is queued anyway, per `when_full`. A frame always fits an empty queue, however big.
     SendResult send(std::unique_ptr<detail::OutgoingData>&& frame, std::uint64_t request_id = 0,
                     WhenFull when_full = WhenFull::fail,
-                    std::chrono::steady_clock::time_point deadline = {});
+                    std::chrono::steady_clock::time_point deadline = {}) override;
     /// Closes the socket; the handler's on_closed follows once. `failed`: broken by an error
     /// rather than closed cleanly. Idempotent.
-    void close(RpcError why, bool failed = false);
+    void close(RpcError why, bool failed = false) override;
     /// Forgets an outstanding request (answered, timed out or aborted).
-    void complete_request(std::uint64_t request_id);
+    void complete_request(std::uint64_t request_id) override;
     /// Closes the connection if requests are outstanding and nothing was read or written, nor
     /// any request sent, for `timeout` (Spark's TransportChannelHandler idle check).
-    void check_idle(std::chrono::milliseconds timeout);
+    void check_idle(std::chrono::milliseconds timeout) override;
 
     /// Server side: the asker of `request_id` gave up (a cancel frame arrived).
-    void mark_cancelled(std::uint64_t request_id);
+    void mark_cancelled(std::uint64_t request_id) override;
     /// Server side: true if `request_id` was cancelled (and forgets it when `forget`).
-    bool is_cancelled(std::uint64_t request_id, bool forget);
+    bool is_cancelled(std::uint64_t request_id, bool forget) override;
 
-    bool is_active() const noexcept { return !closed_.load(std::memory_order_acquire); }
-    std::uint64_t id() const noexcept { return id_; }
+    bool is_active() const noexcept override { return !closed_.load(std::memory_order_acquire); }
+    std::uint64_t id() const noexcept override { return id_; }
     /// The socket's peer (for an outbound connection: the listening address dialed).
-    const RpcAddress& remote_address() const noexcept { return remote_; }
+    const RpcAddress& remote_address() const noexcept override { return remote_; }
     /// The peer env's advertised address, once a frame told it.
-    RpcAddress peer_env_address() const;
+    RpcAddress peer_env_address() const override;
     /// Records the peer env's address; returns true the first time.
-    bool set_peer_env_address(const RpcAddress& a);
+    bool set_peer_env_address(const RpcAddress& a) override;
 
 private:
     friend class FlushScope;
