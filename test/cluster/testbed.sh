@@ -93,10 +93,15 @@ daemon() {
     echo $! > "$DIR/pids/$name"
 }
 
-wait_for() {  # wait_for SECONDS WHAT CMD...: polls CMD every 0.1 s until it succeeds
-    local deadline=$((SECONDS + $1)) what=$2
+# wait_for SECONDS WHAT CMD...: polls CMD every 0.1 s until it succeeds; fails at once if a
+# daemon `up` started has exited
+wait_for() {
+    local deadline=$((SECONDS + $1)) what=$2 name
     shift 2
     until "$@" > /dev/null 2>&1; do
+        for name in $(ls "$DIR/pids" 2>/dev/null); do
+            alive "$(cat "$DIR/pids/$name")" || { log "$name exited (see $DIR/log/$name.out)"; return 1; }
+        done
         ((SECONDS < deadline)) || { log "timed out waiting for $what"; return 1; }
         sleep 0.1
     done
