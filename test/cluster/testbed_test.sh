@@ -2,9 +2,11 @@
 # The multi-host test bed (test/cluster/testbed.sh) with three hosts, checked from outside:
 # Slurm runs jobs on the three hosts under their own hostnames, with the CPUs and memory asked for;
 # every host reaches every other host's address and nothing outside the bed; a batch job runs two
-# steps across two nodes; an nftables cut between two hosts stops their traffic and healing it
-# restores it; scancel of a running step leaves no step daemon or task; `down` leaves no process,
-# namespace, mount or state behind, and a second `down` does nothing. Needs root: skipped (exit 77)
+# steps across two nodes; ember's word count runs its driver in a batch job and one executor per
+# node through srun (EMBER_WORDCOUNT; skipped when unset), with exact counts and executors on three
+# hosts; an nftables cut between two hosts stops their traffic and healing it restores it;
+# scancel of a running step leaves no step daemon or task; `down` leaves no process, namespace,
+# mount or state behind, and a second `down` does nothing. Needs root: skipped (exit 77)
 # otherwise. Timings of `up` and `down` are printed.
 set -uo pipefail
 shopt -s extglob
@@ -64,6 +66,9 @@ connects() {
 refused() { ! connects "$@"; }
 alive() { local s; s=$(ps -o stat= -p "$1" 2> /dev/null) && [[ $s != Z* ]]; }
 none_alive() { local p; for p in "$@"; do alive "$p" && return 1; done; return 0; }
+# only_slurmd: no process but slurmd runs on the hosts
+only_slurmd() { local h p; for h in "$H1" "$H2" "$H3"; do for p in $(ip netns pids "$h"); do
+    alive "$p" && [ "$(ps -o comm= -p "$p")" != slurmd ] && return 1; done; done; return 0; }
 cmdline() { tr '\0' ' ' < "/proc/$1/cmdline" 2> /dev/null; }
 
 finish() {
@@ -72,6 +77,7 @@ finish() {
     ((failed == 0 && passed > 0))
 }
 trap 'finish; exit $?' EXIT
+trap 'echo "FAILED: interrupted"; failed=$((failed + 1)); exit 143' TERM INT  # meson's timeout: still take the bed down
 
 t=$(now)
 if ! "$bed" up 3; then
@@ -135,6 +141,46 @@ expect_eq "step 0 ran one task on each of two hosts, task 0 on the batch host" "
 expect_eq "step 1 ran on the same nodes" "$(printf '0: step 1 on %s\n1: step 1 on %s' $step0)" \
     "$(sed -n '4,5p' "$out")"
 
+# ember across the hosts (when meson passes EMBER_WORDCOUNT): a batch job of three nodes runs the
+# word count driver on its first node and one executor per node as the tasks of one srun step,
+# each advertising its Slurm node name. The counts equal the shell's, the three executors
+# registered from three hosts, shuffle blocks were fetched between hosts, and no executor is left.
+if [ -n "${EMBER_WORDCOUNT:-}" ]; then
+    mkdir -p "$DIR/wc-input" "$DIR/wc-events"
+    for f in 1 2 3 4; do
+        awk -v f="$f" 'BEGIN { for (i = 0; i < 20000; i++) printf "w%d%s", (i * 7919 + f) % 1009, (i % 10 == 9 ? "\n" : " ") }' \
+            > "$DIR/wc-input/part$f.txt"
+    done
+    cat > "$DIR/wordcount.sh" <<END
+#!/bin/bash
+export EMBER_TEST_DRIVER=\$(hostname)
+srun --exact -n 3 -c 1 --mem=512 bash -c 'exec "$EMBER_WORDCOUNT" --ember-executor \\
+    --driver-url ember://CoarseGrainedScheduler@\$EMBER_TEST_DRIVER:7077 --executor-id \$((SLURM_PROCID + 1)) \\
+    --cores 1 --memory 512 --hostname \$SLURMD_NODENAME' &
+"$EMBER_WORDCOUNT" --master 'cluster[3]' --conf ember.driver.host=\$(hostname) --conf ember.driver.port=7077 \\
+    --conf ember.eventLog.enabled=true --conf ember.eventLog.dir="$DIR/wc-events" \\
+    --partitions 6 --output "$DIR/wc-output" "$DIR/wc-input"
+status=\$?
+wait
+exit \$status
+END
+    t=$(now)
+    batch_job=$(on h1 sbatch --parsable -N3 --ntasks-per-node=1 -c 2 --mem=1024 -o "$DIR/wc.out" "$DIR/wordcount.sh")
+    wait_for 120 job_ended
+    echo "time: word count across the bed took $(elapsed "$t") s"
+    expect_eq "the word count job completed" "JobState=COMPLETED" "$(job_state)"
+    cat "$DIR"/wc-input/* | tr -s ' \n' '\n\n' | sort | uniq -c | awk '{ print $2 "\t" $1 }' | sort > "$DIR/wc.expected"
+    cat "$DIR"/wc-output/part-* 2> /dev/null | sort > "$DIR/wc.actual"
+    check "word counts equal the shell's ($(wc -l < "$DIR/wc.expected") words)" cmp -s "$DIR/wc.expected" "$DIR/wc.actual"
+    expect_eq "executors registered from the three hosts" "$(printf '%s\n' "$H1" "$H2" "$H3")" \
+        "$(grep -h '"Event":"SparkListenerExecutorAdded"' "$DIR"/wc-events/* 2> /dev/null |
+           sed -n 's/.*"Host":"\([^"]*\)".*/\1/p' | sort)"
+    remote=$(sed -n 's/.*remote [0-9.]* [KMGi]*B (\([0-9]*\) B).*/\1/p' "$DIR/wc.out" | awk '{ s += $1 } END { print s + 0 }')
+    check "shuffle blocks were fetched between hosts ($remote B)" test "$remote" -gt 0
+    check "no executor is left on the hosts" wait_for 10 only_slurmd
+    ((failed == 0)) || { echo "word count job output:"; cat "$DIR/wc.out"; }
+fi
+
 # A cut with nftables in h1's namespace: h1 and h2 no longer reach each other (either way), the
 # others still do; healing restores it.
 "$bed" cut h1 h2
@@ -164,8 +210,6 @@ wait "$srun_pid"
 check "the task is gone" wait_for 20 none_alive $sleep_pid
 check "the step's slurmstepd is gone" wait_for 20 none_alive $stepd_pids
 echo "time: scancel to no step left took $(elapsed "$t") s"
-only_slurmd() { local h p; for h in "$H1" "$H2" "$H3"; do for p in $(ip netns pids "$h"); do
-    alive "$p" && [ "$(ps -o comm= -p "$p")" != slurmd ] && return 1; done; done; return 0; }
 check "nothing but slurmd runs on the hosts" wait_for 10 only_slurmd
 check "no job is left" test -z "$(on ctl squeue -h)"
 
