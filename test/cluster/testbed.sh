@@ -7,6 +7,7 @@
 #   test/cluster/testbed.sh heal HOST         remove every cut made in HOST's namespace
 #   test/cluster/testbed.sh status            hosts, addresses, daemons and Slurm's node states
 #   test/cluster/testbed.sh env               the bed's variables, as shell assignments
+#   test/cluster/testbed.sh addr HOST         HOST's address
 #   test/cluster/testbed.sh down              stop and remove everything `up` made (idempotent)
 #
 # Every host is a network namespace PREFIX-hI with its own UTS namespace (hostname PREFIX-hI),
@@ -99,8 +100,9 @@ wait_for() {
     local deadline=$((SECONDS + $1)) what=$2 name
     shift 2
     until "$@" > /dev/null 2>&1; do
-        for name in $(ls "$DIR/pids" 2>/dev/null); do
-            alive "$(cat "$DIR/pids/$name")" || { log "$name exited (see $DIR/log/$name.out)"; return 1; }
+        for name in "$DIR"/pids/*; do
+            [ -e "$name" ] || continue
+            alive "$(cat "$name")" || { log "${name##*/} exited (see $DIR/log/${name##*/}.out)"; return 1; }
         done
         ((SECONDS < deadline)) || { log "timed out waiting for $what"; return 1; }
         sleep 0.1
@@ -236,8 +238,8 @@ alive() {  # alive PID: the process exists and is not a zombie
 
 bed_namespaces() {  # the bed's network namespaces that exist
     local h
-    for h in "$BR" "$CTL" $(ls /run/netns 2>/dev/null | grep -E "^$PREFIX-h[0-9]+$" | sort -V); do
-        [ -e "/run/netns/$h" ] && echo "$h"
+    for h in "/run/netns/$BR" "/run/netns/$CTL" /run/netns/"$PREFIX"-h*; do
+        [ -e "$h" ] && [[ ${h##*/} =~ ^$PREFIX-(br|ctl|h[0-9]+)$ ]] && echo "${h##*/}"
     done
     return 0
 }
@@ -269,7 +271,7 @@ stop_pids() {  # stop_pids SECONDS PID...: SIGTERM, then SIGKILL whatever is lef
 
 cmd_down() {
     [ "$(id -u)" -eq 0 ] || die "needs root"
-    local start=$SECONDS jobs name pids=() h
+    local start=$SECONDS jobs name h
     # Jobs first: slurmstepd outlives slurmd, so cancel while the daemons still run.
     if [ -f "$DIR/pids/slurmctld" ] && alive "$(cat "$DIR/pids/slurmctld")"; then
         jobs=$(on "$CTL" squeue -h -o %A 2>/dev/null || true)
@@ -280,12 +282,12 @@ cmd_down() {
         fi
     fi
     # Then the daemons, by the PIDs `up` recorded: slurmds, slurmctld, munged last.
-    for name in $(ls "$DIR/pids" 2>/dev/null | grep '^slurmd-'; echo slurmctld munged); do
-        [ -f "$DIR/pids/$name" ] || continue
-        pids+=("$(cat "$DIR/pids/$name")")
-        stop_pids 10 "${pids[-1]}"
+    for name in "$DIR"/pids/slurmd-* "$DIR/pids/slurmctld" "$DIR/pids/munged"; do
+        [ -f "$name" ] || continue
+        stop_pids 10 "$(cat "$name")"
     done
     # Anything else left in the bed's namespaces (a step whose slurmd died, a test's process).
+    # shellcheck disable=SC2046  # one PID a word
     stop_pids 5 $(bed_pids)
     for h in $(bed_namespaces); do ip netns delete "$h"; done
     if [ -d "$NS" ]; then
@@ -321,11 +323,11 @@ cmd_status() {
     for h in "$CTL" $(for ((i = 1; i <= n; i++)); do echo "$PREFIX-h$i"; done); do
         printf '  %-16s %s\n' "$h" "$(addr "$h")"
     done
-    for name in $(ls "$DIR/pids"); do
-        if alive "$(cat "$DIR/pids/$name")"; then
-            printf '  %-24s pid %s\n' "$name" "$(cat "$DIR/pids/$name")"
+    for name in "$DIR"/pids/*; do
+        if alive "$(cat "$name")"; then
+            printf '  %-24s pid %s\n' "${name##*/}" "$(cat "$name")"
         else
-            printf '  %-24s not running\n' "$name"
+            printf '  %-24s not running\n' "${name##*/}"
         fi
     done
     on "$CTL" sinfo -N -o '%N %T %c %m' || true
