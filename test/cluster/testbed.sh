@@ -176,7 +176,16 @@ cmd_up() {
     local start=$SECONDS i
     # shellcheck source=../../apps/bootstrap.sh
     source "$here/../../apps/bootstrap.sh" --no-build
-    ember_install "${PACKAGES[@]}"
+    # Debian starts munge and Slurm's system services on install unless policy-rc.d says no
+    # (Docker-style images have one); they would run beside the bed with /etc's config and key.
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\n# testbed.sh: no service starts during its install\nexit 101\n' > /usr/sbin/policy-rc.d
+        chmod 0755 /usr/sbin/policy-rc.d
+        ember_install "${PACKAGES[@]}" || { rm -f /usr/sbin/policy-rc.d; die "installing ${PACKAGES[*]} failed"; }
+        rm -f /usr/sbin/policy-rc.d
+    else
+        ember_install "${PACKAGES[@]}"
+    fi
 
     mkdir -p "$DIR"/{ns,log,pids,slurmctld,slurmd,munge}
     echo "$n" > "$DIR/hosts.count"
