@@ -20,6 +20,7 @@ bed=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/testbed.sh
 # A prefix and state dir of this run only, so a contributor's own bed (prefix ember) is untouched.
 export EMBER_TESTBED_PREFIX=embertest$$
 export EMBER_TESTBED_DIR=/run/$EMBER_TESTBED_PREFIX-testbed
+export EMBER_TESTBED_CPUS=2 EMBER_TESTBED_MEMORY=2048  # the allocation check below expects these
 P=$EMBER_TESTBED_PREFIX
 DIR=$EMBER_TESTBED_DIR
 H1=$P-h1 H2=$P-h2 H3=$P-h3
