@@ -5,10 +5,12 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
 #include <stdexcept>
+#include <thread>
 
 namespace ember::storage {
 
@@ -66,6 +68,12 @@ std::string DiskBlockManager::get_file(std::string_view filename) {
     fs::path subdir = fs::path(local_dirs_[dir]) / fmt::format("{:02x}", sub);
     {
         std::lock_guard lk(mu_);
+        if (stopped_) {
+            // A task still running while the process exits must not re-create the dirs that
+            // stop() removed (create_directories would make <root>/blockmgr-<uuid> again).
+            throw std::runtime_error(fmt::format("cannot create {}: the block manager's local dirs were removed (stopped)",
+                                                 (subdir / std::string(filename)).string()));
+        }
         if (!created_[dir][sub]) {
             std::error_code ec;
             fs::create_directories(subdir, ec);
@@ -87,8 +95,15 @@ void DiskBlockManager::stop() {
     stopped_ = true;
     if (!delete_on_stop_) return;
     for (const auto& d : local_dirs_) {
+        // A task still running (an executor exiting on SIGTERM) may add a file to a sub-dir
+        // while remove_all empties it (ENOTEMPTY); new sub-dirs it cannot make (get_file).
         std::error_code ec;
-        fs::remove_all(d, ec);
+        for (int attempt = 0; attempt < 20; ++attempt) {
+            ec.clear();
+            fs::remove_all(d, ec);
+            if (!ec || ec == std::errc::no_such_file_or_directory) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
         if (ec) log::get("storage")->warn("Failed to delete local dir {}: {}", d, ec.message());
     }
 }
