@@ -68,13 +68,13 @@ std::string DiskBlockManager::get_file(std::string_view filename) {
     fs::path subdir = fs::path(local_dirs_[dir]) / fmt::format("{:02x}", sub);
     {
         std::lock_guard lk(mu_);
-        if (stopped_) {
-            // A task still running while the process exits must not re-create the dirs that
-            // stop() removed (create_directories would make <root>/blockmgr-<uuid> again).
-            throw std::runtime_error(fmt::format("cannot create {}: the block manager's local dirs were removed (stopped)",
-                                                 (subdir / std::string(filename)).string()));
-        }
         if (!created_[dir][sub]) {
+            if (stopped_ && delete_on_stop_) {
+                // A task still running while the process exits must not re-create the dirs that
+                // stop() removed (create_directories would make <root>/blockmgr-<uuid> again).
+                throw std::runtime_error(fmt::format("cannot create {}: the block manager's local dirs were removed",
+                                                     subdir.string()));
+            }
             std::error_code ec;
             fs::create_directories(subdir, ec);
             if (ec) throw std::runtime_error(fmt::format("cannot create {}: {}", subdir.string(), ec.message()));
