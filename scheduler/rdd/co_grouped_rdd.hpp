@@ -108,6 +108,72 @@ public:
             out);
     }
 
+    /// Partition p of the inner join (JoinedRdd's path for JoinType::inner): every (k, (v, w))
+    /// with (k, v) in the left parent and (k, w) in the right one. A hash join: the right side
+    /// is grouped first, then the left side streams past it, so a large left side (PageRank's
+    /// cached links) is never grouped; if the right side spilled, both go through the spilling
+    /// cogroup as compute() does. Pair order is unspecified, as the cogroup's.
+    void join_inner(int p, TaskContext& tc, FunctionRef<void(std::pair<K, std::pair<V, W>>&&)> out) {
+        using Out2 = std::pair<K, std::pair<V, W>>;
+        ExternalAppendOnlyMap<K, std::vector<W>> right(tc, SpillPolicy::from(tc));
+        read_side(right_, p, tc, [&](K&& k, W&& w) {
+            right.upsert(
+                std::move(k),
+                [&] {
+                    std::vector<W> ws;
+                    ws.push_back(std::move(w));
+                    return ws;
+                },
+                [&](std::vector<W>& ws) { ws.push_back(std::move(w)); });
+        });
+        if (right.spill_count() == 0) {
+            read_side(left_, p, tc, [&](K&& k, V&& v) {
+                auto* ws = right.find_in_memory(k);
+                if (ws == nullptr) return;
+                for (std::size_t i = 0; i + 1 < ws->size(); ++i) out(Out2(k, std::pair<V, W>(v, (*ws)[i])));
+                out(Out2(std::move(k), std::pair<V, W>(std::move(v), ws->back())));
+            });
+            // Draining records the map's peak memory in the task's metrics, as compute() does.
+            right.drain([](std::vector<W>&, std::vector<W>&&) {}, [](std::pair<K, std::vector<W>>&&) {});
+            return;
+        }
+        ExternalAppendOnlyMap<K, Groups> groups(tc, SpillPolicy::from(tc));
+        right.drain([](std::vector<W>& have, std::vector<W>&& more) {
+            have.insert(have.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+        },
+                    [&](std::pair<K, std::vector<W>>&& kw) {
+                        groups.upsert(
+                            std::move(kw.first), [&] { return Groups({}, std::move(kw.second)); },
+                            [&](Groups& g) {
+                                g.second.insert(g.second.end(), std::make_move_iterator(kw.second.begin()),
+                                                std::make_move_iterator(kw.second.end()));
+                            });
+                    });
+        read_side(left_, p, tc, [&](K&& k, V&& v) {
+            groups.upsert(
+                std::move(k),
+                [&] {
+                    Groups g;
+                    g.first.push_back(std::move(v));
+                    return g;
+                },
+                [&](Groups& g) { g.first.push_back(std::move(v)); });
+        });
+        groups.drain(
+            [](Groups& have, Groups&& more) {
+                have.first.insert(have.first.end(), std::make_move_iterator(more.first.begin()),
+                                  std::make_move_iterator(more.first.end()));
+                have.second.insert(have.second.end(), std::make_move_iterator(more.second.begin()),
+                                   std::make_move_iterator(more.second.end()));
+            },
+            [&](Out&& group) {
+                auto& [vs, ws] = group.second;
+                for (const auto& v : vs) {
+                    for (const auto& w : ws) out(Out2(group.first, std::pair<V, W>(v, w)));
+                }
+            });
+    }
+
 private:
     template <class X, class Add>
     static void read_side(CoGroupSide<K, X>& side, int p, TaskContext& tc, Add&& add) {

@@ -190,6 +190,13 @@ public:
 
     std::size_t spill_count() const noexcept { return spills_.size(); }
 
+    /// The combiner of `k`, or nullptr if it has none. Only while spill_count() is 0 (the map
+    /// then holds every combiner); the pointer stays valid until the next upsert or drain.
+    C* find_in_memory(const K& k) {
+        auto it = map_.find(k);
+        return it == map_.end() ? nullptr : &it->second;
+    }
+
     /// Emits every (key, combiner) once, merging a key's combiners from spills with `merge(C&,
     /// C&&)`. Consumes the map.
     template <class Merge>

@@ -4,6 +4,7 @@
 /// JoinedRdd: the pairs of values of a cogroup, per join type (Spark's join, leftOuterJoin,
 /// rightOuterJoin and fullOuterJoin, which are cogroup followed by flatMapValues).
 
+#include "scheduler/rdd/co_grouped_rdd.hpp"
 #include "scheduler/rdd/rdd_base.hpp"
 #include "scheduler/registry.hpp"
 
@@ -53,6 +54,15 @@ public:
     }
 
     void compute(int p, TaskContext& tc, FunctionRef<void(Out&&)> out) override {
+        if constexpr (J == JoinType::inner) {
+            // A hash join straight from the cogroup's parents, unless the cogroup itself is
+            // stored or checkpointed (then its iterator must run).
+            auto* cogroup = dynamic_cast<CoGroupedRdd<K, V, W>*>(parent_.get());
+            if (cogroup != nullptr && !parent_->storage_level().is_valid() && !parent_->is_checkpointed()) {
+                cogroup->join_inner(p, tc, out);
+                return;
+            }
+        }
         parent_->iterator(p, tc, [&](In&& group) {
             const K& k = group.first;
             auto& [vs, ws] = group.second;

@@ -643,6 +643,17 @@ TEST_CASE("Reduce sides spill past their memory and still give exact results", "
                 CHECK(sorted(g.second) == sorted(cg.at(k).second));
             }
 
+            // The inner join builds its right side in memory and streams the left past it; when
+            // the right side spills it goes through the spilling cogroup instead.
+            std::vector<std::pair<int, std::pair<int, int>>> inner;
+            std::multimap<int, int> rm(right.begin(), right.end());
+            for (auto& [k, v] : left) {
+                auto [lo, hi] = rm.equal_range(k);
+                for (auto it = lo; it != hi; ++it) inner.push_back({k, {v, it->second}});
+            }
+            REQUIRE(inner.size() > 1000);
+            CHECK(sorted(sc.parallelize(left, 4).join(sc.parallelize(right, 3), 3).collect()) == sorted(inner));
+
             auto got_sorted = sc.parallelize(left, 4).sort_by_key(true, 3).collect();
             REQUIRE(got_sorted.size() == left.size());
             CHECK(std::is_sorted(got_sorted.begin(), got_sorted.end(),
