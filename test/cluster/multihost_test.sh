@@ -105,7 +105,7 @@ for f in 1 2 3 4 5 6; do
     awk -v f="$f" 'BEGIN { for (i = 0; i < 30000; i++) printf "w%d%s", (i * 7919 + f) % 1009, (i % 10 == 9 ? "\n" : " ") }' \
         > "$DIR/input/part$f.txt"
 done
-cat "$DIR"/input/* | tr -s ' \n' '\n\n' | sort | uniq -c | awk '{ print $2 "\t" $1 }' | sort > "$DIR/expected"
+cat "$DIR"/input/* | tr -s ' \n' '\n' | sort | uniq -c | awk '{ print $2 "\t" $1 }' | sort > "$DIR/expected"
 
 # run NAME PORT ARGS...: starts the driver (ember-test-app $SUBCOMMAND, default wordcount) on h1 (binding 0.0.0.0, advertising its host name) and
 # one executor on each host, in the background; the run's files are in $DIR/NAME (driver.log,
@@ -229,7 +229,7 @@ expect_eq "kill: the executors' block manager dirs exist" "blockmgr-exec-1 block
 driver_pid=$(for p in $(app_pids "$H1"); do [[ $(cmdline "$p") == "$APP wordcount "* ]] && echo "$p"; done)
 check "kill: the driver process is found" test -n "$driver_pid"
 tk=$(now)
-kill -KILL $driver_pid
+kill -KILL "$driver_pid"
 wait "$driver_job"
 check "kill: no executor is left on any host within 15 s" wait_for 15 no_app
 echo "time: driver SIGKILL to no executor took $(elapsed "$tk") s"
