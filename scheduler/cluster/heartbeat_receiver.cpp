@@ -67,11 +67,15 @@ void HeartbeatReceiver::expire_dead_hosts(std::int64_t now) {
 void HeartbeatReceiver::receive_and_reply(const rpc::Message& msg, rpc::RpcCallContext ctx) {
     if (auto hb = msg.try_get<wire::Heartbeat>()) {
         std::string id = hb->getExecutorId();
-        if (from_executor_ && !from_executor_(id, msg)) {
+        bool removed = expired_.count(id) > 0;
+        // An expired executor is told so over whatever connection it heartbeats on: once removed
+        // it has no registered connection (and after a network cut it reconnects on a new one),
+        // so the sender check would refuse it forever and it would never learn to exit. The
+        // answer keeps nobody alive and changes nothing here.
+        if (!removed && from_executor_ && !from_executor_(id, msg)) {
             ctx.send_failure(fmt::format("a heartbeat for executor {} is accepted from that executor only", id));
             return;
         }
-        bool removed = expired_.count(id) > 0;
         bool known = false;
         if (auto it = last_seen_.find(id); it != last_seen_.end()) {
             it->second = timer_.clock()->monotonic_millis();

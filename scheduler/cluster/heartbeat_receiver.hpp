@@ -48,8 +48,10 @@ public:
     using MetricsHandler = std::function<void(const std::string& executor_id, const ExecutorMetrics& metrics)>;
 
     /// A heartbeat that `from_executor` (if given) does not vouch for is refused: nobody keeps
-    /// another executor alive. Silence and the check interval are measured on `clock` (null:
-    /// util::system_clock(); Spark's HeartbeatReceiver takes a ManualClock in its tests).
+    /// another executor alive. One for an expired executor is answered `executorRemoved` whatever
+    /// its connection (a removed executor has none registered). Silence and the check interval
+    /// are measured on `clock` (null: util::system_clock(); Spark's HeartbeatReceiver takes a
+    /// ManualClock in its tests).
     HeartbeatReceiver(std::chrono::milliseconds timeout, std::chrono::milliseconds check_interval,
                       ExpiredHandler on_expired, SenderCheck from_executor = {}, MetricsHandler on_metrics = {},
                       std::shared_ptr<util::Clock> clock = nullptr);

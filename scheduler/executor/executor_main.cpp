@@ -248,22 +248,15 @@ int run_executor(int argc, char** argv) {
                               task_memory_bytes(conf, static_cast<std::uint64_t>(args.memory_mb) << 20, args.cores)};
 
     // Signals (SIGTERM from local-cluster's launcher when the driver dies, from Slurm, from
-    // Kubernetes): an orderly exit; if that hangs (a task that ignores kills), remove the local
-    // dirs and leave anyway, as Spark's ShutdownHookManager deletes them on the way out. The
-    // DiskBlockManager's stop() keeps a still-running task from making its dirs again.
+    // Kubernetes): an orderly exit; if that hangs (a task that ignores kills), the fallback after
+    // exit_code below removes the local dirs and leaves anyway, as Spark's ShutdownHookManager
+    // deletes them on the way out. The DiskBlockManager's stop() keeps a still-running task from
+    // making its dirs again.
     std::vector<std::string> dirs = bm->disk_block_manager().local_dirs();
-    std::thread([&sigs, &request_exit, dirs, weak = std::weak_ptr<storage::BlockManager>(bm)] {
+    std::thread([&sigs, &request_exit] {
         int sig = 0;
         if (sigwait(&sigs, &sig) != 0) return;
         request_exit(128 + sig, fmt::format("received signal {}", sig));
-        std::this_thread::sleep_for(std::chrono::seconds(5));
-        if (auto b = weak.lock()) {
-            b->disk_block_manager().stop();
-        } else {
-            std::error_code ec;
-            for (auto& d : dirs) std::filesystem::remove_all(d, ec);
-        }
-        ::_exit(128 + sig);
     }).detach();
 
     auto backend = std::make_unique<CoarseGrainedExecutorBackend>(args.executor_id, *driver, args.hostname,
@@ -273,6 +266,23 @@ int run_executor(int argc, char** argv) {
         return fail(args.executor_id, r.error().message);
     }
     int code = exit_code.get();
+    // Whatever the reason (a signal, the driver lost or StopExecutor): Spark's executor leaves
+    // with System.exit, so a task that ignores its kill (a long computation, a sleep) does not
+    // keep the process. The orderly exit below joins the task threads (it takes milliseconds
+    // when they stop); if it has not finished after 2 s, the local dirs are removed and the
+    // process leaves anyway.
+    std::thread([code, dirs, weak = std::weak_ptr<storage::BlockManager>(bm)] {
+        std::this_thread::sleep_for(std::chrono::seconds(2));
+        if (auto b = weak.lock()) {
+            b->disk_block_manager().stop();
+        } else {
+            std::error_code ec;
+            for (auto& d : dirs) std::filesystem::remove_all(d, ec);
+        }
+        log::get("scheduler")->flush();
+        std::fflush(nullptr);
+        ::_exit(code);
+    }).detach();
     (*env)->shutdown();
     (*env)->await_termination();
     bm->stop();

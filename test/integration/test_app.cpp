@@ -20,8 +20,23 @@
 //   ember-test-app crash [--master M] [--signal S | --exit-code C]
 //       a task on partition 1 raises signal S (default 11) or calls _exit(C), on every attempt:
 //       prints "error: <message>" and exits 1 when the job fails (as it must).
+//
+//   ember-test-app wordcount [--master M] [--partitions P] [--ms X] [--cache] --output DIR INPUT...
+//       counts the words of INPUT as apps/wordcount does, into word<TAB>count part files in DIR,
+//       with every map task sleeping X ms first (a job long enough to cut a host or kill the
+//       driver under it). --cache caches the lines and counts them in a first job, so the word
+//       count's map tasks read cached blocks. Prints "started" once the SparkContext is up and
+//       "done" at the end.
+//
+//   ember-test-app locality [--master M] [--partitions P] --output DIR
+//       a shuffle whose reduce task k reads map task k's output only: map task k of P (1000
+//       records each) emits (key, (k, 1)) with a key that the reduce side's HashPartitioner puts
+//       in partition k; writes "k<TAB>1000" per partition to DIR. Reduce task k prefers the host
+//       of map task k (ember.shuffle.reduceLocality.enabled). Prints "done".
+#include "apps/wordcount/word_count_job.hpp"
 #include "scheduler/ember.hpp"
 #include "scheduler/ui/console_progress_bar.hpp"
+#include "shuffle/partitioner.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -68,6 +83,61 @@ int broadcast_job(const std::string& master, std::size_t bytes, int tasks) {
     return bad == 0 ? 0 : 1;
 }
 
+int slow_word_count(const std::string& master, int partitions, int ms, bool cache, const std::string& output,
+                    const std::vector<std::string>& inputs) {
+    ember::SparkContext sc(master, "ember-test-app wordcount");
+    fmt::print("started\n");
+    std::fflush(stdout);
+    auto lines = sc.text_file(inputs, partitions);
+    if (cache) {
+        lines = lines.cache();
+        fmt::print("lines {}\n", lines.count());
+    }
+    auto slow = lines.map_partitions([ms](std::vector<std::string>&& part) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+        return std::move(part);
+    });
+    auto counts = wordcount::count_words(slow, partitions);
+    counts.map([](const wordcount::WordCount& c) { return c.first + "\t" + std::to_string(c.second); })
+        .save_as_text_file(output);
+    fmt::print("done\n");
+    return 0;
+}
+
+/// Map task k's records, keyed so that reduce partition k receives them all.
+struct KeyForPartition {
+    int partitions = 1;
+    std::vector<std::pair<long, std::pair<int, long>>> operator()(int k, std::vector<int>&& part) const {
+        ember::shuffle::HashPartitioner hp{partitions};
+        long key = 0;
+        while (hp.partition(key) != k) ++key;
+        std::vector<std::pair<long, std::pair<int, long>>> out;
+        out.reserve(part.size());
+        for (std::size_t i = 0; i < part.size(); ++i) out.emplace_back(key, std::pair<int, long>(k, 1));
+        return out;
+    }
+    EMBER_SERDE(partitions)
+};
+
+int locality_job(const std::string& master, int partitions, const std::string& output) {
+    ember::SparkContext sc(master, "ember-test-app locality");
+    std::vector<int> xs(static_cast<std::size_t>(partitions) * 1000);
+    std::iota(xs.begin(), xs.end(), 0);
+    sc.parallelize(xs, partitions)
+        .map_partitions_with_index(KeyForPartition{partitions})
+        .reduce_by_key(
+            [](std::pair<int, long> a, std::pair<int, long> b) {
+                return std::pair<int, long>(a.first, a.second + b.second);
+            },
+            partitions)
+        .map([](const std::pair<long, std::pair<int, long>>& kv) {
+            return std::to_string(kv.second.first) + "\t" + std::to_string(kv.second.second);
+        })
+        .save_as_text_file(output);
+    fmt::print("done\n");
+    return 0;
+}
+
 /// A task on partition 1 dies: raise(sig), or _exit(code) when code > 0.
 struct Die {
     int sig = SIGSEGV;
@@ -111,7 +181,24 @@ int main(int argc, char** argv) {
         crash->add_option("--master", master);
         crash->add_option("--signal", die.sig);
         crash->add_option("--exit-code", die.code);
+        int partitions = 6;
+        bool cache = false;
+        std::string output;
+        std::vector<std::string> inputs;
+        auto* wc = cli.add_subcommand("wordcount", "a word count with slow map tasks");
+        wc->add_option("--master", master);
+        wc->add_option("--partitions", partitions)->check(CLI::PositiveNumber);
+        wc->add_option("--ms", ms, "each map task sleeps this long first");
+        wc->add_flag("--cache", cache, "cache the lines and count them in a first job");
+        wc->add_option("--output", output)->required();
+        wc->add_option("INPUT", inputs)->required();
+        auto* loc = cli.add_subcommand("locality", "reduce tasks whose input is on one host");
+        loc->add_option("--master", master);
+        loc->add_option("--partitions", partitions)->check(CLI::PositiveNumber);
+        loc->add_option("--output", output)->required();
         CLI11_PARSE(cli, argc, argv);
+        if (loc->parsed()) return locality_job(master, partitions, output);
+        if (wc->parsed()) return slow_word_count(master, partitions, ms, cache, output, inputs);
         if (bcast->parsed()) return broadcast_job(master, static_cast<std::size_t>(mib) << 20, tasks);
         if (capture->parsed() || crash->parsed()) {
             ember::SparkContext sc(master, "ember-test-app");
