@@ -6,6 +6,7 @@
 
 #include "apps/wordcount/words.hpp"
 #include "scheduler/ember.hpp"
+#include "shuffle/partitioner.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -29,11 +30,18 @@ inline bool more_frequent(const WordCount& a, const WordCount& b) {
     return a.second != b.second ? a.second > b.second : a.first < b.first;
 }
 
+/// An order-independent digest of one (word, count): the sum of these over all words identifies
+/// the whole set of counts (two different sets agree with probability about 2^-64).
+inline std::uint64_t count_digest(std::string_view word, std::uint64_t count) {
+    return ember::shuffle::mix64(ember::shuffle::stable_hash(word) + count * 0x9E3779B97F4A7C15ull);
+}
+
 struct WordStats {
     std::uint64_t total = 0;     ///< words, with repetitions
     std::uint64_t distinct = 0;  ///< distinct words
+    std::uint64_t digest = 0;    ///< sum of count_digest over all (word, count)
     std::vector<WordCount> top;  ///< the most frequent, most frequent first
-    EMBER_SERDE(total, distinct, top)
+    EMBER_SERDE(total, distinct, digest, top)
 };
 
 /// Adds one (word, count) to the stats, keeping the `n` most frequent words (a function object
@@ -43,6 +51,7 @@ struct AddToStats {
     WordStats operator()(WordStats s, WordCount&& wc) const {
         s.total += wc.second;
         ++s.distinct;
+        s.digest += count_digest(wc.first, wc.second);
         if (n == 0) return s;
         // s.top is a heap whose front is the least frequent kept word.
         if (s.top.size() < n) {
@@ -64,6 +73,7 @@ struct MergeStats {
     WordStats operator()(WordStats a, WordStats b) const {
         a.total += b.total;
         a.distinct += b.distinct;
+        a.digest += b.digest;
         a.top.insert(a.top.end(), b.top.begin(), b.top.end());
         std::sort(a.top.begin(), a.top.end(), more_frequent);
         if (a.top.size() > n) a.top.resize(n);
