@@ -136,6 +136,9 @@ int main(int argc, char** argv) {
         wcorp->add_option("--subset", wcc.subset, "a directory inside the corpus, e.g. drivers/net");
         wcorp->add_option("--cache-dir", wcc.cache_dir, "where the Linux tree is unpacked (default ~/.cache/ember-bench)");
         wcorp->add_flag("--ember-only", wcc.ember_only, "skip the baselines (for profiling)");
+        wcorp->add_option("--sides", wcc.sides, "which of ember, 1thread, 2threads run (for profiling)")
+            ->delimiter(',')
+            ->capture_default_str();
         wcorp->add_option("INPUT", wcc.inputs, "files or directories instead of a corpus");
 
         bench::RpcBenchOptions rpc;

@@ -24,6 +24,8 @@ struct WordCountBenchOptions {
     std::string cache_dir;             ///< where the Linux tree is unpacked ($XDG_CACHE_HOME/ember-bench)
     std::vector<std::string> inputs;   ///< files or directories instead of a corpus
     bool ember_only = false;           ///< skip the baselines (profiling)
+    /// Which sides run (profiling one of them): ember, 1thread, 2threads.
+    std::vector<std::string> sides{"ember", "1thread", "2threads"};
 };
 
 /// Prints lines "wordcount-corpus-1thread" and "wordcount-corpus-2threads" (seconds, medians;
