@@ -19,6 +19,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <stdexcept>
 #include <string_view>
 #include <thread>
@@ -214,6 +215,35 @@ std::vector<std::string> corpus_paths(const WordCountBenchOptions& o) {
     return {root.string()};
 }
 
+/// CPU seconds (user + system) process `pid` has used (0: this process), from /proc; 0 if gone.
+double process_cpu_seconds(int pid) {
+    std::string path = pid > 0 ? fmt::format("/proc/{}/stat", pid) : "/proc/self/stat";
+    std::string buf;
+    std::string_view stat;
+    try {
+        stat = read_file(path, buf);
+    } catch (const std::runtime_error&) {
+        return 0;
+    }
+    auto close = stat.rfind(')');
+    if (close == std::string_view::npos) return 0;
+    // After "pid (comm)" come state (field 3) ... utime (14) and stime (15), in clock ticks.
+    std::istringstream in{std::string(stat.substr(close + 2))};
+    std::string field;
+    double ticks = 0;
+    for (int f = 3; f <= 15 && in >> field; ++f) {
+        if (f >= 14) ticks += std::stod(field);
+    }
+    return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+/// CPU seconds of this process and `children` (the executors) together.
+double cpu_seconds(const std::vector<int>& children) {
+    double total = process_cpu_seconds(0);
+    for (int pid : children) total += process_cpu_seconds(pid);
+    return total;
+}
+
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     return v.empty() ? 0 : v[v.size() / 2];
@@ -239,7 +269,9 @@ int bench_wordcount_corpus(const WordCountBenchOptions& o) {
     if (with_ember) sc.emplace(conf);
     int parts = o.partitions > 0 ? o.partitions : sc ? 4 * sc->default_parallelism() : 0;
 
+    std::vector<int> executors = sc ? sc->executor_pids() : std::vector<int>{};
     std::vector<double> ember_s, one_s, two_s;
+    std::vector<double> ember_cpu, one_cpu, two_cpu;
     wordcount::WordStats expected;
     bool exact = true;
     for (int r = 0; r < o.repeats; ++r) {
@@ -255,6 +287,7 @@ int bench_wordcount_corpus(const WordCountBenchOptions& o) {
         std::rotate(sides.begin(), sides.begin() + r % static_cast<int>(sides.size()), sides.end());
         for (int side : sides) {
             auto t = Clock::now();
+            double cpu0 = cpu_seconds(executors);
             wordcount::WordStats s;
             if (side == 0) {
                 s = wordcount::word_stats(wordcount::count_words(sc->text_file(inputs, parts), parts), 20);
@@ -264,11 +297,13 @@ int bench_wordcount_corpus(const WordCountBenchOptions& o) {
                 s = count_2threads(files);
             }
             double secs = seconds_since(t);
+            double cpu = cpu_seconds(executors) - cpu0;
             (side == 0 ? ember_s : side == 1 ? one_s : two_s).push_back(secs);
+            (side == 0 ? ember_cpu : side == 1 ? one_cpu : two_cpu).push_back(cpu);
             static const char* kNames[] = {"ember", "1thread", "2threads"};
             fmt::print("{{\"name\": \"wordcount-corpus-run\", \"pass\": {}, \"side\": \"{}\", \"seconds\": {:.4g}, "
-                       "\"words\": {}, \"distinct\": {}}}\n",
-                       r, kNames[side], secs, s.total, s.distinct);
+                       "\"cpu_seconds\": {:.4g}, \"words\": {}, \"distinct\": {}}}\n",
+                       r, kNames[side], secs, cpu, s.total, s.distinct);
             std::fflush(stdout);
             if (r == 0 && side == sides.front()) {
                 expected = s;
@@ -283,16 +318,17 @@ int bench_wordcount_corpus(const WordCountBenchOptions& o) {
     fmt::print(stderr, "wordcount-corpus: {} ({} files, {:.1f} MiB, {} words, {} distinct); master {}, {} partitions\n",
                fmt::join(inputs, " "), files.size(), static_cast<double>(bytes) / (1 << 20), expected.total,
                expected.distinct, o.master, parts);
-    double e = median(ember_s);
-    auto line = [&](const char* name, double base) {
+    double e = median(ember_s), ec = median(ember_cpu);
+    auto line = [&](const char* name, double base, double base_cpu) {
         fmt::print("{{\"name\": \"{}\", \"ember\": {:.4g}, \"baseline\": {:.4g}, \"ratio\": {:.4g}, \"unit\": \"s\", "
+                   "\"ember_cpu\": {:.4g}, \"baseline_cpu\": {:.4g}, \"cpu_ratio\": {:.4g}, "
                    "\"bytes\": {}, \"words\": {}, \"distinct\": {}, \"repeats\": {}, \"master\": \"{}\", "
                    "\"exact\": {}}}\n",
-                   name, e, base, base > 0 ? e / base : 0.0, bytes, expected.total, expected.distinct, o.repeats,
-                   o.master, exact ? "true" : "false");
+                   name, e, base, base > 0 ? e / base : 0.0, ec, base_cpu, base_cpu > 0 ? ec / base_cpu : 0.0, bytes,
+                   expected.total, expected.distinct, o.repeats, o.master, exact ? "true" : "false");
     };
-    if (!ember_s.empty() && !one_s.empty()) line("wordcount-corpus-1thread", median(one_s));
-    if (!ember_s.empty() && !two_s.empty()) line("wordcount-corpus-2threads", median(two_s));
+    if (!ember_s.empty() && !one_s.empty()) line("wordcount-corpus-1thread", median(one_s), median(one_cpu));
+    if (!ember_s.empty() && !two_s.empty()) line("wordcount-corpus-2threads", median(two_s), median(two_cpu));
     std::fflush(stdout);
     return exact ? 0 : 1;
 }

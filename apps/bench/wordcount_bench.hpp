@@ -29,7 +29,9 @@ struct WordCountBenchOptions {
 };
 
 /// Prints lines "wordcount-corpus-1thread" and "wordcount-corpus-2threads" (seconds, medians;
-/// ember against each baseline, with "words", "distinct", "bytes", "repeats", "exact") and one
+/// ember against each baseline, with "words", "distinct", "bytes", "repeats", "exact", and the
+/// medians of the CPU seconds each side used: "ember_cpu" (driver and executor processes),
+/// "baseline_cpu", "cpu_ratio", which a loaded machine disturbs less than wall time) and one
 /// "wordcount-corpus-run" line per pass. Returns 1 if any count differed.
 int bench_wordcount_corpus(const WordCountBenchOptions& o);
 
