@@ -51,8 +51,12 @@ std::uint64_t stable_hash(const std::pair<A, B>& p) {
     return mix64(stable_hash(p.first) * 31 + stable_hash(p.second));
 }
 
-/// Hash functor over stable_hash, for hash maps keyed like the shuffle.
+/// Hash functor over stable_hash, for hash maps keyed like the shuffle. Transparent: a
+/// std::string_view finds a std::string key (both hash their bytes). Deliberately not marked
+/// avalanching for open-addressing tables: the keys of one reduce partition share their hash
+/// modulo the partition count, so the table mixes the hash again before using its low bits.
 struct StableHash {
+    using is_transparent = void;
     template <class T>
     std::size_t operator()(const T& v) const {
         return static_cast<std::size_t>(stable_hash(v));

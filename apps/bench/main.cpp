@@ -7,6 +7,8 @@
 //
 //   ember-bench wordcount [--master M] [--partitions P] INPUT...
 //       word count on local-cluster[2,1,1024] vs a plain single-threaded C++ count.
+//   ember-bench wordcount-corpus [--corpus linux|boost] [--subset DIR] [--repeats R] [--master M] [INPUT...]
+//       word count of the Linux 6.1 tree (unpacked once) vs hand-written 1- and 2-thread C++ programs.
 //   ember-bench rpc-latency [--cpu N] [--rounds R] [--conf K=V]...
 //       ask round trip p50/p99 (64-byte payload, one outstanding) vs raw TCP ping-pong.
 //   ember-bench rpc-throughput [--cpu N] [--messages M] [--conf K=V]...
@@ -27,6 +29,7 @@
 #include "apps/bench/rpc_bench.hpp"
 #include "apps/bench/shuffle_bench.hpp"
 #include "apps/bench/task_bench.hpp"
+#include "apps/bench/wordcount_bench.hpp"
 #include "apps/wordcount/word_count_job.hpp"
 #include "scheduler/ember.hpp"
 #include "scheduler/rdd/text_file_rdd.hpp"
@@ -125,6 +128,22 @@ int main(int argc, char** argv) {
         wc->add_option("--partitions", partitions)->check(CLI::PositiveNumber);
         wc->add_option("INPUT", inputs)->required();
 
+        bench::WordCountBenchOptions wcc;
+        auto* wcorp = cli.add_subcommand("wordcount-corpus", "word count of a source tree vs hand-written 1- and "
+                                                             "2-thread C++ programs, alternating, medians");
+        wcorp->add_option("--master", wcc.master)->capture_default_str();
+        wcorp->add_option("--partitions", wcc.partitions)->check(CLI::PositiveNumber);
+        wcorp->add_option("--repeats", wcc.repeats)->capture_default_str()->check(CLI::PositiveNumber);
+        wcorp->add_option("--corpus", wcc.corpus, "linux (Debian's linux-source-6.1, unpacked once) or boost")
+            ->capture_default_str();
+        wcorp->add_option("--subset", wcc.subset, "a directory inside the corpus, e.g. drivers/net");
+        wcorp->add_option("--cache-dir", wcc.cache_dir, "where the Linux tree is unpacked (default ~/.cache/ember-bench)");
+        wcorp->add_flag("--ember-only", wcc.ember_only, "skip the baselines (for profiling)");
+        wcorp->add_option("--sides", wcc.sides, "which of ember, 1thread, 2threads run (for profiling)")
+            ->delimiter(',')
+            ->capture_default_str();
+        wcorp->add_option("INPUT", wcc.inputs, "files or directories instead of a corpus");
+
         bench::RpcBenchOptions rpc;
         auto* lat = cli.add_subcommand("rpc-latency", "ask round trip vs raw TCP ping-pong, between two processes");
         lat->add_option("--cpu", rpc.cpu, "pin both processes to this CPU");
@@ -198,6 +217,7 @@ int main(int argc, char** argv) {
             return bench::bench_pagerank(pr);
         }
         if (wc->parsed()) return bench_wordcount(master, partitions, inputs);
+        if (wcorp->parsed()) return bench::bench_wordcount_corpus(wcc);
         if (lat->parsed()) return bench::bench_rpc_latency(rpc);
         if (thr->parsed()) return bench::bench_rpc_throughput(rpc);
         if (sec->parsed()) {

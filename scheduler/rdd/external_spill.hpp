@@ -13,6 +13,7 @@
 #include "storage/block_manager.hpp"
 #include "storage/serializer.hpp"
 
+#include <boost/unordered/unordered_flat_map.hpp>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -160,7 +161,9 @@ std::unique_ptr<SpillFile> write_spill(TaskContext& tc, Records&& records, Write
 
 /// Hash aggregation that spills (Spark's ExternalAppendOnlyMap). Entries spill sorted by the
 /// stable hash of their key; drain() merges the spills and what is left in memory by hash,
-/// combining equal keys with `merge`, so each key comes out once with all its values.
+/// combining equal keys with `merge`, so each key comes out once with all its values. In memory
+/// the entries live in an open-addressing table (boost::unordered_flat_map): no allocation per
+/// key beyond the key's own.
 ///
 /// Size: estimated as Spark's SizeTracker does, by walking the map at updates 2x apart and
 /// extrapolating between walks, so growing combiners (group_by_key's vectors) count. Spark
@@ -172,12 +175,14 @@ class ExternalAppendOnlyMap {
 public:
     ExternalAppendOnlyMap(TaskContext& tc, SpillPolicy policy) : tc_(tc), policy_(policy) {}
 
-    /// Creates the combiner of `k` with create() or updates it with update(C&).
-    template <class Create, class Update>
-    void upsert(K&& k, Create&& create, Update&& update) {
+    /// Creates the combiner of `k` with create() or updates it with update(C&). `k` is a K, or a
+    /// view of one that hashes and compares alike (a std::string_view for std::string keys), which
+    /// becomes a K only when the key is new.
+    template <class KeyLike, class Create, class Update>
+    void upsert(KeyLike&& k, Create&& create, Update&& update) {
         auto it = map_.find(k);
         if (it == map_.end()) {
-            map_.emplace(std::move(k), create());
+            map_.emplace(K(std::forward<KeyLike>(k)), create());
         } else {
             update(it->second);
         }
@@ -203,15 +208,13 @@ public:
     void drain(Merge&& merge, FunctionRef<void(std::pair<K, C>&&)> out) {
         tc_.metrics().observe_execution_memory(estimate() + tc_.fetch_memory_bytes());
         if (spills_.empty()) {
-            while (!map_.empty()) {
-                auto node = map_.extract(map_.begin());
-                out(std::pair<K, C>(std::move(node.key()), std::move(node.mapped())));
-            }
+            for (auto& kc : map_) out(std::pair<K, C>(std::move(const_cast<K&>(kc.first)), std::move(kc.second)));
+            map_ = {};
             return;
         }
         std::vector<std::unique_ptr<Stream>> streams;
         for (auto& f : spills_) streams.push_back(std::make_unique<FileStream>(*f));
-        streams.push_back(std::make_unique<MemoryStream>(sorted_nodes()));
+        streams.push_back(std::make_unique<MemoryStream>(sorted_refs()));
         using Head = std::pair<std::uint64_t, std::size_t>;  // (hash, stream)
         std::priority_queue<Head, std::vector<Head>, std::greater<>> heads;
         for (std::size_t i = 0; i < streams.size(); ++i) {
@@ -240,6 +243,7 @@ public:
             bucket.clear();
         }
         spills_.clear();
+        map_ = {};
     }
 
 private:
@@ -248,9 +252,8 @@ private:
         K key{};
         C combiner{};
     };
-    using Map = std::unordered_map<K, C, shuffle::StableHash>;
+    using Map = boost::unordered_flat_map<K, C, shuffle::StableHash, std::equal_to<>>;
     using Ref = std::pair<std::uint64_t, const typename Map::value_type*>;  // (hash of key, entry in map_)
-    using NodeRef = std::pair<std::uint64_t, typename Map::node_type>;      // (hash of key, entry)
     /// Entries in hash order.
     class Stream {
     public:
@@ -264,22 +267,23 @@ private:
         Entry cur_;
         bool done_ = false;
     };
-    /// The map's own entries (its extracted nodes) in hash order, moved out one by one.
+    /// The map's own entries in hash order, moved out of the map one by one (drain() then
+    /// clears the map).
     class MemoryStream final : public Stream {
     public:
-        explicit MemoryStream(std::vector<NodeRef> v) : v_(std::move(v)) {}
+        explicit MemoryStream(std::vector<Ref> v) : v_(std::move(v)) {}
         bool advance() override {
             if (i_ >= v_.size()) return !(this->done_ = true);
-            auto& [h, node] = v_[i_++];
+            auto& [h, entry] = v_[i_++];
+            auto& e = const_cast<typename Map::value_type&>(*entry);
             this->cur_.hash = h;
-            this->cur_.key = std::move(node.key());
-            this->cur_.combiner = std::move(node.mapped());
-            node = {};  // frees the entry
+            this->cur_.key = std::move(const_cast<K&>(e.first));
+            this->cur_.combiner = std::move(e.second);
             return true;
         }
 
     private:
-        std::vector<NodeRef> v_;
+        std::vector<Ref> v_;
         std::size_t i_ = 0;
     };
     class FileStream final : public Stream {
@@ -311,23 +315,10 @@ private:
         std::sort(v.begin(), v.end(), [](const Ref& a, const Ref& b) { return a.first < b.first; });
         return v;
     }
-    /// The map's entries taken out of it (nodes, not copies) in hash order; empties the map.
-    std::vector<NodeRef> sorted_nodes() {
-        std::vector<NodeRef> v;
-        v.reserve(map_.size());
-        while (!map_.empty()) {
-            auto node = map_.extract(map_.begin());
-            std::uint64_t h = shuffle::StableHash{}(node.key());
-            v.emplace_back(h, std::move(node));
-        }
-        map_ = {};
-        std::sort(v.begin(), v.end(), [](const NodeRef& a, const NodeRef& b) { return a.first < b.first; });
-        return v;
-    }
-
-    /// Bytes of an entry beyond its key and combiner: the map's node and bucket (48) and its
-    /// place in sorted_refs() while spilling (16).
-    static constexpr std::size_t kEntryOverhead = 64;
+    /// Bytes of an entry beyond its key and combiner: the table's empty slots (it is at least
+    /// 7/16 full: up to 9/7 of a slot more) and metadata, and its place in sorted_refs() while
+    /// spilling (16).
+    static constexpr std::size_t kEntryOverhead = (sizeof(typename Map::value_type) * 9 + 6) / 7 + 2 + 16;
 
     void sample() {
         std::uint64_t size = 0;

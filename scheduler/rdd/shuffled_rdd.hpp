@@ -10,6 +10,7 @@
 #include "scheduler/rdd/external_spill.hpp"
 #include "scheduler/rdd/rdd_base.hpp"
 #include "scheduler/rdd/size_estimator.hpp"
+#include "scheduler/rdd/string_combine_map.hpp"
 #include "scheduler/registry.hpp"
 #include "shuffle/compression.hpp"
 #include "shuffle/map_output_writer.hpp"
@@ -221,7 +222,46 @@ public:
         shuffle::MapOutputWriter out(svc.shuffle_resolver, svc.block_manager.disk_block_manager(), shuffle_id(),
                                      tc.task_attempt_id(), num_reduce_partitions(), options);
         std::uint64_t records = 0;
-        if constexpr (Agg::kMapSideCombine) {
+        if constexpr (Agg::kMapSideCombine && std::is_same_v<K, std::string> &&
+                      std::is_same_v<Part, shuffle::HashPartitioner>) {
+            // String keys: an arena-backed open-addressing table; one XXH3 per record serves the
+            // lookup and the partition, and keys are encoded from the arena (as Serde<std::string>).
+            StringCombineMap<C> combined;
+            std::size_t inserted = 0;
+            std::size_t heap = 0;  // combiners' own heap bytes, when created
+            auto dump = [&] {
+                tc.metrics().observe_execution_memory(combined.memory_bytes() + out.buffered_bytes() +
+                                                      tc.fetch_memory_bytes());
+                std::size_t n = 0;
+                combined.for_each([&](std::string_view k, std::uint64_t h, C& c) {
+                    auto& enc = out.partition(partitioner_.partition_of_hash(h));
+                    enc.put_bytes(k);
+                    enc.write(c);
+                    // The table is freed only at the end: keep table and output within the budget.
+                    if ((++n & 1023) == 0 && combined.memory_bytes() + heap + out.buffered_bytes() > budget) {
+                        out.spill(metrics);
+                    }
+                });
+                records += n;
+                combined.clear();
+                inserted = heap = 0;
+            };
+            parent_->iterator(p, tc, [&](std::pair<K, V>&& kv) {
+                std::uint64_t h = shuffle::stable_hash(kv.first);
+                if (C* c = combined.find(kv.first, h)) {
+                    agg_.merge_value(*c, std::move(kv.second));
+                    return;
+                }
+                C created = agg_.create(std::move(kv.second));
+                heap += estimate_size(created) - std::min(estimate_size(created), sizeof(C));
+                combined.insert(kv.first, h, std::move(created));
+                if ((++inserted & 255) == 0 && combined.memory_bytes() + heap + out.buffered_bytes() > budget) {
+                    dump();
+                    out.spill(metrics);
+                }
+            });
+            dump();
+        } else if constexpr (Agg::kMapSideCombine) {
             std::unordered_map<K, C, shuffle::StableHash> combined;
             std::size_t approx = 0;
             auto dump = [&] {
@@ -360,13 +400,20 @@ public:
         ExternalAppendOnlyMap<K, C> combined(tc, SpillPolicy::from(tc));
         std::uint64_t records = 0;
         read_shuffle_partition(shuffle_id_, p, tc, [&](Decoder& d) {
-            K k = d.read<K>();
-            if constexpr (Agg::kMapSideCombine) {
+            if constexpr (Agg::kMapSideCombine && std::is_same_v<K, std::string>) {
+                // The key as a view into the fetched bytes: a std::string only for a new key.
+                std::string_view k = d.get_bytes();
+                C c = d.read<C>();
+                combined.upsert(
+                    k, [&] { return std::move(c); }, [&](C& have) { agg_.merge_combiners(have, std::move(c)); });
+            } else if constexpr (Agg::kMapSideCombine) {
+                K k = d.read<K>();
                 C c = d.read<C>();
                 combined.upsert(
                     std::move(k), [&] { return std::move(c); },
                     [&](C& have) { agg_.merge_combiners(have, std::move(c)); });
             } else {
+                K k = d.read<K>();
                 V v = d.read<V>();
                 combined.upsert(
                     std::move(k), [&] { return agg_.create(std::move(v)); },

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <stdexcept>
 
 #include <fcntl.h>
@@ -110,33 +111,41 @@ std::vector<std::vector<FileSplit>> TextFileRdd::plan(const std::vector<std::str
 
 namespace {
 
-/// Buffered line reader over one file from a given offset.
+/// Buffered line reader over one file from a given offset. The buffer is not zero-filled (a
+/// 1 MiB std::string resize per file cost more than the words of a small file), and reads ask
+/// for what the split still holds (at least 64 KiB, at most 1 MiB), so small files take small
+/// buffers.
 class LineReader {
 public:
-    LineReader(int fd, const std::string& path, std::uint64_t offset) : fd_(fd), path_(path), buf_off_(offset) {}
+    LineReader(int fd, const std::string& path, std::uint64_t offset, std::uint64_t end)
+        : fd_(fd), path_(path), buf_off_(offset), end_(end) {}
 
     /// The next line (without '\n') and the file offset where it starts; false at end of file.
     bool next(std::string_view& line, std::uint64_t& line_start) {
         for (;;) {
-            auto* nl = static_cast<const char*>(std::memchr(buf_.data() + at_, '\n', buf_.size() - at_));
+            auto* nl = size_ > at_ ? static_cast<const char*>(std::memchr(buf_.get() + at_, '\n', size_ - at_))
+                                   : nullptr;
             if (nl) {
-                std::size_t end = static_cast<std::size_t>(nl - buf_.data());
-                line = std::string_view(buf_.data() + at_, end - at_);
+                std::size_t end = static_cast<std::size_t>(nl - buf_.get());
+                line = std::string_view(buf_.get() + at_, end - at_);
                 line_start = buf_off_ + at_;
                 at_ = end + 1;
                 return true;
             }
             if (eof_) {
-                if (at_ == buf_.size()) return false;
-                line = std::string_view(buf_.data() + at_, buf_.size() - at_);
+                if (at_ == size_) return false;
+                line = std::string_view(buf_.get() + at_, size_ - at_);
                 line_start = buf_off_ + at_;
-                at_ = buf_.size();
+                at_ = size_;
                 return true;
             }
             // Keep only the unfinished line, then read more after it.
-            buf_.erase(0, at_);
-            buf_off_ += at_;
-            at_ = 0;
+            if (at_ > 0) {
+                std::memmove(buf_.get(), buf_.get() + at_, size_ - at_);
+                size_ -= at_;
+                buf_off_ += at_;
+                at_ = 0;
+            }
             fill();
         }
     }
@@ -144,23 +153,33 @@ public:
 
 private:
     void fill() {
-        constexpr std::size_t kChunk = 1 << 20;
-        std::size_t old = buf_.size();
-        buf_.resize(old + kChunk);
+        constexpr std::size_t kMin = 64 << 10, kMax = 1 << 20;
+        std::uint64_t pos = buf_off_ + size_;
+        std::size_t want = static_cast<std::size_t>(std::clamp<std::uint64_t>(end_ > pos ? end_ - pos + 1 : 0, kMin, kMax));
+        if (cap_ - size_ < want) {
+            std::size_t cap = std::max(size_ + want, cap_ * 2);
+            auto bigger = std::make_unique_for_overwrite<char[]>(cap);
+            if (size_ > 0) std::memcpy(bigger.get(), buf_.get(), size_);
+            buf_ = std::move(bigger);
+            cap_ = cap;
+        }
         ssize_t n;
         do {
-            n = ::pread(fd_, buf_.data() + old, kChunk, static_cast<off_t>(buf_off_ + old));
+            n = ::pread(fd_, buf_.get() + size_, want, static_cast<off_t>(pos));
         } while (n < 0 && errno == EINTR);
         if (n < 0) throw std::runtime_error(fmt::format("Cannot read {}: {}", path_, std::strerror(errno)));
-        buf_.resize(old + static_cast<std::size_t>(n));
+        size_ += static_cast<std::size_t>(n);
         bytes_read_ += static_cast<std::uint64_t>(n);
         if (n == 0) eof_ = true;
     }
 
     int fd_;
     const std::string& path_;
-    std::string buf_;
+    std::unique_ptr<char[]> buf_;
+    std::size_t cap_ = 0;
+    std::size_t size_ = 0;   // bytes in buf_
     std::uint64_t buf_off_;  // file offset of buf_[0]
+    std::uint64_t end_;      // where the split ends (reads past it finish its last line)
     std::size_t at_ = 0;     // next unread byte in buf_
     bool eof_ = false;
     std::uint64_t bytes_read_ = 0;
@@ -177,7 +196,7 @@ void TextFileRdd::read_split(const FileSplit& split, TaskContext* tc, FunctionRe
     } closer{fd};
 
     const std::uint64_t end = split.start + split.length;
-    LineReader reader(fd, split.path, split.start);
+    LineReader reader(fd, split.path, split.start, end);
     std::string_view line;
     std::uint64_t line_start = 0;
     if (split.start > 0) {
@@ -192,9 +211,13 @@ void TextFileRdd::read_split(const FileSplit& split, TaskContext* tc, FunctionRe
         if (prev != '\n' && !reader.next(line, line_start)) return;
     }
     std::uint64_t records = 0;
+    // One string for every line: unless a consumer takes it (moves from it), its buffer is
+    // reused, so a line costs no allocation.
+    std::string record;
     while (reader.next(line, line_start) && line_start < end) {
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        out(std::string(line));
+        record.assign(line.data(), line.size());
+        out(std::move(record));
         ++records;
     }
     if (tc) {

@@ -4,6 +4,7 @@
 //
 // Binary: $EMBER_WORDCOUNT. Corpus: $EMBER_TEST_CORPUS (colon-separated), else the C++ standard
 // library headers and the licence texts that every Debian machine with g++ has.
+#include "apps/wordcount/words.hpp"
 #include "test/support/process.hpp"
 
 #include <catch2/catch.hpp>
@@ -12,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
 #include <regex>
 #include <sstream>
 #include <unordered_map>
@@ -84,6 +86,32 @@ std::uint64_t last_number(const std::string& s) {
 }
 
 }  // namespace
+
+TEST_CASE("The wordcount app's splitter finds the words a byte-by-byte scan finds", "[integration][wordcount]") {
+    // Random texts over whitespace, bytes next to it (\b, \x0e, \x1f, '!') and high bytes, of
+    // every length around the splitter's 16-byte steps.
+    std::mt19937 rng(20261202);
+    const std::string alphabet = std::string(" \t\n\v\f\r\b\x0e\x1f!ab\x80\xff") + '\0';
+    for (int i = 0; i < 20000; ++i) {
+        std::string text(rng() % 80, 'x');
+        for (auto& c : text) c = alphabet[rng() % alphabet.size()];
+        std::vector<std::string> expected;
+        std::string word;
+        for (char c : text) {
+            if (c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r') {
+                if (!word.empty()) expected.push_back(word);
+                word.clear();
+            } else {
+                word += c;
+            }
+        }
+        if (!word.empty()) expected.push_back(word);
+        std::vector<std::string> got;
+        for (std::string_view w : wordcount::Words(text)) got.emplace_back(w);
+        INFO("text #" << i << " of " << text.size() << " bytes");
+        REQUIRE(got == expected);
+    }
+}
 
 TEST_CASE("wordcount on local-cluster agrees with a single-process count, word by word", "[integration][wordcount]") {
     auto roots = corpus();

@@ -599,6 +599,53 @@ TEST_CASE("reduce_by_key and group_by_key on a partitioned RDD aggregate in plac
     CHECK(stage_shape(rec->last_job()) == std::pair<int, int>{1, 1});
 }
 
+TEST_CASE("String keys combine on both sides, spilling, and count exactly", "[scheduler][rdd][api][spill]") {
+    // Word-count shaped: string keys of every length (empty, short, past the small-string
+    // buffer, and larger than a quarter of the map side's arena block), many repeated. A tiny
+    // execution memory makes the map side's combine table dump and spill every few hundred
+    // keys; the element threshold makes the reduce side spill.
+    for (std::string which : {"local", "cluster"}) {
+        DYNAMIC_SECTION(which) {
+            Conf conf;
+            conf.set("ember.memory.fraction", "0.0001");
+            conf.set("ember.shuffle.spill.numElementsForceSpillThreshold", "500");
+            SparkContext sc(master_for(which), "string-keys", conf);
+            auto rec = std::make_shared<Recorder>();
+            sc.add_spark_listener(rec);
+            std::mt19937 rng(kSeed + 11);
+            std::vector<std::string> vocabulary{"", std::string(300 << 10, 'x'), std::string(300 << 10, 'y')};
+            for (int i = 0; i < 4000; ++i) {
+                std::string w(std::uniform_int_distribution<int>(1, i % 50 == 0 ? 100 : 20)(rng), 'a');
+                for (auto& c : w) c = static_cast<char>('a' + rng() % 26);
+                vocabulary.push_back(std::move(w));
+            }
+            std::vector<std::string> words;
+            std::map<std::string, std::uint64_t> expected;
+            for (int i = 0; i < 30000; ++i) {
+                // Skewed: low indices are frequent.
+                auto r = std::uniform_real_distribution<double>(0, 1)(rng);
+                auto& w = vocabulary[static_cast<std::size_t>(r * r * static_cast<double>(vocabulary.size()))];
+                words.push_back(w);
+                ++expected[w];
+            }
+            auto got = sc.parallelize(words, 5)
+                           .map([](std::string w) { return std::pair<std::string, std::uint64_t>(std::move(w), 1); })
+                           .reduce_by_key([](std::uint64_t a, std::uint64_t b) { return a + b; }, 4)
+                           .collect();
+            CHECK(got.size() == expected.size());
+            CHECK(std::map<std::string, std::uint64_t>(got.begin(), got.end()) == expected);
+
+            std::lock_guard lk(rec->mu);
+            int map_spills = 0, reduce_spills = 0;
+            for (auto& st : rec->completed) {
+                if (st.metrics.disk_bytes_spilled > 0) ++(st.is_shuffle_map ? map_spills : reduce_spills);
+            }
+            CHECK(map_spills >= 1);
+            CHECK(reduce_spills >= 1);
+        }
+    }
+}
+
 TEST_CASE("Reduce sides spill past their memory and still give exact results", "[scheduler][rdd][api][spill]") {
     // A threshold of 64 records in memory forces many spills in every reduce task (Spark's
     // spark.shuffle.spill.numElementsForceSpillThreshold).

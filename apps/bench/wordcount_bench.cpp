@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "apps/bench/wordcount_bench.hpp"
+
+#include "apps/bench/bench_support.hpp"
+#include "apps/bench/shuffle_jobs.hpp"
+#include "apps/wordcount/word_count_job.hpp"
+#include "scheduler/ember.hpp"
+#include "scheduler/rdd/text_file_rdd.hpp"
+
+#include <boost/unordered/unordered_flat_map.hpp>
+#include <fmt/format.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <stdexcept>
+#include <string_view>
+#include <thread>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace bench {
+namespace {
+
+namespace fs = std::filesystem;
+using Files = std::vector<std::pair<std::string, std::uint64_t>>;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+/// Reads the whole file into `buf` (reused between files, grown but never zero-filled per
+/// file); returns its bytes.
+std::string_view read_file(const std::string& path, std::string& buf) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw std::runtime_error(fmt::format("cannot open {}: {}", path, std::strerror(errno)));
+    std::size_t have = 0;
+    for (;;) {
+        if (buf.size() - have < (1 << 16)) buf.resize(std::max<std::size_t>(buf.size() * 2, 1 << 20));
+        ssize_t n = ::read(fd, buf.data() + have, buf.size() - have);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            ::close(fd);
+            throw std::runtime_error(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+        }
+        if (n == 0) break;
+        have += static_cast<std::size_t>(n);
+    }
+    ::close(fd);
+    return std::string_view(buf.data(), have);
+}
+
+/// The baselines' tricks: words copied once into big blocks, an open-addressing map of views
+/// hashed with XXH3 (as ember's stable_hash).
+class Arena {
+public:
+    std::string_view copy(std::string_view s) {
+        if (s.size() > left_) {
+            std::size_t n = std::max<std::size_t>(kBlock, s.size());
+            blocks_.push_back(std::make_unique<char[]>(n));
+            cur_ = blocks_.back().get();
+            left_ = n;
+        }
+        std::memcpy(cur_, s.data(), s.size());
+        std::string_view v(cur_, s.size());
+        cur_ += s.size();
+        left_ -= s.size();
+        return v;
+    }
+
+private:
+    static constexpr std::size_t kBlock = 4 << 20;
+    std::vector<std::unique_ptr<char[]>> blocks_;
+    char* cur_ = nullptr;
+    std::size_t left_ = 0;
+};
+
+struct Xxh3 {
+    using is_avalanching = void;
+    std::size_t operator()(std::string_view s) const noexcept { return XXH3_64bits(s.data(), s.size()); }
+};
+using CountMap = boost::unordered_flat_map<std::string_view, std::uint64_t, Xxh3>;
+
+void add_word(CountMap& m, Arena& arena, std::string_view w, std::uint64_t n) {
+    auto it = m.find(w);
+    if (it != m.end()) {
+        it->second += n;
+    } else {
+        m.emplace(arena.copy(w), n);
+    }
+}
+
+void add_to_stats(wordcount::WordStats& s, const CountMap& m) {
+    wordcount::AddToStats add{20};
+    for (auto& [w, n] : m) {
+        if (s.top.size() < 20 || n >= s.top.front().second) {
+            s = add(std::move(s), wordcount::WordCount(std::string(w), n));
+        } else {
+            s.total += n;
+            ++s.distinct;
+            s.digest += wordcount::count_digest(w, n);
+        }
+    }
+}
+
+/// One thread: every file into one map, then the stats.
+wordcount::WordStats count_1thread(const Files& files) {
+    CountMap counts;
+    Arena arena;
+    std::string buf;
+    for (const auto& f : files) {
+        for (std::string_view w : wordcount::Words(read_file(f.first, buf))) add_word(counts, arena, w, 1);
+    }
+    wordcount::WordStats s;
+    add_to_stats(s, counts);
+    std::sort(s.top.begin(), s.top.end(), wordcount::more_frequent);
+    return s;
+}
+
+/// Two threads: each takes the next file (largest first) and counts it into one of two maps by
+/// a bit of the word's hash; then thread t merges the maps of half t of both threads, and
+/// computes its stats; the driver merges the two stats.
+wordcount::WordStats count_2threads(const Files& files) {
+    std::vector<std::size_t> order(files.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](auto a, auto b) { return files[a].second > files[b].second; });
+    std::atomic<std::size_t> next{0};
+    struct Side {
+        CountMap half[2];
+        Arena arena;
+        wordcount::WordStats stats;
+    };
+    Side side[2];
+    auto count = [&](Side& me) {
+        std::string buf;
+        for (std::size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < order.size();) {
+            for (std::string_view w : wordcount::Words(read_file(files[order[i]].first, buf))) {
+                std::size_t h = Xxh3{}(w);
+                auto& m = me.half[(h >> 20) & 1];
+                auto it = m.find(w);
+                if (it != m.end()) {
+                    ++it->second;
+                } else {
+                    m.emplace(me.arena.copy(w), 1);
+                }
+            }
+        }
+    };
+    auto merge = [&](int t) {
+        // Merge into the larger map; the keys of both stay in their arenas.
+        CountMap& a = side[0].half[t].size() >= side[1].half[t].size() ? side[0].half[t] : side[1].half[t];
+        CountMap& b = &a == &side[0].half[t] ? side[1].half[t] : side[0].half[t];
+        for (auto& [w, n] : b) a[w] += n;
+        add_to_stats(side[t].stats, a);
+    };
+    {
+        std::jthread other([&] { count(side[1]); });
+        count(side[0]);
+    }
+    {
+        std::jthread other([&] { merge(1); });
+        merge(0);
+    }
+    auto s = wordcount::MergeStats{20}(std::move(side[0].stats), std::move(side[1].stats));
+    std::sort(s.top.begin(), s.top.end(), wordcount::more_frequent);
+    return s;
+}
+
+bool same(const wordcount::WordStats& a, const wordcount::WordStats& b) {
+    return a.total == b.total && a.distinct == b.distinct && a.digest == b.digest && a.top == b.top;
+}
+
+/// The corpus's paths: the inputs, /usr/include/boost, or the Linux tree (unpacked on first use
+/// from /usr/src/linux-source-6.1.tar.xz, installing Debian's linux-source-6.1 if missing).
+std::vector<std::string> corpus_paths(const WordCountBenchOptions& o) {
+    if (!o.inputs.empty()) return o.inputs;
+    fs::path root;
+    if (o.corpus == "boost") {
+        root = "/usr/include/boost";
+    } else if (o.corpus == "linux") {
+        fs::path cache = o.cache_dir;
+        if (cache.empty()) {
+            const char* xdg = std::getenv("XDG_CACHE_HOME");
+            const char* home = std::getenv("HOME");
+            cache = xdg && *xdg ? fs::path(xdg) : fs::path(home && *home ? home : "/tmp") / ".cache";
+            cache /= "ember-bench";
+        }
+        root = cache / "linux-source-6.1";
+        if (!fs::exists(root / "Makefile")) {
+            const std::string tarball = "/usr/src/linux-source-6.1.tar.xz";
+            if (!fs::exists(tarball)) {
+                fmt::print(stderr, "wordcount-corpus: installing linux-source-6.1\n");
+                ::setenv("DEBIAN_FRONTEND", "noninteractive", 1);
+                shuffle_jobs::run_command({"apt-get", "install", "-y", "-q", "linux-source-6.1"}, "/dev/null");
+            }
+            fs::path tmp = cache / fmt::format("unpacking-{}", ::getpid());
+            fs::create_directories(tmp);
+            fmt::print(stderr, "wordcount-corpus: unpacking {} into {}\n", tarball, root.string());
+            shuffle_jobs::run_command({"tar", "xf", tarball, "-C", tmp.string()});
+            fs::remove_all(root);
+            fs::rename(tmp / "linux-source-6.1", root);
+            fs::remove_all(tmp);
+        }
+    } else {
+        throw std::invalid_argument("unknown corpus '" + o.corpus + "' (linux or boost)");
+    }
+    if (!o.subset.empty()) root /= o.subset;
+    if (!fs::exists(root)) throw std::invalid_argument(root.string() + " does not exist");
+    return {root.string()};
+}
+
+/// CPU seconds (user + system) process `pid` has used (0: this process), from /proc; 0 if gone.
+double process_cpu_seconds(int pid) {
+    std::string path = pid > 0 ? fmt::format("/proc/{}/stat", pid) : "/proc/self/stat";
+    std::string buf;
+    std::string_view stat;
+    try {
+        stat = read_file(path, buf);
+    } catch (const std::runtime_error&) {
+        return 0;
+    }
+    auto close = stat.rfind(')');
+    if (close == std::string_view::npos) return 0;
+    // After "pid (comm)" come state (field 3) ... utime (14) and stime (15), in clock ticks.
+    std::istringstream in{std::string(stat.substr(close + 2))};
+    std::string field;
+    double ticks = 0;
+    for (int f = 3; f <= 15 && in >> field; ++f) {
+        if (f >= 14) ticks += std::stod(field);
+    }
+    return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+/// CPU seconds of this process and `children` (the executors) together.
+double cpu_seconds(const std::vector<int>& children) {
+    double total = process_cpu_seconds(0);
+    for (int pid : children) total += process_cpu_seconds(pid);
+    return total;
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v[v.size() / 2];
+}
+
+}  // namespace
+
+int bench_wordcount_corpus(const WordCountBenchOptions& o) {
+    auto inputs = corpus_paths(o);
+    auto files = ember::scheduler::TextFileRdd::list_files(inputs);
+    std::uint64_t bytes = 0;
+    {
+        std::string buf;  // warms the page cache: every side reads from memory
+        for (const auto& f : files) {
+            read_file(f.first, buf);
+            bytes += f.second;
+        }
+    }
+    ember::Conf conf = ember::submitted_conf();
+    conf.set("ember.master", o.master).set("ember.app.name", "ember-bench-wordcount-corpus");
+    bool with_ember = std::find(o.sides.begin(), o.sides.end(), "ember") != o.sides.end();
+    std::optional<ember::SparkContext> sc;
+    if (with_ember) sc.emplace(conf);
+    int parts = o.partitions > 0 ? o.partitions : sc ? 4 * sc->default_parallelism() : 0;
+
+    std::vector<int> executors = sc ? sc->executor_pids() : std::vector<int>{};
+    std::vector<double> ember_s, one_s, two_s;
+    std::vector<double> ember_cpu, one_cpu, two_cpu;
+    wordcount::WordStats expected;
+    bool exact = true;
+    for (int r = 0; r < o.repeats; ++r) {
+        // Alternating, and each pass in a different order, so load spikes hit every side alike.
+        std::vector<int> sides;
+        for (int i = 0; i < 3; ++i) {
+            static const char* kSides[] = {"ember", "1thread", "2threads"};
+            if ((i == 0 || !o.ember_only) && std::find(o.sides.begin(), o.sides.end(), kSides[i]) != o.sides.end()) {
+                sides.push_back(i);
+            }
+        }
+        if (sides.empty()) throw std::invalid_argument("--sides names none of ember, 1thread, 2threads");
+        std::rotate(sides.begin(), sides.begin() + r % static_cast<int>(sides.size()), sides.end());
+        for (int side : sides) {
+            auto t = Clock::now();
+            double cpu0 = cpu_seconds(executors);
+            wordcount::WordStats s;
+            if (side == 0) {
+                s = wordcount::word_stats(wordcount::count_words(sc->text_file(inputs, parts), parts), 20);
+            } else if (side == 1) {
+                s = count_1thread(files);
+            } else {
+                s = count_2threads(files);
+            }
+            double secs = seconds_since(t);
+            double cpu = cpu_seconds(executors) - cpu0;
+            (side == 0 ? ember_s : side == 1 ? one_s : two_s).push_back(secs);
+            (side == 0 ? ember_cpu : side == 1 ? one_cpu : two_cpu).push_back(cpu);
+            static const char* kNames[] = {"ember", "1thread", "2threads"};
+            fmt::print("{{\"name\": \"wordcount-corpus-run\", \"pass\": {}, \"side\": \"{}\", \"seconds\": {:.4g}, "
+                       "\"cpu_seconds\": {:.4g}, \"words\": {}, \"distinct\": {}}}\n",
+                       r, kNames[side], secs, cpu, s.total, s.distinct);
+            std::fflush(stdout);
+            if (r == 0 && side == sides.front()) {
+                expected = s;
+            } else if (!same(s, expected)) {
+                exact = false;
+                fmt::print(stderr, "wordcount-corpus: {} disagrees (total {} vs {}, distinct {} vs {}, digest {} vs {})\n",
+                           kNames[side], s.total, expected.total, s.distinct, expected.distinct, s.digest,
+                           expected.digest);
+            }
+        }
+    }
+    fmt::print(stderr, "wordcount-corpus: {} ({} files, {:.1f} MiB, {} words, {} distinct); master {}, {} partitions\n",
+               fmt::join(inputs, " "), files.size(), static_cast<double>(bytes) / (1 << 20), expected.total,
+               expected.distinct, o.master, parts);
+    double e = median(ember_s), ec = median(ember_cpu);
+    auto line = [&](const char* name, double base, double base_cpu) {
+        fmt::print("{{\"name\": \"{}\", \"ember\": {:.4g}, \"baseline\": {:.4g}, \"ratio\": {:.4g}, \"unit\": \"s\", "
+                   "\"ember_cpu\": {:.4g}, \"baseline_cpu\": {:.4g}, \"cpu_ratio\": {:.4g}, "
+                   "\"bytes\": {}, \"words\": {}, \"distinct\": {}, \"repeats\": {}, \"master\": \"{}\", "
+                   "\"exact\": {}}}\n",
+                   name, e, base, base > 0 ? e / base : 0.0, ec, base_cpu, base_cpu > 0 ? ec / base_cpu : 0.0, bytes,
+                   expected.total, expected.distinct, o.repeats, o.master, exact ? "true" : "false");
+    };
+    if (!ember_s.empty() && !one_s.empty()) line("wordcount-corpus-1thread", median(one_s), median(one_cpu));
+    if (!ember_s.empty() && !two_s.empty()) line("wordcount-corpus-2threads", median(two_s), median(two_cpu));
+    std::fflush(stdout);
+    return exact ? 0 : 1;
+}
+
+}  // namespace bench

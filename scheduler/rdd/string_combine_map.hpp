@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// StringCombineMap: the map-side combine of a shuffle with string keys (Spark's
+/// PartitionedAppendOnlyMap in SortShuffleWriter, specialised): an open-addressing table
+/// (boost::unordered_flat_map) whose keys are views into an arena of large blocks, each with its
+/// stable_hash, so a distinct key costs one copy of its bytes and no allocation of its own, and
+/// the hash computed for the lookup also picks the reduce partition.
+
+#include "shuffle/partitioner.hpp"
+
+#include <boost/unordered/unordered_flat_map.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+namespace ember::scheduler {
+
+/// Keys `std::string_view` -> combiners `C`, with memory_bytes() for spill decisions.
+/// Views passed to find() and insert() need only live for the call (insert copies the bytes).
+/// Threading: single-threaded (one map task).
+template <class C>
+class StringCombineMap {
+public:
+    /// The entry of `key` (whose stable_hash is `hash`), or nullptr.
+    C* find(std::string_view key, std::uint64_t hash) {
+        auto it = map_.find(Key{hash, key.data(), key.size()});
+        return it == map_.end() ? nullptr : &it->second;
+    }
+    /// Adds `key`, absent, with combiner `c`.
+    void insert(std::string_view key, std::uint64_t hash, C&& c) {
+        map_.emplace(Key{hash, copy(key), key.size()}, std::move(c));
+    }
+    std::size_t size() const noexcept { return map_.size(); }
+    /// The table's slots and metadata, and the arena's blocks.
+    std::size_t memory_bytes() const noexcept {
+        return map_.bucket_count() * (sizeof(typename Map::value_type) + 1) + blocks_.size() * kBlock + big_bytes_;
+    }
+    /// Calls f(std::string_view key, std::uint64_t hash, C& combiner) for every entry, in no order.
+    template <class F>
+    void for_each(F&& f) {
+        for (auto& [k, c] : map_) f(std::string_view(k.data, k.size), k.hash, c);
+    }
+    /// Empties the map and frees its memory (the arena keeps one block for what comes next).
+    void clear() {
+        map_ = Map();
+        big_.clear();
+        big_bytes_ = 0;
+        if (blocks_.size() > 1) blocks_.resize(1);
+        if (!blocks_.empty()) {
+            cur_ = blocks_.front().get();
+            left_ = kBlock;
+        }
+    }
+
+private:
+    struct Key {
+        std::uint64_t hash;
+        const char* data;
+        std::size_t size;
+        bool operator==(const Key& o) const noexcept {
+            return hash == o.hash && size == o.size && std::memcmp(data, o.data, size) == 0;
+        }
+    };
+    struct KeyHash {
+        using is_avalanching = void;  // XXH3: the table uses it as is
+        std::size_t operator()(const Key& k) const noexcept { return static_cast<std::size_t>(k.hash); }
+    };
+    using Map = boost::unordered_flat_map<Key, C, KeyHash>;
+    static constexpr std::size_t kBlock = 1 << 20;
+
+    const char* copy(std::string_view s) {
+        if (s.size() > left_) {
+            if (s.size() > kBlock / 4) {
+                // A large key gets a block of its own, before the current one, which stays current.
+                auto own = std::make_unique<char[]>(s.size());
+                std::memcpy(own.get(), s.data(), s.size());
+                const char* p = own.get();
+                big_.push_back(std::move(own));
+                big_bytes_ += s.size();
+                return p;
+            }
+            blocks_.push_back(std::make_unique<char[]>(kBlock));
+            cur_ = blocks_.back().get();
+            left_ = kBlock;
+        }
+        char* p = cur_;
+        std::memcpy(p, s.data(), s.size());
+        cur_ += s.size();
+        left_ -= s.size();
+        return p;
+    }
+
+    Map map_;
+    std::vector<std::unique_ptr<char[]>> blocks_;
+    std::vector<std::unique_ptr<char[]>> big_;
+    std::size_t big_bytes_ = 0;
+    char* cur_ = nullptr;
+    std::size_t left_ = 0;
+};
+
+}  // namespace ember::scheduler
