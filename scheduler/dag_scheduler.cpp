@@ -59,7 +59,8 @@ DAGScheduler::DAGScheduler(const Conf& conf, TaskSchedulerImpl& task_scheduler,
       bus_(bus),
       post_(std::move(post)),
       max_consecutive_attempts_(static_cast<int>(conf.get_int("ember.stage.maxConsecutiveAttempts", 4))),
-      reduce_locality_(conf.get_bool("ember.shuffle.reduceLocality.enabled", true)) {}
+      reduce_locality_(conf.get_bool("ember.shuffle.reduceLocality.enabled", true)),
+      timer_("dag-scheduler-message", task_scheduler.clock_ptr()) {}
 
 DAGScheduler::~DAGScheduler() { timer_.stop(); }
 
@@ -81,8 +82,8 @@ std::shared_ptr<JobWaiter> DAGScheduler::submit_job(std::shared_ptr<RddBase> rdd
     if (partitions.empty()) {
         // Spark: a job with no partitions succeeds at once and creates no stages.
         post_([this, job_id, job_group = properties[kJobGroupIdProperty]] {
-            bus_.post(SparkListenerJobStart{job_id, now_ms(), {}, job_group});
-            bus_.post(SparkListenerJobEnd{job_id, now_ms(), true, {}});
+            bus_.post(SparkListenerJobStart{job_id, task_scheduler_.clock().get_time_millis(), {}, job_group});
+            bus_.post(SparkListenerJobEnd{job_id, task_scheduler_.clock().get_time_millis(), true, {}});
         });
         waiter->succeed();
         return waiter;
@@ -207,7 +208,7 @@ void DAGScheduler::handle_job_submitted(int job_id, std::shared_ptr<RddBase> rdd
     }
     jobs_.emplace(job_id, std::move(job));
     clear_cache_locs();
-    bus_.post(SparkListenerJobStart{job_id, now_ms(), std::move(infos), job_group});
+    bus_.post(SparkListenerJobStart{job_id, task_scheduler_.clock().get_time_millis(), std::move(infos), job_group});
     submit_stage(final_stage);
 }
 
@@ -332,7 +333,7 @@ void DAGScheduler::submit_missing_tasks(Stage* stage, int job_id) {
     auto missing = find_missing_partitions(*stage);
     running_.insert(stage);
     stage->make_new_stage_attempt(static_cast<int>(missing.size()));
-    if (!missing.empty()) stage->latest_info.submission_time = now_ms();
+    if (!missing.empty()) stage->latest_info.submission_time = task_scheduler_.clock().get_time_millis();
     bus_.post(SparkListenerStageSubmitted{stage->latest_info});
 
     std::shared_ptr<const std::string> binary;
@@ -404,7 +405,7 @@ void DAGScheduler::submit_waiting_child_stages(Stage* parent) {
 }
 
 void DAGScheduler::mark_stage_as_finished(Stage* stage, std::optional<std::string> error) {
-    stage->latest_info.completion_time = now_ms();
+    stage->latest_info.completion_time = task_scheduler_.clock().get_time_millis();
     if (error) {
         stage->latest_info.failure_reason = *error;
         logger()->info("{} failed: {}", stage_label(*stage), *error);
@@ -519,7 +520,7 @@ void DAGScheduler::fail_job(ActiveJob* job, const std::string& error, const std:
     auto waiter = job->waiter;
     int id = job->job_id;
     cleanup_job(job);
-    bus_.post(SparkListenerJobEnd{id, now_ms(), false, error});
+    bus_.post(SparkListenerJobEnd{id, task_scheduler_.clock().get_time_millis(), false, error});
     waiter->fail(error, cause);
 }
 
@@ -670,7 +671,7 @@ void DAGScheduler::handle_task_completion(const TaskSet& ts, int index, TaskEndR
                 task_scheduler_.cancel_tasks(stage->id, "Stage finished");
                 cleanup_job(job);
                 logger()->info("Job {} finished", id);
-                bus_.post(SparkListenerJobEnd{id, now_ms(), true, {}});
+                bus_.post(SparkListenerJobEnd{id, task_scheduler_.clock().get_time_millis(), true, {}});
                 waiter->succeed();
             }
             return;

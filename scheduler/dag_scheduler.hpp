@@ -157,9 +157,9 @@ private:
     shuffle::MapOutputTrackerMaster& tracker_;
     ListenerBus& bus_;
     Post post_;
-    Timer timer_{"dag-scheduler-message"};
     int max_consecutive_attempts_;
     bool reduce_locality_;  ///< ember.shuffle.reduceLocality.enabled
+    Timer timer_;           ///< on the task scheduler's clock
 
     std::atomic<int> next_job_id_{0};
     int next_stage_id_ = 0;

@@ -92,6 +92,7 @@ static std::string spark_user() {
 
 struct SparkContext::Impl {
     Conf conf;
+    std::shared_ptr<util::Clock> clock = util::system_clock();
     MasterUrl master;
     std::string master_string;
     std::string app_id = make_app_id();
@@ -309,6 +310,7 @@ void SparkContext::Impl::start() {
                            : static_cast<int>(conf.get_int("ember.task.maxFailures", 4));
     try {
         task_scheduler = std::make_unique<TaskSchedulerImpl>(conf, max_failures, bus);
+        task_scheduler->set_clock(clock);
     } catch (const std::exception& ex) {
         throw SparkException(ex.what());  // a bad ember.scheduler.mode or allocation file
     }
@@ -460,7 +462,8 @@ void SparkContext::Impl::start_heartbeat_receiver() {
         },
         [this](const std::string& id, const ExecutorMetrics& m) {
             post([this, id, m] { bus.post(SparkListenerExecutorMetricsUpdate{now_ms(), id, m}); });
-        });
+        },
+        clock);
     heartbeat_receiver = receiver.get();
     auto ref = env->setup_endpoint(std::string(HeartbeatReceiver::kEndpointName), std::move(receiver));
     if (!ref) throw SparkException("Cannot start the HeartbeatReceiver: " + ref.error().message);
@@ -603,8 +606,20 @@ void SparkContext::Impl::stop() {
     if (ui) ui->stop();
 }
 
+SparkContext::SparkContext(Conf conf, std::shared_ptr<util::Clock> clock,
+                           std::vector<std::shared_ptr<SparkListener>> listeners)
+    : impl_(std::make_unique<Impl>()) {
+    if (!clock) throw std::invalid_argument("SparkContext: null clock");
+    impl_->clock = std::move(clock);
+    init(std::move(conf), std::move(listeners));
+}
+
 SparkContext::SparkContext(Conf conf, std::vector<std::shared_ptr<SparkListener>> listeners)
     : impl_(std::make_unique<Impl>()) {
+    init(std::move(conf), std::move(listeners));
+}
+
+void SparkContext::init(Conf conf, std::vector<std::shared_ptr<SparkListener>> listeners) {
     impl_->conf = submitted_conf();  // Spark: defaults < --conf < SparkConf set in code
     if (auto submitted = impl_->conf.get("ember.master"), in_code = conf.get("ember.master");
         submitted && in_code && *submitted != *in_code) {

@@ -7,6 +7,7 @@
 #include "scheduler/stage.hpp"
 #include "rpc/source_location.hpp"
 #include "scheduler/util/accumulator_v2.hpp"
+#include "scheduler/util/clock.hpp"
 
 #include <map>
 #include <memory>
@@ -72,6 +73,14 @@ public:
     /// spark.extraListeners).
     explicit SparkContext(Conf conf, std::vector<std::shared_ptr<scheduler::SparkListener>> listeners = {});
     SparkContext(const std::string& master, const std::string& app_name, Conf conf = {},
+                 std::vector<std::shared_ptr<scheduler::SparkListener>> listeners = {});
+    /// As above, with the driver's scheduling timers and timeouts on `clock` (Spark's
+    /// ManualClock in its scheduler tests): locality waits, speculation, heartbeat expiry,
+    /// revive offers, stage resubmission, exclusion timeouts and the task times the scheduler
+    /// records. With a scheduler::util::ManualClock they move only when the caller moves the
+    /// clock; executors' own heartbeats stay on real time. Throws std::invalid_argument for a
+    /// null clock.
+    SparkContext(Conf conf, std::shared_ptr<scheduler::util::Clock> clock,
                  std::vector<std::shared_ptr<scheduler::SparkListener>> listeners = {});
     ~SparkContext();
     SparkContext(const SparkContext&) = delete;
@@ -227,6 +236,8 @@ public:
     static std::string call_site(std::string_view op, const SourceLocation& loc);
 
 private:
+    void init(Conf conf, std::vector<std::shared_ptr<scheduler::SparkListener>> listeners);
+
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

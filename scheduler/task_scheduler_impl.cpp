@@ -7,6 +7,7 @@
 #include "scheduler/task_result_getter.hpp"
 
 #include <algorithm>
+#include <stdexcept>
 #include <random>
 
 namespace ember::scheduler {
@@ -63,12 +64,13 @@ TaskSchedulerImpl::TaskSchedulerImpl(const Conf& conf, int max_task_failures, Li
       speculation_(conf.get_bool("ember.speculation", false)),
       speculation_interval_(conf.get_time_ms("ember.speculation.interval", "100ms")),
       exclude_settings_(ExcludeOnFailureSettings::from_conf(conf)),
-      clock_([] { return now_ms(); }) {
+      clock_(util::system_clock()),
+      exclude_clock_([] { return now_ms(); }) {
     if (exclude_settings_.enabled) make_health_tracker();
 }
 
 void TaskSchedulerImpl::make_health_tracker() {
-    health_tracker_ = std::make_unique<HealthTracker>(exclude_settings_, &bus_, clock_);
+    health_tracker_ = std::make_unique<HealthTracker>(exclude_settings_, &bus_, exclude_clock_);
     health_tracker_->set_kill_executor([this](const std::string& executor_id, const std::string& reason) {
         log::get("scheduler")->info("{}", reason);
         if (!backend_ || !backend_->kill_executor(executor_id, reason)) {
@@ -85,15 +87,21 @@ void TaskSchedulerImpl::make_health_tracker() {
 }
 
 void TaskSchedulerImpl::set_exclude_clock(ExcludeClock clock) {
-    clock_ = std::move(clock);
+    exclude_clock_ = std::move(clock);
     if (health_tracker_) make_health_tracker();
+}
+
+void TaskSchedulerImpl::set_clock(std::shared_ptr<util::Clock> clock) {
+    if (!clock) throw std::invalid_argument("TaskSchedulerImpl::set_clock: null clock");
+    clock_ = std::move(clock);
+    set_exclude_clock([c = clock_] { return c->get_time_millis(); });
 }
 
 TaskSchedulerImpl::~TaskSchedulerImpl() { stop(); }
 
 void TaskSchedulerImpl::start_speculation(std::function<bool(std::function<void()>)> post) {
     if (!speculation_ || speculation_timer_) return;
-    speculation_timer_ = std::make_unique<Timer>("task-scheduler-speculation");
+    speculation_timer_ = std::make_unique<Timer>("task-scheduler-speculation", clock_);
     struct Arm {
         static void run(TaskSchedulerImpl* self, std::function<bool(std::function<void()>)> post) {
             self->speculation_timer_->schedule(self->speculation_interval_, [self, post] {
@@ -110,7 +118,7 @@ void TaskSchedulerImpl::stop() {
 
 void TaskSchedulerImpl::check_speculatable_tasks() {
     bool found = false;
-    auto now = now_ms();
+    auto now = clock_->get_time_millis();
     for (auto& [_, attempts] : by_stage_) {
         for (auto& [__, tsm] : attempts) found |= tsm->check_speculatable_tasks(now);
     }
@@ -220,7 +228,7 @@ void TaskSchedulerImpl::check_unschedulable(TaskSetManager* tsm) {
     if (tsm->is_zombie()) return;
     auto index = tsm->completely_excluded_task(hosts_);
     if (!index) return;
-    std::int64_t now = clock_();
+    std::int64_t now = exclude_clock_();
     if (auto it = unschedulable_.find(tsm); it != unschedulable_.end()) {
         if (it->second.first <= now) {
             int i = it->second.second;

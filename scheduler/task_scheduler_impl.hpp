@@ -138,9 +138,16 @@ public:
     const HealthTracker* health_tracker() const noexcept { return health_tracker_.get(); }
     const ExcludeOnFailureSettings& exclude_settings() const noexcept { return exclude_settings_; }
     /// The clock of exclusion timeouts (ms since the epoch unless a test replaced it).
-    const ExcludeClock& exclude_clock() const noexcept { return clock_; }
+    const ExcludeClock& exclude_clock() const noexcept { return exclude_clock_; }
     /// Replaces the exclusion clock (tests); call before any task set is submitted.
     void set_exclude_clock(ExcludeClock clock);
+    /// The clock of locality waits, speculation, task times and (unless set_exclude_clock
+    /// replaced it) exclusion timeouts: util::system_clock() unless set_clock() gave another.
+    util::Clock& clock() const noexcept { return *clock_; }
+    const std::shared_ptr<util::Clock>& clock_ptr() const noexcept { return clock_; }
+    /// Replaces the clock (Spark's TaskSchedulerImpl `clock` argument, a ManualClock in tests);
+    /// also becomes the exclusion clock. Call before start_speculation() and any submit_tasks().
+    void set_clock(std::shared_ptr<util::Clock> clock);
 
     // -- for TaskSetManager --------------------------------------------------------------------
     void kill_task(std::int64_t tid, const std::string& reason);
@@ -176,7 +183,8 @@ private:
     std::chrono::milliseconds speculation_interval_{100};
     std::unique_ptr<Timer> speculation_timer_;
     ExcludeOnFailureSettings exclude_settings_;
-    ExcludeClock clock_;
+    std::shared_ptr<util::Clock> clock_;
+    ExcludeClock exclude_clock_;
     std::unique_ptr<HealthTracker> health_tracker_;
     /// Task sets whose pending task is excluded everywhere -> {abort time (ms), task index}.
     std::map<TaskSetManager*, std::pair<std::int64_t, int>> unschedulable_;

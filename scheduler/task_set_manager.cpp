@@ -58,7 +58,7 @@ TaskSetManager::TaskSetManager(TaskSchedulerImpl& sched, TaskSet ts, const TaskS
     for (int i = static_cast<int>(ts_.tasks.size()) - 1; i >= 0; --i) add_pending_task(i, false);
     recompute_locality();
     current_level_ = 0;
-    last_reset_ms_ = now_ms();
+    last_reset_ms_ = sched_.clock().get_time_millis();
 }
 
 void TaskSetManager::add_pending_task(int index, bool speculative) {
@@ -174,7 +174,7 @@ TaskLocality TaskSetManager::allowed_locality(std::int64_t now) {
 }
 
 void TaskSetManager::reset_delay_timer(std::optional<TaskLocality> min_locality) {
-    last_reset_ms_ = now_ms();
+    last_reset_ms_ = sched_.clock().get_time_millis();
     if (min_locality) current_level_ = locality_index(*min_locality);
 }
 
@@ -251,7 +251,7 @@ TaskSetManager::Offer TaskSetManager::resource_offer(const std::string& executor
     std::int64_t now = 0;
     TaskLocality allowed = max_locality;
     if (max_locality != TaskLocality::no_pref) {
-        now = now_ms();
+        now = sched_.clock().get_time_millis();
         allowed = std::min(allowed_locality(now), max_locality);
     }
     auto d = dequeue_task(executor_id, host, allowed);
@@ -274,7 +274,7 @@ TaskSetManager::Offer TaskSetManager::resource_offer(const std::string& executor
     info.index = index;
     info.attempt = attempt;
     info.partition_id = spec.partition;
-    info.launch_time = now != 0 ? now : now_ms();
+    info.launch_time = now != 0 ? now : sched_.clock().get_time_millis();
     info.executor_id = executor_id;
     info.host = host;
     info.locality = d->locality;
@@ -372,7 +372,7 @@ void TaskSetManager::handle_successful_task(std::int64_t tid, std::string result
             return;
         }
     }
-    info.finish_time = now_ms();
+    info.finish_time = sched_.clock().get_time_millis();
     running_.erase(tid);
     auto index = static_cast<std::size_t>(info.index);
     --copies_running_[index];
@@ -412,7 +412,7 @@ void TaskSetManager::maybe_finish_task_set() {
 void TaskSetManager::handle_task_getting_result(std::int64_t tid) {
     auto it = infos_.find(tid);
     if (it == infos_.end()) return;
-    it->second.getting_result_time = now_ms();
+    it->second.getting_result_time = sched_.clock().get_time_millis();
     sched_.bus().post(SparkListenerTaskGettingResult{it->second});
 }
 
@@ -434,7 +434,7 @@ void TaskSetManager::handle_failed_task(std::int64_t tid, TaskState state, TaskE
     auto it = infos_.find(tid);
     if (it == infos_.end() || !running_.count(tid)) return;
     TaskInfo& info = it->second;
-    info.finish_time = now_ms();
+    info.finish_time = sched_.clock().get_time_millis();
     info.failed = state != TaskState::killed;
     info.killed = state == TaskState::killed;
     running_.erase(tid);

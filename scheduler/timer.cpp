@@ -4,9 +4,20 @@
 #include "rpc/log.hpp"
 #include "rpc/rpc_endpoint.hpp"
 
+#include <algorithm>
+
 namespace ember::scheduler {
 
-Timer::Timer(std::string thread_name) : name_(std::move(thread_name)), thread_([this] { run(); }) {}
+Timer::Timer(std::string thread_name, std::shared_ptr<util::Clock> clock)
+    : name_(std::move(thread_name)), clock_(clock ? std::move(clock) : util::system_clock()) {
+    if (clock_->manual()) {
+        subscription_ = clock_->subscribe([this] {
+            std::lock_guard lk(mu_);  // no lost wake-up between the thread's check and its wait
+            cv_.notify_all();
+        });
+    }
+    thread_ = std::thread([this] { run(); });
+}
 
 Timer::~Timer() { stop(); }
 
@@ -14,9 +25,19 @@ void Timer::schedule(std::chrono::milliseconds delay, std::function<void()> fn) 
     {
         std::lock_guard lk(mu_);
         if (stopped_) return;
-        queue_.emplace(std::chrono::steady_clock::now() + delay, std::move(fn));
+        bool from_callback = std::this_thread::get_id() == thread_.get_id();
+        auto base = from_callback && clock_->manual() ? firing_ : clock_->monotonic_millis();
+        queue_.emplace(base + std::max<std::int64_t>(delay.count(), 0), std::move(fn));
     }
     cv_.notify_one();
+}
+
+std::int64_t Timer::current_time() const {
+    if (std::this_thread::get_id() == thread_.get_id()) {
+        std::lock_guard lk(mu_);
+        return firing_;
+    }
+    return clock_->monotonic_millis();
 }
 
 void Timer::stop() {
@@ -28,6 +49,10 @@ void Timer::stop() {
     }
     cv_.notify_one();
     if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+    if (subscription_ != 0) {
+        clock_->unsubscribe(subscription_);
+        subscription_ = 0;
+    }
 }
 
 void Timer::run() {
@@ -39,11 +64,17 @@ void Timer::run() {
             continue;
         }
         auto when = queue_.begin()->first;
-        if (std::chrono::steady_clock::now() < when) {
-            cv_.wait_until(lk, when);
+        auto now = clock_->monotonic_millis();
+        if (now < when) {
+            if (clock_->manual()) {
+                cv_.wait(lk);  // until the clock moves, or a schedule() or stop()
+            } else {
+                cv_.wait_for(lk, std::chrono::milliseconds(when - now));
+            }
             continue;
         }
         auto fn = std::move(queue_.begin()->second);
+        firing_ = when;
         queue_.erase(queue_.begin());
         lk.unlock();
         try {

@@ -5,10 +5,12 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
 #include <stdexcept>
+#include <thread>
 
 namespace ember::storage {
 
@@ -67,6 +69,12 @@ std::string DiskBlockManager::get_file(std::string_view filename) {
     {
         std::lock_guard lk(mu_);
         if (!created_[dir][sub]) {
+            if (stopped_ && delete_on_stop_) {
+                // A task still running while the process exits must not re-create the dirs that
+                // stop() removed (create_directories would make <root>/blockmgr-<uuid> again).
+                throw std::runtime_error(fmt::format("cannot create {}: the block manager's local dirs were removed",
+                                                     subdir.string()));
+            }
             std::error_code ec;
             fs::create_directories(subdir, ec);
             if (ec) throw std::runtime_error(fmt::format("cannot create {}: {}", subdir.string(), ec.message()));
@@ -87,8 +95,15 @@ void DiskBlockManager::stop() {
     stopped_ = true;
     if (!delete_on_stop_) return;
     for (const auto& d : local_dirs_) {
+        // A task still running (an executor exiting on SIGTERM) may add a file to a sub-dir
+        // while remove_all empties it (ENOTEMPTY); new sub-dirs it cannot make (get_file).
         std::error_code ec;
-        fs::remove_all(d, ec);
+        for (int attempt = 0; attempt < 20; ++attempt) {
+            ec.clear();
+            fs::remove_all(d, ec);
+            if (!ec || ec == std::errc::no_such_file_or_directory) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
         if (ec) log::get("storage")->warn("Failed to delete local dir {}: {}", d, ec.message());
     }
 }

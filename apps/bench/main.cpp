@@ -19,7 +19,10 @@
 //       submit-to-result p50/p99 of one-task jobs vs raw TCP ping-pong.
 //   ember-bench shuffle [--master M] [--size 4g] [--layouts 4x4,64x4,...] [--ops sort,reduce_by_key]
 //       sort_by_key / reduce_by_key of generated records vs GNU sort, with executors' peak memory.
+//   ember-bench pagerank [--master M] [--iterations N] [--partitions P] [--repeats R] [PACKAGES...]
+//       Spark's PageRank over the Debian package graph vs a single-threaded CSR loop.
 #include "apps/bench/bench_support.hpp"
+#include "apps/bench/pagerank_bench.hpp"
 #include "apps/bench/raw_tcp.hpp"
 #include "apps/bench/rpc_bench.hpp"
 #include "apps/bench/shuffle_bench.hpp"
@@ -169,6 +172,16 @@ int main(int argc, char** argv) {
         shuf->add_option("--ops", sb.ops, "sort, reduce_by_key")->delimiter(',')->capture_default_str();
         shuf->add_option("--prefix-chars", sb.prefix_chars, "reduce_by_key groups keys by this prefix")->capture_default_str();
         shuf->add_option("--dir", sb.dir, "work directory (kept, with the input for later runs)");
+        bench::PageRankOptions pr;
+        auto* rank = cli.add_subcommand("pagerank", "Spark's PageRank over the Debian package graph vs a "
+                                                    "single-threaded CSR loop");
+        rank->add_option("--master", pr.master)->capture_default_str();
+        rank->add_option("--iterations", pr.iterations)->capture_default_str()->check(CLI::PositiveNumber);
+        rank->add_option("--partitions", pr.partitions)->capture_default_str()->check(CLI::PositiveNumber);
+        rank->add_option("--repeats", pr.repeats, "alternating passes (medians are printed)")
+            ->capture_default_str()
+            ->check(CLI::PositiveNumber);
+        rank->add_option("PACKAGES", pr.inputs, "apt Packages indexes or dpkg status files (default: apt's lists)");
         cli.footer("--conf KEY=VALUE (repeatable, anywhere): RpcEnv or SparkContext configuration (taken by ember::run)");
         CLI11_PARSE(cli, argc, argv);
         // The RPC benchmarks build RpcEnvs themselves; a SparkContext starts from it anyway.
@@ -179,6 +192,10 @@ int main(int argc, char** argv) {
             sizes.set("size", size);
             sb.bytes = static_cast<std::uint64_t>(sizes.get_size_bytes("size", "0"));
             return bench::bench_shuffle(sb);
+        }
+        if (rank->parsed()) {
+            pr.conf = ember::submitted_conf();
+            return bench::bench_pagerank(pr);
         }
         if (wc->parsed()) return bench_wordcount(master, partitions, inputs);
         if (lat->parsed()) return bench::bench_rpc_latency(rpc);

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <variant>
 
+#include <fcntl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -142,6 +143,9 @@ TransportClient::TransportClient(tcp::socket socket, ConnectionHandler& handler,
     boost::system::error_code ec;
     socket_.set_option(tcp::no_delay(true), ec);
     socket_.native_non_blocking(true, ec);  // flushes write to the socket directly
+    // Asio opens and accepts sockets without SOCK_CLOEXEC: a process this one starts (a
+    // local-cluster executor) must not inherit the connection.
+    if (socket_.is_open()) ::fcntl(socket_.native_handle(), F_SETFD, FD_CLOEXEC);
     touch();
 }
 

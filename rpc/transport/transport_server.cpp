@@ -15,6 +15,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
+#include <fcntl.h>
+
 namespace ember::rpc::transport {
 namespace {
 
@@ -57,6 +59,8 @@ RpcResult<std::shared_ptr<TransportServer>> TransportServer::bind(net::io_contex
         tcp::acceptor acc(ioc);
         tcp::endpoint ep(addr, static_cast<std::uint16_t>(try_port));
         acc.open(ep.protocol(), ec);
+        // Asio opens without SOCK_CLOEXEC: executors this process starts must not hold its port.
+        if (!ec) ::fcntl(acc.native_handle(), F_SETFD, FD_CLOEXEC);
         if (!ec) acc.set_option(tcp::acceptor::reuse_address(true), ec);
         if (!ec) acc.bind(ep, ec);
         if (!ec) acc.listen(net::socket_base::max_listen_connections, ec);

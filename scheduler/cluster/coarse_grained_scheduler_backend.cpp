@@ -19,6 +19,8 @@ CoarseGrainedSchedulerBackend::CoarseGrainedSchedulerBackend(rpc::RpcEnv& env, T
       bus_(bus),
       conf_(conf),
       app_id_(std::move(app_id)),
+      revive_timer_("revive-offers", scheduler.clock_ptr()),
+      loss_timer_("executor-loss", scheduler.clock_ptr()),
       revive_interval_(conf.get_time_ms("ember.scheduler.revive.interval", "1s")),
       queue_depth_(static_cast<int>(std::max<std::int64_t>(0, conf.get_int("ember.scheduler.shortTaskQueueDepth", 32)))) {}
 

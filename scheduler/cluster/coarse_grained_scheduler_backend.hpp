@@ -130,8 +130,8 @@ private:
     const Conf& conf_;
     std::string app_id_;
     rpc::RpcEndpointRef driver_ref_;
-    Timer revive_timer_{"revive-offers"};
-    Timer loss_timer_{"executor-loss"};  ///< ends the waits of expect_exit_reports
+    Timer revive_timer_;  ///< on the task scheduler's clock
+    Timer loss_timer_;    ///< ends the waits of expect_exit_reports
     std::chrono::milliseconds exit_report_wait_{0};
     std::chrono::milliseconds revive_interval_;
     int queue_depth_;  ///< ember.scheduler.shortTaskQueueDepth

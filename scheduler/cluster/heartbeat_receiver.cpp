@@ -10,12 +10,14 @@
 namespace ember::scheduler {
 
 HeartbeatReceiver::HeartbeatReceiver(std::chrono::milliseconds timeout, std::chrono::milliseconds check_interval,
-                                     ExpiredHandler on_expired, SenderCheck from_executor, MetricsHandler on_metrics)
+                                     ExpiredHandler on_expired, SenderCheck from_executor, MetricsHandler on_metrics,
+                                     std::shared_ptr<util::Clock> clock)
     : timeout_(timeout),
       check_interval_(check_interval),
       on_expired_(std::move(on_expired)),
       from_executor_(std::move(from_executor)),
-      on_metrics_(std::move(on_metrics)) {}
+      on_metrics_(std::move(on_metrics)),
+      timer_("heartbeat-receiver", std::move(clock)) {}
 
 HeartbeatReceiver::~HeartbeatReceiver() { timer_.stop(); }
 
@@ -23,7 +25,7 @@ void HeartbeatReceiver::executor_added(rpc::RpcEnv& env, const rpc::RpcEndpointR
                                        const std::string& executor_id) {
     env.post_task(ref, [this, executor_id] {
         expired_.erase(executor_id);
-        last_seen_[executor_id] = Clock::now();
+        last_seen_[executor_id] = timer_.clock()->monotonic_millis();
     });
 }
 
@@ -39,14 +41,15 @@ void HeartbeatReceiver::on_start() { arm(); }
 void HeartbeatReceiver::arm() {
     // Spark's ExpireDeadHosts self-message: the timer thread only posts; the check runs here.
     timer_.schedule(check_interval_, [this, env = &env(), ref = self()] {
-        if (env->post_task(ref, [this] { expire_dead_hosts(); })) arm();
+        // The check's time is the timer's due time: exact on a ManualClock, however late the
+        // timer's thread or this loop runs.
+        if (env->post_task(ref, [this, at = timer_.current_time()] { expire_dead_hosts(at); })) arm();
     });
 }
 
-void HeartbeatReceiver::expire_dead_hosts() {
-    auto now = Clock::now();
+void HeartbeatReceiver::expire_dead_hosts(std::int64_t now) {
     for (auto it = last_seen_.begin(); it != last_seen_.end();) {
-        auto silent = std::chrono::duration_cast<std::chrono::milliseconds>(now - it->second);
+        auto silent = std::chrono::milliseconds(now - it->second);
         if (silent <= timeout_) {
             ++it;
             continue;
@@ -71,7 +74,7 @@ void HeartbeatReceiver::receive_and_reply(const rpc::Message& msg, rpc::RpcCallC
         bool removed = expired_.count(id) > 0;
         bool known = false;
         if (auto it = last_seen_.find(id); it != last_seen_.end()) {
-            it->second = Clock::now();
+            it->second = timer_.clock()->monotonic_millis();
             known = true;
         }
         ctx.reply<wire::HeartbeatResponse>([&](wire::HeartbeatResponse::Builder r) {

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -47,9 +48,11 @@ public:
     using MetricsHandler = std::function<void(const std::string& executor_id, const ExecutorMetrics& metrics)>;
 
     /// A heartbeat that `from_executor` (if given) does not vouch for is refused: nobody keeps
-    /// another executor alive.
+    /// another executor alive. Silence and the check interval are measured on `clock` (null:
+    /// util::system_clock(); Spark's HeartbeatReceiver takes a ManualClock in its tests).
     HeartbeatReceiver(std::chrono::milliseconds timeout, std::chrono::milliseconds check_interval,
-                      ExpiredHandler on_expired, SenderCheck from_executor = {}, MetricsHandler on_metrics = {});
+                      ExpiredHandler on_expired, SenderCheck from_executor = {}, MetricsHandler on_metrics = {},
+                      std::shared_ptr<util::Clock> clock = nullptr);
     ~HeartbeatReceiver() override;
 
     /// From the listener bus: an executor registered (its clock starts now) or was removed.
@@ -63,8 +66,8 @@ public:
     void on_stop() override;
 
 private:
-    using Clock = std::chrono::steady_clock;
-    void expire_dead_hosts();
+    /// Expires executors silent for more than the timeout at `now` (monotonic ms).
+    void expire_dead_hosts(std::int64_t now);
     void arm();
 
     std::chrono::milliseconds timeout_;
@@ -73,8 +76,8 @@ private:
     SenderCheck from_executor_;
     MetricsHandler on_metrics_;
     log::RateLimitedLog implausible_;  // per executor: metrics that were dropped
-    Timer timer_{"heartbeat-receiver"};
-    std::map<std::string, Clock::time_point> last_seen_;  // strand-confined
+    Timer timer_;
+    std::map<std::string, std::int64_t> last_seen_;  // strand-confined: executor -> monotonic ms
     std::set<std::string> expired_;                       // strand-confined
 };
 

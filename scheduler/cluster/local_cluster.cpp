@@ -16,7 +16,9 @@
 #include <vector>
 
 #include <fcntl.h>
+#include <linux/close_range.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -214,6 +216,10 @@ void LocalCluster::spawn(Request& r) {
         return;
     }
     pid_t parent = ::getpid();
+    int max_fd = 1024;  // for kernels without close_range(2) (before 5.11)
+    if (struct rlimit rl; ::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        max_fd = static_cast<int>(std::min<rlim_t>(rl.rlim_cur, 1 << 20));
+    }
     pid_t pid = ::fork();
     if (pid < 0) {
         r.pid = -1;
@@ -224,10 +230,17 @@ void LocalCluster::spawn(Request& r) {
     }
     if (pid == 0) {
         // Child: only async-signal-safe calls until exec.
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        // SIGTERM, not SIGKILL: the executor's orderly exit removes its block manager dirs.
+        ::prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (::getppid() != parent) ::_exit(127);  // the driver died before prctl
         ::dup2(out_fd, 1);  // dup2 clears CLOEXEC on the new descriptors
         ::dup2(err_fd, 2);
+        // Nothing but stdio crosses exec: not the driver's listening sockets, connections or
+        // files, whoever opened them without O_CLOEXEC (Asio, iostreams, libraries) or in
+        // another thread between open and fcntl. The exec-error pipe is CLOEXEC already.
+        if (::close_range(3, ~0u, CLOSE_RANGE_CLOEXEC) != 0) {
+            for (int fd = 3; fd < max_fd; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+        }
         ::execve(argv[0], argv.data(), envp.data());
         int err = errno;
         ssize_t ignored = ::write(pipefd[1], &err, sizeof err);

@@ -17,8 +17,13 @@ namespace ember::scheduler {
 
 /// Forks and execs executor processes of the same binary, and reports each one's exit.
 ///
-/// Children get PR_SET_PDEATHSIG=SIGKILL from the launcher thread, which lives until stop(), so
-/// no executor outlives the driver even if the driver is killed. A command that cannot be
+/// Children get PR_SET_PDEATHSIG=SIGTERM from the launcher thread, which lives until stop(), so
+/// no executor outlives the driver even if the driver is killed, and each one still removes its
+/// block manager dirs on the way out (its SIGTERM handling: an orderly exit, or the dirs removed
+/// and _exit after 5 s), as Spark's ShutdownHookManager deletes an executor's local dirs.
+/// Children inherit nothing but stdin and their stdout/stderr logs: every other descriptor
+/// (the driver's listening sockets, its connections and files) is made close-on-exec in the
+/// child before exec (close_range(2) with CLOSE_RANGE_CLOEXEC). A command that cannot be
 /// executed is reported at once with the reason (a CLOEXEC pipe carries exec's errno).
 ///
 /// Threading: thread-safe. Forks, exec failures and exits are handled on the "executor-launcher"

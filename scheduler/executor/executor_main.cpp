@@ -18,6 +18,7 @@
 #include <cstring>
 #include <filesystem>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -220,9 +221,9 @@ int run_executor(int argc, char** argv) {
     auto driver = lookup_driver(**env, args.driver_url, lookup_deadline);
     if (!driver) return fail(args.executor_id, "Cannot connect to driver at " + args.driver_url + ": " + driver.error().message);
 
-    std::unique_ptr<storage::BlockManager> bm;
+    std::shared_ptr<storage::BlockManager> bm;  // shared: the signal thread below may outlive it
     try {
-        bm = std::make_unique<storage::BlockManager>(args.executor_id, **env, conf,
+        bm = std::make_shared<storage::BlockManager>(args.executor_id, **env, conf,
                                                      static_cast<std::uint64_t>(args.memory_mb) << 20);
     } catch (const std::exception& e) {
         return fail(args.executor_id, e.what());
@@ -246,15 +247,22 @@ int run_executor(int argc, char** argv) {
     ExecutorServices services{args.executor_id, conf, *bm, resolver, tracker,
                               task_memory_bytes(conf, static_cast<std::uint64_t>(args.memory_mb) << 20, args.cores)};
 
-    // Signals: an orderly exit; if that hangs (a task that ignores kills), leave anyway.
+    // Signals (SIGTERM from local-cluster's launcher when the driver dies, from Slurm, from
+    // Kubernetes): an orderly exit; if that hangs (a task that ignores kills), remove the local
+    // dirs and leave anyway, as Spark's ShutdownHookManager deletes them on the way out. The
+    // DiskBlockManager's stop() keeps a still-running task from making its dirs again.
     std::vector<std::string> dirs = bm->disk_block_manager().local_dirs();
-    std::thread([&sigs, &request_exit, dirs] {
+    std::thread([&sigs, &request_exit, dirs, weak = std::weak_ptr<storage::BlockManager>(bm)] {
         int sig = 0;
         if (sigwait(&sigs, &sig) != 0) return;
         request_exit(128 + sig, fmt::format("received signal {}", sig));
         std::this_thread::sleep_for(std::chrono::seconds(5));
-        std::error_code ec;
-        for (auto& d : dirs) std::filesystem::remove_all(d, ec);
+        if (auto b = weak.lock()) {
+            b->disk_block_manager().stop();
+        } else {
+            std::error_code ec;
+            for (auto& d : dirs) std::filesystem::remove_all(d, ec);
+        }
         ::_exit(128 + sig);
     }).detach();
 

@@ -35,6 +35,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <fcntl.h>
+
 namespace ember::ui {
 namespace {
 
@@ -242,6 +244,8 @@ Server::Server(HttpServerOptions options, HttpHandler handler)
         tcp::acceptor acc(*iocs_[0]);
         tcp::endpoint ep(addr, static_cast<std::uint16_t>(p));
         acc.open(ep.protocol(), ec);
+        // Asio opens without SOCK_CLOEXEC: executors this process starts must not hold its port.
+        if (!ec) ::fcntl(acc.native_handle(), F_SETFD, FD_CLOEXEC);
         if (!ec) acc.set_option(tcp::acceptor::reuse_address(true), ec);  // as Jetty: restart despite TIME_WAIT
         if (!ec) acc.bind(ep, ec);
         if (!ec) acc.listen(net::socket_base::max_listen_connections, ec);
@@ -295,6 +299,7 @@ net::awaitable<void> Server::accept_loop() {
             co_await t.async_wait(kTuple);
             continue;
         }
+        ::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);  // nor its connections
         admit(std::move(socket));
     }
 }
