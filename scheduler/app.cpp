@@ -5,8 +5,12 @@
 #include "rpc/rpc_endpoint.hpp"
 #include "scheduler/executor/coarse_grained_executor_backend.hpp"
 
+#include <fmt/format.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -30,6 +34,62 @@ std::string program_name(int argc, char** argv) {
 }  // namespace
 
 const Conf& submitted_conf() noexcept { return submitted(); }
+
+std::string encode_submitted_conf(const Conf& conf) {
+    std::string out;
+    auto put = [&out](std::string_view s) {
+        for (char c : s) {
+            if (c == '\\') {
+                out += "\\\\";
+            } else if (c == '\n') {
+                out += "\\n";
+            } else {
+                out += c;
+            }
+        }
+    };
+    for (auto& [k, v] : conf.entries()) {
+        if (k.empty() || k.find('=') != std::string::npos) {
+            throw std::invalid_argument(fmt::format("configuration key '{}' cannot be submitted", k));
+        }
+        put(k);
+        out += '=';
+        put(v);
+        out += '\n';
+    }
+    return out;
+}
+
+std::string decode_submitted_conf(std::string_view text, Conf& conf) {
+    auto unescape = [](std::string_view s, std::string& out) {
+        for (std::size_t i = 0; i < s.size(); ++i) {
+            if (s[i] != '\\') {
+                out += s[i];
+            } else if (i + 1 < s.size() && (s[i + 1] == '\\' || s[i + 1] == 'n')) {
+                out += s[++i] == 'n' ? '\n' : '\\';
+            } else {
+                return false;
+            }
+        }
+        return true;
+    };
+    std::vector<std::pair<std::string, std::string>> entries;
+    while (!text.empty()) {
+        auto nl = text.find('\n');
+        std::string_view line = text.substr(0, nl);
+        text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+        if (line.empty()) continue;
+        auto eq = line.find('=');
+        std::string key, value;
+        if (eq == std::string_view::npos || eq == 0 || !unescape(line.substr(0, eq), key) ||
+            !unescape(line.substr(eq + 1), value)) {
+            return fmt::format("malformed {} entry '{}'", kSubmitConfEnvVar, line);
+        }
+        entries.emplace_back(std::move(key), std::move(value));
+    }
+    for (auto& [k, v] : entries) conf.set(std::move(k), std::move(v));
+    return {};
+}
 
 std::string take_conf_args(int& argc, char** argv, Conf& conf) {
     std::vector<std::pair<std::string, std::string>> entries;
@@ -63,6 +123,14 @@ std::string take_conf_args(int& argc, char** argv, Conf& conf) {
 int run(int argc, char** argv, const std::function<int(int, char**)>& driver_main) {
     if (argc > 1 && std::strcmp(argv[1], "--ember-executor") == 0) return scheduler::run_executor(argc, argv);
     log::take_argv_levels(argc, argv);
+    if (const char* text = std::getenv(kSubmitConfEnvVar)) {
+        auto error = decode_submitted_conf(text, submitted());
+        ::unsetenv(kSubmitConfEnvVar);  // not for executors or programs the app starts
+        if (!error.empty()) {
+            std::fprintf(stderr, "%s: error: %s\n", program_name(argc, argv).c_str(), error.c_str());
+            return 1;
+        }
+    }
     if (auto error = take_conf_args(argc, argv, submitted()); !error.empty()) {
         std::fprintf(stderr, "%s: error: %s\n", program_name(argc, argv).c_str(), error.c_str());
         return 1;

@@ -12,6 +12,7 @@
 #include "scheduler/cluster/local_cluster.hpp"
 #include "scheduler/dag_scheduler.hpp"
 #include "scheduler/deploy/config_keys.hpp"
+#include "scheduler/deploy/redaction.hpp"
 #include "scheduler/local/local_scheduler_backend.hpp"
 #include "scheduler/master_url.hpp"
 #include "scheduler/rdd/closure_check.hpp"
@@ -38,7 +39,6 @@
 #include <future>
 #include <random>
 #include <set>
-#include <regex>
 #include <thread>
 
 #include <pwd.h>
@@ -408,23 +408,14 @@ SparkListenerEnvironmentUpdate SparkContext::Impl::environment_update() const {
     u.runtime_information = {{"Java Version", fmt::format("ember {} (C++ {})", kVersion, __cplusplus)},
                              {"Java Home", program},
                              {"Scala Version", "compiler " __VERSION__}};
-    // Spark's spark.redaction.regex default.
-    static const std::regex redact("secret|password|token|access[.]key", std::regex::icase);
-    std::string pattern = conf.get("ember.redaction.regex", "");
-    std::regex user_redact;
-    bool has_user = false;
-    if (!pattern.empty()) {
-        try {
-            user_redact = std::regex(pattern, std::regex::icase);
-            has_user = true;
-        } catch (const std::regex_error&) {
-            log::get("scheduler")->warn("ember.redaction.regex is not a valid regular expression: {}", pattern);
-        }
+    std::optional<KeyRedactor> redactor;
+    try {
+        redactor.emplace(conf);
+    } catch (const std::invalid_argument& e) {
+        log::get("scheduler")->warn("{}", e.what());
+        redactor.emplace(Conf{});  // Spark's default pattern only
     }
-    for (auto& [k, v] : conf.entries()) {
-        bool secret = std::regex_search(k, redact) || (has_user && std::regex_search(k, user_redact));
-        u.spark_properties.emplace_back(k, secret ? "*********(redacted)" : v);
-    }
+    for (auto& [k, v] : conf.entries()) u.spark_properties.emplace_back(k, redactor->shown(k, v));
     u.spark_properties.emplace_back("ember.app.id", app_id);
     std::sort(u.spark_properties.begin(), u.spark_properties.end());
     char host[256] = {};
@@ -630,6 +621,11 @@ SparkContext::SparkContext(Conf conf, std::vector<std::shared_ptr<SparkListener>
 
 void SparkContext::init(Conf conf, std::vector<std::shared_ptr<SparkListener>> listeners) {
     impl_->conf = submitted_conf();  // Spark: defaults < --conf < SparkConf set in code
+    if (auto submitted = impl_->conf.get("ember.master"), in_code = conf.get("ember.master");
+        submitted && in_code && *submitted != *in_code) {
+        log::get("scheduler")->warn("The application sets ember.master={} in code, over the submitted {}",
+                                    *in_code, *submitted);
+    }
     for (auto& [k, v] : conf.entries()) impl_->conf.set(k, v);
     warn_unknown_config_keys(impl_->conf);
     for (auto& l : listeners) impl_->bus.add(std::move(l));

@@ -19,7 +19,9 @@
 int main(int argc, char** argv) {
     return ember::run(argc, argv, [](int argc, char** argv) {
         CLI::App cli{"Counts the words of text files on an ember cluster."};
-        std::string master = "local-cluster[2,1,1024]";
+        // ember-submit's --master and --name (ember::submitted_conf()) unless given here.
+        std::string master = ember::submitted_conf().get("ember.master", "local-cluster[2,1,1024]");
+        std::string name = ember::submitted_conf().get("ember.app.name", "wordcount");
         int partitions = 0;
         std::string output;
         std::uint64_t top = 20;
@@ -35,7 +37,7 @@ int main(int argc, char** argv) {
 
         auto t0 = std::chrono::steady_clock::now();
         ember::Conf conf;  // over the --conf entries (ember::submitted_conf())
-        conf.set("ember.master", master).set("ember.app.name", "wordcount");
+        conf.set("ember.master", master).set("ember.app.name", name);
         // Fail on a bad input before starting executors (text_file checks again, and plans).
         try {
             ember::scheduler::TextFileRdd::list_files(inputs);
