@@ -172,8 +172,9 @@ echo "time: SIGKILL of the driver to no executor left took $(elapsed "$t") s"
 expect_eq "the allocation still runs" "JobState=RUNNING" "$(job_state)"
 only_batch_step() { [ "$(on ctl squeue -h -s -j "$job" -o %i)" = "$job.batch" ]; }
 check "and has no step left but its batch step" wait_for 10 only_batch_step
-# (Not checked: srun ends its tasks with SIGKILL when it gets SIGTERM, so the blockmgr dirs of
-# executors and driver stay after a driver's SIGKILL; counted for the record.)
+# (Not checked: srun forwards the SIGTERM, but the step is killed before the executors finish
+# their clean-up, so blockmgr dirs of executors and driver stay after a driver's SIGKILL; counted
+# for the record.)
 echo "info: blockmgr dirs left after the driver's SIGKILL: $(cd "$DIR" && ls -d kill-local/blockmgr-* 2> /dev/null | wc -l)"
 expect_eq "no blockmgr dir is left by the two complete runs" "" "$(cd "$DIR" && ls -d wc-local/blockmgr-* cancel-local/blockmgr-* 2> /dev/null)"
 on ctl scancel "$job"
