@@ -45,6 +45,11 @@ int positive(std::string_view whole, std::string_view v, std::string_view what) 
 MasterUrl MasterUrl::parse(std::string_view s) {
     MasterUrl m;
     if (s == "local") return m;
+    if (s == "slurm") {
+        m.kind = Kind::slurm;
+        m.max_failures = 4;
+        return m;
+    }
     if (s.starts_with("local-cluster")) {
         auto a = args_of(s, "local-cluster");
         if (a.size() != 3) bad(s, "expected local-cluster[executors,cores,memoryMiB]");
@@ -75,7 +80,7 @@ MasterUrl MasterUrl::parse(std::string_view s) {
         m.executors = positive(s, a[0], "the number of executors");
         return m;
     }
-    bad(s, "use local, local[N], local[*], local-cluster[E,C,M] or cluster[E]");
+    bad(s, "use local, local[N], local[*], local-cluster[E,C,M], cluster[E] or slurm");
 }
 
 }  // namespace ember::scheduler

@@ -12,9 +12,12 @@ namespace ember::scheduler {
 ///   `local[N,F]` (F task failures allowed);
 /// - `local-cluster[E,C,M]`: E executor processes of this binary with C cores and M MiB each;
 /// - `cluster[E]`: executors started by another launcher (Slurm, Kubernetes, ssh) connect to
-///   the driver; the driver waits for E of them.
+///   the driver; the driver waits for E of them;
+/// - `slurm`: the driver runs inside a Slurm allocation (sbatch or salloc) and starts its
+///   executors there with srun (scheduler/cluster/slurm_launcher.hpp); their number, cores and
+///   memory come from ember.executor.* and the allocation, not from the URL.
 struct MasterUrl {
-    enum class Kind { local, local_cluster, cluster } kind = Kind::local;
+    enum class Kind { local, local_cluster, cluster, slurm } kind = Kind::local;
     int threads = 1;
     int max_failures = 1;
     int executors = 0;

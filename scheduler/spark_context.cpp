@@ -10,6 +10,7 @@
 #include "scheduler/cluster/coarse_grained_scheduler_backend.hpp"
 #include "scheduler/cluster/heartbeat_receiver.hpp"
 #include "scheduler/cluster/local_cluster.hpp"
+#include "scheduler/cluster/slurm_launcher.hpp"
 #include "scheduler/dag_scheduler.hpp"
 #include "scheduler/deploy/config_keys.hpp"
 #include "scheduler/deploy/redaction.hpp"
@@ -180,6 +181,11 @@ struct SparkContext::Impl {
     std::atomic<int> next_executor_id{0};
     std::atomic<int> executor_failures{0};  // exits since the last registration
     int max_executor_retries = 10;
+    // master slurm: each executor is one srun step in the driver's allocation (its node index).
+    std::optional<SlurmExecutorPlan> slurm;
+    std::string slurm_node_name;
+    std::mutex slurm_mu;
+    std::map<std::string, int> slurm_node_of;  // executor id -> node index, guarded by slurm_mu
 
     std::mutex start_mu;
     std::string start_failure;  // guarded by start_mu: an executor died during start-up
@@ -197,7 +203,9 @@ struct SparkContext::Impl {
     void start();
     void start_heartbeat_receiver();
     void launch_local_cluster();
-    std::vector<std::string> executor_args(const std::string& id) const;
+    /// The launcher's arguments for executor `id` (master slurm: srun's, then the executor's).
+    std::vector<std::string> executor_args(const std::string& id);
+    std::vector<std::string> executor_command;  // master slurm: the command srun starts
     void on_executor_exit(const std::string& id, int pid, int status, const std::string& error);
     void stop();
     class LifecycleListener;
@@ -226,6 +234,19 @@ private:
 void SparkContext::Impl::start() {
     master_string = conf.get("ember.master", "local-cluster[2,1,1024]");
     master = MasterUrl::parse(master_string);
+    if (master.kind == MasterUrl::Kind::slurm) {
+        try {
+            auto allocation = SlurmAllocation::from_environment();
+            slurm = SlurmExecutorPlan::make(conf, allocation);
+            slurm_node_name = allocation.node_name;
+        } catch (const std::exception& ex) {
+            throw SparkException(ex.what());
+        }
+        master.executors = slurm->executors;
+        master.cores = slurm->cores;
+        master.memory_mb = slurm->memory_mb;
+        conf.set_if_missing("ember.executor.cores", std::to_string(slurm->cores));
+    }
 
     if (conf.get_bool("ember.authenticate", false) && master.kind != MasterUrl::Kind::cluster &&
         !conf.contains("ember.authenticate.secret") && !conf.contains("ember.authenticate.secret.file") &&
@@ -237,9 +258,10 @@ void SparkContext::Impl::start() {
     }
     rpc::RpcEnvConfig cfg;
     cfg.name = "driver";
-    bool cluster = master.kind == MasterUrl::Kind::cluster;
+    bool cluster = master.kind == MasterUrl::Kind::cluster || master.kind == MasterUrl::Kind::slurm;
     cfg.bind_address = conf.get("ember.driver.bindAddress", cluster ? "0.0.0.0" : "127.0.0.1");
-    cfg.advertise_address = conf.get("ember.driver.host", cluster ? "" : "127.0.0.1");
+    // master slurm: executors on other nodes reach the driver by its Slurm node name.
+    cfg.advertise_address = conf.get("ember.driver.host", slurm ? slurm_node_name : cluster ? "" : "127.0.0.1");
     cfg.port = static_cast<std::uint16_t>(conf.get_int("ember.driver.port", 0));
     cfg.conf = conf;
     auto e = rpc::RpcEnv::create(cfg);
@@ -332,7 +354,7 @@ void SparkContext::Impl::start() {
         local_backend->start();
     } else {
         // local-cluster's launcher reports each executor's exit: a loss then names its cause.
-        if (master.kind == MasterUrl::Kind::local_cluster) cluster_backend->expect_exit_reports(std::chrono::seconds(2));
+        if (master.kind == MasterUrl::Kind::local_cluster || slurm) cluster_backend->expect_exit_reports(std::chrono::seconds(2));
         cluster_backend->start();
         // Spark runs no speculation in local mode.
         task_scheduler->start_speculation([this](std::function<void()> fn) { return post(std::move(fn)); });
@@ -358,7 +380,7 @@ void SparkContext::Impl::start() {
 
     if (master.kind == MasterUrl::Kind::local) return;
     start_heartbeat_receiver();
-    if (master.kind == MasterUrl::Kind::local_cluster) launch_local_cluster();
+    if (master.kind == MasterUrl::Kind::local_cluster || slurm) launch_local_cluster();
     auto wait = conf.get_time_ms("ember.scheduler.maxRegisteredResourcesWaitingTime", "30s");
     auto failure = cluster_backend->wait_for_executors(master.executors, wait, [this]() -> std::optional<std::string> {
         std::lock_guard lk(start_mu);
@@ -471,10 +493,23 @@ void SparkContext::Impl::start_heartbeat_receiver() {
     bus.add(std::make_shared<LifecycleListener>(*this));
 }
 
-std::vector<std::string> SparkContext::Impl::executor_args(const std::string& id) const {
-    std::vector<std::string> args{"--ember-executor", "--driver-url", driver_url, "--executor-id", id,
-                                  "--cores", std::to_string(master.cores), "--memory", std::to_string(master.memory_mb),
-                                  "--hostname", env->address().host};
+std::vector<std::string> SparkContext::Impl::executor_args(const std::string& id) {
+    std::vector<std::string> args;
+    if (slurm) {
+        // One srun step per executor: its exit is this executor's, and a replacement is one more
+        // step on the node the lost one ran on. Without --hostname the executor advertises its
+        // node's SLURMD_NODENAME, so locality is per node.
+        int node = 0;
+        {
+            std::lock_guard lk(slurm_mu);
+            node = slurm_node_of.emplace(id, std::stoi(id)).first->second;
+        }
+        args = slurm->srun_args(node, fmt::format("ember-{}-executor-{}", app_id, id));
+        args.insert(args.end(), executor_command.begin(), executor_command.end());
+    }
+    args.insert(args.end(), {"--ember-executor", "--driver-url", driver_url, "--executor-id", id, "--cores",
+                             std::to_string(master.cores), "--memory", std::to_string(master.memory_mb)});
+    if (!slurm) args.insert(args.end(), {"--hostname", env->address().host});
     // What the executor needs to reach the driver at all; the secret goes in its environment.
     for (auto& [k, v] : conf.entries()) {
         if (rpc::security::is_executor_startup_key(k)) {
@@ -516,6 +551,10 @@ void SparkContext::Impl::on_executor_exit(const std::string& id, int pid, int st
         return;
     }
     std::string new_id = std::to_string(next_executor_id.fetch_add(1));
+    if (slurm) {
+        std::lock_guard lk(slurm_mu);
+        if (auto it = slurm_node_of.find(id); it != slurm_node_of.end()) slurm_node_of[new_id] = it->second;
+    }
     log::get("scheduler")->info("Starting executor {} to replace executor {} ({})", new_id, id, what);
     local_cluster->launch_async(new_id, executor_args(new_id));
 }
@@ -526,6 +565,16 @@ void SparkContext::Impl::launch_local_cluster() {
         command = split_words(*c);
     }
     if (command.empty()) command.push_back(self_executable());
+    if (slurm) {
+        // srun runs the executor command (ember.executor.command, or this program, which sbatch
+        // and salloc users run from a directory every node sees).
+        executor_command = std::move(command);
+        try {
+            command = {find_srun()};
+        } catch (const std::exception& ex) {
+            throw SparkException(ex.what());
+        }
+    }
     driver_url =
         rpc::RpcEndpointAddress{env->address(), std::string(CoarseGrainedSchedulerBackend::kEndpointName)}.to_string();
     max_executor_retries = static_cast<int>(conf.get_int("ember.deploy.maxExecutorRetries", 10));

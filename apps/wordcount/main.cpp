@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
         std::string output;
         std::uint64_t top = 20;
         std::vector<std::string> inputs;
-        cli.add_option("--master", master, "local[N], local-cluster[E,C,M] or cluster[E]")->capture_default_str();
+        cli.add_option("--master", master, "local[N], local-cluster[E,C,M], cluster[E] or slurm")->capture_default_str();
         cli.add_option("--partitions", partitions, "input and reduce partitions (default: 4 x total cores)")
             ->check(CLI::PositiveNumber);
         cli.add_option("--output", output, "write word<TAB>count part files to this new directory");

@@ -15,6 +15,7 @@
 #include <charconv>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <future>
@@ -51,6 +52,8 @@ bool parse_int(std::string_view s, int& out) {
 }
 
 std::optional<std::string> parse(int argc, char** argv, ExecutorArgs& a) {
+    // An executor that srun started (master slurm) advertises its Slurm node name unless told.
+    if (const char* node = std::getenv("SLURMD_NODENAME"); node && *node) a.hostname = node;
     for (int i = 2; i < argc; ++i) {
         std::string_view k = argv[i];
         if (i + 1 >= argc) return fmt::format("missing value for {}", k);
