@@ -10,7 +10,8 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <ranges>
+#include <iterator>
+#include <string_view>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,14 +20,48 @@ namespace wordcount {
 
 using WordCount = std::pair<std::string, std::uint64_t>;
 
+/// The (word, 1) records of one line, made as they are read: a forward range over Words.
+/// (`Words(line) | std::views::transform(...)` says the same, but clang 14 cannot compile that
+/// over libstdc++ 12's ranges, and the sanitizer build uses clang 14.)
+class WordOnes {
+public:
+    explicit WordOnes(std::string_view line) : words_(line) {}
+
+    class iterator {
+    public:
+        using iterator_category = std::forward_iterator_tag;
+        using value_type = WordCount;
+        using difference_type = std::ptrdiff_t;
+        using reference = WordCount;
+        iterator() = default;
+        explicit iterator(Words::iterator it) : it_(it) {}
+        WordCount operator*() const { return WordCount(std::string(*it_), 1); }
+        iterator& operator++() {
+            ++it_;
+            return *this;
+        }
+        iterator operator++(int) {
+            iterator t = *this;
+            ++it_;
+            return t;
+        }
+        friend bool operator==(const iterator& a, const iterator& b) { return a.it_ == b.it_; }
+
+    private:
+        Words::iterator it_;
+    };
+    iterator begin() const { return iterator(words_.begin()); }
+    iterator end() const { return iterator(words_.end()); }
+
+private:
+    Words words_;
+};
+
 /// (word, count) for every distinct word of `lines`, in `partitions` reduce partitions. The
-/// words become (word, 1) records in one flat_map (a lazy view over the line), not a flat_map to
-/// words and a map to pairs: one step and one string fewer per word.
+/// words become (word, 1) records in one flat_map (a lazy range over the line), not a flat_map
+/// to words and a map to pairs: one step and one string fewer per word.
 inline ember::Rdd<WordCount> count_words(const ember::Rdd<std::string>& lines, int partitions) {
-    return lines
-        .flat_map([](const std::string& line) {
-            return Words(line) | std::views::transform([](std::string_view w) { return WordCount(std::string(w), 1); });
-        })
+    return lines.flat_map([](const std::string& line) { return WordOnes(line); })
         .reduce_by_key([](std::uint64_t a, std::uint64_t b) { return a + b; }, partitions);
 }
 
