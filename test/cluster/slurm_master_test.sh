@@ -23,39 +23,9 @@ P=$EMBER_TESTBED_PREFIX
 DIR=$EMBER_TESTBED_DIR
 H1=$P-h1 H2=$P-h2 H3=$P-h3
 
-passed=0 failed=0
-check() {  # check NAME CMD...: CMD must succeed
-    local name=$1
-    shift
-    if "$@"; then
-        echo "ok: $name"
-        passed=$((passed + 1))
-    else
-        echo "FAILED: $name"
-        failed=$((failed + 1))
-    fi
-}
-expect_eq() {  # expect_eq NAME EXPECTED ACTUAL
-    if [ "$2" = "$3" ]; then
-        echo "ok: $1"
-        passed=$((passed + 1))
-    else
-        printf 'FAILED: %s\n  expected: %s\n  actual:   %s\n' "$1" "${2//$'\n'/ | }" "${3//$'\n'/ | }"
-        failed=$((failed + 1))
-    fi
-}
-wait_for() {  # wait_for SECONDS CMD...: polls CMD every 0.1 s until it succeeds
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@"; do
-        ((SECONDS < deadline)) || return 1
-        sleep 0.1
-    done
-}
-now() { echo "$EPOCHREALTIME"; }
-elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }'; }
-on() { "$bed" exec "$@"; }
-alive() { local s; s=$(ps -o stat= -p "$1" 2> /dev/null) && [[ $s != Z* ]]; }
+# check, expect_eq, wait_for, now, elapsed, on, alive
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # only_slurmd: no process but slurmd runs on the hosts (no driver, srun, slurmstepd or executor)
 only_slurmd() { local h p; for h in "$H1" "$H2" "$H3"; do for p in $(ip netns pids "$h"); do
     alive "$p" && [ "$(ps -o comm= -p "$p")" != slurmd ] && return 1; done; done; return 0; }
