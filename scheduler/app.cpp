@@ -4,6 +4,7 @@
 #include "rpc/log.hpp"
 #include "rpc/rpc_endpoint.hpp"
 #include "scheduler/executor/coarse_grained_executor_backend.hpp"
+#include "scheduler/util/shutdown_hook_manager.hpp"
 
 #include <fmt/format.h>
 
@@ -135,9 +136,14 @@ int run(int argc, char** argv, const std::function<int(int, char**)>& driver_mai
         std::fprintf(stderr, "%s: error: %s\n", program_name(argc, argv).c_str(), error.c_str());
         return 1;
     }
+    // A job failed by a SIGTERM's shutdown hooks (the SparkContext stopped) ends driver_main
+    // while they run: the process then leaves from the hooks' thread, with 128 + the signal.
     try {
-        return driver_main(argc, argv);
+        int code = driver_main(argc, argv);
+        scheduler::util::ShutdownHookManager::await_shutdown_if_started();
+        return code;
     } catch (...) {
+        scheduler::util::ShutdownHookManager::await_shutdown_if_started();
         std::fprintf(stderr, "%s: error: %s\n", program_name(argc, argv).c_str(),
                      rpc::describe(std::current_exception()).c_str());
         return 1;

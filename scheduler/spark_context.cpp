@@ -27,6 +27,7 @@
 #include "scheduler/task_result_getter.hpp"
 #include "scheduler/ui/console_progress_bar.hpp"
 #include "scheduler/ui/spark_ui.hpp"
+#include "scheduler/util/shutdown_hook_manager.hpp"
 #include "scheduler/version.hpp"
 #include "storage/block_manager.hpp"
 #include "storage/block_manager_master_endpoint.hpp"
@@ -35,6 +36,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <future>
@@ -192,6 +194,8 @@ struct SparkContext::Impl {
     std::atomic<bool> started{false};
     std::atomic<bool> keep_executor_logs{false};  // an executor ended abnormally: keep its logs
     std::atomic<bool> stopped{false};
+    // Stops this context on SIGTERM/SIGINT/SIGHUP (Spark's shutdown hook); 0 once removed.
+    std::atomic<util::ShutdownHookManager::Handle> shutdown_hook{0};
 
     SchedulerBackend& backend() {
         return local_backend ? static_cast<SchedulerBackend&>(*local_backend) : *cluster_backend;
@@ -602,7 +606,7 @@ void SparkContext::Impl::launch_local_cluster() {
         [this](const std::string& id, int pid, int status, const std::string& error) {
             on_executor_exit(id, pid, status, error);
         },
-        std::move(environment), local_roots);
+        std::move(environment), local_roots, slurm ? 0 : SIGTERM);
     for (int i = 0; i < master.executors; ++i) {
         std::string id = std::to_string(next_executor_id.fetch_add(1));
         std::string error;
@@ -687,6 +691,12 @@ void SparkContext::init(Conf conf, std::vector<std::shared_ptr<SparkListener>> l
         impl_->stop();
         throw;
     }
+    // Spark's SparkContext registers a shutdown hook that stops it (SPARK_CONTEXT_SHUTDOWN_PRIORITY).
+    auto hook = [impl = impl_.get()] {
+        log::get("scheduler")->warn("Invoking stop() from shutdown hook");
+        impl->stop();
+    };
+    impl_->shutdown_hook = util::ShutdownHookManager::add(util::ShutdownHookManager::kSparkContextPriority, hook);
 }
 
 SparkContext::SparkContext(const std::string& master, const std::string& app_name, Conf conf,
@@ -695,7 +705,11 @@ SparkContext::SparkContext(const std::string& master, const std::string& app_nam
 
 SparkContext::~SparkContext() { stop(); }
 
-void SparkContext::stop() { impl_->stop(); }
+void SparkContext::stop() {
+    // While a signal's hooks stop this context on another thread, remove() does not return.
+    if (auto hook = impl_->shutdown_hook.exchange(0)) util::ShutdownHookManager::remove(hook);
+    impl_->stop();
+}
 
 const Conf& SparkContext::conf() const { return impl_->conf; }
 const std::string& SparkContext::app_id() const { return impl_->app_id; }

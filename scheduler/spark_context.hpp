@@ -86,7 +86,9 @@ public:
     SparkContext(const SparkContext&) = delete;
     SparkContext& operator=(const SparkContext&) = delete;
 
-    /// Stops executors and frees everything. Idempotent; called by the destructor.
+    /// Stops executors and frees everything. Idempotent; called by the destructor, and (Spark's
+    /// shutdown hook) by SIGTERM, SIGINT or SIGHUP, after which the process exits with 128 + the
+    /// signal (scheduler/util/shutdown_hook_manager.hpp).
     void stop();
 
     const Conf& conf() const;

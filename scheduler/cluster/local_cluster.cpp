@@ -43,12 +43,14 @@ std::vector<std::string> with_environment(std::vector<std::string> extra) {
 }  // namespace
 
 LocalCluster::LocalCluster(std::vector<std::string> command, std::string log_dir, ExitHandler on_exit,
-                           std::vector<std::string> environment, std::vector<std::string> local_roots)
+                           std::vector<std::string> environment, std::vector<std::string> local_roots,
+                           int parent_death_signal)
     : command_(std::move(command)),
       environment_(with_environment(std::move(environment))),
       log_dir_(std::move(log_dir)),
       on_exit_(std::move(on_exit)),
       local_roots_(std::move(local_roots)),
+      parent_death_signal_(parent_death_signal),
       thread_([this] { run(); }) {}
 
 void LocalCluster::remove_block_dirs(const std::string& executor_id) {
@@ -231,8 +233,10 @@ void LocalCluster::spawn(Request& r) {
     if (pid == 0) {
         // Child: only async-signal-safe calls until exec.
         // SIGTERM, not SIGKILL: the executor's orderly exit removes its block manager dirs.
-        ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-        if (::getppid() != parent) ::_exit(127);  // the driver died before prctl
+        if (parent_death_signal_ != 0) {
+            ::prctl(PR_SET_PDEATHSIG, parent_death_signal_);
+            if (::getppid() != parent) ::_exit(127);  // the driver died before prctl
+        }
         ::dup2(out_fd, 1);  // dup2 clears CLOEXEC on the new descriptors
         ::dup2(err_fd, 2);
         // Nothing but stdio crosses exec: not the driver's listening sockets, connections or

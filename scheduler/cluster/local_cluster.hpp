@@ -5,6 +5,7 @@
 /// Spark's LocalSparkCluster, without its Master and Workers).
 
 #include <chrono>
+#include <csignal>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -17,10 +18,11 @@ namespace ember::scheduler {
 
 /// Forks and execs executor processes of the same binary, and reports each one's exit.
 ///
-/// Children get PR_SET_PDEATHSIG=SIGTERM from the launcher thread, which lives until stop(), so
-/// no executor outlives the driver even if the driver is killed, and each one still removes its
-/// block manager dirs on the way out (its SIGTERM handling: an orderly exit, or the dirs removed
-/// and _exit after 5 s), as Spark's ShutdownHookManager deletes an executor's local dirs.
+/// Children get PR_SET_PDEATHSIG=SIGTERM (by default) from the launcher thread, which lives until
+/// stop(), so no executor outlives the driver even if the driver is killed, and each one still
+/// removes its block manager dirs on the way out (its SIGTERM handling: an orderly exit, or the
+/// dirs removed and _exit after 2 s), as Spark's ShutdownHookManager deletes an executor's local
+/// dirs.
 /// Children inherit nothing but stdin and their stdout/stderr logs: every other descriptor
 /// (the driver's listening sockets, its connections and files) is made close-on-exec in the
 /// child before exec (close_range(2) with CLOSE_RANGE_CLOEXEC). A command that cannot be
@@ -40,8 +42,14 @@ public:
     /// block manager dirs (`<root>/blockmgr-<uuid>`, storage::kBlockManagerDirNameEnvVar), so
     /// that the dirs of an executor that dies without cleaning up (SIGKILL, a crash) are removed
     /// when its exit is reaped, and any left are removed by stop().
+    /// `parent_death_signal`: what each child gets when the launcher thread dies with the
+    /// driver (PR_SET_PDEATHSIG); 0 for nothing. master slurm passes 0: its children are srun
+    /// processes, and srun answers SIGTERM by cancelling its step at once (the executor is
+    /// killed before it cleans up), while an executor whose driver died exits by itself on the
+    /// lost connection, cleaning up, and its srun then ends with it.
     LocalCluster(std::vector<std::string> command, std::string log_dir, ExitHandler on_exit,
-                 std::vector<std::string> environment = {}, std::vector<std::string> local_roots = {});
+                 std::vector<std::string> environment = {}, std::vector<std::string> local_roots = {},
+                 int parent_death_signal = SIGTERM);
     ~LocalCluster();
     LocalCluster(const LocalCluster&) = delete;
     LocalCluster& operator=(const LocalCluster&) = delete;
@@ -95,6 +103,7 @@ private:
     std::vector<Request*> requests_;              // guarded by mu_
     std::map<int, std::string> children_;         // pid -> executor id, guarded by mu_
     std::vector<std::string> local_roots_;
+    int parent_death_signal_;
     std::map<std::string, std::string> block_dir_names_;  // executor id -> "blockmgr-<uuid>", guarded by mu_
     bool stopping_ = false;                       // guarded by mu_
     std::thread thread_;

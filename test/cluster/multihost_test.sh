@@ -8,6 +8,8 @@
 #      the other hosts connect to that name's address, and each executor advertises (and listens
 #      on) its own host; a cached RDD's second job reads it PROCESS_LOCAL; a reduce task whose
 #      input is all on one host runs there NODE_LOCAL (ember-test-app locality).
+#      Delay scheduling: tasks that all prefer h1, where one core is free, run NODE_LOCAL there
+#      and fall back to ANY on h2 and h3 only after ember.locality.wait.
 #   2. a network cut mid-job: nftables cuts h3 from the driver's host; the driver expires h3's
 #      executor on heartbeat timeout, recomputes its work on h1 and h2, and the counts are exact;
 #      after `heal`, h3's executor learns from its next heartbeat that it was removed, and exits.
@@ -35,7 +37,7 @@ H1=$P-h1 H2=$P-h2 H3=$P-h3
 HEARTBEATS=(--conf ember.executor.heartbeatInterval=500ms --conf ember.network.timeout=4s
             --conf ember.network.timeoutInterval=1s)
 
-# check, expect_eq, wait_for, now, elapsed, on, alive
+# check, expect_eq, wait_for, now, elapsed, on, alive, bed_up, only_slurmd
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cmdline() { { tr "\0" " " < "/proc/$1/cmdline"; } 2> /dev/null; }
@@ -52,21 +54,7 @@ app_pids() {
 no_app() { [ -z "$(app_pids "$H1" "$H2" "$H3")" ]; }
 in_log() { grep -q -- "$2" "$1" 2> /dev/null; }
 
-finish() {
-    "$bed" down > /dev/null 2>&1 || true
-    echo "$passed passed, $failed failed"
-    ((failed == 0 && passed > 0))
-}
-trap 'finish; exit $?' EXIT
-trap 'echo "FAILED: interrupted"; failed=$((failed + 1)); exit 143' TERM INT  # meson's timeout: still take the bed down
-
-t=$(now)
-if ! "$bed" up 3; then
-    echo "FAILED: testbed.sh up 3"
-    failed=$((failed + 1))
-    exit 1
-fi
-echo "time: up 3 took $(elapsed "$t") s"
+bed_up 3
 A1=$("$bed" addr h1)
 
 # Input: 6 files of 30000 words from 1009 distinct ones; the oracle is the shell's count.
@@ -85,6 +73,8 @@ run() {
     local name=$1 port=$2 i
     shift 2
     local d=$DIR/$name
+    local output=(--output "$d/out")
+    [ "${SUBCOMMAND:-}" = sleep ] && output=()  # the sleep job writes nothing
     mkdir -p "$d/events" "$d/local"
     for i in 1 2 3; do
         on "h$i" env EMBER_BLOCKMGR_DIR_NAME="blockmgr-exec-$i" "$APP" --ember-executor --driver-url "ember://CoarseGrainedScheduler@$H1:$port" \
@@ -93,7 +83,7 @@ run() {
     on h1 "$APP" "${SUBCOMMAND:-wordcount}" --master 'cluster[3]' --conf ember.driver.bindAddress=0.0.0.0 \
         --conf ember.driver.host="$H1" --conf ember.driver.port="$port" \
         --conf ember.eventLog.enabled=true --conf ember.eventLog.dir="$d/events" \
-        --conf ember.local.dir="$d/local" "${HEARTBEATS[@]}" --output "$d/out" "$@" \
+        --conf ember.local.dir="$d/local" "${HEARTBEATS[@]}" "${output[@]}" "$@" \
         > "$d/driver.log" 2>&1 &
     driver_job=$!
 }
@@ -169,6 +159,38 @@ for k in range(6):
     m, r = tasks.get((0, k)), tasks.get((1, k))
     print("same" if m and r and m["Host"] == r["Host"] else "different", r and r["Locality"])
 ')"
+
+# Delay scheduling across hosts: six 1.5 s tasks all prefer h1, whose executor has one core; the
+# first runs there NODE_LOCAL, and the others, finding no free core on h1 for ember.locality.wait
+# (1 s), fall back to ANY on h2 and h3 (Spark's delay scheduling; placement_test checks the same
+# on one host with a manual clock).
+t=$(now)
+SUBCOMMAND=sleep run fallback 7105 --tasks 6 --ms 1500 --prefer-host "$H1" --conf ember.locality.wait=1s
+wait "$driver_job"
+expect_eq "fallback: the driver exits with 0" 0 "$?"
+check "fallback: all six tasks ran" in_log "$DIR/fallback/driver.log" '^done 6$'
+check "fallback: no executor is left on the hosts" wait_for 15 no_app
+echo "time: locality fall-back run took $(elapsed "$t") s"
+# "h1: <levels of tasks on h1> elsewhere: <levels of the others> (N tasks, the first after W ms)"
+placement=$(events fallback | python3 -c '
+import json, sys
+h1, submitted, tasks = sys.argv[1], None, []
+for line in sys.stdin:
+    e = json.loads(line)
+    if e.get("Event") == "SparkListenerStageSubmitted":
+        submitted = e["Stage Info"]["Submission Time"]
+    elif e.get("Event") == "SparkListenerTaskEnd" and not e["Task Info"]["Failed"]:
+        i = e["Task Info"]
+        tasks.append((i["Host"], i["Locality"], i["Launch Time"]))
+here = sorted({l for h, l, _ in tasks if h == h1})
+away = [(l, t) for h, l, t in tasks if h != h1]
+print("h1:", ",".join(here), "elsewhere:", ",".join(sorted({l for l, _ in away})),
+      "(%d tasks, the first after %d ms)" % (len(away), min((t - submitted for _, t in away), default=-1)))' "$H1")
+echo "info: fallback: $placement"
+check "fallback: tasks ran NODE_LOCAL on h1 and ANY on h2 and h3 ($placement)" \
+    eval '[[ $placement =~ ^h1:\ NODE_LOCAL\ elsewhere:\ ANY\ \(([2-5])\ tasks ]]'
+first_away=$(sed -n 's/.*the first after \(-\?[0-9]*\) ms.*/\1/p' <<< "$placement")
+check "fallback: no task left h1 before ember.locality.wait (first after $first_away ms)" test "${first_away:-0}" -ge 1000
 
 # 2. A network cut mid-job: h3 loses the driver's host once one of its tasks has finished (so it
 # holds map output), the driver expires it and recomputes; then the cut is healed.

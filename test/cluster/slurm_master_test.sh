@@ -5,13 +5,15 @@
 # shell's, the executors registered from three different node names, shuffle blocks were fetched
 # between hosts; `scancel` of an executor's step while the job runs brings a replacement executor
 # (a new step) and still the exact counts; outside an allocation master slurm fails with one clear
-# line; after each job no ember process is left on any host. Needs root and EMBER_WORDCOUNT:
+# line; after each job no ember process is left on any host; after a SIGKILL of the driver no
+# executor dir is left, and after scancel of the whole job no dir at all (the driver's shutdown
+# hook). Needs root and EMBER_WORDCOUNT:
 # skipped (exit 77) otherwise.
 set -uo pipefail
 shopt -s extglob
 
-if [ "$(id -u)" -ne 0 ] || [ -z "${EMBER_WORDCOUNT:-}" ]; then
-    echo "SKIP: needs root (the test bed) and EMBER_WORDCOUNT"
+if [ "$(id -u)" -ne 0 ] || [ -z "${EMBER_WORDCOUNT:-}" ] || [ -z "${EMBER_TEST_APP:-}" ]; then
+    echo "SKIP: needs root (the test bed), EMBER_WORDCOUNT and EMBER_TEST_APP"
     exit 77
 fi
 
@@ -23,30 +25,17 @@ P=$EMBER_TESTBED_PREFIX
 DIR=$EMBER_TESTBED_DIR
 H1=$P-h1 H2=$P-h2 H3=$P-h3
 
-# check, expect_eq, wait_for, now, elapsed, on, alive
+# check, expect_eq, wait_for, now, elapsed, on, alive, bed_up, only_slurmd
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# only_slurmd: no process but slurmd runs on the hosts (no driver, srun, slurmstepd or executor)
-only_slurmd() { local h p; for h in "$H1" "$H2" "$H3"; do for p in $(ip netns pids "$h"); do
-    alive "$p" && [ "$(ps -o comm= -p "$p")" != slurmd ] && return 1; done; done; return 0; }
 ember_left() { local h p; for h in "$H1" "$H2" "$H3"; do for p in $(ip netns pids "$h"); do
-    alive "$p" && tr '\0' ' ' < "/proc/$p/cmdline" 2> /dev/null | grep -q -- "${EMBER_WORDCOUNT##*/}" && echo "$h:$p"; done; done; }
+    alive "$p" && tr '\0' ' ' < "/proc/$p/cmdline" 2> /dev/null |
+        grep -q -e "${EMBER_WORDCOUNT##*/}" -e "${EMBER_TEST_APP##*/}" && echo "$h:$p"; done; done; }
+# The jobs that are signalled or cancelled mid-run use ember-test-app's word count, whose map tasks
+# sleep 1 s each (12 tasks on 3 one-core executors: about 4 s), so each part hits a running job.
+SLOW=("$EMBER_TEST_APP" wordcount --ms 1000)
 
-finish() {
-    "$bed" down > /dev/null 2>&1 || true
-    echo "$passed passed, $failed failed"
-    ((failed == 0 && passed > 0))
-}
-trap 'finish; exit $?' EXIT
-trap 'echo "FAILED: interrupted"; failed=$((failed + 1)); exit 143' TERM INT
-
-t=$(now)
-if ! "$bed" up 3; then
-    echo "FAILED: testbed.sh up 3"
-    failed=$((failed + 1))
-    exit 1
-fi
-echo "time: up 3 took $(elapsed "$t") s"
+bed_up 3
 
 mkdir -p "$DIR/input"
 for f in 1 2 3 4 5 6; do
@@ -55,8 +44,9 @@ for f in 1 2 3 4 5 6; do
 done
 awk '{ for (i = 1; i <= NF; i++) n[$i]++ } END { for (w in n) print w "\t" n[w] }' "$DIR"/input/* | sort > "$DIR/expected"
 
-# run NAME [wordcount args]: the word count with --master slurm in an sbatch job of three nodes,
-# one task of one CPU per node; sets $job; its output is $DIR/NAME.out
+# run NAME [wordcount args]: the word count (the command in $APP, default the wordcount example)
+# with --master slurm in an sbatch job of three nodes, one task of one CPU per node; sets $job;
+# its output is $DIR/NAME.out
 run() {
     local name=$1
     shift
@@ -71,7 +61,7 @@ END
     else
         cat > "$DIR/$name.sh" <<END
 #!/bin/bash
-exec "$EMBER_WORDCOUNT" --master slurm --conf ember.eventLog.enabled=true --conf ember.eventLog.dir="$DIR/$name-events" \\
+exec ${APP:-"$EMBER_WORDCOUNT"} --master slurm --conf ember.eventLog.enabled=true --conf ember.eventLog.dir="$DIR/$name-events" \\
     --conf ember.local.dir="$DIR/$name-local" --partitions 12 --output "$DIR/$name-output" $* "$DIR/input"
 END
     fi
@@ -105,9 +95,9 @@ check "no ember process or step is left on the hosts" wait_for 10 only_slurmd
 # 2. scancel of an executor's step while the job runs: the driver starts a replacement executor
 # as a new step of the job, the lost tasks run again and the counts are still exact.
 f0=$failed
-run cancel
-started() { grep -q '^Started 3 executor processes' "$DIR/cancel.out" 2> /dev/null || job_ended; }
-check "the driver started three executors" wait_for 60 started
+APP="${SLOW[*]}" run cancel
+started() { grep -q '^started' "$DIR/$1.out" 2> /dev/null || job_ended; }
+check "the driver started three executors" wait_for 60 started cancel
 step=$(on ctl squeue -h -s -j "$job" -o '%i %j' | awk '$2 ~ /-executor-1$/ { print $1 }')
 check "executor 1 runs as a step of the job ($step)" test -n "$step"
 t=$(now)
@@ -127,40 +117,64 @@ else
 fi
 ((failed == f0)) || { echo "cancel job output:"; cat "$DIR/cancel.out"; }
 
-# 3. SIGKILL of the driver while the job runs, in a batch script that outlives it: its srun
-# steps end (srun gets SIGTERM when the driver dies and forwards it to the executors), so no
-# executor is left although the allocation still runs.
+# 3. SIGKILL of the driver while the job runs, in a batch script that outlives it: each executor
+# sees its driver's connection drop and exits by itself, removing its dirs, and its srun step
+# ends with it, so no executor and no executor dir is left although the allocation still runs.
+# (srun is not signalled when the driver dies: it answers SIGTERM by cancelling its step at once,
+# which kills the executor before it cleans up.)
 f0=$failed
 mkdir -p "$DIR/kill-local"
 cat > "$DIR/kill.sh" <<END
 #!/bin/bash
-"$EMBER_WORDCOUNT" --master slurm --conf ember.local.dir="$DIR/kill-local" --partitions 12 "$DIR/input"
+${SLOW[*]} --master slurm --conf ember.local.dir="$DIR/kill-local" --partitions 12 --output "$DIR/kill-output" "$DIR/input"
 echo "driver exit \$?"
 sleep 300
 END
 job=$(on h1 sbatch --parsable -N3 --ntasks-per-node=1 -c1 -o "$DIR/kill.out" "$DIR/kill.sh")
-started() { grep -q '^Started 3 executor processes' "$DIR/kill.out" 2> /dev/null || job_ended; }
-check "the driver started three executors" wait_for 60 started
+check "the driver started three executors" wait_for 60 started kill
 driver=$(for p in $(ip netns pids "$H1"); do
-    [[ $(tr '\0' ' ' < "/proc/$p/cmdline" 2> /dev/null) == "$EMBER_WORDCOUNT --master slurm"* ]] && echo "$p"; done)
+    [[ $(tr '\0' ' ' < "/proc/$p/cmdline" 2> /dev/null) == "${SLOW[*]} --master slurm"* ]] && echo "$p"; done)
 check "the driver runs on $H1 (pid $driver)" test -n "$driver"
 t=$(now)
 kill -KILL $driver
 no_ember() { test -z "$(ember_left)"; }
+killed() { grep -q '^driver exit 137$' "$DIR/kill.out"; }
+check "the driver died of the SIGKILL, mid-job (exit 137)" wait_for 10 killed
 check "no executor is left on any host after the driver's SIGKILL" wait_for 20 no_ember
 echo "time: SIGKILL of the driver to no executor left took $(elapsed "$t") s"
 expect_eq "the allocation still runs" "JobState=RUNNING" "$(job_state)"
 only_batch_step() { [ "$(on ctl squeue -h -s -j "$job" -o %i)" = "$job.batch" ]; }
 check "and has no step left but its batch step" wait_for 10 only_batch_step
-# (Not checked: srun forwards the SIGTERM, but the step is killed before the executors finish
-# their clean-up, so blockmgr dirs of executors and driver stay after a driver's SIGKILL; counted
-# for the record.)
-echo "info: blockmgr dirs left after the driver's SIGKILL: $(cd "$DIR" && ls -d kill-local/blockmgr-* 2> /dev/null | wc -l)"
+# The driver's own dir stays (nothing runs in a SIGKILLed process, in Spark neither); the three
+# executors' dirs are gone.
+expect_eq "only the SIGKILLed driver's own blockmgr dir is left" 1 \
+    "$(find "$DIR/kill-local" -maxdepth 1 -name 'blockmgr-*' | wc -l)"
 expect_eq "no blockmgr dir is left by the two complete runs" "" "$(cd "$DIR" && ls -d wc-local/blockmgr-* cancel-local/blockmgr-* 2> /dev/null)"
 on ctl scancel "$job"
 wait_for 30 job_ended
 check "nothing but slurmd runs on the hosts after scancel of the job" wait_for 10 only_slurmd
 ((failed == f0)) || { echo "kill job output:"; cat "$DIR/kill.out"; }
+
+# 3b. scancel of the whole job while the driver runs: Slurm sends SIGTERM to the driver and to
+# every executor; the driver's shutdown hook stops its SparkContext (Spark's), so nothing is
+# left: no process, no blockmgr dir of the driver or of an executor.
+f0=$failed
+mkdir -p "$DIR/term-local"
+cat > "$DIR/term.sh" <<END
+#!/bin/bash
+exec ${SLOW[*]} --master slurm --conf ember.local.dir="$DIR/term-local" --partitions 12 --output "$DIR/term-output" "$DIR/input"
+END
+job=$(on h1 sbatch --parsable -N3 --ntasks-per-node=1 -c1 -o "$DIR/term.out" "$DIR/term.sh")
+check "the driver started three executors" wait_for 60 started term
+t=$(now)
+on ctl scancel "$job"
+wait_for 30 job_ended
+echo "time: scancel of the job to its end took $(elapsed "$t") s"
+check "the job was still running when it was cancelled" eval '! grep -q "^done" "$DIR/term.out"'
+check "the driver stopped its context from its shutdown hook" grep -q 'Invoking stop() from shutdown hook' "$DIR/term.out"
+check "nothing but slurmd runs on the hosts" wait_for 10 only_slurmd
+expect_eq "no blockmgr dir is left, the driver's included" "" "$(find "$DIR/term-local" -maxdepth 1 -name 'blockmgr-*')"
+((failed == f0)) || { echo "term job output:"; cat "$DIR/term.out"; }
 
 # 4. Outside an allocation: one clear line, exit 1, nothing started.
 out=$(on h1 "$EMBER_WORDCOUNT" --master slurm "$DIR/input" 2>&1)

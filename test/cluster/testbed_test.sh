@@ -25,7 +25,7 @@ P=$EMBER_TESTBED_PREFIX
 DIR=$EMBER_TESTBED_DIR
 H1=$P-h1 H2=$P-h2 H3=$P-h3
 
-# check, expect_eq, wait_for, now, elapsed, on, alive
+# check, expect_eq, wait_for, now, elapsed, on, alive, bed_up, only_slurmd
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # connects HOST PEER: a TCP connection from HOST to the Slurm daemon on PEER (slurmctld on ctl,
@@ -37,26 +37,9 @@ connects() {
 }
 refused() { ! connects "$@"; }
 none_alive() { local p; for p in "$@"; do alive "$p" && return 1; done; return 0; }
-# only_slurmd: no process but slurmd runs on the hosts
-only_slurmd() { local h p; for h in "$H1" "$H2" "$H3"; do for p in $(ip netns pids "$h"); do
-    alive "$p" && [ "$(ps -o comm= -p "$p")" != slurmd ] && return 1; done; done; return 0; }
 cmdline() { tr '\0' ' ' < "/proc/$1/cmdline" 2> /dev/null; }
 
-finish() {
-    "$bed" down > /dev/null 2>&1 || true
-    echo "$passed passed, $failed failed"
-    ((failed == 0 && passed > 0))
-}
-trap 'finish; exit $?' EXIT
-trap 'echo "FAILED: interrupted"; failed=$((failed + 1)); exit 143' TERM INT  # meson's timeout: still take the bed down
-
-t=$(now)
-if ! "$bed" up 3; then
-    echo "FAILED: testbed.sh up 3"
-    failed=$((failed + 1))
-    exit 1
-fi
-echo "time: up 3 took $(elapsed "$t") s"
+bed_up 3
 netns_inodes=()
 for h in "$P-br" "$P-ctl" "$H1" "$H2" "$H3"; do netns_inodes+=("$(stat -L -c %i "/run/netns/$h")"); done
 daemon_pids=$(cat "$DIR"/pids/*)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Process lifecycle: executors of another build are refused, no executor outlives a killed
-// driver, and cluster[E] runs with executors started by another launcher.
+// driver, a driver stopped by SIGTERM/SIGINT stops its context first, and cluster[E] runs with
+// executors started by another launcher.
 #include "test/support/process.hpp"
 
 #include <catch2/catch.hpp>
@@ -10,7 +11,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -40,6 +43,17 @@ std::vector<int> executor_children(int parent) {
         if (ppid == parent && cmd.find("--ember-executor") != std::string::npos) out.push_back(std::stoi(name));
     }
     return out;
+}
+
+// The executors `driver` started, once there are `n` of them (or what there is after 20 s).
+std::vector<int> wait_for_executors(int driver, std::size_t n) {
+    std::vector<int> kids;
+    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (kids.size() < n && std::chrono::steady_clock::now() < until) {
+        kids = executor_children(driver);
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return kids;
 }
 
 pid_t spawn(const std::vector<std::string>& argv, const std::string& out_path) {
@@ -93,16 +107,14 @@ TEST_CASE("An executor from another build is refused at registration", "[integra
 }
 
 TEST_CASE("Executors exit when their driver is killed", "[integration][lifecycle]") {
-    auto out = fs::temp_directory_path() / ("ember-kill-" + std::to_string(::getpid()));
+    auto dir = fs::temp_directory_path() / ("ember-kill-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir / "local");
+    auto out = dir / "driver.log";
     pid_t driver = spawn({env_path("EMBER_TEST_APP"), "sleep", "--master", "local-cluster[2,1,512]", "--tasks", "4",
-                          "--ms", "20000"},
+                          "--ms", "20000", "--conf", "ember.local.dir=" + (dir / "local").string()},
                          out.string());
-    std::vector<int> kids;
-    auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (kids.size() < 2 && std::chrono::steady_clock::now() < until) {
-        kids = executor_children(driver);
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    std::vector<int> kids = wait_for_executors(driver, 2);
     REQUIRE(kids.size() == 2);
     std::this_thread::sleep_for(std::chrono::milliseconds(300));  // tasks are running
     ::kill(driver, SIGKILL);
@@ -115,7 +127,57 @@ TEST_CASE("Executors exit when their driver is killed", "[integration][lifecycle
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     CHECK_FALSE(any);
-    fs::remove(out);
+    // The executors removed their block manager dirs on the way out (the SIGKILLed driver's own
+    // dir stays: nothing runs in it any more, in Spark neither).
+    int blockmgr_dirs = 0;
+    for (auto& e : fs::directory_iterator(dir / "local")) {
+        blockmgr_dirs += e.path().filename().string().starts_with("blockmgr-");
+    }
+    CHECK(blockmgr_dirs == 1);
+    fs::remove_all(dir);
+}
+
+TEST_CASE("A driver stopped by SIGTERM or SIGINT stops its SparkContext, then exits with 128 + signal",
+          "[integration][lifecycle]") {
+    // Spark's shutdown hook: scancel, Kubernetes or Ctrl-C stop a running driver, and its
+    // executors, local dirs and event log are dealt with as by sc.stop().
+    for (int sig : {SIGTERM, SIGINT}) {
+        auto dir = fs::temp_directory_path() / ("ember-term-" + std::to_string(::getpid()) + "-" + std::to_string(sig));
+        fs::remove_all(dir);
+        fs::create_directories(dir / "local");
+        fs::create_directories(dir / "events");
+        auto log = (dir / "driver.log").string();
+        pid_t driver = spawn({env_path("EMBER_TEST_APP"), "sleep", "--master", "local-cluster[2,1,512]", "--tasks", "4",
+                              "--ms", "20000", "--conf", "ember.local.dir=" + (dir / "local").string(), "--conf",
+                              "ember.eventLog.enabled=true", "--conf", "ember.eventLog.dir=" + (dir / "events").string()},
+                             log);
+        std::vector<int> kids = wait_for_executors(driver, 2);
+        REQUIRE(kids.size() == 2);
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));  // tasks are running
+        auto sent = std::chrono::steady_clock::now();
+        ::kill(driver, sig);
+        int rc = wait_exit(driver, 20);
+        double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count();
+        std::string text = slurp(log);
+        INFO("signal " << sig << ", exit after " << seconds << " s; driver log:\n" << text);
+        CHECK(rc == 128 + sig);
+        CHECK_THAT(text, Catch::Contains(sig == SIGTERM ? "RECEIVED SIGNAL TERM" : "RECEIVED SIGNAL INT"));
+        CHECK_THAT(text, Catch::Contains("Invoking stop() from shutdown hook"));
+        CHECK(seconds < 10);
+        for (int k : kids) CHECK_FALSE(ember::test::process_alive(k));
+        std::vector<std::string> left;
+        for (auto& e : fs::recursive_directory_iterator(dir / "local")) {
+            if (e.path().filename().string().starts_with("blockmgr-")) left.push_back(e.path().string());
+        }
+        CHECK(left.empty());
+        // The event log was finished: renamed from .inprogress, ending with the application's end.
+        std::vector<fs::path> logs;
+        for (auto& e : fs::directory_iterator(dir / "events")) logs.push_back(e.path());
+        REQUIRE(logs.size() == 1);
+        CHECK(logs[0].extension() != ".inprogress");
+        CHECK_THAT(slurp(logs[0].string()), Catch::Contains("\"Event\":\"SparkListenerApplicationEnd\""));
+        fs::remove_all(dir);
+    }
 }
 
 TEST_CASE("cluster[2] runs with executors started by another launcher", "[integration][lifecycle]") {

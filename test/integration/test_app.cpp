@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // ember-test-app: a small ember application for process-level tests.
 //
-//   ember-test-app sleep [--master M] [--tasks N] [--ms X] [--print-conf KEY]... [--conf KEY=VALUE]...
-//       runs N tasks that each sleep X ms, then prints "done <N>". --print-conf prints
+//   ember-test-app sleep [--master M] [--tasks N] [--ms X] [--prefer-host H] [--print-conf KEY]...
+//                        [--conf KEY=VALUE]...
+//       runs N tasks that each sleep X ms, then prints "done <N>"; with --prefer-host every task
+//       prefers host H (delay scheduling: they wait ember.locality.wait for a core there, then
+//       run anywhere). Prints "started" once its SparkContext runs. --print-conf prints
 //       "conf KEY=VALUE" (or "conf KEY unset") from the SparkContext's configuration, which
 //       starts from the --conf entries ember::run took out of argv.
 //       With ember.ui.showConsoleProgress=true, or stderr a terminal, shows the console
@@ -169,6 +172,8 @@ int main(int argc, char** argv) {
         sleep->add_option("--tasks", tasks);
         sleep->add_option("--ms", ms);
         sleep->add_option("--print-conf", print_conf, "print this key of the SparkContext's configuration");
+        std::string prefer_host;
+        sleep->add_option("--prefer-host", prefer_host, "every task prefers this host (makeRDD with locations)");
         int mib = 200;
         auto* bcast = cli.add_subcommand("broadcast", "broadcast a large value and check it in tasks");
         bcast->add_option("--master", master);
@@ -229,7 +234,9 @@ int main(int argc, char** argv) {
         fmt::print("started\n");
         std::fflush(stdout);
         std::vector<int> xs(static_cast<std::size_t>(tasks), ms);
-        auto n = sc.parallelize(xs, tasks)
+        std::vector<std::pair<int, std::vector<std::string>>> placed;
+        for (int x : xs) placed.emplace_back(x, std::vector<std::string>{prefer_host});
+        auto n = (prefer_host.empty() ? sc.parallelize(xs, tasks) : sc.make_rdd(std::move(placed)))
                      .map([](int delay) {
                          std::this_thread::sleep_for(std::chrono::milliseconds(delay));
                          return delay;
