@@ -7,6 +7,7 @@
 #include "scheduler/ember.hpp"
 #include "scheduler/timer.hpp"
 #include "scheduler/util/clock.hpp"
+#include "test/support/placement.hpp"
 #include "test/support/temp_dir.hpp"
 #include "test/support/wait_until.hpp"
 
@@ -32,6 +33,9 @@ using scheduler::TaskLocality;
 using scheduler::util::ManualClock;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using test::SlowTriple;
+using test::sorted;
+using test::tripled;
 
 namespace {
 
@@ -75,42 +79,14 @@ struct Events : scheduler::SparkListener {
     }
 };
 
-/// Spins `ms` of real time per record (checking for kills), then returns x * 3.
-struct SlowTriple {
-    int ms = 0;
-    int operator()(int x) const {
-        auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-        while (std::chrono::steady_clock::now() < until) {
-            scheduler::TaskContext::get()->kill_if_interrupted();
-            std::this_thread::sleep_for(2ms);
-        }
-        return x * 3;
-    }
-    EMBER_SERDE(ms)
-};
-
-/// Elements 0..n-1, each preferring executor `executor`.
+/// Elements 0..n-1, each preferring executor `executor` (where it registered, as listeners heard).
 Rdd<int> preferring(SparkContext& sc, Events& ev, int n, const std::string& executor) {
     std::string host;
     {
         std::lock_guard lk(ev.mu);
         host = ev.executor_hosts.at(executor);
     }
-    std::vector<std::pair<int, std::vector<std::string>>> data;
-    for (int i = 0; i < n; ++i) data.push_back({i, {"executor_" + host + "_" + executor}});
-    return sc.make_rdd(std::move(data));
-}
-
-std::vector<int> tripled(int n) {
-    std::vector<int> v(static_cast<std::size_t>(n));
-    std::iota(v.begin(), v.end(), 0);
-    for (auto& x : v) x *= 3;
-    return v;
-}
-
-std::vector<int> sorted(std::vector<int> v) {
-    std::sort(v.begin(), v.end());
-    return v;
+    return test::preferring(sc, host, executor, n);
 }
 
 }  // namespace

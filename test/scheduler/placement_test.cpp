@@ -5,6 +5,7 @@
 // attempt killed, FIFO and FAIR pools, application start and end events. Results are compared
 // with single-process computations.
 #include "scheduler/ember.hpp"
+#include "test/support/placement.hpp"
 #include "test/support/temp_dir.hpp"
 #include "test/support/wait_until.hpp"
 
@@ -28,6 +29,9 @@ using scheduler::SparkListener;
 using scheduler::TaskLocality;
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using test::SlowTriple;
+using test::sorted;
+using test::tripled;
 
 namespace {
 
@@ -119,20 +123,6 @@ struct Events : SparkListener {
     }
 };
 
-/// Sleeps `ms` per record, then returns x * 3.
-struct SlowTriple {
-    int ms = 0;
-    int operator()(int x) const {
-        auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-        while (std::chrono::steady_clock::now() < until) {
-            scheduler::TaskContext::get()->kill_if_interrupted();
-            std::this_thread::sleep_for(2ms);
-        }
-        return x * 3;
-    }
-    EMBER_SERDE(ms)
-};
-
 /// The first attempt of partition `straggler` hangs (until killed); every other task takes `ms`.
 struct Straggler {
     int straggler = 0;
@@ -169,28 +159,14 @@ Conf base_conf(const std::string& local_dir) {
     return conf;
 }
 
-std::vector<int> sorted(std::vector<int> v) {
-    std::sort(v.begin(), v.end());
-    return v;
-}
-
-/// Elements 0..n-1, each preferring executor `executor` (makeRDD with locations).
+/// Elements 0..n-1, each preferring executor `executor` (where it registered, as listeners heard).
 Rdd<int> preferring(SparkContext& sc, Events& ev, int n, const std::string& executor) {
     std::string host;
     {
         std::lock_guard lk(ev.mu);
         host = ev.executor_hosts.at(executor);
     }
-    std::vector<std::pair<int, std::vector<std::string>>> data;
-    for (int i = 0; i < n; ++i) data.push_back({i, {"executor_" + host + "_" + executor}});
-    return sc.make_rdd(std::move(data));
-}
-
-std::vector<int> tripled(int n) {
-    std::vector<int> v(static_cast<std::size_t>(n));
-    std::iota(v.begin(), v.end(), 0);
-    for (auto& x : v) x *= 3;
-    return v;
+    return test::preferring(sc, host, executor, n);
 }
 
 }  // namespace
