@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <future>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -52,9 +53,18 @@ struct Events : scheduler::SparkListener {
     std::vector<std::chrono::steady_clock::time_point> removed_at;
     std::atomic<int> started{0};
     void on_task_start(const scheduler::SparkListenerTaskStart&) override { ++started; }
+    std::map<int, std::set<std::string>> succeeded_on;  // stage id -> executors of its successful tasks
     void on_task_end(const scheduler::SparkListenerTaskEnd& e) override {
         std::lock_guard lk(mu);
-        if (e.reason != "Success") task_failures.push_back(e.reason);
+        if (e.reason != "Success") {
+            task_failures.push_back(e.reason);
+        } else {
+            succeeded_on[e.stage_id].insert(e.task_info.executor_id);
+        }
+    }
+    std::set<std::string> executors_of_stage(int stage_id) {
+        std::lock_guard lk(mu);
+        return succeeded_on[stage_id];
     }
     std::vector<std::string> failures() {
         std::lock_guard lk(mu);
@@ -144,11 +154,19 @@ TEST_CASE("A block server that stops answering for a while is retried: no fetch 
             auto ev = std::make_shared<Events>();
             sc.add_spark_listener(ev);
             auto summed = sc.parallelize(numbers(4000), 4).map(KeyMod{7}).reduce_by_key(Add{}, 4);
-            REQUIRE(summed.count() == 7);  // the map outputs now exist on both executors
-            int pid = sc.executor_pid("0");
+            REQUIRE(summed.count() == 7);
+            // The executor to stop holds map output (stage 0 is the map stage; both executors may
+            // have run its tasks, or only one), so the other one's reduce tasks fetch from it.
+            auto holders = ember::test::wait_until([&] { return !ev->executors_of_stage(0).empty(); })
+                               ? ev->executors_of_stage(0)
+                               : std::set<std::string>{};
+            REQUIRE(!holders.empty());
+            std::string stopped = *holders.begin();
+            int pid = sc.executor_pid(stopped);
             REQUIRE(pid > 0);
-            // Executor 0 stops answering for 3.5 s: executor 1's fetches from it time out (1 s)
-            // and are retried every second until it answers again.
+            INFO("map output on executors " << holders.size() << ", executor " << stopped << " stopped");
+            // That executor stops answering for 3.5 s: the other one's fetches from it time out
+            // (1 s) and are retried every second until it answers again.
             REQUIRE(::kill(pid, SIGSTOP) == 0);
             std::thread resume([pid] {
                 std::this_thread::sleep_for(3500ms);
