@@ -36,15 +36,15 @@ EnvCore::EnvCore(RpcEnvConfig config, int io_threads)
                                   "ember.network.timeout"})
               .value_or("ember.network.timeout"),
           "120s", "s")),
-      io_(std::make_unique<MessageLoop>(
-          config_.name.empty() ? "rpc-io" : config_.name + "-io",
-          io_threads,
-          config_.conf.get_time_us("ember.rpc.io.spinTime", default_spin_time()))),
       idle_timeout_(config_.conf.get_time_ms(
           config_.conf.first_set({"ember.rpc.io.connectionTimeout", "ember.network.timeout"})
               .value_or("ember.network.timeout"),
           "120s", "s")),
-      network_timeout_(config_.conf.get_time_ms("ember.network.timeout", "120s", "s")) {
+      network_timeout_(config_.conf.get_time_ms("ember.network.timeout", "120s", "s")),
+      io_(std::make_unique<MessageLoop>(
+          config_.name.empty() ? "rpc-io" : config_.name + "-io",
+          io_threads,
+          config_.conf.get_time_us("ember.rpc.io.spinTime", default_spin_time()))) {
     transport_options_.max_frame_bytes =
         static_cast<std::size_t>(config_.conf.get_size_bytes("ember.rpc.message.maxSize", "128", "m"));
     transport_options_.max_body_bytes =

@@ -34,7 +34,7 @@ class CallContextImpl;
 /// by default, or a simulated one, which drives the env's loop itself (it has no I/O threads).
 ///
 /// Threading: thread-safe. ConnectionHandler callbacks run on connection strands.
-class EnvCore : public std::enable_shared_from_this<EnvCore>, public transport::ConnectionHandler {
+class EnvCore final : public std::enable_shared_from_this<EnvCore>, public transport::ConnectionHandler {
 public:
     /// `make_network` empty: TCP through Asio, on ember.rpc.io.threads I/O threads.
     static RpcResult<std::shared_ptr<EnvCore>> create(RpcEnvConfig config, NetworkFactory make_network = {});
