@@ -43,8 +43,7 @@ struct Registry {
     std::mutex mu;
     std::map<ShutdownHookManager::Handle, Hook> hooks;  // guarded by mu
     ShutdownHookManager::Handle next = 1;               // guarded by mu
-    bool installed = false;                             // guarded by mu
-    std::thread::id hook_thread;                        // set once by install(), under mu
+    std::thread::id hook_thread;                        // set once by install(), under mu; none before
 };
 
 Registry& registry() {
@@ -155,7 +154,6 @@ void install(Registry& r) {
         ::sigaction(sig, &sa, nullptr);
     }
     std::atexit([] { ShutdownHookManager::await_shutdown_if_started(); });
-    r.installed = true;
 }
 
 }  // namespace
@@ -163,7 +161,7 @@ void install(Registry& r) {
 ShutdownHookManager::Handle ShutdownHookManager::add(int priority, std::function<void()> hook) {
     auto& r = registry();
     std::lock_guard lk(r.mu);
-    if (!r.installed) install(r);
+    if (r.hook_thread == std::thread::id{}) install(r);
     Handle h = r.next++;
     r.hooks.emplace(h, Hook{priority, h, std::move(hook)});
     return h;

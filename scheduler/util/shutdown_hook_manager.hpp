@@ -20,7 +20,7 @@ namespace ember::scheduler::util {
 /// a pipe; a watcher thread then logs "RECEIVED SIGNAL TERM" (Spark's SignalUtils) on the
 /// "scheduler" logger, runs every hook (higher priority first; equal priorities newest first, as
 /// Spark), each on its own with exceptions logged, and leaves with _exit(128 + signal). Hooks that
-/// have not finished after kTimeout are abandoned and the process leaves anyway. A second SIGINT
+/// have not finished after kTimeoutSeconds are abandoned and the process leaves anyway. A second SIGINT
 /// while the hooks run (a user pressing Ctrl-C again) leaves at once.
 ///
 /// Only a signal runs the hooks: a normal return from main does not (SparkContext's destructor
