@@ -18,12 +18,12 @@
 #include "shuffle/shuffle_block_fetcher_iterator.hpp"
 #include "shuffle/shuffle_block_stream.hpp"
 
+#include <boost/unordered/unordered_flat_map.hpp>
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <climits>
 #include <functional>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -105,7 +105,7 @@ struct CombineValuesByKey {
     Agg agg;
 
     std::vector<std::pair<K, C>> operator()(std::vector<std::pair<K, V>>&& part) const {
-        std::unordered_map<K, C, shuffle::StableHash> combined;
+        boost::unordered_flat_map<K, C, shuffle::StableHash, std::equal_to<>> combined;
         for (auto& kv : part) {
             auto it = combined.find(kv.first);
             if (it == combined.end()) {
@@ -116,10 +116,7 @@ struct CombineValuesByKey {
         }
         std::vector<std::pair<K, C>> out;
         out.reserve(combined.size());
-        while (!combined.empty()) {
-            auto node = combined.extract(combined.begin());
-            out.emplace_back(std::move(node.key()), std::move(node.mapped()));
-        }
+        for (auto& [k, c] : combined) out.emplace_back(std::move(k), std::move(c));
         return out;
     }
 };
@@ -262,17 +259,28 @@ public:
             });
             dump();
         } else if constexpr (Agg::kMapSideCombine) {
-            std::unordered_map<K, C, shuffle::StableHash> combined;
-            std::size_t approx = 0;
+            // Other keys: an open-addressing table (no allocation per distinct key).
+            boost::unordered_flat_map<K, C, shuffle::StableHash, std::equal_to<>> combined;
+            std::size_t approx = 0;  // the keys' and combiners' bytes, as estimated when inserted
+            auto in_memory = [&] {
+                return approx + combined.bucket_count() * (sizeof(std::pair<K, C>) + 1) + out.buffered_bytes();
+            };
             auto dump = [&] {
-                // Entries leave the map as they are written, so its memory shrinks while the
-                // (compressed) output grows: the two together stay within the budget.
-                while (!combined.empty()) {
-                    auto node = combined.extract(combined.begin());
-                    auto& enc = out.partition(partitioner_.partition(node.key()));
-                    enc.write(node.key());
-                    enc.write(node.mapped());
-                    ++records;
+                tc.metrics().observe_execution_memory(in_memory() + tc.fetch_memory_bytes());
+                std::size_t n = 0;
+                for (auto& [k, c] : combined) {
+                    auto& enc = out.partition(partitioner_.partition(k));
+                    enc.write(k);
+                    enc.write(c);
+                    // The table is cleared only at the end: keep table and output within the budget.
+                    if ((++n & 1023) == 0 && in_memory() > budget) out.spill(metrics);
+                }
+                records += n;
+                // A table that takes half the budget on its own is freed, not kept for reuse.
+                if (combined.bucket_count() * (sizeof(std::pair<K, C>) + 1) > budget / 2) {
+                    combined = decltype(combined){};
+                } else {
+                    combined.clear();
                 }
                 approx = 0;
             };
@@ -282,15 +290,13 @@ public:
                     agg_.merge_value(it->second, std::move(kv.second));
                     return;
                 }
-                approx += estimate_size(kv.first) + estimate_size(kv.second) + 48;
+                approx += estimate_size(kv.first) + estimate_size(kv.second);
                 combined.emplace(std::move(kv.first), agg_.create(std::move(kv.second)));
-                if (approx > budget) {
-                    tc.metrics().observe_execution_memory(approx + out.buffered_bytes() + tc.fetch_memory_bytes());
+                if (in_memory() > budget) {
                     dump();
                     out.spill(metrics);
                 }
             });
-            tc.metrics().observe_execution_memory(approx + out.buffered_bytes() + tc.fetch_memory_bytes());
             dump();
         } else {
             parent_->iterator(p, tc, [&](std::pair<K, V>&& kv) {
