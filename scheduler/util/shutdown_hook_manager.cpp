@@ -153,6 +153,10 @@ void install(Registry& r) {
         sa.sa_flags = SA_RESTART;
         ::sigaction(sig, &sa, nullptr);
     }
+    // Exit handlers and static destructors run in the reverse order of their registration: the
+    // logger that run_hooks uses is made now, so that a main returning while the hooks run
+    // blocks in this handler before it can destroy the logger under them.
+    (void)log::get("scheduler");
     std::atexit([] { ShutdownHookManager::await_shutdown_if_started(); });
 }
 

@@ -139,6 +139,7 @@ TEST_CASE("main returning while the hooks run waits for them (no static destruct
             std::exit(0);  // as a main that returns: the atexit handler waits for the hooks
         },
         SIGTERM);
+    INFO("killed by signal " << out.signal);  // 0: it exited
     CHECK(out.exit_code == 143);
     CHECK(out.written == "se");
 }
