@@ -214,6 +214,7 @@ public:
         auto& svc = tc.services();
         auto& metrics = tc.metrics().shuffle_write;
         const std::size_t budget = std::max<std::uint64_t>(svc.task_memory_bytes, 1 << 20);
+        const std::size_t table_budget = budget / 4 * 3;  // a map-side combine's table (see below)
         auto options = shuffle_write_options(tc.conf());
         options.chunk_bytes = shuffle::map_output_chunk_bytes(budget, num_reduce_partitions());
         shuffle::MapOutputWriter out(svc.shuffle_resolver, svc.block_manager.disk_block_manager(), shuffle_id(),
@@ -223,6 +224,10 @@ public:
                       std::is_same_v<Part, shuffle::HashPartitioner>) {
             // String keys: an arena-backed open-addressing table; one XXH3 per record serves the
             // lookup and the partition, and keys are encoded from the arena (as Serde<std::string>).
+            // Both combining paths keep the table within table_budget, three quarters of the
+            // budget: it cannot shrink while it is written out, and the output needs the rest
+            // before it is spilled, or a full table would go out in a spill file per thousand
+            // records.
             StringCombineMap<C> combined;
             std::size_t inserted = 0;
             std::size_t heap = 0;  // combiners' own heap bytes, when created
@@ -234,7 +239,6 @@ public:
                     auto& enc = out.partition(partitioner_.partition_of_hash(h));
                     enc.put_bytes(k);
                     enc.write(c);
-                    // The table is freed only at the end: keep table and output within the budget.
                     if ((++n & 1023) == 0 && combined.memory_bytes() + heap + out.buffered_bytes() > budget) {
                         out.spill(metrics);
                     }
@@ -252,7 +256,7 @@ public:
                 C created = agg_.create(std::move(kv.second));
                 heap += estimate_size(created) - std::min(estimate_size(created), sizeof(C));
                 combined.insert(kv.first, h, std::move(created));
-                if ((++inserted & 255) == 0 && combined.memory_bytes() + heap + out.buffered_bytes() > budget) {
+                if ((++inserted & 255) == 0 && combined.memory_bytes() + heap > table_budget) {
                     dump();
                     out.spill(metrics);
                 }
@@ -262,26 +266,18 @@ public:
             // Other keys: an open-addressing table (no allocation per distinct key).
             boost::unordered_flat_map<K, C, shuffle::StableHash, std::equal_to<>> combined;
             std::size_t approx = 0;  // the keys' and combiners' bytes, as estimated when inserted
-            auto in_memory = [&] {
-                return approx + combined.bucket_count() * (sizeof(std::pair<K, C>) + 1) + out.buffered_bytes();
-            };
+            auto table_bytes = [&] { return approx + combined.bucket_count() * (sizeof(std::pair<K, C>) + 1); };
             auto dump = [&] {
-                tc.metrics().observe_execution_memory(in_memory() + tc.fetch_memory_bytes());
+                tc.metrics().observe_execution_memory(table_bytes() + out.buffered_bytes() + tc.fetch_memory_bytes());
                 std::size_t n = 0;
                 for (auto& [k, c] : combined) {
                     auto& enc = out.partition(partitioner_.partition(k));
                     enc.write(k);
                     enc.write(c);
-                    // The table is cleared only at the end: keep table and output within the budget.
-                    if ((++n & 1023) == 0 && in_memory() > budget) out.spill(metrics);
+                    if ((++n & 1023) == 0 && table_bytes() + out.buffered_bytes() > budget) out.spill(metrics);
                 }
                 records += n;
-                // A table that takes half the budget on its own is freed, not kept for reuse.
-                if (combined.bucket_count() * (sizeof(std::pair<K, C>) + 1) > budget / 2) {
-                    combined = decltype(combined){};
-                } else {
-                    combined.clear();
-                }
+                combined = decltype(combined){};  // freed: a kept table would count against the next one
                 approx = 0;
             };
             parent_->iterator(p, tc, [&](std::pair<K, V>&& kv) {
@@ -292,7 +288,7 @@ public:
                 }
                 approx += estimate_size(kv.first) + estimate_size(kv.second);
                 combined.emplace(std::move(kv.first), agg_.create(std::move(kv.second)));
-                if (in_memory() > budget) {
+                if (table_bytes() > table_budget) {
                     dump();
                     out.spill(metrics);
                 }
