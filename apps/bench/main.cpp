@@ -5,10 +5,12 @@
 // (ember.rpc.io.spinTime; apps/bench/raw_tcp.hpp): a line for each ("NAME-raw-blocking",
 // "NAME-raw-spinning"), and the figure's baseline is the better of the two ("baseline_is").
 //
-//   ember-bench wordcount [--master M] [--partitions P] INPUT...
-//       word count on local-cluster[2,1,1024] vs a plain single-threaded C++ count.
-//   ember-bench wordcount-corpus [--corpus linux|boost] [--subset DIR] [--repeats R] [--master M] [INPUT...]
-//       word count of the Linux 6.1 tree (unpacked once) vs hand-written 1- and 2-thread C++ programs.
+//   ember-bench wordcount [--master M] [--partitions P] [--repeats R] INPUT...
+//       word count of the files on local-cluster[2,1,1024] vs hand-written 1- and 2-thread C++ programs.
+//   ember-bench wordcount-corpus [--corpus linux|boost] [--subset DIR] [--every N] [--repeats R] [--master M] [INPUT...]
+//       the same over the Linux 6.1 tree (unpacked once), or every N-th file of it.
+//   ember-bench wordcount-scaling [--every 16,4,1] [--executors 1,2,4] [--repeats R]
+//       wordcount-corpus at several sizes, then on 1, 2, 4 executors.
 //   ember-bench rpc-latency [--cpu N] [--rounds R] [--conf K=V]...
 //       ask round trip p50/p99 (64-byte payload, one outstanding) vs raw TCP ping-pong.
 //   ember-bench rpc-throughput [--cpu N] [--messages M] [--conf K=V]...
@@ -30,87 +32,14 @@
 #include "apps/bench/shuffle_bench.hpp"
 #include "apps/bench/task_bench.hpp"
 #include "apps/bench/wordcount_bench.hpp"
-#include "apps/wordcount/word_count_job.hpp"
 #include "scheduler/ember.hpp"
-#include "scheduler/rdd/text_file_rdd.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
-#include <chrono>
-#include <cstdio>
-#include <fstream>
-#include <unordered_map>
-
-namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-
-struct StringHash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-};
-
-/// The baseline: one thread reads every file and counts words in a hash map.
-wordcount::WordStats count_single_threaded(const std::vector<std::pair<std::string, std::uint64_t>>& files,
-                                           std::uint64_t top) {
-    std::unordered_map<std::string, std::uint64_t, StringHash, std::equal_to<>> counts;
-    std::string buf;
-    for (const auto& [path, size] : files) {
-        std::ifstream in(path, std::ios::binary);
-        buf.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-        for (std::string_view w : wordcount::Words(buf)) {
-            auto it = counts.find(w);
-            if (it == counts.end()) {
-                counts.emplace(std::string(w), 1);
-            } else {
-                ++it->second;
-            }
-        }
-    }
-    wordcount::WordStats s;
-    wordcount::AddToStats add{top};
-    for (auto& [w, n] : counts) s = add(std::move(s), wordcount::WordCount(w, n));
-    std::sort(s.top.begin(), s.top.end(), wordcount::more_frequent);
-    return s;
-}
-
-int bench_wordcount(const std::string& master, int partitions, const std::vector<std::string>& inputs) {
-    auto files = ember::scheduler::TextFileRdd::list_files(inputs);
-    std::uint64_t bytes = 0;
-    {
-        // Warm the page cache so both sides read from memory.
-        std::string buf;
-        for (const auto& [path, size] : files) {
-            std::ifstream in(path, std::ios::binary);
-            buf.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-            bytes += size;
-        }
-    }
-    auto t0 = Clock::now();
-    auto expected = count_single_threaded(files, 20);
-    double baseline = seconds_since(t0);
-
-    ember::SparkContext sc(master, "ember-bench-wordcount");
-    int parts = partitions > 0 ? partitions : 4 * sc.default_parallelism();
-    auto t1 = Clock::now();
-    auto stats = wordcount::word_stats(wordcount::count_words(sc.text_file(inputs, parts), parts), 20);
-    double ember_s = seconds_since(t1);
-    if (stats.total != expected.total || stats.distinct != expected.distinct || stats.top != expected.top) {
-        fmt::print(stderr, "ember-bench wordcount: ember and the baseline disagree (total {} vs {}, distinct {} vs {})\n",
-                   stats.total, expected.total, stats.distinct, expected.distinct);
-        return 1;
-    }
-    fmt::print(stderr, "wordcount: {} files, {:.1f} MiB, {} words, {} distinct; master {}, {} partitions\n", files.size(),
-               static_cast<double>(bytes) / (1 << 20), stats.total, stats.distinct, master, parts);
-    bench::print_figure("wordcount", ember_s, baseline, "s");
-    return 0;
-}
-
-}  // namespace
+#include <string>
+#include <string_view>
+#include <vector>
 
 int main(int argc, char** argv) {
     return ember::run(argc, argv, [](int argc, char** argv) {
@@ -120,13 +49,14 @@ int main(int argc, char** argv) {
         if (argc >= 2 && std::string_view(argv[1]) == "__rpc-server") return bench::run_rpc_server(ember::submitted_conf());
         CLI::App cli{"ember benchmarks: each prints JSON lines with a baseline measured in the same run."};
         cli.require_subcommand(1);
-        std::string master = "local-cluster[2,1,1024]";
-        int partitions = 0;
-        std::vector<std::string> inputs;
-        auto* wc = cli.add_subcommand("wordcount", "word count vs a single-threaded C++ count of the same input");
-        wc->add_option("--master", master)->capture_default_str();
-        wc->add_option("--partitions", partitions)->check(CLI::PositiveNumber);
-        wc->add_option("INPUT", inputs)->required();
+        bench::WordCountBenchOptions wco;
+        wco.name = "wordcount";
+        auto* wc = cli.add_subcommand("wordcount", "word count of the given files vs hand-written 1- and 2-thread "
+                                                   "C++ programs, alternating, medians");
+        wc->add_option("--master", wco.master)->capture_default_str();
+        wc->add_option("--partitions", wco.partitions)->check(CLI::PositiveNumber);
+        wc->add_option("--repeats", wco.repeats)->capture_default_str()->check(CLI::PositiveNumber);
+        wc->add_option("INPUT", wco.inputs)->required();
 
         bench::WordCountBenchOptions wcc;
         auto* wcorp = cli.add_subcommand("wordcount-corpus", "word count of a source tree vs hand-written 1- and "
@@ -142,7 +72,28 @@ int main(int argc, char** argv) {
         wcorp->add_option("--sides", wcc.sides, "which of ember, 1thread, 2threads run (for profiling)")
             ->delimiter(',')
             ->capture_default_str();
+        wcorp->add_option("--every", wcc.every, "count every N-th file of the corpus only (16: 1/16 of it)")
+            ->check(CLI::PositiveNumber);
         wcorp->add_option("INPUT", wcc.inputs, "files or directories instead of a corpus");
+
+        bench::WordCountBenchOptions wcs;
+        wcs.repeats = 1;
+        std::vector<int> scaling_every{16, 4, 1};
+        std::vector<int> scaling_executors{1, 2, 4};
+        auto* wscale = cli.add_subcommand("wordcount-scaling", "how word count's cost grows with input size and "
+                                                               "with executors, against the same baselines");
+        wscale->add_option("--master", wcs.master, "the master of the size series")->capture_default_str();
+        wscale->add_option("--corpus", wcs.corpus, "linux or boost")->capture_default_str();
+        wscale->add_option("--cache-dir", wcs.cache_dir, "where the Linux tree is unpacked");
+        wscale->add_option("--repeats", wcs.repeats)->capture_default_str()->check(CLI::PositiveNumber);
+        wscale->add_option("--every", scaling_every, "the sizes: every N-th file of the corpus")
+            ->delimiter(',')
+            ->capture_default_str()
+            ->check(CLI::PositiveNumber);
+        wscale->add_option("--executors", scaling_executors, "one-core executors of the executor series (middle size)")
+            ->delimiter(',')
+            ->capture_default_str()
+            ->check(CLI::PositiveNumber);
 
         bench::RpcBenchOptions rpc;
         auto* lat = cli.add_subcommand("rpc-latency", "ask round trip vs raw TCP ping-pong, between two processes");
@@ -216,8 +167,9 @@ int main(int argc, char** argv) {
             pr.conf = ember::submitted_conf();
             return bench::bench_pagerank(pr);
         }
-        if (wc->parsed()) return bench_wordcount(master, partitions, inputs);
+        if (wc->parsed()) return bench::bench_wordcount_corpus(wco);
         if (wcorp->parsed()) return bench::bench_wordcount_corpus(wcc);
+        if (wscale->parsed()) return bench::bench_wordcount_scaling(wcs, scaling_every, scaling_executors);
         if (lat->parsed()) return bench::bench_rpc_latency(rpc);
         if (thr->parsed()) return bench::bench_rpc_throughput(rpc);
         if (sec->parsed()) {

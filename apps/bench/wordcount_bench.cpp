@@ -254,6 +254,15 @@ double median(std::vector<double> v) {
 int bench_wordcount_corpus(const WordCountBenchOptions& o) {
     auto inputs = corpus_paths(o);
     auto files = ember::scheduler::TextFileRdd::list_files(inputs);
+    if (o.every > 1) {
+        // Every N-th file by path: a sample of the whole tree, not of one corner of it.
+        std::sort(files.begin(), files.end());
+        Files sample;
+        for (std::size_t i = 0; i < files.size(); i += static_cast<std::size_t>(o.every)) sample.push_back(files[i]);
+        files = std::move(sample);
+        inputs.clear();
+        for (const auto& f : files) inputs.push_back(f.first);
+    }
     std::uint64_t bytes = 0;
     {
         std::string buf;  // warms the page cache: every side reads from memory
@@ -301,9 +310,9 @@ int bench_wordcount_corpus(const WordCountBenchOptions& o) {
             (side == 0 ? ember_s : side == 1 ? one_s : two_s).push_back(secs);
             (side == 0 ? ember_cpu : side == 1 ? one_cpu : two_cpu).push_back(cpu);
             static const char* kNames[] = {"ember", "1thread", "2threads"};
-            fmt::print("{{\"name\": \"wordcount-corpus-run\", \"pass\": {}, \"side\": \"{}\", \"seconds\": {:.4g}, "
+            fmt::print("{{\"name\": \"{}-run\", \"pass\": {}, \"side\": \"{}\", \"seconds\": {:.4g}, "
                        "\"cpu_seconds\": {:.4g}, \"words\": {}, \"distinct\": {}}}\n",
-                       r, kNames[side], secs, cpu, s.total, s.distinct);
+                       o.name, r, kNames[side], secs, cpu, s.total, s.distinct);
             std::fflush(stdout);
             if (r == 0 && side == sides.front()) {
                 expected = s;
@@ -315,22 +324,45 @@ int bench_wordcount_corpus(const WordCountBenchOptions& o) {
             }
         }
     }
-    fmt::print(stderr, "wordcount-corpus: {} ({} files, {:.1f} MiB, {} words, {} distinct); master {}, {} partitions\n",
-               fmt::join(inputs, " "), files.size(), static_cast<double>(bytes) / (1 << 20), expected.total,
+    fmt::print(stderr, "{}: {} ({} files, {:.1f} MiB, {} words, {} distinct); master {}, {} partitions\n", o.name,
+               o.every > 1 ? fmt::format("every {}th file", o.every) : fmt::format("{}", fmt::join(inputs, " ")),
+               files.size(), static_cast<double>(bytes) / (1 << 20), expected.total,
                expected.distinct, o.master, parts);
     double e = median(ember_s), ec = median(ember_cpu);
     auto line = [&](const char* name, double base, double base_cpu) {
         fmt::print("{{\"name\": \"{}\", \"ember\": {:.4g}, \"baseline\": {:.4g}, \"ratio\": {:.4g}, \"unit\": \"s\", "
                    "\"ember_cpu\": {:.4g}, \"baseline_cpu\": {:.4g}, \"cpu_ratio\": {:.4g}, "
-                   "\"bytes\": {}, \"words\": {}, \"distinct\": {}, \"repeats\": {}, \"master\": \"{}\", "
-                   "\"exact\": {}}}\n",
+                   "\"bytes\": {}, \"files\": {}, \"every\": {}, \"words\": {}, \"distinct\": {}, \"repeats\": {}, "
+                   "\"master\": \"{}\", \"exact\": {}}}\n",
                    name, e, base, base > 0 ? e / base : 0.0, ec, base_cpu, base_cpu > 0 ? ec / base_cpu : 0.0, bytes,
-                   expected.total, expected.distinct, o.repeats, o.master, exact ? "true" : "false");
+                   files.size(), o.every, expected.total, expected.distinct, o.repeats, o.master,
+                   exact ? "true" : "false");
     };
-    if (!ember_s.empty() && !one_s.empty()) line("wordcount-corpus-1thread", median(one_s), median(one_cpu));
-    if (!ember_s.empty() && !two_s.empty()) line("wordcount-corpus-2threads", median(two_s), median(two_cpu));
+    if (!ember_s.empty() && !one_s.empty()) line((o.name + "-1thread").c_str(), median(one_s), median(one_cpu));
+    if (!ember_s.empty() && !two_s.empty()) line((o.name + "-2threads").c_str(), median(two_s), median(two_cpu));
     std::fflush(stdout);
     return exact ? 0 : 1;
+}
+
+int bench_wordcount_scaling(WordCountBenchOptions o, const std::vector<int>& every, const std::vector<int>& executors) {
+    if (every.empty()) throw std::invalid_argument("--every names no sample");
+    int status = 0;
+    o.name = "wordcount-scaling";
+    const std::string master = o.master;
+    for (int n : every) {
+        o.every = n;
+        o.master = master;
+        status |= bench_wordcount_corpus(o);
+    }
+    std::vector<int> sorted = every;
+    std::sort(sorted.begin(), sorted.end());
+    o.every = sorted[sorted.size() / 2];  // the middle size
+    for (int e : executors) {
+        o.master = fmt::format("local-cluster[{},1,1024]", e);
+        if (o.master == master && std::find(every.begin(), every.end(), o.every) != every.end()) continue;  // measured above
+        status |= bench_wordcount_corpus(o);
+    }
+    return status;
 }
 
 }  // namespace bench

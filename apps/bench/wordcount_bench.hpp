@@ -23,6 +23,8 @@ struct WordCountBenchOptions {
     std::string subset;                ///< a directory inside the corpus, e.g. "drivers/net"
     std::string cache_dir;             ///< where the Linux tree is unpacked ($XDG_CACHE_HOME/ember-bench)
     std::vector<std::string> inputs;   ///< files or directories instead of a corpus
+    int every = 1;                     ///< count every N-th file only (by path): 16 takes 1/16 of the corpus
+    std::string name = "wordcount-corpus";  ///< the printed lines' name prefix
     bool ember_only = false;           ///< skip the baselines (profiling)
     /// Which sides run (profiling one of them): ember, 1thread, 2threads.
     std::vector<std::string> sides{"ember", "1thread", "2threads"};
@@ -34,5 +36,12 @@ struct WordCountBenchOptions {
 /// "baseline_cpu", "cpu_ratio", which a loaded machine disturbs less than wall time) and one
 /// "wordcount-corpus-run" line per pass. Returns 1 if any count differed.
 int bench_wordcount_corpus(const WordCountBenchOptions& o);
+
+/// How word count's cost grows: the corpus at every N-th file for each N of `every` (e.g. 16,
+/// 4, 1: x1, x4, x16 of the smallest) on `o.master`, then the middle size on
+/// local-cluster[E,1,1024] for each E of `executors`; each as bench_wordcount_corpus, its lines
+/// named "wordcount-scaling-..." with "every" and "master" fields. Returns 1 if any count differed.
+int bench_wordcount_scaling(WordCountBenchOptions o, const std::vector<int>& every,
+                            const std::vector<int>& executors);
 
 }  // namespace bench

@@ -78,34 +78,9 @@ public:
         // Spills past the task's execution memory (Spark's CoGroupedRDD uses an
         // ExternalAppendOnlyMap too).
         ExternalAppendOnlyMap<K, Groups> groups(tc, SpillPolicy::from(tc));
-        read_side(left_, p, tc, [&](K&& k, V&& v) {
-            groups.upsert(
-                std::move(k),
-                [&] {
-                    Groups g;
-                    g.first.push_back(std::move(v));
-                    return g;
-                },
-                [&](Groups& g) { g.first.push_back(std::move(v)); });
-        });
-        read_side(right_, p, tc, [&](K&& k, W&& w) {
-            groups.upsert(
-                std::move(k),
-                [&] {
-                    Groups g;
-                    g.second.push_back(std::move(w));
-                    return g;
-                },
-                [&](Groups& g) { g.second.push_back(std::move(w)); });
-        });
-        groups.drain(
-            [](Groups& have, Groups&& more) {
-                have.first.insert(have.first.end(), std::make_move_iterator(more.first.begin()),
-                                  std::make_move_iterator(more.first.end()));
-                have.second.insert(have.second.end(), std::make_move_iterator(more.second.begin()),
-                                   std::make_move_iterator(more.second.end()));
-            },
-            out);
+        read_side(left_, p, tc, [&](K&& k, V&& v) { add_to_group<0>(groups, std::move(k), std::move(v)); });
+        read_side(right_, p, tc, [&](K&& k, W&& w) { add_to_group<1>(groups, std::move(k), std::move(w)); });
+        groups.drain(merge_groups, out);
     }
 
     /// Partition p of the inner join (JoinedRdd's path for JoinType::inner): every (k, (v, w))
@@ -138,34 +113,14 @@ public:
             return;
         }
         ExternalAppendOnlyMap<K, Groups> groups(tc, SpillPolicy::from(tc));
-        right.drain([](std::vector<W>& have, std::vector<W>&& more) {
-            have.insert(have.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
-        },
-                    [&](std::pair<K, std::vector<W>>&& kw) {
-                        groups.upsert(
-                            std::move(kw.first), [&] { return Groups({}, std::move(kw.second)); },
-                            [&](Groups& g) {
-                                g.second.insert(g.second.end(), std::make_move_iterator(kw.second.begin()),
-                                                std::make_move_iterator(kw.second.end()));
-                            });
-                    });
-        read_side(left_, p, tc, [&](K&& k, V&& v) {
+        right.drain(append<W>, [&](std::pair<K, std::vector<W>>&& kw) {
             groups.upsert(
-                std::move(k),
-                [&] {
-                    Groups g;
-                    g.first.push_back(std::move(v));
-                    return g;
-                },
-                [&](Groups& g) { g.first.push_back(std::move(v)); });
+                std::move(kw.first), [&] { return Groups({}, std::move(kw.second)); },
+                [&](Groups& g) { append(g.second, std::move(kw.second)); });
         });
+        read_side(left_, p, tc, [&](K&& k, V&& v) { add_to_group<0>(groups, std::move(k), std::move(v)); });
         groups.drain(
-            [](Groups& have, Groups&& more) {
-                have.first.insert(have.first.end(), std::make_move_iterator(more.first.begin()),
-                                  std::make_move_iterator(more.first.end()));
-                have.second.insert(have.second.end(), std::make_move_iterator(more.second.begin()),
-                                   std::make_move_iterator(more.second.end()));
-            },
+            merge_groups,
             [&](Out&& group) {
                 auto& [vs, ws] = group.second;
                 for (const auto& v : vs) {
@@ -175,6 +130,35 @@ public:
     }
 
 private:
+    /// Adds `x` to k's left (Side 0) or right (Side 1) values.
+    template <int Side, class X>
+    static void add_to_group(ExternalAppendOnlyMap<K, Groups>& groups, K&& k, X&& x) {
+        auto values = [](Groups& g) -> auto& {
+            if constexpr (Side == 0) {
+                return g.first;
+            } else {
+                return g.second;
+            }
+        };
+        groups.upsert(
+            std::move(k),
+            [&] {
+                Groups g;
+                values(g).push_back(std::move(x));
+                return g;
+            },
+            [&](Groups& g) { values(g).push_back(std::move(x)); });
+    }
+    template <class X>
+    static void append(std::vector<X>& have, std::vector<X>&& more) {
+        have.insert(have.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+    }
+    /// Appends one key's groups from a spill to the groups it already has.
+    static void merge_groups(Groups& have, Groups&& more) {
+        append(have.first, std::move(more.first));
+        append(have.second, std::move(more.second));
+    }
+
     template <class X, class Add>
     static void read_side(CoGroupSide<K, X>& side, int p, TaskContext& tc, Add&& add) {
         if (side.narrow) {

@@ -116,7 +116,9 @@ struct CombineValuesByKey {
         }
         std::vector<std::pair<K, C>> out;
         out.reserve(combined.size());
-        for (auto& [k, c] : combined) out.emplace_back(std::move(k), std::move(c));
+        // The keys are moved out as the table itself moves them when it rehashes; the table is
+        // only destroyed afterwards.
+        for (auto& kc : combined) out.emplace_back(std::move(const_cast<K&>(kc.first)), std::move(kc.second));
         return out;
     }
 };
@@ -183,6 +185,21 @@ inline shuffle::ShuffleWriteOptions shuffle_write_options(const Conf& conf) {
 /// writing. Records are buffered per reduce partition and spilled when the task's execution
 /// memory (ember.executor.memory x ember.memory.fraction / cores) is used up; the map output is
 /// one data and one index file (see IndexShuffleBlockResolver).
+/// When a map-side combine (ShuffleDependency::run_map_task) writes its table out and spills,
+/// given the task's execution memory `budget` in bytes. The table is kept within three quarters
+/// of the budget: it cannot shrink while it is written out, and the output needs the rest before
+/// it is spilled, or a full table would go out in a spill file per thousand records.
+struct CombineSpillRule {
+    std::size_t budget;
+    /// The table alone (its keys, combiners and slots) has passed three quarters of the budget:
+    /// write it out, then spill.
+    bool table_full(std::size_t table_bytes) const noexcept { return table_bytes > budget / 4 * 3; }
+    /// While the table is written out: table and buffered output together have passed the budget.
+    bool output_full(std::size_t table_bytes, std::size_t buffered_bytes) const noexcept {
+        return table_bytes + buffered_bytes > budget;
+    }
+};
+
 template <class K, class V, class Agg, class Part = shuffle::HashPartitioner>
 class ShuffleDependency final : public ShuffleDependencyBase {
 public:
@@ -214,7 +231,7 @@ public:
         auto& svc = tc.services();
         auto& metrics = tc.metrics().shuffle_write;
         const std::size_t budget = std::max<std::uint64_t>(svc.task_memory_bytes, 1 << 20);
-        const std::size_t table_budget = budget / 4 * 3;  // a map-side combine's table (see below)
+        const CombineSpillRule rule{budget};
         auto options = shuffle_write_options(tc.conf());
         options.chunk_bytes = shuffle::map_output_chunk_bytes(budget, num_reduce_partitions());
         shuffle::MapOutputWriter out(svc.shuffle_resolver, svc.block_manager.disk_block_manager(), shuffle_id(),
@@ -224,10 +241,6 @@ public:
                       std::is_same_v<Part, shuffle::HashPartitioner>) {
             // String keys: an arena-backed open-addressing table; one XXH3 per record serves the
             // lookup and the partition, and keys are encoded from the arena (as Serde<std::string>).
-            // Both combining paths keep the table within table_budget, three quarters of the
-            // budget: it cannot shrink while it is written out, and the output needs the rest
-            // before it is spilled, or a full table would go out in a spill file per thousand
-            // records.
             StringCombineMap<C> combined;
             std::size_t inserted = 0;
             std::size_t heap = 0;  // combiners' own heap bytes, when created
@@ -239,7 +252,7 @@ public:
                     auto& enc = out.partition(partitioner_.partition_of_hash(h));
                     enc.put_bytes(k);
                     enc.write(c);
-                    if ((++n & 1023) == 0 && combined.memory_bytes() + heap + out.buffered_bytes() > budget) {
+                    if ((++n & 1023) == 0 && rule.output_full(combined.memory_bytes() + heap, out.buffered_bytes())) {
                         out.spill(metrics);
                     }
                 });
@@ -256,7 +269,7 @@ public:
                 C created = agg_.create(std::move(kv.second));
                 heap += estimate_size(created) - std::min(estimate_size(created), sizeof(C));
                 combined.insert(kv.first, h, std::move(created));
-                if ((++inserted & 255) == 0 && combined.memory_bytes() + heap > table_budget) {
+                if ((++inserted & 255) == 0 && rule.table_full(combined.memory_bytes() + heap)) {
                     dump();
                     out.spill(metrics);
                 }
@@ -274,7 +287,7 @@ public:
                     auto& enc = out.partition(partitioner_.partition(k));
                     enc.write(k);
                     enc.write(c);
-                    if ((++n & 1023) == 0 && table_bytes() + out.buffered_bytes() > budget) out.spill(metrics);
+                    if ((++n & 1023) == 0 && rule.output_full(table_bytes(), out.buffered_bytes())) out.spill(metrics);
                 }
                 records += n;
                 combined = decltype(combined){};  // freed: a kept table would count against the next one
@@ -288,7 +301,7 @@ public:
                 }
                 approx += estimate_size(kv.first) + estimate_size(kv.second);
                 combined.emplace(std::move(kv.first), agg_.create(std::move(kv.second)));
-                if (table_bytes() > table_budget) {
+                if (rule.table_full(table_bytes())) {
                     dump();
                     out.spill(metrics);
                 }
