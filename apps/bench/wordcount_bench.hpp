@@ -30,11 +30,11 @@ struct WordCountBenchOptions {
     std::vector<std::string> sides{"ember", "1thread", "2threads"};
 };
 
-/// Prints lines "wordcount-corpus-1thread" and "wordcount-corpus-2threads" (seconds, medians;
+/// Prints lines "NAME-1thread" and "NAME-2threads" (NAME is `o.name`; seconds, medians;
 /// ember against each baseline, with "words", "distinct", "bytes", "repeats", "exact", and the
 /// medians of the CPU seconds each side used: "ember_cpu" (driver and executor processes),
 /// "baseline_cpu", "cpu_ratio", which a loaded machine disturbs less than wall time) and one
-/// "wordcount-corpus-run" line per pass. Returns 1 if any count differed.
+/// "NAME-run" line per pass. Returns 1 if any count differed.
 int bench_wordcount_corpus(const WordCountBenchOptions& o);
 
 /// How word count's cost grows: the corpus at every N-th file for each N of `every` (e.g. 16,

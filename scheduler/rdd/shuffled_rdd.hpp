@@ -180,11 +180,6 @@ inline shuffle::ShuffleWriteOptions shuffle_write_options(const Conf& conf) {
                                         conf.get("ember.shuffle.checksum.algorithm", "ADLER32")};
 }
 
-/// The map side of a shuffle of (K, V) records, partitioned by `Part` (a HashPartitioner, or a
-/// RangePartitioner for sort_by_key) and, with map side combine, aggregated per key before
-/// writing. Records are buffered per reduce partition and spilled when the task's execution
-/// memory (ember.executor.memory x ember.memory.fraction / cores) is used up; the map output is
-/// one data and one index file (see IndexShuffleBlockResolver).
 /// When a map-side combine (ShuffleDependency::run_map_task) writes its table out and spills,
 /// given the task's execution memory `budget` in bytes. The table is kept within three quarters
 /// of the budget: it cannot shrink while it is written out, and the output needs the rest before
@@ -200,6 +195,11 @@ struct CombineSpillRule {
     }
 };
 
+/// The map side of a shuffle of (K, V) records, partitioned by `Part` (a HashPartitioner, or a
+/// RangePartitioner for sort_by_key) and, with map side combine, aggregated per key before
+/// writing. Records are buffered per reduce partition and spilled when the task's execution
+/// memory (ember.executor.memory x ember.memory.fraction / cores) is used up; the map output is
+/// one data and one index file (see IndexShuffleBlockResolver).
 template <class K, class V, class Agg, class Part = shuffle::HashPartitioner>
 class ShuffleDependency final : public ShuffleDependencyBase {
 public:
