@@ -348,18 +348,17 @@ int bench_wordcount_scaling(WordCountBenchOptions o, const std::vector<int>& eve
     if (every.empty()) throw std::invalid_argument("--every names no sample");
     int status = 0;
     o.name = "wordcount-scaling";
-    const std::string master = o.master;
     for (int n : every) {
         o.every = n;
-        o.master = master;
         status |= bench_wordcount_corpus(o);
     }
+    const std::string size_series_master = o.master;
     std::vector<int> sorted = every;
     std::sort(sorted.begin(), sorted.end());
     o.every = sorted[sorted.size() / 2];  // the middle size
     for (int e : executors) {
         o.master = fmt::format("local-cluster[{},1,1024]", e);
-        if (o.master == master && std::find(every.begin(), every.end(), o.every) != every.end()) continue;  // measured above
+        if (o.master == size_series_master) continue;  // measured in the size series
         status |= bench_wordcount_corpus(o);
     }
     return status;
