@@ -88,14 +88,14 @@ std::optional<std::string> CoarseGrainedSchedulerBackend::wait_for_executors(
     auto until = std::chrono::steady_clock::now() + timeout;
     std::unique_lock lk(mu_);
     for (;;) {
-        if (registered_ >= n) return std::nullopt;
+        if (launched_ >= n) return std::nullopt;
         lk.unlock();
         if (auto f = failure()) return f;
         lk.lock();
         if (std::chrono::steady_clock::now() >= until) {
-            return fmt::format("only {} of {} executors registered within {} ms "
+            return fmt::format("only {} of {} executors registered ({} ready for tasks) within {} ms "
                                "(ember.scheduler.maxRegisteredResourcesWaitingTime)",
-                               registered_, n, timeout.count());
+                               registered_, n, launched_, timeout.count());
         }
         cv_.wait_for(lk, std::chrono::milliseconds(20));
     }
@@ -260,6 +260,7 @@ void CoarseGrainedSchedulerBackend::remove_executor(std::string executor_id, std
     auto it = executors_.find(executor_id);
     if (it == executors_.end()) return;
     int cores = it->second.total_cores;
+    bool launched = it->second.launched;
     if (it->second.stop_acknowledged) reason = std::string(kStoppedByDriver);
     if (it->second.killed_by_driver) reason = std::string(kKilledByDriver);
     executors_.erase(it);
@@ -269,6 +270,7 @@ void CoarseGrainedSchedulerBackend::remove_executor(std::string executor_id, std
         std::lock_guard lk(mu_);
         executor_refs_.erase(executor_id);
         --registered_;
+        if (launched) --launched_;
         total_cores_ -= cores;
         stopping = stopped_;
     }

@@ -80,8 +80,11 @@ public:
     bool post(std::function<void()> fn);
     const rpc::RpcEndpointRef& driver_ref() const noexcept { return driver_ref_; }
 
-    /// Waits until `n` executors registered. Returns an error message if `failure()` reports one
-    /// first, or after `timeout` (ember.scheduler.maxRegisteredResourcesWaitingTime).
+    /// Waits until `n` executors registered and reported LaunchedExecutor (ready for tasks: the
+    /// first job then spreads over all of them, where Spark's isReady counts registrations only
+    /// and a slow executor could miss a short first stage). Returns an error message if
+    /// `failure()` reports one first, or after `timeout`
+    /// (ember.scheduler.maxRegisteredResourcesWaitingTime).
     std::optional<std::string> wait_for_executors(int n, std::chrono::milliseconds timeout,
                                                   const std::function<std::optional<std::string>()>& failure);
     int registered_executors() const;
@@ -142,6 +145,7 @@ private:
     mutable std::mutex mu_;
     std::condition_variable cv_;
     int registered_ = 0;   // guarded by mu_
+    int launched_ = 0;     // registered and sent LaunchedExecutor; guarded by mu_
     std::map<std::string, std::string> refusals_;  // guarded by mu_
     /// Each registered executor's ref, bound to its registration connection (copies of
     /// ExecutorData::ref for other loops); guarded by mu_.
