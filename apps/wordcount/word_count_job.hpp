@@ -20,9 +20,11 @@ namespace wordcount {
 
 using WordCount = std::pair<std::string, std::uint64_t>;
 
-/// The (word, 1) records of one line, made as they are read: a forward range over Words.
-/// (`Words(line) | std::views::transform(...)` says the same, but clang 14 cannot compile that
-/// over libstdc++ 12's ranges, and the sanitizer build uses clang 14.)
+/// The (word, 1) pieces of one line, made as they are read: a forward range over Words of
+/// (std::string_view, count) pairs, which flat_map turns into WordCount records; the map-side
+/// combine of reduce_by_key borrows the views and copies only new words (RddNode::
+/// iterator_borrowed). (`Words(line) | std::views::transform(...)` says the same, but clang 14
+/// cannot compile that over libstdc++ 12's ranges, and the sanitizer build uses clang 14.)
 class WordOnes {
 public:
     explicit WordOnes(std::string_view line) : words_(line) {}
@@ -30,12 +32,12 @@ public:
     class iterator {
     public:
         using iterator_category = std::forward_iterator_tag;
-        using value_type = WordCount;
+        using value_type = std::pair<std::string_view, std::uint64_t>;
         using difference_type = std::ptrdiff_t;
-        using reference = WordCount;
+        using reference = value_type;
         iterator() = default;
         explicit iterator(Words::iterator it) : it_(it) {}
-        WordCount operator*() const { return WordCount(std::string(*it_), 1); }
+        value_type operator*() const { return value_type(*it_, 1); }
         iterator& operator++() {
             ++it_;
             return *this;

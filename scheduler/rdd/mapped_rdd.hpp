@@ -62,6 +62,22 @@ public:
         });
     }
 
+protected:
+    /// A range of (std::string_view, V) pieces goes to a borrowing reader as it is: no string
+    /// per piece (see RddNode::iterator_borrowed).
+    bool compute_borrowed(int p, TaskContext& tc, FunctionRef<void(borrowed_t<U>&&)> out) override {
+        using Piece = std::ranges::range_reference_t<std::invoke_result_t<F&, const T&>>;
+        if constexpr (!std::is_same_v<borrowed_t<U>, U> && !std::is_same_v<std::remove_cvref_t<Piece>, U> &&
+                      std::is_constructible_v<borrowed_t<U>, Piece>) {
+            parent_->iterator(p, tc, [&](T&& x) {
+                for (auto&& y : std::invoke(f_, std::as_const(x))) out(borrowed_t<U>(std::forward<decltype(y)>(y)));
+            });
+            return true;
+        } else {
+            return false;
+        }
+    }
+
 private:
     std::shared_ptr<RddNode<T>> parent_;
     F f_;

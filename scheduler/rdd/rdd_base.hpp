@@ -20,6 +20,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace ember::scheduler {
@@ -197,6 +199,22 @@ private:
     std::atomic<bool> checkpointed_{false};
 };
 
+/// A record as a reader may borrow it (RddNode::iterator_borrowed): a (std::string, V) pair as
+/// (std::string_view, V), its key valid only during the call it is passed to; other types as
+/// themselves.
+template <class T>
+struct Borrowed {
+    using type = T;
+    static T&& lend(T&& v) noexcept { return std::move(v); }
+};
+template <class V>
+struct Borrowed<std::pair<std::string, V>> {
+    using type = std::pair<std::string_view, V>;
+    static type lend(std::pair<std::string, V>&& v) { return type(v.first, std::move(v.second)); }
+};
+template <class T>
+using borrowed_t = typename Borrowed<T>::type;
+
 /// A node producing records of type T: compute() pushes partition p's records into `out`.
 /// Readers of a node call iterator(), never compute() directly (Spark's RDD.iterator vs compute).
 template <class T>
@@ -204,6 +222,20 @@ class RddNode : public RddBase {
 public:
     using value_type = T;
     virtual void compute(int partition, TaskContext& tc, FunctionRef<void(T&&)> out) = 0;
+
+    /// Partition p's records as borrowed_t<T>: for (std::string, V) records the key is a view
+    /// valid only while `out` runs, so a reader that copies what it keeps (the map-side combine
+    /// of a shuffle with string keys) needs no string per record from a node that makes its keys
+    /// as views of its input (flat_map to (std::string_view, V) pairs, see compute_borrowed).
+    /// Other nodes, and stored or checkpointed ones, go through iterator() and lend each record.
+    void iterator_borrowed(int p, TaskContext& tc, FunctionRef<void(borrowed_t<T>&&)> out) {
+        if constexpr (!std::is_same_v<borrowed_t<T>, T>) {
+            if (!storage_level().is_valid() && !is_checkpointed() && compute_borrowed(p, tc, out)) return;
+            iterator(p, tc, [&](T&& v) { out(Borrowed<T>::lend(std::move(v))); });
+        } else {
+            iterator(p, tc, out);
+        }
+    }
 
     /// Partition p's records: computed, or, for a persisted node, read from the block
     /// `rdd_<id>_<p>` (Spark's getOrElseUpdate): from this executor's BlockManager, else from
@@ -223,6 +255,10 @@ public:
 
 protected:
     using RddBase::RddBase;
+
+    /// Pushes partition p's records as borrowed_t<T> and returns true, or returns false (the
+    /// default) if this node cannot make them more cheaply than compute().
+    virtual bool compute_borrowed(int, TaskContext&, FunctionRef<void(borrowed_t<T>&&)>) { return false; }
 
 private:
     void get_or_compute(int p, TaskContext& tc, FunctionRef<void(T&&)> out, const storage::StorageLevel& level) {

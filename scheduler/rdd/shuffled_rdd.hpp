@@ -260,7 +260,8 @@ public:
                 combined.clear();
                 inserted = heap = 0;
             };
-            parent_->iterator(p, tc, [&](std::pair<K, V>&& kv) {
+            // Keys are borrowed (views, when the parent makes them so): the table copies new ones.
+            parent_->iterator_borrowed(p, tc, [&](borrowed_t<std::pair<K, V>>&& kv) {
                 std::uint64_t h = shuffle::stable_hash(kv.first);
                 if (C* c = combined.find(kv.first, h)) {
                     agg_.merge_value(*c, std::move(kv.second));
