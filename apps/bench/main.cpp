@@ -41,6 +41,21 @@
 #include <string_view>
 #include <vector>
 
+namespace {
+
+/// The options of every word count subcommand: --master and --repeats, and for those that count
+/// a corpus --corpus and --cache-dir.
+void add_wordcount_options(CLI::App* sub, bench::WordCountBenchOptions& o, bool corpus) {
+    sub->add_option("--master", o.master)->capture_default_str();
+    sub->add_option("--repeats", o.repeats)->capture_default_str()->check(CLI::PositiveNumber);
+    if (!corpus) return;
+    sub->add_option("--corpus", o.corpus, "linux (Debian's linux-source-6.1, unpacked once) or boost")
+        ->capture_default_str();
+    sub->add_option("--cache-dir", o.cache_dir, "where the Linux tree is unpacked (default ~/.cache/ember-bench)");
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
     return ember::run(argc, argv, [](int argc, char** argv) {
         // Internal: the benchmark servers started by the benchmarks themselves.
@@ -53,21 +68,16 @@ int main(int argc, char** argv) {
         wco.name = "wordcount";
         auto* wc = cli.add_subcommand("wordcount", "word count of the given files vs hand-written 1- and 2-thread "
                                                    "C++ programs, alternating, medians");
-        wc->add_option("--master", wco.master)->capture_default_str();
+        add_wordcount_options(wc, wco, false);
         wc->add_option("--partitions", wco.partitions)->check(CLI::PositiveNumber);
-        wc->add_option("--repeats", wco.repeats)->capture_default_str()->check(CLI::PositiveNumber);
         wc->add_option("INPUT", wco.inputs)->required();
 
         bench::WordCountBenchOptions wcc;
         auto* wcorp = cli.add_subcommand("wordcount-corpus", "word count of a source tree vs hand-written 1- and "
                                                              "2-thread C++ programs, alternating, medians");
-        wcorp->add_option("--master", wcc.master)->capture_default_str();
+        add_wordcount_options(wcorp, wcc, true);
         wcorp->add_option("--partitions", wcc.partitions)->check(CLI::PositiveNumber);
-        wcorp->add_option("--repeats", wcc.repeats)->capture_default_str()->check(CLI::PositiveNumber);
-        wcorp->add_option("--corpus", wcc.corpus, "linux (Debian's linux-source-6.1, unpacked once) or boost")
-            ->capture_default_str();
         wcorp->add_option("--subset", wcc.subset, "a directory inside the corpus, e.g. drivers/net");
-        wcorp->add_option("--cache-dir", wcc.cache_dir, "where the Linux tree is unpacked (default ~/.cache/ember-bench)");
         wcorp->add_flag("--ember-only", wcc.ember_only, "skip the baselines (for profiling)");
         wcorp->add_option("--sides", wcc.sides, "which of ember, 1thread, 2threads run (for profiling)")
             ->delimiter(',')
@@ -82,10 +92,7 @@ int main(int argc, char** argv) {
         std::vector<int> scaling_executors{1, 2, 4};
         auto* wscale = cli.add_subcommand("wordcount-scaling", "how word count's cost grows with input size and "
                                                                "with executors, against the same baselines");
-        wscale->add_option("--master", wcs.master, "the master of the size series")->capture_default_str();
-        wscale->add_option("--corpus", wcs.corpus, "linux or boost")->capture_default_str();
-        wscale->add_option("--cache-dir", wcs.cache_dir, "where the Linux tree is unpacked");
-        wscale->add_option("--repeats", wcs.repeats)->capture_default_str()->check(CLI::PositiveNumber);
+        add_wordcount_options(wscale, wcs, true);  // --master: that of the size series
         wscale->add_option("--every", scaling_every, "the sizes: every N-th file of the corpus")
             ->delimiter(',')
             ->capture_default_str()
