@@ -148,11 +148,13 @@ void DriverEndpoint::receive(const rpc::Message& msg) {
         if (auto it = b.executors_.find(id); it != b.executors_.end()) {
             it->second.free_cores = it->second.total_cores;
             if (!it->second.launched) {
-                std::lock_guard lk(b.mu_);
-                ++b.launched_;
+                it->second.launched = true;
+                {
+                    std::lock_guard lk(b.mu_);
+                    ++b.launched_;
+                }
+                b.cv_.notify_all();
             }
-            it->second.launched = true;
-            b.cv_.notify_all();
             b.make_offers(&id);
         }
         return;

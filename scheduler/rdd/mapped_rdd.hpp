@@ -55,12 +55,7 @@ public:
     static std::shared_ptr<RddBase> decode(LineageDecoder& ctx, Decoder& d, int id, int) {
         return std::make_shared<FlatMappedRdd>(id, ctx.parent<T>(0), ClosureCodec<F>::decode(d));
     }
-    void compute(int p, TaskContext& tc, FunctionRef<void(U&&)> out) override {
-        parent_->iterator(p, tc, [&](T&& x) {
-            // x stays alive while its pieces are converted, so f may return views into it.
-            for (auto&& y : std::invoke(f_, std::as_const(x))) out(U(std::forward<decltype(y)>(y)));
-        });
-    }
+    void compute(int p, TaskContext& tc, FunctionRef<void(U&&)> out) override { push_pieces<U>(p, tc, out); }
 
 protected:
     /// A range of (std::string_view, V) pieces goes to a borrowing reader as it is: no string
@@ -69,9 +64,7 @@ protected:
         using Piece = std::ranges::range_reference_t<std::invoke_result_t<F&, const T&>>;
         if constexpr (!std::is_same_v<borrowed_t<U>, U> && !std::is_same_v<std::remove_cvref_t<Piece>, U> &&
                       std::is_constructible_v<borrowed_t<U>, Piece>) {
-            parent_->iterator(p, tc, [&](T&& x) {
-                for (auto&& y : std::invoke(f_, std::as_const(x))) out(borrowed_t<U>(std::forward<decltype(y)>(y)));
-            });
+            push_pieces<borrowed_t<U>>(p, tc, out);
             return true;
         } else {
             return false;
@@ -79,6 +72,15 @@ protected:
     }
 
 private:
+    /// Pushes every piece of f(x), for each record x of the parent's partition p, as an R.
+    template <class R>
+    void push_pieces(int p, TaskContext& tc, FunctionRef<void(R&&)> out) {
+        parent_->iterator(p, tc, [&](T&& x) {
+            // x stays alive while its pieces are converted, so f may return views into it.
+            for (auto&& y : std::invoke(f_, std::as_const(x))) out(R(std::forward<decltype(y)>(y)));
+        });
+    }
+
     std::shared_ptr<RddNode<T>> parent_;
     F f_;
 };

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The Rdd API end to end, in local[2] and on a local cluster of executor processes: results,
 // stage structure, closures that carry values, and task failures.
+#include "apps/wordcount/words.hpp"
 #include "scheduler/ember.hpp"
 #include "test/support/process.hpp"
 #include "test/support/wait_until.hpp"
@@ -154,13 +155,7 @@ TEST_CASE("reduce_by_key and group_by_key shuffle into two stages, reused by lat
 struct WordPieces {
     std::vector<std::pair<std::string_view, int>> operator()(const std::string& line) const {
         std::vector<std::pair<std::string_view, int>> out;
-        std::string_view rest = line;
-        while (!rest.empty()) {
-            auto sp = rest.find(' ');
-            auto w = rest.substr(0, sp);
-            if (!w.empty()) out.emplace_back(w, static_cast<int>(w.size()));
-            rest = sp == std::string_view::npos ? std::string_view{} : rest.substr(sp + 1);
-        }
+        for (std::string_view w : wordcount::Words(line)) out.emplace_back(w, static_cast<int>(w.size()));
         return out;
     }
 };
