@@ -309,7 +309,7 @@ void EnvCore::deliver_local(const std::string& receiver, std::unique_ptr<Outgoin
 
 RpcResult<void> EnvCore::send_remote(const RpcEndpointRef& to, std::unique_ptr<OutgoingData> d,
                                      std::uint64_t request_id, Clock::time_point deadline) {
-    if (auto too_large = check_size(*d, "message to " + to.to_string())) return *too_large;
+    if (auto too_large = check_size(*d, &to)) return *too_large;
     // Handlers run on I/O threads and must never block: there (and anywhere in a simulation) a
     // full queue fails the send.
     auto when_full = on_io_thread() || Inbox::current() ? transport::WhenFull::fail : transport::WhenFull::wait;
@@ -477,7 +477,7 @@ void EnvCore::reply_remote(const std::weak_ptr<transport::Connection>& conn, std
     d->envelope.setRequestId(request_id);
     stamp_sender(*d);
     // A reply that could never arrive becomes a failure frame, so the asker hears at once.
-    if (auto too_large = check_size(*d, "reply")) {
+    if (auto too_large = check_size(*d, nullptr)) {
         fail_remote(conn, request_id, *too_large);
         return;
     }
@@ -489,8 +489,12 @@ void EnvCore::reply_remote(const std::weak_ptr<transport::Connection>& conn, std
     }
 }
 
-std::optional<RpcError> EnvCore::check_size(OutgoingData& d, std::string_view what) const {
+std::optional<RpcError> EnvCore::check_size(OutgoingData& d, const RpcEndpointRef* to) const {
     std::size_t bytes = d.frame_bytes();
+    if (bytes <= transport_options_.max_frame_bytes && d.body_size <= transport_options_.max_body_bytes) {
+        return std::nullopt;
+    }
+    const std::string what = to ? "message to " + to->to_string() : "reply";
     if (bytes > transport_options_.max_frame_bytes) {
         return RpcError{RpcErrc::frame_too_large,
                         fmt::format("{} ({}) of {} bytes exceeds ember.rpc.message.maxSize ({} bytes)", what,

@@ -61,11 +61,12 @@ RpcFuture<Message> RpcEndpointRef::ask_expecting(OutgoingMessage msg, RpcTimeout
     // future's continuations go to the loops they were attached on, and get() from another
     // thread does not wait for the asker's loop.
     auto id = env->ask(*this, std::move(msg), std::move(timeout),
-                       [promise, type_id, to = to_string()](RpcResult<Message> r) {
+                       // The receiver is named only in an error: formatted then, not per ask.
+                       [promise, type_id, to = type_id != 0 ? *this : RpcEndpointRef{}](RpcResult<Message> r) {
                            if (r && type_id != 0 && r->type_id() != type_id) {
                                promise.set(RpcError{RpcErrc::unexpected_message,
-                                                    "expected a " + rpc::type_name(type_id) + " reply from " + to +
-                                                        ", got " + r->type_name()});
+                                                    "expected a " + rpc::type_name(type_id) + " reply from " +
+                                                        to.to_string() + ", got " + r->type_name()});
                                return;
                            }
                            promise.set(std::move(r));
