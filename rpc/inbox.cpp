@@ -55,14 +55,21 @@ void Inbox::remove_coroutine(void* frame) noexcept {
 
 bool Inbox::post(InboxMessage m, bool may_run_inline) {
     bool dropped = false;
+    const bool inline_here = may_run_inline && t_current == nullptr && loop_.in_this_thread();
+    bool skip_queue = false;
     {
         std::lock_guard lk(mu_);
         if (stopped_) {
             dropped = true;
-        } else {
+        } else if (draining_) {
             queue_.push_back(std::move(m));
-            if (draining_) return true;
+            return true;
+        } else {
             draining_ = true;
+            // Nothing ahead of it and run right here: the message need not pass through the
+            // queue (an ask's request or reply, the common case, saves a queue entry's moves).
+            skip_queue = inline_here && queue_.empty();
+            if (!skip_queue) queue_.push_back(std::move(m));
         }
     }
     if (dropped) {
@@ -74,8 +81,8 @@ bool Inbox::post(InboxMessage m, bool may_run_inline) {
         }
         return false;
     }
-    if (may_run_inline && t_current == nullptr && loop_.in_this_thread()) {
-        drain();  // the message we queued runs right here, on the thread that read it
+    if (inline_here) {
+        drain(skip_queue ? &m : nullptr);  // the message runs right here, on the thread that read it
     } else {
         boost::asio::post(loop_.context(), [self = shared_from_this()] { self->drain(); });
     }
@@ -98,13 +105,18 @@ void Inbox::stop(std::function<void()> on_stopped) {
     if (schedule) boost::asio::post(loop_.context(), [self = shared_from_this()] { self->drain(); });
 }
 
-void Inbox::drain() {
+void Inbox::drain(InboxMessage* first) {
     // What the handlers send leaves in one writev per peer, after the batch.
     std::optional<transport::FlushScope> flushes;
     if (batch_flushes_) flushes.emplace();
     Inbox* outer = t_current;
     t_current = this;
-    for (int n = 0;; ++n) {
+    int n = 0;
+    if (first) {
+        process(*first);
+        n = 1;
+    }
+    for (;; ++n) {
         InboxMessage m;
         {
             std::lock_guard lk(mu_);

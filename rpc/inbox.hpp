@@ -56,7 +56,8 @@ using InboxMessage = std::variant<OnStart, OnStop, OneWayMessage, RpcMessage, Re
 /// OnStart is the first message and OnStop the last; messages posted after stop() are dropped
 /// with a warning (Spark's Inbox.onDrop). A post from the thread that read a frame runs the
 /// endpoint inline when nobody else is draining the inbox and the thread is not already inside
-/// a handler: the I/O thread carries the message straight into the handler, with no hop.
+/// a handler: the I/O thread carries the message straight into the handler, with no hop (and,
+/// when nothing else is queued, without passing through the queue).
 ///
 /// Threading: post() and stop() are thread-safe; drain() runs on the loop, one at a time.
 class Inbox : public std::enable_shared_from_this<Inbox> {
@@ -86,7 +87,8 @@ public:
     void remove_coroutine(void* frame) noexcept;
 
 private:
-    void drain();
+    /// Runs `first` (if given: a message that skipped the queue), then the queue, up to a batch.
+    void drain(InboxMessage* first = nullptr);
     void process(InboxMessage& m);
 
     std::string name_;

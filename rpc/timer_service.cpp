@@ -60,7 +60,7 @@ std::uint64_t TimerService::schedule_direct(Clock::time_point due, std::function
         Entry e;
         e.due = due;
         e.direct = true;
-        e.fn = std::make_shared<std::function<void()>>(std::move(fn));
+        e.direct_fn = std::move(fn);
         earliest = enqueue(id, timers_.emplace(id, std::move(e)).first->second);
     }
     if (earliest) wake();
@@ -96,7 +96,7 @@ std::size_t TimerService::fire_due(Clock::time_point now) {
     struct Due {
         std::uint64_t id;
         std::weak_ptr<Inbox> inbox;
-        std::shared_ptr<std::function<void()>> direct;  // set for schedule_direct timers
+        std::function<void()> direct;  // set for schedule_direct timers
     };
     std::vector<Due> due;
     {
@@ -107,7 +107,7 @@ std::size_t TimerService::fire_due(Clock::time_point now) {
             auto it = timers_.find(id);
             it->second.scheduled = false;
             if (it->second.direct) {
-                due.push_back(Due{id, {}, std::move(it->second.fn)});
+                due.push_back(Due{id, {}, std::move(it->second.direct_fn)});
                 timers_.erase(it);
             } else {
                 due.push_back(Due{id, it->second.inbox, nullptr});
@@ -119,7 +119,7 @@ std::size_t TimerService::fire_due(Clock::time_point now) {
     for (auto& [id, w, direct] : due) {
         if (direct) {
             try {
-                (*direct)();
+                direct();
             } catch (const std::exception& e) {
                 log::get("rpc")->error("Timer callback failed: {}", e.what());
             }

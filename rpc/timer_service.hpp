@@ -77,7 +77,8 @@ private:
         const Inbox* owner = nullptr;
         Clock::time_point due;
         Clock::duration period{0};
-        std::shared_ptr<std::function<void()>> fn;
+        std::shared_ptr<std::function<void()>> fn;  // endpoint timers: shared with a run under way
+        std::function<void()> direct_fn;            // schedule_direct timers: moved out when due
         std::multimap<Clock::time_point, std::uint64_t>::iterator deadline;
         bool scheduled = false;  // in deadlines_ (else queued to its endpoint, or running)
         bool direct = false;     // schedule_direct: run by fire_due itself
