@@ -491,20 +491,17 @@ void EnvCore::reply_remote(const std::weak_ptr<transport::Connection>& conn, std
 
 std::optional<RpcError> EnvCore::check_size(OutgoingData& d, const RpcEndpointRef* to) const {
     std::size_t bytes = d.frame_bytes();
-    if (bytes <= transport_options_.max_frame_bytes && d.body_size <= transport_options_.max_body_bytes) {
-        return std::nullopt;
-    }
-    const std::string what = to ? "message to " + to->to_string() : "reply";
+    auto what = [&] { return to ? "message to " + to->to_string() : std::string("reply"); };
     if (bytes > transport_options_.max_frame_bytes) {
         return RpcError{RpcErrc::frame_too_large,
-                        fmt::format("{} ({}) of {} bytes exceeds ember.rpc.message.maxSize ({} bytes)", what,
+                        fmt::format("{} ({}) of {} bytes exceeds ember.rpc.message.maxSize ({} bytes)", what(),
                                     type_name(d.envelope.getPayloadTypeId()), bytes,
                                     transport_options_.max_frame_bytes)};
     }
     if (d.body_size > transport_options_.max_body_bytes) {
         return RpcError{RpcErrc::frame_too_large,
                         fmt::format("{} ({}) has a body of {} bytes, more than ember.rpc.io.maxBodySize ({} bytes)",
-                                    what, type_name(d.envelope.getPayloadTypeId()), d.body_size,
+                                    what(), type_name(d.envelope.getPayloadTypeId()), d.body_size,
                                     transport_options_.max_body_bytes)};
     }
     return std::nullopt;

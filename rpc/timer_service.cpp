@@ -59,7 +59,6 @@ std::uint64_t TimerService::schedule_direct(Clock::time_point due, std::function
         id = next_id_++;
         Entry e;
         e.due = due;
-        e.direct = true;
         e.direct_fn = std::move(fn);
         earliest = enqueue(id, timers_.emplace(id, std::move(e)).first->second);
     }
@@ -106,7 +105,7 @@ std::size_t TimerService::fire_due(Clock::time_point now) {
             deadlines_.erase(deadlines_.begin());
             auto it = timers_.find(id);
             it->second.scheduled = false;
-            if (it->second.direct) {
+            if (it->second.direct_fn) {
                 due.push_back(Due{id, {}, std::move(it->second.direct_fn)});
                 timers_.erase(it);
             } else {

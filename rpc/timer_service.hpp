@@ -78,10 +78,9 @@ private:
         Clock::time_point due;
         Clock::duration period{0};
         std::shared_ptr<std::function<void()>> fn;  // endpoint timers: shared with a run under way
-        std::function<void()> direct_fn;            // schedule_direct timers: moved out when due
+        std::function<void()> direct_fn;            // set for schedule_direct timers, run by fire_due itself
         std::multimap<Clock::time_point, std::uint64_t>::iterator deadline;
         bool scheduled = false;  // in deadlines_ (else queued to its endpoint, or running)
-        bool direct = false;     // schedule_direct: run by fire_due itself
     };
 
     TimerService(std::function<Clock::time_point()> now, std::unique_ptr<Network::Timer> waker);
