@@ -8,7 +8,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <future>
+#include <span>
+#include <tuple>
 
 namespace ember::scheduler {
 
@@ -22,7 +25,8 @@ CoarseGrainedSchedulerBackend::CoarseGrainedSchedulerBackend(rpc::RpcEnv& env, T
       revive_timer_("revive-offers", scheduler.clock_ptr()),
       loss_timer_("executor-loss", scheduler.clock_ptr()),
       revive_interval_(conf.get_time_ms("ember.scheduler.revive.interval", "1s")),
-      queue_depth_(static_cast<int>(std::max<std::int64_t>(0, conf.get_int("ember.scheduler.shortTaskQueueDepth", 32)))) {}
+      queue_depth_(static_cast<int>(std::max<std::int64_t>(0, conf.get_int("ember.scheduler.shortTaskQueueDepth", 32)))),
+      max_frame_(static_cast<std::size_t>(conf.get_size_bytes("ember.rpc.message.maxSize", "128", "m"))) {}
 
 CoarseGrainedSchedulerBackend::~CoarseGrainedSchedulerBackend() {
     revive_timer_.stop();
@@ -201,46 +205,61 @@ void CoarseGrainedSchedulerBackend::make_offers(const std::string* only_executor
     if (offers.empty()) return;
     auto launches = scheduler_.resource_offers(std::move(offers), only_executor == nullptr);
     if (launches.empty()) return;
-    std::map<std::string, std::vector<TaskLaunch*>> by_executor;
-    for (auto& l : launches) by_executor[l.desc.executor_id].push_back(&l);
-    const auto max_frame = static_cast<std::size_t>(conf_.get_size_bytes("ember.rpc.message.maxSize", "128", "m"));
-    for (auto& [id, tasks] : by_executor) {
-        auto& data = executors_.at(id);
-        // One LaunchTask per stage: its binary (if this executor lacks it) and its tasks.
-        std::map<std::pair<int, int>, std::vector<TaskLaunch*>> by_stage;
-        for (auto* t : tasks) by_stage[{t->desc.stage_id, t->desc.stage_attempt}].push_back(t);
-        for (auto& [stage, stage_tasks] : by_stage) {
-            bool with_binary = !data.sent_stages.count(stage);
-            auto msg = rpc::OutgoingMessage::make<wire::LaunchTask>();
-            auto b = msg.payload<wire::LaunchTask>();
-            if (with_binary) {
-                auto s = b.initStages(1)[0];
-                s.setStageId(stage.first);
-                s.setStageAttempt(stage.second);
-                const std::string& bin = *stage_tasks.front()->binary;
-                s.setBinary(kj::arrayPtr(reinterpret_cast<const capnp::byte*>(bin.data()), bin.size()));
-            }
-            auto list = b.initTasks(static_cast<unsigned>(stage_tasks.size()));
-            for (unsigned i = 0; i < stage_tasks.size(); ++i) to_wire(list[i], stage_tasks[i]->desc);
-            std::size_t bytes = msg.frame_bytes();
-            if (bytes > max_frame) {
-                // Spark: the task set is aborted rather than sent (it could never arrive).
-                auto& first = stage_tasks.front()->desc;
-                std::vector<std::int64_t> unsent;
-                for (auto* t : stage_tasks) unsent.push_back(t->desc.task_id);
-                scheduler_.abort_task_set_of(
-                    unsent,
-                    fmt::format("Serialized task {}:{} was {} bytes, which exceeds max allowed: "
-                                "ember.rpc.message.maxSize ({} bytes). Consider increasing ember.rpc.message.maxSize "
-                                "or using smaller values in parallelize() and closures.",
-                                first.task_id, first.index, bytes, max_frame));
-                continue;
-            }
-            if (with_binary) data.sent_stages.insert(stage);
-            for (auto* t : stage_tasks) data.running_tasks[t->desc.task_id] = t->desc.name;
-            data.free_cores -= static_cast<int>(stage_tasks.size()) * scheduler_.cpus_per_task();
-            data.ref.send(std::move(msg));
+    // One LaunchTask per executor and stage: the launches sorted into runs of the same
+    // (executor, stage, attempt), without a map per round (most rounds launch one task).
+    std::vector<TaskLaunch*> order;
+    order.reserve(launches.size());
+    for (auto& l : launches) order.push_back(&l);
+    auto key = [](const TaskLaunch* l) {
+        return std::tie(l->desc.executor_id, l->desc.stage_id, l->desc.stage_attempt);
+    };
+    if (order.size() > 1) {
+        std::stable_sort(order.begin(), order.end(), [&](auto* a, auto* b) { return key(a) < key(b); });
+    }
+    ExecutorData* data_ptr = nullptr;
+    const std::string* data_id = nullptr;
+    for (std::size_t begin = 0, end = 0; begin < order.size(); begin = end) {
+        end = begin + 1;
+        while (end < order.size() && key(order[end]) == key(order[begin])) ++end;
+        std::span<TaskLaunch* const> stage_tasks(order.data() + begin, end - begin);
+        const auto& id = stage_tasks.front()->desc.executor_id;
+        if (!data_id || *data_id != id) {
+            data_ptr = &executors_.at(id);
+            data_id = &id;
         }
+        auto& data = *data_ptr;
+        const std::pair<int, int> stage{stage_tasks.front()->desc.stage_id, stage_tasks.front()->desc.stage_attempt};
+        // The stage's binary goes with its first tasks on this executor.
+        const bool with_binary = !data.sent_stages.count(stage);
+        auto msg = rpc::OutgoingMessage::make<wire::LaunchTask>();
+        auto b = msg.payload<wire::LaunchTask>();
+        if (with_binary) {
+            auto s = b.initStages(1)[0];
+            s.setStageId(stage.first);
+            s.setStageAttempt(stage.second);
+            const std::string& bin = *stage_tasks.front()->binary;
+            s.setBinary(kj::arrayPtr(reinterpret_cast<const capnp::byte*>(bin.data()), bin.size()));
+        }
+        auto list = b.initTasks(static_cast<unsigned>(stage_tasks.size()));
+        for (unsigned i = 0; i < stage_tasks.size(); ++i) to_wire(list[i], stage_tasks[i]->desc);
+        std::size_t bytes = msg.frame_bytes();
+        if (bytes > max_frame_) {
+            // Spark: the task set is aborted rather than sent (it could never arrive).
+            auto& first = stage_tasks.front()->desc;
+            std::vector<std::int64_t> unsent;
+            for (auto* t : stage_tasks) unsent.push_back(t->desc.task_id);
+            scheduler_.abort_task_set_of(
+                unsent,
+                fmt::format("Serialized task {}:{} was {} bytes, which exceeds max allowed: "
+                            "ember.rpc.message.maxSize ({} bytes). Consider increasing ember.rpc.message.maxSize "
+                            "or using smaller values in parallelize() and closures.",
+                            first.task_id, first.index, bytes, max_frame_));
+            continue;
+        }
+        if (with_binary) data.sent_stages.insert(stage);
+        for (auto* t : stage_tasks) data.running_tasks[t->desc.task_id] = t->desc.name;
+        data.free_cores -= static_cast<int>(stage_tasks.size()) * scheduler_.cpus_per_task();
+        data.ref.send(std::move(msg));
     }
 }
 

@@ -138,6 +138,7 @@ private:
     std::chrono::milliseconds exit_report_wait_{0};
     std::chrono::milliseconds revive_interval_;
     int queue_depth_;  ///< ember.scheduler.shortTaskQueueDepth
+    std::size_t max_frame_;  ///< ember.rpc.message.maxSize in bytes: a larger LaunchTask aborts its task set
 
     std::map<std::string, ExecutorData> executors_;  // loop-confined
     std::set<std::string> removed_executors_;        // loop-confined
