@@ -10,7 +10,7 @@ EMBER_BUILD_DIR=${EMBER_BUILD_DIR:-$EMBER_ROOT/build}
 # Boost 1.81 only: never libboost-dev (1.74) beside it.
 EMBER_PACKAGES=(g++ meson ninja-build pkg-config ccache libboost1.81-dev libcapnp-dev capnproto
                 libspdlog-dev libfmt-dev catch2 liblz4-dev libxxhash-dev zlib1g-dev libcli11-dev libssl-dev
-                libboost-json1.81-dev libboost-url1.81-dev libzstd-dev lld
+                libboost-json1.81-dev libboost-url1.81-dev libzstd-dev lld libmimalloc-dev
                 python3-cryptography)  # the Python wire client's encrypted handshake (tests)
 
 ember_install() {  # ember_install PACKAGE...: installs those not installed yet
