@@ -216,18 +216,11 @@ void CoarseGrainedSchedulerBackend::make_offers(const std::string* only_executor
     if (order.size() > 1) {
         std::stable_sort(order.begin(), order.end(), [&](auto* a, auto* b) { return key(a) < key(b); });
     }
-    ExecutorData* data_ptr = nullptr;
-    const std::string* data_id = nullptr;
     for (std::size_t begin = 0, end = 0; begin < order.size(); begin = end) {
         end = begin + 1;
         while (end < order.size() && key(order[end]) == key(order[begin])) ++end;
         std::span<TaskLaunch* const> stage_tasks(order.data() + begin, end - begin);
-        const auto& id = stage_tasks.front()->desc.executor_id;
-        if (!data_id || *data_id != id) {
-            data_ptr = &executors_.at(id);
-            data_id = &id;
-        }
-        auto& data = *data_ptr;
+        auto& data = executors_.at(stage_tasks.front()->desc.executor_id);
         const std::pair<int, int> stage{stage_tasks.front()->desc.stage_id, stage_tasks.front()->desc.stage_attempt};
         // The stage's binary goes with its first tasks on this executor.
         const bool with_binary = !data.sent_stages.count(stage);
