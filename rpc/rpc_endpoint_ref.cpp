@@ -4,8 +4,10 @@
 #include "rpc/env_core.hpp"
 #include "rpc/log.hpp"
 #include "rpc/message_data.hpp"
+#include "rpc/sim/simulation.hpp"
 
 #include <future>
+#include <optional>
 #include <ostream>
 
 namespace ember::rpc {
@@ -83,6 +85,19 @@ RpcResult<Message> RpcEndpointRef::ask_sync(OutgoingMessage msg) const {
 RpcResult<Message> RpcEndpointRef::ask_sync(OutgoingMessage msg, RpcTimeout timeout) const {
     auto env = env_.lock();
     if (!env) return RpcError{RpcErrc::env_stopped, "RpcEnv already stopped"};
+    if (auto* sim = env->on_io_thread() ? sim::Simulation::current() : nullptr; sim && sim->can_block()) {
+        // A simulated env, called outside its handlers: wait in virtual time. The ask's own
+        // timeout completes it, so the simulation always has an event left until then.
+        auto result = std::make_shared<std::optional<RpcResult<Message>>>();
+        env->ask(*this, std::move(msg), std::move(timeout), [result](RpcResult<Message> r) { *result = std::move(r); },
+                 false);
+        env.reset();
+        sim->wait_until([&] { return result->has_value(); }, std::chrono::microseconds::max() / 2);
+        if (!result->has_value()) {
+            return RpcError{RpcErrc::aborted, "ask_sync to " + to_string() + ": the simulation ran out of events"};
+        }
+        return std::move(**result);
+    }
     if (env->on_io_thread()) {
         return RpcError{RpcErrc::aborted,
                         "ask_sync to " + to_string() +

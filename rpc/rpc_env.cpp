@@ -2,8 +2,12 @@
 #include "rpc/rpc_env.hpp"
 
 #include "rpc/env_core.hpp"
+#include "rpc/sim/simulation.hpp"
+
+#include <fmt/format.h>
 
 #include <future>
+#include <optional>
 
 namespace ember::rpc {
 
@@ -38,6 +42,18 @@ RpcEndpointRef RpcEnv::endpoint_ref(const RpcAddress& address, std::string name)
 }
 
 RpcResult<RpcEndpointRef> RpcEnv::setup_endpoint_ref_by_uri(std::string_view uri) {
+    if (auto* sim = core_->on_io_thread() ? sim::Simulation::current() : nullptr; sim && sim->can_block()) {
+        // A simulated env, called outside its handlers: wait in virtual time (the lookup's
+        // ask has a timeout, so it always completes).
+        auto result = std::make_shared<std::optional<RpcResult<RpcEndpointRef>>>();
+        core_->lookup(uri, [result](RpcResult<RpcEndpointRef> r) { *result = std::move(r); });
+        sim->wait_until([&] { return result->has_value(); }, std::chrono::microseconds::max() / 2);
+        if (!result->has_value()) {
+            return RpcError{RpcErrc::aborted,
+                            fmt::format("setup_endpoint_ref_by_uri({}): the simulation ran out of events", uri)};
+        }
+        return std::move(**result);
+    }
     if (core_->on_io_thread()) {
         return RpcError{RpcErrc::aborted,
                         "setup_endpoint_ref_by_uri was called on an RpcEnv I/O thread and would wait for "

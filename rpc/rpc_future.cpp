@@ -4,6 +4,7 @@
 #include "rpc/inbox.hpp"
 #include "rpc/log.hpp"
 #include "rpc/message_loop.hpp"
+#include "rpc/sim/simulation.hpp"
 
 namespace ember::rpc::detail {
 
@@ -38,6 +39,13 @@ bool run_on(const LoopRef& loop, std::function<void()> fn) {
 }
 
 std::optional<RpcError> refuse_blocking_wait() {
+    if (sim::Simulation::current()) {
+        // The future's state waits on a condition variable that nothing on this thread would
+        // signal: every env of the simulation runs here.
+        return RpcError{RpcErrc::aborted,
+                        "RpcFuture::get() was called on a simulation's thread, where nothing runs while it waits; "
+                        "use then(), co_await, ask_sync, or Simulation::run_until until the future is ready"};
+    }
     if (!MessageLoop::on_any_loop_thread()) return std::nullopt;
     return RpcError{RpcErrc::aborted,
                     "RpcFuture::get() was called on an ember loop thread (an endpoint's handler or an env I/O "

@@ -18,8 +18,11 @@
 
 namespace ember::scheduler {
 
-/// Threading: thread-safe. Callbacks run on the timer thread, one at a time, in the order of
-/// their due times (equal times: the order scheduled), and must be quick.
+/// On a util::SimClock (in an ember::sim::Simulation) there is no thread: each callback runs
+/// as an event of the simulation at its due virtual millisecond, on the simulation's thread.
+///
+/// Threading: thread-safe. Callbacks run on the timer thread (or the simulation's), one at a
+/// time, in the order of their due times (equal times: the order scheduled), and must be quick.
 class Timer {
 public:
     /// `clock`: null means util::system_clock().

@@ -235,6 +235,7 @@ public:
     std::uint64_t next_seq_ = 0;
     std::uint64_t events_ = 0;
     bool settling_ = false;
+    Simulation* outer_ = nullptr;  // the thread's current simulation before this one
     std::uint64_t next_conn_id_ = 1;
     std::priority_queue<Event, std::vector<Event>, std::greater<Event>> queue_;
     std::vector<std::string> trace_;
@@ -677,9 +678,31 @@ void Simulation::Impl::shutdown_all() {
 
 // -- Simulation ----------------------------------------------------------------------------------
 
-Simulation::Simulation(SimConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+namespace {
+thread_local Simulation* t_current = nullptr;  // the innermost live simulation of this thread
+}
 
-Simulation::~Simulation() { impl_->shutdown_all(); }
+Simulation::Simulation(SimConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {
+    impl_->outer_ = t_current;
+    t_current = this;
+}
+
+Simulation::~Simulation() {
+    impl_->shutdown_all();
+    if (t_current == this) t_current = impl_->outer_;
+}
+
+Simulation* Simulation::current() noexcept { return t_current; }
+
+bool Simulation::can_block() const noexcept { return !impl_->settling_; }
+
+bool Simulation::wait_until(const std::function<bool()>& ready, microseconds limit) {
+    if (!can_block()) {
+        throw std::logic_error(
+            "Simulation::wait_until: a blocking wait inside an env's handler would wait for its own loop");
+    }
+    return run_until(ready, limit);
+}
 
 rpc::RpcEnv& Simulation::create_env(rpc::RpcEnvConfig config, std::string host, Boot boot, SimEnvOptions options) {
     return impl_->create(std::move(config), std::move(host), std::move(boot), options);

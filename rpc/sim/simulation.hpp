@@ -67,8 +67,13 @@ struct SimEnvOptions {
 /// outside the simulation (the test) may send and ask through refs between those calls; ask
 /// callbacks given there run inside the simulation.
 ///
-/// In a simulation nothing may block: ask_sync and setup_endpoint_ref_by_uri fail at once (use
-/// ask and async_setup_endpoint_ref_by_uri); EndpointOptions::dedicated_thread is ignored.
+/// Blocking calls (ask_sync, setup_endpoint_ref_by_uri, and the scheduler's waits) made on the
+/// simulation's thread outside every env's handlers (test code between calls, a schedule()
+/// step, a simulated task) run the simulation until what they wait for happens: the caller's
+/// stack waits while virtual time goes on, deterministically (wait_until()). Inside an
+/// endpoint's handler they fail at once, as a handler that waits for its own loop would hang
+/// (use ask and async_setup_endpoint_ref_by_uri there). EndpointOptions::dedicated_thread is
+/// ignored.
 ///
 /// Faults: partition(a, b) cuts every connection between the two hosts (both sides see
 /// on_disconnected) and makes connects between them time out (the connect timeout:
@@ -128,6 +133,18 @@ public:
     /// Runs events until `done()` holds (true) or `limit` of virtual time has passed or nothing
     /// is left to run (false).
     bool run_until(const std::function<bool()>& done, std::chrono::microseconds limit);
+
+    // -- blocking code on the simulation's thread ---------------------------------------------
+    /// The simulation created last on the calling thread and still alive, or nullptr. Blocking
+    /// calls use it to wait in virtual time.
+    static Simulation* current() noexcept;
+    /// False while an env's handler runs (the simulation is delivering to an endpoint, firing
+    /// its timer, completing its ask): a wait there could not run the loop it waits for.
+    bool can_block() const noexcept;
+    /// A blocking wait on the simulation's thread: runs events (nested inside the caller's
+    /// event, if any) until `ready()` holds (true) or `limit` of virtual time has passed or
+    /// nothing is left to run (false). Throws std::logic_error if !can_block().
+    bool wait_until(const std::function<bool()>& ready, std::chrono::microseconds limit);
 
     // -- observing ---------------------------------------------------------------------------
     std::uint64_t seed() const noexcept;

@@ -242,10 +242,90 @@ TEST_CASE("simulated envs run ordinary endpoints: send, ask and replies in virtu
     // Connect, frames and the reply took simulated latency, and only that.
     CHECK(sim.now() > 0us);
     CHECK(sim.now() < 20ms);
-    // Blocking calls cannot work on the simulation's one thread: they fail at once.
+    // A blocking ask from test code runs the simulation until its reply is there.
+    auto before = sim.now();
     auto blocked = b.endpoint_ref(rpc::RpcAddress{"host-a", 7077}, "echo").ask_sync(test::ping(1));
-    REQUIRE_FALSE(blocked.has_value());
-    CHECK(blocked.error().code == RpcErrc::aborted);
+    REQUIRE(blocked.has_value());
+    CHECK(blocked->get<tw::Pong>().getN() == 1);
+    CHECK(sim.now() > before);
+}
+
+namespace {
+
+/// On a Ping, asks `target` with ask_sync from inside its handler and records what came back.
+class BlockingAsker : public RpcEndpoint {
+public:
+    BlockingAsker(RpcEndpointRef target, std::shared_ptr<std::vector<std::string>> got)
+        : target_(std::move(target)), got_(std::move(got)) {}
+    void receive(const Message&) override {
+        auto r = target_.ask_sync(test::ping(9));
+        got_->push_back(r ? "reply" : fmt::format("{}: {}", rpc::to_string(r.error().code), r.error().message));
+    }
+
+private:
+    RpcEndpointRef target_;
+    std::shared_ptr<std::vector<std::string>> got_;
+};
+
+/// Two scheduled steps that each block in ask_sync (the second while the first waits: nested),
+/// against an echo 300 ms of latency away. Returns the trace and what each step saw, in order.
+std::pair<std::string, std::vector<std::string>> run_blocking_steps(std::uint64_t seed) {
+    sim::SimConfig cfg;
+    cfg.seed = seed;
+    cfg.latency_min = 100ms;
+    cfg.latency_max = 300ms;
+    Simulation sim(cfg);
+    std::vector<std::string> seen;
+    sim.create_env("a", "host-a", [](rpc::RpcEnv& env) { REQUIRE(env.setup_endpoint("echo", std::make_unique<Echo>())); });
+    auto& b = sim.create_env("b", "host-b");
+    auto echo = b.endpoint_ref(rpc::RpcAddress{"host-a", 7077}, "echo");
+    for (int i : {1, 2}) {
+        sim.schedule(std::chrono::milliseconds(i), [&, i] {
+            auto r = echo.ask_sync(test::ping(static_cast<std::uint64_t>(i)), RpcTimeout{10s, "t"});
+            seen.push_back(fmt::format("step {} got {} at {} us", i, r ? r->get<tw::Pong>().getN() : 0,
+                                       sim.now().count()));
+        });
+    }
+    sim.run_for(30s);
+    return {sim.trace_text(), seen};
+}
+
+}  // namespace
+
+TEST_CASE("blocking calls outside handlers wait in virtual time; inside a handler they fail at once", "[sim]") {
+    auto [trace, seen] = run_blocking_steps(3);
+    REQUIRE(seen.size() == 2);
+    // The second step started while the first was waiting (nested) and its reply came later
+    // (one connection, frames in order), so it finished first: the inner wait returns first.
+    CHECK(seen[0].rfind("step 2 got 2", 0) == 0);
+    CHECK(seen[1].rfind("step 1 got 1", 0) == 0);
+    auto [trace2, seen2] = run_blocking_steps(3);
+    CHECK(trace == trace2);
+    CHECK(seen == seen2);
+
+    // A handler that blocks would wait for its own loop: refused, and the simulation goes on.
+    Simulation sim(sim::SimConfig{.seed = 5});
+    auto got = std::make_shared<std::vector<std::string>>();
+    sim.create_env("a", "host-a", [](rpc::RpcEnv& env) { REQUIRE(env.setup_endpoint("echo", std::make_unique<Echo>())); });
+    auto& b = sim.create_env("b", "host-b");
+    REQUIRE(b.setup_endpoint("asker", std::make_unique<BlockingAsker>(b.endpoint_ref(rpc::RpcAddress{"host-a", 7077}, "echo"), got)));
+    b.endpoint_ref(b.address(), "asker").send(test::ping(1));
+    sim.run_for(1s);
+    REQUIRE(got->size() == 1);
+    CHECK_THAT(got->front(), Catch::StartsWith("aborted: ask_sync to "));
+    CHECK(sim.can_block());  // outside handlers again
+    CHECK(Simulation::current() == &sim);
+    // A future that is not ready cannot be waited for on a condition variable here.
+    auto future = b.endpoint_ref(rpc::RpcAddress{"host-a", 7077}, "echo").ask(test::ping(2));
+    auto early = future.get();
+    REQUIRE_FALSE(early.has_value());
+    CHECK_THAT(early.error().message, Catch::Contains("simulation's thread"));
+    REQUIRE(sim.run_until([&] { return future.ready(); }, 10s));
+    CHECK(future.get().value().get<tw::Pong>().getN() == 2);
+    // lookup by URI blocks too: it runs the simulation.
+    auto ref = b.setup_endpoint_ref_by_uri("ember://echo@host-a:7077");
+    REQUIRE(ref.has_value());
+    CHECK(ref->ask_sync(test::ping(3)).value().get<tw::Pong>().getN() == 3);
 }
 
 TEST_CASE("frames keep their order on a connection and are reordered across connections", "[sim]") {
