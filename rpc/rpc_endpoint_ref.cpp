@@ -94,7 +94,9 @@ RpcResult<Message> RpcEndpointRef::ask_sync(OutgoingMessage msg, RpcTimeout time
         env.reset();
         sim->wait_until([&] { return result->has_value(); }, std::chrono::microseconds::max() / 2);
         if (!result->has_value()) {
-            return RpcError{RpcErrc::aborted, "ask_sync to " + to_string() + ": the simulation ran out of events"};
+            return RpcError{RpcErrc::aborted, "ask_sync to " + to_string() +
+                                                  (sim->current_process_killed() ? ": the simulated process was killed"
+                                                                                 : ": the simulation ran out of events")};
         }
         return std::move(**result);
     }

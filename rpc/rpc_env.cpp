@@ -50,7 +50,9 @@ RpcResult<RpcEndpointRef> RpcEnv::setup_endpoint_ref_by_uri(std::string_view uri
         sim->wait_until([&] { return result->has_value(); }, std::chrono::microseconds::max() / 2);
         if (!result->has_value()) {
             return RpcError{RpcErrc::aborted,
-                            fmt::format("setup_endpoint_ref_by_uri({}): the simulation ran out of events", uri)};
+                            fmt::format("setup_endpoint_ref_by_uri({}): {}", uri,
+                                        sim->current_process_killed() ? "the simulated process was killed"
+                                                                      : "the simulation ran out of events")};
         }
         return std::move(**result);
     }

@@ -4,6 +4,7 @@
 #include "rpc/log.hpp"
 #include "rpc/rpc_endpoint.hpp"
 #include "scheduler/task_scheduler_impl.hpp"
+#include "scheduler/util/sim_wait.hpp"
 #include "storage/block_manager_master_endpoint.hpp"
 
 #include <fmt/format.h>
@@ -60,6 +61,7 @@ DAGScheduler::DAGScheduler(const Conf& conf, TaskSchedulerImpl& task_scheduler,
       post_(std::move(post)),
       max_consecutive_attempts_(static_cast<int>(conf.get_int("ember.stage.maxConsecutiveAttempts", 4))),
       reduce_locality_(conf.get_bool("ember.shuffle.reduceLocality.enabled", true)),
+      testing_ignore_fetch_failures_(static_cast<int>(conf.get_int("ember.testing.dagScheduler.ignoreFetchFailures", 0))),
       timer_("dag-scheduler-message", task_scheduler.clock_ptr()) {}
 
 DAGScheduler::~DAGScheduler() { timer_.stop(); }
@@ -106,7 +108,7 @@ void DAGScheduler::stop() {
             fail_all_jobs();
             done->set_value();
         })) {
-        fut.wait_for(std::chrono::seconds(10));
+        util::wait_future_for(fut, std::chrono::seconds(10));
     } else {
         fail_all_jobs();  // the loop is gone: nothing else touches our state
     }
@@ -715,6 +717,14 @@ void DAGScheduler::handle_task_completion(const TaskSet& ts, int index, TaskEndR
     }
 
     if (auto* ff = std::get_if<FetchFailed>(&reason)) {
+        if (testing_ignore_fetch_failures_ > 0) {
+            // A planted bug (ember.testing.dagScheduler.ignoreFetchFailures), for the simulator's
+            // seed sweeps to find: the stage waits forever for a task that will not come back.
+            --testing_ignore_fetch_failures_;
+            logger()->warn("Ignoring fetch failure from TID {} (ember.testing.dagScheduler.ignoreFetchFailures)",
+                           info.task_id);
+            return;
+        }
         if (current_attempt) ++stage->latest_info.num_failed_tasks;
         if (!current_attempt) {
             logger()->info("Ignoring fetch failure from TID {}: {} has a more recent attempt", info.task_id,

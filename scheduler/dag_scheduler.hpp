@@ -159,6 +159,9 @@ private:
     Post post_;
     int max_consecutive_attempts_;
     bool reduce_locality_;  ///< ember.shuffle.reduceLocality.enabled
+    /// ember.testing.dagScheduler.ignoreFetchFailures (0): a planted bug for simulation tests;
+    /// the first N FetchFailed task ends are dropped instead of resubmitting the map stage.
+    int testing_ignore_fetch_failures_ = 0;
     Timer timer_;           ///< on the task scheduler's clock
 
     std::atomic<int> next_job_id_{0};

@@ -60,6 +60,16 @@ MasterUrl MasterUrl::parse(std::string_view s) {
         m.max_failures = 4;
         return m;
     }
+    if (s.starts_with("sim")) {
+        auto a = args_of(s, "sim");
+        if (a.size() != 3) bad(s, "expected sim[executors,cores,memoryMiB]");
+        m.kind = Kind::sim;
+        m.executors = positive(s, a[0], "the number of executors");
+        m.cores = positive(s, a[1], "cores per executor");
+        m.memory_mb = positive(s, a[2], "memory per executor (MiB)");
+        m.max_failures = 4;
+        return m;
+    }
     if (s.starts_with("local")) {
         auto a = args_of(s, "local");
         if (a.empty() || a.size() > 2) bad(s, "expected local[threads] or local[threads,maxFailures]");
@@ -80,7 +90,7 @@ MasterUrl MasterUrl::parse(std::string_view s) {
         m.executors = positive(s, a[0], "the number of executors");
         return m;
     }
-    bad(s, "use local, local[N], local[*], local-cluster[E,C,M], cluster[E] or slurm");
+    bad(s, "use local, local[N], local[*], local-cluster[E,C,M], cluster[E], slurm or sim[E,C,M]");
 }
 
 }  // namespace ember::scheduler

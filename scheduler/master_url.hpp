@@ -15,9 +15,12 @@ namespace ember::scheduler {
 ///   the driver; the driver waits for E of them;
 /// - `slurm`: the driver runs inside a Slurm allocation (sbatch or salloc) and starts its
 ///   executors there with srun (scheduler/cluster/slurm_launcher.hpp); their number, cores and
-///   memory come from ember.executor.* and the allocation, not from the URL.
+///   memory come from ember.executor.* and the allocation, not from the URL;
+/// - `sim[E,C,M]`: the driver and E executors (C cores, M MiB each) are envs of the
+///   ember::sim::Simulation current on the calling thread (scheduler/sim/, README "Simulating a
+///   cluster"): one process, one thread, virtual time, faults from the simulation's seed.
 struct MasterUrl {
-    enum class Kind { local, local_cluster, cluster, slurm } kind = Kind::local;
+    enum class Kind { local, local_cluster, cluster, slurm, sim } kind = Kind::local;
     int threads = 1;
     int max_failures = 1;
     int executors = 0;

@@ -4,6 +4,7 @@
 #include "rpc/log.hpp"
 #include "rpc/security/security_config.hpp"
 #include "rpc/rpc_env.hpp"
+#include "rpc/sim/simulation.hpp"
 #include "scheduler/app.hpp"
 #include "scheduler/broadcast/broadcast_manager.hpp"
 #include "scheduler/cluster/cluster_messages.capnp.h"
@@ -19,6 +20,7 @@
 #include "scheduler/rdd/closure_check.hpp"
 #include "scheduler/rdd/rdd.hpp"
 #include "scheduler/rdd/text_file_rdd.hpp"
+#include "scheduler/sim/simulated_executor.hpp"
 #include "scheduler/task_scheduler_impl.hpp"
 #include "shuffle/index_shuffle_block_resolver.hpp"
 #include "shuffle/map_output_tracker.hpp"
@@ -28,6 +30,8 @@
 #include "scheduler/ui/console_progress_bar.hpp"
 #include "scheduler/ui/spark_ui.hpp"
 #include "scheduler/util/shutdown_hook_manager.hpp"
+#include "scheduler/util/sim_clock.hpp"
+#include "scheduler/util/sim_wait.hpp"
 #include "scheduler/version.hpp"
 #include "storage/block_manager.hpp"
 #include "storage/block_manager_master_endpoint.hpp"
@@ -102,7 +106,13 @@ struct SparkContext::Impl {
     std::atomic<int> next_rdd_id{0};
     std::atomic<int> next_shuffle_id{0};
 
-    std::unique_ptr<rpc::RpcEnv> env;
+    std::unique_ptr<rpc::RpcEnv> own_env;  // null in a simulation, whose envs it owns
+    rpc::RpcEnv* env = nullptr;            // the driver's env
+    // master sim[...]: the simulation the driver and its executors run in, and whether its
+    // executors' boots (rerun by restarts) may still start executors.
+    sim::Simulation* sim = nullptr;
+    std::shared_ptr<bool> sim_executors_enabled = std::make_shared<bool>(true);
+    std::vector<std::string> sim_executor_envs;
     std::unique_ptr<storage::BlockManager> block_manager;
     std::unique_ptr<broadcast::BroadcastManager> broadcast_manager;  // borrows block_manager
     std::unique_ptr<shuffle::IndexShuffleBlockResolver> resolver;
@@ -207,6 +217,10 @@ struct SparkContext::Impl {
     void start();
     void start_heartbeat_receiver();
     void launch_local_cluster();
+    /// master sim[E,C,M]: E executor envs in the simulation, each on a host of its own,
+    /// restartable by the simulation (each incarnation registers under a new executor id).
+    void launch_simulated_executors();
+
     /// The launcher's arguments for executor `id` (master slurm: srun's, then the executor's).
     std::vector<std::string> executor_args(const std::string& id);
     std::vector<std::string> executor_command;  // master slurm: the command srun starts
@@ -260,6 +274,22 @@ void SparkContext::Impl::start() {
         // their environment.
         conf.set("ember.authenticate.secret", rpc::security::generate_secret());
     }
+    if (master.kind == MasterUrl::Kind::sim) {
+        sim = sim::Simulation::current();
+        if (!sim) {
+            throw SparkException("master " + master_string +
+                                 " runs the driver and its executors in an ember::sim::Simulation: create one on "
+                                 "this thread first");
+        }
+        if (!sim->can_block()) {
+            throw SparkException("master " + master_string + ": a SparkContext cannot start inside an env's handler");
+        }
+        // One thread runs everything: no UI server or progress bar threads by default.
+        conf.set_if_missing("ember.ui.enabled", "false");
+        conf.set_if_missing("ember.ui.showConsoleProgress", "false");
+        // The scheduler's timers become events of the simulation.
+        if (clock == util::system_clock()) clock = std::make_shared<util::SimClock>(*sim);
+    }
     rpc::RpcEnvConfig cfg;
     cfg.name = "driver";
     bool cluster = master.kind == MasterUrl::Kind::cluster || master.kind == MasterUrl::Kind::slurm;
@@ -268,9 +298,18 @@ void SparkContext::Impl::start() {
     cfg.advertise_address = conf.get("ember.driver.host", slurm ? slurm_node_name : cluster ? "" : "127.0.0.1");
     cfg.port = static_cast<std::uint16_t>(conf.get_int("ember.driver.port", 0));
     cfg.conf = conf;
-    auto e = rpc::RpcEnv::create(cfg);
-    if (!e) throw SparkException("Cannot start the driver's RpcEnv: " + e.error().message);
-    env = std::move(*e);
+    if (sim) {
+        try {
+            env = &sim->create_env(cfg, "driver");
+        } catch (const std::exception& ex) {
+            throw SparkException(std::string("Cannot start the driver's RpcEnv: ") + ex.what());
+        }
+    } else {
+        auto e = rpc::RpcEnv::create(cfg);
+        if (!e) throw SparkException("Cannot start the driver's RpcEnv: " + e.error().message);
+        own_env = std::move(*e);
+        env = own_env.get();
+    }
 
     int cores = master.kind == MasterUrl::Kind::local ? master.threads : master.cores;
     std::uint64_t memory = master.kind == MasterUrl::Kind::local
@@ -385,6 +424,7 @@ void SparkContext::Impl::start() {
     if (master.kind == MasterUrl::Kind::local) return;
     start_heartbeat_receiver();
     if (master.kind == MasterUrl::Kind::local_cluster || slurm) launch_local_cluster();
+    if (sim) launch_simulated_executors();
     auto wait = conf.get_time_ms("ember.scheduler.maxRegisteredResourcesWaitingTime", "30s");
     auto failure = cluster_backend->wait_for_executors(master.executors, wait, [this]() -> std::optional<std::string> {
         std::lock_guard lk(start_mu);
@@ -615,6 +655,45 @@ void SparkContext::Impl::launch_local_cluster() {
     }
 }
 
+void SparkContext::Impl::launch_simulated_executors() {
+    const rpc::RpcAddress driver = env->address();
+    const int cores = master.cores;
+    const std::uint64_t memory = static_cast<std::uint64_t>(master.memory_mb) << 20;
+    for (int i = 1; i <= master.executors; ++i) {
+        rpc::RpcEnvConfig cfg;
+        cfg.name = fmt::format("executor-{}", i);
+        cfg.conf = conf;
+        std::string host = fmt::format("exec-{}", i);
+        sim_executor_envs.push_back(cfg.name);
+        // The boot runs again at every restart: a new incarnation is a new executor. An executor
+        // that exits (StopExecutor, the driver lost, heartbeats failing) leaves as a process
+        // does (Simulation::exit), and, as local-cluster's launcher does, is replaced after
+        // ember.sim.executorRestartDelay, until this context stops.
+        auto restart_delay = conf.get_time_ms("ember.sim.executorRestartDelay", "1s");
+        auto boot = [this, enabled = sim_executors_enabled, driver, host, cores, memory, name = cfg.name,
+                     restart_delay](rpc::RpcEnv& e) {
+            if (!*enabled) return;
+            std::string id = std::to_string(next_executor_id.fetch_add(1));
+            auto* s = sim;
+            auto on_exit = [s, enabled, name, id, restart_delay](int code, const std::string& why) {
+                log::get("scheduler")->info("Simulated executor {} exits with code {}{}{}", id, code,
+                                            why.empty() ? "" : ": ", why);
+                s->note(fmt::format("executor {} ({}) exits with code {}", id, name, code));
+                s->exit(name);  // what it sent (StopExecutor's ack) still arrives
+                s->schedule(restart_delay, [s, enabled, name] {
+                    if (*enabled && !s->env(name)) s->restart(name);  // (unless chaos restarted it first)
+                });
+            };
+            try {
+                sim->keep_alive(start_simulated_executor(e, id, host, driver, conf, cores, memory, std::move(on_exit)));
+            } catch (const std::exception& ex) {
+                log::get("scheduler")->error("Simulated executor {} on {} cannot start: {}", id, host, ex.what());
+            }
+        };
+        sim->create_env(std::move(cfg), host, std::move(boot), sim::SimEnvOptions{.faulty = true});
+    }
+}
+
 void SparkContext::Impl::stop() {
     if (stopped.exchange(true)) return;
     if (dag) {
@@ -625,7 +704,7 @@ void SparkContext::Impl::stop() {
                 bus.post(SparkListenerApplicationEnd{now_ms()});
                 done->set_value();
             })) {
-            fut.wait_for(std::chrono::seconds(10));
+            util::wait_future_for(fut, std::chrono::seconds(10));
         }
     }
     bus.wait_until_empty();  // the store, event log and progress bar have heard everything
@@ -633,6 +712,7 @@ void SparkContext::Impl::stop() {
     if (progress_bar) progress_bar->stop();
     if (task_scheduler) task_scheduler->stop();
     if (dag) dag->stop();
+    *sim_executors_enabled = false;  // no executor restarts from now on (their boots use this context)
     if (cluster_backend) cluster_backend->stop();
     if (local_backend) local_backend->stop();
     if (local_cluster) {
@@ -647,6 +727,16 @@ void SparkContext::Impl::stop() {
             log::get("scheduler")->info("Executor logs kept in {}", local_cluster->log_dir());
         } else {
             std::filesystem::remove_all(local_cluster->log_dir(), ec);
+        }
+    }
+    if (sim) {
+        // The executors' envs that StopExecutor did not end. Killed incarnations stay with the
+        // simulation.
+        for (auto& name : sim_executor_envs) {
+            if (auto* e = sim->env(name)) {
+                e->shutdown();
+                e->await_termination();
+            }
         }
     }
     if (broadcast_manager) broadcast_manager->stop();
@@ -853,6 +943,19 @@ void SparkContext::run_job(std::shared_ptr<RddBase> rdd, std::shared_ptr<ResultF
                                         std::move(call_site), local_properties);
     } catch (const std::invalid_argument& e) {
         throw SparkException(e.what());
+    }
+    if (impl_->sim) {
+        // The caller's wait runs the simulation (the job's tasks and messages) until the job
+        // ends, for ember.sim.jobTimeout of virtual time at most.
+        auto limit = impl_->conf.get_time_ms("ember.sim.jobTimeout", "1h");
+        impl_->sim->wait_until([&] { return waiter->done(); }, limit);
+        if (!waiter->done()) {
+            impl_->sim->note(fmt::format("job {} did not finish", waiter->job_id()));
+            cancel_job(waiter->job_id());
+            throw SparkException(fmt::format("Job {} did not finish within {} ms of simulated time "
+                                             "(ember.sim.jobTimeout)",
+                                             waiter->job_id(), limit.count()));
+        }
     }
     waiter->await();
     std::set<int> seen;

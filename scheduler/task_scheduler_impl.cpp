@@ -2,6 +2,7 @@
 #include "scheduler/task_scheduler_impl.hpp"
 
 #include "rpc/log.hpp"
+#include "rpc/sim/simulation.hpp"
 #include "scheduler/dag_scheduler.hpp"
 #include "scheduler/scheduler_backend.hpp"
 #include "scheduler/task_result_getter.hpp"
@@ -149,8 +150,14 @@ std::vector<TaskLaunch> TaskSchedulerImpl::resource_offers(std::vector<WorkerOff
             return health_tracker_->is_node_excluded(o.host) || health_tracker_->is_executor_excluded(o.executor_id);
         });
     }
-    thread_local std::mt19937 rng(std::random_device{}());
-    std::shuffle(offers.begin(), offers.end(), rng);
+    if (auto* sim = sim::Simulation::current()) {
+        // In a simulation the order comes from its seed, so a run replays exactly.
+        std::mt19937 seeded(static_cast<std::mt19937::result_type>(sim->random().next()));
+        std::shuffle(offers.begin(), offers.end(), seeded);
+    } else {
+        thread_local std::mt19937 rng(std::random_device{}());
+        std::shuffle(offers.begin(), offers.end(), rng);
+    }
 
     std::vector<TaskSetManager*> all;
     for (auto& [_, attempts] : by_stage_) {

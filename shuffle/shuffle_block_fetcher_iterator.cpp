@@ -2,6 +2,7 @@
 #include "shuffle/shuffle_block_fetcher_iterator.hpp"
 
 #include "rpc/log.hpp"
+#include "rpc/sim/simulation.hpp"
 #include "shuffle/shuffle_checksum.hpp"
 
 #include <fmt/format.h>
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <cstring>
 #include <random>
+#include <stdexcept>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -62,7 +64,9 @@ ShuffleBlockFetcherIterator::ShuffleBlockFetcherIterator(storage::BlockManager& 
         if (!cur.blocks.empty()) groups.push_back({std::move(cur)});
     }
     // Random order spreads the load over the serving executors (Spark shuffles requests too).
-    std::mt19937 rng(std::random_device{}());
+    // In a simulation the order comes from its seed, so a run replays exactly.
+    auto* sim = sim::Simulation::current();
+    std::mt19937 rng(sim ? static_cast<std::mt19937::result_type>(sim->random().next()) : std::random_device{}());
     std::shuffle(groups.begin(), groups.end(), rng);
     for (auto& g : groups) {
         for (auto& r : g) pending_.push_back(std::move(r));
@@ -92,6 +96,18 @@ bool is_io_error(rpc::RpcErrc code) {
 std::uint64_t ns_since(std::chrono::steady_clock::time_point t) {
     return static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t).count());
+}
+
+/// The simulation that runs the calling task's waits (master sim[...]), or null.
+sim::Simulation* simulation() {
+    auto* sim = sim::Simulation::current();
+    return sim && sim->can_block() ? sim : nullptr;
+}
+
+/// When retries fall due: virtual time in a simulation, else steady_clock's.
+std::chrono::steady_clock::time_point retry_clock_now() {
+    if (auto* sim = simulation()) return std::chrono::steady_clock::time_point(sim->now());
+    return std::chrono::steady_clock::now();
 }
 
 }  // namespace
@@ -175,7 +191,7 @@ void ShuffleBlockFetcherIterator::issue(Request r) {
 }
 
 void ShuffleBlockFetcherIterator::issue_due_retries() {
-    auto now = std::chrono::steady_clock::now();
+    auto now = retry_clock_now();
     for (std::size_t i = 0; i < retrying_.size();) {
         if (retrying_[i].first <= now) {
             Request r = std::move(retrying_[i].second);
@@ -249,7 +265,28 @@ std::optional<FetchedBlock> ShuffleBlockFetcherIterator::next() {
             std::unique_lock lk(shared_->mu);
             if (shared_->results.empty() && local_.empty() && requests_in_flight_ > 0) {
                 auto start = std::chrono::steady_clock::now();
-                if (retrying_.empty()) {
+                if (auto* sim = simulation()) {
+                    // The task is an event of a simulation: its wait runs the simulation (the
+                    // fetches are its events) until a result is there or a retry is due.
+                    lk.unlock();
+                    auto arrived = [this] {
+                        std::lock_guard g(shared_->mu);
+                        return !shared_->results.empty();
+                    };
+                    if (retrying_.empty()) {
+                        sim->wait_until(arrived, std::chrono::microseconds::max() / 2);
+                    } else {
+                        auto due = std::min_element(retrying_.begin(), retrying_.end(),
+                                                    [](auto& a, auto& b) { return a.first < b.first; })
+                                       ->first;
+                        auto delay = std::chrono::duration_cast<std::chrono::microseconds>(due - retry_clock_now());
+                        sim->schedule(delay, [] {});  // the retry's time comes even if all is quiet
+                        sim->wait_until(arrived, delay);
+                    }
+                    // A killed process's task goes no further (its stack unwinds).
+                    if (sim->current_process_killed()) throw std::runtime_error("the simulated process was killed");
+                    lk.lock();
+                } else if (retrying_.empty()) {
                     shared_->cv.wait(lk, [&] { return !shared_->results.empty(); });
                 } else {
                     // Until a result arrives or the next retry is due.
@@ -277,7 +314,7 @@ std::optional<FetchedBlock> ShuffleBlockFetcherIterator::next() {
                     log::get("shuffle")->info("Retrying fetch ({}/{}) for {} outstanding blocks from {} after {} ms: {}",
                                               r.retries, options_.max_retries, r.blocks.size(), r.address.to_string(),
                                               options_.retry_wait.count(), error.message);
-                    retrying_.emplace_back(std::chrono::steady_clock::now() + options_.retry_wait, std::move(r));
+                    retrying_.emplace_back(retry_clock_now() + options_.retry_wait, std::move(r));
                     continue;
                 }
                 done_in_flight(r);

@@ -11,7 +11,9 @@
 #include <capnp/serialize.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
+#include <utility>
 #include <queue>
 #include <set>
 #include <stdexcept>
@@ -220,6 +222,7 @@ public:
     rpc::RpcEnv& create(rpc::RpcEnvConfig config, std::string host, Boot boot, SimEnvOptions options);
     void start(Process& p);
     void kill(std::string_view name);
+    void exit(std::string_view name);
     void restart(std::string_view name);
     Process* find(std::string_view name) {
         auto it = by_name_.find(name);
@@ -235,6 +238,7 @@ public:
     std::uint64_t next_seq_ = 0;
     std::uint64_t events_ = 0;
     bool settling_ = false;
+    std::shared_ptr<Node> working_for_;  // the process whose work (schedule_in, boot) runs now
     Simulation* outer_ = nullptr;  // the thread's current simulation before this one
     std::uint64_t next_conn_id_ = 1;
     std::priority_queue<Event, std::vector<Event>, std::greater<Event>> queue_;
@@ -242,6 +246,7 @@ public:
     std::vector<std::unique_ptr<Process>> processes_;  // in creation order: settle order
     std::map<std::string, Process*, std::less<>> by_name_;
     std::vector<std::unique_ptr<rpc::RpcEnv>> zombies_;  // killed incarnations, never run again
+    std::vector<std::shared_ptr<void>> kept_;            // keep_alive(): destroyed after every env
     std::map<RpcAddress, std::shared_ptr<Node>> listeners_;
     std::map<std::string, std::uint16_t> next_server_port_;
     std::map<std::string, std::uint16_t> next_ephemeral_;
@@ -566,7 +571,15 @@ void Simulation::Impl::start(Process& p) {
     ++p.incarnation;
     trace(fmt::format("start {} at {} (incarnation {})", p.config.name,
                       p.address.empty() ? p.host + " (client mode)" : p.address.host_port(), p.incarnation));
-    if (p.boot) p.boot(*p.env);
+    if (p.boot) {
+        auto outer = std::exchange(working_for_, node);
+        struct Restore {
+            std::shared_ptr<Node>& slot;
+            std::shared_ptr<Node> outer;
+            ~Restore() { slot = std::move(outer); }
+        } restore{working_for_, std::move(outer)};
+        p.boot(*p.env);
+    }
     settle();
 }
 
@@ -580,6 +593,24 @@ void Simulation::Impl::kill(std::string_view name) {
     if (auto it = listeners_.find(node->address); it != listeners_.end() && it->second == node) listeners_.erase(it);
     for (auto& w : node->connections) {
         if (auto c = w.lock(); c && !c->closed_) reset(c, "Connection reset by peer");
+    }
+    node->connections.clear();
+    zombies_.push_back(std::move(p->env));
+}
+
+void Simulation::Impl::exit(std::string_view name) {
+    Process* p = find(name);
+    if (!p) throw std::invalid_argument(fmt::format("Simulation::exit: no env called {}", name));
+    if (!p->env) return;
+    trace(fmt::format("exit {}", name));
+    auto node = p->node;
+    node->dead = true;
+    if (auto it = listeners_.find(node->address); it != listeners_.end() && it->second == node) listeners_.erase(it);
+    for (auto& w : node->connections) {
+        // The peer hears the FIN after the frames already on their way.
+        if (auto c = w.lock(); c && !c->closed_) {
+            c->close(RpcError{RpcErrc::connection_closed, fmt::format("{} exited", name)}, false);
+        }
     }
     node->connections.clear();
     zombies_.push_back(std::move(p->env));
@@ -674,6 +705,8 @@ void Simulation::Impl::shutdown_all() {
     }
     for (auto& p : processes_) p->env.reset();
     zombies_.clear();
+    // Newest first: what a later boot made may use what an earlier one did.
+    while (!kept_.empty()) kept_.pop_back();
 }
 
 // -- Simulation ----------------------------------------------------------------------------------
@@ -701,7 +734,46 @@ bool Simulation::wait_until(const std::function<bool()>& ready, microseconds lim
         throw std::logic_error(
             "Simulation::wait_until: a blocking wait inside an env's handler would wait for its own loop");
     }
-    return run_until(ready, limit);
+    auto node = impl_->working_for_;
+    auto end = impl_->now_ + limit;
+    impl_->settle();
+    while (!ready()) {
+        if (node && node->dead) return false;
+        if (impl_->queue_.empty() || impl_->queue_.top().at > end) {
+            if (!impl_->queue_.empty()) impl_->now_ = end;
+            return false;
+        }
+        impl_->step();
+    }
+    return true;
+}
+
+bool Simulation::current_process_killed() const noexcept {
+    return impl_->working_for_ && impl_->working_for_->dead;
+}
+
+void Simulation::schedule_in(const rpc::RpcEnv& env, microseconds delay, std::function<void()> fn) {
+    std::shared_ptr<Node> node;
+    for (auto& p : impl_->processes_) {
+        if (p->env.get() == &env) node = p->node;
+    }
+    if (!node) {
+        // A killed incarnation's work is never run.
+        bool zombie = std::any_of(impl_->zombies_.begin(), impl_->zombies_.end(),
+                                  [&](auto& z) { return z.get() == &env; });
+        if (zombie) return;
+        throw std::invalid_argument("Simulation::schedule_in: not an env of this simulation");
+    }
+    impl_->after(delay, [impl = impl_.get(), node, fn = std::move(fn)] {
+        if (node->dead) return;
+        auto outer = std::exchange(impl->working_for_, node);
+        struct Restore {
+            std::shared_ptr<Node>& slot;
+            std::shared_ptr<Node> outer;
+            ~Restore() { slot = std::move(outer); }
+        } restore{impl->working_for_, std::move(outer)};
+        fn();
+    });
 }
 
 rpc::RpcEnv& Simulation::create_env(rpc::RpcEnvConfig config, std::string host, Boot boot, SimEnvOptions options) {
@@ -719,7 +791,10 @@ rpc::RpcEnv* Simulation::env(std::string_view name) {
     return p ? p->env.get() : nullptr;
 }
 
+void Simulation::keep_alive(std::shared_ptr<void> object) { impl_->kept_.push_back(std::move(object)); }
+
 void Simulation::kill(std::string_view name) { impl_->kill(name); }
+void Simulation::exit(std::string_view name) { impl_->exit(name); }
 void Simulation::restart(std::string_view name) { impl_->restart(name); }
 
 void Simulation::partition(std::string_view a, std::string_view b) {

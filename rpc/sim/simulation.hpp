@@ -107,10 +107,18 @@ public:
     rpc::RpcEnv& create_env(std::string name, std::string host, Boot boot = {}, SimEnvOptions options = {});
     /// The live incarnation of env `name`, or nullptr while it is killed (or if there is none).
     rpc::RpcEnv* env(std::string_view name);
+    /// Keeps `object` (what a boot made for its env's endpoints: stores, services) until the
+    /// simulation is destroyed, after every env, killed incarnations included, has stopped.
+    void keep_alive(std::shared_ptr<void> object);
 
     // -- faults ------------------------------------------------------------------------------
     /// Kills env `name` now. No-op if it is already dead.
     void kill(std::string_view name);
+    /// Env `name`'s process exits now (a clean exit, where kill() is a crash): as with kill()
+    /// nothing of it runs again and its work's waits end, but what it already sent still
+    /// arrives and its peers then see its connections close (FIN, not a reset). No-op if it is
+    /// dead. May be called from the env's own handler.
+    void exit(std::string_view name);
     /// Starts a new incarnation of a killed env `name` and runs its boot. Throws
     /// std::logic_error if it is alive.
     void restart(std::string_view name);
@@ -126,6 +134,11 @@ public:
     std::chrono::microseconds now() const;
     /// Runs `fn` outside every env after `delay` of virtual time (scenario steps, faults).
     void schedule(std::chrono::microseconds delay, std::function<void()> fn);
+    /// Runs `fn` after `delay` as work of `env`'s process (a simulated executor's task): not at
+    /// all if the env's incarnation has been killed by then, and the blocking waits inside it
+    /// (wait_until) return false as soon as it is killed, so a killed process's stack unwinds.
+    /// Throws std::invalid_argument if `env` is not an env of this simulation.
+    void schedule_in(const rpc::RpcEnv& env, std::chrono::microseconds delay, std::function<void()> fn);
     /// Runs the next event; false if there is none.
     bool step();
     /// Runs every event due within `duration`, then sets the clock to its end.
@@ -143,8 +156,11 @@ public:
     bool can_block() const noexcept;
     /// A blocking wait on the simulation's thread: runs events (nested inside the caller's
     /// event, if any) until `ready()` holds (true) or `limit` of virtual time has passed or
-    /// nothing is left to run (false). Throws std::logic_error if !can_block().
+    /// nothing is left to run or the process the caller works for (schedule_in(), an env's
+    /// boot) has been killed (false). Throws std::logic_error if !can_block().
     bool wait_until(const std::function<bool()>& ready, std::chrono::microseconds limit);
+    /// True while the caller works for a process (schedule_in(), a boot) that has been killed.
+    bool current_process_killed() const noexcept;
 
     // -- observing ---------------------------------------------------------------------------
     std::uint64_t seed() const noexcept;

@@ -2,6 +2,7 @@
 #include "scheduler/broadcast/broadcast_manager.hpp"
 
 #include "rpc/log.hpp"
+#include "rpc/sim/simulation.hpp"
 #include "scheduler/broadcast/broadcast.hpp"
 #include "scheduler/job_waiter.hpp"
 #include "scheduler/task_context.hpp"
@@ -12,6 +13,8 @@
 #include <algorithm>
 #include <chrono>
 #include <future>
+#include <map>
+#include <mutex>
 #include <numeric>
 #include <random>
 #include <utility>
@@ -38,6 +41,18 @@ std::string bytes_string(std::uint64_t n) {
     return fmt::format("{} B", n);
 }
 
+/// The random order of piece reads and holders: from the seed in a simulation (a run replays
+/// exactly), else per thread from the system.
+std::mt19937_64& random_engine() {
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    thread_local std::mt19937_64 seeded;
+    if (auto* sim = sim::Simulation::current()) {
+        seeded.seed(sim->random().next());
+        return seeded;
+    }
+    return rng;
+}
+
 /// Fetches one block from `from` (blocking).
 rpc::RpcResult<storage::ManagedBuffer> fetch_one(storage::BlockManager& bm, const storage::BlockManagerId& from,
                                                  const storage::BlockId& id) {
@@ -45,6 +60,16 @@ rpc::RpcResult<storage::ManagedBuffer> fetch_one(storage::BlockManager& bm, cons
     auto p = std::make_shared<std::promise<rpc::RpcResult<std::vector<storage::ManagedBuffer>>>>();
     auto f = p->get_future();
     bm.fetch_blocks(from, {id}, [p](rpc::RpcResult<std::vector<storage::ManagedBuffer>> r) { p->set_value(std::move(r)); });
+    if (auto* sim = sim::Simulation::current(); sim && sim->can_block()) {
+        // A task in a simulation: the wait runs it (the fetch is its events; its ask times out).
+        sim->wait_until([&] { return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready; },
+                        std::chrono::microseconds::max() / 2);
+        if (f.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+            return rpc::RpcError{rpc::RpcErrc::aborted, sim->current_process_killed()
+                                                            ? "the simulated process was killed while fetching a broadcast block"
+                                                            : "the simulation ran out of events while fetching a broadcast block"};
+        }
+    }
     auto r = f.get();
     if (!r) return r.error();
     if (r->size() != 1) return rpc::RpcError{rpc::RpcErrc::protocol_error, "malformed FetchBlocks reply"};
@@ -67,9 +92,29 @@ BroadcastManager* BroadcastManager::current() noexcept { return current_manager.
 
 void BroadcastManager::make_current() noexcept { current_manager.store(this, std::memory_order_release); }
 
+namespace {
+std::mutex executor_managers_mu;
+std::map<std::string, BroadcastManager*> executor_managers;  // guarded by executor_managers_mu
+}  // namespace
+
+void BroadcastManager::serve_executor(const std::string& executor_id) {
+    std::lock_guard lk(executor_managers_mu);
+    executor_managers[executor_id] = this;
+}
+
+BroadcastManager* BroadcastManager::for_executor(const std::string& executor_id) {
+    std::lock_guard lk(executor_managers_mu);
+    auto it = executor_managers.find(executor_id);
+    return it == executor_managers.end() ? nullptr : it->second;
+}
+
 void BroadcastManager::stop() {
     BroadcastManager* self = this;
     current_manager.compare_exchange_strong(self, nullptr);
+    {
+        std::lock_guard lk(executor_managers_mu);
+        std::erase_if(executor_managers, [this](auto& kv) { return kv.second == this; });
+    }
     std::map<std::int64_t, Entry> values;
     {
         std::lock_guard lk(mu_);
@@ -178,6 +223,15 @@ std::shared_ptr<const void> BroadcastManager::get_value(std::int64_t id, const s
             reader = true;
         }
         pending = it->second;
+        if (!reader && sim::Simulation::current()) {
+            // In a simulation the other reader is a task suspended under this one on the same
+            // thread (its wait runs ours): waiting for it would never end. Read it again.
+            lk.unlock();
+            Entry own = read(id, type, decode);
+            std::lock_guard g(mu_);
+            values_.try_emplace(id, own);
+            return check_type(own);
+        }
         if (!reader) {
             // Another task of this process reads it: wait for that read (Spark: one fetch per
             // executor).
@@ -262,8 +316,7 @@ storage::ManagedBuffer BroadcastManager::read_piece(const BroadcastMeta& meta, s
     // Spark's sortLocations is a shuffle), so executors spread the load over the holders.
     auto locations = master->get_locations(piece);
     std::erase(locations, bm_.id());
-    thread_local std::mt19937_64 rng{std::random_device{}()};
-    std::shuffle(locations.begin(), locations.end(), rng);
+    std::shuffle(locations.begin(), locations.end(), random_engine());
     std::string last_error = "no BlockManager holds it";
     for (auto& loc : locations) {
         auto r = fetch_one(bm_, loc, piece);
@@ -300,8 +353,7 @@ BroadcastManager::Entry BroadcastManager::read(std::int64_t id, const std::type_
                                 meta.num_pieces, bytes_string(meta.stored_size));
     std::vector<std::uint32_t> order(meta.num_pieces);
     std::iota(order.begin(), order.end(), 0u);
-    thread_local std::mt19937_64 rng{std::random_device{}()};
-    std::shuffle(order.begin(), order.end(), rng);
+    std::shuffle(order.begin(), order.end(), random_engine());
     std::vector<storage::ManagedBuffer> pieces(meta.num_pieces);
     for (std::uint32_t i : order) pieces[i] = read_piece(meta, i);
     auto t1 = std::chrono::steady_clock::now();
@@ -340,7 +392,8 @@ const void* value(std::int64_t id, const std::type_info& type, DecodeFn decode) 
         }
     }
     if (id < 0) throw SparkException("Attempted to use an invalid Broadcast (a default-constructed handle)");
-    auto* manager = BroadcastManager::current();
+    auto* manager = tc ? BroadcastManager::for_executor(tc->services().executor_id) : nullptr;
+    if (!manager) manager = BroadcastManager::current();
     if (!manager) {
         throw SparkException(fmt::format("Broadcast({}).value() needs a running SparkContext or executor in this "
                                          "process",

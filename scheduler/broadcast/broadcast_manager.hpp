@@ -69,6 +69,12 @@ public:
     static BroadcastManager* current() noexcept;
     /// Makes this the process's current manager (until stop() or destruction).
     void make_current() noexcept;
+    /// In a simulation, where one process holds the driver and several executors: makes this
+    /// the manager of executor `executor_id`'s tasks (a task's value() looks its executor's up
+    /// before the current one), until stop() or destruction.
+    void serve_executor(const std::string& executor_id);
+    /// The manager serving executor `executor_id` (serve_executor), or nullptr.
+    static BroadcastManager* for_executor(const std::string& executor_id);
 
     // -- driver --------------------------------------------------------------------------------
 

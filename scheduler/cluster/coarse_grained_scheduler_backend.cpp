@@ -2,9 +2,11 @@
 #include "scheduler/cluster/coarse_grained_scheduler_backend.hpp"
 
 #include "rpc/log.hpp"
+#include "rpc/sim/simulation.hpp"
 #include "scheduler/cluster/cluster_codec.hpp"
 #include "scheduler/cluster/cluster_messages.capnp.h"
 #include "scheduler/cluster/driver_endpoint.hpp"
+#include "scheduler/util/sim_wait.hpp"
 
 #include <fmt/format.h>
 
@@ -82,26 +84,36 @@ void CoarseGrainedSchedulerBackend::stop() {
                              });
         }
     });
-    if (posted) all_done.wait_for(stop_timeout.duration + std::chrono::seconds(5));
+    if (posted) util::wait_future_for(all_done, stop_timeout.duration + std::chrono::seconds(5));
 }
 
 bool CoarseGrainedSchedulerBackend::post(std::function<void()> fn) { return env_.post_task(driver_ref_, std::move(fn)); }
 
 std::optional<std::string> CoarseGrainedSchedulerBackend::wait_for_executors(
     int n, std::chrono::milliseconds timeout, const std::function<std::optional<std::string>()>& failure) {
-    auto until = std::chrono::steady_clock::now() + timeout;
+    // In a simulation (master sim[...]) the wait runs it, in virtual time.
+    auto* sim = sim::Simulation::current();
+    if (sim && !sim->can_block()) sim = nullptr;
+    auto now = [sim] {
+        return sim ? std::chrono::steady_clock::time_point(sim->now()) : std::chrono::steady_clock::now();
+    };
+    auto until = now() + timeout;
     std::unique_lock lk(mu_);
     for (;;) {
         if (launched_ >= n) return std::nullopt;
         lk.unlock();
         if (auto f = failure()) return f;
+        if (sim) {
+            sim->schedule(std::chrono::milliseconds(20), [] {});  // the next look, even if all is quiet
+            sim->wait_until([&] { std::lock_guard g(mu_); return launched_ >= n; }, std::chrono::milliseconds(20));
+        }
         lk.lock();
-        if (std::chrono::steady_clock::now() >= until) {
+        if (now() >= until) {
             return fmt::format("only {} of {} executors registered ({} ready for tasks) within {} ms "
                                "(ember.scheduler.maxRegisteredResourcesWaitingTime)",
                                registered_, n, launched_, timeout.count());
         }
-        cv_.wait_for(lk, std::chrono::milliseconds(20));
+        if (!sim) cv_.wait_for(lk, std::chrono::milliseconds(20));
     }
 }
 

@@ -2,11 +2,13 @@
 #include "scheduler/executor/coarse_grained_executor_backend.hpp"
 
 #include "rpc/log.hpp"
+#include "rpc/sim/simulation.hpp"
 #include "scheduler/cluster/cluster_codec.hpp"
 #include "scheduler/cluster/cluster_messages.capnp.h"
 #include "scheduler/cluster/heartbeat_receiver.hpp"
 #include "scheduler/executor/process_metrics.hpp"
 #include "scheduler/registry.hpp"
+#include "scheduler/util/sim_clock.hpp"
 #include "shuffle/map_output_tracker.hpp"
 #include "shuffle/map_status.hpp"
 
@@ -63,6 +65,7 @@ void CoarseGrainedExecutorBackend::on_start() {
                                                    std::fflush(nullptr);
                                                    ::_exit(code);
                                                });
+        if (sim::Simulation::current()) executor_->set_simulated_env(env());
         start_heartbeater();
         driver_.send<wire::LaunchedExecutor>([&](wire::LaunchedExecutor::Builder l) { l.setExecutorId(executor_id_); });
     });
@@ -95,7 +98,12 @@ void CoarseGrainedExecutorBackend::start_heartbeater() {
     st->active_tasks = [executor] { return executor->active_tasks(); };
     storage::BlockManager* bm = &services_.block_manager;
     st->storage_memory = [bm] { return static_cast<std::int64_t>(bm->memory_store().memory_used()); };
-    heartbeater_ = std::make_unique<Timer>("driver-heartbeater");
+    // In a simulation (master sim[...]) the beats are events on its virtual clock and the first
+    // delay comes from its seed, so a run replays exactly.
+    auto* sim = sim::Simulation::current();
+    std::shared_ptr<util::Clock> clock;
+    if (sim) clock = std::make_shared<util::SimClock>(*sim);
+    heartbeater_ = std::make_unique<Timer>("driver-heartbeater", clock);
     // Recurring: each beat schedules the next. The Timer (and so every beat) stops in on_stop,
     // before executor_ goes away.
     struct Beat {
@@ -136,7 +144,7 @@ void CoarseGrainedExecutorBackend::start_heartbeater() {
     };
     // Spark: the first heartbeat after a random delay of one to two intervals, so that
     // executors started together do not beat together.
-    std::mt19937 rng(std::random_device{}());
+    std::mt19937 rng(sim ? static_cast<std::mt19937::result_type>(sim->random().next()) : std::random_device{}());
     auto first = interval + std::chrono::milliseconds(std::uniform_int_distribution<std::int64_t>(0, interval.count())(rng));
     Beat::schedule(heartbeater_.get(), st, first);
 }

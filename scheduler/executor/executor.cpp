@@ -2,6 +2,7 @@
 #include "scheduler/executor/executor.hpp"
 
 #include "rpc/log.hpp"
+#include "rpc/sim/simulation.hpp"
 #include "scheduler/broadcast/broadcast_manager.hpp"
 #include "scheduler/executor/process_metrics.hpp"
 #include "scheduler/registry.hpp"
@@ -22,9 +23,15 @@
 namespace ember::scheduler {
 namespace {
 
-std::uint64_t elapsed_ns(std::chrono::steady_clock::time_point since) {
+/// The time task spans are measured in: in a simulation its virtual time, so the durations the
+/// scheduler decides on (short tasks are pipelined) are the same in every run of a seed.
+std::chrono::steady_clock::time_point task_clock_now(sim::Simulation* sim) {
+    return sim ? std::chrono::steady_clock::time_point(sim->now()) : std::chrono::steady_clock::now();
+}
+
+std::uint64_t elapsed_ns(std::chrono::steady_clock::time_point since, sim::Simulation* sim = nullptr) {
     return static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - since).count());
+        std::chrono::duration_cast<std::chrono::nanoseconds>(task_clock_now(sim) - since).count());
 }
 
 /// ember.task.reaper.killTimeout: a time, or a negative number for never (Spark's -1).
@@ -50,7 +57,9 @@ Executor::Executor(std::string executor_id, int cores, ExecutorServices& service
                                std::chrono::milliseconds(1))),
       reaper_kill_timeout_(reaper_kill_timeout(services.conf)),
       reaper_thread_dump_(services.conf.get_bool("ember.task.reaper.threadDump", true)),
-      on_reaper_timeout_(std::move(on_reaper_timeout)) {
+      on_reaper_timeout_(std::move(on_reaper_timeout)),
+      sim_(sim::Simulation::current()) {
+    if (sim_) return;  // tasks run as events of the simulation (launch_task)
     for (int i = 0; i < std::max(cores, 1); ++i) threads_.emplace_back([this, i] { worker(i); });
 }
 
@@ -64,6 +73,27 @@ void Executor::add_stage_binary(int stage_id, int stage_attempt, std::shared_ptr
 }
 
 void Executor::launch_task(TaskDescription task) {
+    if (sim_) {
+        // In a simulation: the task runs as an event, now in virtual time, on the simulation's
+        // thread, outside every handler, so its blocking calls (map statuses, fetches) run the
+        // simulation until they are answered. Tasks of one executor start in launch order.
+        auto run = [this, alive = std::weak_ptr<bool>(alive_), task = std::move(task)] {
+            auto a = alive.lock();
+            if (!a || !*a) return;
+            {
+                std::lock_guard lk(mu_);
+                if (stopping_) return;
+            }
+            run_task(task);
+        };
+        // As work of the executor's process: a kill ends it (its waits return, the task fails).
+        if (sim_env_) {
+            sim_->schedule_in(*sim_env_, std::chrono::microseconds(0), std::move(run));
+        } else {
+            sim_->schedule(std::chrono::microseconds(0), std::move(run));
+        }
+        return;
+    }
     {
         std::lock_guard lk(mu_);
         if (stopping_) return;
@@ -71,6 +101,8 @@ void Executor::launch_task(TaskDescription task) {
     }
     cv_.notify_one();
 }
+
+void Executor::set_simulated_env(const rpc::RpcEnv& env) { sim_env_ = &env; }
 
 void Executor::kill_task(std::int64_t task_id, const std::string& reason) {
     std::lock_guard lk(mu_);
@@ -140,6 +172,7 @@ std::string Executor::thread_state(int tid) {
 }
 
 void Executor::stop() {
+    *alive_ = false;
     {
         std::lock_guard lk(mu_);
         if (stopping_ && threads_.empty()) return;
@@ -191,7 +224,7 @@ std::shared_ptr<Executor::StageEntry> Executor::stage_entry(int stage_id, int at
 
 void Executor::run_task(const TaskDescription& task) {
     // Wall-clock spans enclose their CPU spans: a CPU time never exceeds its wall time.
-    auto start = std::chrono::steady_clock::now();
+    auto start = task_clock_now(sim_);
     const std::int64_t start_cpu = thread_cpu_time_ns();
     // The broadcast values the task used are released when it ends, whatever way it ends.
     struct ReleaseBroadcastPins {
@@ -217,7 +250,7 @@ void Executor::run_task(const TaskDescription& task) {
         task_done_.notify_all();
         auto& m = tc.metrics();
         const std::uint64_t cpu = static_cast<std::uint64_t>(std::max<std::int64_t>(thread_cpu_time_ns() - start_cpu, 0));
-        const std::uint64_t wall = elapsed_ns(start);
+        const std::uint64_t wall = elapsed_ns(start, sim_);
         m.executor_run_time_ns = wall - std::min(wall, m.executor_deserialize_time_ns + m.result_serialization_time_ns);
         // Subtracting the deserialize span's CPU can leave a few ns more than the run's wall.
         m.executor_cpu_time_ns = std::min(cpu - std::min(cpu, m.executor_deserialize_cpu_time_ns), m.executor_run_time_ns);
@@ -243,7 +276,7 @@ void Executor::run_task(const TaskDescription& task) {
                                                  task.stage_attempt, executor_id_));
         }
         std::call_once(entry->once, [&] {
-            auto t0 = std::chrono::steady_clock::now();
+            auto t0 = task_clock_now(sim_);
             const std::int64_t c0 = thread_cpu_time_ns();
             try {
                 entry->decoded = std::make_shared<DecodedStage>(StageCodec::decode(*entry->binary));
@@ -252,7 +285,7 @@ void Executor::run_task(const TaskDescription& task) {
             }
             tc.metrics().executor_deserialize_cpu_time_ns =
                 static_cast<std::uint64_t>(std::max<std::int64_t>(thread_cpu_time_ns() - c0, 0));
-            tc.metrics().executor_deserialize_time_ns = elapsed_ns(t0);
+            tc.metrics().executor_deserialize_time_ns = elapsed_ns(t0, sim_);
         });
         if (!entry->decoded) {
             throw std::runtime_error(fmt::format("cannot rebuild stage {}.{}: {}", task.stage_id, task.stage_attempt,
@@ -265,9 +298,9 @@ void Executor::run_task(const TaskDescription& task) {
         std::string result;
         if (entry->decoded->shuffle) {
             auto status = entry->decoded->shuffle->run_map_task(task.partition_id, tc);
-            auto t0 = std::chrono::steady_clock::now();
+            auto t0 = task_clock_now(sim_);
             result = encode(status);
-            tc.metrics().result_serialization_time_ns = elapsed_ns(t0);
+            tc.metrics().result_serialization_time_ns = elapsed_ns(t0, sim_);
         } else {
             result = entry->decoded->func->run(*entry->decoded->rdd, task.partition_id, tc);
         }

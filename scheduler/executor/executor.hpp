@@ -22,6 +22,14 @@
 #include <unordered_map>
 #include <vector>
 
+namespace ember::sim {
+class Simulation;
+}
+
+namespace ember::rpc {
+class RpcEnv;
+}
+
 namespace ember::shuffle {
 class MapOutputTrackerWorker;
 }
@@ -60,6 +68,10 @@ public:
 /// error. The reaper checks at least as often as the timeout needs (Spark waits whole polling
 /// intervals).
 ///
+/// In an ember::sim::Simulation (an executor made on the simulation's thread, master
+/// sim[...]) there are no task threads: each launched task runs as an event of the simulation,
+/// at the virtual time it was launched, and its blocking calls run the simulation meanwhile.
+///
 /// Threading: thread-safe.
 class Executor {
 public:
@@ -80,6 +92,9 @@ public:
     void stop();
     /// Tasks running or queued.
     int active_tasks();
+    /// In a simulation: the env of this executor's process, whose kill ends its tasks
+    /// (Simulation::schedule_in). Call before the first launch_task.
+    void set_simulated_env(const rpc::RpcEnv& env);
 
 private:
     struct StageEntry {
@@ -123,6 +138,12 @@ private:
     std::condition_variable task_done_;                   // a task finished (wakes reapers)
     bool reapers_stop_ = false;                           // guarded by mu_
     std::vector<std::thread> reapers_;                    // guarded by mu_
+
+    /// The simulation current when this executor was made (master sim[...]): no task threads;
+    /// each task is an event of the simulation. Null in a real process.
+    sim::Simulation* sim_ = nullptr;
+    const rpc::RpcEnv* sim_env_ = nullptr;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // false once stopped: its events do nothing
 };
 
 }  // namespace ember::scheduler

@@ -195,14 +195,14 @@ TEST_CASE("Bad input: one error line, exit code 1, the app never runs", "[submit
     std::vector<Case> cases{
         {{"--master", "yarn", a},
          "--master: Could not parse Master URL: 'yarn' (use local, local[N], local[*], local-cluster[E,C,M], "
-         "cluster[E] or slurm)"},
+         "cluster[E], slurm or sim[E,C,M])"},
         {{"--master", "local[x]", a},
          "--master: Could not parse Master URL: 'local[x]' (the number of threads must be a positive integer, got "
          "'x')"},
         {{"--properties-file", bad_props.string(), a},
          "ember.master (from " + bad_props.string() +
              "): Could not parse Master URL: 'spark://x:7077' (use local, local[N], local[*], local-cluster[E,C,M], "
-             "cluster[E] or slurm)"},
+             "cluster[E], slurm or sim[E,C,M])"},
         {{"--master", "local", "--executor-memory", "4x", a},
          "--executor-memory: '4x' has an unknown size unit 'x' (use b, k, m, g or t)"},
         {{"--master", "local", "--driver-memory=0", a}, "--driver-memory: '0' is not a positive size"},

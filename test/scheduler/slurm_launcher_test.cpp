@@ -29,7 +29,7 @@ TEST_CASE("slurm is a master URL, with its sizes left to the allocation", "[sche
     auto m = MasterUrl::parse("slurm");
     CHECK(m.kind == MasterUrl::Kind::slurm);
     CHECK(m.max_failures == 4);
-    CHECK_THROWS_WITH(MasterUrl::parse("slurm[3]"), Catch::Contains("cluster[E] or slurm"));
+    CHECK_THROWS_WITH(MasterUrl::parse("slurm[3]"), Catch::Contains("cluster[E], slurm or sim[E,C,M]"));
 }
 
 TEST_CASE("Outside an allocation master slurm names what is missing", "[scheduler][slurm]") {

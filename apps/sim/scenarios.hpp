@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+/// \file
+/// The seed-sweep scenarios of `ember-sim` (and of test/scheduler/sim_cluster_test.cpp): jobs
+/// on a simulated cluster (master sim[E,C,M]) checked against an answer computed without ember.
+
+#include "rpc/sim/simulation.hpp"
+#include "scheduler/ember.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace ember::sim_scenarios {
+
+/// `n` words of 97 distinct ones ("w0".."w96"), spread so each partition sees many.
+inline std::vector<std::string> corpus_words(int n) {
+    std::vector<std::string> words;
+    words.reserve(static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) words.push_back(fmt::format("w{}", (static_cast<long>(i) * 7919) % 97));
+    return words;
+}
+
+struct WordCountOptions {
+    int executors = 3;
+    int cores = 2;
+    int words = 3000;
+    int map_partitions = 12;
+    int reduce_partitions = 6;
+    Conf conf;  ///< more configuration (ember.testing.*, ember.sim.jobTimeout, ...)
+};
+
+/// What a run of the scenario came to.
+enum class Outcome {
+    correct,  ///< the counts equal the oracle's
+    aborted,  ///< Spark's failure limits ended the job with its reason (not a bug)
+    failed,   ///< a wrong answer, or a job that never ended: a bug
+};
+
+/// A two-stage word count (parallelize, map to (word, 1), reduce_by_key, collect) on `sim`,
+/// compared with std::map counts. `what` says what went wrong (empty when correct).
+inline Outcome word_count(sim::Simulation& sim, const WordCountOptions& o, std::string& what) {
+    (void)sim;  // the SparkContext finds it: Simulation::current()
+    auto words = corpus_words(o.words);
+    std::map<std::string, std::int64_t> expected;
+    for (auto& w : words) ++expected[w];
+    Conf conf{{"ember.master", fmt::format("sim[{},{},512]", o.executors, o.cores)}, {"ember.app.name", "sim-wordcount"}};
+    for (auto& [k, v] : o.conf.entries()) conf.set(k, v);
+    try {
+        SparkContext sc(conf);
+        auto counts = sc.parallelize(words, o.map_partitions)
+                          .map([](const std::string& w) { return std::pair<std::string, std::int64_t>(w, 1); })
+                          .reduce_by_key([](std::int64_t a, std::int64_t b) { return a + b; }, o.reduce_partitions)
+                          .collect();
+        std::map<std::string, std::int64_t> got(counts.begin(), counts.end());
+        if (counts.size() != got.size()) {
+            what = fmt::format("wrong answer: {} records for {} distinct words", counts.size(), got.size());
+            return Outcome::failed;
+        }
+        if (got != expected) {
+            std::size_t differ = 0;
+            for (auto& [w, n] : expected) differ += !got.count(w) || got.at(w) != n;
+            what = fmt::format("wrong answer: {} of {} words counted wrong or missing", differ, expected.size());
+            return Outcome::failed;
+        }
+        what.clear();
+        return Outcome::correct;
+    } catch (const SparkException& e) {
+        what = e.what();
+        return std::string_view(what).find("Job aborted due to stage failure") != std::string_view::npos
+                   ? Outcome::aborted
+                   : Outcome::failed;
+    }
+}
+
+}  // namespace ember::sim_scenarios
