@@ -102,7 +102,7 @@ void CoarseGrainedExecutorBackend::start_heartbeater() {
     // delay comes from its seed, so a run replays exactly.
     auto* sim = sim::Simulation::current();
     std::shared_ptr<util::Clock> clock;
-    if (sim) clock = std::make_shared<util::SimClock>(*sim);
+    if (sim) clock = std::make_shared<util::SimClock>(*sim, util::SimClock::kDefaultEpochMs, &env());
     heartbeater_ = std::make_unique<Timer>("driver-heartbeater", clock);
     // Recurring: each beat schedules the next. The Timer (and so every beat) stops in on_stop,
     // before executor_ goes away.

@@ -13,8 +13,8 @@ struct SimClock::Subscribers {
     std::map<std::uint64_t, std::shared_ptr<std::function<void()>>> fns;
 };
 
-SimClock::SimClock(sim::Simulation& sim, std::int64_t epoch_ms)
-    : sim_(sim), epoch_ms_(epoch_ms), subscribers_(std::make_shared<Subscribers>()) {}
+SimClock::SimClock(sim::Simulation& sim, std::int64_t epoch_ms, const rpc::RpcEnv* process)
+    : sim_(sim), epoch_ms_(epoch_ms), process_(process), subscribers_(std::make_shared<Subscribers>()) {}
 
 SimClock::~SimClock() { subscribers_->fns.clear(); }
 
@@ -43,14 +43,19 @@ void SimClock::unsubscribe(std::uint64_t token) { subscribers_->fns.erase(token)
 
 void SimClock::wake_at(std::uint64_t token, std::int64_t due_ms) {
     auto delay = std::max(std::chrono::microseconds(0), std::chrono::microseconds(std::chrono::milliseconds(due_ms)) - sim_.now());
-    sim_.schedule(delay, [subs = std::weak_ptr<Subscribers>(subscribers_), token] {
+    auto fire = [subs = std::weak_ptr<Subscribers>(subscribers_), token] {
         auto s = subs.lock();
         if (!s) return;
         auto it = s->fns.find(token);
         if (it == s->fns.end()) return;
         auto fn = it->second;  // it may unsubscribe while it runs
         (*fn)();
-    });
+    };
+    if (process_) {
+        sim_.schedule_in(*process_, delay, std::move(fire));
+    } else {
+        sim_.schedule(delay, std::move(fire));
+    }
 }
 
 }  // namespace ember::scheduler::util

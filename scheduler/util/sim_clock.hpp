@@ -17,6 +17,10 @@ namespace ember::sim {
 class Simulation;
 }
 
+namespace ember::rpc {
+class RpcEnv;
+}
+
 namespace ember::scheduler::util {
 
 /// Readings: monotonic_millis() is the simulation's virtual time in whole milliseconds (from 0
@@ -34,7 +38,11 @@ public:
     /// 2026-01-01T00:00:00Z.
     static constexpr std::int64_t kDefaultEpochMs = 1'767'225'600'000;
 
-    explicit SimClock(sim::Simulation& sim, std::int64_t epoch_ms = kDefaultEpochMs);
+    /// `process`: the env whose process the timers on this clock belong to (an executor's
+    /// heartbeater), or null (the driver's scheduler): once that incarnation is killed or has
+    /// exited, its callbacks no longer run (Simulation::schedule_in).
+    explicit SimClock(sim::Simulation& sim, std::int64_t epoch_ms = kDefaultEpochMs,
+                      const rpc::RpcEnv* process = nullptr);
     ~SimClock() override;
 
     std::int64_t get_time_millis() const override;
@@ -54,6 +62,7 @@ private:
     struct Subscribers;
     sim::Simulation& sim_;
     std::int64_t epoch_ms_;
+    const rpc::RpcEnv* process_;
     std::shared_ptr<Subscribers> subscribers_;  // shared with the events wake_at schedules
 };
 
