@@ -685,9 +685,11 @@ void SparkContext::Impl::launch_simulated_executors() {
                 });
             };
             try {
-                sim->keep_alive(start_simulated_executor(e, id, host, driver, conf, cores, memory, std::move(on_exit)));
+                sim->keep_alive(start_simulated_executor(e, id, host, driver, conf, cores, memory, on_exit));
             } catch (const std::exception& ex) {
+                // (Registration failed: the driver cut off. Killed meanwhile: chaos restarts it.)
                 log::get("scheduler")->error("Simulated executor {} on {} cannot start: {}", id, host, ex.what());
+                if (!s->current_process_killed()) on_exit(1, ex.what());
             }
         };
         sim->create_env(std::move(cfg), host, std::move(boot), sim::SimEnvOptions{.faulty = true});
