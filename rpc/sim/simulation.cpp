@@ -220,7 +220,9 @@ public:
 
     // -- processes ---------------------------------------------------------------------------
     rpc::RpcEnv& create(rpc::RpcEnvConfig config, std::string host, Boot boot, SimEnvOptions options);
-    void start(Process& p);
+    /// Starts a new incarnation of `p` and runs its boot; returns it (a fault may have killed it
+    /// during the boot: it then lives on among the zombies).
+    rpc::RpcEnv& start(Process& p);
     void kill(std::string_view name);
     void exit(std::string_view name);
     void restart(std::string_view name);
@@ -548,11 +550,10 @@ rpc::RpcEnv& Simulation::Impl::create(rpc::RpcEnvConfig config, std::string host
     auto& ref = *p;
     by_name_.emplace(ref.config.name, &ref);
     processes_.push_back(std::move(p));
-    start(ref);
-    return *ref.env;
+    return start(ref);
 }
 
-void Simulation::Impl::start(Process& p) {
+rpc::RpcEnv& Simulation::Impl::start(Process& p) {
     auto node = std::make_shared<Node>();
     node->sim = this;
     node->name = p.config.name;
@@ -571,6 +572,7 @@ void Simulation::Impl::start(Process& p) {
     ++p.incarnation;
     trace(fmt::format("start {} at {} (incarnation {})", p.config.name,
                       p.address.empty() ? p.host + " (client mode)" : p.address.host_port(), p.incarnation));
+    rpc::RpcEnv& made = *p.env;  // stays alive if killed during its boot (zombies_)
     if (p.boot) {
         auto outer = std::exchange(working_for_, node);
         struct Restore {
@@ -581,6 +583,7 @@ void Simulation::Impl::start(Process& p) {
         p.boot(*p.env);
     }
     settle();
+    return made;
 }
 
 void Simulation::Impl::kill(std::string_view name) {

@@ -100,8 +100,9 @@ public:
     Simulation& operator=(const Simulation&) = delete;
 
     /// Creates env `config.name` (unique in the simulation) on `host` and runs `boot` on it.
-    /// Throws std::invalid_argument for a duplicate name, an empty host, or a listening address
-    /// already taken.
+    /// Returns the env it made, which a fault may have killed during its boot (env(name) is then
+    /// null until a restart). Throws std::invalid_argument for a duplicate name, an empty host,
+    /// or a listening address already taken.
     rpc::RpcEnv& create_env(rpc::RpcEnvConfig config, std::string host, Boot boot = {}, SimEnvOptions options = {});
     /// A server-mode env named `name` on `host` with default configuration.
     rpc::RpcEnv& create_env(std::string name, std::string host, Boot boot = {}, SimEnvOptions options = {});
