@@ -25,10 +25,10 @@ using namespace std::chrono_literals;
 
 // Seeds per sweep: sanitizer builds (-O0, ASan) run a seed about 100x slower.
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr int kSeeds = 12;
+constexpr int kSeeds = 8;
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr int kSeeds = 12;
+constexpr int kSeeds = 8;
 #else
 constexpr int kSeeds = 100;
 #endif
