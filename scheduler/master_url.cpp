@@ -6,6 +6,7 @@
 #include <charconv>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace ember::scheduler {
@@ -50,20 +51,13 @@ MasterUrl MasterUrl::parse(std::string_view s) {
         m.max_failures = 4;
         return m;
     }
-    if (s.starts_with("local-cluster")) {
-        auto a = args_of(s, "local-cluster");
-        if (a.size() != 3) bad(s, "expected local-cluster[executors,cores,memoryMiB]");
-        m.kind = Kind::local_cluster;
-        m.executors = positive(s, a[0], "the number of executors");
-        m.cores = positive(s, a[1], "cores per executor");
-        m.memory_mb = positive(s, a[2], "memory per executor (MiB)");
-        m.max_failures = 4;
-        return m;
-    }
-    if (s.starts_with("sim")) {
-        auto a = args_of(s, "sim");
-        if (a.size() != 3) bad(s, "expected sim[executors,cores,memoryMiB]");
-        m.kind = Kind::sim;
+    // name[executors,cores,memoryMiB]: local-cluster (processes) and sim (simulated envs).
+    for (auto [name, kind] : {std::pair{std::string_view("local-cluster"), Kind::local_cluster},
+                              std::pair{std::string_view("sim"), Kind::sim}}) {
+        if (!s.starts_with(name)) continue;
+        auto a = args_of(s, name);
+        if (a.size() != 3) bad(s, fmt::format("expected {}[executors,cores,memoryMiB]", name));
+        m.kind = kind;
         m.executors = positive(s, a[0], "the number of executors");
         m.cores = positive(s, a[1], "cores per executor");
         m.memory_mb = positive(s, a[2], "memory per executor (MiB)");

@@ -57,6 +57,22 @@ std::string host_pair(std::string_view a, std::string_view b) {
 
 }  // namespace
 
+struct Node;
+
+/// Sets the process whose work runs now (Simulation::Impl::working_for_) for a scope, then puts
+/// back the outer one (work nests: a wait inside it runs other processes' work).
+class WorkingFor {
+public:
+    WorkingFor(std::shared_ptr<Node>& slot, std::shared_ptr<Node> node) : slot_(slot), outer_(std::exchange(slot, std::move(node))) {}
+    ~WorkingFor() { slot_ = std::move(outer_); }
+    WorkingFor(const WorkingFor&) = delete;
+    WorkingFor& operator=(const WorkingFor&) = delete;
+
+private:
+    std::shared_ptr<Node>& slot_;
+    std::shared_ptr<Node> outer_;
+};
+
 class SimConnection;
 
 /// One incarnation of an env as the network sees it. Events hold it shared and do nothing
@@ -574,12 +590,7 @@ rpc::RpcEnv& Simulation::Impl::start(Process& p) {
                       p.address.empty() ? p.host + " (client mode)" : p.address.host_port(), p.incarnation));
     rpc::RpcEnv& made = *p.env;  // stays alive if killed during its boot (zombies_)
     if (p.boot) {
-        auto outer = std::exchange(working_for_, node);
-        struct Restore {
-            std::shared_ptr<Node>& slot;
-            std::shared_ptr<Node> outer;
-            ~Restore() { slot = std::move(outer); }
-        } restore{working_for_, std::move(outer)};
+        WorkingFor scope(working_for_, node);
         p.boot(*p.env);
     }
     settle();
@@ -769,12 +780,7 @@ void Simulation::schedule_in(const rpc::RpcEnv& env, microseconds delay, std::fu
     }
     impl_->after(delay, [impl = impl_.get(), node, fn = std::move(fn)] {
         if (node->dead) return;
-        auto outer = std::exchange(impl->working_for_, node);
-        struct Restore {
-            std::shared_ptr<Node>& slot;
-            std::shared_ptr<Node> outer;
-            ~Restore() { slot = std::move(outer); }
-        } restore{impl->working_for_, std::move(outer)};
+        WorkingFor scope(impl->working_for_, node);
         fn();
     });
 }
