@@ -8,6 +8,7 @@
 
 #include "scheduler/function_ref.hpp"
 #include "scheduler/rdd/size_estimator.hpp"
+#include "scheduler/rdd/string_combine_map.hpp"
 #include "scheduler/task_context.hpp"
 #include "shuffle/partitioner.hpp"
 #include "storage/block_manager.hpp"
@@ -23,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <queue>
+#include <type_traits>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -163,15 +165,22 @@ std::unique_ptr<SpillFile> write_spill(TaskContext& tc, Records&& records, Write
 /// stable hash of their key; drain() merges the spills and what is left in memory by hash,
 /// combining equal keys with `merge`, so each key comes out once with all its values. In memory
 /// the entries live in an open-addressing table (boost::unordered_flat_map): no allocation per
-/// key beyond the key's own.
+/// key beyond the key's own. String keys live in a StringCombineMap instead (keys copied into an
+/// arena, each slot keeping its key's hash): one XXH3 per update, none when the table grows or
+/// spills, and no std::string per key until drain() hands the key out.
 ///
 /// Size: estimated as Spark's SizeTracker does, by walking the map at updates 2x apart and
 /// extrapolating between walks, so growing combiners (group_by_key's vectors) count. Spark
-/// walks at 1.1x; here that cost word count 3% (each walk is a pass over the map).
+/// walks at 1.1x; here that cost word count 3% (each walk is a pass over the map). String keys
+/// with trivially copyable combiners (reduce_by_key's counts) are counted exactly instead: their
+/// bytes as inserted, and a fixed size per entry.
 ///
 /// Threading: single-threaded (one task).
 template <class K, class C>
 class ExternalAppendOnlyMap {
+    static constexpr bool kStringKeys = std::is_same_v<K, std::string>;
+    static constexpr bool kExactSize = kStringKeys && std::is_trivially_copyable_v<C>;
+
 public:
     ExternalAppendOnlyMap(TaskContext& tc, SpillPolicy policy) : tc_(tc), policy_(policy) {}
 
@@ -180,14 +189,25 @@ public:
     /// becomes a K only when the key is new.
     template <class KeyLike, class Create, class Update>
     void upsert(KeyLike&& k, Create&& create, Update&& update) {
-        auto it = map_.find(k);
-        if (it == map_.end()) {
-            map_.emplace(K(std::forward<KeyLike>(k)), create());
+        if constexpr (kStringKeys) {
+            std::string_view key = k;
+            std::uint64_t h = shuffle::stable_hash(key);
+            if (C* have = map_.find(key, h)) {
+                update(*have);
+            } else {
+                map_.insert(key, h, C(create()));
+                key_bytes_ += key.size();
+            }
         } else {
-            update(it->second);
+            auto it = map_.find(k);
+            if (it == map_.end()) {
+                map_.emplace(K(std::forward<KeyLike>(k)), create());
+            } else {
+                update(it->second);
+            }
         }
         ++updates_;
-        if (updates_ >= next_sample_) sample();
+        if (!kExactSize && updates_ >= next_sample_) sample();
         if ((++since_check_ & 31) == 0 && (estimate() > policy_.limit() || map_.size() >= policy_.force_spill_elements)) {
             spill();
         }
@@ -198,8 +218,12 @@ public:
     /// The combiner of `k`, or nullptr if it has none. Only while spill_count() is 0 (the map
     /// then holds every combiner); the pointer stays valid until the next upsert or drain.
     C* find_in_memory(const K& k) {
-        auto it = map_.find(k);
-        return it == map_.end() ? nullptr : &it->second;
+        if constexpr (kStringKeys) {
+            return map_.find(k, shuffle::stable_hash(k));
+        } else {
+            auto it = map_.find(k);
+            return it == map_.end() ? nullptr : &it->second;
+        }
     }
 
     /// Emits every (key, combiner) once, merging a key's combiners from spills with `merge(C&,
@@ -208,7 +232,11 @@ public:
     void drain(Merge&& merge, FunctionRef<void(std::pair<K, C>&&)> out) {
         tc_.metrics().observe_execution_memory(estimate() + tc_.fetch_memory_bytes());
         if (spills_.empty()) {
-            for (auto& kc : map_) out(std::pair<K, C>(std::move(const_cast<K&>(kc.first)), std::move(kc.second)));
+            if constexpr (kStringKeys) {
+                map_.for_each([&](std::string_view k, std::uint64_t, C& c) { out(std::pair<K, C>(K(k), std::move(c))); });
+            } else {
+                for (auto& kc : map_) out(std::pair<K, C>(std::move(const_cast<K&>(kc.first)), std::move(kc.second)));
+            }
             map_ = {};
             return;
         }
@@ -252,8 +280,23 @@ private:
         K key{};
         C combiner{};
     };
-    using Map = boost::unordered_flat_map<K, C, shuffle::StableHash, std::equal_to<>>;
-    using Ref = std::pair<std::uint64_t, const typename Map::value_type*>;  // (hash of key, entry in map_)
+    using Map = std::conditional_t<kStringKeys, StringCombineMap<C>,
+                                   boost::unordered_flat_map<K, C, shuffle::StableHash, std::equal_to<>>>;
+    /// An entry of map_ in sorted_refs(): its key's hash, then where its key and combiner are.
+    struct GenericRef {
+        std::uint64_t hash;
+        const std::pair<const K, C>* entry;
+        const K& key() const noexcept { return entry->first; }
+        C& combiner() const noexcept { return const_cast<C&>(entry->second); }
+    };
+    struct StringRef {
+        std::uint64_t hash;
+        std::string_view k;
+        C* c;
+        std::string_view key() const noexcept { return k; }
+        C& combiner() const noexcept { return *c; }
+    };
+    using Ref = std::conditional_t<kStringKeys, StringRef, GenericRef>;
     /// Entries in hash order.
     class Stream {
     public:
@@ -274,11 +317,14 @@ private:
         explicit MemoryStream(std::vector<Ref> v) : v_(std::move(v)) {}
         bool advance() override {
             if (i_ >= v_.size()) return !(this->done_ = true);
-            auto& [h, entry] = v_[i_++];
-            auto& e = const_cast<typename Map::value_type&>(*entry);
-            this->cur_.hash = h;
-            this->cur_.key = std::move(const_cast<K&>(e.first));
-            this->cur_.combiner = std::move(e.second);
+            const Ref& r = v_[i_++];
+            this->cur_.hash = r.hash;
+            if constexpr (kStringKeys) {
+                this->cur_.key.assign(r.key());
+            } else {
+                this->cur_.key = std::move(const_cast<K&>(r.key()));
+            }
+            this->cur_.combiner = std::move(r.combiner());
             return true;
         }
 
@@ -306,23 +352,34 @@ private:
         std::optional<Decoder> d_;
     };
 
-    /// The map's entries in hash order, as (hash, entry) pairs: 16 bytes each, where a copy of
-    /// the entries would double the map's memory while it spills.
-    std::vector<Ref> sorted_refs() const {
+    /// The map's entries in hash order, as references (16 bytes each, 32 for string keys), where
+    /// a copy of the entries would double the map's memory while it spills.
+    std::vector<Ref> sorted_refs() {
         std::vector<Ref> v;
         v.reserve(map_.size());
-        for (auto& kv : map_) v.emplace_back(shuffle::StableHash{}(kv.first), &kv);
-        std::sort(v.begin(), v.end(), [](const Ref& a, const Ref& b) { return a.first < b.first; });
+        if constexpr (kStringKeys) {
+            map_.for_each([&](std::string_view k, std::uint64_t h, C& c) { v.push_back(Ref{h, k, &c}); });
+        } else {
+            for (auto& kv : map_) v.push_back(Ref{shuffle::StableHash{}(kv.first), &kv});
+        }
+        std::sort(v.begin(), v.end(), [](const Ref& a, const Ref& b) { return a.hash < b.hash; });
         return v;
     }
     /// Bytes of an entry beyond its key and combiner: the table's empty slots (it is at least
     /// 7/16 full: up to 9/7 of a slot more) and metadata, and its place in sorted_refs() while
-    /// spilling (16).
-    static constexpr std::size_t kEntryOverhead = (sizeof(typename Map::value_type) * 9 + 6) / 7 + 2 + 16;
+    /// spilling. A string key's slot holds its hash, address and length (24 bytes).
+    static constexpr std::size_t kSlotBytes = kStringKeys ? 24 + sizeof(C) : sizeof(std::pair<const K, C>);
+    static constexpr std::size_t kEntryOverhead = (kSlotBytes * 9 + 6) / 7 + 2 + sizeof(Ref);
 
     void sample() {
         std::uint64_t size = 0;
-        for (const auto& [k, c] : map_) size += estimate_size(k) + estimate_size(c) + kEntryOverhead;
+        if constexpr (kStringKeys) {
+            map_.for_each([&](std::string_view k, std::uint64_t, const C& c) {
+                size += k.size() + estimate_size(c) + kEntryOverhead;
+            });
+        } else {
+            for (const auto& [k, c] : map_) size += estimate_size(k) + estimate_size(c) + kEntryOverhead;
+        }
         if (updates_ > sampled_updates_ && size > sampled_bytes_) {
             bytes_per_update_ = static_cast<double>(size - sampled_bytes_) / static_cast<double>(updates_ - sampled_updates_);
         }
@@ -331,6 +388,7 @@ private:
         next_sample_ = static_cast<std::uint64_t>(static_cast<double>(updates_) * 2.0) + 1;
     }
     std::uint64_t estimate() const {
+        if constexpr (kExactSize) return key_bytes_ + map_.size() * (sizeof(C) + kEntryOverhead);
         return sampled_bytes_ +
                static_cast<std::uint64_t>(bytes_per_update_ * static_cast<double>(updates_ - sampled_updates_));
     }
@@ -340,14 +398,19 @@ private:
         spills_.push_back(write_spill(
             tc_, sorted_refs(),
             [](Encoder& enc, const Ref& r) {
-                enc.write(r.first);
-                enc.write(r.second->first);
-                enc.write(r.second->second);
+                enc.write(r.hash);
+                if constexpr (kStringKeys) {
+                    enc.put_bytes(r.key());  // as Serde<std::string>
+                } else {
+                    enc.write(r.key());
+                }
+                enc.write(r.combiner());
             },
             in_memory));
         map_ = {};
         updates_ = since_check_ = 0;
         sampled_bytes_ = sampled_updates_ = 0;
+        key_bytes_ = 0;
         bytes_per_update_ = 0;
         next_sample_ = 1;
     }
@@ -358,6 +421,7 @@ private:
     std::vector<std::unique_ptr<SpillFile>> spills_;
     std::uint64_t updates_ = 0, since_check_ = 0, next_sample_ = 1;
     std::uint64_t sampled_bytes_ = 0, sampled_updates_ = 0;
+    std::uint64_t key_bytes_ = 0;  // string keys: their bytes in the arena
     double bytes_per_update_ = 0;
 };
 

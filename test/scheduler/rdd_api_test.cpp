@@ -646,6 +646,46 @@ TEST_CASE("String keys combine on both sides, spilling, and count exactly", "[sc
     }
 }
 
+TEST_CASE("String keys group and cogroup exactly while the reduce side spills", "[scheduler][rdd][api][spill]") {
+    // The reduce side keeps string keys in an arena table whose growing combiners (vectors) are
+    // sized by sampling; the element threshold makes every reduce task spill and merge by hash.
+    for (std::string which : {"local", "cluster"}) {
+        DYNAMIC_SECTION(which) {
+            Conf conf;
+            conf.set("ember.shuffle.spill.numElementsForceSpillThreshold", "100");
+            SparkContext sc(master_for(which), "string-groups", conf);
+            std::mt19937 rng(kSeed + 13);
+            auto key = [&] {
+                std::string k(std::uniform_int_distribution<int>(0, 40)(rng), 'a');
+                for (auto& c : k) c = static_cast<char>('a' + rng() % 3);  // short keys repeat
+                return k;
+            };
+            std::vector<std::pair<std::string, int>> left, right;
+            for (int i = 0; i < 5000; ++i) left.emplace_back(key(), i);
+            for (int i = 0; i < 2000; ++i) right.emplace_back(key(), -i);
+            std::map<std::string, std::pair<std::vector<int>, std::vector<int>>> expected;
+            for (auto& [k, v] : left) expected[k].first.push_back(v);
+            for (auto& [k, w] : right) expected[k].second.push_back(w);
+
+            auto groups = sc.parallelize(left, 4).group_by_key(3).collect();
+            std::size_t with_left = 0;
+            for (auto& [k, g] : expected) with_left += g.first.empty() ? 0 : 1;
+            REQUIRE(groups.size() == with_left);
+            for (auto& [k, vs] : groups) {
+                INFO("key '" << k << "'");
+                CHECK(sorted(vs) == sorted(expected.at(k).first));
+            }
+            auto cg = sc.parallelize(left, 4).cogroup(sc.parallelize(right, 2), 3).collect();
+            REQUIRE(cg.size() == expected.size());
+            for (auto& [k, g] : cg) {
+                INFO("key '" << k << "'");
+                CHECK(sorted(g.first) == sorted(expected.at(k).first));
+                CHECK(sorted(g.second) == sorted(expected.at(k).second));
+            }
+        }
+    }
+}
+
 TEST_CASE("Reduce sides spill past their memory and still give exact results", "[scheduler][rdd][api][spill]") {
     // A threshold of 64 records in memory forces many spills in every reduce task (Spark's
     // spark.shuffle.spill.numElementsForceSpillThreshold).
