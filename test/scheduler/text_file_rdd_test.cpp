@@ -121,6 +121,28 @@ TEST_CASE("Symlinks inside a directory are skipped like find -type f", "[schedul
     CHECK(TextFileRdd::list_files({(dir.path / "link.txt").string()}).size() == 1);
 }
 
+TEST_CASE("A directory lists its files recursively in path order, as find -type f | sort", "[scheduler][text_file]") {
+    TempDir dir;
+    // Names around '/' in byte order ('-' and '.' sort before it, '0' after), a deep one, an
+    // empty directory, a symlinked directory (not followed) and a hidden file.
+    for (const char* f : {"d/x", "d-2/y", "d.3", "d0/z", "d/e/f/g/deep.txt", ".hidden", "d/e/h"}) dir.write(f, "w\n");
+    std::filesystem::create_directories(dir.path / "empty");
+    std::filesystem::create_directory_symlink(dir.path / "d", dir.path / "linked");
+    std::vector<std::string> expected;
+    for (const char* f : {".hidden", "d-2/y", "d.3", "d/e/f/g/deep.txt", "d/e/h", "d/x", "d0/z"}) {
+        expected.push_back((dir.path / f).string());
+    }
+    for (std::string root : {dir.path.string(), dir.path.string() + "/", dir.path.string() + "//"}) {
+        CAPTURE(root);
+        std::vector<std::string> got;
+        for (auto& [path, size] : TextFileRdd::list_files({root})) {
+            got.push_back(path);
+            CHECK(size == 2);
+        }
+        CHECK(got == expected);
+    }
+}
+
 TEST_CASE("A missing input names the path", "[scheduler][text_file]") {
     CHECK_THROWS_WITH(TextFileRdd::plan({"/nonexistent/ember/input"}, 2, 128 << 20, 4096),
                       Catch::Contains("Input path does not exist: /nonexistent/ember/input"));
