@@ -12,6 +12,7 @@
 #include <boost/unordered/unordered_flat_map.hpp>
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -20,10 +21,12 @@
 
 namespace ember::scheduler {
 
-/// Keys `std::string_view` -> combiners `C`, with memory_bytes() for spill decisions.
+/// Keys `std::string_view` -> combiners `C`, with memory_bytes() for spill decisions. `Rotate`:
+/// how far the table rotates a key's hash before using it (see KeyHash): 0 for a map side,
+/// 32 for a table filled from map outputs.
 /// Views passed to find() and insert() need only live for the call (insert copies the bytes).
 /// Threading: single-threaded (one map task).
-template <class C>
+template <class C, int Rotate = 0>
 class StringCombineMap {
 public:
     /// The entry of `key` (whose stable_hash is `hash`), or nullptr.
@@ -66,9 +69,15 @@ private:
             return hash == o.hash && size == o.size && std::memcmp(data, o.data, size) == 0;
         }
     };
+    // XXH3 is avalanching, so the table uses its bits as they are (positions from the high
+    // bits, per-slot tags from the low byte), rotated by `Rotate`. A table filled from another
+    // one's iteration (a reduce side reading map outputs that were dumped in table order) must
+    // rotate differently, or its keys arrive in the order of its own positions and pile up in
+    // long probe runs; and the keys of one reduce partition share their hash modulo the
+    // partition count, which fixes the low bits the tags would come from.
     struct KeyHash {
-        using is_avalanching = void;  // XXH3: the table uses it as is
-        std::size_t operator()(const Key& k) const noexcept { return static_cast<std::size_t>(k.hash); }
+        using is_avalanching = void;
+        std::size_t operator()(const Key& k) const noexcept { return static_cast<std::size_t>(std::rotr(k.hash, Rotate)); }
     };
     using Map = boost::unordered_flat_map<Key, C, KeyHash>;
     static constexpr std::size_t kBlock = 1 << 20;
