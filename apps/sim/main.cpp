@@ -42,20 +42,11 @@ struct Args {
 };
 
 sim::SimConfig sim_config(const Args& a) {
-    sim::SimConfig cfg;
+    auto cfg = sim_scenarios::fault_mix(std::chrono::milliseconds(static_cast<std::int64_t>(a.mean_interval_ms)),
+                                        a.kill_weight, a.partition_weight, a.clog_weight);
     cfg.latency_min = std::chrono::microseconds(static_cast<std::int64_t>(a.latency_min_ms * 1000));
     cfg.latency_max = std::chrono::microseconds(static_cast<std::int64_t>(a.latency_max_ms * 1000));
     cfg.drop_probability = a.drop_probability;
-    cfg.chaos.mean_interval = std::chrono::milliseconds(static_cast<std::int64_t>(a.mean_interval_ms));
-    cfg.chaos.kill_weight = a.kill_weight;
-    cfg.chaos.partition_weight = a.partition_weight;
-    cfg.chaos.clog_weight = a.clog_weight;
-    cfg.chaos.restart_delay_min = 20ms;
-    cfg.chaos.restart_delay_max = 300ms;
-    cfg.chaos.partition_duration_min = 20ms;
-    cfg.chaos.partition_duration_max = 500ms;
-    cfg.chaos.clog_duration_min = 20ms;
-    cfg.chaos.clog_duration_max = 500ms;
     return cfg;
 }
 

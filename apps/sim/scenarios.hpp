@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -18,6 +19,28 @@
 #include <vector>
 
 namespace ember::sim_scenarios {
+
+/// The scenarios' network and fault mix: 1-5 ms latencies, a fault every `mean_interval` on
+/// average (kills, partitions and clogs by the given weights), killed processes restarted after
+/// 20-300 ms, partitions and clogs lasting 20-500 ms. `ember-sim`'s options set the same fields.
+inline sim::SimConfig fault_mix(std::chrono::milliseconds mean_interval = std::chrono::milliseconds(40),
+                                double kill_weight = 2, double partition_weight = 1, double clog_weight = 0) {
+    using std::chrono::milliseconds;
+    sim::SimConfig cfg;
+    cfg.latency_min = milliseconds(1);
+    cfg.latency_max = milliseconds(5);
+    cfg.chaos.mean_interval = mean_interval;
+    cfg.chaos.kill_weight = kill_weight;
+    cfg.chaos.partition_weight = partition_weight;
+    cfg.chaos.clog_weight = clog_weight;
+    cfg.chaos.restart_delay_min = milliseconds(20);
+    cfg.chaos.restart_delay_max = milliseconds(300);
+    cfg.chaos.partition_duration_min = milliseconds(20);
+    cfg.chaos.partition_duration_max = milliseconds(500);
+    cfg.chaos.clog_duration_min = milliseconds(20);
+    cfg.chaos.clog_duration_max = milliseconds(500);
+    return cfg;
+}
 
 /// `n` words of 97 distinct ones ("w0".."w96"), spread so each partition sees many.
 inline std::vector<std::string> corpus_words(int n) {

@@ -159,19 +159,7 @@ namespace {
 
 /// Faults while a job runs: executors killed (restarted 20-300 ms later) and cut off from the
 /// driver or each other, every 40 ms on average, over a job of about 100 ms.
-sim::SimConfig chaos_config() {
-    sim::SimConfig cfg;
-    cfg.latency_min = 1ms;
-    cfg.latency_max = 5ms;
-    cfg.chaos.mean_interval = 40ms;
-    cfg.chaos.kill_weight = 2;
-    cfg.chaos.partition_weight = 1;
-    cfg.chaos.restart_delay_min = 20ms;
-    cfg.chaos.restart_delay_max = 300ms;
-    cfg.chaos.partition_duration_min = 20ms;
-    cfg.chaos.partition_duration_max = 500ms;
-    return cfg;
-}
+sim::SimConfig chaos_config() { return sim_scenarios::fault_mix(); }
 
 struct SweepStats {
     int seeds = 0, with_kills = 0, with_partitions = 0, with_resubmits = 0, aborted = 0;
