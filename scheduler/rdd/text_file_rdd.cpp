@@ -63,8 +63,15 @@ void list_input(const std::string& path, std::vector<InputFile>& out) {
             ~Closer() { ::closedir(d); }
         } closer{d};
         const std::string prefix = dir == "/" ? dir : dir + '/';
-        errno = 0;
-        while (const dirent* e = ::readdir(d)) {
+        for (;;) {
+            errno = 0;  // readdir's end and its failure differ only in errno
+            const dirent* e = ::readdir(d);
+            if (!e) {
+                if (errno != 0) {
+                    throw std::runtime_error(fmt::format("Cannot read input directory {}: {}", dir, std::strerror(errno)));
+                }
+                break;
+            }
             std::string_view name = e->d_name;
             if (name == "." || name == "..") continue;
             // Regular files only, as `find -type f`: a symlink inside the tree is not followed,
@@ -77,18 +84,17 @@ void list_input(const std::string& path, std::vector<InputFile>& out) {
             if (S_ISDIR(sb.st_mode)) {
                 dirs.push_back(prefix + e->d_name);
             } else if (S_ISREG(sb.st_mode)) {
-                // Readable by everyone, or by its owner who is us (the bits that ACLs keep for
-                // owner and others): no need to ask the kernel, which costs as much as the stat.
-                bool readable = (sb.st_mode & S_IROTH) || (sb.st_uid == uid && (sb.st_mode & S_IRUSR));
+                // Ours and readable by its owner: for the owner its bits decide alone (an ACL's owner
+                // entry is those bits), so the kernel need not be asked, which costs as much as
+                // the stat. Anyone else's file (group, other and ACL entries) it is asked.
+                bool readable = sb.st_uid == uid && (sb.st_mode & S_IRUSR);
                 if (!readable && ::faccessat(fd, e->d_name, R_OK, 0) != 0) {
                     throw std::runtime_error(
                         fmt::format("Input file is not readable: {}{}: {}", prefix, name, std::strerror(errno)));
                 }
                 found.push_back({prefix + e->d_name, static_cast<std::uint64_t>(sb.st_size)});
             }
-            errno = 0;
         }
-        if (errno != 0) throw std::runtime_error(fmt::format("Cannot read input directory {}: {}", dir, std::strerror(errno)));
     }
     std::sort(found.begin(), found.end(), [](auto& a, auto& b) { return a.path < b.path; });
     out.insert(out.end(), found.begin(), found.end());

@@ -7,6 +7,12 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <stdexcept>
+#include <string>
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 using namespace ember;
 using namespace ember::scheduler;
@@ -140,6 +146,51 @@ TEST_CASE("A directory lists its files recursively in path order, as find -type 
             CHECK(size == 2);
         }
         CHECK(got == expected);
+    }
+}
+
+TEST_CASE("Listing refuses a file its user cannot read, as access(2) decides", "[scheduler][text_file]") {
+    // The owner's bits decide for the owner even when others may read (mode 004), and other
+    // bits for everyone else. Run as an unprivileged user (root reads everything), in a child.
+    if (::geteuid() != 0) {
+        WARN("not root: cannot switch to an unprivileged user; skipped");
+        return;
+    }
+    const uid_t nobody = 65534;
+    TempDir dir;
+    std::filesystem::permissions(dir.path, std::filesystem::perms(0755));
+    auto file = dir.write("sub/f.txt", "w\n");
+    std::filesystem::permissions(dir.path / "sub", std::filesystem::perms(0755));
+    // In the child: 0 listed, 1 refused as not readable, 2 anything else.
+    auto list_as_nobody = [&] {
+        pid_t pid = ::fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            if (::setgid(nobody) != 0 || ::setuid(nobody) != 0) ::_exit(2);
+            try {
+                TextFileRdd::list_files({dir.path.string()});
+                ::_exit(0);
+            } catch (const std::runtime_error& e) {
+                ::_exit(std::string(e.what()).find("Input file is not readable: " + file) == 0 ? 1 : 2);
+            } catch (...) {
+                ::_exit(2);
+            }
+        }
+        int status = 0;
+        ::waitpid(pid, &status, 0);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 3;
+    };
+    struct Case {
+        uid_t owner;
+        unsigned mode;
+        int expected;
+    };
+    for (Case c : {Case{nobody, 0400, 0}, Case{nobody, 0004, 1}, Case{nobody, 0000, 1}, Case{0, 0644, 0},
+                   Case{0, 0640, 1}, Case{0, 0600, 1}}) {
+        CAPTURE(c.owner, c.mode);
+        REQUIRE(::chown(file.c_str(), c.owner, 0) == 0);
+        REQUIRE(::chmod(file.c_str(), c.mode) == 0);
+        CHECK(list_as_nobody() == c.expected);
     }
 }
 
