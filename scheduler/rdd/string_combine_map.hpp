@@ -66,7 +66,7 @@ private:
         const char* data;
         std::size_t size;
         bool operator==(const Key& o) const noexcept {
-            return hash == o.hash && size == o.size && std::memcmp(data, o.data, size) == 0;
+            return hash == o.hash && size == o.size && (size == 0 || std::memcmp(data, o.data, size) == 0);
         }
     };
     // XXH3 is avalanching, so the table uses its bits as they are (positions from the high
@@ -83,6 +83,7 @@ private:
     static constexpr std::size_t kBlock = 1 << 20;
 
     const char* copy(std::string_view s) {
+        if (s.empty()) return "";  // no block needed, and never a null pointer for memcpy/memcmp
         if (s.size() > left_) {
             if (s.size() > kBlock / 4) {
                 // A large key gets a block of its own, before the current one, which stays current.
