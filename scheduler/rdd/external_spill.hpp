@@ -281,20 +281,20 @@ private:
         K key{};
         C combiner{};
     };
-    /// The table's hash: stable_hash (avalanching: XXH3 or a 64-bit mixer), rotated by 32 bits,
-    /// as StringCombineMap<C, 32> does. Records arrive in the order of the map sides' tables,
-    /// and a table that placed them by the same bits would get them in the order of its own
-    /// slots and pile them up in long probe runs (and a partition's keys share their hash
-    /// modulo the partition count, which fixes the low bits the tags come from).
+    /// The table's hash: stable_hash (avalanching: XXH3 or a 64-bit mixer), rotated by
+    /// kReduceSideHashRotation bits, as the string keys' table is. Records arrive in the order
+    /// of the map sides' tables, and a table that placed them by the same bits would get them in
+    /// the order of its own slots and pile them up in long probe runs (and a partition's keys
+    /// share their hash modulo the partition count, which fixes the low bits the tags come from).
     struct TableHash {
         using is_transparent = void;
         using is_avalanching = void;
         template <class T>
         std::size_t operator()(const T& v) const {
-            return static_cast<std::size_t>(std::rotr(shuffle::stable_hash(v), 32));
+            return static_cast<std::size_t>(std::rotr(shuffle::stable_hash(v), kReduceSideHashRotation));
         }
     };
-    using Map = std::conditional_t<kStringKeys, StringCombineMap<C, 32>,
+    using Map = std::conditional_t<kStringKeys, StringCombineMap<C, kReduceSideHashRotation>,
                                    boost::unordered_flat_map<K, C, TableHash, std::equal_to<>>>;
     /// An entry of map_ in sorted_refs(): its key's hash, then where its key and combiner are.
     struct GenericRef {

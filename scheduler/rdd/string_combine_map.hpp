@@ -21,9 +21,13 @@
 
 namespace ember::scheduler {
 
+/// How far a table filled from map outputs (a reduce side's) rotates its keys' hashes, so that
+/// it does not place them by the bits that ordered the map side's table (see KeyHash).
+inline constexpr int kReduceSideHashRotation = 32;
+
 /// Keys `std::string_view` -> combiners `C`, with memory_bytes() for spill decisions. `Rotate`:
 /// how far the table rotates a key's hash before using it (see KeyHash): 0 for a map side,
-/// 32 for a table filled from map outputs.
+/// kReduceSideHashRotation for a table filled from map outputs.
 /// Views passed to find() and insert() need only live for the call (insert copies the bytes).
 /// Threading: single-threaded (one map task).
 template <class C, int Rotate = 0>

@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <memory>
 #include <stdexcept>
 #include <string_view>
@@ -20,8 +19,6 @@
 
 namespace ember::scheduler {
 
-namespace fs = std::filesystem;
-
 namespace {
 
 struct InputFile {
@@ -29,25 +26,34 @@ struct InputFile {
     std::uint64_t size;
 };
 
+/// Throws "Input file is not readable" unless the caller (its real uid, as access(2)) may read
+/// `name` in directory `dirfd` (AT_FDCWD: `name` is a path), whose stat is `sb`. The caller's
+/// own file with its owner-read bit is readable without asking the kernel (for the owner its
+/// bits decide alone, and an ACL's owner entry is those bits); anyone else's (group, other and
+/// ACL entries) goes to faccessat, which costs as much as the stat.
+void check_readable(int dirfd, const char* name, const struct stat& sb, uid_t uid, std::string_view shown) {
+    if (sb.st_uid == uid && (sb.st_mode & S_IRUSR)) return;
+    if (::faccessat(dirfd, name, R_OK, 0) != 0) {
+        throw std::runtime_error(fmt::format("Input file is not readable: {}: {}", shown, std::strerror(errno)));
+    }
+}
+
 void list_input(const std::string& path, std::vector<InputFile>& out) {
-    std::error_code ec;
-    auto st = fs::status(path, ec);
-    if (ec || !fs::exists(st)) throw std::runtime_error(fmt::format("Input path does not exist: {}", path));
-    if (fs::is_regular_file(st)) {
-        if (::access(path.c_str(), R_OK) != 0) {
-            throw std::runtime_error(fmt::format("Input file is not readable: {}: {}", path, std::strerror(errno)));
-        }
-        out.push_back({path, static_cast<std::uint64_t>(fs::file_size(path, ec))});
+    const uid_t uid = ::getuid();
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) throw std::runtime_error(fmt::format("Input path does not exist: {}", path));
+    if (S_ISREG(st.st_mode)) {
+        check_readable(AT_FDCWD, path.c_str(), st, uid, path);
+        out.push_back({path, static_cast<std::uint64_t>(st.st_size)});
         return;
     }
-    if (!fs::is_directory(st)) throw std::runtime_error(fmt::format("Input path is not a file or directory: {}", path));
+    if (!S_ISDIR(st.st_mode)) throw std::runtime_error(fmt::format("Input path is not a file or directory: {}", path));
     // The tree is walked with the directory's descriptor (openat, fstatat, faccessat): each file
     // costs a lookup of its own name, not of its whole path, and no std::filesystem::path.
     std::vector<InputFile> found;
     std::string root = path;
     while (root.size() > 1 && root.back() == '/') root.pop_back();
     std::vector<std::string> dirs{root};
-    const uid_t uid = ::getuid();  // as access(2) and faccessat(2) without AT_EACCESS
     while (!dirs.empty()) {
         std::string dir = std::move(dirs.back());
         dirs.pop_back();
@@ -84,15 +90,9 @@ void list_input(const std::string& path, std::vector<InputFile>& out) {
             if (S_ISDIR(sb.st_mode)) {
                 dirs.push_back(prefix + e->d_name);
             } else if (S_ISREG(sb.st_mode)) {
-                // Ours and readable by its owner: for the owner its bits decide alone (an ACL's owner
-                // entry is those bits), so the kernel need not be asked, which costs as much as
-                // the stat. Anyone else's file (group, other and ACL entries) it is asked.
-                bool readable = sb.st_uid == uid && (sb.st_mode & S_IRUSR);
-                if (!readable && ::faccessat(fd, e->d_name, R_OK, 0) != 0) {
-                    throw std::runtime_error(
-                        fmt::format("Input file is not readable: {}{}: {}", prefix, name, std::strerror(errno)));
-                }
-                found.push_back({prefix + e->d_name, static_cast<std::uint64_t>(sb.st_size)});
+                std::string file = prefix + e->d_name;
+                check_readable(fd, e->d_name, sb, uid, file);
+                found.push_back({std::move(file), static_cast<std::uint64_t>(sb.st_size)});
             }
         }
     }
