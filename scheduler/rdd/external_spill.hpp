@@ -168,19 +168,21 @@ std::unique_ptr<SpillFile> write_spill(TaskContext& tc, Records&& records, Write
 /// the entries live in an open-addressing table (boost::unordered_flat_map): no allocation per
 /// key beyond the key's own. String keys live in a StringCombineMap instead (keys copied into an
 /// arena, each slot keeping its key's hash): one XXH3 per update, none when the table grows or
-/// spills, and no std::string per key until drain() hands the key out.
+/// spills, and no std::string per key until drain() hands the key out, reading the arena in
+/// order when the combiners live there too (trivially copyable ones).
 ///
 /// Size: estimated as Spark's SizeTracker does, by walking the map at updates 2x apart and
 /// extrapolating between walks, so growing combiners (group_by_key's vectors) count. Spark
 /// walks at 1.1x; here that cost word count 3% (each walk is a pass over the map). String keys
-/// with trivially copyable combiners (reduce_by_key's counts) are counted exactly instead: their
-/// bytes as inserted, and a fixed size per entry.
+/// with trivially copyable combiners (reduce_by_key's counts) are counted exactly instead: the
+/// table's and the arena's bytes (StringCombineMap::memory_bytes), and the references a spill
+/// sorts.
 ///
 /// Threading: single-threaded (one task).
 template <class K, class C>
 class ExternalAppendOnlyMap {
     static constexpr bool kStringKeys = std::is_same_v<K, std::string>;
-    static constexpr bool kExactSize = kStringKeys && std::is_trivially_copyable_v<C>;
+    static constexpr bool kExactSize = kStringKeys && kStringCombineRecordLayout<C>;
 
 public:
     ExternalAppendOnlyMap(TaskContext& tc, SpillPolicy policy) : tc_(tc), policy_(policy) {}
@@ -197,7 +199,6 @@ public:
                 update(*have);
             } else {
                 map_.insert(key, h, C(create()));
-                key_bytes_ += key.size();
             }
         } else {
             auto it = map_.find(k);
@@ -381,7 +382,8 @@ private:
     }
     /// Bytes of an entry beyond its key and combiner: the table's empty slots (it is at least
     /// 7/16 full: up to 9/7 of a slot more) and metadata, and its place in sorted_refs() while
-    /// spilling. A string key's slot holds its hash, address and length (24 bytes).
+    /// spilling. A string key's slot holds its hash, address and length (24 bytes) and, for the
+    /// sampled combiners (not trivially copyable), the combiner.
     static constexpr std::size_t kSlotBytes = kStringKeys ? 24 + sizeof(C) : sizeof(std::pair<const K, C>);
     static constexpr std::size_t kEntryOverhead = (kSlotBytes * 9 + 6) / 7 + 2 + sizeof(Ref);
 
@@ -402,7 +404,7 @@ private:
         next_sample_ = static_cast<std::uint64_t>(static_cast<double>(updates_) * 2.0) + 1;
     }
     std::uint64_t estimate() const {
-        if constexpr (kExactSize) return key_bytes_ + map_.size() * (sizeof(C) + kEntryOverhead);
+        if constexpr (kExactSize) return map_.memory_bytes() + map_.size() * sizeof(Ref);
         return sampled_bytes_ +
                static_cast<std::uint64_t>(bytes_per_update_ * static_cast<double>(updates_ - sampled_updates_));
     }
@@ -424,7 +426,6 @@ private:
         map_ = {};
         updates_ = since_check_ = 0;
         sampled_bytes_ = sampled_updates_ = 0;
-        key_bytes_ = 0;
         bytes_per_update_ = 0;
         next_sample_ = 1;
     }
@@ -435,7 +436,6 @@ private:
     std::vector<std::unique_ptr<SpillFile>> spills_;
     std::uint64_t updates_ = 0, since_check_ = 0, next_sample_ = 1;
     std::uint64_t sampled_bytes_ = 0, sampled_updates_ = 0;
-    std::uint64_t key_bytes_ = 0;  // string keys: their bytes in the arena
     double bytes_per_update_ = 0;
 };
 
