@@ -5,9 +5,9 @@
 #include "apps/bench/shuffle_jobs.hpp"
 #include "apps/wordcount/word_count_job.hpp"
 #include "scheduler/ember.hpp"
+#include "scheduler/rdd/string_combine_map.hpp"
 #include "scheduler/rdd/text_file_rdd.hpp"
 
-#include <boost/unordered/unordered_flat_map.hpp>
 #include <fmt/format.h>
 #include <xxhash.h>
 
@@ -56,49 +56,23 @@ std::string_view read_file(const std::string& path, std::string& buf) {
     return std::string_view(buf.data(), have);
 }
 
-/// The baselines' tricks: words copied once into big blocks, an open-addressing map of views
-/// hashed with XXH3 (as ember's stable_hash).
-class Arena {
-public:
-    std::string_view copy(std::string_view s) {
-        if (s.size() > left_) {
-            std::size_t n = std::max<std::size_t>(kBlock, s.size());
-            blocks_.push_back(std::make_unique<char[]>(n));
-            cur_ = blocks_.back().get();
-            left_ = n;
-        }
-        std::memcpy(cur_, s.data(), s.size());
-        std::string_view v(cur_, s.size());
-        cur_ += s.size();
-        left_ -= s.size();
-        return v;
-    }
+/// The baselines' tricks are ember's: XXH3 (as stable_hash) and the map side's table
+/// (StringCombineMap: an open-addressing table of 16-byte slots over records in an arena, walked
+/// in the order they were written).
+using CountMap = ember::scheduler::StringCombineMap<std::uint64_t>;
 
-private:
-    static constexpr std::size_t kBlock = 4 << 20;
-    std::vector<std::unique_ptr<char[]>> blocks_;
-    char* cur_ = nullptr;
-    std::size_t left_ = 0;
-};
-
-struct Xxh3 {
-    using is_avalanching = void;
-    std::size_t operator()(std::string_view s) const noexcept { return XXH3_64bits(s.data(), s.size()); }
-};
-using CountMap = boost::unordered_flat_map<std::string_view, std::uint64_t, Xxh3>;
-
-void add_word(CountMap& m, Arena& arena, std::string_view w, std::uint64_t n) {
-    auto it = m.find(w);
-    if (it != m.end()) {
-        it->second += n;
+void add_word(CountMap& m, std::string_view w, std::uint64_t n) {
+    std::uint64_t h = XXH3_64bits(w.data(), w.size());
+    if (std::uint64_t* c = m.find(w, h)) {
+        *c += n;
     } else {
-        m.emplace(arena.copy(w), n);
+        m.insert(w, h, std::uint64_t{n});
     }
 }
 
-void add_to_stats(wordcount::WordStats& s, const CountMap& m) {
+void add_to_stats(wordcount::WordStats& s, CountMap& m) {
     wordcount::AddToStats add{20};
-    for (auto& [w, n] : m) {
+    m.for_each([&](std::string_view w, std::uint64_t, std::uint64_t n) {
         if (s.top.size() < 20 || n >= s.top.front().second) {
             s = add(std::move(s), wordcount::WordCount(std::string(w), n));
         } else {
@@ -106,16 +80,15 @@ void add_to_stats(wordcount::WordStats& s, const CountMap& m) {
             ++s.distinct;
             s.digest += wordcount::count_digest(w, n);
         }
-    }
+    });
 }
 
 /// One thread: every file into one map, then the stats.
 wordcount::WordStats count_1thread(const Files& files) {
     CountMap counts;
-    Arena arena;
     std::string buf;
     for (const auto& f : files) {
-        for (std::string_view w : wordcount::Words(read_file(f.first, buf))) add_word(counts, arena, w, 1);
+        for (std::string_view w : wordcount::Words(read_file(f.first, buf))) add_word(counts, w, 1);
     }
     wordcount::WordStats s;
     add_to_stats(s, counts);
@@ -133,7 +106,6 @@ wordcount::WordStats count_2threads(const Files& files) {
     std::atomic<std::size_t> next{0};
     struct Side {
         CountMap half[2];
-        Arena arena;
         wordcount::WordStats stats;
     };
     Side side[2];
@@ -141,22 +113,28 @@ wordcount::WordStats count_2threads(const Files& files) {
         std::string buf;
         for (std::size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < order.size();) {
             for (std::string_view w : wordcount::Words(read_file(files[order[i]].first, buf))) {
-                std::size_t h = Xxh3{}(w);
+                std::uint64_t h = XXH3_64bits(w.data(), w.size());
                 auto& m = me.half[(h >> 20) & 1];
-                auto it = m.find(w);
-                if (it != m.end()) {
-                    ++it->second;
+                if (std::uint64_t* c = m.find(w, h)) {
+                    ++*c;
                 } else {
-                    m.emplace(me.arena.copy(w), 1);
+                    m.insert(w, h, std::uint64_t{1});
                 }
             }
         }
     };
     auto merge = [&](int t) {
-        // Merge into the larger map; the keys of both stay in their arenas.
+        // Merge into the larger map (the smaller one's records read in order).
         CountMap& a = side[0].half[t].size() >= side[1].half[t].size() ? side[0].half[t] : side[1].half[t];
         CountMap& b = &a == &side[0].half[t] ? side[1].half[t] : side[0].half[t];
-        for (auto& [w, n] : b) a[w] += n;
+        b.for_each([&](std::string_view w, std::uint64_t h, std::uint64_t n) {
+            if (std::uint64_t* c = a.find(w, h)) {
+                *c += n;
+            } else {
+                a.insert(w, h, std::uint64_t{n});
+            }
+        });
+        b.clear();
         add_to_stats(side[t].stats, a);
     };
     {
