@@ -260,21 +260,56 @@ public:
                 combined.clear();
                 inserted = heap = 0;
             };
-            // Keys are borrowed (views, when the parent makes them so): the table copies new ones.
-            parent_->iterator_borrowed(p, tc, [&](borrowed_t<std::pair<K, V>>&& kv) {
-                std::uint64_t h = shuffle::stable_hash(kv.first);
-                if (C* c = combined.find(kv.first, h)) {
-                    agg_.merge_value(*c, std::move(kv.second));
+            auto add = [&](std::string_view key, std::uint64_t h, V&& v) {
+                if (C* c = combined.find(key, h)) {
+                    agg_.merge_value(*c, std::move(v));
                     return;
                 }
-                C created = agg_.create(std::move(kv.second));
+                C created = agg_.create(std::move(v));
                 heap += estimate_size(created) - std::min(estimate_size(created), sizeof(C));
-                combined.insert(kv.first, h, std::move(created));
+                combined.insert(key, h, std::move(created));
                 if ((++inserted & 255) == 0 && rule.table_full(combined.memory_bytes() + heap)) {
                     dump();
                     out.spill(metrics);
                 }
-            });
+            };
+            // Keys are borrowed (views, when the parent makes them so): the table copies new ones.
+            if constexpr (kStringCombineRecordLayout<C>) {
+                // In batches: each record's slot is prefetched when it is hashed and looked up
+                // once the batch is full, so the cache misses of a batch overlap instead of
+                // stalling one after another. The batch copies the borrowed keys (they live only
+                // for the call).
+                constexpr std::size_t kBatch = 16;
+                std::uint64_t hashes[kBatch];
+                std::size_t ends[kBatch];
+                std::string keys;
+                std::vector<V> values;
+                values.reserve(kBatch);
+                auto flush = [&] {
+                    std::size_t at = 0;
+                    for (std::size_t i = 0; i < values.size(); ++i) {
+                        add(std::string_view(keys).substr(at, ends[i] - at), hashes[i], std::move(values[i]));
+                        at = ends[i];
+                    }
+                    keys.clear();
+                    values.clear();
+                };
+                parent_->iterator_borrowed(p, tc, [&](borrowed_t<std::pair<K, V>>&& kv) {
+                    std::string_view key = kv.first;
+                    std::uint64_t h = shuffle::stable_hash(key);
+                    combined.prefetch(h);
+                    hashes[values.size()] = h;
+                    keys.append(key);
+                    ends[values.size()] = keys.size();
+                    values.push_back(std::move(kv.second));
+                    if (values.size() == kBatch) flush();
+                });
+                flush();
+            } else {
+                parent_->iterator_borrowed(p, tc, [&](borrowed_t<std::pair<K, V>>&& kv) {
+                    add(kv.first, shuffle::stable_hash(kv.first), std::move(kv.second));
+                });
+            }
             dump();
         } else if constexpr (Agg::kMapSideCombine) {
             // Other keys: an open-addressing table (no allocation per distinct key).

@@ -3,24 +3,23 @@
 /// \file
 /// StringCombineMap: the hash aggregation of a shuffle with string keys (Spark's
 /// PartitionedAppendOnlyMap in SortShuffleWriter, and ExternalAppendOnlyMap on the reduce side,
-/// specialised): an open-addressing table (boost::unordered_flat_map/set) whose keys live in an
-/// arena of large blocks, each with its stable_hash, so a distinct key costs one copy of its bytes
-/// and no allocation of its own, and the hash computed for the lookup also picks the reduce
-/// partition.
+/// specialised): an open-addressing table whose keys live in an arena of large blocks, each with
+/// its stable_hash, so a distinct key costs one copy of its bytes and no allocation of its own,
+/// and the hash computed for the lookup also picks the reduce partition.
 ///
 /// Two layouts, chosen by the combiner type:
 /// - trivially copyable combiners (counts, sums): Spark's BytesToBytesMap layout. Each entry is
-///   one record in the arena (hash, key length, combiner, key bytes) and the table holds only
-///   (hash, record address), 16 bytes a slot. for_each() walks the arena in the order the
-///   records were written, so dumping a table of millions of keys reads memory sequentially
-///   instead of jumping to each key from its slot (a cache miss per key);
-/// - other combiners (group_by_key's vectors): the table's slots hold (hash, key address, key
-///   length) and the combiner, and only the key bytes are in the arena.
+///   one record in the arena (hash, key length, combiner, key bytes) and the table, ember's own
+///   linear probing, holds only (hash, record address), 16 bytes a slot. for_each() walks the
+///   arena in the order the records were written, so dumping a table of millions of keys reads
+///   memory sequentially instead of jumping to each key from its slot (a cache miss per key);
+///   prefetch(hash) lets a caller overlap the cache misses of several lookups;
+/// - other combiners (group_by_key's vectors): boost::unordered_flat_map, whose slots hold
+///   (hash, key address, key length) and the combiner; only the key bytes are in the arena.
 
 #include "shuffle/partitioner.hpp"
 
 #include <boost/unordered/unordered_flat_map.hpp>
-#include <boost/unordered/unordered_flat_set.hpp>
 
 #include <algorithm>
 #include <bit>
@@ -52,11 +51,11 @@ public:
         if (cur_ == nullptr || n + pad > left_) {
             if (n > kBlock / 4) {
                 // A large request gets a block of its own; the current block stays current.
-                big_.push_back(Block{std::make_unique<char[]>(n), n});
+                big_.push_back(Block{std::make_unique_for_overwrite<char[]>(n), n});
                 big_bytes_ += n;
                 return big_.back().bytes.get();
             }
-            blocks_.push_back(Block{std::make_unique<char[]>(kBlock), 0});
+            blocks_.push_back(Block{std::make_unique_for_overwrite<char[]>(kBlock), 0});
             current_ = blocks_.size() - 1;
             cur_ = blocks_[current_].bytes.get();
             left_ = kBlock;
@@ -122,25 +121,39 @@ constexpr std::size_t rotated_hash(std::uint64_t h) noexcept {
     return static_cast<std::size_t>(std::rotr(h, Rotate));
 }
 
-/// The record layout (see the file comment). Combiners are constructed in the arena and never
-/// destroyed (they are trivially copyable, hence trivially destructible).
+/// The record layout (see the file comment). The table is its own: linear probing over
+/// 16-byte slots (hash, record address; a null address is an empty slot), at most half full,
+/// positions from the rotated hash's high bits. Like Spark's BytesToBytesMap it keeps the full
+/// hash in the slot, so a probe touches a record only when the hashes are equal, and growing
+/// never reads a record; unlike boost's tables it can say where a key's probe will start, for
+/// prefetch(). Combiners are constructed in the arena and never destroyed (they are trivially
+/// copyable, hence trivially destructible).
 template <class C, int Rotate>
 class RecordStringCombineMap {
 public:
     C* find(std::string_view key, std::uint64_t hash) {
-        auto it = set_.find(Probe{hash, key});
-        return it == set_.end() ? nullptr : &it->record->combiner;
+        if (slots_ == nullptr) return nullptr;
+        for (std::size_t i = position(hash);; i = (i + 1) & mask_) {
+            const Slot& s = slots_[i];
+            if (s.record == nullptr) return nullptr;
+            if (s.hash == hash && same_key(*s.record, key)) return &s.record->combiner;
+        }
     }
     void insert(std::string_view key, std::uint64_t hash, C&& c) {
+        if ((size_ + 1) * 2 > capacity()) grow();
         char* p = arena_.allocate(record_bytes(key.size()), alignof(Record));
         auto* r = ::new (p) Record{hash, static_cast<std::uint64_t>(key.size()), std::move(c)};
         if (!key.empty()) std::memcpy(p + sizeof(Record), key.data(), key.size());
-        set_.insert(Slot{hash, r});
+        place(slots_.get(), mask_, Slot{hash, r});
+        ++size_;
     }
-    std::size_t size() const noexcept { return set_.size(); }
-    std::size_t memory_bytes() const noexcept {
-        return set_.bucket_count() * (sizeof(Slot) + 1) + arena_.bytes();
+    /// Asks the CPU to fetch the slot where a lookup of `hash` starts (a hint; no effect on the
+    /// map's contents).
+    void prefetch(std::uint64_t hash) const noexcept {
+        if (slots_ != nullptr) __builtin_prefetch(&slots_[position(hash)]);
     }
+    std::size_t size() const noexcept { return size_; }
+    std::size_t memory_bytes() const noexcept { return capacity() * sizeof(Slot) + arena_.bytes(); }
     template <class F>
     void for_each(F&& f) {
         arena_.for_each_block([&](const char* begin, std::size_t used) {
@@ -152,7 +165,10 @@ public:
         });
     }
     void clear() {
-        set_ = Set();
+        slots_.reset();
+        mask_ = 0;
+        shift_ = 64;
+        size_ = 0;
         arena_.clear();
     }
 
@@ -162,39 +178,46 @@ private:
         std::uint64_t size;  // the key's bytes, which follow the record
         C combiner;
     };
-    static std::size_t record_bytes(std::size_t key_size) noexcept {
-        constexpr std::size_t a = alignof(Record);
-        return (sizeof(Record) + key_size + a - 1) / a * a;
-    }
     struct Slot {
         std::uint64_t hash;
         Record* record;
     };
-    struct Probe {
-        std::uint64_t hash;
-        std::string_view key;
-    };
-    struct Hash {
-        using is_transparent = void;
-        using is_avalanching = void;
-        std::size_t operator()(const Slot& s) const noexcept { return rotated_hash<Rotate>(s.hash); }
-        std::size_t operator()(const Probe& p) const noexcept { return rotated_hash<Rotate>(p.hash); }
-    };
-    struct Eq {
-        using is_transparent = void;
-        static std::string_view key(const Slot& s) noexcept {
-            return std::string_view(reinterpret_cast<const char*>(s.record) + sizeof(Record), s.record->size);
-        }
-        static bool same(std::uint64_t h, std::string_view a, std::uint64_t g, std::string_view b) noexcept {
-            return h == g && a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0);
-        }
-        bool operator()(const Slot& a, const Slot& b) const noexcept { return same(a.hash, key(a), b.hash, key(b)); }
-        bool operator()(const Probe& p, const Slot& s) const noexcept { return same(p.hash, p.key, s.hash, key(s)); }
-        bool operator()(const Slot& s, const Probe& p) const noexcept { return same(p.hash, p.key, s.hash, key(s)); }
-    };
-    using Set = boost::unordered_flat_set<Slot, Hash, Eq>;
+    static constexpr std::size_t kFirstCapacity = 1024;
 
-    Set set_;
+    static std::size_t record_bytes(std::size_t key_size) noexcept {
+        constexpr std::size_t a = alignof(Record);
+        return (sizeof(Record) + key_size + a - 1) / a * a;
+    }
+    static bool same_key(const Record& r, std::string_view key) noexcept {
+        return r.size == key.size() &&
+               (key.empty() || std::memcmp(reinterpret_cast<const char*>(&r) + sizeof(Record), key.data(), key.size()) == 0);
+    }
+    std::size_t capacity() const noexcept { return slots_ == nullptr ? 0 : mask_ + 1; }
+    std::size_t position(std::uint64_t hash) const noexcept {
+        return static_cast<std::size_t>(std::rotr(hash, Rotate) >> shift_);
+    }
+    void place(Slot* slots, std::size_t mask, Slot s) const noexcept {
+        std::size_t i = position(s.hash);
+        while (slots[i].record != nullptr) i = (i + 1) & mask;
+        slots[i] = s;
+    }
+    void grow() {
+        std::size_t cap = slots_ == nullptr ? kFirstCapacity : capacity() * 2;
+        auto bigger = std::make_unique<Slot[]>(cap);  // value-initialised: every record null
+        std::unique_ptr<Slot[]> old = std::move(slots_);
+        std::size_t old_cap = old == nullptr ? 0 : mask_ + 1;
+        mask_ = cap - 1;
+        shift_ = 64 - std::countr_zero(cap);
+        for (std::size_t i = 0; i < old_cap; ++i) {
+            if (old[i].record != nullptr) place(bigger.get(), mask_, old[i]);
+        }
+        slots_ = std::move(bigger);
+    }
+
+    std::unique_ptr<Slot[]> slots_;
+    std::size_t mask_ = 0;
+    int shift_ = 64;  // position = rotated hash >> shift_ (64 - log2(capacity))
+    std::size_t size_ = 0;
     CombineArena arena_;
 };
 
@@ -262,6 +285,8 @@ inline constexpr bool kStringCombineRecordLayout = std::is_trivially_copyable_v<
 ///   stable_hash is `hash`), or nullptr. With a trivially copyable C the pointer stays valid
 ///   until clear(); otherwise until the next insert().
 /// - `void insert(std::string_view key, std::uint64_t hash, C&& c)`: adds `key`, absent.
+/// - record layout only (kStringCombineRecordLayout<C>): `void prefetch(std::uint64_t hash)`, a
+///   hint that a lookup of `hash` follows.
 /// - `size()`; `memory_bytes()`: the table's slots and metadata, and the arena's bytes in use
 ///   (with the unused tails of its full blocks); `for_each(f)`: calls f(std::string_view key, std::uint64_t hash, C& combiner)
 ///   once per entry, in no particular order; `clear()`: empties the map and frees its memory

@@ -49,6 +49,7 @@ void check(Map& m, Add add, Count count) {
         for (const auto& k : ks) {
             ++expected[k];
             std::uint64_t h = shuffle::stable_hash(k);
+            if constexpr (kStringCombineRecordLayout<C>) m.prefetch(h);  // a hint: changes nothing
             if (C* c = m.find(k, h)) {
                 add(*c);
             } else {
