@@ -315,8 +315,8 @@ public:
         }
     }
     void on_error(std::exception_ptr e) override {
-        ++b_.errors;
         b_.add("on_error: " + describe(e));
+        ++b_.errors;  // after the log: a test that sees the count sees the entry
     }
     void on_stop() override { b_.add("on_stop"); }
 
