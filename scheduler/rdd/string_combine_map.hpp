@@ -35,7 +35,7 @@
 namespace ember::scheduler {
 
 /// How far a table filled from map outputs (a reduce side's) rotates its keys' hashes, so that
-/// it does not place them by the bits that ordered the map side's table (see detail::RotatedHash).
+/// it does not place them by the bits that ordered the map side's table (see detail::rotated_hash).
 inline constexpr int kReduceSideHashRotation = 32;
 
 namespace detail {
@@ -56,15 +56,14 @@ public:
                 return big_.back().bytes.get();
             }
             blocks_.push_back(Block{std::make_unique_for_overwrite<char[]>(kBlock), 0});
-            current_ = blocks_.size() - 1;
-            cur_ = blocks_[current_].bytes.get();
+            cur_ = blocks_.back().bytes.get();
             left_ = kBlock;
             pad = 0;  // operator new[] aligns to __STDCPP_DEFAULT_NEW_ALIGNMENT__ (16)
         }
         char* p = cur_ + pad;
         cur_ += pad + n;
         left_ -= pad + n;
-        blocks_[current_].used = static_cast<std::size_t>(cur_ - blocks_[current_].bytes.get());
+        blocks_.back().used = static_cast<std::size_t>(cur_ - blocks_.back().bytes.get());
         return p;
     }
     /// Bytes handed out, with the padding and the unused tails of the blocks left behind; not
@@ -86,7 +85,6 @@ public:
         big_.clear();
         big_bytes_ = 0;
         if (blocks_.size() > 1) blocks_.resize(1);
-        current_ = 0;
         cur_ = nullptr;
         left_ = 0;
         if (!blocks_.empty()) {
@@ -105,17 +103,16 @@ private:
     std::vector<Block> blocks_;
     std::vector<Block> big_;
     std::size_t big_bytes_ = 0;
-    std::size_t current_ = 0;
-    char* cur_ = nullptr;
+    char* cur_ = nullptr;  // in blocks_.back(), the current block
     std::size_t left_ = 0;
 };
 
-/// The table's hash of a stored stable_hash. XXH3 is avalanching, so the table uses its bits as
-/// they are (positions from the high bits, per-slot tags from the low byte), rotated by
+/// The table's hash of a stored stable_hash. XXH3 is avalanching, so the tables use its bits as
+/// they are (positions from the high bits; boost's per-slot tags from the low byte), rotated by
 /// `Rotate`. A table filled from another one's iteration (a reduce side reading map outputs that
-/// were dumped in table order) must rotate differently, or its keys arrive in the order of its
-/// own positions and pile up in long probe runs; and the keys of one reduce partition share
-/// their hash modulo the partition count, which fixes the low bits the tags would come from.
+/// were dumped in table order, as the slot layout dumps them) must rotate differently, or its
+/// keys arrive in the order of its own positions and pile up in long probe runs; and the keys of
+/// one reduce partition share their hash modulo the partition count, which fixes the low bits.
 template <int Rotate>
 constexpr std::size_t rotated_hash(std::uint64_t h) noexcept {
     return static_cast<std::size_t>(std::rotr(h, Rotate));
