@@ -173,14 +173,15 @@ private:
 /// block that does not decode is a FetchFailedException diagnosed with checksums
 /// (ShuffleBlockFetcherIterator::throw_corrupt), one that cannot be read a FetchFailedException
 /// naming the I/O error. As in Spark, a block found corrupt while its records are consumed is
-/// not fetched again: the map output is regenerated.
-template <class ReadRecord>
+/// not fetched again: the map output is regenerated. `piece_end()` is called after each piece's
+/// last record (read_records).
+template <class ReadRecord, class PieceEnd = NoPieceEnd>
 void read_block_records(ShuffleBlockFetcherIterator& fetcher, FetchedBlock block, bool compressed,
-                        ReadRecord&& read_record) {
+                        ReadRecord&& read_record, PieceEnd&& piece_end = PieceEnd{}) {
     const storage::BlockData kept = block.data;  // shares the bytes, for the diagnosis
     try {
         ShuffleBlockStream stream(std::move(block.data), compressed);
-        read_records(stream, read_record);
+        read_records(stream, read_record, piece_end);
     } catch (const DecodeError& e) {
         block.data = kept;
         fetcher.throw_corrupt(block, e.what());

@@ -71,13 +71,20 @@ private:
     bool input_done_ = false;             // the block's bytes were all read
 };
 
+/// read_records' default end-of-piece hook: nothing to do.
+struct NoPieceEnd {
+    void operator()() const noexcept {}
+};
+
 /// Calls `read_record(Decoder&)` once per record of the stream until it ends. `read_record`
 /// decodes exactly one record and must act on it only once it has read it whole: a record cut
 /// by the end of a piece throws TruncatedInput from the Decoder, and is decoded again from its
-/// first byte once the next piece is appended. Throws DecodeError if the stream ends inside a
-/// record.
-template <class ReadRecord>
-void read_records(ShuffleBlockStream& stream, ReadRecord&& read_record) {
+/// first byte once the next piece is appended. Views `read_record` takes into the Decoder's bytes
+/// (Decoder::get_bytes) stay valid until `piece_end()` is called, after the last record of each
+/// piece: a caller that keeps views across records (to look them up in batches) acts on them
+/// there. Throws DecodeError if the stream ends inside a record.
+template <class ReadRecord, class PieceEnd = NoPieceEnd>
+void read_records(ShuffleBlockStream& stream, ReadRecord&& read_record, PieceEnd&& piece_end = PieceEnd{}) {
     ByteBuffer buf;
     while (stream.read_into(buf, kShuffleReadChunk)) {
         Decoder d(buf.data(), buf.size());
@@ -90,6 +97,7 @@ void read_records(ShuffleBlockStream& stream, ReadRecord&& read_record) {
             }
             consumed = buf.size() - d.remaining();
         }
+        piece_end();  // the views into buf end here: the next piece moves it
         buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(consumed));  // the unfinished record
     }
     if (!buf.empty()) {

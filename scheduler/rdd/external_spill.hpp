@@ -194,12 +194,8 @@ public:
     void upsert(KeyLike&& k, Create&& create, Update&& update) {
         if constexpr (kStringKeys) {
             std::string_view key = k;
-            std::uint64_t h = shuffle::stable_hash(key);
-            if (C* have = map_.find(key, h)) {
-                update(*have);
-            } else {
-                map_.insert(key, h, C(create()));
-            }
+            upsert_hashed(key, shuffle::stable_hash(key), create, update);
+            return;
         } else {
             auto it = map_.find(k);
             if (it == map_.end()) {
@@ -208,11 +204,29 @@ public:
                 update(it->second);
             }
         }
-        ++updates_;
-        if (!kExactSize && updates_ >= next_sample_) sample();
-        if ((++since_check_ & 31) == 0 && (estimate() > policy_.limit() || map_.size() >= policy_.force_spill_elements)) {
-            spill();
+        counted_update();
+    }
+
+    /// upsert() of a string key whose shuffle::stable_hash is `h`, for callers that hashed it
+    /// already (to prefetch()).
+    template <class Create, class Update>
+    void upsert_hashed(std::string_view key, std::uint64_t h, Create&& create, Update&& update)
+        requires kStringKeys
+    {
+        if (C* have = map_.find(key, h)) {
+            update(*have);
+        } else {
+            map_.insert(key, h, C(create()));
         }
+        counted_update();
+    }
+
+    /// Asks the CPU to fetch where the lookup of a string key with shuffle::stable_hash `h` starts
+    /// (a hint; StringCombineMap::prefetch). Only with combiners in the arena's records.
+    void prefetch(std::uint64_t h) const noexcept
+        requires kExactSize
+    {
+        map_.prefetch(h);
     }
 
     std::size_t spill_count() const noexcept { return spills_.size(); }
@@ -402,6 +416,14 @@ private:
         sampled_bytes_ = size;
         sampled_updates_ = updates_;
         next_sample_ = static_cast<std::uint64_t>(static_cast<double>(updates_) * 2.0) + 1;
+    }
+    // After each update: samples the size when due and spills when over the limit.
+    void counted_update() {
+        ++updates_;
+        if (!kExactSize && updates_ >= next_sample_) sample();
+        if ((++since_check_ & 31) == 0 && (estimate() > policy_.limit() || map_.size() >= policy_.force_spill_elements)) {
+            spill();
+        }
     }
     std::uint64_t estimate() const {
         if constexpr (kExactSize) return map_.memory_bytes() + map_.size() * sizeof(Ref);

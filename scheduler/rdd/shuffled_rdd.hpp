@@ -399,9 +399,11 @@ inline shuffle::FetchOptions fetch_options(const Conf& conf) {
 /// fetched (after the transport retries), read or decoded raises FetchFailedException, so the
 /// DAGScheduler regenerates the map output (a block that does not decode is diagnosed with the
 /// shuffle checksums: "Block shuffle_0_1_2 is corrupted due to DISK_ISSUE"); a killed task stops before its next block (TaskKilledException, as Spark's
-/// InterruptibleIterator).
-template <class ReadRecord>
-void read_shuffle_partition(int shuffle_id, int p, TaskContext& tc, ReadRecord&& read_record) {
+/// InterruptibleIterator). `piece_end()` is called after the last record of each decoded piece:
+/// views into the record bytes (Decoder::get_bytes) stay valid until then.
+template <class ReadRecord, class PieceEnd = shuffle::NoPieceEnd>
+void read_shuffle_partition(int shuffle_id, int p, TaskContext& tc, ReadRecord&& read_record,
+                            PieceEnd&& piece_end = PieceEnd{}) {
     auto& svc = tc.services();
     auto blocks = svc.map_output_tracker.get_map_sizes_by_executor_id(shuffle_id, p, p + 1);
     shuffle::ShuffleBlockFetcherIterator fetcher(svc.block_manager, std::move(blocks), fetch_options(tc.conf()),
@@ -409,7 +411,7 @@ void read_shuffle_partition(int shuffle_id, int p, TaskContext& tc, ReadRecord&&
     const bool compressed = tc.conf().get_bool("ember.shuffle.compress", true);
     while (auto block = fetcher.next()) {
         tc.kill_if_interrupted();
-        shuffle::read_block_records(fetcher, std::move(*block), compressed, read_record);
+        shuffle::read_block_records(fetcher, std::move(*block), compressed, read_record, piece_end);
     }
 }
 
@@ -450,6 +452,49 @@ public:
         // ExternalAppendOnlyMap in BlockStoreShuffleReader).
         ExternalAppendOnlyMap<K, C> combined(tc, SpillPolicy::from(tc));
         std::uint64_t records = 0;
+        if constexpr (Agg::kMapSideCombine && std::is_same_v<K, std::string> && kStringCombineRecordLayout<C>) {
+            // In batches, as the map side looks its keys up: each record's slot is prefetched
+            // when its key is hashed, and the batch is looked up when full or when the piece its
+            // key views point into ends.
+            struct Pending {
+                std::string_view key;
+                std::uint64_t hash;
+                C c;
+            };
+            constexpr std::size_t kBatch = 16;
+            std::vector<Pending> batch;
+            batch.reserve(kBatch);
+            auto flush = [&] {
+                for (Pending& r : batch) {
+                    combined.upsert_hashed(
+                        r.key, r.hash, [&] { return std::move(r.c); },
+                        [&](C& have) { agg_.merge_combiners(have, std::move(r.c)); });
+                }
+                batch.clear();
+            };
+            read_shuffle_partition(
+                shuffle_id_, p, tc,
+                [&](Decoder& d) {
+                    std::string_view k = d.get_bytes();
+                    C c = d.read<C>();
+                    std::uint64_t h = shuffle::stable_hash(k);
+                    combined.prefetch(h);
+                    batch.push_back(Pending{k, h, std::move(c)});
+                    if (batch.size() == kBatch) flush();
+                    ++records;
+                },
+                flush);
+            flush();
+        } else {
+            read_records_into(p, tc, combined, records);
+        }
+        tc.metrics().shuffle_read.records_read += records;
+        combined.drain([this](C& have, C&& more) { agg_.merge_combiners(have, std::move(more)); }, out);
+    }
+
+private:
+    // One upsert per record, as it is read.
+    void read_records_into(int p, TaskContext& tc, ExternalAppendOnlyMap<K, C>& combined, std::uint64_t& records) {
         read_shuffle_partition(shuffle_id_, p, tc, [&](Decoder& d) {
             if constexpr (Agg::kMapSideCombine && std::is_same_v<K, std::string>) {
                 // The key as a view into the fetched bytes: a std::string only for a new key.
@@ -472,11 +517,8 @@ public:
             }
             ++records;
         });
-        tc.metrics().shuffle_read.records_read += records;
-        combined.drain([this](C& have, C&& more) { agg_.merge_combiners(have, std::move(more)); }, out);
     }
 
-private:
     int shuffle_id_;
     Agg agg_;
 };

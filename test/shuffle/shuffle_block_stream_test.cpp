@@ -153,6 +153,42 @@ TEST_CASE("Records cut by the ends of pieces are decoded whole, from memory and 
     std::filesystem::remove_all(dir);
 }
 
+TEST_CASE("Key views held across records stay valid until piece_end, which follows each piece's last record",
+          "[shuffle][stream]") {
+    // Record keys are held as views (as the reduce side's batched lookups hold them) and copied
+    // out only at piece_end: a view that outlived its piece would read moved bytes.
+    auto recs = sample_records(3000, 11);
+    std::string raw = encode_records(recs);
+    std::string compressed;
+    for (std::size_t at = 0; at < raw.size(); at += 100'003) {
+        lz4_compress_append(std::string_view(raw).substr(at, 100'003), compressed);
+    }
+    for (bool lz4 : {false, true}) {
+        ShuffleBlockStream stream(memory_block(lz4 ? compressed : raw), lz4);
+        std::vector<std::string_view> held;
+        std::vector<std::string> keys;
+        int pieces = 0;
+        read_records(
+            stream,
+            [&](Decoder& d) {
+                std::string_view k = d.get_bytes();
+                d.read<std::vector<std::int64_t>>();
+                held.push_back(k);
+            },
+            [&] {
+                ++pieces;
+                keys.insert(keys.end(), held.begin(), held.end());
+                held.clear();
+            });
+        CHECK(held.empty());
+        CAPTURE(lz4);
+        // Far more bytes than one piece: the hook ran between pieces, not only at the end.
+        CHECK(pieces >= static_cast<int>(raw.size() / kShuffleReadChunk));
+        REQUIRE(keys.size() == recs.size());
+        for (std::size_t i = 0; i < recs.size(); ++i) CHECK(keys[i] == recs[i].first);
+    }
+}
+
 TEST_CASE("A block that ends inside a record, or whose file is short, is an error", "[shuffle][stream]") {
     auto recs = sample_records(50, 7);
     std::string raw = encode_records(recs);
