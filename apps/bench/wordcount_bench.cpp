@@ -73,7 +73,7 @@ void add_word(CountMap& m, std::string_view w, std::uint64_t h, std::uint64_t n)
 /// word's slot prefetched when it is hashed and looked up when its batch is full.
 template <class MapOf>
 void count_text(std::string_view text, MapOf&& map_of) {
-    constexpr std::size_t kBatch = 16;
+    constexpr std::size_t kBatch = ember::scheduler::kPrefetchBatch;
     std::string_view words[kBatch];
     std::uint64_t hashes[kBatch];
     std::size_t n = 0;

@@ -195,7 +195,6 @@ public:
         if constexpr (kStringKeys) {
             std::string_view key = k;
             upsert_hashed(key, shuffle::stable_hash(key), create, update);
-            return;
         } else {
             auto it = map_.find(k);
             if (it == map_.end()) {
@@ -203,8 +202,8 @@ public:
             } else {
                 update(it->second);
             }
+            counted_update();
         }
-        counted_update();
     }
 
     /// upsert() of a string key whose shuffle::stable_hash is `h`, for callers that hashed it

@@ -279,7 +279,7 @@ public:
                 // once the batch is full, so the cache misses of a batch overlap instead of
                 // stalling one after another. The batch copies the borrowed keys (they live only
                 // for the call).
-                constexpr std::size_t kBatch = 16;
+                constexpr std::size_t kBatch = kPrefetchBatch;
                 std::uint64_t hashes[kBatch];
                 std::size_t ends[kBatch];
                 std::string keys;
@@ -461,9 +461,8 @@ public:
                 std::uint64_t hash;
                 C c;
             };
-            constexpr std::size_t kBatch = 16;
             std::vector<Pending> batch;
-            batch.reserve(kBatch);
+            batch.reserve(kPrefetchBatch);
             auto flush = [&] {
                 for (Pending& r : batch) {
                     combined.upsert_hashed(
@@ -480,11 +479,10 @@ public:
                     std::uint64_t h = shuffle::stable_hash(k);
                     combined.prefetch(h);
                     batch.push_back(Pending{k, h, std::move(c)});
-                    if (batch.size() == kBatch) flush();
+                    if (batch.size() == kPrefetchBatch) flush();
                     ++records;
                 },
-                flush);
-            flush();
+                flush);  // after every piece, the last one included: nothing is left in the batch
         } else {
             read_records_into(p, tc, combined, records);
         }

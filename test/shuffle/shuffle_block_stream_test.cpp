@@ -66,6 +66,16 @@ std::size_t decompress_append(Lz4StreamDecompressor& lz4, std::span<const std::b
     return p.consumed;
 }
 
+/// `raw` as LZ4 frames of `frame_bytes` each, cut at arbitrary byte positions (not record
+/// boundaries), as spills cut them.
+std::string lz4_frames(const std::string& raw, std::size_t frame_bytes) {
+    std::string compressed;
+    for (std::size_t at = 0; at < raw.size(); at += frame_bytes) {
+        lz4_compress_append(std::string_view(raw).substr(at, frame_bytes), compressed);
+    }
+    return compressed;
+}
+
 storage::BlockData memory_block(const std::string& bytes) {
     auto owner = std::make_shared<std::string>(bytes);
     return storage::BlockData::of(storage::ManagedBuffer{owner, bytes_of(*owner)});
@@ -134,11 +144,7 @@ TEST_CASE("Records cut by the ends of pieces are decoded whole, from memory and 
           "[shuffle][stream]") {
     auto recs = sample_records(2000, 42);
     std::string raw = encode_records(recs);
-    std::string compressed;
-    // Several frames, cut at arbitrary byte positions (not record boundaries), as spills cut them.
-    for (std::size_t at = 0; at < raw.size(); at += 333'333) {
-        lz4_compress_append(std::string_view(raw).substr(at, 333'333), compressed);
-    }
+    std::string compressed = lz4_frames(raw, 333'333);
     CHECK(read_back(memory_block(raw), false) == recs);
     CHECK(read_back(memory_block(compressed), true) == recs);
 
@@ -159,10 +165,7 @@ TEST_CASE("Key views held across records stay valid until piece_end, which follo
     // out only at piece_end: a view that outlived its piece would read moved bytes.
     auto recs = sample_records(3000, 11);
     std::string raw = encode_records(recs);
-    std::string compressed;
-    for (std::size_t at = 0; at < raw.size(); at += 100'003) {
-        lz4_compress_append(std::string_view(raw).substr(at, 100'003), compressed);
-    }
+    std::string compressed = lz4_frames(raw, 100'003);
     for (bool lz4 : {false, true}) {
         ShuffleBlockStream stream(memory_block(lz4 ? compressed : raw), lz4);
         std::vector<std::string_view> held;
