@@ -44,6 +44,8 @@ public:
 
 template <class T, class Enable = void>
 struct Serde;  // specialised below; a missing specialisation is a compile error naming T
+template <class T, class Enable = void>
+struct SerdeSkip;  // Decoder::skip: defined below, after the Serde specialisations
 
 /// Appends encoded values to a growable byte buffer.
 /// Threading: single-threaded.
@@ -139,6 +141,25 @@ public:
         p_ += sizeof(T);
         return v;
     }
+    /// Advances past `n` varints without decoding them, eight bytes at a time where it can (a
+    /// varint ends at each byte below 0x80). Unlike get_varint it does not check a varint's
+    /// length; throws TruncatedInput if the input ends first.
+    void skip_varints(std::uint64_t n) {
+        const char* p = p_;
+        while (n >= 8 && end_ - p >= 8) {
+            std::uint64_t w;
+            std::memcpy(&w, p, 8);
+            auto ends = static_cast<std::uint64_t>(std::popcount(~w & 0x8080808080808080ull));
+            if (ends >= n) break;  // the n-th varint ends in this word: find where, byte by byte
+            n -= ends;
+            p += 8;
+        }
+        for (; n > 0; ++p) {
+            if (p == end_) throw TruncatedInput("input ends in the middle of a value (truncated or corrupt data)");
+            n -= static_cast<std::uint8_t>(*p) < 0x80 ? 1 : 0;
+        }
+        p_ = p;
+    }
     /// A length-prefixed byte string, as a view into the input.
     std::string_view get_bytes() {
         std::uint64_t n = get_varint();
@@ -155,6 +176,15 @@ public:
     template <class T>
     void read_into(T& v) {
         v = Serde<T>::read(*this);
+    }
+    /// Advances past one encoded T without building it where T's encoding allows: integers,
+    /// bool, floating point, enums, strings, and pairs, tuples and vectors of these are walked
+    /// over (no allocation); other types are decoded and dropped. Throws TruncatedInput if the
+    /// input ends inside the value; does not check the length of a skipped varint (at most 10
+    /// bytes for read<T>()).
+    template <class T>
+    void skip() {
+        SerdeSkip<T>::skip(*this);
     }
     /// Archive form for EMBER_SERDE: reads each argument in order.
     template <class... Ts>
@@ -312,6 +342,48 @@ struct Serde<T, std::enable_if_t<HasSerdeMember<T>>> {
         T v{};
         v.serde(d);
         return v;
+    }
+};
+
+/// How Decoder::skip<T> advances past an encoded T: by default it decodes one and drops it;
+/// the specialisations below walk the encoding without building anything.
+template <class T, class Enable>
+struct SerdeSkip {
+    static void skip(Decoder& d) { (void)Serde<T>::read(d); }
+};
+template <class T>
+struct SerdeSkip<T, std::enable_if_t<std::is_integral_v<T> && !std::is_same_v<T, bool>>> {
+    static void skip(Decoder& d) { d.skip_varints(1); }
+};
+template <class T>
+struct SerdeSkip<T, std::enable_if_t<std::is_floating_point_v<T> || std::is_enum_v<T> || std::is_same_v<T, bool>>> {
+    static void skip(Decoder& d) { (void)Serde<T>::read(d); }  // fixed width: nothing to allocate
+};
+template <>
+struct SerdeSkip<std::string> {
+    static void skip(Decoder& d) { (void)d.get_bytes(); }
+};
+template <class A, class B>
+struct SerdeSkip<std::pair<A, B>> {
+    static void skip(Decoder& d) {
+        d.skip<std::remove_const_t<A>>();
+        d.skip<B>();
+    }
+};
+template <class... Ts>
+struct SerdeSkip<std::tuple<Ts...>> {
+    static void skip(Decoder& d) { (d.skip<Ts>(), ...); }
+};
+template <class T, class A>
+struct SerdeSkip<std::vector<T, A>> {
+    static void skip(Decoder& d) {
+        std::uint64_t n = d.get_varint();
+        if (n > d.remaining()) throw TruncatedInput("vector length exceeds the input");
+        if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+            d.skip_varints(n);
+        } else {
+            for (std::uint64_t i = 0; i < n; ++i) d.skip<T>();
+        }
     }
 };
 

@@ -102,9 +102,14 @@ public:
                 [&](std::vector<W>& ws) { ws.push_back(std::move(w)); });
         });
         if (right.spill_count() == 0) {
-            read_side(left_, p, tc, [&](K&& k, V&& v) {
-                auto* ws = right.find_in_memory(k);
-                if (ws == nullptr) return;
+            // Left records whose key has no match are stepped over where the left side is
+            // encoded (a stored partition, a shuffle block) without building their values.
+            std::vector<W>* ws = nullptr;  // the match of the record `keep` just passed
+            auto keep = [&](const K& k) {
+                ws = right.find_in_memory(k);
+                return ws != nullptr;
+            };
+            read_side_where(left_, p, tc, keep, [&](K&& k, V&& v) {
                 for (std::size_t i = 0; i + 1 < ws->size(); ++i) out(Out2(k, std::pair<V, W>(v, (*ws)[i])));
                 out(Out2(std::move(k), std::pair<V, W>(std::move(v), ws->back())));
             });
@@ -157,6 +162,30 @@ private:
     static void merge_groups(Groups& have, Groups&& more) {
         append(have.first, std::move(more.first));
         append(have.second, std::move(more.second));
+    }
+
+    /// read_side for the records whose key passes `keep` (called once per record, right before
+    /// `add` for the same record): the values of the others are skipped, not decoded.
+    template <class X, class Keep, class Add>
+    static void read_side_where(CoGroupSide<K, X>& side, int p, TaskContext& tc, Keep& keep, Add&& add) {
+        if (side.narrow) {
+            side.narrow->iterator_where_key(p, tc, keep, [&](std::pair<K, X>&& kx) {
+                add(std::move(kx.first), std::move(kx.second));
+            });
+            return;
+        }
+        std::uint64_t records = 0;
+        read_shuffle_partition(side.shuffle_id, p, tc, [&](Decoder& d) {
+            K k = d.read<K>();
+            ++records;
+            if (!keep(std::as_const(k))) {
+                d.skip<X>();
+                return;
+            }
+            X x = d.read<X>();
+            add(std::move(k), std::move(x));
+        });
+        tc.metrics().shuffle_read.records_read += records;
     }
 
     template <class X, class Add>

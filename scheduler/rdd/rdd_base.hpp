@@ -215,6 +215,13 @@ struct Borrowed<std::pair<std::string, V>> {
 template <class T>
 using borrowed_t = typename Borrowed<T>::type;
 
+/// A (key, value) record type: std::pair<K, V>.
+template <class T>
+concept PairRecord = requires {
+    typename T::first_type;
+    typename T::second_type;
+};
+
 /// A node producing records of type T: compute() pushes partition p's records into `out`.
 /// Readers of a node call iterator(), never compute() directly (Spark's RDD.iterator vs compute).
 template <class T>
@@ -246,11 +253,59 @@ public:
         const auto level = storage_level();
         if constexpr (Serializable<T>) {
             if (level.is_valid()) {
-                get_or_compute(p, tc, out, level);
+                if (auto cached = stored_block(p, tc)) {
+                    Decoder d(cached->view());
+                    while (!d.done()) out(d.read<T>());
+                    return;
+                }
+                compute_and_store(p, tc, out, level);
                 return;
             }
         }
         compute(p, tc, out);
+    }
+
+    /// Partition p's records (T a std::pair<K, V>) whose key passes `keep`, in iterator()'s
+    /// order. For a persisted partition already in a BlockManager, a record whose key fails is
+    /// stepped over in the stored bytes (Decoder::skip): its value is never built, so a hash
+    /// join streaming a large cached side past a small one (PageRank's cached links against
+    /// its ranks) allocates only the values it joins. Otherwise the records come from
+    /// iterator(), computed and stored as there, and are filtered after. `keep` runs once per
+    /// record, before `out` for the same record.
+    template <class P = T>
+        requires PairRecord<P> && std::is_same_v<P, T>
+    void iterator_where_key(int p, TaskContext& tc, FunctionRef<bool(const typename P::first_type&)> keep,
+                            FunctionRef<void(T&&)> out) {
+        if constexpr (Serializable<T>) {
+            const auto level = storage_level();
+            if (level.is_valid()) {
+                if (auto cached = stored_block(p, tc)) {
+                    using K = std::remove_const_t<typename P::first_type>;
+                    using V = typename P::second_type;
+                    Decoder d(cached->view());
+                    while (!d.done()) {
+                        K k = d.read<K>();
+                        if (!keep(std::as_const(k))) {
+                            d.skip<V>();
+                            continue;
+                        }
+                        V v = d.read<V>();
+                        out(T(std::move(k), std::move(v)));
+                    }
+                    return;
+                }
+                compute_and_store(
+                    p, tc,
+                    [&](T&& r) {
+                        if (keep(std::as_const(r.first))) out(std::move(r));
+                    },
+                    level);
+                return;
+            }
+        }
+        compute(p, tc, [&](T&& r) {
+            if (keep(std::as_const(r.first))) out(std::move(r));
+        });
     }
 
 protected:
@@ -261,16 +316,21 @@ protected:
     virtual bool compute_borrowed(int, TaskContext&, FunctionRef<void(borrowed_t<T>&&)>) { return false; }
 
 private:
-    void get_or_compute(int p, TaskContext& tc, FunctionRef<void(T&&)> out, const storage::StorageLevel& level) {
+    /// The stored block `rdd_<id>_<p>`: from this executor's BlockManager, else from another one
+    /// the BlockManagerMaster knows; nullopt if neither has it.
+    std::optional<storage::ManagedBuffer> stored_block(int p, TaskContext& tc) const {
         const storage::RddBlockId block{id(), p};
         auto& bm = tc.services().block_manager;
         auto cached = bm.get_local_block(block);
         if (!cached) cached = bm.get_remote_bytes(block);
-        if (cached) {
-            Decoder d(cached->view());
-            while (!d.done()) out(d.read<T>());
-            return;
-        }
+        return cached;
+    }
+
+    /// Computes partition p, passing each record to `out`, and stores the partition at `level`
+    /// (Spark's getOrElseUpdate after a miss).
+    void compute_and_store(int p, TaskContext& tc, FunctionRef<void(T&&)> out, const storage::StorageLevel& level) {
+        const storage::RddBlockId block{id(), p};
+        auto& bm = tc.services().block_manager;
         // Records are encoded as they pass; past what the store could ever hold, caching stops.
         const std::uint64_t limit = level.use_disk ? std::numeric_limits<std::uint64_t>::max() : bm.memory_store().max_memory();
         Encoder e;

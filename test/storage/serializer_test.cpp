@@ -62,3 +62,55 @@ TEST_CASE("Truncated or trailing input is a DecodeError", "[storage][serde]") {
     std::string bad_varint(11, '\xff');
     CHECK_THROWS_AS(decode<std::uint64_t>(bad_varint), DecodeError);
 }
+
+namespace {
+/// Encodes `skipped` then a sentinel; skip<T>() must land exactly on the sentinel.
+template <class T>
+void check_skip_lands_after(const T& skipped) {
+    Encoder e;
+    e.write(skipped);
+    e.write(std::string("sentinel"));
+    Decoder d(e.bytes());
+    d.skip<T>();
+    CHECK(d.read<std::string>() == "sentinel");
+    CHECK(d.done());
+}
+}  // namespace
+
+TEST_CASE("skip steps over one value of each type without decoding it", "[storage][serde]") {
+    check_skip_lands_after(-123456);
+    check_skip_lands_after(std::numeric_limits<std::uint64_t>::max());
+    check_skip_lands_after(3.25);
+    check_skip_lands_after(true);
+    check_skip_lands_after(std::string("a\0b\xff", 4));
+    check_skip_lands_after(std::pair<int, std::vector<int>>{7, {1, -200, 70000}});
+    check_skip_lands_after(std::tuple<int, double, std::string>{1, 2.5, "x"});
+    check_skip_lands_after(std::vector<std::pair<std::string, double>>{{"a", 1.0}, {"bc", 2.0}});
+    check_skip_lands_after(std::map<std::string, std::uint64_t>{{"a", 1}, {"b", 2}});  // decoded and dropped
+    check_skip_lands_after(Point{42, "answer", {0.5, 2.0}});
+    // Vectors of integers are skipped eight bytes at a time: varints of every length (1-10
+    // bytes) in every position relative to a word, and vectors of every length up to 40.
+    std::vector<std::int64_t> mixed;
+    for (int i = 0; i < 40; ++i) {
+        int bits = (i * 7) % 64;
+        mixed.push_back((i % 2 ? -1 : 1) * static_cast<std::int64_t>((std::uint64_t{1} << bits) - 1));
+        check_skip_lands_after(mixed);
+        check_skip_lands_after(std::vector<std::uint32_t>(static_cast<std::size_t>(i), 0x0fffffffu));
+    }
+    check_skip_lands_after(std::vector<int>{});
+}
+
+TEST_CASE("skip of a truncated value is a DecodeError", "[storage][serde]") {
+    std::vector<std::int64_t> v;
+    for (int i = 0; i < 30; ++i) v.push_back(std::int64_t{1} << (i * 2));
+    std::string s = encode(v);
+    for (std::size_t cut = 0; cut < s.size(); ++cut) {
+        const std::string prefix = s.substr(0, cut);
+        Decoder d(prefix);
+        CHECK_THROWS_AS(d.skip<std::vector<std::int64_t>>(), DecodeError);
+    }
+    const std::string str = encode(std::string("hello world"));
+    const std::string cut_str = str.substr(0, str.size() - 1);
+    Decoder d(cut_str);
+    CHECK_THROWS_AS(d.skip<std::string>(), DecodeError);
+}
