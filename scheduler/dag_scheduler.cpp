@@ -6,11 +6,13 @@
 #include "scheduler/task_scheduler_impl.hpp"
 #include "scheduler/util/sim_wait.hpp"
 #include "storage/block_manager_master_endpoint.hpp"
+#include "storage/serializer.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <future>
+#include <set>
 
 namespace ember::scheduler {
 namespace {
@@ -50,6 +52,27 @@ void add_stage_rdd(Stage& stage, RddBase& r) {
     stage.rdd_infos.push_back(std::move(info));
 }
 
+/// The records task partition `p` of `rdd` carries for the stage's RDDs that keep partitions
+/// out of the stage binary (RddBase::write_partition_data; parallelize's slices): every node
+/// the stage binary holds (the narrow lineage, as StageCodec walks it) at every partition the
+/// task reads of it. Null if there are none.
+std::shared_ptr<const std::string> task_partition_data(const RddBase& rdd, int p) {
+    std::vector<PartitionDatum> data;
+    std::set<std::pair<int, int>> visited;
+    std::vector<std::pair<const RddBase*, int>> todo{{&rdd, p}};
+    while (!todo.empty()) {
+        auto [node, part] = todo.back();
+        todo.pop_back();
+        if (!visited.insert({node->id(), part}).second) continue;
+        Encoder e;
+        if (node->write_partition_data(part, e)) data.push_back({node->id(), part, e.take()});
+        for (const auto& dep : node->narrow_dependencies()) {
+            for (int q : dep.parents(part)) todo.emplace_back(dep.rdd.get(), q);
+        }
+    }
+    if (data.empty()) return nullptr;
+    return std::make_shared<const std::string>(encode_partition_data(data));
+}
 }  // namespace
 
 DAGScheduler::DAGScheduler(const Conf& conf, TaskSchedulerImpl& task_scheduler,
@@ -378,6 +401,12 @@ void DAGScheduler::submit_missing_tasks(Stage* stage, int job_id) {
             spec.output_id = m;
         }
         spec.preferred_locations = preferred_locations(*stage->rdd, spec.partition);
+        try {
+            spec.partition_data = task_partition_data(*stage->rdd, spec.partition);
+        } catch (const std::exception& e) {
+            abort_stage(stage, fmt::format("Task serialization failed: {}", e.what()));
+            return;
+        }
         ts.tasks.push_back(std::move(spec));
     }
     if (stage->is_shuffle_map()) {

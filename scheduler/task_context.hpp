@@ -6,6 +6,7 @@
 
 #include "rpc/conf.hpp"
 #include "scheduler/task_metrics.hpp"
+#include "scheduler/task_set.hpp"
 #include "scheduler/util/accumulator_context.hpp"
 #include "shuffle/index_shuffle_block_resolver.hpp"
 #include "shuffle/map_output_tracker.hpp"
@@ -13,8 +14,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace ember::scheduler {
 
@@ -102,6 +106,17 @@ public:
     /// against task_memory_bytes (SpillPolicy).
     std::uint64_t& fetch_memory_bytes() noexcept { return fetch_memory_bytes_; }
 
+    /// The records that travel with this task rather than in its stage binary
+    /// (TaskDescription::partition_data; parallelize's slices, as Spark's tasks carry their
+    /// ParallelCollectionPartition): the bytes of partition `p` of RDD `rdd_id`, a view into
+    /// data the context holds, or nullopt if the task carries none for it. Throws DecodeError
+    /// if the task's partition data are malformed.
+    std::optional<std::string_view> partition_data(int rdd_id, int p) const {
+        if (!partition_data_) return std::nullopt;
+        return find_partition_data(*partition_data_, rdd_id, p);
+    }
+    void set_partition_data(std::shared_ptr<const std::string> data) noexcept { partition_data_ = std::move(data); }
+
 private:
     ExecutorServices& services_;
     int stage_id_;
@@ -112,6 +127,7 @@ private:
     TaskMetrics metrics_;
     TaskAccumulators accumulators_;
     std::uint64_t fetch_memory_bytes_ = 0;
+    std::shared_ptr<const std::string> partition_data_;
     std::atomic<bool> killed_{false};
     static inline thread_local TaskContext* current_ = nullptr;
 };

@@ -6,7 +6,9 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ember::scheduler {
@@ -17,6 +19,9 @@ struct TaskSpec {
     /// Spark's TaskLocation strings: "<host>", "executor_<host>_<executorId>" (a cached block:
     /// PROCESS_LOCAL there) or "hdfs_cache_<host>" (treated as a host).
     std::vector<std::string> preferred_locations;
+    /// Records that travel with the task instead of in the stage binary (see
+    /// TaskDescription::partition_data); null if none.
+    std::shared_ptr<const std::string> partition_data;
 };
 
 /// Threading: immutable once submitted.
@@ -47,7 +52,28 @@ struct TaskDescription {
     std::int64_t epoch = 0;
     int cpus = 1;
     bool shuffle_map = false;
+    /// The partitions' own records that this task's stage RDDs take from the task, not from the
+    /// stage binary (parallelize's slices: Spark's tasks carry their ParallelCollectionPartition),
+    /// so each executor receives the slices of the tasks it runs, not every slice. Encoded by
+    /// encode_partition_data; read with TaskContext::partition_data. Null if none.
+    std::shared_ptr<const std::string> partition_data;
 };
+
+/// One entry of TaskDescription::partition_data: partition `partition` of RDD `rdd_id`.
+struct PartitionDatum {
+    int rdd_id = 0;
+    int partition = 0;
+    std::string bytes;
+};
+
+/// Encodes TaskDescription::partition_data: a varint count, then per entry the RDD id and the
+/// partition (zig-zag varints) and the bytes (length-prefixed). Threading: pure.
+std::string encode_partition_data(const std::vector<PartitionDatum>& data);
+
+/// The bytes of partition `partition` of RDD `rdd_id` in `data` (as encode_partition_data wrote
+/// it): a view into `data`, or nullopt if it holds none for them. Throws DecodeError
+/// (storage/serializer.hpp) if `data` is malformed. Threading: pure.
+std::optional<std::string_view> find_partition_data(std::string_view data, int rdd_id, int partition);
 
 /// A task to launch and the stage binary it needs.
 struct TaskLaunch {

@@ -303,6 +303,7 @@ TaskSetManager::Offer TaskSetManager::resource_offer(const std::string& executor
     desc.epoch = ts_.epoch;
     desc.cpus = sched_.cpus_per_task();
     desc.shuffle_map = ts_.shuffle_map;
+    desc.partition_data = spec.partition_data;
     launch.binary = ts_.binary;
     sched_.dag().task_started(ts_, info);
     out.launch = std::move(launch);

@@ -15,6 +15,10 @@ void to_wire(wire::TaskDescription::Builder b, const TaskDescription& d) {
     b.setJobId(d.job_id);
     b.setEpoch(d.epoch);
     b.setCpus(d.cpus);
+    if (d.partition_data && !d.partition_data->empty()) {
+        b.setPartitionData(kj::arrayPtr(reinterpret_cast<const capnp::byte*>(d.partition_data->data()),
+                                        d.partition_data->size()));
+    }
 }
 
 TaskDescription from_wire(wire::TaskDescription::Reader r) {
@@ -30,6 +34,9 @@ TaskDescription from_wire(wire::TaskDescription::Reader r) {
     d.job_id = r.getJobId();
     d.epoch = r.getEpoch();
     d.cpus = r.getCpus();
+    if (auto data = r.getPartitionData(); data.size() > 0) {
+        d.partition_data = std::make_shared<const std::string>(reinterpret_cast<const char*>(data.begin()), data.size());
+    }
     return d;
 }
 

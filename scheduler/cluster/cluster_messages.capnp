@@ -67,6 +67,8 @@ struct TaskDescription {
   jobId @8 :Int32;
   epoch @9 :Int64;                      # MapOutputTracker epoch when the task set was made
   cpus @10 :Int32;
+  partitionData @11 :Data;              # records the task's partitions carry (parallelize's slices):
+                                        # count, then (rddId, partition, bytes) per entry; empty if none
 }
 
 # Driver -> executor, one-way: tasks to run, preceded by any stage binaries the executor lacks.

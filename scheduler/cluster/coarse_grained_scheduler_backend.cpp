@@ -228,14 +228,25 @@ void CoarseGrainedSchedulerBackend::make_offers(const std::string* only_executor
     if (order.size() > 1) {
         std::stable_sort(order.begin(), order.end(), [&](auto* a, auto* b) { return key(a) < key(b); });
     }
+    // A run is cut where its tasks' own partition data (parallelize's slices) would take the
+    // message past the frame limit, so tasks that fit one by one are never refused together.
+    auto task_bytes = [](const TaskLaunch* l) {
+        constexpr std::size_t kDescriptionBytes = 1024;  // a TaskDescription's fields, generously
+        return kDescriptionBytes + l->desc.name.size() + (l->desc.partition_data ? l->desc.partition_data->size() : 0);
+    };
     for (std::size_t begin = 0, end = 0; begin < order.size(); begin = end) {
-        end = begin + 1;
-        while (end < order.size() && key(order[end]) == key(order[begin])) ++end;
-        std::span<TaskLaunch* const> stage_tasks(order.data() + begin, end - begin);
-        auto& data = executors_.at(stage_tasks.front()->desc.executor_id);
-        const std::pair<int, int> stage{stage_tasks.front()->desc.stage_id, stage_tasks.front()->desc.stage_attempt};
+        auto& data = executors_.at(order[begin]->desc.executor_id);
+        const std::pair<int, int> stage{order[begin]->desc.stage_id, order[begin]->desc.stage_attempt};
         // The stage's binary goes with its first tasks on this executor.
         const bool with_binary = !data.sent_stages.count(stage);
+        end = begin + 1;
+        std::size_t run_bytes = task_bytes(order[begin]) + (with_binary ? order[begin]->binary->size() : 0);
+        while (end < order.size() && key(order[end]) == key(order[begin]) &&
+               run_bytes + task_bytes(order[end]) <= max_frame_) {
+            run_bytes += task_bytes(order[end]);
+            ++end;
+        }
+        std::span<TaskLaunch* const> stage_tasks(order.data() + begin, end - begin);
         auto msg = rpc::OutgoingMessage::make<wire::LaunchTask>();
         auto b = msg.payload<wire::LaunchTask>();
         if (with_binary) {

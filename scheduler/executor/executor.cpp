@@ -232,6 +232,7 @@ void Executor::run_task(const TaskDescription& task) {
     } release_pins;
     TaskContext tc(services_, task.stage_id, task.stage_attempt, task.partition_id, task.task_id,
                    task.attempt_number);
+    tc.set_partition_data(task.partition_data);
     TaskContext::Scope scope(&tc);
     {
         std::lock_guard lk(mu_);

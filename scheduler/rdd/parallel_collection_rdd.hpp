@@ -7,13 +7,19 @@
 #include "scheduler/rdd/rdd_base.hpp"
 #include "scheduler/registry.hpp"
 
+#include <fmt/format.h>
+
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 namespace ember::scheduler {
 
-/// Partition i holds slice i; slices are cut as Spark does ([i*n/s, (i+1)*n/s)). The data
-/// travel with the stage binary, so keep them small.
+/// Partition i holds slice i; slices are cut as Spark does ([i*n/s, (i+1)*n/s)). As in Spark
+/// (ParallelCollectionPartition), slice i travels with each task that computes partition i
+/// (TaskDescription::partition_data), not in the stage binary: an executor receives the slices
+/// of the tasks it runs, and the largest task is about one slice, not the whole collection.
+/// Threading: immutable after construction; compute() runs concurrently for different partitions.
 template <class T>
 class ParallelCollectionRdd final : public RddNode<T> {
     static_assert(Serializable<T>, "ember: parallelize() needs a record type with a Serde (see storage/serializer.hpp)");
@@ -24,21 +30,44 @@ public:
 
     std::string_view kind() const override { return "ParallelCollectionRDD"; }
     const char* type_key() const override { return rdd_type_key<ParallelCollectionRdd>(); }
-    void encode_params(Encoder& e) const override {
-        if (ember::detail::closure_scan_active()) return;  // records only: no closure to check
-        e.write(slices_);
+    /// Nothing: the slices go with the tasks (write_partition_data).
+    void encode_params(Encoder&) const override {}
+    static std::shared_ptr<RddBase> decode(LineageDecoder&, Decoder&, int id, int parts) {
+        return std::shared_ptr<ParallelCollectionRdd>(new ParallelCollectionRdd(id, parts));
     }
-    static std::shared_ptr<RddBase> decode(LineageDecoder&, Decoder& d, int id, int) {
-        return std::make_shared<ParallelCollectionRdd>(id, d.read<std::vector<std::vector<T>>>());
+    bool write_partition_data(int p, Encoder& e) const override {
+        if (from_tasks_) return false;  // an executor's copy holds no slices
+        e.write(slices_.at(static_cast<std::size_t>(p)));
+        return true;
     }
 
+    /// Slice p: the driver's own, or, on an executor, the one the task carries (a task that
+    /// carries none fails with an error naming the RDD and partition; malformed bytes are a
+    /// DecodeError).
     void compute(int p, TaskContext& tc, FunctionRef<void(T&&)> out) override {
-        for (const T& v : slices_.at(static_cast<std::size_t>(p))) {
+        if (!from_tasks_) {
+            for (const T& v : slices_.at(static_cast<std::size_t>(p))) {
+                tc.kill_if_interrupted();
+                ++tc.metrics().input_records_read;
+                T copy = v;
+                out(std::move(copy));
+            }
+            return;
+        }
+        auto bytes = tc.partition_data(this->id(), p);
+        if (!bytes) {
+            throw std::runtime_error(fmt::format("the task carries no slice for partition {} of ParallelCollectionRDD {}",
+                                                 p, this->id()));
+        }
+        Decoder d(*bytes);
+        const std::uint64_t n = d.get_varint();  // a std::vector<T>'s encoding, read record by record
+        if (n > d.remaining()) throw TruncatedInput("slice length exceeds the task's partition data");
+        for (std::uint64_t i = 0; i < n; ++i) {
             tc.kill_if_interrupted();
             ++tc.metrics().input_records_read;
-            T copy = v;
-            out(std::move(copy));
+            out(d.read<T>());
         }
+        if (!d.done()) throw DecodeError("trailing bytes after a slice in the task's partition data");
     }
 
     /// Preferred locations per slice (SparkContext::make_rdd). Driver-side only: they are not
@@ -62,7 +91,11 @@ public:
     }
 
 private:
+    /// An executor's copy, rebuilt from a stage binary: `parts` partitions, slices from tasks.
+    ParallelCollectionRdd(int id, int parts) : RddNode<T>(id, parts), from_tasks_(true) {}
+
     std::vector<std::vector<T>> slices_;
+    bool from_tasks_ = false;
     std::vector<std::vector<std::string>> locations_;
 };
 

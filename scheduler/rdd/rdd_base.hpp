@@ -103,6 +103,14 @@ public:
     virtual const char* type_key() const = 0;
     /// Writes what an executor needs to rebuild this node (not its parents).
     virtual void encode_params(Encoder& e) const = 0;
+    /// Writes partition p's own records, which travel with each task that computes it
+    /// (TaskDescription::partition_data) instead of in the stage binary, and returns true; or
+    /// returns false (the default: every node but ParallelCollectionRdd).
+    virtual bool write_partition_data(int p, Encoder& e) const {
+        (void)p;
+        (void)e;
+        return false;
+    }
 
     const std::string& name() const noexcept { return name_; }
     void set_name(std::string n) { name_ = std::move(n); }

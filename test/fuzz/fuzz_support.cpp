@@ -95,7 +95,13 @@ void read_launch_task(sw::LaunchTask::Reader lt) {
         // The executor decodes a stage's binary before its first task runs.
         rejecting([&] { (void)scheduler::StageCodec::decode(bytes); });
     }
-    for (auto t : lt.getTasks()) (void)scheduler::from_wire(t);
+    for (auto t : lt.getTasks()) {
+        auto desc = scheduler::from_wire(t);
+        // A task's ParallelCollectionRDD reads its slice from the task's partition data.
+        if (desc.partition_data) {
+            rejecting([&] { (void)scheduler::find_partition_data(*desc.partition_data, 0, desc.partition_id); });
+        }
+    }
 }
 
 void read_map_output_statuses(shw::MapOutputStatuses::Reader r) {

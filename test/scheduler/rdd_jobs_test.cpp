@@ -259,6 +259,36 @@ TEST_CASE("Frames over ember.rpc.message.maxSize fail the job with a message nam
     CHECK_THROWS_WITH(sc.parallelize(big, 1).count(), Catch::Contains("exceeds max allowed: ember.rpc.message.maxSize"));
     // The context keeps working.
     CHECK(sc.parallelize(std::vector<int>{1, 2, 3}, 1).count() == 3);
+    // Each task carries its own slice, not the whole collection (Spark's
+    // ParallelCollectionPartition): 4 MiB in 8 slices of 512 KiB fit the 1 MiB frames, through
+    // a shuffle and a union too (a union's task carries the slice of whichever parent it reads).
+    std::vector<std::string> many;
+    for (int i = 0; i < 8; ++i) many.push_back(std::string(512 << 10, static_cast<char>('a' + i)));
+    auto sliced = sc.parallelize(many, 8);
+    CHECK(sliced.map([](const std::string& s) { return s.size(); }).reduce([](std::size_t a, std::size_t b) { return a + b; }) ==
+          std::size_t{4} << 20);
+    auto firsts = sliced.map([](const std::string& s) { return std::pair(s.substr(0, 1), s.size()); })
+                      .union_with(sc.parallelize(std::vector<std::pair<std::string, std::size_t>>{{"z", 1}}, 1))
+                      .reduce_by_key([](std::size_t a, std::size_t b) { return a + b; }, 3)
+                      .collect();
+    std::sort(firsts.begin(), firsts.end());
+    REQUIRE(firsts.size() == 9);
+    CHECK(firsts.front() == std::pair<std::string, std::size_t>{"a", 512 << 10});
+    CHECK(firsts.back() == std::pair<std::string, std::size_t>{"z", 1});
+}
+
+TEST_CASE("Tasks that fit ember.rpc.message.maxSize one by one launch when an executor takes several at once",
+          "[scheduler][failure]") {
+    ember::Conf conf;
+    conf.set("ember.rpc.message.maxSize", "1");  // MiB
+    conf.set("ember.task.maxFailures", "1");
+    SparkContext sc("local-cluster[1,4,512]", "sliced-launches", conf);  // four tasks per offer
+    std::vector<std::string> many;
+    for (int i = 0; i < 8; ++i) many.push_back(std::string(400 << 10, static_cast<char>('a' + i)));
+    auto sizes = sc.parallelize(many, 8).map([](const std::string& s) { return std::pair(s[0], s.size()); }).collect();
+    std::sort(sizes.begin(), sizes.end());
+    REQUIRE(sizes.size() == 8);
+    for (int i = 0; i < 8; ++i) CHECK(sizes[static_cast<std::size_t>(i)] == std::pair(static_cast<char>('a' + i), std::size_t{400} << 10));
 }
 
 TEST_CASE("Executors build their RpcEnv from the application's configuration", "[scheduler][conf]") {
