@@ -96,7 +96,7 @@ std::string slurp(const std::string& p) {
 TEST_CASE("An executor from another build is refused at registration", "[integration][lifecycle]") {
     // Without the UI: a concurrent test holding port 4040 would add a "could not bind" line.
     auto r = ember::test::run_process({env_path("EMBER_WORDCOUNT"), "--conf", "ember.ui.enabled=false", "--conf",
-                                       "ember.executor.command=" + env_path("EMBER_BENCH"), "/usr/share/common-licenses"},
+                                       "ember.executor.command=" + env_path("EMBER_TEST_APP"), "/usr/share/common-licenses"},
                                       "--ember-executor", 60);
     INFO(r.err);
     CHECK(r.exit_code == 1);
