@@ -123,8 +123,10 @@ expect_eq "bind: the driver listens on 0.0.0.0:7101" "0.0.0.0:7101" "$(listening
 for i in 2 3; do
     expect_eq "bind: the executor on h$i is connected to the driver at $H1's address" "$A1:7101" \
         "$(on "h$i" ss -Htn state established | awk '{ print $4 }' | grep -x "$A1:7101" | sort -u)"
+    # Waits: an executor first fetches the app's configuration from the driver over a client-only
+    # connection (Spark's driverPropsFetcher), and binds its own port only after that.
     check "bind: the executor on h$i listens on its own host's address" \
-        eval "listening h$i | grep -q '^$("$bed" addr "h$i"):'"
+        wait_for 20 eval "listening h$i | grep -q '^$("$bed" addr "h$i"):'"
 done
 finished bind
 echo "time: bind vs advertise run took $(elapsed "$t") s"
