@@ -48,6 +48,52 @@ TEST_CASE("Small integers take one byte", "[storage][serde]") {
     CHECK(encode(std::uint64_t{300}).size() == 2);
 }
 
+TEST_CASE("An Encoder's bytes are exactly what was written, across growth, reuse and moves", "[storage][serde]") {
+    // The oracle: the same values appended to a std::string by hand (LEB128 varints).
+    auto varint = [](std::string& out, std::uint64_t v) {
+        while (v >= 0x80) {
+            out.push_back(static_cast<char>(v | 0x80));
+            v >>= 7;
+        }
+        out.push_back(static_cast<char>(v));
+    };
+    Encoder e(7);  // a reservation smaller than one varint's room
+    std::string expect;
+    for (std::uint64_t i = 0; i < 5000; ++i) {
+        std::uint64_t v = i * i * i * 2654435761u;  // one to ten bytes
+        e.put_varint(v);
+        varint(expect, v);
+        if (i % 97 == 0) {
+            std::string s(i % 300, static_cast<char>('a' + i % 26));
+            e.put_bytes(s);
+            varint(expect, s.size());
+            expect += s;
+        }
+        if (i % 1000 == 0) CHECK(e.bytes() == expect);  // trimming mid-way, then writing on
+        e.put_u8(static_cast<std::uint8_t>(i));
+        expect.push_back(static_cast<char>(i));
+    }
+    CHECK(e.size() == expect.size());
+    CHECK(e.capacity() >= expect.size());
+    CHECK(e.bytes() == expect);
+
+    e.clear();  // reuse: only the new values
+    CHECK(e.size() == 0);
+    e.put_raw(1.5);
+    CHECK(e.bytes() == encode(1.5));
+
+    Encoder moved(std::move(e));
+    CHECK(moved.bytes() == encode(1.5));
+    CHECK(e.size() == 0);  // NOLINT(bugprone-use-after-move): the moved-from encoder is empty
+    e.put_u8(9);
+    CHECK(e.bytes() == std::string(1, '\x09'));
+    std::string taken = moved.take();
+    CHECK(taken == encode(1.5));
+    CHECK(moved.size() == 0);
+    moved.append("xy");
+    CHECK(moved.bytes() == "xy");
+}
+
 TEST_CASE("Truncated or trailing input is a DecodeError", "[storage][serde]") {
     std::string s = encode(std::string("hello world"));
     for (std::size_t cut = 0; cut < s.size(); ++cut) {
