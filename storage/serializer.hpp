@@ -53,7 +53,7 @@ struct SerdeSkip;  // Decoder::skip: defined below, after the Serde specialisati
 /// writes), not appended through std::string::append per value: a varint costs a bounds check
 /// and its bytes (callgrind: parallelize's slices of (int, int) pairs, 125 instructions per pair
 /// encoded through append, 81 this way). bytes() and take() trim the buffer to what was written.
-/// Threading: single-threaded.
+/// Threading: single-threaded, const members included (bytes() trims the buffer).
 class Encoder {
 public:
     Encoder() = default;
