@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include <sched.h>
 
 namespace ember::rpc::detail {
@@ -231,27 +233,15 @@ std::uint64_t EnvCore::ask(const RpcEndpointRef& to, OutgoingMessage msg, RpcTim
     if (Inbox* current = Inbox::current(); current && route_to_caller) p.caller = current->weak_from_this();
     p.target = to;
     p.timeout = std::move(timeout);
-    auto duration = p.timeout.duration;
-    auto deadline = network_->now() + duration;  // for waits for queue room
+    // One clock read serves the deadline and the waits for queue room (timers_ runs on
+    // network_'s clock).
+    auto deadline = network_->now() + p.timeout.duration;
+    p.due = deadline;
     {
         std::lock_guard lk(ask_mu_);
         asks_.emplace(id, std::move(p));
+        if (deadline < ask_sweep_at_) arm_ask_sweep(deadline);
     }
-    // The deadline goes through the env's timer service (its clock), after the ask is entered,
-    // so that it always finds it.
-    auto timer = timers_->schedule_direct(timers_->now() + duration, [weak = weak_from_this(), id] {
-        if (auto self = weak.lock()) self->on_ask_timeout(id);
-    });
-    bool gone = false;
-    {
-        std::lock_guard lk(ask_mu_);
-        if (auto it = asks_.find(id); it != asks_.end()) {
-            it->second.timer = timer;
-        } else {
-            gone = true;  // failed meanwhile (the env stopped)
-        }
-    }
-    if (gone) timers_->cancel(timer);
 
     d->envelope.setKind(rpc_wire::Kind::REQUEST);
     d->envelope.setRequestId(id);
@@ -438,7 +428,6 @@ void EnvCore::complete_ask(std::uint64_t request_id, RpcResult<Message> result) 
         asks_.erase(it);
         local_contexts_.erase(request_id);
     }
-    if (p.timer != 0) timers_->cancel(p.timer);
     if (auto caller = p.caller.lock()) {
         caller->post(Closure{[done = std::move(p.done), r = std::move(result)]() mutable { done(std::move(r)); }},
                      true);
@@ -522,6 +511,37 @@ void EnvCore::fail_remote(const std::weak_ptr<transport::Connection>& conn, std:
     if (c->send(std::move(d), 0, transport::WhenFull::exceed) != transport::SendResult::queued) {
         log::get("rpc")->debug("Dropping failure reply to request {}: its connection closed", request_id);
     }
+}
+
+void EnvCore::arm_ask_sweep(Clock::time_point at) {
+    if (ask_sweep_timer_ != 0) timers_->cancel(ask_sweep_timer_);
+    ask_sweep_at_ = at;
+    ask_sweep_timer_ = timers_->schedule_direct(at, [weak = weak_from_this(), g = ++ask_sweep_generation_] {
+        if (auto self = weak.lock()) self->sweep_asks(g);
+    });
+    if (ask_sweep_timer_ == 0) ask_sweep_at_ = Clock::time_point::min();  // shut down: never again
+}
+
+void EnvCore::sweep_asks(std::uint64_t generation) {
+    auto now = timers_->now();
+    std::vector<std::pair<Clock::time_point, std::uint64_t>> expired;
+    {
+        std::lock_guard lk(ask_mu_);
+        if (generation != ask_sweep_generation_) return;  // replaced: the one armed now covers every ask
+        ask_sweep_timer_ = 0;  // this one has gone off
+        auto next = Clock::time_point::max();
+        for (auto& [id, p] : asks_) {
+            if (p.due <= now) {
+                expired.emplace_back(p.due, id);
+            } else {
+                next = std::min(next, p.due);
+            }
+        }
+        ask_sweep_at_ = Clock::time_point::max();
+        if (next != Clock::time_point::max()) arm_ask_sweep(next);
+    }
+    std::sort(expired.begin(), expired.end());
+    for (auto& [due, id] : expired) on_ask_timeout(id);
 }
 
 void EnvCore::on_ask_timeout(std::uint64_t request_id) {
@@ -615,13 +635,24 @@ void EnvCore::on_frame(const std::shared_ptr<transport::Connection>& conn,
 void EnvCore::route_frame(const std::shared_ptr<transport::Connection>& conn,
                           std::shared_ptr<MessageData> frame) {
     auto env = frame->envelope;
-    RpcAddress sender = conn->remote_address();
-    if (env.hasSenderHost() && env.getSenderHost().size() > 0) {
-        sender = RpcAddress{env.getSenderHost(), env.getSenderPort()};
-        if (conn->set_peer_env_address(sender) && sender != conn->remote_address()) {
-            dispatcher_->post_to_all(RemoteProcessConnected{sender});
+    const RpcAddress* named = &conn->remote_address();
+    if (env.hasSenderHost()) {
+        auto text = env.getSenderHost();
+        std::string_view host(text.begin(), text.size());
+        auto port = env.getSenderPort();
+        auto& cache = conn->sender_cache;
+        if (!host.empty() && (cache.address.empty() || cache.port != port || cache.host != host)) {
+            RpcAddress parsed{std::string(host), port};
+            if (conn->set_peer_env_address(parsed) && parsed != conn->remote_address()) {
+                dispatcher_->post_to_all(RemoteProcessConnected{parsed});
+            }
+            cache.host.assign(host);
+            cache.port = port;
+            cache.address = std::move(parsed);
         }
+        if (!host.empty()) named = &cache.address;
     }
+    const RpcAddress& sender = *named;
     frame->sender_address = sender;
     if (env.hasOrigin()) {  // forwarded: the receiver sees the first sender (the connection stays the forwarder's)
         auto o = env.getOrigin();

@@ -106,7 +106,7 @@ private:
         std::weak_ptr<Inbox> caller;  // completion runs on the asking endpoint's loop
         RpcEndpointRef target;
         RpcTimeout timeout;
-        std::uint64_t timer = 0;  // its deadline in timers_
+        std::chrono::steady_clock::time_point due;  // its deadline, on timers_'s clock
     };
 
     EnvCore(RpcEnvConfig config, int io_threads);
@@ -135,8 +135,15 @@ private:
     void forget_outstanding(const RpcEndpointRef& to, std::uint64_t request_id);
     bool is_local(const RpcEndpointRef& to) const;
     void route_frame(const std::shared_ptr<transport::Connection>& conn, std::shared_ptr<MessageData> frame);
-    /// An ask's deadline passed (a timer of timers_).
+    /// An ask's deadline passed.
     void on_ask_timeout(std::uint64_t request_id);
+    /// Sets the one ask-deadline timer to `at` (earlier than it was), replacing the one armed.
+    /// ask_mu_ held (TimerService calls nothing back under its own lock).
+    void arm_ask_sweep(std::chrono::steady_clock::time_point at);
+    /// The ask-deadline timer armed `generation`-th went off: times out every ask whose deadline
+    /// has come, in deadline order (then ask order), and sets the timer to the earliest deadline
+    /// left. A timer replaced before it could be cancelled (already firing) does nothing.
+    void sweep_asks(std::uint64_t generation);
     void finish_shutdown();
     /// Single-threaded networks: runs the env's loop until `done` or until it has nothing to run.
     void drive_until(const std::function<bool()>& done);
@@ -164,6 +171,13 @@ private:
     std::mutex ask_mu_;
     std::unordered_map<std::uint64_t, PendingAsk> asks_;                        // guarded by ask_mu_
     std::unordered_map<std::uint64_t, std::weak_ptr<CallContextImpl>> local_contexts_;  // guarded by ask_mu_
+    // Ask deadlines share one timer of timers_, set to the earliest deadline of a pending ask
+    // (or earlier: it is not moved later when that ask completes; it sweeps and re-arms when it
+    // goes off). An ask with a deadline before it re-arms it; any other ask costs no timer work,
+    // where a timer per ask cost two locks, three allocations and ~800 instructions per ask.
+    std::chrono::steady_clock::time_point ask_sweep_at_ = std::chrono::steady_clock::time_point::max();  // guarded by ask_mu_
+    std::uint64_t ask_sweep_timer_ = 0;  // guarded by ask_mu_: its id in timers_ (0: none)
+    std::uint64_t ask_sweep_generation_ = 0;  // guarded by ask_mu_: counts arm_ask_sweep calls
     std::atomic<std::uint64_t> next_request_id_{1};
     std::unique_ptr<Network::Timer> idle_timer_;  // idle connections
 

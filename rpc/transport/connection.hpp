@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -93,6 +94,17 @@ public:
     virtual RpcAddress peer_env_address() const = 0;
     /// Records the peer env's address; returns true the first time.
     virtual bool set_peer_env_address(const RpcAddress& a) = 0;
+
+    /// The sender the connection's last frame named, as written in its envelope and as parsed,
+    /// so that a peer's address is parsed once rather than per frame (EnvCore::route_frame).
+    /// Threading: not thread-safe; used only by whoever handles the connection's frames, which
+    /// arrive one at a time (the exception to the class's rule).
+    struct SenderCache {
+        std::string host;  // as written
+        std::uint16_t port = 0;
+        RpcAddress address;  // parsed (RpcAddress normalizes the host); empty: nothing cached
+    };
+    SenderCache sender_cache;
 };
 
 }  // namespace ember::rpc::transport

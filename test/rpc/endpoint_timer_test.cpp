@@ -14,6 +14,7 @@
 #include <catch2/catch.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <stdexcept>
@@ -270,21 +271,85 @@ TEST_CASE("The TimerService can be driven by hand from a clock of its owner's", 
     CHECK(service->size() == 0);
 }
 
-TEST_CASE("Ask deadlines are timers of the same service, gone once the ask completes", "[rpc][timer]") {
+TEST_CASE("Ask deadlines share one timer of the service, set to the earliest pending deadline", "[rpc][timer]") {
     LocalEnvs envs(1);
     testkit::Probe server(envs[0], "server");
     auto& timers = envs[0].core().timers();
     auto before = timers.size();
+    auto t0 = timers.now();
     auto answered = server.ref().ask(ping(1), RpcTimeout{10s, "ember.rpc.askTimeout"});
+    CHECK(timers.size() == before + 1);
+    REQUIRE(timers.next_due().has_value());
+    CHECK(*timers.next_due() >= t0 + 10s);
+    // An earlier deadline moves the one timer earlier; a later one leaves it.
     auto expiring = server.ref().ask(ping(2), RpcTimeout{100ms, "test.shortTimeout"});
-    CHECK(timers.size() == before + 2);
+    auto later = server.ref().ask(ping(3), RpcTimeout{400ms, "test.laterTimeout"});
+    CHECK(timers.size() == before + 1);
+    CHECK(*timers.next_due() >= t0 + 100ms);
+    CHECK(*timers.next_due() < t0 + 400ms);
     server.expect_msg<tw::Ping>();
     server.reply<tw::Pong>([](auto) {});
     REQUIRE(answered.get().has_value());
-    CHECK(timers.size() == before + 1);
+    CHECK(timers.size() == before + 1);  // not moved when an ask completes
+    REQUIRE(wait_until([&] { return expiring.ready(); }, 5s));
+    auto expired_at = timers.now();
     auto r = expiring.get();
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().code == RpcErrc::timeout);
+    CHECK(expired_at >= t0 + 100ms);
     CHECK_THAT(r.error().message, Catch::EndsWith("in 100 milliseconds. This timeout is controlled by test.shortTimeout"));
-    CHECK(timers.size() == before);
+    // The sweep re-armed the timer for the ask still pending, and only for it.
+    CHECK(timers.size() == before + 1);
+    REQUIRE(wait_until([&] { return later.ready(); }, 5s));  // a sweep that forgot it would hang here
+    auto r2 = later.get();
+    REQUIRE_FALSE(r2.has_value());
+    CHECK(r2.error().code == RpcErrc::timeout);
+    CHECK(timers.now() >= t0 + 400ms);
+    CHECK_THAT(r2.error().message, Catch::EndsWith("in 400 milliseconds. This timeout is controlled by test.laterTimeout"));
+    REQUIRE(wait_until([&] { return timers.size() == before; }, 3s));  // no ask left: no timer
+}
+
+TEST_CASE("Many asks with mixed deadlines each time out at their own deadline", "[rpc][timer]") {
+    LocalEnvs envs(1);
+    testkit::Probe server(envs[0], "server");  // never replies
+    auto& timers = envs[0].core().timers();
+    auto before = timers.size();
+    auto t0 = timers.now();
+    // Deadlines out of order: 250, 50, 150, 50, 300, 100 ms ...
+    std::vector<int> ms{250, 50, 150, 50, 300, 100, 200, 50, 350, 100};
+    std::mutex mu;
+    std::vector<Clock::time_point> failed_at(ms.size());  // guarded by mu
+    std::vector<RpcFuture<Message>> futures;
+    for (std::size_t i = 0; i < ms.size(); ++i) {
+        auto f = server.ref().ask(ping(static_cast<int>(i)), RpcTimeout{std::chrono::milliseconds(ms[i]), "test.mixed"});
+        (void)f.then([&, i](RpcResult<Message>) {
+            std::lock_guard lk(mu);
+            failed_at[i] = timers.now();
+        });
+        futures.push_back(f);
+    }
+    CHECK(timers.size() == before + 1);
+    for (std::size_t i = 0; i < ms.size(); ++i) {
+        REQUIRE(wait_until([&] { return futures[i].ready(); }, 5s));
+        auto r = futures[i].get();
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().code == RpcErrc::timeout);
+        CHECK_THAT(r.error().message, Catch::Contains(fmt::format("in {} milliseconds", ms[i])));
+    }
+    REQUIRE(wait_until([&] {
+        std::lock_guard lk(mu);
+        return std::none_of(failed_at.begin(), failed_at.end(), [](auto t) { return t == Clock::time_point{}; });
+    }, 3s));
+    {
+        std::lock_guard lk(mu);
+        for (std::size_t i = 0; i < ms.size(); ++i) {
+            INFO("ask " << i << " with a timeout of " << ms[i] << " ms");
+            CHECK(failed_at[i] >= t0 + std::chrono::milliseconds(ms[i]));  // never early
+        }
+    }
+    // The last deadline (350 ms) has passed, and not long ago: each sweep re-armed for the next.
+    auto elapsed = timers.now() - t0;
+    CHECK(elapsed >= 350ms);
+    CHECK(elapsed < 3s);
+    REQUIRE(wait_until([&] { return timers.size() == before; }, 3s));
 }
