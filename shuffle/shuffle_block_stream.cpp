@@ -26,7 +26,7 @@ bool ShuffleBlockStream::read_into(ByteBuffer& out, std::size_t max) {
     if (!compressed_) {
         auto piece = next_input(max);
         auto* p = reinterpret_cast<const char*>(piece.data());
-        out.insert(out.end(), p, p + piece.size());
+        out.append(p, piece.size());
         return !piece.empty();
     }
     const std::size_t before = out.size();

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <string>
 
 using namespace ember;
 using namespace ember::shuffle;
@@ -82,6 +83,49 @@ storage::BlockData memory_block(const std::string& bytes) {
 }
 
 }  // namespace
+
+TEST_CASE("ByteBuffer grows, appends and drops its front as a std::string would", "[shuffle][stream]") {
+    std::mt19937 rng(7);
+    ByteBuffer buf;
+    std::string oracle;
+    CHECK(buf.empty());
+    for (int step = 0; step < 2000; ++step) {
+        switch (rng() % 4) {
+            case 0: {  // append
+                std::string piece(rng() % 3000, '\0');
+                for (auto& c : piece) c = static_cast<char>(rng());
+                buf.append(piece.data(), piece.size());
+                oracle += piece;
+                break;
+            }
+            case 1: {  // grow, then write the new bytes (as read_into decompresses into them)
+                std::size_t at = buf.size(), n = rng() % 5000;
+                buf.resize(at + n);
+                for (std::size_t i = 0; i < n; ++i) buf.data()[at + i] = static_cast<char>(i * 31 + step);
+                for (std::size_t i = 0; i < n; ++i) oracle.push_back(static_cast<char>(i * 31 + step));
+                break;
+            }
+            case 2: {  // shrink: keeps the first bytes
+                std::size_t n = oracle.empty() ? 0 : rng() % (oracle.size() + 1);
+                buf.resize(n);
+                oracle.resize(n);
+                break;
+            }
+            default: {  // drop a consumed front
+                std::size_t n = oracle.empty() ? 0 : rng() % (oracle.size() + 1);
+                buf.erase_front(n);
+                oracle.erase(0, n);
+            }
+        }
+        REQUIRE(buf.size() == oracle.size());
+        REQUIRE(buf.empty() == oracle.empty());
+        REQUIRE(std::string(buf.data(), buf.size()) == oracle);
+    }
+    buf.clear();
+    CHECK(buf.empty());
+    buf.append("abc", 3);
+    CHECK(std::string(buf.data(), buf.size()) == "abc");
+}
 
 TEST_CASE("LZ4 frames fed in pieces of any size decompress to the same bytes", "[shuffle][compression]") {
     std::string raw;
