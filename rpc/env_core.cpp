@@ -640,17 +640,19 @@ void EnvCore::route_frame(const std::shared_ptr<transport::Connection>& conn,
         auto text = env.getSenderHost();
         std::string_view host(text.begin(), text.size());
         auto port = env.getSenderPort();
-        auto& cache = conn->sender_cache;
-        if (!host.empty() && (cache.address.empty() || cache.port != port || cache.host != host)) {
-            RpcAddress parsed{std::string(host), port};
-            if (conn->set_peer_env_address(parsed) && parsed != conn->remote_address()) {
-                dispatcher_->post_to_all(RemoteProcessConnected{parsed});
+        if (!host.empty()) {
+            auto& cache = conn->sender_cache;
+            if (cache.address.empty() || cache.port != port || cache.host != host) {
+                RpcAddress parsed{std::string(host), port};
+                if (conn->set_peer_env_address(parsed) && parsed != conn->remote_address()) {
+                    dispatcher_->post_to_all(RemoteProcessConnected{parsed});
+                }
+                cache.host.assign(host);
+                cache.port = port;
+                cache.address = std::move(parsed);
             }
-            cache.host.assign(host);
-            cache.port = port;
-            cache.address = std::move(parsed);
+            named = &cache.address;
         }
-        if (!host.empty()) named = &cache.address;
     }
     const RpcAddress& sender = *named;
     frame->sender_address = sender;
