@@ -3,6 +3,7 @@
 
 #include "rpc/log.hpp"
 #include "rpc/transport/no_sigpipe.hpp"
+#include "rpc/transport/read_poller.hpp"
 
 #include <fmt/format.h>
 
@@ -11,13 +12,22 @@
 namespace ember::rpc::detail {
 
 namespace {
-thread_local bool t_loop_thread = false;
+thread_local const MessageLoop* t_loop = nullptr;
 }  // namespace
 
-bool MessageLoop::on_any_loop_thread() noexcept { return t_loop_thread; }
+bool MessageLoop::on_any_loop_thread() noexcept { return t_loop != nullptr; }
+
+bool MessageLoop::in_this_thread() const noexcept {
+    // The thread's loop, or a handler this io_context runs (a simulation drives it itself).
+    return t_loop == this || ioc_.get_executor().running_in_this_thread();
+}
 
 MessageLoop::MessageLoop(std::string name, int threads, std::chrono::microseconds spin)
-    : ioc_(threads), work_(ioc_.get_executor()), name_(std::move(name)), spin_(spin) {
+    : ioc_(threads),
+      work_(ioc_.get_executor()),
+      name_(std::move(name)),
+      spin_(spin),
+      poll_reads_(threads == 1 && spin.count() > 0) {
     for (int i = 0; i < threads; ++i) {
         threads_.emplace_back([this, i] { run(static_cast<std::size_t>(i)); });
     }
@@ -30,23 +40,32 @@ MessageLoop::~MessageLoop() {
 
 void MessageLoop::run(std::size_t index) {
     log::set_thread_name(fmt::format("{}-{}", name_, index));
-    t_loop_thread = true;
+    t_loop = this;
     transport::block_sigpipe_on_this_thread();
+    // One thread that spins reads the connection of its last frames directly (ReadPoller).
+    transport::ReadPoller poller;
+    if (poll_reads_) poller.install();
     using clock = std::chrono::steady_clock;
+    bool busy = false;  // the last pass ran handlers
     while (!stopping_.load(std::memory_order_relaxed)) {
         try {
             if (spin_.count() > 0) {
-                if (ioc_.poll() > 0) continue;
+                // While handlers keep coming, the polled connection is read once per pass.
+                const bool read = busy && poller.poll();
+                busy = ioc_.poll() > 0;
+                if (busy || read) continue;
                 // Poll a little before sleeping in epoll: the next event is often microseconds
                 // away, and a sleeping thread costs 50-100 us to wake on this class of VM.
-                // sched_yield lets a peer process that shares our CPU run meanwhile.
+                // sched_yield lets a peer process that shares our CPU run meanwhile. A polled
+                // connection is read on both sides of each epoll poll.
                 auto until = clock::now() + spin_;
                 bool ran = false;
                 while (!ran && clock::now() < until && !stopping_.load(std::memory_order_relaxed)) {
-                    ran = ioc_.poll_one() > 0;
+                    ran = poller.poll() || ioc_.poll_one() > 0 || poller.poll();
                     if (!ran) ::sched_yield();
                 }
                 if (ran) continue;
+                poller.release();  // epoll watches it while the thread sleeps
             }
             ioc_.run_one();
         } catch (const std::exception& e) {

@@ -19,7 +19,8 @@ namespace net = boost::asio;
 
 /// An io_context run by `threads` threads named `<name>-<i>`. Each thread polls for up to
 /// `spin` before sleeping in epoll, which saves the 50-100 us wake-up of a sleeping thread when
-/// the next event is close (ember.rpc.io.pollMicros).
+/// the next event is close (ember.rpc.io.spinTime); a loop of one such thread also reads the
+/// connection of its last frames directly meanwhile (transport::ReadPoller).
 ///
 /// Threading: thread-safe; stop() and join() may be called from any thread but a loop thread
 /// must not join its own loop.
@@ -34,8 +35,8 @@ public:
     net::io_context::executor_type executor() noexcept { return ioc_.get_executor(); }
     /// How many threads run the loop; 0: its owner drives it (a simulation).
     std::size_t threads() const noexcept { return threads_.size(); }
-    /// True if the calling thread is one of this loop's threads.
-    bool in_this_thread() const noexcept { return ioc_.get_executor().running_in_this_thread(); }
+    /// True if the calling thread is one of this loop's threads (or runs one of its handlers).
+    bool in_this_thread() const noexcept;
     /// True if the calling thread runs any MessageLoop (an env's I/O threads, a dedicated
     /// endpoint's thread): there a blocking wait could wait for the thread itself.
     static bool on_any_loop_thread() noexcept;
@@ -51,6 +52,7 @@ private:
     net::executor_work_guard<net::io_context::executor_type> work_;
     std::string name_;
     std::chrono::microseconds spin_;
+    const bool poll_reads_;  // one thread that spins: a transport::ReadPoller reads for it
     std::atomic<bool> stopping_{false};
     std::vector<std::thread> threads_;
 };

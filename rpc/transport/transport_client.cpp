@@ -465,7 +465,46 @@ void TransportClient::process_frames() {
             if (!is_active()) return;
         }
     }
+    read_on();
+}
+
+void TransportClient::read_on() {
+    if (!opener_ && decoder_.body_remaining().size() < kDirectBodyRead) {
+        if (auto* poller = ReadPoller::current()) {
+            poller->take(shared_from_this());
+            return;
+        }
+    }
     start_read();
+}
+
+bool TransportClient::read_now() {
+    if (!is_active()) return true;  // closing: not polled any more
+    auto buf = decoder_.prepare(kReadChunk);
+    if (buf.empty()) {
+        start_read();  // reports the refusal through on_read
+        return true;
+    }
+    ssize_t n;
+    int err = 0;
+    {
+        std::lock_guard io(io_mu_);
+        if (!is_active()) return true;
+        n = ::recv(socket_.native_handle(), buf.data(), buf.size(), MSG_DONTWAIT);
+        if (n < 0) err = errno;
+    }
+    if (n > 0) {
+        decoder_.commit(static_cast<std::size_t>(n));
+        on_read({}, static_cast<std::size_t>(n));
+        return true;
+    }
+    if (n == 0) {
+        on_read(net::error::eof, 0);
+        return true;
+    }
+    if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) return false;
+    on_read(boost::system::error_code(err, boost::system::system_category()), 0);
+    return true;
 }
 
 // -- writing -------------------------------------------------------------------------------------

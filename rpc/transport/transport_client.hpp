@@ -10,6 +10,7 @@
 #include "rpc/security/security_config.hpp"
 #include "rpc/transport/connection.hpp"
 #include "rpc/transport/frame_codec.hpp"
+#include "rpc/transport/read_poller.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -88,7 +89,9 @@ struct TransportOptions {
 /// Threading: send(), close() and the accessors are thread-safe. Read handlers run one at a
 /// time; flushes are serialised by `flushing_`; socket calls are serialised by `io_mu_`.
 /// Ownership: shared; pending operations keep it alive until the socket closes.
-class TransportClient final : public Connection, public std::enable_shared_from_this<TransportClient> {
+class TransportClient final : public Connection,
+                              public PolledRead,
+                              public std::enable_shared_from_this<TransportClient> {
 public:
     TransportClient(tcp::socket socket, ConnectionHandler& handler, TransportOptions options, Role role);
     ~TransportClient();
@@ -138,6 +141,12 @@ private:
     struct Batch;
 
     void start_read();
+    /// After a read's frames: the thread's ReadPoller polls the connection if it may (a plain
+    /// session between frames, on a single spinning I/O thread); otherwise start_read().
+    void read_on();
+    /// PolledRead: one non-blocking recv() into the decoder, on the polling thread.
+    bool read_now() override;
+    void arm() override { start_read(); }
     void on_read(const boost::system::error_code& ec, std::size_t n);
     /// Decodes and delivers the frames the decoder holds, then reads on.
     void process_frames();
