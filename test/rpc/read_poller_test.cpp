@@ -140,7 +140,8 @@ TEST_CASE("A spinning I/O thread reads replies of every size directly, in order"
         for (int round = 0; round < 40; ++round) {
             for (std::size_t k = 0; k < sizes.size(); ++k) {
                 auto n = sizes[k];
-                check_reply(servers[(k + static_cast<std::size_t>(round)) % 2].ask_sync<tw::Pong>(ping(n), RpcTimeout{10s, "test"}), n);
+                auto& server = servers[(k + static_cast<std::size_t>(round)) % 2];
+                check_reply(server.ask_sync<tw::Pong>(ping(n), RpcTimeout{10s, "test"}), n);
             }
         }
         // The 440 requests; each reply comes on the connection the client does not poll.
