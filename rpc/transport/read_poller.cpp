@@ -14,16 +14,13 @@ std::atomic<std::uint64_t> g_reads_delivered{0};
 std::uint64_t ReadPoller::reads_delivered() noexcept { return g_reads_delivered.load(std::memory_order_relaxed); }
 
 ReadPoller::~ReadPoller() {
-    if (installed_ && t_poller == this) t_poller = nullptr;
+    if (t_poller == this) t_poller = nullptr;
     hot_.reset();  // the loop is stopping: nothing reads any more
 }
 
 ReadPoller* ReadPoller::current() noexcept { return t_poller; }
 
-void ReadPoller::install() noexcept {
-    t_poller = this;
-    installed_ = true;
-}
+void ReadPoller::install() noexcept { t_poller = this; }
 
 void ReadPoller::take(std::shared_ptr<PolledRead> c) {
     if (hot_ == c) return;
@@ -40,11 +37,7 @@ bool ReadPoller::poll() {
         g_reads_delivered.fetch_add(1, std::memory_order_relaxed);
         return true;
     }
-    if (!hot_) {
-        hot_ = std::move(c);
-    } else {
-        c->arm();  // not reached today (nothing was delivered), but never leave a connection unread
-    }
+    hot_ = std::move(c);  // nothing was there, so nothing ran that could have taken the slot
     return false;
 }
 

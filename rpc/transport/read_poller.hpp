@@ -53,7 +53,6 @@ public:
 
 private:
     std::shared_ptr<PolledRead> hot_;
-    bool installed_ = false;
 };
 
 }  // namespace ember::rpc::transport

@@ -479,7 +479,6 @@ void TransportClient::read_on() {
 }
 
 bool TransportClient::read_now() {
-    if (!is_active()) return true;  // closing: not polled any more
     auto buf = decoder_.prepare(kReadChunk);
     if (buf.empty()) {
         start_read();  // reports the refusal through on_read
@@ -489,7 +488,7 @@ bool TransportClient::read_now() {
     int err = 0;
     {
         std::lock_guard io(io_mu_);
-        if (!is_active()) return true;
+        if (!is_active()) return true;  // closing: not polled any more
         n = ::recv(socket_.native_handle(), buf.data(), buf.size(), MSG_DONTWAIT);
         if (n < 0) err = errno;
     }
