@@ -158,6 +158,12 @@ std::vector<TaskLaunch> TaskSchedulerImpl::resource_offers(std::vector<WorkerOff
         thread_local std::mt19937 rng(std::random_device{}());
         std::shuffle(offers.begin(), offers.end(), rng);
     }
+    // The executor that last finished a task goes first: its threads are still awake.
+    if (!last_finished_executor_.empty()) {
+        auto warm = std::find_if(offers.begin(), offers.end(),
+                                 [&](const WorkerOffer& o) { return o.executor_id == last_finished_executor_; });
+        if (warm != offers.end()) std::rotate(offers.begin(), warm, warm + 1);
+    }
 
     std::vector<TaskSetManager*> all;
     for (auto& [_, attempts] : by_stage_) {
@@ -278,6 +284,7 @@ void TaskSchedulerImpl::status_update(std::int64_t tid, TaskState state, std::st
     }
     if (!is_finished(state)) return;
     if (state == TaskState::finished) {
+        if (auto e = tid_to_executor_.find(tid); e != tid_to_executor_.end()) last_finished_executor_ = e->second;
         // The task stays known (and its TaskSetManager alive) until its result is in.
         if (result_getter_) {
             result_getter_->enqueue_successful_task(tid, std::move(result), std::move(indirect), metrics);

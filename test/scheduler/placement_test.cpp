@@ -244,6 +244,39 @@ TEST_CASE("With ember.locality.wait=0 tasks run at once wherever a core is free"
     fs::remove_all(dir);
 }
 
+TEST_CASE("A lone task goes to the executor that finished the last task; wider stages still spread",
+          "[scheduler][locality]") {
+    auto dir = temp_dir("warm");
+    auto ev = std::make_shared<Events>();
+    SparkContext sc("local-cluster[2,2,512]", "placement-warm", base_conf(dir), {ev});
+    auto one = sc.parallelize(std::vector<int>{7}, 1);
+    constexpr int kJobs = 16;
+    for (int i = 0; i < kJobs; ++i) CHECK(one.count() == 1);
+    // Then two slow tasks on two executors of two free cores each: one round of offers gives
+    // each executor one task, so the warm executor does not take both.
+    auto wide = sc.parallelize(std::vector<int>{1, 2}, 2).map(SlowTriple{150}).collect();
+    CHECK(sorted(wide) == std::vector<int>{3, 6});
+    REQUIRE(test::wait_until([&] { return ev->successful_tasks_of_job(kJobs).size() == 2; }));
+    std::vector<std::string> ran_on;
+    for (int job = 0; job < kJobs; ++job) {
+        auto tasks = ev->successful_tasks_of_job(job);
+        REQUIRE(tasks.size() == 1);
+        ran_on.push_back(tasks[0].executor_id);
+    }
+    // Offers are shuffled, so without the rule each job would pick either executor: 15 repeats
+    // in a row would happen by chance once in 32,768 runs.
+    for (int job = 1; job < kJobs; ++job) {
+        INFO("job " << job << " ran on executor " << ran_on[static_cast<std::size_t>(job)] << ", job " << job - 1
+                    << " on " << ran_on[static_cast<std::size_t>(job) - 1]);
+        CHECK(ran_on[static_cast<std::size_t>(job)] == ran_on[static_cast<std::size_t>(job) - 1]);
+    }
+    std::set<std::string> wide_on;
+    for (auto& t : ev->successful_tasks_of_job(kJobs)) wide_on.insert(t.executor_id);
+    CHECK(wide_on.size() == 2);
+    sc.stop();
+    fs::remove_all(dir);
+}
+
 TEST_CASE("When the process-local wait expires, tasks go node-local to the idle executor", "[scheduler][locality]") {
     auto dir = temp_dir("expire");
     auto ev = std::make_shared<Events>();
