@@ -238,7 +238,8 @@ void Executor::run_task(const TaskDescription& task) {
         std::lock_guard lk(mu_);
         if (kill_reasons_.count(task.task_id)) tc.kill();
         running_[task.task_id] = &tc;
-        task_tids_[task.task_id] = static_cast<int>(::gettid());
+        thread_local const int tid = static_cast<int>(::gettid());  // a system call each time otherwise
+        task_tids_[task.task_id] = tid;
     }
     auto finish = [&](TaskState state, std::string result, std::optional<TaskEndReason> reason,
                       std::optional<IndirectTaskResult> indirect = std::nullopt) {
@@ -276,18 +277,23 @@ void Executor::run_task(const TaskDescription& task) {
             throw std::runtime_error(fmt::format("no binary for stage {}.{} on executor {}", task.stage_id,
                                                  task.stage_attempt, executor_id_));
         }
-        std::call_once(entry->once, [&] {
-            auto t0 = task_clock_now(sim_);
-            const std::int64_t c0 = thread_cpu_time_ns();
-            try {
-                entry->decoded = std::make_shared<DecodedStage>(StageCodec::decode(*entry->binary));
-            } catch (const std::exception& e) {
-                entry->error = e.what();
+        {
+            // Not std::call_once: glibc's pthread_once makes a futex call each time it runs the
+            // function, and in a job of one task per stage that is every task.
+            std::lock_guard decoding(entry->decode_mu);
+            if (!entry->decode_tried) {
+                entry->decode_tried = true;
+                try {
+                    entry->decoded = std::make_shared<DecodedStage>(StageCodec::decode(*entry->binary));
+                } catch (const std::exception& e) {
+                    entry->error = e.what();
+                }
+                // From the task's start, as Spark's TaskRunner counts deserialization.
+                tc.metrics().executor_deserialize_cpu_time_ns =
+                    static_cast<std::uint64_t>(std::max<std::int64_t>(thread_cpu_time_ns() - start_cpu, 0));
+                tc.metrics().executor_deserialize_time_ns = elapsed_ns(start, sim_);
             }
-            tc.metrics().executor_deserialize_cpu_time_ns =
-                static_cast<std::uint64_t>(std::max<std::int64_t>(thread_cpu_time_ns() - c0, 0));
-            tc.metrics().executor_deserialize_time_ns = elapsed_ns(t0, sim_);
-        });
+        }
         if (!entry->decoded) {
             throw std::runtime_error(fmt::format("cannot rebuild stage {}.{}: {}", task.stage_id, task.stage_attempt,
                                                  entry->error));

@@ -99,9 +99,10 @@ public:
 private:
     struct StageEntry {
         std::shared_ptr<const std::string> binary;
-        std::once_flag once;
-        std::shared_ptr<DecodedStage> decoded;
-        std::string error;
+        std::mutex decode_mu;  // the stage's first task decodes it; the others wait for that
+        bool decode_tried = false;                // guarded by decode_mu
+        std::shared_ptr<DecodedStage> decoded;  // set under decode_mu, read after it
+        std::string error;                      // likewise
     };
     void worker(int index);
     /// Watches killed task `task_id` (Spark's TaskReaper.run).
