@@ -99,8 +99,8 @@ public:
 private:
     struct StageEntry {
         std::shared_ptr<const std::string> binary;
-        std::mutex decode_mu;  // the stage's first task decodes it; the others wait for that
-        bool decode_tried = false;                // guarded by decode_mu
+        std::mutex decode_mu;                   // the stage's first task decodes it; others wait
+        bool decode_tried = false;              // guarded by decode_mu
         std::shared_ptr<DecodedStage> decoded;  // set under decode_mu, read after it
         std::string error;                      // likewise
     };
