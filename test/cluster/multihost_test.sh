@@ -113,11 +113,16 @@ print(sum(e[sys.argv[2]] for e in ex if e["id"] != "driver" and sys.argv[3] in (
 }
 # listening HOST: the local address:port of HOST's listening TCP sockets
 listening() { on "$1" ss -Hltn | awk '{ print $4 }'; }
+# record_listening HOST FILE: appends HOST's listening sockets to FILE every 0.1 s while the
+# driver runs, so that a check made after a short job (or on a loaded machine, where each `on`
+# is slow) still sees the ports its executors bound during it
+record_listening() { while alive "$driver_job"; do listening "$1" >> "$2"; sleep 0.1; done; }
 
 # 1. Bind vs advertise; a cached RDD read PROCESS_LOCAL. The lines are cached and counted in a
 # first job; the word count's map tasks then read the cached blocks where they are.
 t=$(now)
 run bind 7101 --partitions 6 --ms 400 --cache "$DIR/input"
+for i in 2 3; do record_listening "h$i" "$DIR/bind/listening-h$i" & done
 check "bind: the driver started" wait_for 30 in_log "$DIR/bind/driver.log" '^started'
 expect_eq "bind: the driver listens on 0.0.0.0:7101" "0.0.0.0:7101" "$(listening h1 | grep ':7101$')"
 for i in 2 3; do
@@ -126,7 +131,7 @@ for i in 2 3; do
     # Waits: an executor first fetches the app's configuration from the driver over a client-only
     # connection (Spark's driverPropsFetcher), and binds its own port only after that.
     check "bind: the executor on h$i listens on its own host's address" \
-        wait_for 20 eval "listening h$i | grep -q '^$("$bed" addr "h$i"):'"
+        wait_for 20 grep -qs "^$("$bed" addr "h$i"):" "$DIR/bind/listening-h$i"
 done
 finished bind
 echo "time: bind vs advertise run took $(elapsed "$t") s"
