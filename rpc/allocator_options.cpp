@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /// \file
-/// mimalloc's options for ember's programs, set before main() runs. Compiled into every
-/// executable that links ember's allocator (meson.build: allocator_dep), not into the libraries.
+/// mimalloc's options for ember's programs, set before main() runs. Linked whole into every
+/// executable that links ember's allocator (meson.build: allocator_dep). The static libraries
+/// built with that dependency carry a copy of the object too, which nothing refers to, so a
+/// program linking only the installed libraries does not get it (README: Building against ember).
 ///
 /// Transparent huge pages: mimalloc asks the kernel for 2 MiB pages (madvise(MADV_HUGEPAGE) on
 /// its segments; this machine class runs THP in "madvise" mode, so nothing else gets them). A
