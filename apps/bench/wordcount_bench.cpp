@@ -141,7 +141,25 @@ wordcount::WordStats count_2threads(const Files& files) {
         // Merge into the larger map (the smaller one's records read in order).
         CountMap& a = side[0].half[t].size() >= side[1].half[t].size() ? side[0].half[t] : side[1].half[t];
         CountMap& b = &a == &side[0].half[t] ? side[1].half[t] : side[0].half[t];
-        b.for_each([&](std::string_view w, std::uint64_t h, std::uint64_t n) { add_word(a, w, h, n); });
+        // In batches, each word's slot prefetched as it is read, as ember's reduce side merges
+        // the map outputs (the words are views into b's arena, alive until b.clear()).
+        constexpr std::size_t kBatch = ember::scheduler::kPrefetchBatch;
+        std::string_view words[kBatch];
+        std::uint64_t hashes[kBatch];
+        std::uint64_t counts[kBatch];
+        std::size_t n = 0;
+        auto flush = [&] {
+            for (std::size_t i = 0; i < n; ++i) add_word(a, words[i], hashes[i], counts[i]);
+            n = 0;
+        };
+        b.for_each([&](std::string_view w, std::uint64_t h, std::uint64_t c) {
+            a.prefetch(h);
+            words[n] = w;
+            hashes[n] = h;
+            counts[n] = c;
+            if (++n == kBatch) flush();
+        });
+        flush();
         b.clear();
         add_to_stats(side[t].stats, a);
     };
