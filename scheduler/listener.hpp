@@ -312,10 +312,11 @@ void dispatch(SparkListener& l, const SparkListenerEvent& e);
 /// ends: waking it for each job's start and each job's or stage's end (a syscall for the poster,
 /// and the woken thread competing for one of two vCPUs with the job's next steps) cost a
 /// one-task job about 14 us of its p50 (ember-bench task-latency, 10 alternating pairs: 81 us
-/// median with the wake-ups, 67 us without). So the status store, UI, REST API and event log see an event up to
-/// 10 ms after it happened (Spark's queues are asynchronous too); wait_until_empty() waits
-/// for them. A full queue (`queue_capacity`, 10000 events, Spark's default capacity) makes post() wait for
-/// room (Spark drops events instead, which corrupts what the UI shows).
+/// median with the wake-ups, 67 us without). So the status store, UI, REST API and event log
+/// see an event up to 10 ms after it happened (Spark's queues are asynchronous too);
+/// wait_until_empty() waits for them. A full queue (`queue_capacity`, 10000 events, Spark's
+/// default capacity) makes post() wait for room (Spark drops events instead, which corrupts
+/// what the UI shows).
 /// Threading: add(), add_async(), wait_until_empty() and stop() are thread-safe; post() is
 /// called on the scheduler loop.
 class ListenerBus {
