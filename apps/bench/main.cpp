@@ -14,7 +14,8 @@
 //   ember-bench rpc-latency [--cpu N] [--rounds R] [--conf K=V]...
 //       ask round trip p50/p99 (64-byte payload, one outstanding) vs raw TCP ping-pong.
 //   ember-bench rpc-throughput [--cpu N] [--messages M] [--conf K=V]...
-//       asks/s with 64 in flight and one-way sends/s vs a raw pipelined TCP stream.
+//       asks/s with 64 in flight vs raw TCP doing the same (64 echoed requests in flight) and
+//       one-way sends/s vs raw TCP streams (one send() per message, and packed writes).
 //   ember-bench tasks [--master M] [--tasks N] [--cpu N]
 //       no-op tasks/s through driver, executors and back vs the raw pipelined TCP message rate.
 //   ember-bench monitoring [--master M] [--tasks N] [--repeats R] [--cpu N]
@@ -107,7 +108,9 @@ int main(int argc, char** argv) {
         lat->add_option("--cpu", rpc.cpu, "pin both processes to this CPU");
         lat->add_option("--rounds", rpc.latency_rounds)->capture_default_str();
         lat->add_option("--server-port", rpc.server_port, "use an ember-bench __rpc-server already running (profiling)");
-        auto* thr = cli.add_subcommand("rpc-throughput", "asks (64 in flight) and sends per second vs a raw TCP stream");
+        auto* thr = cli.add_subcommand("rpc-throughput",
+                                       "asks (64 in flight) and sends per second vs raw TCP doing the same "
+                                       "(a window of echoed requests; streams)");
         thr->add_option("--cpu", rpc.cpu, "pin both processes to this CPU");
         thr->add_option("--messages", rpc.throughput_messages)->capture_default_str();
 

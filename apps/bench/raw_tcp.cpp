@@ -3,6 +3,7 @@
 
 #include "apps/bench/bench_support.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
@@ -98,7 +99,8 @@ int connect_to(std::uint16_t port) {
     return fd;
 }
 
-/// Opens a connection in `mode` ('p' ping-pong, 's' stream) whose both ends wait with `spin`.
+/// Opens a connection in `mode` ('p' ping-pong, 'w' window, 's' stream) whose both ends wait
+/// with `spin`.
 RawSocket open(std::uint16_t port, char mode, std::chrono::microseconds spin, bool nodelay = true) {
     int fd = connect_to(port);
     if (!nodelay) {
@@ -116,7 +118,8 @@ RawSocket open(std::uint16_t port, char mode, std::chrono::microseconds spin, bo
 void serve(int fd) {
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    // Header: mode byte ('p' ping-pong, 's' stream), then the spin in microseconds (0: blocking).
+    // Header: mode byte ('p' ping-pong, 'w' window, 's' stream), then the spin in microseconds
+    // (0: blocking).
     char header[5];
     if (!RawSocket(fd, {}).read_all(header, sizeof header)) return;
     std::uint32_t us;
@@ -132,6 +135,30 @@ void serve(int fd) {
             std::string out(reinterpret_cast<char*>(&len), 4);
             out += buf;
             if (!s.write_all(out.data(), out.size())) return;
+        }
+    }
+    if (header[0] == 'w') {
+        // Window: echo every complete message of each read, all of them in one write.
+        std::string buf(1 << 16, '\0');
+        std::string out;
+        std::size_t have = 0;
+        for (;;) {
+            ssize_t r = s.read_some(buf.data() + have, buf.size() - have);
+            if (r <= 0) return;
+            have += static_cast<std::size_t>(r);
+            std::size_t pos = 0;
+            while (have - pos >= 4) {
+                std::uint32_t len;
+                std::memcpy(&len, buf.data() + pos, 4);
+                if (len > buf.size() - 4) return;
+                if (have - pos < 4 + len) break;
+                out.append(buf.data() + pos, 4 + len);
+                pos += 4 + len;
+            }
+            std::memmove(buf.data(), buf.data() + pos, have - pos);
+            have -= pos;
+            if (!out.empty() && !s.write_all(out.data(), out.size())) return;
+            out.clear();
         }
     }
     // Stream: parse length-prefixed messages from 64 KiB reads until the end marker.
@@ -255,6 +282,41 @@ double stream(std::uint16_t port, int n, std::size_t payload, std::chrono::micro
 }
 
 }  // namespace
+
+double raw_window_rate(std::uint16_t port, int n, std::size_t payload, int window,
+                       std::chrono::microseconds spin) {
+    RawSocket s = open(port, 'w', spin);
+    std::string msg(4 + payload, 'x');
+    auto len = static_cast<std::uint32_t>(payload);
+    std::memcpy(msg.data(), &len, 4);
+    std::string out;
+    auto send = [&](int k) {
+        out.clear();
+        for (int i = 0; i < k; ++i) out += msg;
+        return s.write_all(out.data(), out.size());
+    };
+    std::string in(1 << 16, '\0');
+    std::size_t have = 0;
+    int sent = std::min(window, n), received = 0;
+    auto t0 = Clock::now();
+    if (!send(sent)) throw std::runtime_error("raw window: the server closed the connection");
+    while (received < n) {
+        ssize_t r = s.read_some(in.data() + have, in.size() - have);
+        if (r <= 0) throw std::runtime_error("raw window: the server closed the connection");
+        have += static_cast<std::size_t>(r);
+        int k = static_cast<int>(have / msg.size());  // the replies are the requests echoed
+        std::size_t used = static_cast<std::size_t>(k) * msg.size();
+        std::memmove(in.data(), in.data() + used, have - used);
+        have -= used;
+        received += k;
+        int more = std::min(k, n - sent);
+        if (more > 0 && !send(more)) {
+            throw std::runtime_error("raw window: the server closed the connection");
+        }
+        sent += more;
+    }
+    return n / std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 double raw_stream_rate(std::uint16_t port, int n, std::size_t payload, std::chrono::microseconds spin) {
     return stream(port, n, payload, spin, 0);

@@ -16,14 +16,21 @@
 
 namespace bench {
 
-/// Server: echoes every length-prefixed message (ping-pong), or counts a pipelined stream and
-/// answers one byte when the stream's end marker (a zero-length message) arrives. Each
+/// Server: echoes every length-prefixed message (ping-pong, or window: all the complete
+/// messages of one read in one write), or counts a pipelined stream and answers one byte when
+/// the stream's end marker (a zero-length message) arrives. Each
 /// connection's first bytes say which, and how that connection waits (blocking or spinning).
 int run_raw_server();
 
 /// `n` ping-pongs of `payload` bytes; the round-trip times in microseconds.
 std::vector<double> raw_ping_pong(std::uint16_t port, int n, std::size_t payload, std::chrono::microseconds spin = {});
 
+/// Request/response pairs per second with `window` requests in flight, the raw form of ember's
+/// asks with a window (rpc-throughput's WindowClient): `n` requests of `payload` bytes, each
+/// echoed by the server; each side handles everything one read returned and answers it with
+/// one write, as ember's I/O threads coalesce the messages of one read into one flush.
+double raw_window_rate(std::uint16_t port, int n, std::size_t payload, int window,
+                       std::chrono::microseconds spin = {});
 /// Messages per second of a pipelined stream of `n` messages of `payload` bytes, each written
 /// with its own send() as soon as it is made (no waiting for replies), on a default TCP socket.
 double raw_stream_rate(std::uint16_t port, int n, std::size_t payload, std::chrono::microseconds spin = {});

@@ -273,6 +273,12 @@ int bench_rpc_throughput(const RpcBenchOptions& o) {
     double raw_spinning = raw_stream_rate(raw.port(), n, o.payload, spin);
     double buffered_blocking = raw_buffered_stream_rate(raw.port(), n * 10, o.payload);
     double buffered_spinning = raw_buffered_stream_rate(raw.port(), n * 10, o.payload, spin);
+    // The asks' own workload done raw: 64 requests in flight, echoed, each read's messages
+    // answered with one write (ember coalesces the same way).
+    constexpr int kWindow = 64;
+    raw_window_rate(raw.port(), n / 10, o.payload, kWindow);  // warm-up
+    double window_blocking = raw_window_rate(raw.port(), n, o.payload, kWindow);
+    double window_spinning = raw_window_rate(raw.port(), n, o.payload, kWindow, spin);
 
     std::vector<std::string> args{"__rpc-server"};
     for (auto& [k, v] : o.conf.entries()) args.push_back("--conf=" + k + "=" + v);
@@ -281,7 +287,7 @@ int bench_rpc_throughput(const RpcBenchOptions& o) {
     auto ref = env->endpoint_ref(RpcAddress{"127.0.0.1", server.port()}, "echo");
 
     auto asks = [&](int total) {
-        auto client = std::make_unique<WindowClient>(ref, total, 64, payload);
+        auto client = std::make_unique<WindowClient>(ref, total, kWindow, payload);
         auto f = client->result();
         auto cref = env->setup_endpoint("window-" + std::to_string(total), std::move(client)).value();
         double rate = f.get();
@@ -290,7 +296,13 @@ int bench_rpc_throughput(const RpcBenchOptions& o) {
     };
     asks(n / 10);
     double ask_rate = asks(n);
-    print_figure_vs_raw("rpc-ask-throughput" + suffix, ask_rate, raw_blocking, raw_spinning, spin, "msg/s", false);
+    print_figure_vs_raw("rpc-ask-throughput-vs-window" + suffix, ask_rate, window_blocking, window_spinning, spin,
+                        "msg/s", false);
+    // The headline figure: against the better of the raw window and the raw one-way stream (one
+    // send() per message; on a VM where a system call costs microseconds it is the slower one,
+    // and alone it would flatter ember, which batches its writes).
+    print_figure_vs_raw("rpc-ask-throughput" + suffix, ask_rate, std::max(window_blocking, raw_blocking),
+                        std::max(window_spinning, raw_spinning), spin, "msg/s", false);
 
     auto sends = [&](int total) {
         auto t0 = Clock::now();
@@ -301,9 +313,14 @@ int bench_rpc_throughput(const RpcBenchOptions& o) {
     };
     sends(n / 10);
     double send_rate = sends(n);
-    print_figure_vs_raw("rpc-send-throughput" + suffix, send_rate, raw_blocking, raw_spinning, spin, "msg/s", false);
+    print_figure_vs_raw("rpc-send-throughput-vs-stream" + suffix, send_rate, raw_blocking, raw_spinning, spin, "msg/s",
+                        false);
     print_figure_vs_raw("rpc-send-throughput-vs-buffered-raw" + suffix, send_rate, buffered_blocking, buffered_spinning,
                         spin, "msg/s", false);
+    // The headline: against the better raw stream. ember batches the messages queued for a
+    // connection into one write, so the raw program that packs its writes is the fair one.
+    print_figure_vs_raw("rpc-send-throughput" + suffix, send_rate, std::max(raw_blocking, buffered_blocking),
+                        std::max(raw_spinning, buffered_spinning), spin, "msg/s", false);
     return 0;
 }
 
