@@ -115,6 +115,40 @@ RawSocket open(std::uint16_t port, char mode, std::chrono::microseconds spin, bo
     return s;
 }
 
+/// Length-prefixed messages read from a socket into a 64 KiB buffer. read_more() reads once and
+/// calls f(const char* frame, std::uint32_t len) for each message that read completed (`frame`:
+/// its 4-byte prefix, then `len` bytes) until f returns false; it returns false when the peer
+/// closed, a message could never fit the buffer, or f returned false.
+class FrameReader {
+public:
+    explicit FrameReader(RawSocket& s) : s_(s), buf_(1 << 16, '\0') {}
+
+    template <class F>
+    bool read_more(F&& f) {
+        ssize_t r = s_.read_some(buf_.data() + have_, buf_.size() - have_);
+        if (r <= 0) return false;
+        have_ += static_cast<std::size_t>(r);
+        std::size_t pos = 0;
+        bool more = true;
+        while (more && have_ - pos >= 4) {
+            std::uint32_t len;
+            std::memcpy(&len, buf_.data() + pos, 4);
+            if (len > buf_.size() - 4) return false;
+            if (have_ - pos < 4 + len) break;
+            more = f(static_cast<const char*>(buf_.data() + pos), len);
+            pos += 4 + len;
+        }
+        std::memmove(buf_.data(), buf_.data() + pos, have_ - pos);
+        have_ -= pos;
+        return more;
+    }
+
+private:
+    RawSocket& s_;
+    std::string buf_;
+    std::size_t have_ = 0;
+};
+
 void serve(int fd) {
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -137,53 +171,28 @@ void serve(int fd) {
             if (!s.write_all(out.data(), out.size())) return;
         }
     }
+    FrameReader in(s);
     if (header[0] == 'w') {
         // Window: echo every complete message of each read, all of them in one write.
-        std::string buf(1 << 16, '\0');
         std::string out;
-        std::size_t have = 0;
-        for (;;) {
-            ssize_t r = s.read_some(buf.data() + have, buf.size() - have);
-            if (r <= 0) return;
-            have += static_cast<std::size_t>(r);
-            std::size_t pos = 0;
-            while (have - pos >= 4) {
-                std::uint32_t len;
-                std::memcpy(&len, buf.data() + pos, 4);
-                if (len > buf.size() - 4) return;
-                if (have - pos < 4 + len) break;
-                out.append(buf.data() + pos, 4 + len);
-                pos += 4 + len;
-            }
-            std::memmove(buf.data(), buf.data() + pos, have - pos);
-            have -= pos;
+        auto echo = [&](const char* frame, std::uint32_t len) {
+            out.append(frame, 4 + len);
+            return true;
+        };
+        while (in.read_more(echo)) {
             if (!out.empty() && !s.write_all(out.data(), out.size())) return;
             out.clear();
         }
+        return;
     }
-    // Stream: parse length-prefixed messages from 64 KiB reads until the end marker.
-    std::string buf(1 << 16, '\0');
-    std::size_t have = 0;
-    std::uint64_t count = 0;
-    for (;;) {
-        ssize_t r = s.read_some(buf.data() + have, buf.size() - have);
-        if (r <= 0) return;
-        have += static_cast<std::size_t>(r);
-        std::size_t pos = 0;
-        while (have - pos >= 4) {
-            std::uint32_t len;
-            std::memcpy(&len, buf.data() + pos, 4);
-            if (have - pos < 4 + len) break;
-            pos += 4 + len;
-            if (len == 0) {
-                char done = 'd';
-                s.write_all(&done, 1);
-                return;
-            }
-            ++count;
-        }
-        std::memmove(buf.data(), buf.data() + pos, have - pos);
-        have -= pos;
+    // Stream: take messages until the end marker (a zero-length message), then answer one byte.
+    auto until_end = [&](const char*, std::uint32_t len) {
+        if (len > 0) return true;
+        char done = 'd';
+        s.write_all(&done, 1);
+        return false;
+    };
+    while (in.read_more(until_end)) {
     }
 }
 

@@ -113,14 +113,16 @@ print(sum(e[sys.argv[2]] for e in ex if e["id"] != "driver" and sys.argv[3] in (
 }
 # listening HOST: the local address:port of HOST's listening TCP sockets
 listening() { on "$1" ss -Hltn | awk '{ print $4 }'; }
-# record_listening HOST FILE: appends HOST's listening sockets to FILE every 0.1 s while the
-# driver runs, so that a check made after a short job (or on a loaded machine, where each `on`
-# is slow) still sees the ports its executors bound during it
-record_listening() { while alive "$driver_job"; do listening "$1" >> "$2"; sleep 0.1; done; }
-# record_peers HOST FILE: the same for the remote ends of HOST's established TCP connections (an
-# executor can connect, run its tasks and exit between two one-off looks).
-record_peers() {
-    while alive "$driver_job"; do on "$1" ss -Htn state established | awk '{ print $4 }' >> "$2"; sleep 0.1; done
+# peers HOST: the remote ends of HOST's established TCP connections
+peers() { on "$1" ss -Htn state established | awk '{ print $4 }'; }
+# record FILE COMMAND...: appends COMMAND's output to FILE every 0.1 s while the driver runs, so
+# that a check made after a short job (or on a loaded machine, where each `on` is slow) still
+# sees the ports its executors bound and the connections they made during it (an executor can
+# connect, run its tasks and exit between two one-off looks)
+record() {
+    local file=$1
+    shift
+    while alive "$driver_job"; do "$@" >> "$file"; sleep 0.1; done
 }
 
 # 1. Bind vs advertise; a cached RDD read PROCESS_LOCAL. The lines are cached and counted in a
@@ -128,8 +130,8 @@ record_peers() {
 t=$(now)
 run bind 7101 --partitions 6 --ms 400 --cache "$DIR/input"
 for i in 2 3; do
-    record_listening "h$i" "$DIR/bind/listening-h$i" &
-    record_peers "h$i" "$DIR/bind/peers-h$i" &
+    record "$DIR/bind/listening-h$i" listening "h$i" &
+    record "$DIR/bind/peers-h$i" peers "h$i" &
 done
 check "bind: the driver started" wait_for 30 in_log "$DIR/bind/driver.log" '^started'
 expect_eq "bind: the driver listens on 0.0.0.0:7101" "0.0.0.0:7101" "$(listening h1 | grep ':7101$')"
