@@ -12,9 +12,38 @@
 #include <stdexcept>
 #include <thread>
 
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
 namespace ember::storage {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+/// Marks `dir` as the top of a directory hierarchy for ext4's Orlov allocator (`chattr +T`,
+/// FS_TOPDIR_FL), so that its sub-directories, and the files in each, are placed in block groups
+/// of their own rather than in the group of the root (/tmp) they share with everything else.
+/// Why: on ext4 without a journal a new inode skips every free inode of its group that was freed
+/// in the last 60 s (300 s more while the inode table is dirty), one page-cache lookup each
+/// (ext4's recently_deleted). In a group where many files were deleted lately (an earlier job's
+/// shuffle files, a test suite) each create then took 230-360 us on the development VM instead
+/// of 14 us, and PageRank's map tasks spent a quarter of their time creating their three files.
+/// Best effort: file systems without the flag (tmpfs, xfs) refuse it, and nothing changes.
+void spread_sub_dirs(const fs::path& dir) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    int flags = 0;
+    if (::ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0 && !(flags & FS_TOPDIR_FL)) {
+        flags |= FS_TOPDIR_FL;
+        (void)::ioctl(fd, FS_IOC_SETFLAGS, &flags);
+    }
+    ::close(fd);
+}
+
+}  // namespace
 
 std::string random_uuid() {
     static thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -50,6 +79,7 @@ DiskBlockManager::DiskBlockManager(const std::vector<std::string>& roots, int su
             log::get("storage")->error("Failed to create local dir in {}: {}", root, ec.message());
             continue;
         }
+        spread_sub_dirs(dir);
         local_dirs_.push_back(dir.string());
     }
     if (local_dirs_.empty()) {

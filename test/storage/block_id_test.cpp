@@ -7,6 +7,13 @@
 
 #include <filesystem>
 
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/magic.h>
+#include <sys/ioctl.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
 using namespace ember::storage;
 
 TEST_CASE("Block ids print and parse in Spark's forms", "[storage][block_id]") {
@@ -56,5 +63,35 @@ TEST_CASE("File placement uses Java's String.hashCode as Spark does", "[storage]
     }
     // Local dirs are deleted when the manager stops.
     CHECK(std::filesystem::is_empty(root / "a"));
+    std::filesystem::remove_all(root);
+}
+
+TEST_CASE("On ext4 a local dir is the top of its hierarchy, so its sub-dirs spread over block groups",
+          "[storage][disk]") {
+    // ext4 without a journal makes every create in a block group with many recent deletions
+    // slow (DiskBlockManager's spread_sub_dirs); the flag lets the Orlov allocator place each
+    // sub-directory, and the files in it, in a group of its own.
+    auto root = std::filesystem::temp_directory_path() / "ember-dbm-topdir-test";
+    std::filesystem::remove_all(root);
+    std::filesystem::create_directories(root);
+    struct statfs fs {};
+    REQUIRE(::statfs(root.c_str(), &fs) == 0);
+    if (fs.f_type != EXT4_SUPER_MAGIC) {
+        WARN("the temp directory is not on ext4 (f_type " << fs.f_type << "): nothing to check");
+        std::filesystem::remove_all(root);
+        return;
+    }
+    {
+        DiskBlockManager dbm({root.string()}, 64);
+        int fd = ::open(dbm.local_dirs().front().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        REQUIRE(fd >= 0);
+        int flags = 0;
+        CHECK(::ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0);
+        ::close(fd);
+        CHECK((flags & FS_TOPDIR_FL) != 0);
+        // Placement is unchanged: still <local dir>/<%02x>/<name>.
+        auto path = dbm.get_file("shuffle_0_5_0.data");
+        CHECK(std::filesystem::path(path).parent_path().parent_path() == dbm.local_dirs().front());
+    }
     std::filesystem::remove_all(root);
 }
