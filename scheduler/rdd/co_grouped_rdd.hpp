@@ -38,8 +38,8 @@ struct CoGroupSide {
 /// that is, so cogrouping two unpartitioned RDDs adds two ShuffleMapStages, and cogrouping a
 /// reduce_by_key result with the same partitioner adds one.
 ///
-/// The groups of a partition are built in memory. TODO(soon): spill (Spark's
-/// ExternalAppendOnlyMap).
+/// The groups of a partition are built in an ExternalAppendOnlyMap, which spills past the task's
+/// execution memory (as Spark's CoGroupedRDD).
 /// Threading: immutable after construction; compute() runs concurrently for different partitions.
 template <class K, class V, class W>
 class CoGroupedRdd final : public RddNode<std::pair<K, std::pair<std::vector<V>, std::vector<W>>>> {
@@ -90,38 +90,44 @@ public:
     /// cogroup as compute() does. Pair order is unspecified, as the cogroup's.
     void join_inner(int p, TaskContext& tc, FunctionRef<void(std::pair<K, std::pair<V, W>>&&)> out) {
         using Out2 = std::pair<K, std::pair<V, W>>;
-        ExternalAppendOnlyMap<K, std::vector<W>> right(tc, SpillPolicy::from(tc));
+        // A key's right values as (first, rest): a key with one value, the common case (the
+        // right side of a join is often keyed, as PageRank's ranks are), costs no allocation.
+        using Matches = std::pair<W, std::vector<W>>;
+        ExternalAppendOnlyMap<K, Matches> right(tc, SpillPolicy::from(tc));
         read_side(right_, p, tc, [&](K&& k, W&& w) {
             right.upsert(
-                std::move(k),
-                [&] {
-                    std::vector<W> ws;
-                    ws.push_back(std::move(w));
-                    return ws;
-                },
-                [&](std::vector<W>& ws) { ws.push_back(std::move(w)); });
+                std::move(k), [&] { return Matches(std::move(w), std::vector<W>{}); },
+                [&](Matches& m) { m.second.push_back(std::move(w)); });
         });
         if (right.spill_count() == 0) {
             // Left records whose key has no match are stepped over where the left side is
             // encoded (a stored partition, a shuffle block) without building their values.
-            std::vector<W>* ws = nullptr;  // the match of the record `keep` just passed
+            Matches* ws = nullptr;  // the match of the record `keep` just passed
             auto keep = [&](const K& k) {
                 ws = right.find_in_memory(k);
                 return ws != nullptr;
             };
             read_side_where(left_, p, tc, keep, [&](K&& k, V&& v) {
-                for (std::size_t i = 0; i + 1 < ws->size(); ++i) out(Out2(k, std::pair<V, W>(v, (*ws)[i])));
-                out(Out2(std::move(k), std::pair<V, W>(std::move(v), ws->back())));
+                for (const W& w : ws->second) out(Out2(k, std::pair<V, W>(v, w)));
+                out(Out2(std::move(k), std::pair<V, W>(std::move(v), ws->first)));
             });
             // Draining records the map's peak memory in the task's metrics, as compute() does.
-            right.drain([](std::vector<W>&, std::vector<W>&&) {}, [](std::pair<K, std::vector<W>>&&) {});
+            right.drain([](Matches&, Matches&&) {}, [](std::pair<K, Matches>&&) {});
             return;
         }
+        auto merge_matches = [](Matches& have, Matches&& more) {
+            have.second.push_back(std::move(more.first));
+            append(have.second, std::move(more.second));
+        };
         ExternalAppendOnlyMap<K, Groups> groups(tc, SpillPolicy::from(tc));
-        right.drain(append<W>, [&](std::pair<K, std::vector<W>>&& kw) {
+        right.drain(merge_matches, [&](std::pair<K, Matches>&& km) {
+            std::vector<W> ws;
+            ws.reserve(1 + km.second.second.size());
+            ws.push_back(std::move(km.second.first));
+            append(ws, std::move(km.second.second));
             groups.upsert(
-                std::move(kw.first), [&] { return Groups({}, std::move(kw.second)); },
-                [&](Groups& g) { append(g.second, std::move(kw.second)); });
+                std::move(km.first), [&] { return Groups({}, std::move(ws)); },
+                [&](Groups& g) { append(g.second, std::move(ws)); });
         });
         read_side(left_, p, tc, [&](K&& k, V&& v) { add_to_group<0>(groups, std::move(k), std::move(v)); });
         groups.drain(
