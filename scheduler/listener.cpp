@@ -178,14 +178,14 @@ std::shared_ptr<const ListenerBus::Listeners> ListenerBus::snapshot() {
 }
 
 template <class Event>
-void ListenerBus::deliver(const Event& e) {
-    if (auto* q = queue_ptr_.load(std::memory_order_acquire)) q->push(SparkListenerEvent(e));
+void ListenerBus::deliver(Event&& e) {
+    if (auto* q = queue_ptr_.load(std::memory_order_acquire)) q->push(SparkListenerEvent(std::move(e)));
 }
 
 #define EMBER_LISTENER_EVENT(Event, method)                                                        \
-    void ListenerBus::post(const Event& e) {                                                       \
+    void ListenerBus::post(Event e) {                                                              \
         deliver_to(*snapshot(), e, [](SparkListener& l, const Event& ev) { l.method(ev); });        \
-        deliver(e);                                                                                \
+        deliver(std::move(e));                                                                     \
     }
 EMBER_LISTENER_EVENT(SparkListenerJobStart, on_job_start)
 EMBER_LISTENER_EVENT(SparkListenerJobEnd, on_job_end)

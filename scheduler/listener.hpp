@@ -307,7 +307,7 @@ void dispatch(SparkListener& l, const SparkListenerEvent& e);
 /// Listeners added with add() are called synchronously on the poster's thread (the scheduler
 /// loop), as before. Listeners added with add_async() (the status store, the event log, the
 /// progress bar: Spark's AsyncEventQueues) are called on the bus's own queue thread, in event
-/// order, so their work never slows the scheduler: post() only copies the event into a queue.
+/// order, so their work never slows the scheduler: post() only moves the event into a queue.
 /// The queue thread drains every 10 ms, or at once when 512 events wait or the application
 /// ends: waking it for each job's start and each job's or stage's end (a syscall for the poster,
 /// and the woken thread competing for one of two vCPUs with the job's next steps) cost a
@@ -336,30 +336,32 @@ public:
     /// synchronous listeners. Idempotent; the destructor calls it.
     void stop();
 
-    void post(const SparkListenerJobStart& e);
-    void post(const SparkListenerJobEnd& e);
-    void post(const SparkListenerStageSubmitted& e);
-    void post(const SparkListenerStageCompleted& e);
-    void post(const SparkListenerTaskStart& e);
-    void post(const SparkListenerTaskGettingResult& e);
-    void post(const SparkListenerTaskEnd& e);
-    void post(const SparkListenerExecutorAdded& e);
-    void post(const SparkListenerExecutorRemoved& e);
-    void post(const SparkListenerApplicationStart& e);
-    void post(const SparkListenerApplicationEnd& e);
-    void post(const SparkListenerSpeculativeTaskSubmitted& e);
-    void post(const SparkListenerEnvironmentUpdate& e);
-    void post(const SparkListenerBlockManagerAdded& e);
-    void post(const SparkListenerBlockManagerRemoved& e);
-    void post(const SparkListenerUnpersistRDD& e);
-    void post(const SparkListenerBlockUpdated& e);
-    void post(const SparkListenerExecutorMetricsUpdate& e);
-    void post(const SparkListenerExecutorExcluded& e);
-    void post(const SparkListenerExecutorUnexcluded& e);
-    void post(const SparkListenerNodeExcluded& e);
-    void post(const SparkListenerNodeUnexcluded& e);
-    void post(const SparkListenerExecutorExcludedForStage& e);
-    void post(const SparkListenerNodeExcludedForStage& e);
+    /// Each post() calls the synchronous listeners with `e`, then moves `e` into the queue (a
+    /// temporary argument is never copied: a job's events carry its StageInfos).
+    void post(SparkListenerJobStart e);
+    void post(SparkListenerJobEnd e);
+    void post(SparkListenerStageSubmitted e);
+    void post(SparkListenerStageCompleted e);
+    void post(SparkListenerTaskStart e);
+    void post(SparkListenerTaskGettingResult e);
+    void post(SparkListenerTaskEnd e);
+    void post(SparkListenerExecutorAdded e);
+    void post(SparkListenerExecutorRemoved e);
+    void post(SparkListenerApplicationStart e);
+    void post(SparkListenerApplicationEnd e);
+    void post(SparkListenerSpeculativeTaskSubmitted e);
+    void post(SparkListenerEnvironmentUpdate e);
+    void post(SparkListenerBlockManagerAdded e);
+    void post(SparkListenerBlockManagerRemoved e);
+    void post(SparkListenerUnpersistRDD e);
+    void post(SparkListenerBlockUpdated e);
+    void post(SparkListenerExecutorMetricsUpdate e);
+    void post(SparkListenerExecutorExcluded e);
+    void post(SparkListenerExecutorUnexcluded e);
+    void post(SparkListenerNodeExcluded e);
+    void post(SparkListenerNodeUnexcluded e);
+    void post(SparkListenerExecutorExcludedForStage e);
+    void post(SparkListenerNodeExcludedForStage e);
     /// Any event (replay, queued events).
     void post(const SparkListenerEvent& e);
 
@@ -367,7 +369,7 @@ private:
     using Listeners = std::vector<std::shared_ptr<SparkListener>>;
     class Queue;
     template <class Event>
-    void deliver(const Event& e);
+    void deliver(Event&& e);
     std::shared_ptr<const Listeners> snapshot();
 
     std::size_t queue_capacity_;
