@@ -179,7 +179,7 @@ std::shared_ptr<const ListenerBus::Listeners> ListenerBus::snapshot() {
 
 template <class Event>
 void ListenerBus::deliver(Event&& e) {
-    if (auto* q = queue_ptr_.load(std::memory_order_acquire)) q->push(SparkListenerEvent(std::move(e)));
+    if (auto* q = queue_ptr_.load(std::memory_order_acquire)) q->push(SparkListenerEvent(std::forward<Event>(e)));
 }
 
 #define EMBER_LISTENER_EVENT(Event, method)                                                        \
