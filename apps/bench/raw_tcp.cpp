@@ -304,19 +304,17 @@ double raw_window_rate(std::uint16_t port, int n, std::size_t payload, int windo
         for (int i = 0; i < k; ++i) out += msg;
         return s.write_all(out.data(), out.size());
     };
-    std::string in(1 << 16, '\0');
-    std::size_t have = 0;
+    FrameReader in(s);
     int sent = std::min(window, n), received = 0;
     auto t0 = Clock::now();
     if (!send(sent)) throw std::runtime_error("raw window: the server closed the connection");
     while (received < n) {
-        ssize_t r = s.read_some(in.data() + have, in.size() - have);
-        if (r <= 0) throw std::runtime_error("raw window: the server closed the connection");
-        have += static_cast<std::size_t>(r);
-        int k = static_cast<int>(have / msg.size());  // the replies are the requests echoed
-        std::size_t used = static_cast<std::size_t>(k) * msg.size();
-        std::memmove(in.data(), in.data() + used, have - used);
-        have -= used;
+        int k = 0;  // the replies one read completed
+        auto count = [&k](const char*, std::uint32_t) {
+            ++k;
+            return true;
+        };
+        if (!in.read_more(count)) throw std::runtime_error("raw window: the server closed the connection");
         received += k;
         int more = std::min(k, n - sent);
         if (more > 0 && !send(more)) {
