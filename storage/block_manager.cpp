@@ -333,6 +333,32 @@ void BlockManager::report(const BlockId& id, bool wait) {
 bool BlockManager::put_bytes(const BlockId& id, ManagedBuffer bytes, const StorageLevel& level, bool tell_master) {
     EMBER_REQUIRE(!std::holds_alternative<ShuffleBlockId>(id), "put_bytes: shuffle blocks live in shuffle files");
     EMBER_REQUIRE(level.is_valid(), "put_bytes: invalid storage level {}", level.to_string());
+    return put_block(
+        id, level, tell_master,
+        [&]() -> std::optional<std::vector<MemoryStore::Evicted>> {
+            if (!level.use_memory && !level.use_off_heap) return std::nullopt;
+            return memory_.put_bytes(id, bytes);
+        },
+        [&] { return bytes; });
+}
+
+bool BlockManager::put_values(const BlockId& id, StoredValues values, const StorageLevel& level, bool tell_master) {
+    EMBER_REQUIRE(!std::holds_alternative<ShuffleBlockId>(id), "put_values: shuffle blocks live in shuffle files");
+    EMBER_REQUIRE(level.is_valid() && level.use_memory && level.deserialized,
+                  "put_values: {} does not keep objects in memory", level.to_string());
+    // Encoded at most once, and only if needed: for the disk, or for the replicas.
+    std::optional<ManagedBuffer> encoded;
+    return put_block(
+        id, level, tell_master, [&] { return memory_.put_values(id, values); },
+        [&] {
+            if (!encoded) encoded = values.serialize();
+            return *encoded;
+        });
+}
+
+bool BlockManager::put_block(const BlockId& id, const StorageLevel& level, bool tell_master,
+                             const std::function<std::optional<std::vector<MemoryStore::Evicted>>()>& to_memory,
+                             const std::function<ManagedBuffer()>& bytes) {
     {
         std::lock_guard lk(mu_);
         if (levels_.count(id) || !writing_.insert(id).second) return true;  // first writer wins
@@ -340,14 +366,12 @@ bool BlockManager::put_bytes(const BlockId& id, ManagedBuffer bytes, const Stora
     bool stored = false;
     std::vector<MemoryStore::Evicted> evicted;
     try {
-        if (level.use_memory || level.use_off_heap) {
-            if (auto ev = memory_.put_bytes(id, bytes)) {
-                stored = true;
-                evicted = std::move(*ev);
-            }
+        if (auto ev = to_memory()) {
+            stored = true;
+            evicted = std::move(*ev);
         }
         if (!stored && level.use_disk) {
-            disk_store_.put_bytes(id, bytes.bytes);
+            disk_store_.put_bytes(id, bytes().bytes);
             stored = true;
         }
     } catch (...) {
@@ -365,9 +389,13 @@ bool BlockManager::put_bytes(const BlockId& id, ManagedBuffer bytes, const Stora
     // Replicas of cached RDD blocks only (Spark's proactive replication skips other kinds too);
     // a copy received from a peer has replication 1 and is not passed on.
     if (stored && level.replication > 1 && std::holds_alternative<RddBlockId>(id) && master_) {
-        replicate(id, bytes, level, {}, false);
+        replicate(id, bytes(), level, {}, false);
     }
     return stored;
+}
+
+std::shared_ptr<const StoredValues> BlockManager::get_local_values(const BlockId& id) {
+    return memory_.get_values(id);
 }
 
 std::vector<BlockManagerId> BlockManager::get_peers(bool force) {
@@ -502,17 +530,18 @@ void BlockManager::handle_evicted(std::vector<MemoryStore::Evicted> evicted) {
             level = it->second;
             if (!level.use_disk) levels_.erase(it);
         }
-        // Spark's dropFromMemory: to disk if the level has disk, else dropped.
+        // Spark's dropFromMemory: to disk if the level has disk (an object block encoded now),
+        // else dropped.
         if (level.use_disk && !disk_store_.contains(e.id)) {
             try {
-                disk_store_.put_bytes(e.id, e.bytes.bytes);
+                disk_store_.put_bytes(e.id, e.materialize().bytes);
             } catch (const std::exception& ex) {
                 log::get("storage")->warn("Cannot move evicted block {} to disk: {}", name(e.id), ex.what());
                 std::lock_guard lk(mu_);
                 levels_.erase(e.id);
             }
         }
-        log::get("storage")->info("Block {} evicted from memory ({} bytes){}", name(e.id), e.bytes.size(),
+        log::get("storage")->info("Block {} evicted from memory ({} bytes){}", name(e.id), e.size,
                                   level.use_disk ? ", kept on disk" : "");
         report(e.id, false);
     }

@@ -60,9 +60,12 @@ using FetchCallback = std::function<void(rpc::RpcResult<std::vector<ManagedBuffe
 ///
 /// Two kinds of blocks: shuffle blocks, which are segments of the shuffle files the
 /// ShuffleBlockResolver knows, and every other block (cached RDD partitions `rdd_<id>_<p>`,
-/// indirect task results `taskresult_<tid>`), kept as serialized bytes in a MemoryStore (LRU)
-/// and/or a DiskStore by StorageLevel (Spark's doPutBytes). Both kinds are fetched with
-/// FetchBlocks; memory blocks are sent from memory without a copy, disk blocks with sendfile.
+/// indirect task results `taskresult_<tid>`), kept in a MemoryStore (LRU) and/or a DiskStore by
+/// StorageLevel: as serialized bytes (Spark's doPutBytes), or, for an RDD partition cached at a
+/// deserialized level (MEMORY_ONLY, MEMORY_AND_DISK), as objects in memory (put_values, Spark's
+/// DeserializedMemoryEntry), encoded only when bytes are needed. Both kinds are fetched with
+/// FetchBlocks; memory bytes are sent without a copy (an object block is encoded for the
+/// request, on the I/O thread, as Spark's block server does), disk blocks with sendfile.
 /// After register_with_master(), stored and removed blocks are reported to the driver's
 /// BlockManagerMaster (UpdateBlockInfo) and the "BlockManagerEndpoint" storage endpoint answers
 /// the master's RemoveBlock, RemoveRdd and ReplicateBlock.
@@ -123,7 +126,19 @@ public:
     /// N > 1 is then uploaded to N-1 peers before this returns (see Replication above; fewer
     /// copies than N is logged, not an error). Throws std::runtime_error on disk errors.
     bool put_bytes(const BlockId& id, ManagedBuffer bytes, const StorageLevel& level, bool tell_master = true);
-    /// The bytes of a local non-shuffle block (memory, then disk); nullopt if absent.
+    /// Stores the objects `values` as `id` at `level`, a deserialized memory level (MEMORY_ONLY,
+    /// MEMORY_AND_DISK, their replicated forms), as Spark's putIterator keeps a
+    /// DeserializedMemoryEntry: in the MemoryStore as objects if their estimated size fits, else
+    /// encoded to disk if the level allows. Encodes them (once) also for the replicas of a level
+    /// with replication N > 1 and when they are evicted to disk later. Otherwise as put_bytes():
+    /// first writer wins, false if stored nowhere, reported to the master, throws
+    /// std::runtime_error on disk errors; EMBER_REQUIRE fails for another level.
+    bool put_values(const BlockId& id, StoredValues values, const StorageLevel& level, bool tell_master = true);
+    /// The objects of a local block kept as objects in memory; nullptr if it is absent, kept as
+    /// bytes, or only on disk (get_local_block() then has its bytes).
+    std::shared_ptr<const StoredValues> get_local_values(const BlockId& id);
+    /// The bytes of a local non-shuffle block (memory, then disk; a block kept as objects is
+    /// encoded now); nullopt if absent.
     std::optional<ManagedBuffer> get_local_block(const BlockId& id);
     /// Bytes of `id` from another BlockManager: asks the master where it is and fetches from
     /// each location in turn; nullopt if no location serves it. Blocking: task threads only.
@@ -208,6 +223,11 @@ public:
 
 private:
     void report(const BlockId& id, bool wait);
+    /// put_bytes() and put_values(): `to_memory` tries the MemoryStore (nullopt: not stored
+    /// there), `bytes` gives the encoded block (for the disk and the replicas).
+    bool put_block(const BlockId& id, const StorageLevel& level, bool tell_master,
+                   const std::function<std::optional<std::vector<MemoryStore::Evicted>>()>& to_memory,
+                   const std::function<ManagedBuffer()>& bytes);
     /// Uploads `bytes` to peers until `level.replication` BlockManagers hold them, counting this
     /// one and `existing` (Spark's replicate); false if fewer copies were made.
     bool replicate(const BlockId& id, const ManagedBuffer& bytes, const StorageLevel& level,

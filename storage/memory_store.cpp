@@ -12,9 +12,19 @@ std::optional<int> rdd_of(const BlockId& id) {
 }  // namespace
 
 std::optional<std::vector<MemoryStore::Evicted>> MemoryStore::put_bytes(const BlockId& id, ManagedBuffer bytes) {
+    const std::uint64_t size = bytes.size();
+    return put_entry(id, Entry{std::move(bytes), nullptr, size, {}});
+}
+
+std::optional<std::vector<MemoryStore::Evicted>> MemoryStore::put_values(const BlockId& id, StoredValues values) {
+    const std::uint64_t size = values.size;
+    return put_entry(id, Entry{{}, std::make_shared<const StoredValues>(std::move(values)), size, {}});
+}
+
+std::optional<std::vector<MemoryStore::Evicted>> MemoryStore::put_entry(const BlockId& id, Entry entry) {
     std::lock_guard lk(mu_);
     if (entries_.count(id)) return std::vector<Evicted>{};
-    const std::uint64_t size = bytes.size();
+    const std::uint64_t size = entry.size;
     if (size > max_memory_) return std::nullopt;
     std::vector<Evicted> evicted;
     if (used_ + size > max_memory_) {
@@ -26,29 +36,43 @@ std::optional<std::vector<MemoryStore::Evicted>> MemoryStore::put_bytes(const Bl
         for (auto it = lru_.begin(); it != lru_.end() && used_ - freed + size > max_memory_; ++it) {
             if (rdd && rdd_of(*it) == rdd) continue;
             victims.push_back(it);
-            freed += entries_.at(*it).bytes.size();
+            freed += entries_.at(*it).size;
         }
         if (used_ - freed + size > max_memory_) return std::nullopt;
         for (auto it : victims) {
             auto e = entries_.find(*it);
-            evicted.push_back(Evicted{*it, std::move(e->second.bytes)});
-            used_ -= evicted.back().bytes.size();
+            evicted.push_back(Evicted{*it, std::move(e->second.bytes), std::move(e->second.values), e->second.size});
+            used_ -= e->second.size;
             entries_.erase(e);
             lru_.erase(it);
         }
     }
     lru_.push_back(id);
-    entries_.emplace(id, Entry{std::move(bytes), std::prev(lru_.end())});
+    entry.lru = std::prev(lru_.end());
+    entries_.emplace(id, std::move(entry));
     used_ += size;
     return evicted;
 }
 
 std::optional<ManagedBuffer> MemoryStore::get_bytes(const BlockId& id) {
+    std::shared_ptr<const StoredValues> values;
+    {
+        std::lock_guard lk(mu_);
+        auto it = entries_.find(id);
+        if (it == entries_.end()) return std::nullopt;
+        lru_.splice(lru_.end(), lru_, it->second.lru);
+        if (!it->second.values) return it->second.bytes;
+        values = it->second.values;
+    }
+    return values->serialize();  // outside the lock: encoding a large block takes a while
+}
+
+std::shared_ptr<const StoredValues> MemoryStore::get_values(const BlockId& id) {
     std::lock_guard lk(mu_);
     auto it = entries_.find(id);
-    if (it == entries_.end()) return std::nullopt;
+    if (it == entries_.end() || !it->second.values) return nullptr;
     lru_.splice(lru_.end(), lru_, it->second.lru);
-    return it->second.bytes;
+    return it->second.values;
 }
 
 bool MemoryStore::contains(const BlockId& id) const {
@@ -59,14 +83,14 @@ bool MemoryStore::contains(const BlockId& id) const {
 std::uint64_t MemoryStore::size(const BlockId& id) const {
     std::lock_guard lk(mu_);
     auto it = entries_.find(id);
-    return it == entries_.end() ? 0 : it->second.bytes.size();
+    return it == entries_.end() ? 0 : it->second.size;
 }
 
 bool MemoryStore::remove(const BlockId& id) {
     std::lock_guard lk(mu_);
     auto it = entries_.find(id);
     if (it == entries_.end()) return false;
-    used_ -= it->second.bytes.size();
+    used_ -= it->second.size;
     lru_.erase(it->second.lru);
     entries_.erase(it);
     return true;

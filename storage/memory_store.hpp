@@ -1,40 +1,68 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 /// \file
-/// MemoryStore: serialized blocks in memory, least recently used first out (Spark's MemoryStore,
-/// for serialized entries).
+/// MemoryStore: blocks in memory, as bytes or as objects, least recently used first out
+/// (Spark's MemoryStore, with its SerializedMemoryEntry and DeserializedMemoryEntry).
 
 #include "storage/block_id.hpp"
 #include "storage/managed_buffer.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
+#include <typeinfo>
 #include <vector>
 
 namespace ember::storage {
 
-/// Blocks kept in memory as bytes, up to `max_memory` bytes in total, in access order.
+/// A block kept as objects (Spark's DeserializedMemoryEntry, what MEMORY_ONLY and
+/// MEMORY_AND_DISK store): a const std::vector<T> of its records, their type, their estimated
+/// size in memory (SizeTracker), and how to encode them as the bytes a serialized level would
+/// have stored, for readers that need bytes (another executor's fetch, a move to disk, a
+/// replica). Immutable once built; shared by the store and its readers.
+struct StoredValues {
+    std::shared_ptr<const void> values;    ///< a const std::vector<T>
+    const std::type_info* type = nullptr;  ///< typeid(std::vector<T>)
+    std::uint64_t size = 0;                ///< estimated bytes in memory
+    std::function<ManagedBuffer()> serialize;
+
+    /// The records if they are of type T, else nullptr.
+    template <class T>
+    const std::vector<T>* as() const noexcept {
+        return type && *type == typeid(std::vector<T>) ? static_cast<const std::vector<T>*>(values.get()) : nullptr;
+    }
+};
+
+/// Blocks kept in memory, as bytes or as objects (StoredValues), up to `max_memory` bytes in
+/// total (an object block counts its estimated size), in access order.
 ///
-/// put_bytes() makes room by evicting least recently used blocks (Spark's
+/// put_bytes() and put_values() make room by evicting least recently used blocks (Spark's
 /// evictBlocksToFreeSpace): never a block of the same RDD as the one being stored, and nothing
 /// at all unless enough can be freed; a block larger than the whole store, or one that no
 /// eviction can make room for, is refused (the caller then computes without caching, or writes
 /// to disk, as Spark does). The evicted blocks are returned so that the BlockManager can move
 /// disk-level ones to disk and tell the master.
 ///
-/// The bytes of an entry are shared: a ManagedBuffer from get_bytes() stays readable after the
-/// block is removed or evicted (Spark pins a block with a read lock instead).
+/// What get_bytes() and get_values() return is shared: it stays readable after the block is
+/// removed or evicted (Spark pins a block with a read lock instead). get_bytes() of an object
+/// block encodes its records on each call, outside the store's lock (Spark's getLocalBytes of a
+/// deserialized block does the same).
 ///
 /// Threading: thread-safe.
 class MemoryStore {
 public:
-    /// A block pushed out by put_bytes().
+    /// A block pushed out by put_bytes() or put_values(): its bytes, or its objects.
     struct Evicted {
         BlockId id;
-        ManagedBuffer bytes;
+        ManagedBuffer bytes;                         ///< empty for an object block
+        std::shared_ptr<const StoredValues> values;  ///< set for an object block
+        std::uint64_t size = 0;                      ///< what it took in the store
+        /// Its bytes, encoding an object block's records (to go to disk).
+        ManagedBuffer materialize() const { return values ? values->serialize() : bytes; }
     };
 
     explicit MemoryStore(std::uint64_t max_memory) : max_memory_(max_memory) {}
@@ -43,10 +71,15 @@ public:
     /// wins) and nothing is evicted. nullopt if the block does not fit; otherwise the blocks
     /// evicted to make room (empty if none were).
     std::optional<std::vector<Evicted>> put_bytes(const BlockId& id, ManagedBuffer bytes);
-    /// The bytes of `id`, marking it most recently used; nullopt if absent.
+    /// Stores the objects `values` under `id`, counting `values.size` bytes; as put_bytes().
+    std::optional<std::vector<Evicted>> put_values(const BlockId& id, StoredValues values);
+    /// The bytes of `id` (an object block's records encoded now), marking it most recently
+    /// used; nullopt if absent. Whatever StoredValues::serialize throws propagates.
     std::optional<ManagedBuffer> get_bytes(const BlockId& id);
+    /// The objects of `id`, marking it most recently used; nullptr if absent or kept as bytes.
+    std::shared_ptr<const StoredValues> get_values(const BlockId& id);
     bool contains(const BlockId& id) const;
-    /// Size of `id` in bytes, 0 if absent.
+    /// Size of `id` in bytes (an object block's estimate), 0 if absent.
     std::uint64_t size(const BlockId& id) const;
     /// Forgets `id`; false if it was absent.
     bool remove(const BlockId& id);
@@ -59,8 +92,12 @@ public:
 private:
     struct Entry {
         ManagedBuffer bytes;
+        std::shared_ptr<const StoredValues> values;  // set for an object block
+        std::uint64_t size = 0;
         std::list<BlockId>::iterator lru;  // position in lru_
     };
+    std::optional<std::vector<Evicted>> put_entry(const BlockId& id, Entry entry);
+
     const std::uint64_t max_memory_;
     mutable std::mutex mu_;
     std::map<BlockId, Entry> entries_;  // guarded by mu_

@@ -10,10 +10,12 @@ namespace ember::storage {
 
 /// Spark's five flags of a storage level, with its constants and description().
 ///
-/// ember keeps every block as serialized bytes (records encoded with their Serde), in memory or
-/// on disk: `deserialized` is carried and reported as Spark does (MEMORY_ONLY says
-/// "Deserialized"), but does not change how the bytes are kept. `use_off_heap` is treated as
-/// memory. `replication` N above 1 keeps N copies of a cached RDD block on N BlockManagers
+/// On disk and at the serialized levels (MEMORY_ONLY_SER, MEMORY_AND_DISK_SER, OFF_HEAP) a block
+/// is kept as bytes, its records encoded with their Serde. At a `deserialized` memory level
+/// (MEMORY_ONLY, what cache() sets, and MEMORY_AND_DISK) a cached RDD partition is kept in memory
+/// as objects, a std::vector of its records counted by their estimated size, and encoded only
+/// when bytes are needed (another executor's fetch, a move to disk, a replica), as Spark's
+/// DeserializedMemoryEntry. `use_off_heap` is treated as memory. `replication` N above 1 keeps N copies of a cached RDD block on N BlockManagers
 /// (see BlockManager: the copies are stored at the same level with replication 1). Spark allows
 /// replication below 40.
 ///

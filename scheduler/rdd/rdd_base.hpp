@@ -10,6 +10,7 @@
 #include "shuffle/partitioner.hpp"
 #include "storage/block_manager.hpp"
 #include "storage/serializer.hpp"
+#include "storage/size_estimator.hpp"
 #include "storage/storage_level.hpp"
 
 #include <atomic>
@@ -256,11 +257,18 @@ public:
     /// `rdd_<id>_<p>` (Spark's getOrElseUpdate): from this executor's BlockManager, else from
     /// another one the BlockManagerMaster knows, else computed and stored at the node's level
     /// (if it fits; a memory-only partition larger than the MemoryStore is computed and passed
-    /// on without being cached, as in Spark) and reported to the master.
+    /// on without being cached, as in Spark) and reported to the master. At a deserialized
+    /// level (MEMORY_ONLY, what cache() sets; MEMORY_AND_DISK) the partition is kept here as
+    /// objects, a std::vector<T>, and each read passes on copies of them; at a serialized
+    /// level (the _SER ones, DISK_ONLY) as encoded bytes, decoded by each read.
     void iterator(int p, TaskContext& tc, FunctionRef<void(T&&)> out) {
         const auto level = storage_level();
         if constexpr (Serializable<T>) {
             if (level.is_valid()) {
+                if (auto values = stored_values(p, tc)) {
+                    for (const T& v : *values) out(T(v));
+                    return;
+                }
                 if (auto cached = stored_block(p, tc)) {
                     Decoder d(cached->view());
                     while (!d.done()) out(d.read<T>());
@@ -275,11 +283,11 @@ public:
 
     /// Partition p's records (T a std::pair<K, V>) whose key passes `keep`, in iterator()'s
     /// order. For a persisted partition already in a BlockManager, a record whose key fails is
-    /// stepped over in the stored bytes (Decoder::skip): its value is never built, so a hash
-    /// join streaming a large cached side past a small one (PageRank's cached links against
-    /// its ranks) allocates only the values it joins. Otherwise the records come from
-    /// iterator(), computed and stored as there, and are filtered after. `keep` runs once per
-    /// record, before `out` for the same record.
+    /// not copied (kept as objects) or stepped over in the stored bytes (Decoder::skip): its
+    /// value is never built, so a hash join streaming a large cached side past a small one
+    /// (PageRank's cached links against its ranks) allocates only the values it joins.
+    /// Otherwise the records come from iterator(), computed and stored as there, and are
+    /// filtered after. `keep` runs once per record, before `out` for the same record.
     template <class P = T>
         requires PairRecord<P> && std::is_same_v<P, T>
     void iterator_where_key(int p, TaskContext& tc, FunctionRef<bool(const typename P::first_type&)> keep,
@@ -287,6 +295,12 @@ public:
         if constexpr (Serializable<T>) {
             const auto level = storage_level();
             if (level.is_valid()) {
+                if (auto values = stored_values(p, tc)) {
+                    for (const T& r : *values) {
+                        if (keep(r.first)) out(T(r));
+                    }
+                    return;
+                }
                 if (auto cached = stored_block(p, tc)) {
                     using K = std::remove_const_t<typename P::first_type>;
                     using V = typename P::second_type;
@@ -334,11 +348,64 @@ private:
         return cached;
     }
 
+    /// Partition p kept as objects in this executor's MemoryStore (a deserialized level), or
+    /// null. The pointer keeps them alive, evicted or not.
+    std::shared_ptr<const std::vector<T>> stored_values(int p, TaskContext& tc) const {
+        auto sv = tc.services().block_manager.get_local_values(storage::RddBlockId{id(), p});
+        const std::vector<T>* values = sv ? sv->template as<T>() : nullptr;
+        if (!values) return nullptr;
+        return std::shared_ptr<const std::vector<T>>(std::move(sv), values);
+    }
+
     /// Computes partition p, passing each record to `out`, and stores the partition at `level`
     /// (Spark's getOrElseUpdate after a miss).
     void compute_and_store(int p, TaskContext& tc, FunctionRef<void(T&&)> out, const storage::StorageLevel& level) {
         const storage::RddBlockId block{id(), p};
         auto& bm = tc.services().block_manager;
+        if (level.deserialized && level.use_memory) {
+            // Spark's putIteratorAsValues: the records are copied as they pass, while their
+            // estimated size fits the MemoryStore; past it, a memory-only partition is not
+            // cached, and a partition that may go to disk is encoded from there on instead.
+            auto values = std::make_shared<std::vector<T>>();
+            storage::SizeTracker<T> size;
+            const std::uint64_t memory = bm.memory_store().max_memory();
+            std::optional<Encoder> spilled;  // set once the objects outgrew the memory
+            bool caching = true;
+            compute(p, tc, [&](T&& v) {
+                if (spilled) {
+                    spilled->write(v);
+                } else if (caching) {
+                    size.add(v);
+                    values->push_back(v);
+                    if (size.bytes(values->capacity()) > memory) {
+                        if (level.use_disk) {
+                            spilled.emplace();
+                            for (const T& x : *values) spilled->write(x);
+                        } else {
+                            caching = false;
+                        }
+                        values = std::make_shared<std::vector<T>>();
+                    }
+                }
+                out(std::move(v));
+            });
+            if (spilled) {
+                bm.put_bytes(block, owned_buffer(spilled->take()), level, true);
+            } else if (caching) {
+                values->shrink_to_fit();  // moves the records once; the growth slack is memory
+                storage::StoredValues sv;
+                sv.size = size.bytes(values->capacity());
+                sv.type = &typeid(std::vector<T>);
+                sv.serialize = [values] {
+                    Encoder e;
+                    for (const T& x : *values) e.write(x);
+                    return owned_buffer(e.take());
+                };
+                sv.values = std::move(values);
+                bm.put_values(block, std::move(sv), level, true);
+            }
+            return;
+        }
         // Records are encoded as they pass; past what the store could ever hold, caching stops.
         const std::uint64_t limit = level.use_disk ? std::numeric_limits<std::uint64_t>::max() : bm.memory_store().max_memory();
         Encoder e;
@@ -354,10 +421,12 @@ private:
             out(std::move(v));
         });
         if (!caching) return;
-        auto bytes = std::make_shared<const std::string>(e.take());
-        bm.put_bytes(block,
-                     storage::ManagedBuffer{bytes, std::as_bytes(std::span<const char>(bytes->data(), bytes->size()))},
-                     level, true);
+        bm.put_bytes(block, owned_buffer(e.take()), level, true);
+    }
+
+    static storage::ManagedBuffer owned_buffer(std::string s) {
+        auto bytes = std::make_shared<const std::string>(std::move(s));
+        return storage::ManagedBuffer{bytes, std::as_bytes(std::span<const char>(bytes->data(), bytes->size()))};
     }
 };
 

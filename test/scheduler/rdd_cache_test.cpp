@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // Rdd::persist / cache / unpersist with the BlockManagerMaster (Spark's RDD caching): a cached
 // RDD is computed once and later jobs read its blocks (and skip the shuffle map stage it came
-// from); unpersist makes jobs recompute it; blocks lost with a SIGKILLed executor are recomputed;
-// a partition that does not fit is computed but not cached. Each partition's computation appends
-// a line "<partition> <executor id>" to a file the test reads; results are checked against a
-// single-process computation.
+// from), kept as objects (cache() is MEMORY_ONLY, deserialized); unpersist makes jobs recompute
+// it; blocks lost with a SIGKILLed executor are recomputed; a partition that does not fit is
+// computed but not cached. Each partition's computation appends a line "<partition> <executor
+// id>" to a file the test reads; results are checked against a single-process computation.
 #include "scheduler/ember.hpp"
 #include "test/support/temp_dir.hpp"
 #include "test/support/wait_until.hpp"
@@ -152,6 +152,12 @@ TEST_CASE("A cached RDD is computed once; later jobs read its blocks and skip it
 
     CHECK(as_map(sums.collect()) == oracle);  // job 1 computes and caches
     CHECK(computations(log).size() == 4);
+    // Kept as objects (MEMORY_ONLY is deserialized): the 37 (int, int64) records take 16 bytes
+    // each in memory, more than their encoded 2-5.
+    auto infos = sc.rdd_storage_info();
+    REQUIRE(infos.size() == 1);
+    CHECK(infos[0].num_cached_partitions == 4);
+    CHECK(infos[0].mem_size >= 37 * sizeof(std::pair<int, std::int64_t>));
 
     CHECK(as_map(sums.collect()) == oracle);  // job 2 reads the blocks
     CHECK(computations(log).size() == 4);

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // BlockManager's block store and its services over TCP: put_bytes by storage level, serving
 // memory and disk blocks with FetchBlocks, removal through the storage endpoint, and the
-// BlockManagerMaster's locations.
+// BlockManagerMaster's locations; put_values, blocks kept as objects and encoded on demand.
 #include "rpc/testkit/local_envs.hpp"
 #include "storage/block_manager.hpp"
 #include "storage/block_manager_master_endpoint.hpp"
+#include "storage/serializer.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -120,6 +121,93 @@ TEST_CASE("BlockManager stores by level, serves memory and disk blocks and repor
     CHECK(master->get_locations(RddBlockId{2, 0}).size() == 1);
     master->remove_executor("2");
     CHECK(master->get_locations(RddBlockId{2, 0}).empty());
+    b.stop();
+    a.stop();
+    std::filesystem::remove_all(root);
+}
+
+namespace {
+
+/// An object block of `records` counting `size` bytes, encoded as Serde encodes the records.
+StoredValues values_of(std::vector<std::string> records, std::uint64_t size) {
+    auto v = std::make_shared<const std::vector<std::string>>(std::move(records));
+    StoredValues sv;
+    sv.values = v;
+    sv.type = &typeid(std::vector<std::string>);
+    sv.size = size;
+    sv.serialize = [v] {
+        Encoder e;
+        for (auto& s : *v) e.write(s);
+        auto owned = std::make_shared<std::string>(e.take());
+        return ManagedBuffer{owned, std::as_bytes(std::span<const char>(owned->data(), owned->size()))};
+    };
+    return sv;
+}
+
+std::string encoded(const std::vector<std::string>& records) {
+    Encoder e;
+    for (auto& s : records) e.write(s);
+    return e.take();
+}
+
+}  // namespace
+
+TEST_CASE("BlockManager keeps deserialized blocks as objects and encodes them for peers and the disk",
+          "[storage][block-manager]") {
+    auto root = temp_root("values");
+    rpc::testkit::LocalEnvs envs(2);
+    auto master_ep = std::make_unique<BlockManagerMasterEndpoint>();
+    auto* master = master_ep.get();
+    auto master_ref = envs[0].setup_endpoint(std::string(BlockManagerMaster::kEndpointName), std::move(master_ep)).value();
+    Conf conf;
+    conf.set("ember.local.dir", root);
+    conf.set("ember.storage.memoryCapacity", "1000");
+    BlockManager a("1", envs[0], conf);
+    BlockManager b("2", envs[1], conf);
+    a.initialize();
+    b.initialize();
+    a.register_with_master(master_ref);
+    b.register_with_master(envs[1].endpoint_ref(envs[0].address(), std::string(BlockManagerMaster::kEndpointName)));
+
+    const std::vector<std::string> words{"alpha", "beta", std::string(40, 'g')};
+    REQUIRE(b.put_values(RddBlockId{1, 0}, values_of(words, 600), StorageLevel::memory_only()));
+    auto local = b.get_local_values(RddBlockId{1, 0});
+    REQUIRE(local);
+    REQUIRE(local->as<std::string>());
+    CHECK(*local->as<std::string>() == words);
+    CHECK(b.memory_store().memory_used() == 600);  // its estimate, not its encoded size
+    CHECK(master->get_locations(RddBlockId{1, 0}) == std::vector<BlockManagerId>{b.id()});
+
+    // Bytes for whoever needs them: this process's byte readers, and a peer's fetch.
+    auto bytes = b.get_local_block(RddBlockId{1, 0});
+    REQUIRE(bytes);
+    CHECK(bytes->view() == encoded(words));
+    auto fetched = fetch(a, b.id(), {RddBlockId{1, 0}});
+    REQUIRE(fetched.has_value());
+    REQUIRE(fetched->size() == 1);
+    CHECK((*fetched)[0].view() == encoded(words));
+    auto remote = std::async(std::launch::async, [&] { return a.get_remote_bytes(RddBlockId{1, 0}); }).get();
+    REQUIRE(remote);
+    CHECK(remote->view() == encoded(words));
+
+    // A memory-only block whose objects do not fit is not stored; one that may go to disk is
+    // encoded there.
+    CHECK_FALSE(b.put_values(RddBlockId{2, 0}, values_of({"x"}, 1001), StorageLevel::memory_only()));
+    CHECK(master->get_locations(RddBlockId{2, 0}).empty());
+    REQUIRE(b.put_values(RddBlockId{2, 1}, values_of({"on", "disk"}, 1001), StorageLevel::memory_and_disk()));
+    CHECK(b.get_local_values(RddBlockId{2, 1}) == nullptr);
+    CHECK(b.disk_store().contains(RddBlockId{2, 1}));
+    CHECK(b.get_local_block(RddBlockId{2, 1})->view() == encoded({"on", "disk"}));
+
+    // Evicted from memory: a MEMORY_AND_DISK object block is encoded to disk, readable after.
+    REQUIRE(b.put_values(RddBlockId{3, 0}, values_of({"moved"}, 300), StorageLevel::memory_and_disk()));
+    REQUIRE(b.put_bytes(RddBlockId{4, 0}, bytes_of(900, 'n'), StorageLevel::memory_only()));  // evicts rdd_1_0, rdd_3_0
+    CHECK_FALSE(b.memory_store().contains(RddBlockId{1, 0}));
+    CHECK(wait_for([&] { return master->get_locations(RddBlockId{1, 0}).empty(); }));
+    CHECK(b.get_local_values(RddBlockId{3, 0}) == nullptr);
+    CHECK(b.disk_store().contains(RddBlockId{3, 0}));
+    CHECK(b.get_local_block(RddBlockId{3, 0})->view() == encoded({"moved"}));
+    CHECK(wait_for([&] { return master->get_locations(RddBlockId{3, 0}) == std::vector<BlockManagerId>{b.id()}; }));
     b.stop();
     a.stop();
     std::filesystem::remove_all(root);

@@ -109,3 +109,67 @@ TEST_CASE("DiskStore writes one file per block and serves it until removed", "[s
     }
     std::filesystem::remove_all(root);
 }
+
+namespace {
+
+/// An object block of `records` (Spark's DeserializedMemoryEntry) counting `size` bytes, whose
+/// bytes are its strings joined by commas.
+StoredValues values_of(std::vector<std::string> records, std::uint64_t size, int* encodes = nullptr) {
+    auto v = std::make_shared<const std::vector<std::string>>(std::move(records));
+    StoredValues sv;
+    sv.values = v;
+    sv.type = &typeid(std::vector<std::string>);
+    sv.size = size;
+    sv.serialize = [v, encodes] {
+        if (encodes) ++*encodes;
+        std::string joined;
+        for (auto& s : *v) joined += (joined.empty() ? "" : ",") + s;
+        auto owned = std::make_shared<std::string>(std::move(joined));
+        return ManagedBuffer{owned, std::as_bytes(std::span<const char>(owned->data(), owned->size()))};
+    };
+    return sv;
+}
+
+}  // namespace
+
+TEST_CASE("MemoryStore keeps object blocks by their estimated size and encodes them on demand",
+          "[storage][memory-store]") {
+    MemoryStore store(100);
+    int encodes = 0;
+    REQUIRE(store.put_values(rdd(1, 0), values_of({"alpha", "beta"}, 60, &encodes)));
+    CHECK(store.memory_used() == 60);
+    CHECK(store.size(rdd(1, 0)) == 60);
+
+    auto got = store.get_values(rdd(1, 0));
+    REQUIRE(got);
+    REQUIRE(got->as<std::string>());
+    CHECK(*got->as<std::string>() == std::vector<std::string>{"alpha", "beta"});
+    CHECK(got->as<int>() == nullptr);  // another record type is not handed out
+    CHECK(encodes == 0);               // reading objects encodes nothing
+
+    auto bytes = store.get_bytes(rdd(1, 0));  // a reader that needs bytes (a fetch, a replica)
+    REQUIRE(bytes);
+    CHECK(bytes->view() == "alpha,beta");
+    CHECK(encodes == 1);
+
+    // A bytes block has no objects; an object block larger than the store is refused.
+    REQUIRE(store.put_bytes(rdd(2, 0), bytes_of(30, 'b')));
+    CHECK(store.get_values(rdd(2, 0)) == nullptr);
+    CHECK_FALSE(store.put_values(rdd(3, 0), values_of({"x"}, 101)));
+    CHECK(store.memory_used() == 90);
+
+    // Evicted by its estimated size; the objects come back to be encoded for the disk, and those
+    // a reader holds stay readable.
+    CHECK(store.get_bytes(rdd(2, 0)));  // rdd_1_0 is now the least recently used
+    auto ev = store.put_values(rdd(4, 0), values_of({"gamma"}, 50));
+    REQUIRE(ev);
+    REQUIRE(names(*ev) == std::vector<std::string>{"rdd_1_0"});
+    CHECK(ev->front().size == 60);
+    CHECK(ev->front().materialize().view() == "alpha,beta");
+    CHECK(store.memory_used() == 80);
+    CHECK_FALSE(store.get_values(rdd(1, 0)));
+    CHECK(got->as<std::string>()->front() == "alpha");
+
+    CHECK(store.remove(rdd(4, 0)));
+    CHECK(store.memory_used() == 30);
+}

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Serde: round trips of every built-in type and user structs; corrupt input is an error.
+// SizeTracker: the estimated memory of records kept as objects.
 #include "storage/serializer.hpp"
+#include "storage/size_estimator.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -159,4 +161,33 @@ TEST_CASE("skip of a truncated value is a DecodeError", "[storage][serde]") {
     const std::string cut_str = str.substr(0, str.size() - 1);
     Decoder d(cut_str);
     CHECK_THROWS_AS(d.skip<std::string>(), DecodeError);
+}
+
+TEST_CASE("SizeTracker estimates the memory of records kept as objects", "[storage][size]") {
+    using storage::heap_block_bytes;
+    CHECK(heap_block_bytes(0) == 0);
+    CHECK(heap_block_bytes(1) == 32);   // glibc's smallest chunk
+    CHECK(heap_block_bytes(24) == 32);  // 24 bytes and the 8-byte header
+    CHECK(heap_block_bytes(25) == 48);
+
+    // Known types are walked: a short string lives in the object, a long one on the heap.
+    storage::SizeTracker<std::pair<int, std::string>> strings;
+    std::vector<std::pair<int, std::string>> rs{{1, "short"}, {2, std::string(100, 'x')}};
+    for (auto& r : rs) strings.add(r);
+    CHECK(strings.count() == 2);
+    CHECK(strings.bytes(rs.capacity()) ==
+          heap_block_bytes(rs.capacity() * sizeof(rs[0])) + heap_block_bytes(rs[1].second.capacity() + 1));
+
+    storage::SizeTracker<std::pair<int, std::vector<int>>> links;
+    std::vector<int> out(10, 7);
+    links.add({1, out});
+    CHECK(links.bytes(1) == heap_block_bytes(sizeof(std::pair<int, std::vector<int>>)) + heap_block_bytes(40));
+
+    // Other types are sampled by their encoded size (x 1 byte, label and weights with lengths).
+    storage::SizeTracker<Point> points;
+    const Point p{1, "ab", {1.0, 2.0}};
+    for (int i = 0; i < 1000; ++i) points.add(p);
+    const std::uint64_t encoded = encode(p).size();
+    CHECK(encoded == 1 + 3 + 1 + 16);
+    CHECK(points.bytes(1000) == heap_block_bytes(1000 * sizeof(Point)) + 1000 * encoded);
 }
