@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -47,26 +48,46 @@ bool wait_for(const std::function<bool()>& pred) {
     return pred();
 }
 
+/// Two BlockManagers with 1000 bytes of memory each, registered with a master on the first
+/// env; b reaches the master over its own connection, as an executor does.
+struct TwoBlockManagers {
+    std::string root;
+    rpc::testkit::LocalEnvs envs{2};
+    BlockManagerMasterEndpoint* master = nullptr;
+    std::optional<BlockManager> a, b;
+
+    explicit TwoBlockManagers(const std::string& tag) : root(temp_root(tag)) {
+        auto master_ep = std::make_unique<BlockManagerMasterEndpoint>();
+        master = master_ep.get();
+        auto master_ref =
+            envs[0].setup_endpoint(std::string(BlockManagerMaster::kEndpointName), std::move(master_ep)).value();
+        Conf conf;
+        conf.set("ember.local.dir", root);
+        conf.set("ember.storage.memoryCapacity", "1000");
+        a.emplace("1", envs[0], conf);
+        b.emplace("2", envs[1], conf);
+        a->initialize();
+        b->initialize();
+        a->register_with_master(master_ref);
+        b->register_with_master(envs[1].endpoint_ref(envs[0].address(), std::string(BlockManagerMaster::kEndpointName)));
+    }
+    ~TwoBlockManagers() {
+        b->stop();
+        a->stop();
+        b.reset();
+        a.reset();
+        std::filesystem::remove_all(root);
+    }
+};
+
 }  // namespace
 
 TEST_CASE("BlockManager stores by level, serves memory and disk blocks and reports to the master",
           "[storage][block-manager]") {
-    auto root = temp_root("serve");
-    rpc::testkit::LocalEnvs envs(2);
-    auto master_ep = std::make_unique<BlockManagerMasterEndpoint>();
-    auto* master = master_ep.get();
-    auto master_ref = envs[0].setup_endpoint(std::string(BlockManagerMaster::kEndpointName), std::move(master_ep)).value();
-
-    Conf conf;
-    conf.set("ember.local.dir", root);
-    conf.set("ember.storage.memoryCapacity", "1000");
-    BlockManager a("1", envs[0], conf);
-    BlockManager b("2", envs[1], conf);
-    a.initialize();
-    b.initialize();
-    a.register_with_master(master_ref);
-    // b reaches the master over its own connection, as an executor does.
-    b.register_with_master(envs[1].endpoint_ref(envs[0].address(), std::string(BlockManagerMaster::kEndpointName)));
+    TwoBlockManagers bms("serve");
+    BlockManager& a = *bms.a;
+    BlockManager& b = *bms.b;
+    auto* master = bms.master;
     CHECK(master->block_managers().size() == 2);
 
     // Memory, then disk when memory is full, per level.
@@ -121,9 +142,6 @@ TEST_CASE("BlockManager stores by level, serves memory and disk blocks and repor
     CHECK(master->get_locations(RddBlockId{2, 0}).size() == 1);
     master->remove_executor("2");
     CHECK(master->get_locations(RddBlockId{2, 0}).empty());
-    b.stop();
-    a.stop();
-    std::filesystem::remove_all(root);
 }
 
 namespace {
@@ -154,20 +172,10 @@ std::string encoded(const std::vector<std::string>& records) {
 
 TEST_CASE("BlockManager keeps deserialized blocks as objects and encodes them for peers and the disk",
           "[storage][block-manager]") {
-    auto root = temp_root("values");
-    rpc::testkit::LocalEnvs envs(2);
-    auto master_ep = std::make_unique<BlockManagerMasterEndpoint>();
-    auto* master = master_ep.get();
-    auto master_ref = envs[0].setup_endpoint(std::string(BlockManagerMaster::kEndpointName), std::move(master_ep)).value();
-    Conf conf;
-    conf.set("ember.local.dir", root);
-    conf.set("ember.storage.memoryCapacity", "1000");
-    BlockManager a("1", envs[0], conf);
-    BlockManager b("2", envs[1], conf);
-    a.initialize();
-    b.initialize();
-    a.register_with_master(master_ref);
-    b.register_with_master(envs[1].endpoint_ref(envs[0].address(), std::string(BlockManagerMaster::kEndpointName)));
+    TwoBlockManagers bms("values");
+    BlockManager& a = *bms.a;
+    BlockManager& b = *bms.b;
+    auto* master = bms.master;
 
     const std::vector<std::string> words{"alpha", "beta", std::string(40, 'g')};
     REQUIRE(b.put_values(RddBlockId{1, 0}, values_of(words, 600), StorageLevel::memory_only()));
@@ -208,7 +216,4 @@ TEST_CASE("BlockManager keeps deserialized blocks as objects and encodes them fo
     CHECK(b.disk_store().contains(RddBlockId{3, 0}));
     CHECK(b.get_local_block(RddBlockId{3, 0})->view() == encoded({"moved"}));
     CHECK(wait_for([&] { return master->get_locations(RddBlockId{3, 0}) == std::vector<BlockManagerId>{b.id()}; }));
-    b.stop();
-    a.stop();
-    std::filesystem::remove_all(root);
 }
