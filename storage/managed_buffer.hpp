@@ -24,6 +24,12 @@ struct ManagedBuffer {
     std::shared_ptr<const void> owner;
     std::span<const std::byte> bytes;
 
+    /// A buffer that owns `s` (moved in).
+    static ManagedBuffer of(std::string s) {
+        auto owned = std::make_shared<const std::string>(std::move(s));
+        return ManagedBuffer{owned, std::as_bytes(std::span<const char>(owned->data(), owned->size()))};
+    }
+
     std::size_t size() const noexcept { return bytes.size(); }
     std::string_view view() const noexcept {
         return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};

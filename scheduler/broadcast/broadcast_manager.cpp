@@ -142,8 +142,7 @@ std::int64_t BroadcastManager::new_broadcast(std::string serialized, std::shared
                                                      storage::name(piece_block_id(id, i)), whole_name(id)));
             }
         }
-        auto meta = std::make_shared<std::string>(encode(blocks.meta));
-        storage::ManagedBuffer meta_buf{meta, std::as_bytes(std::span<const char>(meta->data(), meta->size()))};
+        auto meta_buf = storage::ManagedBuffer::of(encode(blocks.meta));
         if (!bm_.put_bytes(meta_block_id(id), std::move(meta_buf), level, true)) {
             throw std::runtime_error(fmt::format("Failed to store {} in the driver's BlockManager",
                                                  storage::name(meta_block_id(id))));

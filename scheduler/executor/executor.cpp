@@ -324,8 +324,7 @@ void Executor::run_task(const TaskDescription& task) {
         }
         if (size > max_direct_result_size_) {
             storage::TaskResultBlockId block{task.task_id};
-            auto bytes = std::make_shared<std::string>(std::move(result));
-            storage::ManagedBuffer buf{bytes, std::as_bytes(std::span<const char>(bytes->data(), bytes->size()))};
+            auto buf = storage::ManagedBuffer::of(std::move(result));
             // Not reported to the master: the driver fetches it from this executor and removes it.
             if (!services_.block_manager.put_bytes(block, std::move(buf), storage::StorageLevel::memory_and_disk_ser(),
                                                    false)) {

@@ -390,7 +390,7 @@ private:
                 out(std::move(v));
             });
             if (spilled) {
-                bm.put_bytes(block, owned_buffer(spilled->take()), level, true);
+                bm.put_bytes(block, storage::ManagedBuffer::of(spilled->take()), level, true);
             } else if (caching) {
                 values->shrink_to_fit();  // moves the records once; the growth slack is memory
                 storage::StoredValues sv;
@@ -399,7 +399,7 @@ private:
                 sv.serialize = [values] {
                     Encoder e;
                     for (const T& x : *values) e.write(x);
-                    return owned_buffer(e.take());
+                    return storage::ManagedBuffer::of(e.take());
                 };
                 sv.values = std::move(values);
                 bm.put_values(block, std::move(sv), level, true);
@@ -421,12 +421,7 @@ private:
             out(std::move(v));
         });
         if (!caching) return;
-        bm.put_bytes(block, owned_buffer(e.take()), level, true);
-    }
-
-    static storage::ManagedBuffer owned_buffer(std::string s) {
-        auto bytes = std::make_shared<const std::string>(std::move(s));
-        return storage::ManagedBuffer{bytes, std::as_bytes(std::span<const char>(bytes->data(), bytes->size()))};
+        bm.put_bytes(block, storage::ManagedBuffer::of(e.take()), level, true);
     }
 };
 

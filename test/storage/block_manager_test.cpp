@@ -146,6 +146,13 @@ TEST_CASE("BlockManager stores by level, serves memory and disk blocks and repor
 
 namespace {
 
+/// `records` as Serde encodes them, one after the other.
+std::string encoded(const std::vector<std::string>& records) {
+    Encoder e;
+    for (auto& s : records) e.write(s);
+    return e.take();
+}
+
 /// An object block of `records` counting `size` bytes, encoded as Serde encodes the records.
 StoredValues values_of(std::vector<std::string> records, std::uint64_t size) {
     auto v = std::make_shared<const std::vector<std::string>>(std::move(records));
@@ -153,19 +160,8 @@ StoredValues values_of(std::vector<std::string> records, std::uint64_t size) {
     sv.values = v;
     sv.type = &typeid(std::vector<std::string>);
     sv.size = size;
-    sv.serialize = [v] {
-        Encoder e;
-        for (auto& s : *v) e.write(s);
-        auto owned = std::make_shared<std::string>(e.take());
-        return ManagedBuffer{owned, std::as_bytes(std::span<const char>(owned->data(), owned->size()))};
-    };
+    sv.serialize = [v] { return ManagedBuffer::of(encoded(*v)); };
     return sv;
-}
-
-std::string encoded(const std::vector<std::string>& records) {
-    Encoder e;
-    for (auto& s : records) e.write(s);
-    return e.take();
 }
 
 }  // namespace

@@ -124,8 +124,7 @@ StoredValues values_of(std::vector<std::string> records, std::uint64_t size, int
         if (encodes) ++*encodes;
         std::string joined;
         for (auto& s : *v) joined += (joined.empty() ? "" : ",") + s;
-        auto owned = std::make_shared<std::string>(std::move(joined));
-        return ManagedBuffer{owned, std::as_bytes(std::span<const char>(owned->data(), owned->size()))};
+        return ManagedBuffer::of(std::move(joined));
     };
     return sv;
 }
