@@ -6,12 +6,35 @@
 # seconds (test/fuzz.sh, same build dir). Extra arguments go to `meson test` (for example
 # --suite rpc) and skip the sanitizer and fuzz runs, as do EMBER_SANITIZE=none and
 # EMBER_FUZZ=none.
+#
+# The instrumented build is compiled while the uninstrumented tests run, at idle CPU priority
+# (SCHED_IDLE, nice 19): most of those tests wait on sockets, timers and child processes, and
+# the compiler takes the CPU they leave, never the CPU they want. Its log is
+# build-asan/background-build.log; test/sanitize.sh then builds whatever is left and reports
+# any compile error itself.
 set -euo pipefail
 here=$(dirname "${BASH_SOURCE[0]}")
 source "$here/../apps/bootstrap.sh"
+sanitizer=${EMBER_SANITIZE:-address,undefined}
+background=
+if [ $# -eq 0 ] && [ "$sanitizer" != none ]; then
+    "$here/sanitize.sh" "$sanitizer" --setup-only
+    asan_dir=${EMBER_ASAN_BUILD_DIR:-$EMBER_ROOT/build-asan}
+    [ "$sanitizer" = address,undefined ] || asan_dir=$EMBER_ROOT/build-tsan
+    # Its own process group (set -m), so that an early exit stops the compiler too; the same
+    # session, so that the CPU scheduler weighs it against the tests (a new session would be
+    # a new autogroup with an equal share).
+    set -m
+    chrt --idle 0 nice -n 19 "$here/sanitize.sh" "$sanitizer" --build-all < /dev/null > "$asan_dir/background-build.log" 2>&1 &
+    background=$!
+    set +m
+    trap 'kill -- -"$background" 2> /dev/null || true' EXIT
+fi
 meson test -C "$EMBER_BUILD_DIR" --print-errorlogs "$@"
-if [ $# -eq 0 ] && [ "${EMBER_SANITIZE:-address,undefined}" != none ]; then
-    "$here/sanitize.sh" "${EMBER_SANITIZE:-address,undefined}"
+if [ -n "$background" ]; then
+    wait "$background" || echo "test/run.sh: the background build of $sanitizer failed (see below)" >&2
+    trap - EXIT
+    "$here/sanitize.sh" "$sanitizer"
 fi
 if [ $# -eq 0 ] && [ "${EMBER_FUZZ:-}" != none ]; then
     "$here/fuzz.sh"

@@ -5,7 +5,10 @@
 #
 # The default sanitizer is address,undefined (ASan + UBSan with clang 14, build dir build-asan,
 # which also holds the fuzz targets: --build-only builds them and stops, for test/fuzz.sh);
-# `thread` is TSan with g++ (build-tsan). Without meson test arguments every suite but
+# `thread` is TSan with g++ (build-tsan). Two more modes, for test/run.sh, which compiles the
+# instrumented tree while the uninstrumented tests run: --setup-only installs the compiler and
+# configures the build dir (apt-get must not run beside the tests, which install packages too),
+# and --build-all builds the selected tests' programs and the fuzz targets; neither runs a test. Without meson test arguments every suite but
 # `install`, `scale` and `bench` runs (the first rebuilds an installed copy, which adds time and no coverage; the second
 # shuffles 1 GB, ten times slower here, through code the shuffle and scheduler suites cover; the third checks
 # ember-bench's baselines, not ember), and only the programs those tests run are built. Executor
@@ -26,11 +29,12 @@ case $sanitizer in
     thread) dir=$EMBER_ROOT/build-tsan ;;
     *) echo "test/sanitize.sh: unknown sanitizer '$sanitizer' (address,undefined or thread)" >&2; exit 2 ;;
 esac
-build_only=false
-if [ "${1:-}" = --build-only ]; then
-    build_only=true
-    shift
-fi
+mode=test
+case ${1:-} in
+    --build-only) mode=build-fuzz; shift ;;
+    --build-all) mode=build-all; shift ;;
+    --setup-only) mode=setup; shift ;;
+esac
 [ $# -gt 0 ] || set -- --suite rpc --suite storage --suite shuffle --suite scheduler --suite integration --suite status \
     --suite ui --no-suite bench
 
@@ -56,20 +60,22 @@ if [ ! -f "$dir/build.ninja" ]; then
             -Dbuildtype=plain -Dcpp_args='-O0 -g1' >&2
     fi
 fi
-# Only what is run: the selected tests' programs (meson's `depends:`), or with --build-only the
-# fuzz targets; on two cores the instrumented build is CI's longest step. First brings meson's
-# introspection up to date with meson.build (a test added since the last setup).
+# Only what is run: the selected tests' programs (meson's `depends:`), with --build-only the
+# fuzz targets, with --build-all both; on two cores the instrumented build is CI's longest step.
+# First brings meson's introspection up to date with meson.build (a test added since the last
+# setup).
 ninja -C "$dir" build.ninja >&2
-if $build_only; then
-    targets=$(python3 "$EMBER_ROOT/test/sanitizer_targets.py" "$dir" --fuzz)
-else
+[ "$mode" != setup ] || exit 0
+targets=
+if [ "$mode" != build-fuzz ]; then
     targets=$(python3 "$EMBER_ROOT/test/sanitizer_targets.py" "$dir" "$@")
+fi
+if [ "$mode" != test ]; then
+    targets="$targets $(python3 "$EMBER_ROOT/test/sanitizer_targets.py" "$dir" --fuzz)"
 fi
 # shellcheck disable=SC2086 # one target per word
 ninja -C "$dir" $targets >&2
-if $build_only; then
-    exit 0
-fi
+[ "$mode" = test ] || exit 0
 export ASAN_SYMBOLIZER_PATH=${ASAN_SYMBOLIZER_PATH:-/usr/bin/llvm-symbolizer-14}
 
 reports=$(mktemp -d "${TMPDIR:-/tmp}/ember-sanitizer.XXXXXX")
