@@ -115,8 +115,14 @@ TextFileRdd::TextFileRdd(int id, std::vector<std::vector<FileSplit>> partitions)
 
 const char* TextFileRdd::type_key() const { return rdd_type_key<TextFileRdd>(); }
 
-std::shared_ptr<RddBase> TextFileRdd::decode(LineageDecoder&, Decoder& d, int id, int) {
-    return std::make_shared<TextFileRdd>(id, d.read<std::vector<std::vector<FileSplit>>>());
+std::shared_ptr<RddBase> TextFileRdd::decode(LineageDecoder&, Decoder&, int id, int parts) {
+    return std::shared_ptr<TextFileRdd>(new TextFileRdd(id, parts));
+}
+
+bool TextFileRdd::write_partition_data(int p, Encoder& e) const {
+    if (from_tasks_) return false;  // an executor's copy holds no splits
+    e.write(partitions_.at(static_cast<std::size_t>(p)));
+    return true;
 }
 
 std::vector<std::vector<FileSplit>> TextFileRdd::plan(const std::vector<std::string>& paths, int min_partitions,
@@ -270,10 +276,24 @@ void TextFileRdd::read_split(const FileSplit& split, TaskContext* tc, FunctionRe
 }
 
 void TextFileRdd::compute(int p, TaskContext& tc, FunctionRef<void(std::string&&)> out) {
-    for (const auto& split : partitions_.at(static_cast<std::size_t>(p))) {
-        tc.kill_if_interrupted();
-        read_split(split, &tc, out);
+    auto read = [&](const std::vector<FileSplit>& splits) {
+        for (const auto& split : splits) {
+            tc.kill_if_interrupted();
+            read_split(split, &tc, out);
+        }
+    };
+    if (!from_tasks_) {
+        read(partitions_.at(static_cast<std::size_t>(p)));
+        return;
     }
+    auto bytes = tc.partition_data(id(), p);
+    if (!bytes) {
+        throw std::runtime_error(fmt::format("the task carries no splits for partition {} of HadoopRDD {}", p, id()));
+    }
+    Decoder d(*bytes);
+    auto splits = d.read<std::vector<FileSplit>>();
+    if (!d.done()) throw DecodeError("trailing bytes after the splits in the task's partition data");
+    read(splits);
 }
 
 }  // namespace ember::scheduler

@@ -28,6 +28,12 @@ struct FileSplit {
 /// combined (each counted as ember.files.openCostInBytes, 4k, extra), as Spark SQL's
 /// FilePartition does, so a tree of thousands of small files does not become thousands of tasks.
 ///
+/// Each task carries its own partition's splits (TaskDescription::partition_data, as Spark's
+/// tasks carry their HadoopPartition), not the stage binary: an executor decodes the file names
+/// of the tasks it runs, not of the whole tree, and the stage binary of a tree of a million files
+/// stays small (with every split in it, it would pass ember.rpc.message.maxSize near two
+/// million files).
+///
 /// Threading: immutable.
 class TextFileRdd final : public RddNode<std::string> {
 public:
@@ -45,17 +51,25 @@ public:
 
     std::string_view kind() const override { return "HadoopRDD"; }
     const char* type_key() const override;
-    void encode_params(Encoder& e) const override { e.write(partitions_); }
-    static std::shared_ptr<RddBase> decode(LineageDecoder&, Decoder& d, int id, int);
+    /// Nothing: the splits go with the tasks (write_partition_data).
+    void encode_params(Encoder&) const override {}
+    static std::shared_ptr<RddBase> decode(LineageDecoder&, Decoder& d, int id, int parts);
+    bool write_partition_data(int p, Encoder& e) const override;
+    /// The lines of partition p's splits: the driver's own, or on an executor the ones the task
+    /// carries (a task that carries none fails naming the RDD and partition; malformed bytes
+    /// are a DecodeError).
     void compute(int p, TaskContext& tc, FunctionRef<void(std::string&&)> out) override;
 
+    /// The planned splits per partition; empty in an executor's copy.
     const std::vector<std::vector<FileSplit>>& partitions() const noexcept { return partitions_; }
 
     /// Emits the lines that start in [split.start, split.start + split.length) of one file.
     static void read_split(const FileSplit& split, TaskContext* tc, FunctionRef<void(std::string&&)> out);
 
 private:
+    TextFileRdd(int id, int parts) : RddNode<std::string>(id, parts), from_tasks_(true) {}
     std::vector<std::vector<FileSplit>> partitions_;
+    bool from_tasks_ = false;  // an executor's copy: the splits come with each task
 };
 
 }  // namespace ember::scheduler

@@ -291,6 +291,35 @@ TEST_CASE("Tasks that fit ember.rpc.message.maxSize one by one launch when an ex
     for (int i = 0; i < 8; ++i) CHECK(sizes[static_cast<std::size_t>(i)] == std::pair(static_cast<char>('a' + i), std::size_t{400} << 10));
 }
 
+TEST_CASE("textFile tasks carry their own splits: a tree whose file list passes ember.rpc.message.maxSize runs",
+          "[scheduler][rdd]") {
+    // 5,000 files with 200-character names: about 1 MiB of names, more than the 1 MiB frames
+    // allow. Each task carries its own part of the list (Spark's tasks carry their
+    // HadoopPartition); a stage binary with every split in it could not be sent.
+    auto dir = std::filesystem::temp_directory_path() / ("ember-many-files-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const int files = 5000;
+    for (int i = 0; i < files; ++i) {
+        auto name = std::to_string(i);
+        std::ofstream(dir / (name + std::string(200 - name.size(), 'f'))) << "line " << i << "\nsecond " << i << "\n";
+    }
+    ember::Conf conf;
+    conf.set("ember.rpc.message.maxSize", "1");  // MiB
+    conf.set("ember.task.maxFailures", "1");
+    conf.set("ember.files.openCostInBytes", "1");
+    SparkContext sc("local-cluster[1,1,512]", "many-files", conf);
+    auto lines = sc.text_file(dir.string(), 8);
+    CHECK(lines.num_partitions() >= 8);
+    auto counted = lines.map([](const std::string& l) { return std::pair(l.substr(0, l.find(' ')), 1); })
+                       .reduce_by_key([](int a, int b) { return a + b; }, 2)
+                       .collect();
+    std::sort(counted.begin(), counted.end());
+    CHECK(counted == std::vector<std::pair<std::string, int>>{{"line", files}, {"second", files}});
+    sc.stop();
+    std::filesystem::remove_all(dir);
+}
+
 TEST_CASE("Executors build their RpcEnv from the application's configuration", "[scheduler][conf]") {
     // Observable from outside: ember.rpc.io.threads names the executor's I/O threads
     // executor-<id>-io-<i>, so their number shows which configuration its env was built with.
