@@ -39,6 +39,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
@@ -913,6 +914,18 @@ std::string SparkContext::call_site(std::string_view op, const SourceLocation& l
     return fmt::format("{} at {}:{}", op, file, loc.line());
 }
 
+namespace {
+/// How many threads list a text_file input tree: Hadoop's key, as Spark users pass it
+/// (spark.hadoop.mapreduce.input.fileinputformat.list-status.num-threads). Hadoop's default is
+/// one thread; ember's is the machine's CPUs, at most 8 (the walk is system calls, and two
+/// threads list the Linux tree's 78,579 files in 0.26-0.28 s against 0.39-0.40 s on two CPUs).
+int list_status_threads(const Conf& conf) {
+    const int cpus = static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 8u));
+    return static_cast<int>(std::clamp<std::int64_t>(
+        conf.get_int("ember.hadoop.mapreduce.input.fileinputformat.list-status.num-threads", cpus), 1, 64));
+}
+}  // namespace
+
 Rdd<std::string> SparkContext::text_file(const std::string& path, int min_partitions, SourceLocation loc) {
     return text_file(std::vector<std::string>{path}, min_partitions, loc);
 }
@@ -923,7 +936,8 @@ Rdd<std::string> SparkContext::text_file(const std::vector<std::string>& paths, 
     try {
         parts = TextFileRdd::plan(paths, min_partitions > 0 ? min_partitions : default_parallelism(),
                                   static_cast<std::uint64_t>(conf().get_size_bytes("ember.files.maxPartitionBytes", "128m")),
-                                  static_cast<std::uint64_t>(conf().get_size_bytes("ember.files.openCostInBytes", "4k")));
+                                  static_cast<std::uint64_t>(conf().get_size_bytes("ember.files.openCostInBytes", "4k")),
+                                  list_status_threads(conf()));
     } catch (const std::runtime_error& e) {
         throw SparkException(e.what());
     }

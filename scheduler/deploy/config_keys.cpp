@@ -60,6 +60,8 @@ constexpr ConfigKey kKeys[] = {
     {"ember.executor.stopTimeout", "10s", "how long the driver waits for executors to stop"},
     {"ember.files.maxPartitionBytes", "128m", "largest input split of text_file"},
     {"ember.files.openCostInBytes", "4k", "cost of opening a file, in bytes, when packing splits"},
+    {"ember.hadoop.mapreduce.input.fileinputformat.list-status.num-threads", "CPUs, at most 8",
+     "threads that list a text_file input tree (Hadoop's key; its default is 1)"},
     {"ember.history.fs.logDirectory", "/tmp/spark-events", "event logs the history server reads"},
     {"ember.history.fs.update.interval", "10s", "how often the history server rescans its directory"},
     {"ember.history.retainedApplications", "50", "application UIs the history server keeps loaded"},

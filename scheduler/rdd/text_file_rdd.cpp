@@ -7,10 +7,16 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <exception>
+#include <iterator>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string_view>
+#include <system_error>
+#include <thread>
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -38,7 +44,122 @@ void check_readable(int dirfd, const char* name, const struct stat& sb, uid_t ui
     }
 }
 
-void list_input(const std::string& path, std::vector<InputFile>& out) {
+/// Lists one directory `dir` (its descriptor walk: openat, fstatat, faccessat, so each file
+/// costs a lookup of its own name, not of its whole path): regular files to `files`,
+/// subdirectories to `subdirs`.
+void list_directory(const std::string& dir, uid_t uid, std::vector<InputFile>& files, std::vector<std::string>& subdirs) {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR* d = fd >= 0 ? ::fdopendir(fd) : nullptr;
+    if (!d) {
+        int err = errno;
+        if (fd >= 0) ::close(fd);
+        throw std::runtime_error(fmt::format("Cannot read input directory {}: {}", dir, std::strerror(err)));
+    }
+    struct Closer {
+        DIR* d;
+        ~Closer() { ::closedir(d); }
+    } closer{d};
+    const std::string prefix = dir == "/" ? dir : dir + '/';
+    for (;;) {
+        errno = 0;  // readdir's end and its failure differ only in errno
+        const dirent* e = ::readdir(d);
+        if (!e) {
+            if (errno != 0) {
+                throw std::runtime_error(fmt::format("Cannot read input directory {}: {}", dir, std::strerror(errno)));
+            }
+            break;
+        }
+        std::string_view name = e->d_name;
+        if (name == "." || name == "..") continue;
+        // Regular files only, as `find -type f`: a symlink inside the tree is not followed,
+        // so a file linked twice is not counted twice.
+        if (e->d_type != DT_REG && e->d_type != DT_DIR && e->d_type != DT_UNKNOWN) continue;
+        struct stat sb;
+        if (::fstatat(fd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+            throw std::runtime_error(fmt::format("Cannot read input directory {}: {}: {}", dir, name, std::strerror(errno)));
+        }
+        if (S_ISDIR(sb.st_mode)) {
+            subdirs.push_back(prefix + e->d_name);
+        } else if (S_ISREG(sb.st_mode)) {
+            std::string file = prefix + e->d_name;
+            check_readable(fd, e->d_name, sb, uid, file);
+            files.push_back({std::move(file), static_cast<std::uint64_t>(sb.st_size)});
+        }
+    }
+}
+
+/// Walks the tree under `root` with `threads` threads (the calling thread alone if 1): each
+/// takes the next directory nobody has read yet. The first error is rethrown once every thread
+/// has stopped. Files come out in no particular order.
+void list_tree(const std::string& root, int threads, uid_t uid, std::vector<InputFile>& found) {
+    if (threads <= 1) {
+        std::vector<std::string> dirs{root};
+        while (!dirs.empty()) {
+            std::string dir = std::move(dirs.back());
+            dirs.pop_back();
+            list_directory(dir, uid, found, dirs);
+        }
+        return;
+    }
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<std::string> pending{root};  // guarded by mu
+    int reading = 0;                         // directories being read; guarded by mu
+    std::exception_ptr error;                // the first failure; guarded by mu
+    std::vector<std::vector<InputFile>> per_thread(static_cast<std::size_t>(threads));
+    auto walk = [&](std::vector<InputFile>& files) {
+        std::vector<std::string> subdirs;
+        std::unique_lock lk(mu);
+        for (;;) {
+            cv.wait(lk, [&] { return error || !pending.empty() || reading == 0; });
+            if (error || pending.empty()) return;  // failed, or nothing left and nobody reading
+            std::string dir = std::move(pending.back());
+            pending.pop_back();
+            ++reading;
+            lk.unlock();
+            subdirs.clear();
+            std::exception_ptr failed;
+            try {
+                list_directory(dir, uid, files, subdirs);
+            } catch (...) {
+                failed = std::current_exception();
+            }
+            lk.lock();
+            --reading;
+            if (failed && !error) error = failed;
+            for (auto& s : subdirs) pending.push_back(std::move(s));
+            cv.notify_all();
+        }
+    };
+    // No exception leaves a walking thread (nor the caller while helpers still walk): the first
+    // one stops every thread and is rethrown after the joins.
+    auto run = [&](std::vector<InputFile>& files) noexcept {
+        try {
+            walk(files);
+        } catch (...) {
+            std::lock_guard lk(mu);
+            if (!error) error = std::current_exception();
+            cv.notify_all();
+        }
+    };
+    std::vector<std::thread> helpers;
+    helpers.reserve(static_cast<std::size_t>(threads - 1));
+    for (int i = 1; i < threads; ++i) {
+        try {
+            helpers.emplace_back([&, i] { run(per_thread[static_cast<std::size_t>(i)]); });
+        } catch (const std::system_error&) {
+            break;  // no more threads to be had: fewer walk
+        }
+    }
+    run(per_thread[0]);
+    for (auto& t : helpers) t.join();
+    if (error) std::rethrow_exception(error);
+    for (auto& files : per_thread) {
+        found.insert(found.end(), std::make_move_iterator(files.begin()), std::make_move_iterator(files.end()));
+    }
+}
+
+void list_input(const std::string& path, int threads, std::vector<InputFile>& out) {
     const uid_t uid = ::getuid();
     struct stat st;
     if (::stat(path.c_str(), &st) != 0) throw std::runtime_error(fmt::format("Input path does not exist: {}", path));
@@ -48,63 +169,20 @@ void list_input(const std::string& path, std::vector<InputFile>& out) {
         return;
     }
     if (!S_ISDIR(st.st_mode)) throw std::runtime_error(fmt::format("Input path is not a file or directory: {}", path));
-    // The tree is walked with the directory's descriptor (openat, fstatat, faccessat): each file
-    // costs a lookup of its own name, not of its whole path, and no std::filesystem::path.
     std::vector<InputFile> found;
     std::string root = path;
     while (root.size() > 1 && root.back() == '/') root.pop_back();
-    std::vector<std::string> dirs{root};
-    while (!dirs.empty()) {
-        std::string dir = std::move(dirs.back());
-        dirs.pop_back();
-        int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        DIR* d = fd >= 0 ? ::fdopendir(fd) : nullptr;
-        if (!d) {
-            int err = errno;
-            if (fd >= 0) ::close(fd);
-            throw std::runtime_error(fmt::format("Cannot read input directory {}: {}", dir, std::strerror(err)));
-        }
-        struct Closer {
-            DIR* d;
-            ~Closer() { ::closedir(d); }
-        } closer{d};
-        const std::string prefix = dir == "/" ? dir : dir + '/';
-        for (;;) {
-            errno = 0;  // readdir's end and its failure differ only in errno
-            const dirent* e = ::readdir(d);
-            if (!e) {
-                if (errno != 0) {
-                    throw std::runtime_error(fmt::format("Cannot read input directory {}: {}", dir, std::strerror(errno)));
-                }
-                break;
-            }
-            std::string_view name = e->d_name;
-            if (name == "." || name == "..") continue;
-            // Regular files only, as `find -type f`: a symlink inside the tree is not followed,
-            // so a file linked twice is not counted twice.
-            if (e->d_type != DT_REG && e->d_type != DT_DIR && e->d_type != DT_UNKNOWN) continue;
-            struct stat sb;
-            if (::fstatat(fd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0) {
-                throw std::runtime_error(fmt::format("Cannot read input directory {}: {}: {}", dir, name, std::strerror(errno)));
-            }
-            if (S_ISDIR(sb.st_mode)) {
-                dirs.push_back(prefix + e->d_name);
-            } else if (S_ISREG(sb.st_mode)) {
-                std::string file = prefix + e->d_name;
-                check_readable(fd, e->d_name, sb, uid, file);
-                found.push_back({std::move(file), static_cast<std::uint64_t>(sb.st_size)});
-            }
-        }
-    }
+    list_tree(root, threads, uid, found);
     std::sort(found.begin(), found.end(), [](auto& a, auto& b) { return a.path < b.path; });
-    out.insert(out.end(), found.begin(), found.end());
+    out.insert(out.end(), std::make_move_iterator(found.begin()), std::make_move_iterator(found.end()));
 }
 
 }  // namespace
 
-std::vector<std::pair<std::string, std::uint64_t>> TextFileRdd::list_files(const std::vector<std::string>& paths) {
+std::vector<std::pair<std::string, std::uint64_t>> TextFileRdd::list_files(const std::vector<std::string>& paths,
+                                                                          int threads) {
     std::vector<InputFile> files;
-    for (auto& p : paths) list_input(p, files);
+    for (auto& p : paths) list_input(p, threads, files);
     std::vector<std::pair<std::string, std::uint64_t>> out;
     for (auto& f : files) out.emplace_back(f.path, f.size);
     return out;
@@ -126,9 +204,10 @@ bool TextFileRdd::write_partition_data(int p, Encoder& e) const {
 }
 
 std::vector<std::vector<FileSplit>> TextFileRdd::plan(const std::vector<std::string>& paths, int min_partitions,
-                                                      std::uint64_t max_partition_bytes, std::uint64_t open_cost) {
+                                                      std::uint64_t max_partition_bytes, std::uint64_t open_cost,
+                                                      int list_threads) {
     std::vector<InputFile> files;
-    for (auto& p : paths) list_input(p, files);
+    for (auto& p : paths) list_input(p, list_threads, files);
     if (files.empty()) {
         throw std::runtime_error(fmt::format("Input path has no files: {}", fmt::join(paths, ", ")));
     }

@@ -17,6 +17,7 @@ struct FileSplit {
     std::uint64_t start = 0;
     std::uint64_t length = 0;
     EMBER_SERDE(path, start, length)
+    bool operator==(const FileSplit&) const = default;
 };
 
 /// Lines of a set of files. A line ends at '\n' (a '\r' before it is dropped); the last line of
@@ -39,15 +40,21 @@ class TextFileRdd final : public RddNode<std::string> {
 public:
     TextFileRdd(int id, std::vector<std::vector<FileSplit>> partitions);
 
-    /// Lists `path` (a file, or a directory read recursively: every regular file, hidden ones
-    /// included; symlinks inside the tree are skipped, as `find -type f` does, while a symlink
-    /// given as `path` itself is followed) and plans partitions.
+    /// Lists `paths` (each a file, or a directory read recursively: every regular file, hidden
+    /// ones included; symlinks inside the tree are skipped, as `find -type f` does, while a
+    /// symlink given as a path itself is followed) and plans partitions. A directory's tree is
+    /// walked by `list_threads` threads, each reading the next unread directory (Hadoop's
+    /// mapreduce.input.fileinputformat.list-status.num-threads, which Spark users set as
+    /// spark.hadoop.*; here ember.hadoop.mapreduce.input.fileinputformat.list-status.num-threads);
+    /// the files of each path come out sorted by path whatever the count.
     /// Throws std::runtime_error naming the path if it is missing, unreadable or has no files.
-    /// The input files of `paths` with their sizes, as plan() sees them (same rules, same order).
-    static std::vector<std::pair<std::string, std::uint64_t>> list_files(const std::vector<std::string>& paths);
-
     static std::vector<std::vector<FileSplit>> plan(const std::vector<std::string>& paths, int min_partitions,
-                                                    std::uint64_t max_partition_bytes, std::uint64_t open_cost);
+                                                    std::uint64_t max_partition_bytes, std::uint64_t open_cost,
+                                                    int list_threads = 1);
+    /// The input files of `paths` with their sizes, as plan() sees them (same rules, same order),
+    /// listed by `threads` threads.
+    static std::vector<std::pair<std::string, std::uint64_t>> list_files(const std::vector<std::string>& paths,
+                                                                        int threads = 1);
 
     std::string_view kind() const override { return "HadoopRDD"; }
     const char* type_key() const override;
