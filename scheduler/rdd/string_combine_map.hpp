@@ -17,6 +17,7 @@
 /// - other combiners (group_by_key's vectors): boost::unordered_flat_map, whose slots hold
 ///   (hash, key address, key length) and the combiner; only the key bytes are in the arena.
 
+#include "scheduler/util/huge_pages.hpp"
 #include "shuffle/partitioner.hpp"
 
 #include <boost/unordered/unordered_flat_map.hpp>
@@ -45,8 +46,10 @@ inline constexpr std::size_t kPrefetchBatch = 16;
 
 namespace detail {
 
-/// Bytes in blocks of 1 MiB, handed out in order; a request over a quarter of a block gets a
-/// block of its own. Knows how much of each block is used, for a walk in allocation order.
+/// Bytes in blocks, handed out in order: the first block 1 MiB from the allocator, the others
+/// 2 MiB mapped on their own (huge_page_array: huge pages whatever the process allocated before);
+/// a request over a quarter of a block gets a block of its own. Knows how much of each block is
+/// used, for a walk in allocation order.
 /// Threading: single-threaded.
 class CombineArena {
 public:
@@ -54,15 +57,17 @@ public:
     char* allocate(std::size_t n, std::size_t align) {
         std::size_t pad = (align - reinterpret_cast<std::uintptr_t>(cur_) % align) % align;
         if (cur_ == nullptr || n + pad > left_) {
-            if (n > kBlock / 4) {
+            if (n > kFirstBlock / 4) {
                 // A large request gets a block of its own; the current block stays current.
-                big_.push_back(Block{std::make_unique_for_overwrite<char[]>(n), n});
+                big_.push_back(Block{huge_page_array<char>(n, false), n, n});
                 big_bytes_ += n;
                 return big_.back().bytes.get();
             }
-            blocks_.push_back(Block{std::make_unique_for_overwrite<char[]>(kBlock), 0});
+            const std::size_t size = blocks_.empty() ? kFirstBlock : kBlock;
+            if (!blocks_.empty()) full_bytes_ += blocks_.back().size;
+            blocks_.push_back(Block{huge_page_array<char>(size, false), 0, size});
             cur_ = blocks_.back().bytes.get();
-            left_ = kBlock;
+            left_ = size;
             pad = 0;  // operator new[] aligns to __STDCPP_DEFAULT_NEW_ALIGNMENT__ (16)
         }
         char* p = cur_ + pad;
@@ -74,7 +79,7 @@ public:
     /// Bytes handed out, with the padding and the unused tails of the blocks left behind; not
     /// the free rest of the current block (so a small map counts its entries, not a whole block).
     std::size_t bytes() const noexcept {
-        return blocks_.empty() ? big_bytes_ : (blocks_.size() - 1) * kBlock + blocks_.back().used + big_bytes_;
+        return blocks_.empty() ? big_bytes_ : full_bytes_ + blocks_.back().used + big_bytes_;
     }
     /// Calls f(const char* begin, std::size_t used) for every block that holds something: the
     /// shared blocks in allocation order, then the large ones.
@@ -89,23 +94,27 @@ public:
     void clear() {
         big_.clear();
         big_bytes_ = 0;
+        full_bytes_ = 0;
         if (blocks_.size() > 1) blocks_.resize(1);
         cur_ = nullptr;
         left_ = 0;
         if (!blocks_.empty()) {
             blocks_[0].used = 0;
             cur_ = blocks_[0].bytes.get();
-            left_ = kBlock;
+            left_ = blocks_[0].size;
         }
     }
 
 private:
     struct Block {
-        std::unique_ptr<char[]> bytes;
+        HugePageArray<char> bytes;
         std::size_t used;
+        std::size_t size;
     };
-    static constexpr std::size_t kBlock = 1 << 20;
+    static constexpr std::size_t kFirstBlock = 1 << 20;
+    static constexpr std::size_t kBlock = kHugePageBytes;
     std::vector<Block> blocks_;
+    std::size_t full_bytes_ = 0;  // the sizes of blocks_ but the last
     std::vector<Block> big_;
     std::size_t big_bytes_ = 0;
     char* cur_ = nullptr;  // in blocks_.back(), the current block
@@ -205,8 +214,8 @@ private:
     }
     void grow() {
         std::size_t cap = slots_ == nullptr ? kFirstCapacity : capacity() * 2;
-        auto bigger = std::make_unique<Slot[]>(cap);  // value-initialised: every record null
-        std::unique_ptr<Slot[]> old = std::move(slots_);
+        auto bigger = huge_page_array<Slot>(cap);  // zero-filled: every record null
+        SlotArray old = std::move(slots_);
         std::size_t old_cap = old == nullptr ? 0 : mask_ + 1;
         mask_ = cap - 1;
         shift_ = 64 - std::countr_zero(cap);
@@ -216,7 +225,8 @@ private:
         slots_ = std::move(bigger);
     }
 
-    std::unique_ptr<Slot[]> slots_;
+    using SlotArray = HugePageArray<Slot>;
+    SlotArray slots_;
     std::size_t mask_ = 0;
     int shift_ = 64;  // position = rotated hash >> shift_ (64 - log2(capacity))
     std::size_t size_ = 0;

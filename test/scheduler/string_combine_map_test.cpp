@@ -7,7 +7,10 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -129,4 +132,75 @@ TEST_CASE("A record's combiner does not move while the table grows", "[combine]"
     ++*c;
     REQUIRE(m.find(first, shuffle::stable_hash(first)) == c);
     REQUIRE(*c == 42);
+}
+
+namespace {
+
+/// The "THPeligible:" flag of the mapping that holds `p` (/proc/self/smaps), or -1.
+int thp_eligible(const void* p) {
+    const auto addr = reinterpret_cast<std::uintptr_t>(p);
+    std::ifstream in("/proc/self/smaps");
+    std::string line;
+    bool inside = false;
+    while (std::getline(in, line)) {
+        std::uintptr_t lo = 0, hi = 0;
+        char dash = 0;
+        std::istringstream range(line);
+        if (range >> std::hex >> lo >> dash >> hi && dash == '-') {
+            inside = lo <= addr && addr < hi;
+        } else if (inside && line.rfind("THPeligible:", 0) == 0) {
+            return std::stoi(line.substr(std::strlen("THPeligible:")));
+        }
+    }
+    return -1;
+}
+
+}  // namespace
+
+TEST_CASE("huge_page_array: zeroed memory, mapped on its own and advised huge from 2 MiB", "[combine]") {
+    // Below 2 MiB: operator new[], value-initialised.
+    auto small = huge_page_array<std::uint64_t>(1000);
+    CHECK(small.get_deleter().mapped == 0);
+    CHECK(std::all_of(small.get(), small.get() + 1000, [](std::uint64_t v) { return v == 0; }));
+    // From 2 MiB: a mapping of whole huge pages, 2 MiB-aligned, zero, writable, and eligible for
+    // transparent huge pages (the madvise) wherever the kernel's mode allows them at all.
+    const std::size_t n = (3 * kHugePageBytes) / sizeof(std::uint64_t) + 1;
+    auto big = huge_page_array<std::uint64_t>(n);
+    CHECK(big.get_deleter().mapped == 4 * kHugePageBytes);
+    CHECK(reinterpret_cast<std::uintptr_t>(big.get()) % kHugePageBytes == 0);
+    CHECK(std::all_of(big.get(), big.get() + n, [](std::uint64_t v) { return v == 0; }));
+    big[n - 1] = 7;
+    CHECK(big[n - 1] == 7);
+    std::ifstream mode("/sys/kernel/mm/transparent_hugepage/enabled");
+    std::string modes;
+    std::getline(mode, modes);
+    if (modes.find("[never]") == std::string::npos) CHECK(thp_eligible(big.get()) == 1);
+    // Freed by unmapping: the range is no longer mapped.
+    const void* where = big.get();
+    big.reset();
+    CHECK(thp_eligible(where) == -1);
+}
+
+TEST_CASE("The arena's blocks past the first are huge-page mappings and its byte count holds", "[combine]") {
+    detail::CombineArena arena;
+    std::vector<char*> got;
+    // 4 MB: the first block (1 MiB), a mapped one (2 MiB) and part of another.
+    for (int i = 0; i < 4000; ++i) got.push_back(arena.allocate(1000, 8));
+    CHECK(arena.bytes() >= 4000 * 1000);
+    CHECK(arena.bytes() < 4000 * 1000 + 2 * 1000);  // the two full blocks' unused tails
+    // Every allocation is distinct, 8-aligned and writable.
+    std::sort(got.begin(), got.end());
+    CHECK(std::adjacent_find(got.begin(), got.end(), [](char* a, char* b) { return b - a < 1000; }) == got.end());
+    for (char* p : got) {
+        CHECK(reinterpret_cast<std::uintptr_t>(p) % 8 == 0);
+        p[999] = 'x';
+    }
+    std::size_t blocks = 0, mapped = 0;
+    arena.for_each_block([&](const char* begin, std::size_t used) {
+        ++blocks;
+        CHECK(used > 0);
+        if (blocks > 1 && reinterpret_cast<std::uintptr_t>(begin) % kHugePageBytes == 0 && thp_eligible(begin) != -1) ++mapped;
+    });
+    CHECK(blocks == 3);
+    CHECK(mapped == 2);
 }
