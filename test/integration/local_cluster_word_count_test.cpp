@@ -6,6 +6,7 @@
 // library headers and the licence texts that every Debian machine with g++ has.
 #include "apps/wordcount/words.hpp"
 #include "test/support/process.hpp"
+#include "test/support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -235,7 +236,9 @@ TEST_CASE("wordcount reports bad input in one line, exits non-zero and leaves no
     };
     for (auto& c : cases) {
         // Without the UI: a concurrent test holding port 4040 would add a "could not bind" line.
-        std::vector<std::string> argv{wordcount_binary(), "--conf", "ember.ui.enabled=false"};
+        // Executors that fail to start keep their logs in ember.local.dir: a directory removed at exit.
+        std::vector<std::string> argv{wordcount_binary(), "--conf", "ember.ui.enabled=false", "--conf",
+                                      "ember.local.dir=" + ember::test::fresh_temp_dir("wordcount-errors")};
         argv.insert(argv.end(), c.args.begin(), c.args.end());
         auto r = run_process(argv, "--ember-executor", 60);
         INFO("args: " << argv.back() << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err);

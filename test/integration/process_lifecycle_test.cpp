@@ -3,6 +3,7 @@
 // driver, a driver stopped by SIGTERM/SIGINT stops its context first, and cluster[E] runs with
 // executors started by another launcher.
 #include "test/support/process.hpp"
+#include "test/support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -95,7 +96,9 @@ std::string slurp(const std::string& p) {
 
 TEST_CASE("An executor from another build is refused at registration", "[integration][lifecycle]") {
     // Without the UI: a concurrent test holding port 4040 would add a "could not bind" line.
+    // The refused executors' logs are kept in ember.local.dir: a directory removed at exit.
     auto r = ember::test::run_process({env_path("EMBER_WORDCOUNT"), "--conf", "ember.ui.enabled=false", "--conf",
+                                       "ember.local.dir=" + ember::test::fresh_temp_dir("other-build"), "--conf",
                                        "ember.executor.command=" + env_path("EMBER_TEST_APP"), "/usr/share/common-licenses"},
                                       "--ember-executor", 60);
     INFO(r.err);

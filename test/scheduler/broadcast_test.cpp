@@ -8,6 +8,7 @@
 // BlockManager, read by tasks.
 #include "scheduler/broadcast/broadcast_manager.hpp"
 #include "scheduler/ember.hpp"
+#include "test/support/temp_dir.hpp"
 #include "test/support/wait_until.hpp"
 
 #include <catch2/catch.hpp>
@@ -146,6 +147,8 @@ TEST_CASE("local-cluster[3,1,1024]: 200 MiB reach each executor once, partly fro
           "[broadcast][cluster]") {
     Conf conf;
     conf.set("ember.task.maxFailures", "2");
+    // The killed executor's logs are kept there (a failed executor's are): removed at exit.
+    conf.set("ember.local.dir", ember::test::fresh_temp_dir("broadcast-local"));
     SparkContext sc("local-cluster[3,1,1024]", "broadcast-200m", conf);
     const std::size_t size = 200u << 20;
     std::uint64_t expected_hash = 0;

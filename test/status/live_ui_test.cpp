@@ -106,6 +106,8 @@ TEST_CASE("live REST API during a job with a killed executor; the History Server
     conf.set("ember.ui.port", "0");
     conf.set("ember.eventLog.enabled", "true");
     conf.set("ember.eventLog.dir", events);
+    // The killed executor's logs are kept there (a failed executor's are): removed at exit.
+    conf.set("ember.local.dir", test::fresh_temp_dir("live-ui-local"));
     SparkContext sc("local-cluster[3,1,512]", "live-ui-test", conf);
     auto url = sc.ui_web_url();
     REQUIRE(url);
