@@ -21,13 +21,14 @@ if [ $# -eq 0 ] && [ "$sanitizer" != none ]; then
     "$here/sanitize.sh" "$sanitizer" --setup-only
     asan_dir=${EMBER_ASAN_BUILD_DIR:-$EMBER_ROOT/build-asan}
     [ "$sanitizer" = address,undefined ] || asan_dir=$EMBER_ROOT/build-tsan
-    # Its own process group (set -m), so that an early exit stops the compiler too; the same
-    # session, so that the CPU scheduler weighs it against the tests (a new session would be
-    # a new autogroup with an equal share).
-    set -m
-    chrt --idle 0 nice -n 19 "$here/sanitize.sh" "$sanitizer" --build-all < /dev/null > "$asan_dir/background-build.log" 2>&1 &
-    background=$!
-    set +m
+    # A session of its own: its process group is stopped as one if this script exits early, and
+    # it is an autogroup of its own, which gets nice 19. meson test runs each test in a session
+    # of its own (setsid), and where the kernel groups sessions (sched_autogroup_enabled) each
+    # group gets an equal share of the CPU whatever the nice values and policies inside it: with
+    # only SCHED_IDLE and nice 19 the tests ran 2.1 times as long beside the compiler.
+    setsid bash -c 'echo 19 > /proc/self/autogroup 2> /dev/null || true; exec chrt --idle 0 nice -n 19 "$@"' \
+        _ "$here/sanitize.sh" "$sanitizer" --build-all < /dev/null > "$asan_dir/background-build.log" 2>&1 &
+    background=$!  # the session leader: its pid is the group's id
     trap 'kill -- -"$background" 2> /dev/null || true' EXIT
 fi
 meson test -C "$EMBER_BUILD_DIR" --print-errorlogs "$@"
