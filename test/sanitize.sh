@@ -8,9 +8,10 @@
 # `thread` is TSan with g++ (build-tsan). Two more modes, for test/run.sh, which compiles the
 # instrumented tree while the uninstrumented tests run: --setup-only installs the compiler and
 # configures the build dir (apt-get must not run beside the tests, which install packages too),
-# and --build-all builds the selected tests' programs and the fuzz targets; neither runs a test. Without meson test arguments every suite but
-# `install`, `scale` and `bench` runs (the first rebuilds an installed copy, which adds time and no coverage; the second
-# shuffles 1 GB, ten times slower here, through code the shuffle and scheduler suites cover; the third checks
+# and --build-all builds the selected tests' programs and the fuzz targets; neither runs a test.
+# Without meson test arguments every suite but `install`, `scale` and `bench` runs (the first
+# rebuilds an installed copy, which adds time and no coverage; the second shuffles 1 GB, ten times
+# slower here, through code the shuffle and scheduler suites cover; the third checks
 # ember-bench's baselines, not ember), and only the programs those tests run are built. Executor
 # processes started by the tests inherit the sanitizer options, so a report from any process
 # fails the run: reports go to files, and the run fails if any file appears, listing them.

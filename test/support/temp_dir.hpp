@@ -15,13 +15,16 @@
 namespace ember::test {
 
 namespace detail {
-/// The directories fresh_temp_dir made; each is removed (with its contents) when the test
-/// process exits normally, after its SparkContexts and executors are gone. A test that fails
-/// halfway leaves nothing behind either; one that wants to look at a directory afterwards copies it.
+/// The directories fresh_temp_dir made; each is removed (with its contents) when the process
+/// that made it exits normally, after its SparkContexts and executors are gone, so a failed
+/// assertion leaves nothing behind either (a crash does). A forked child that exits normally
+/// removes nothing of its parent's.
 struct TempDirRegistry {
     std::mutex mu;
     std::vector<std::filesystem::path> dirs;
+    pid_t owner = ::getpid();
     ~TempDirRegistry() {
+        if (::getpid() != owner) return;
         for (auto& d : dirs) {
             std::error_code ec;
             std::filesystem::remove_all(d, ec);
