@@ -2,6 +2,7 @@
 #include "scheduler/broadcast/torrent_broadcast.hpp"
 
 #include "rpc/log.hpp"
+#include "scheduler/util/huge_pages.hpp"
 #include "shuffle/compression.hpp"
 
 #include <fmt/format.h>
@@ -15,8 +16,6 @@
 #include <new>
 #include <stdexcept>
 
-#include <sys/mman.h>
-
 namespace ember::broadcast {
 
 storage::BlockId piece_block_id(std::int64_t id, std::uint32_t i) {
@@ -26,13 +25,9 @@ storage::BlockId piece_block_id(std::int64_t id, std::uint32_t i) {
 storage::BlockId meta_block_id(std::int64_t id) { return storage::BroadcastBlockId{id, "meta"}; }
 
 std::shared_ptr<char> large_buffer(std::size_t n) {
-    constexpr std::size_t kHugePage = 2u << 20;
-    if (n < kHugePage) return std::shared_ptr<char>(new char[std::max<std::size_t>(n, 1)], std::default_delete<char[]>());
-    std::size_t size = (n + kHugePage - 1) / kHugePage * kHugePage;
-    void* p = std::aligned_alloc(kHugePage, size);
-    if (!p) throw std::bad_alloc();
-    ::madvise(p, size, MADV_HUGEPAGE);  // advice only: without huge pages it is ordinary memory
-    return std::shared_ptr<char>(static_cast<char*>(p), [](char* q) { std::free(q); });
+    auto buf = scheduler::huge_page_array<char>(n, /*zeroed=*/false);
+    auto deleter = buf.get_deleter();
+    return std::shared_ptr<char>(buf.release(), deleter);
 }
 
 std::uint64_t piece_checksum(std::span<const std::byte> bytes) noexcept {

@@ -72,10 +72,10 @@ std::optional<std::string> verify_piece(const BroadcastMeta& meta, std::uint32_t
 /// sizes, corrupt LZ4).
 storage::ManagedBuffer unblockify(const BroadcastMeta& meta, const std::vector<storage::ManagedBuffer>& pieces);
 
-/// `n` uninitialised bytes (no zero-filling); from 2 MiB up, 2 MiB-aligned and advised to use
-/// transparent huge pages (madvise), so that where the kernel grants them, filling 200 MiB takes
-/// about a hundred page faults instead of 51,200 (a fault of fresh memory costs more than
-/// copying the page).
+/// `n` bytes, not zero-filled by ember; from 2 MiB up a mapping of its own, 2 MiB-aligned and
+/// advised to use transparent huge pages (scheduler::huge_page_array), so that where the kernel
+/// grants them, filling 200 MiB takes about a hundred page faults instead of 51,200 (a fault of
+/// fresh memory costs more than copying the page).
 std::shared_ptr<char> large_buffer(std::size_t n);
 
 }  // namespace ember::broadcast
