@@ -20,6 +20,7 @@
 #include "scheduler/rdd/closure_check.hpp"
 #include "scheduler/rdd/rdd.hpp"
 #include "scheduler/rdd/text_file_rdd.hpp"
+#include "scheduler/util/huge_pages.hpp"
 #include "scheduler/sim/simulated_executor.hpp"
 #include "scheduler/task_scheduler_impl.hpp"
 #include "shuffle/index_shuffle_block_resolver.hpp"
@@ -367,6 +368,9 @@ void SparkContext::Impl::start() {
 
     services = std::make_unique<ExecutorServices>(
         ExecutorServices{"driver", conf, *block_manager, *resolver, tracker, task_memory_bytes(conf, memory, cores)});
+    if (master.kind == MasterUrl::Kind::local) {
+        set_huge_page_cache_limit(storage::unified_memory_bytes(conf, memory) / 2);  // tasks run here
+    }
 
     if (master.kind == MasterUrl::Kind::local_cluster && !conf.contains("ember.executor.cores")) {
         conf.set("ember.executor.cores", std::to_string(master.cores));  // as a standalone worker's executors

@@ -7,6 +7,7 @@
 #include "shuffle/index_shuffle_block_resolver.hpp"
 #include "shuffle/map_output_tracker.hpp"
 #include "scheduler/broadcast/broadcast_manager.hpp"
+#include "scheduler/util/huge_pages.hpp"
 #include "storage/block_manager.hpp"
 
 #include <fmt/format.h>
@@ -249,6 +250,8 @@ int run_executor(int argc, char** argv) {
         rpc::RpcTimeout::ask(conf));
     ExecutorServices services{args.executor_id, conf, *bm, resolver, tracker,
                               task_memory_bytes(conf, static_cast<std::uint64_t>(args.memory_mb) << 20, args.cores)};
+    // Tasks free their aggregation tables' mappings as the next task maps the same sizes again.
+    set_huge_page_cache_limit(storage::unified_memory_bytes(conf, static_cast<std::uint64_t>(args.memory_mb) << 20) / 2);
 
     // Signals (SIGTERM from local-cluster's launcher when the driver dies, from Slurm, from
     // Kubernetes): an orderly exit; if that hangs (a task that ignores kills), the fallback after

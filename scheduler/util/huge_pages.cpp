@@ -3,13 +3,31 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <utility>
+#include <vector>
 
 #include <sys/mman.h>
 
 namespace ember::scheduler {
+namespace {
 
-void* map_huge_pages(std::size_t n, std::size_t& mapped) {
-    const std::size_t size = (std::max<std::size_t>(n, 1) + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+/// Mappings freed by unmap_huge_pages and kept for the next map_huge_pages of the same size (see
+/// set_huge_page_cache_limit). Most recently freed last.
+struct Cache {
+    std::mutex mu;
+    std::size_t limit = 0;
+    std::size_t bytes = 0;
+    std::vector<std::pair<void*, std::size_t>> kept;
+};
+
+Cache& cache() {
+    static Cache* c = new Cache;  // never destroyed: tasks may free arrays during exit
+    return *c;
+}
+
+void* map_fresh(std::size_t size) {
     // One huge page more than needed, then the unaligned ends are unmapped (mmap aligns to 4 KiB).
     void* raw = ::mmap(nullptr, size + kHugePageBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (raw == MAP_FAILED) throw std::bad_alloc();
@@ -21,10 +39,75 @@ void* map_huge_pages(std::size_t n, std::size_t& mapped) {
     }
     void* p = reinterpret_cast<void*>(aligned);
     ::madvise(p, size, MADV_HUGEPAGE);  // advice only: without huge pages it is ordinary memory
-    mapped = size;
     return p;
 }
 
-void unmap_huge_pages(void* p, std::size_t mapped) noexcept { ::munmap(p, mapped); }
+}  // namespace
+
+void* map_huge_pages(std::size_t n, std::size_t& mapped, bool zeroed) {
+    const std::size_t size = (std::max<std::size_t>(n, 1) + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
+    mapped = size;
+    std::vector<std::pair<void*, std::size_t>> evicted;
+    {
+        auto& c = cache();
+        std::lock_guard lock(c.mu);
+        for (auto it = c.kept.rbegin(); it != c.kept.rend(); ++it) {
+            if (it->second != size) continue;
+            void* p = it->first;
+            c.kept.erase(std::next(it).base());
+            c.bytes -= size;
+            if (zeroed) std::memset(p, 0, size);
+            return p;
+        }
+        // A miss: give back as much of the oldest kept memory as is mapped anew, so that what
+        // the cache keeps never adds to the process's peak (kept + in use stays at most what it was).
+        std::size_t freed = 0;
+        auto stop = c.kept.begin();
+        while (stop != c.kept.end() && freed < size) freed += (stop++)->second;
+        evicted.assign(c.kept.begin(), stop);
+        c.kept.erase(c.kept.begin(), stop);
+        c.bytes -= freed;
+    }
+    for (auto& [p, bytes] : evicted) ::munmap(p, bytes);
+    return map_fresh(size);
+}
+
+void unmap_huge_pages(void* p, std::size_t mapped) noexcept {
+    {
+        auto& c = cache();
+        std::lock_guard lock(c.mu);
+        if (c.bytes + mapped <= c.limit) {
+            try {
+                c.kept.emplace_back(p, mapped);
+                c.bytes += mapped;
+                return;
+            } catch (const std::bad_alloc&) {
+                // not kept: unmapped below
+            }
+        }
+    }
+    ::munmap(p, mapped);
+}
+
+void set_huge_page_cache_limit(std::size_t bytes) noexcept {
+    std::vector<std::pair<void*, std::size_t>> evicted;
+    {
+        auto& c = cache();
+        std::lock_guard lock(c.mu);
+        c.limit = bytes;
+        while (c.bytes > c.limit) {
+            evicted.push_back(c.kept.front());
+            c.bytes -= c.kept.front().second;
+            c.kept.erase(c.kept.begin());
+        }
+    }
+    for (auto& [p, n] : evicted) ::munmap(p, n);
+}
+
+std::size_t huge_page_cache_bytes() noexcept {
+    auto& c = cache();
+    std::lock_guard lock(c.mu);
+    return c.bytes;
+}
 
 }  // namespace ember::scheduler

@@ -15,11 +15,28 @@ namespace ember::scheduler {
 inline constexpr std::size_t kHugePageBytes = std::size_t{2} << 20;
 
 /// Maps anonymous memory for one buffer: `n` bytes rounded up to 2 MiB (`mapped` receives the
-/// size), 2 MiB-aligned, advised MADV_HUGEPAGE, zero-filled by the kernel as each page is first
-/// touched. Throws std::bad_alloc if the kernel refuses. Thread-safe.
-void* map_huge_pages(std::size_t n, std::size_t& mapped);
-/// Unmaps what map_huge_pages returned. Thread-safe.
+/// size), 2 MiB-aligned, advised MADV_HUGEPAGE. A fresh mapping is zero-filled by the kernel as
+/// each page is first touched; a kept one (set_huge_page_cache_limit) of the same size is handed
+/// back instead, zero-filled here if `zeroed`, its bytes otherwise unspecified. Throws
+/// std::bad_alloc if the kernel refuses. Thread-safe.
+void* map_huge_pages(std::size_t n, std::size_t& mapped, bool zeroed = true);
+/// Unmaps what map_huge_pages returned, or keeps it for the next map_huge_pages of its size while
+/// the kept mappings stay within the cache limit. Thread-safe.
 void unmap_huge_pages(void* p, std::size_t mapped) noexcept;
+
+/// How many bytes of freed mappings the process keeps for reuse (0, the default: none; lowering
+/// it unmaps the oldest kept ones at once). An executor keeps up to half of its unified memory:
+/// each word count or reduce_by_key task of strings maps tables and arena blocks of 100-200 MiB
+/// and frees them when it ends, and a fresh mapping costs a page fault and the kernel's zeroing
+/// of every 2 MiB page on first touch (on this VM a trap to the hypervisor: 8% of a word count's
+/// CPU, mostly the next task mapping the same sizes again). A kept mapping is already backed:
+/// arena blocks are reused as they are, tables are zeroed with memset. A map_huge_pages that
+/// finds no kept mapping of its size first unmaps at least as many bytes of the oldest kept ones,
+/// so the cache never raises the process's peak of mapped bytes above the largest of what was
+/// in use and what was kept before. Thread-safe.
+void set_huge_page_cache_limit(std::size_t bytes) noexcept;
+/// Bytes of freed mappings kept now. Thread-safe.
+std::size_t huge_page_cache_bytes() noexcept;
 
 /// Frees a huge_page_array: unmaps it, or delete[]s the small ones that came from operator new.
 template <class T>
@@ -36,9 +53,9 @@ struct HugePageDeleter {
 template <class T>
 using HugePageArray = std::unique_ptr<T[], HugePageDeleter<T>>;
 
-/// `n` objects of trivial type T, all bytes zero. From kHugePageBytes up the memory is a mapping
-/// of its own (map_huge_pages), below it operator new[] (value-initialised, or uninitialised if
-/// `zeroed` is false; mapped memory is always zero).
+/// `n` objects of trivial type T, all bytes zero if `zeroed` (otherwise unspecified). From
+/// kHugePageBytes up the memory is a mapping of its own (map_huge_pages, perhaps one kept from an
+/// earlier array), below it operator new[] (value-initialised if `zeroed`).
 ///
 /// Why not the allocator's memory for the large ones: a word count task's combine table and
 /// arena are hundreds of MiB read at random; with 4 KiB pages nearly every lookup misses the TLB
@@ -57,7 +74,7 @@ HugePageArray<T> huge_page_array(std::size_t n, bool zeroed = true) {
         return HugePageArray<T>(zeroed ? new T[n == 0 ? 1 : n]() : new T[n == 0 ? 1 : n], HugePageDeleter<T>{});
     }
     std::size_t mapped = 0;
-    void* p = map_huge_pages(n * sizeof(T), mapped);
+    void* p = map_huge_pages(n * sizeof(T), mapped, zeroed);
     return HugePageArray<T>(static_cast<T*>(p), HugePageDeleter<T>{mapped});
 }
 

@@ -181,6 +181,45 @@ TEST_CASE("huge_page_array: zeroed memory, mapped on its own and advised huge fr
     CHECK(thp_eligible(where) == -1);
 }
 
+TEST_CASE("Freed huge-page mappings are kept within the cache limit and handed back zeroed when asked", "[combine]") {
+    REQUIRE(huge_page_cache_bytes() == 0);  // the default: nothing kept
+    {
+        auto a = huge_page_array<char>(kHugePageBytes, false);
+        const void* where = a.get();
+        a.reset();
+        CHECK(thp_eligible(where) == -1);  // no limit: unmapped
+    }
+    set_huge_page_cache_limit(3 * kHugePageBytes);  // 6 MiB
+    auto a = huge_page_array<std::uint64_t>(2 * kHugePageBytes / sizeof(std::uint64_t));  // 4 MiB
+    std::fill(a.get(), a.get() + 2 * kHugePageBytes / sizeof(std::uint64_t), 0x5a5a5a5a5a5a5a5aull);
+    std::uint64_t* where = a.get();
+    a.reset();
+    CHECK(huge_page_cache_bytes() == 2 * kHugePageBytes);
+    CHECK(thp_eligible(where) != -1);  // kept, still mapped
+    // The same size again: the same mapping, zeroed (the table's slots rely on it).
+    auto b = huge_page_array<std::uint64_t>(2 * kHugePageBytes / sizeof(std::uint64_t));
+    CHECK(b.get() == where);
+    CHECK(huge_page_cache_bytes() == 0);
+    CHECK(std::all_of(b.get(), b.get() + 2 * kHugePageBytes / sizeof(std::uint64_t), [](std::uint64_t v) { return v == 0; }));
+    // Past the limit a freed mapping is unmapped: 4 MiB kept, then 4 + 4 > 6.
+    auto c = huge_page_array<char>(2 * kHugePageBytes, false);
+    const void* c_where = c.get();
+    b.reset();
+    c.reset();
+    CHECK(huge_page_cache_bytes() == 2 * kHugePageBytes);
+    CHECK(thp_eligible(c_where) == -1);
+    // A size nobody kept: the oldest kept mappings are unmapped first, at least as many bytes as
+    // are mapped anew, so keeping never adds to the process's peak.
+    auto d = huge_page_array<char>(kHugePageBytes, false);
+    CHECK(huge_page_cache_bytes() == 0);
+    CHECK(thp_eligible(where) == -1);
+    d.reset();
+    CHECK(huge_page_cache_bytes() == kHugePageBytes);
+    // Lowering the limit unmaps what no longer fits.
+    set_huge_page_cache_limit(0);
+    CHECK(huge_page_cache_bytes() == 0);
+}
+
 TEST_CASE("The arena's blocks past the first are huge-page mappings and its byte count holds", "[combine]") {
     detail::CombineArena arena;
     std::vector<char*> got;
