@@ -941,7 +941,7 @@ Rdd<std::string> SparkContext::text_file(const std::vector<std::string>& paths, 
         parts = TextFileRdd::plan(paths, min_partitions > 0 ? min_partitions : default_parallelism(),
                                   static_cast<std::uint64_t>(conf().get_size_bytes("ember.files.maxPartitionBytes", "128m")),
                                   static_cast<std::uint64_t>(conf().get_size_bytes("ember.files.openCostInBytes", "4k")),
-                                  list_status_threads(conf()));
+                                  list_status_threads(conf()), default_parallelism());
     } catch (const std::runtime_error& e) {
         throw SparkException(e.what());
     }

@@ -205,7 +205,7 @@ bool TextFileRdd::write_partition_data(int p, Encoder& e) const {
 
 std::vector<std::vector<FileSplit>> TextFileRdd::plan(const std::vector<std::string>& paths, int min_partitions,
                                                       std::uint64_t max_partition_bytes, std::uint64_t open_cost,
-                                                      int list_threads) {
+                                                      int list_threads, int cores) {
     std::vector<InputFile> files;
     for (auto& p : paths) list_input(p, list_threads, files);
     if (files.empty()) {
@@ -215,22 +215,36 @@ std::vector<std::vector<FileSplit>> TextFileRdd::plan(const std::vector<std::str
     for (auto& f : files) total += f.size + open_cost;
     std::uint64_t target = total / static_cast<std::uint64_t>(std::max(min_partitions, 1));
     target = std::clamp<std::uint64_t>(target, 1, std::max<std::uint64_t>(max_partition_bytes, 1));
+    // The size a partition that starts with `left` bytes (open costs included) still to plan
+    // aims at: the target, or, near the end, a share of what is left (see the class comment);
+    // only where maxPartitionBytes set the target, not a partition count the caller asked for.
+    const bool shrink = cores > 0 && target < total / static_cast<std::uint64_t>(std::max(min_partitions, 1));
+    auto goal = [&](std::uint64_t left) {
+        if (!shrink) return target;
+        return std::clamp<std::uint64_t>(left / (2 * static_cast<std::uint64_t>(cores)), std::max<std::uint64_t>(target / 4, 1),
+                                         target);
+    };
 
     std::vector<std::vector<FileSplit>> parts;
     std::vector<FileSplit> cur;
     std::uint64_t cur_bytes = 0;
+    std::uint64_t left = total;
+    std::uint64_t cur_goal = goal(left);
     for (auto& f : files) {
         for (std::uint64_t pos = 0; pos < f.size;) {  // empty files have no lines: no split
-            std::uint64_t take = std::min(f.size - pos, std::max<std::uint64_t>(target - cur_bytes, 1));
+            std::uint64_t take = std::min(f.size - pos, std::max<std::uint64_t>(cur_goal - std::min(cur_goal, cur_bytes), 1));
             cur.push_back(FileSplit{f.path, pos, take});
             cur_bytes += take + open_cost;
             pos += take;
-            if (cur_bytes >= target) {
+            if (cur_bytes >= cur_goal) {
                 parts.push_back(std::move(cur));
                 cur.clear();
+                left -= std::min(left, cur_bytes);
                 cur_bytes = 0;
+                cur_goal = goal(left);
             }
         }
+        if (f.size == 0) left -= std::min(left, open_cost);
     }
     if (!cur.empty()) parts.push_back(std::move(cur));
     if (parts.empty()) parts.emplace_back();  // only empty files: one empty partition

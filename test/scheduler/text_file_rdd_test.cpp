@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -115,6 +116,55 @@ TEST_CASE("Planning covers every byte of every file once, in path order", "[sche
         CHECK(covered[(dir.path / "a/2.txt").string()] == big.size());
         CHECK(covered[(dir.path / "b/.hidden").string()] == 13);
         CHECK(parts.size() >= 1);
+    }
+}
+
+TEST_CASE("Planning for N cores shrinks the last partitions so that the cores finish together",
+          "[scheduler][text_file]") {
+    TempDir dir;
+    std::string line(99, 'w');
+    line += '\n';
+    std::string file;
+    for (int i = 0; i < 1000; ++i) file += line;  // 100,000 bytes a file
+    for (int i = 0; i < 40; ++i) dir.write(fmt::format("f{:02}.txt", i), file);
+    const std::uint64_t target = 500'000;  // five files a partition, before the open costs
+    auto bytes = [](const std::vector<FileSplit>& p) {
+        std::uint64_t n = 0;
+        for (auto& s : p) n += s.length;
+        return n;
+    };
+    auto even = TextFileRdd::plan({dir.path.string()}, 1, target, 0, 1, 0);
+    REQUIRE(even.size() == 8);
+    for (auto& p : even) CHECK(bytes(p) == target);
+    for (int cores : {1, 2, 4}) {
+        CAPTURE(cores);
+        auto parts = TextFileRdd::plan({dir.path.string()}, 1, target, 0, 1, cores);
+        std::uint64_t covered = 0;
+        std::uint64_t left = 4'000'000;
+        for (std::size_t i = 0; i < parts.size(); ++i) {
+            CAPTURE(i);
+            std::uint64_t want = std::clamp<std::uint64_t>(left / (2 * cores), target / 4, target);
+            CHECK(bytes(parts[i]) == std::min(want, left));
+            if (i > 0) CHECK(bytes(parts[i]) <= bytes(parts[i - 1]));
+            covered += bytes(parts[i]);
+            left -= bytes(parts[i]);
+        }
+        CHECK(covered == 4'000'000);
+        CHECK(parts.size() > even.size());
+        // Every byte once, in order, whatever the cores.
+        std::map<std::string, std::uint64_t> next;
+        for (auto& p : parts) {
+            for (auto& s : p) {
+                CHECK(s.start == next[s.path]);
+                next[s.path] = s.start + s.length;
+            }
+        }
+        CHECK(next.size() == 40);
+        for (auto& [path, end] : next) CHECK(end == file.size());
+        // A partition count the caller asked for (the target below maxPartitionBytes) is kept.
+        auto asked = TextFileRdd::plan({dir.path.string()}, 8, 10'000'000, 0, 1, cores);
+        REQUIRE(asked.size() == 8);
+        for (auto& p : asked) CHECK(bytes(p) == target);
     }
 }
 
