@@ -228,6 +228,14 @@ public:
         map_.prefetch(h);
     }
 
+    /// Room for `n` string keys in memory before the table first grows (StringCombineMap::reserve;
+    /// its slots count against the budget at once).
+    void reserve(std::size_t n)
+        requires kStringKeys
+    {
+        map_.reserve(n);
+    }
+
     std::size_t spill_count() const noexcept { return spills_.size(); }
 
     /// The combiner of `k`, or nullptr if it has none. Only while spill_count() is 0 (the map

@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <climits>
 #include <functional>
 #include <utility>
@@ -242,6 +243,8 @@ public:
             // String keys: an arena-backed open-addressing table; one XXH3 per record serves the
             // lookup and the partition, and keys are encoded from the arena (as Serde<std::string>).
             StringCombineMap<C> combined;
+            combined.reserve(combine_reserve_keys(distinct_hint_.load(std::memory_order_relaxed), budget));
+            std::size_t most = 0;  // the most keys the table held, for the next task's reserve
             std::size_t inserted = 0;
             std::size_t heap = 0;  // combiners' own heap bytes, when created
             auto dump = [&] {
@@ -257,6 +260,7 @@ public:
                     }
                 });
                 records += n;
+                most = std::max(most, combined.size());
                 combined.clear();
                 inserted = heap = 0;
             };
@@ -311,6 +315,7 @@ public:
                 });
             }
             dump();
+            distinct_hint_.store(most, std::memory_order_relaxed);
         } else if constexpr (Agg::kMapSideCombine) {
             // Other keys: an open-addressing table (no allocation per distinct key).
             boost::unordered_flat_map<K, C, shuffle::StableHash, std::equal_to<>> combined;
@@ -366,6 +371,8 @@ private:
     std::shared_ptr<RddNode<std::pair<K, V>>> parent_;
     Part partitioner_;
     Agg agg_;
+    /// String keys: the most distinct keys a map task of this process held (combine_reserve_keys).
+    std::atomic<std::size_t> distinct_hint_{0};
 };
 
 /// Fetch limits of a reduce task from its configuration: ember.reducer.maxSizeInFlight (48m),
@@ -463,6 +470,8 @@ public:
             };
             std::vector<Pending> batch;
             batch.reserve(kPrefetchBatch);
+            auto policy = SpillPolicy::from(tc);
+            combined.reserve(combine_reserve_keys(distinct_hint_.load(std::memory_order_relaxed), policy.budget_bytes));
             auto flush = [&] {
                 for (Pending& r : batch) {
                     combined.upsert_hashed(
@@ -487,7 +496,17 @@ public:
             read_records_into(p, tc, combined, records);
         }
         tc.metrics().shuffle_read.records_read += records;
-        combined.drain([this](C& have, C&& more) { agg_.merge_combiners(have, std::move(more)); }, out);
+        if constexpr (std::is_same_v<K, std::string>) {
+            std::size_t keys = 0;
+            combined.drain([this](C& have, C&& more) { agg_.merge_combiners(have, std::move(more)); },
+                           [&](Out&& kc) {
+                               ++keys;
+                               out(std::move(kc));
+                           });
+            distinct_hint_.store(keys, std::memory_order_relaxed);
+        } else {
+            combined.drain([this](C& have, C&& more) { agg_.merge_combiners(have, std::move(more)); }, out);
+        }
     }
 
 private:
@@ -517,6 +536,8 @@ private:
         });
     }
 
+    /// String keys: the distinct keys of this process's last reduce task (combine_reserve_keys).
+    std::atomic<std::size_t> distinct_hint_{0};
     int shuffle_id_;
     Agg agg_;
 };

@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -132,6 +133,39 @@ TEST_CASE("A record's combiner does not move while the table grows", "[combine]"
     ++*c;
     REQUIRE(m.find(first, shuffle::stable_hash(first)) == c);
     REQUIRE(*c == 42);
+}
+
+TEMPLATE_TEST_CASE("reserve(n) makes room for n keys: the table does not grow while they go in", "[combine]",
+                   std::uint64_t, std::vector<int>) {
+    StringCombineMap<TestType> m;
+    m.reserve(10'000);
+    // The slots for 10,000 keys at most half full: 32,768 of them, counted at once.
+    const std::size_t reserved = m.memory_bytes();
+    if constexpr (std::is_same_v<TestType, std::uint64_t>) CHECK(reserved >= 32'768 * 16);
+    std::size_t keys_bytes = 0;
+    for (int i = 0; i < 10'000; ++i) {
+        auto k = "key" + std::to_string(i);
+        keys_bytes += k.size();
+        m.insert(k, shuffle::stable_hash(k), TestType{});
+    }
+    CHECK(m.size() == 10'000);
+    // What grew is the arena (the keys), not the slots.
+    CHECK(m.memory_bytes() - reserved < keys_bytes + 10'000 * 40 + (1u << 20));
+    for (int i = 0; i < 10'000; i += 997) {
+        auto k = "key" + std::to_string(i);
+        CHECK(m.find(k, shuffle::stable_hash(k)) != nullptr);
+    }
+    m.reserve(5);  // never shrinks
+    CHECK(m.find("key0", shuffle::stable_hash(std::string_view("key0"))) != nullptr);
+}
+
+TEST_CASE("combine_reserve_keys keeps the reserved slots within a quarter of the task's memory", "[combine]") {
+    CHECK(combine_reserve_keys(1000, 434u << 20) == 1000);
+    // 434 MiB: slots of 16 bytes in a quarter of it, a power of two, at most half full.
+    const std::size_t most = combine_reserve_keys(std::size_t{1} << 40, 434u << 20);
+    CHECK(most == (std::size_t{4} << 20) / 2 - 1);
+    CHECK(std::bit_ceil((most + 1) * 2) * 16 <= (434u << 20) / 4);
+    CHECK(combine_reserve_keys(100, 1) == 0);
 }
 
 namespace {
