@@ -6,6 +6,7 @@
 #include "scheduler/broadcast/broadcast_manager.hpp"
 #include "scheduler/executor/process_metrics.hpp"
 #include "scheduler/registry.hpp"
+#include "scheduler/util/huge_pages.hpp"
 #include "shuffle/map_output_tracker.hpp"
 
 #include <fmt/format.h>
@@ -272,6 +273,7 @@ void Executor::run_task(const TaskDescription& task) {
     };
     try {
         if (tracker_worker_) tracker_worker_->update_epoch(task.epoch);
+        if (last_stage_.exchange(task.stage_id, std::memory_order_relaxed) != task.stage_id) release_huge_page_cache();
         auto entry = stage_entry(task.stage_id, task.stage_attempt);
         if (!entry) {
             throw std::runtime_error(fmt::format("no binary for stage {}.{} on executor {}", task.stage_id,

@@ -9,6 +9,7 @@
 #include "scheduler/task_result.hpp"
 #include "scheduler/task_set.hpp"
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -118,6 +119,9 @@ private:
     shuffle::MapOutputTrackerWorker* tracker_worker_;
     const std::uint64_t max_result_size_;         // read once: conf lookups cost per task
     const std::uint64_t max_direct_result_size_;
+    /// The stage of the task that started last (-1: none), to release the huge-page cache when
+    /// a task of another stage starts (release_huge_page_cache).
+    std::atomic<int> last_stage_{-1};
 
     std::mutex mu_;
     std::condition_variable cv_;

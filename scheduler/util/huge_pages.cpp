@@ -89,20 +89,29 @@ void unmap_huge_pages(void* p, std::size_t mapped) noexcept {
     ::munmap(p, mapped);
 }
 
-void set_huge_page_cache_limit(std::size_t bytes) noexcept {
-    std::vector<std::pair<void*, std::size_t>> evicted;
-    {
-        auto& c = cache();
-        std::lock_guard lock(c.mu);
-        c.limit = bytes;
-        while (c.bytes > c.limit) {
-            evicted.push_back(c.kept.front());
-            c.bytes -= c.kept.front().second;
-            c.kept.erase(c.kept.begin());
-        }
+namespace {
+
+/// Unmaps the oldest kept mappings until at most `keep` bytes (and the limit) are kept; sets
+/// the limit first if `new_limit`. Unmaps under the lock: no allocation, and it is rare.
+void trim(std::size_t keep, const std::size_t* new_limit) noexcept {
+    auto& c = cache();
+    std::lock_guard lock(c.mu);
+    if (new_limit != nullptr) c.limit = *new_limit;
+    keep = std::min(keep, c.limit);
+    std::size_t n = 0;
+    while (c.bytes > keep) {
+        ::munmap(c.kept[n].first, c.kept[n].second);
+        c.bytes -= c.kept[n].second;
+        ++n;
     }
-    for (auto& [p, n] : evicted) ::munmap(p, n);
+    c.kept.erase(c.kept.begin(), c.kept.begin() + static_cast<std::ptrdiff_t>(n));
 }
+
+}  // namespace
+
+void set_huge_page_cache_limit(std::size_t bytes) noexcept { trim(bytes, &bytes); }
+
+void release_huge_page_cache() noexcept { trim(0, nullptr); }
 
 std::size_t huge_page_cache_bytes() noexcept {
     auto& c = cache();

@@ -33,8 +33,13 @@ void unmap_huge_pages(void* p, std::size_t mapped) noexcept;
 /// arena blocks are reused as they are, tables are zeroed with memset. A map_huge_pages that
 /// finds no kept mapping of its size first unmaps at least as many bytes of the oldest kept ones,
 /// so the cache never raises the process's peak of mapped bytes above the largest of what was
-/// in use and what was kept before. Thread-safe.
+/// in use and what was kept before; and an executor releases it all when a task of another
+/// stage starts (release_huge_page_cache). Thread-safe.
 void set_huge_page_cache_limit(std::size_t bytes) noexcept;
+/// Unmaps every kept mapping (the limit stays). An executor calls it when a task of another
+/// stage than the last one starts: what one stage's tasks freed is kept for that stage's next
+/// tasks, not held through a stage whose memory is of other kinds. Thread-safe.
+void release_huge_page_cache() noexcept;
 /// Bytes of freed mappings kept now. Thread-safe.
 std::size_t huge_page_cache_bytes() noexcept;
 

@@ -247,7 +247,14 @@ TEST_CASE("Freed huge-page mappings are kept within the cache limit and handed b
     auto d = huge_page_array<char>(kHugePageBytes, false);
     CHECK(huge_page_cache_bytes() == 0);
     CHECK(thp_eligible(where) == -1);
+    const void* d_where = d.get();
     d.reset();
+    CHECK(huge_page_cache_bytes() == kHugePageBytes);
+    // A new stage's first task: everything kept is unmapped, and the limit stays.
+    release_huge_page_cache();
+    CHECK(huge_page_cache_bytes() == 0);
+    CHECK(thp_eligible(d_where) == -1);
+    huge_page_array<char>(kHugePageBytes, false).reset();
     CHECK(huge_page_cache_bytes() == kHugePageBytes);
     // Lowering the limit unmaps what no longer fits.
     set_huge_page_cache_limit(0);
