@@ -48,25 +48,33 @@ void* map_huge_pages(std::size_t n, std::size_t& mapped, bool zeroed) {
     const std::size_t size = (std::max<std::size_t>(n, 1) + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
     mapped = size;
     std::vector<std::pair<void*, std::size_t>> evicted;
+    void* hit = nullptr;
     {
         auto& c = cache();
         std::lock_guard lock(c.mu);
         for (auto it = c.kept.rbegin(); it != c.kept.rend(); ++it) {
-            if (it->second != size) continue;
-            void* p = it->first;
-            c.kept.erase(std::next(it).base());
-            c.bytes -= size;
-            if (zeroed) std::memset(p, 0, size);
-            return p;
+            if (it->second == size) {
+                hit = it->first;
+                c.kept.erase(std::next(it).base());
+                c.bytes -= size;
+                break;
+            }
         }
-        // A miss: give back as much of the oldest kept memory as is mapped anew, so that what
-        // the cache keeps never adds to the process's peak (kept + in use stays at most what it was).
-        std::size_t freed = 0;
-        auto stop = c.kept.begin();
-        while (stop != c.kept.end() && freed < size) freed += (stop++)->second;
-        evicted.assign(c.kept.begin(), stop);
-        c.kept.erase(c.kept.begin(), stop);
-        c.bytes -= freed;
+        if (hit == nullptr) {
+            // A miss: give back as much of the oldest kept memory as is mapped anew, so that what
+            // the cache keeps never adds to the process's peak (kept + in use stays at most what
+            // it was).
+            std::size_t freed = 0;
+            auto stop = c.kept.begin();
+            while (stop != c.kept.end() && freed < size) freed += (stop++)->second;
+            evicted.assign(c.kept.begin(), stop);
+            c.kept.erase(c.kept.begin(), stop);
+            c.bytes -= freed;
+        }
+    }
+    if (hit != nullptr) {
+        if (zeroed) std::memset(hit, 0, size);  // outside the lock: tens of MiB for a big table
+        return hit;
     }
     for (auto& [p, bytes] : evicted) ::munmap(p, bytes);
     return map_fresh(size);
