@@ -222,11 +222,12 @@ TEST_CASE("Timer callbacks never run concurrently with the endpoint's messages",
         .value();
     auto ref = envs[1].endpoint_ref(envs[0].address(), "t");
     auto local = envs[0].endpoint_ref(envs[0].address(), "t");
-    // Bursts of messages, over TCP and local, until the timers ran 100 times among them; after
-    // each burst the endpoint catches up, so that the timers' runs interleave with messages.
+    // Bursts of messages, over TCP and local, until the timers ran 100 times among them and more
+    // than 100 messages went (a slow build, ASan's, reached 100 timer runs in three bursts of 32);
+    // after each burst the endpoint catches up, so that the timers' runs interleave with messages.
     int sent = 0;
     auto until = Clock::now() + 20s;
-    while (j.timer_runs < 100 && Clock::now() < until) {
+    while ((j.timer_runs < 100 || sent <= 100) && Clock::now() < until) {
         for (int i = 0; i < 16; ++i, sent += 2) {
             ref.send(ping(i));
             local.send(ping(i));
