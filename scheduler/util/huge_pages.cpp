@@ -27,6 +27,18 @@ Cache& cache() {
     return *c;
 }
 
+/// Unmaps the oldest kept mappings until at most `keep` bytes are kept. The caller holds c.mu;
+/// unmapping under it allocates nothing, and it is rare.
+void evict_oldest(Cache& c, std::size_t keep) noexcept {
+    std::size_t n = 0;
+    while (c.bytes > keep) {
+        ::munmap(c.kept[n].first, c.kept[n].second);
+        c.bytes -= c.kept[n].second;
+        ++n;
+    }
+    c.kept.erase(c.kept.begin(), c.kept.begin() + static_cast<std::ptrdiff_t>(n));
+}
+
 void* map_fresh(std::size_t size) {
     // One huge page more than needed, then the unaligned ends are unmapped (mmap aligns to 4 KiB).
     void* raw = ::mmap(nullptr, size + kHugePageBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -47,7 +59,6 @@ void* map_fresh(std::size_t size) {
 void* map_huge_pages(std::size_t n, std::size_t& mapped, bool zeroed) {
     const std::size_t size = (std::max<std::size_t>(n, 1) + kHugePageBytes - 1) / kHugePageBytes * kHugePageBytes;
     mapped = size;
-    std::vector<std::pair<void*, std::size_t>> evicted;
     void* hit = nullptr;
     {
         auto& c = cache();
@@ -60,23 +71,14 @@ void* map_huge_pages(std::size_t n, std::size_t& mapped, bool zeroed) {
                 break;
             }
         }
-        if (hit == nullptr) {
-            // A miss: give back as much of the oldest kept memory as is mapped anew, so that what
-            // the cache keeps never adds to the process's peak (kept + in use stays at most what
-            // it was).
-            std::size_t freed = 0;
-            auto stop = c.kept.begin();
-            while (stop != c.kept.end() && freed < size) freed += (stop++)->second;
-            evicted.assign(c.kept.begin(), stop);
-            c.kept.erase(c.kept.begin(), stop);
-            c.bytes -= freed;
-        }
+        // A miss: give back as much of the oldest kept memory as is mapped anew, so that what
+        // the cache keeps never adds to the process's peak (kept + in use stays at most what it was).
+        if (hit == nullptr) evict_oldest(c, c.bytes > size ? c.bytes - size : 0);
     }
     if (hit != nullptr) {
         if (zeroed) std::memset(hit, 0, size);  // outside the lock: tens of MiB for a big table
         return hit;
     }
-    for (auto& [p, bytes] : evicted) ::munmap(p, bytes);
     return map_fresh(size);
 }
 
@@ -97,29 +99,18 @@ void unmap_huge_pages(void* p, std::size_t mapped) noexcept {
     ::munmap(p, mapped);
 }
 
-namespace {
-
-/// Unmaps the oldest kept mappings until at most `keep` bytes (and the limit) are kept; sets
-/// the limit first if `new_limit`. Unmaps under the lock: no allocation, and it is rare.
-void trim(std::size_t keep, const std::size_t* new_limit) noexcept {
+void set_huge_page_cache_limit(std::size_t bytes) noexcept {
     auto& c = cache();
     std::lock_guard lock(c.mu);
-    if (new_limit != nullptr) c.limit = *new_limit;
-    keep = std::min(keep, c.limit);
-    std::size_t n = 0;
-    while (c.bytes > keep) {
-        ::munmap(c.kept[n].first, c.kept[n].second);
-        c.bytes -= c.kept[n].second;
-        ++n;
-    }
-    c.kept.erase(c.kept.begin(), c.kept.begin() + static_cast<std::ptrdiff_t>(n));
+    c.limit = bytes;
+    evict_oldest(c, bytes);
 }
 
-}  // namespace
-
-void set_huge_page_cache_limit(std::size_t bytes) noexcept { trim(bytes, &bytes); }
-
-void release_huge_page_cache() noexcept { trim(0, nullptr); }
+void release_huge_page_cache() noexcept {
+    auto& c = cache();
+    std::lock_guard lock(c.mu);
+    evict_oldest(c, 0);
+}
 
 std::size_t huge_page_cache_bytes() noexcept {
     auto& c = cache();
