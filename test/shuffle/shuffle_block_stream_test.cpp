@@ -9,6 +9,7 @@
 #include "test/support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
+#include <lz4frame.h>
 
 #include <filesystem>
 #include <fstream>
@@ -162,6 +163,88 @@ TEST_CASE("LZ4 frames fed in pieces of any size decompress to the same bytes", "
             CHECK(out == raw);
         }
     }
+}
+
+TEST_CASE("lz4_compress_append writes the frame LZ4F writes with a content checksum, and a wrong checksum "
+          "is an error in both decompressors",
+          "[shuffle][compression]") {
+    // lz4_compress_append adds the content checksum itself (libxxhash's XXH32 is faster than
+    // liblz4's), and the decompressors check it themselves: the frames must stay the standard
+    // ones, readable with LZ4F's own checks, and a checksum that disagrees must still fail.
+    std::mt19937 rng(3);
+    for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{100'000}, std::size_t{1'300'000}}) {
+        CAPTURE(size);
+        std::string raw(size, '\0');
+        for (std::size_t i = 0; i < size; ++i) raw[i] = static_cast<char>('a' + rng() % (i % 3 == 0 ? 26 : 3));
+        std::string ours;
+        lz4_compress_append(raw, ours);
+
+        LZ4F_preferences_t prefs{};
+        prefs.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
+        prefs.frameInfo.contentSize = size;
+        prefs.frameInfo.blockSizeID = LZ4F_max256KB;
+        std::string theirs(LZ4F_compressFrameBound(size, &prefs), '\0');
+        std::size_t n = LZ4F_compressFrame(theirs.data(), theirs.size(), raw.data(), raw.size(), &prefs);
+        REQUIRE_FALSE(LZ4F_isError(n));
+        theirs.resize(n);
+        CHECK(ours == theirs);
+
+        // Both decompressors, the stream fed whole and a byte at a time (the checksum then
+        // arrives in four calls), read it back; with the checksum's last byte changed, or a
+        // content byte, both throw.
+        for (int corrupt = 0; corrupt < 3; ++corrupt) {
+            CAPTURE(corrupt);
+            std::string frame = ours;
+            if (corrupt == 1) frame.back() ^= 0x01;
+            if (corrupt == 2 && size > 0) frame[frame.size() / 2 + 8] ^= 0x20;
+            bool bad = corrupt == 1 || (corrupt == 2 && size > 0);
+            std::string whole;
+            if (bad) {
+                CHECK_THROWS_AS(lz4_decompress_append(bytes_of(frame), whole), DecodeError);
+            } else {
+                lz4_decompress_append(bytes_of(frame), whole);
+                CHECK(whole == raw);
+            }
+            for (std::size_t piece : {frame.size(), std::size_t{1}}) {
+                CAPTURE(piece);
+                Lz4StreamDecompressor lz4;
+                std::string out;
+                auto in = bytes_of(frame);
+                auto run = [&] {
+                    for (std::size_t pos = 0; pos < in.size(); pos += piece) {
+                        auto part = in.subspan(pos, std::min(piece, in.size() - pos));
+                        std::size_t used = 0;
+                        while (used < part.size()) used += decompress_append(lz4, part.subspan(used), out, 1 << 16);
+                    }
+                    for (std::size_t before = SIZE_MAX; out.size() != before;) {  // what the context still holds
+                        before = out.size();
+                        decompress_append(lz4, {}, out, 1 << 16);
+                    }
+                    lz4.finish();
+                };
+                if (bad) {
+                    CHECK_THROWS_AS(run(), DecodeError);
+                } else {
+                    run();
+                    CHECK(out == raw);
+                }
+            }
+        }
+    }
+    // A frame without a content checksum (another writer's) reads back too.
+    std::string raw(50'000, 'q');
+    LZ4F_preferences_t prefs{};
+    std::string plain(LZ4F_compressFrameBound(raw.size(), &prefs), '\0');
+    plain.resize(LZ4F_compressFrame(plain.data(), plain.size(), raw.data(), raw.size(), &prefs));
+    std::string whole;
+    lz4_decompress_append(bytes_of(plain), whole);
+    CHECK(whole == raw);
+    Lz4StreamDecompressor lz4;
+    std::string out;
+    std::size_t used = 0;
+    while (used < plain.size()) used += decompress_append(lz4, bytes_of(plain).subspan(used), out, 1 << 16);
+    lz4.finish();
+    CHECK(out == raw);
 }
 
 TEST_CASE("A truncated or corrupt LZ4 stream is an error naming the problem", "[shuffle][compression]") {
