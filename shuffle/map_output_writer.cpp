@@ -99,6 +99,7 @@ MapOutputWriter::MapOutputWriter(IndexShuffleBlockResolver& resolver, storage::D
       map_id_(map_id),
       options_(std::move(options)),
       parts_(static_cast<std::size_t>(num_partitions)) {
+    for (auto& part : parts_) part.check_at = std::min(kSmallOpen, options_.chunk_bytes);
     if (options_.checksum) {
         auto sum = ShuffleChecksum::of(options_.checksum_algorithm);
         if (!sum) {
@@ -120,6 +121,17 @@ std::size_t MapOutputWriter::buffered_bytes() const noexcept {
     std::size_t n = sealed_bytes_;
     for (auto& p : parts_) n += p.open.capacity();
     return n;
+}
+
+void MapOutputWriter::grow_or_seal(Partition& part) {
+    if (part.open.size() >= options_.chunk_bytes) {
+        seal(part);
+    } else if (part.open.capacity() < options_.chunk_bytes) {
+        part.open.reserve(options_.chunk_bytes + 4096);  // the record that crosses the chunk fits too
+    }
+    // Next: at the seal once the buffer has room for a chunk, until then where it outgrows kSmallOpen.
+    bool chunk_sized = part.open.capacity() >= options_.chunk_bytes || part.open.size() >= kSmallOpen;
+    part.check_at = chunk_sized ? options_.chunk_bytes : std::min(kSmallOpen, options_.chunk_bytes);
 }
 
 void MapOutputWriter::seal(Partition& part) {

@@ -377,3 +377,43 @@ TEST_CASE("Map outputs sealed in small chunks read back as the records written",
     }
     std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("A partition's open buffer takes room for a whole chunk once it outgrows 16 KiB, and seals at the chunk",
+          "[shuffle][stream]") {
+    // Growing by doubling to a 1 MiB chunk would copy the buffer (and fault its new pages) at
+    // every step; past 16 KiB the buffer gets room for the chunk at once. Small partitions stay
+    // small.
+    auto dir = ember::test::fresh_temp_dir("block-stream");
+    storage::DiskBlockManager disk({dir});
+    IndexShuffleBlockResolver resolver(disk);
+    ShuffleWriteOptions opts;
+    opts.chunk_bytes = 64u << 10;
+    MapOutputWriter w(resolver, disk, 0, 7, 2, opts);
+    std::string rec(1000, 'r');
+    std::vector<std::string> expected;
+    for (int i = 0; i < 10; ++i) {
+        w.partition(0).write(rec);
+        expected.push_back(rec);
+    }
+    w.partition(1).write(std::string("tiny"));
+    CHECK(w.buffered_bytes() < 32u << 10);  // 10 KB written: no chunk reserved yet
+    for (int i = 0; i < 10; ++i) {
+        w.partition(0).write(rec);
+        expected.push_back(rec);
+    }
+    std::size_t reserved = w.buffered_bytes();
+    CHECK(reserved >= 64u << 10);  // 20 KB written: room for the chunk
+    CHECK(reserved < (64u << 10) + (16u << 10));
+    for (int i = 0; i < 200; ++i) {  // three seals and a bit
+        w.partition(0).write(std::to_string(i) + rec);
+        expected.push_back(std::to_string(i) + rec);
+    }
+    ShuffleWriteMetrics m;
+    w.commit(m);
+    auto seg = resolver.get_block_data({0, 7, 0});
+    ShuffleBlockStream stream(storage::BlockData::open(seg), true);
+    std::vector<std::string> got;
+    read_records(stream, [&](Decoder& d) { got.push_back(d.read<std::string>()); });
+    CHECK(got == expected);
+    std::filesystem::remove_all(dir);
+}

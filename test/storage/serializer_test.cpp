@@ -94,6 +94,21 @@ TEST_CASE("An Encoder's bytes are exactly what was written, across growth, reuse
     CHECK(moved.size() == 0);
     moved.append("xy");
     CHECK(moved.bytes() == "xy");
+
+    // Byte strings of every short length (append copies 4 to 16 bytes in two overlapping
+    // pieces), each byte distinct, at every alignment of the buffer.
+    Encoder strings;
+    std::string expect_strings;
+    for (std::size_t n = 0; n <= 40; ++n) {
+        for (std::size_t skew = 0; skew < 3; ++skew) {
+            std::string s;
+            for (std::size_t i = 0; i < n; ++i) s.push_back(static_cast<char>(n * 7 + i * 13 + skew));
+            strings.put_bytes(s);
+            varint(expect_strings, s.size());
+            expect_strings += s;
+        }
+    }
+    CHECK(strings.bytes() == expect_strings);
 }
 
 TEST_CASE("Truncated or trailing input is a DecodeError", "[storage][serde]") {
