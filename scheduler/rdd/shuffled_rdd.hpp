@@ -282,29 +282,40 @@ public:
                 // In batches: each record's slot is prefetched when it is hashed and looked up
                 // once the batch is full, so the cache misses of a batch overlap instead of
                 // stalling one after another. The batch copies the borrowed keys (they live only
-                // for the call).
+                // for the call) into an array of its own; a key longer than the array is looked
+                // up at once.
                 constexpr std::size_t kBatch = kPrefetchBatch;
+                constexpr std::size_t kKeyBytes = 32 * kBatch;
                 std::uint64_t hashes[kBatch];
                 std::size_t ends[kBatch];
-                std::string keys;
+                char keys[kKeyBytes];
+                std::size_t used = 0;  // bytes of keys[]
                 std::vector<V> values;
                 values.reserve(kBatch);
                 auto flush = [&] {
                     std::size_t at = 0;
                     for (std::size_t i = 0; i < values.size(); ++i) {
-                        add(std::string_view(keys).substr(at, ends[i] - at), hashes[i], std::move(values[i]));
+                        add(std::string_view(keys + at, ends[i] - at), hashes[i], std::move(values[i]));
                         at = ends[i];
                     }
-                    keys.clear();
+                    used = 0;
                     values.clear();
                 };
                 parent_->iterator_borrowed(p, tc, [&](borrowed_t<std::pair<K, V>>&& kv) {
                     std::string_view key = kv.first;
                     std::uint64_t h = shuffle::stable_hash(key);
+                    if (key.size() > kKeyBytes - used) [[unlikely]] {
+                        flush();
+                        if (key.size() > kKeyBytes) {
+                            add(key, h, std::move(kv.second));
+                            return;
+                        }
+                    }
                     combined.prefetch(h);
                     hashes[values.size()] = h;
-                    keys.append(key);
-                    ends[values.size()] = keys.size();
+                    copy_bytes(keys + used, key.data(), key.size());
+                    used += key.size();
+                    ends[values.size()] = used;
                     values.push_back(std::move(kv.second));
                     if (values.size() == kBatch) flush();
                 });
