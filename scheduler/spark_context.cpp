@@ -369,7 +369,7 @@ void SparkContext::Impl::start() {
     services = std::make_unique<ExecutorServices>(
         ExecutorServices{"driver", conf, *block_manager, *resolver, tracker, task_memory_bytes(conf, memory, cores)});
     if (master.kind == MasterUrl::Kind::local) {
-        set_huge_page_cache_limit(storage::unified_memory_bytes(conf, memory) / 2);  // tasks run here
+        set_huge_page_cache_limit(huge_page_cache_limit_for_tasks(conf, memory));  // tasks run here
     }
 
     if (master.kind == MasterUrl::Kind::local_cluster && !conf.contains("ember.executor.cores")) {

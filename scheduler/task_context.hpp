@@ -43,6 +43,13 @@ inline std::uint64_t task_memory_bytes(const Conf& conf, std::uint64_t process_m
     return storage::unified_memory_bytes(conf, process_memory) / static_cast<std::uint64_t>(std::max(cores, 1));
 }
 
+/// The freed huge-page mappings a process that runs tasks keeps for its next tasks' tables and
+/// arenas (set_huge_page_cache_limit), in bytes: half its unified memory, e.g. 217 MiB for a
+/// 1 GiB executor.
+inline std::uint64_t huge_page_cache_limit_for_tasks(const Conf& conf, std::uint64_t process_memory) {
+    return storage::unified_memory_bytes(conf, process_memory) / 2;
+}
+
 /// Thrown inside a task that was killed (a cancelled job, a losing speculative attempt, a
 /// finished stage) when it next checks; the executor reports the task KILLED with the reason
 /// (Spark's TaskKilledException).

@@ -251,7 +251,7 @@ int run_executor(int argc, char** argv) {
     ExecutorServices services{args.executor_id, conf, *bm, resolver, tracker,
                               task_memory_bytes(conf, static_cast<std::uint64_t>(args.memory_mb) << 20, args.cores)};
     // Tasks free their aggregation tables' mappings as the next task maps the same sizes again.
-    set_huge_page_cache_limit(storage::unified_memory_bytes(conf, static_cast<std::uint64_t>(args.memory_mb) << 20) / 2);
+    set_huge_page_cache_limit(huge_page_cache_limit_for_tasks(conf, static_cast<std::uint64_t>(args.memory_mb) << 20));
 
     // Signals (SIGTERM from local-cluster's launcher when the driver dies, from Slurm, from
     // Kubernetes): an orderly exit; if that hangs (a task that ignores kills), the fallback after

@@ -237,6 +237,8 @@ public:
     }
 
     std::size_t spill_count() const noexcept { return spills_.size(); }
+    /// Keys in memory (not counting spilled ones): after the last upsert, what the table holds.
+    std::size_t size_in_memory() const noexcept { return map_.size(); }
 
     /// The combiner of `k`, or nullptr if it has none. Only while spill_count() is 0 (the map
     /// then holds every combiner); the pointer stays valid until the next upsert or drain.

@@ -503,21 +503,12 @@ public:
                     ++records;
                 },
                 flush);  // after every piece, the last one included: nothing is left in the batch
+            distinct_hint_.store(combined.size_in_memory(), std::memory_order_relaxed);
         } else {
             read_records_into(p, tc, combined, records);
         }
         tc.metrics().shuffle_read.records_read += records;
-        if constexpr (std::is_same_v<K, std::string>) {
-            std::size_t keys = 0;
-            combined.drain([this](C& have, C&& more) { agg_.merge_combiners(have, std::move(more)); },
-                           [&](Out&& kc) {
-                               ++keys;
-                               out(std::move(kc));
-                           });
-            distinct_hint_.store(keys, std::memory_order_relaxed);
-        } else {
-            combined.drain([this](C& have, C&& more) { agg_.merge_combiners(have, std::move(more)); }, out);
-        }
+        combined.drain([this](C& have, C&& more) { agg_.merge_combiners(have, std::move(more)); }, out);
     }
 
 private:
@@ -547,7 +538,8 @@ private:
         });
     }
 
-    /// String keys: the distinct keys of this process's last reduce task (combine_reserve_keys).
+    /// String keys with combiners in the table's records: the keys the table of this process's
+    /// last reduce task held at its end (combine_reserve_keys).
     std::atomic<std::size_t> distinct_hint_{0};
     int shuffle_id_;
     Agg agg_;
