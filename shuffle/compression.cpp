@@ -45,36 +45,64 @@ bool checksum_by_us(const char* p, std::size_t n) noexcept {
     throw DecodeError("corrupt LZ4 data: ERROR_contentChecksum_invalid (the content's XXH32 differs from the frame's)");
 }
 
-}  // namespace
-
-void lz4_compress_append(std::string_view in, std::string& out) {
-    // LZ4F computes a frame's content checksum with its own copy of XXH32, which Debian's liblz4
-    // 1.9.4 builds into an SSE2 loop that runs at a quarter of libxxhash's XXH32 on this machine
-    // class (about 1.8 against 7.6 GB/s; it cost a third of compression and two thirds of
-    // decompression). So the frame is written without one and then given the checksum the
-    // format defines: the FLG bit set, the header checksum byte recomputed, XXH32 of the content
-    // appended. The result is byte for byte the frame LZ4F writes with contentChecksumFlag.
+LZ4F_preferences_t frame_preferences(std::size_t content) {
     LZ4F_preferences_t prefs{};
-    prefs.frameInfo.contentChecksumFlag = LZ4F_noContentChecksum;
-    prefs.frameInfo.contentSize = in.size();
+    prefs.frameInfo.contentChecksumFlag = LZ4F_noContentChecksum;  // added by compress_frame
+    prefs.frameInfo.contentSize = content;
     prefs.frameInfo.blockSizeID = LZ4F_max256KB;
     prefs.compressionLevel = 0;  // fast mode
-    std::size_t bound = LZ4F_compressFrameBound(in.size(), &prefs) + 4;
-    std::size_t at = out.size();
-    out.resize(at + bound);
-    std::size_t n = LZ4F_compressFrame(out.data() + at, bound, in.data(), in.size(), &prefs);
+    return prefs;
+}
+
+/// The most bytes compress_frame writes for `content` bytes.
+std::size_t frame_bound(std::size_t content) {
+    LZ4F_preferences_t prefs = frame_preferences(content);
+    return LZ4F_compressFrameBound(content, &prefs) + 4;
+}
+
+/// Writes `in` as one LZ4 frame with a content checksum to `to` (room for frame_bound bytes);
+/// returns its size.
+///
+/// LZ4F computes a frame's content checksum with its own copy of XXH32, which Debian's liblz4
+/// 1.9.4 builds into an SSE2 loop that runs at a quarter of libxxhash's XXH32 on this machine
+/// class (about 1.8 against 7.6 GB/s; it cost a third of compression and two thirds of
+/// decompression). So the frame is written without one and then given the checksum the format
+/// defines: the FLG bit set, the header checksum byte recomputed, XXH32 of the content
+/// appended. The result is byte for byte the frame LZ4F writes with contentChecksumFlag.
+std::size_t compress_frame(std::string_view in, char* to, std::size_t room) {
+    LZ4F_preferences_t prefs = frame_preferences(in.size());
+    std::size_t n = LZ4F_compressFrame(to, room - 4, in.data(), in.size(), &prefs);
     if (LZ4F_isError(n) || n < 7) {
-        out.resize(at);
         throw std::runtime_error(std::string("LZ4 compression failed: ") +
                                  (LZ4F_isError(n) ? LZ4F_getErrorName(n) : "short frame"));
     }
-    auto* frame = reinterpret_cast<unsigned char*>(out.data() + at);
+    auto* frame = reinterpret_cast<unsigned char*>(to);
     frame[4] |= kFlgContentChecksum;
     std::size_t descriptor = 2 + (frame[4] & kFlgContentSize ? 8 : 0) + (frame[4] & kFlgDictId ? 4 : 0);
     frame[4 + descriptor] = static_cast<unsigned char>((XXH32(frame + 4, descriptor, 0) >> 8) & 0xFF);
     std::uint32_t sum = XXH32(in.data(), in.size(), 0);
     for (int i = 0; i < 4; ++i) frame[n + i] = static_cast<unsigned char>(sum >> (8 * i));
-    out.resize(at + n + 4);
+    return n + 4;
+}
+
+}  // namespace
+
+void lz4_compress_append(std::string_view in, std::string& out) {
+    std::size_t bound = frame_bound(in.size());
+    std::size_t at = out.size();
+    out.resize(at + bound);
+    try {
+        out.resize(at + compress_frame(in, out.data() + at, bound));
+    } catch (...) {
+        out.resize(at);
+        throw;
+    }
+}
+
+std::size_t lz4_compress_into(std::string_view in, std::string& buf) {
+    std::size_t bound = frame_bound(in.size());
+    if (buf.size() < bound) buf.resize(bound);
+    return compress_frame(in, buf.data(), buf.size());
 }
 
 void lz4_decompress_append(std::span<const std::byte> in, std::string& out) {

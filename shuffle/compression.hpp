@@ -13,8 +13,12 @@
 
 namespace ember::shuffle {
 
-/// Appends `in` compressed as one LZ4 frame to `out`.
+/// Appends `in` compressed as one LZ4 frame to `out`. Throws std::runtime_error if LZ4 fails.
 void lz4_compress_append(std::string_view in, std::string& out);
+/// Writes `in` compressed as one LZ4 frame (the same bytes) to the start of `buf`; returns its
+/// size. `buf` only grows, to the frame's bound, and is not zero-filled again while it is large
+/// enough: a writer's reused scratch buffer. Throws std::runtime_error if LZ4 fails.
+std::size_t lz4_compress_into(std::string_view in, std::string& buf);
 /// Decompresses a sequence of LZ4 frames, appending to `out`. Throws DecodeError naming the LZ4
 /// error for corrupt input.
 void lz4_decompress_append(std::span<const std::byte> in, std::string& out);

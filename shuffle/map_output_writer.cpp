@@ -137,9 +137,8 @@ void MapOutputWriter::grow_or_seal(Partition& part) {
 void MapOutputWriter::seal(Partition& part) {
     if (part.open.size() == 0) return;
     if (options_.compress) {
-        scratch_.clear();
-        lz4_compress_append(part.open.bytes(), scratch_);
-        part.sealed.emplace_back(scratch_);  // a copy of exactly its size
+        std::size_t n = lz4_compress_into(part.open.bytes(), scratch_);
+        part.sealed.emplace_back(scratch_.data(), n);  // a copy of exactly its size
     } else {
         part.sealed.emplace_back(part.open.bytes());
     }

@@ -95,7 +95,7 @@ private:
     std::uint64_t memory_bytes_spilled_ = 0;
     std::uint64_t disk_bytes_spilled_ = 0;
     std::string tmp_data_;
-    std::string scratch_;  // compression output, reused
+    std::string scratch_;  // compression output (lz4_compress_into), reused: only grows
     std::string checksum_name_ = "ADLER32";  // canonical name of options_.checksum_algorithm
     bool committed_ = false;
 };

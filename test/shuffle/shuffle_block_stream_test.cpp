@@ -172,12 +172,17 @@ TEST_CASE("lz4_compress_append writes the frame LZ4F writes with a content check
     // liblz4's), and the decompressors check it themselves: the frames must stay the standard
     // ones, readable with LZ4F's own checks, and a checksum that disagrees must still fail.
     std::mt19937 rng(3);
-    for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{100'000}, std::size_t{1'300'000}}) {
+    std::string scratch(100, '#');  // lz4_compress_into's reused buffer: grows, then holds old bytes
+    for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{1'300'000}, std::size_t{100'000}}) {
         CAPTURE(size);
         std::string raw(size, '\0');
         for (std::size_t i = 0; i < size; ++i) raw[i] = static_cast<char>('a' + rng() % (i % 3 == 0 ? 26 : 3));
-        std::string ours;
+        std::string ours = "prefix";
         lz4_compress_append(raw, ours);
+        CHECK(ours.substr(0, 6) == "prefix");
+        ours.erase(0, 6);
+        std::size_t into = lz4_compress_into(raw, scratch);
+        CHECK(scratch.substr(0, into) == ours);
 
         LZ4F_preferences_t prefs{};
         prefs.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
