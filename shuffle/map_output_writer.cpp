@@ -129,9 +129,8 @@ void MapOutputWriter::grow_or_seal(Partition& part) {
     } else if (part.open.capacity() < options_.chunk_bytes) {
         part.open.reserve(options_.chunk_bytes + 4096);  // the record that crosses the chunk fits too
     }
-    // Next: at the seal once the buffer has room for a chunk, until then where it outgrows kSmallOpen.
-    bool chunk_sized = part.open.capacity() >= options_.chunk_bytes || part.open.size() >= kSmallOpen;
-    part.check_at = chunk_sized ? options_.chunk_bytes : std::min(kSmallOpen, options_.chunk_bytes);
+    // Either way the buffer now has room for a chunk: the next check is the seal.
+    part.check_at = options_.chunk_bytes;
 }
 
 void MapOutputWriter::seal(Partition& part) {

@@ -48,7 +48,6 @@ struct Serde;  // specialised below; a missing specialisation is a compile error
 template <class T, class Enable = void>
 struct SerdeSkip;  // Decoder::skip: defined below, after the Serde specialisations
 
-/// Appends encoded values to a growable byte buffer.
 /// Copies `n` bytes from `from` to `to` (ranges that do not overlap), as std::memcpy. Lengths of 4
 /// to 16 bytes (most words and keys) are two overlapping fixed-size copies, which the compiler
 /// inlines, instead of a call into the C library's memcpy per key.
@@ -64,6 +63,7 @@ inline void copy_bytes(char* to, const char* from, std::size_t n) noexcept {
     }
 }
 
+/// Appends encoded values to a growable byte buffer.
 /// Values are written straight into the buffer's spare room (zero-filled a little ahead of the
 /// writes), not appended through std::string::append per value: a varint costs a bounds check
 /// and its bytes (callgrind: parallelize's slices of (int, int) pairs, 125 instructions per pair
