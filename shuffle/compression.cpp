@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "shuffle/compression.hpp"
 
+#include "rpc/log.hpp"
 #include "storage/serializer.hpp"
 
 #include <lz4frame.h>
@@ -97,6 +98,14 @@ void lz4_compress_append(std::string_view in, std::string& out) {
         out.resize(at);
         throw;
     }
+}
+
+std::size_t lz4_frame_bound(std::size_t content) { return frame_bound(content); }
+
+std::size_t lz4_compress_to(std::string_view in, char* to, std::size_t room) {
+    EMBER_REQUIRE(room >= frame_bound(in.size()), "lz4_compress_to: {} bytes of room, {} needed", room,
+                  frame_bound(in.size()));
+    return compress_frame(in, to, room);
 }
 
 std::size_t lz4_compress_into(std::string_view in, std::string& buf) {

@@ -19,6 +19,13 @@ void lz4_compress_append(std::string_view in, std::string& out);
 /// size. `buf` only grows, to the frame's bound, and is not zero-filled again while it is large
 /// enough: a writer's reused scratch buffer. Throws std::runtime_error if LZ4 fails.
 std::size_t lz4_compress_into(std::string_view in, std::string& buf);
+/// The most bytes lz4_compress_to writes for `content` bytes of input.
+std::size_t lz4_frame_bound(std::size_t content);
+/// Writes `in` compressed as one LZ4 frame (the same bytes as lz4_compress_append) to `to`,
+/// which has room for `room` >= lz4_frame_bound(in.size()) bytes; returns the frame's size. For
+/// callers whose buffer is not a std::string (a broadcast's pages). Throws ContractViolation if
+/// `room` is too small, std::runtime_error if LZ4 fails.
+std::size_t lz4_compress_to(std::string_view in, char* to, std::size_t room);
 /// Decompresses a sequence of LZ4 frames, appending to `out`. Throws DecodeError naming the LZ4
 /// error for corrupt input.
 void lz4_decompress_append(std::span<const std::byte> in, std::string& out);

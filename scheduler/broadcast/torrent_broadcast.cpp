@@ -6,7 +6,6 @@
 #include "shuffle/compression.hpp"
 
 #include <fmt/format.h>
-#include <lz4frame.h>
 #include <xxhash.h>
 
 #include <algorithm>
@@ -45,15 +44,11 @@ Blockified blockify(std::int64_t broadcast_id, std::string serialized, std::uint
     std::shared_ptr<const void> owner;
     std::span<const std::byte> all;
     if (compress) {
-        // One LZ4 frame, as shuffle segments are (readable by the lz4 tool once concatenated).
-        LZ4F_preferences_t prefs{};
-        prefs.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
-        prefs.frameInfo.contentSize = serialized.size();
-        prefs.frameInfo.blockSizeID = LZ4F_max256KB;
-        std::size_t bound = LZ4F_compressFrameBound(serialized.size(), &prefs);
+        // One LZ4 frame, as shuffle segments are (readable by the lz4 tool once concatenated), its
+        // content checksum by libxxhash (see shuffle/compression.cpp).
+        std::size_t bound = shuffle::lz4_frame_bound(serialized.size());
         auto buf = large_buffer(bound);
-        std::size_t n = LZ4F_compressFrame(buf.get(), bound, serialized.data(), serialized.size(), &prefs);
-        if (LZ4F_isError(n)) throw std::runtime_error(std::string("LZ4 compression failed: ") + LZ4F_getErrorName(n));
+        std::size_t n = shuffle::lz4_compress_to(serialized, buf.get(), bound);
         std::string().swap(serialized);  // the serialized copy is not needed any more
         all = std::as_bytes(std::span<const char>(buf.get(), n));
         owner = std::move(buf);

@@ -2,6 +2,7 @@
 // Reading shuffle blocks a piece at a time: LZ4 frames decompressed from input cut anywhere,
 // records decoded across pieces, blocks from memory and from files, and the errors of corrupt,
 // truncated and unreadable blocks.
+#include "rpc/log.hpp"
 #include "shuffle/compression.hpp"
 #include "shuffle/map_output_writer.hpp"
 #include "shuffle/shuffle_block_stream.hpp"
@@ -183,6 +184,9 @@ TEST_CASE("lz4_compress_append writes the frame LZ4F writes with a content check
         ours.erase(0, 6);
         std::size_t into = lz4_compress_into(raw, scratch);
         CHECK(scratch.substr(0, into) == ours);
+        std::string to(lz4_frame_bound(size), '#');  // lz4_compress_to: any caller's buffer
+        CHECK(to.substr(0, lz4_compress_to(raw, to.data(), to.size())) == ours);
+        CHECK_THROWS_AS(lz4_compress_to(raw, to.data(), to.size() - 1), ember::ContractViolation);
 
         LZ4F_preferences_t prefs{};
         prefs.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
