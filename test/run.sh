@@ -14,7 +14,10 @@
 # any compile error itself.
 set -euo pipefail
 here=$(dirname "${BASH_SOURCE[0]}")
+# Each step's end, in seconds since the start, on stderr: where CI's time goes.
+phase() { echo "test/run.sh: $1 at +${SECONDS} s" >&2; }
 source "$here/../apps/bootstrap.sh"
+phase "packages and the build"
 sanitizer=${EMBER_SANITIZE:-address,undefined}
 background=
 if [ $# -eq 0 ] && [ "$sanitizer" != none ]; then
@@ -32,11 +35,15 @@ if [ $# -eq 0 ] && [ "$sanitizer" != none ]; then
     trap 'kill -- -"$background" 2> /dev/null || true' EXIT
 fi
 meson test -C "$EMBER_BUILD_DIR" --print-errorlogs "$@"
+phase "the tests"
 if [ -n "$background" ]; then
     wait "$background" || echo "test/run.sh: the background build of $sanitizer failed (see below)" >&2
     trap - EXIT
+    phase "the rest of the background build"
     "$here/sanitize.sh" "$sanitizer"
+    phase "the $sanitizer tests"
 fi
 if [ $# -eq 0 ] && [ "${EMBER_FUZZ:-}" != none ]; then
     "$here/fuzz.sh"
+    phase "the fuzz pass"
 fi
