@@ -94,11 +94,16 @@ public:
         // right side of a join is often keyed, as PageRank's ranks are), costs no allocation.
         using Matches = std::pair<W, std::vector<W>>;
         ExternalAppendOnlyMap<K, Matches> right(tc, SpillPolicy::from(tc));
-        read_side(right_, p, tc, [&](K&& k, W&& w) {
-            right.upsert(
-                std::move(k), [&] { return Matches(std::move(w), std::vector<W>{}); },
-                [&](Matches& m) { m.second.push_back(std::move(w)); });
-        });
+        // Sized for the right side's first records before they go in (SizedFill).
+        auto fill = sized_fill<std::pair<K, W>>(
+            [&](std::size_t n) { right.reserve(n); },
+            [&](std::pair<K, W>&& kw) {
+                right.upsert(
+                    std::move(kw.first), [&] { return Matches(std::move(kw.second), std::vector<W>{}); },
+                    [&](Matches& m) { m.second.push_back(std::move(kw.second)); });
+            });
+        read_side(right_, p, tc, [&](K&& k, W&& w) { fill.add(std::pair<K, W>(std::move(k), std::move(w))); });
+        fill.finish();
         if (right.spill_count() == 0) {
             // Left records whose key has no match are stepped over where the left side is
             // encoded (a stored partition, a shuffle block) without building their values.
@@ -111,8 +116,7 @@ public:
                 for (const W& w : ws->second) out(Out2(k, std::pair<V, W>(v, w)));
                 out(Out2(std::move(k), std::pair<V, W>(std::move(v), ws->first)));
             });
-            // Draining records the map's peak memory in the task's metrics, as compute() does.
-            right.drain([](Matches&, Matches&&) {}, [](std::pair<K, Matches>&&) {});
+            right.observe_memory();  // the peak memory in the task's metrics, as compute()'s drain records it
             return;
         }
         auto merge_matches = [](Matches& have, Matches&& more) {

@@ -330,6 +330,8 @@ public:
         } else if constexpr (Agg::kMapSideCombine) {
             // Other keys: an open-addressing table (no allocation per distinct key).
             boost::unordered_flat_map<K, C, shuffle::StableHash, std::equal_to<>> combined;
+            combined.reserve(reserve_keys<std::pair<K, C>>(distinct_hint_.load(std::memory_order_relaxed), budget));
+            std::size_t most = 0;  // the most keys the table held, for the next task's reserve
             std::size_t approx = 0;  // the keys' and combiners' bytes, as estimated when inserted
             auto table_bytes = [&] { return approx + combined.bucket_count() * (sizeof(std::pair<K, C>) + 1); };
             auto dump = [&] {
@@ -342,6 +344,7 @@ public:
                     if ((++n & 1023) == 0 && rule.output_full(table_bytes(), out.buffered_bytes())) out.spill(metrics);
                 }
                 records += n;
+                most = std::max(most, combined.size());
                 combined = decltype(combined){};  // freed: a kept table would count against the next one
                 approx = 0;
             };
@@ -359,6 +362,7 @@ public:
                 }
             });
             dump();
+            distinct_hint_.store(most, std::memory_order_relaxed);
         } else {
             parent_->iterator(p, tc, [&](std::pair<K, V>&& kv) {
                 auto& enc = out.partition(partitioner_.partition(kv.first));
@@ -382,7 +386,8 @@ private:
     std::shared_ptr<RddNode<std::pair<K, V>>> parent_;
     Part partitioner_;
     Agg agg_;
-    /// String keys: the most distinct keys a map task of this process held (combine_reserve_keys).
+    /// With map-side combine: the most distinct keys a map task of this process held, which the
+    /// next one reserves (combine_reserve_keys, reserve_keys).
     std::atomic<std::size_t> distinct_hint_{0};
 };
 
@@ -505,7 +510,12 @@ public:
                 flush);  // after every piece, the last one included: nothing is left in the batch
             distinct_hint_.store(combined.size_in_memory(), std::memory_order_relaxed);
         } else {
+            if constexpr (!std::is_same_v<K, std::string>) {
+                combined.reserve(reserve_keys<std::pair<K, C>>(distinct_hint_.load(std::memory_order_relaxed),
+                                                               SpillPolicy::from(tc).budget_bytes));
+            }
             read_records_into(p, tc, combined, records);
+            distinct_hint_.store(combined.size_in_memory(), std::memory_order_relaxed);
         }
         tc.metrics().shuffle_read.records_read += records;
         combined.drain([this](C& have, C&& more) { agg_.merge_combiners(have, std::move(more)); }, out);
@@ -538,8 +548,8 @@ private:
         });
     }
 
-    /// String keys with combiners in the table's records: the keys the table of this process's
-    /// last reduce task held at its end (combine_reserve_keys).
+    /// The keys the table of this process's last reduce task held at its end, which the next one
+    /// reserves (combine_reserve_keys, reserve_keys).
     std::atomic<std::size_t> distinct_hint_{0};
     int shuffle_id_;
     Agg agg_;

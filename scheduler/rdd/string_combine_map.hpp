@@ -305,6 +305,13 @@ inline std::size_t combine_reserve_keys(std::size_t hint, std::uint64_t budget) 
     return std::min(hint, max_slots / 2 - 1);
 }
 
+/// The same for a boost::unordered_flat_map of `Entry`s (other keys than strings): `hint`, at most
+/// what keeps its slots (up to 2.3 per key, one control byte each) within a tenth of `budget`.
+template <class Entry>
+std::size_t reserve_keys(std::size_t hint, std::uint64_t budget) noexcept {
+    return std::min<std::uint64_t>(hint, budget / 10 / (3 * (sizeof(Entry) + 1)));
+}
+
 /// Keys `std::string_view` -> combiners `C`, with memory_bytes() for spill decisions. `Rotate`:
 /// how far the table rotates a key's hash before using it (see detail::rotated_hash): 0 for a
 /// map side, kReduceSideHashRotation for a table filled from map outputs.

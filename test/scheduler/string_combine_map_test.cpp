@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // StringCombineMap, both layouts, against std::unordered_map: every key once, with its hash and
 // combiner, across arena blocks, keys of their own blocks, the empty key, clear() and reuse.
+#include "scheduler/rdd/external_spill.hpp"
 #include "scheduler/rdd/string_combine_map.hpp"
 
 #include <catch2/catch.hpp>
@@ -10,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -166,6 +168,47 @@ TEST_CASE("combine_reserve_keys keeps the reserved slots within a quarter of the
     CHECK(most == (std::size_t{4} << 20) / 2 - 1);
     CHECK(std::bit_ceil((most + 1) * 2) * 16 <= (434u << 20) / 4);
     CHECK(combine_reserve_keys(100, 1) == 0);
+}
+
+TEST_CASE("reserve_keys keeps a flat map's reserved slots within a tenth of the task's memory", "[combine]") {
+    using Entry = std::pair<const int, double>;  // 16 bytes
+    CHECK(reserve_keys<Entry>(1000, 434u << 20) == 1000);
+    const std::size_t most = reserve_keys<Entry>(std::size_t{1} << 40, 434u << 20);
+    CHECK(most == (434u << 20) / 10 / (3 * 17));
+    boost::unordered_flat_map<int, double> m;
+    m.reserve(most);
+    CHECK(m.bucket_count() * (sizeof(Entry) + 1) <= (434u << 20) / 10);
+    CHECK(reserve_keys<Entry>(100, 1) == 0);
+}
+
+TEST_CASE("SizedFill reserves for the records it holds, then inserts every record in order", "[combine]") {
+    using Fill = SizedFill<std::string, std::function<void(std::size_t)>, std::function<void(std::string&&)>>;
+    for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{1000}, Fill::kMaxRecords - 1, Fill::kMaxRecords,
+                          Fill::kMaxRecords + 1, 3 * Fill::kMaxRecords + 5}) {
+        CAPTURE(n);
+        std::vector<std::size_t> reserved;
+        std::vector<std::string> inserted;
+        Fill fill([&](std::size_t k) { reserved.push_back(k); },
+                  [&](std::string&& s) {
+                      CHECK(reserved.size() == 1);  // nothing goes in before the table is sized
+                      inserted.push_back(std::move(s));
+                  });
+        for (std::size_t i = 0; i < n; ++i) fill.add(std::to_string(i));
+        fill.finish();
+        REQUIRE(reserved == std::vector<std::size_t>{std::min(n, Fill::kMaxRecords)});
+        REQUIRE(inserted.size() == n);
+        for (std::size_t i = 0; i < n; ++i) {
+            if (inserted[i] != std::to_string(i)) FAIL("record " << i << " came out as " << inserted[i]);
+        }
+    }
+    // Large records: the held bytes bound it first (64 KiB strings: 4 MiB after 64 of them).
+    std::vector<std::size_t> reserved;
+    std::size_t inserted = 0;
+    Fill fill([&](std::size_t k) { reserved.push_back(k); }, [&](std::string&&) { ++inserted; });
+    for (int i = 0; i < 100; ++i) fill.add(std::string(64 << 10, 'x'));
+    fill.finish();
+    CHECK(reserved == std::vector<std::size_t>{64});
+    CHECK(inserted == 100);
 }
 
 namespace {
