@@ -195,6 +195,20 @@ public:
         if constexpr (kStringKeys) {
             std::string_view key = k;
             upsert_hashed(key, shuffle::stable_hash(key), create, update);
+        } else if constexpr (std::is_default_constructible_v<C> && std::is_move_assignable_v<C>) {
+            // One probe of the table for a new key, not a find and then an emplace.
+            auto [it, fresh] = map_.try_emplace(std::forward<KeyLike>(k));
+            if (fresh) {
+                try {
+                    it->second = create();
+                } catch (...) {
+                    map_.erase(it);  // no default combiner is left behind
+                    throw;
+                }
+            } else {
+                update(it->second);
+            }
+            counted_update();
         } else {
             auto it = map_.find(k);
             if (it == map_.end()) {
