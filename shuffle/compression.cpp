@@ -55,13 +55,7 @@ LZ4F_preferences_t frame_preferences(std::size_t content) {
     return prefs;
 }
 
-/// The most bytes compress_frame writes for `content` bytes.
-std::size_t frame_bound(std::size_t content) {
-    LZ4F_preferences_t prefs = frame_preferences(content);
-    return LZ4F_compressFrameBound(content, &prefs) + 4;
-}
-
-/// Writes `in` as one LZ4 frame with a content checksum to `to` (room for frame_bound bytes);
+/// Writes `in` as one LZ4 frame with a content checksum to `to` (room for lz4_frame_bound bytes);
 /// returns its size.
 ///
 /// LZ4F computes a frame's content checksum with its own copy of XXH32, which Debian's liblz4
@@ -88,8 +82,13 @@ std::size_t compress_frame(std::string_view in, char* to, std::size_t room) {
 
 }  // namespace
 
+std::size_t lz4_frame_bound(std::size_t content) {
+    LZ4F_preferences_t prefs = frame_preferences(content);
+    return LZ4F_compressFrameBound(content, &prefs) + 4;  // + the content checksum compress_frame adds
+}
+
 void lz4_compress_append(std::string_view in, std::string& out) {
-    std::size_t bound = frame_bound(in.size());
+    std::size_t bound = lz4_frame_bound(in.size());
     std::size_t at = out.size();
     out.resize(at + bound);
     try {
@@ -100,16 +99,15 @@ void lz4_compress_append(std::string_view in, std::string& out) {
     }
 }
 
-std::size_t lz4_frame_bound(std::size_t content) { return frame_bound(content); }
 
 std::size_t lz4_compress_to(std::string_view in, char* to, std::size_t room) {
-    EMBER_REQUIRE(room >= frame_bound(in.size()), "lz4_compress_to: {} bytes of room, {} needed", room,
-                  frame_bound(in.size()));
+    EMBER_REQUIRE(room >= lz4_frame_bound(in.size()), "lz4_compress_to: {} bytes of room, {} needed", room,
+                  lz4_frame_bound(in.size()));
     return compress_frame(in, to, room);
 }
 
 std::size_t lz4_compress_into(std::string_view in, std::string& buf) {
-    std::size_t bound = frame_bound(in.size());
+    std::size_t bound = lz4_frame_bound(in.size());
     if (buf.size() < bound) buf.resize(bound);
     return compress_frame(in, buf.data(), buf.size());
 }

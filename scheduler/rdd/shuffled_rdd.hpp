@@ -510,12 +510,13 @@ public:
                 flush);  // after every piece, the last one included: nothing is left in the batch
             distinct_hint_.store(combined.size_in_memory(), std::memory_order_relaxed);
         } else {
-            if constexpr (!std::is_same_v<K, std::string>) {
+            constexpr bool kReserve = !std::is_same_v<K, std::string>;  // string keys here: no hint kept
+            if constexpr (kReserve) {
                 combined.reserve(reserve_keys<std::pair<K, C>>(distinct_hint_.load(std::memory_order_relaxed),
                                                                SpillPolicy::from(tc).budget_bytes));
             }
             read_records_into(p, tc, combined, records);
-            distinct_hint_.store(combined.size_in_memory(), std::memory_order_relaxed);
+            if constexpr (kReserve) distinct_hint_.store(combined.size_in_memory(), std::memory_order_relaxed);
         }
         tc.metrics().shuffle_read.records_read += records;
         combined.drain([this](C& have, C&& more) { agg_.merge_combiners(have, std::move(more)); }, out);
