@@ -29,9 +29,11 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -273,16 +275,86 @@ inline LinesDigest digest_files(const std::vector<std::string>& files) {
     return d;
 }
 
-/// The reduce job's oracle and baseline: GNU sort of `input` (as gnu_sort) piped into a
-/// group-by that sums the numbers per key prefix; returns the digest of its "prefix sum" lines
-/// and sets `peak_rss` to GNU sort's peak RSS.
+/// A command whose standard output this process reads through a pipe (stdin from /dev/null,
+/// stderr inherited), so an oracle's output streams into a check instead of a file on disk.
+/// Not thread-safe; the destructor kills and reaps a command that was not finished.
+class PipedCommand {
+public:
+    /// Starts `argv`; throws std::runtime_error if the pipe or the fork fails.
+    explicit PipedCommand(const std::vector<std::string>& argv) : name_(argv.at(0)) {
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error(fmt::format("pipe: {}", std::strerror(errno)));
+        std::vector<std::string> copy = argv;
+        std::vector<char*> args;
+        for (auto& a : copy) args.push_back(a.data());
+        args.push_back(nullptr);
+        pid_ = ::fork();
+        if (pid_ < 0) {
+            ::close(fds[0]);
+            ::close(fds[1]);
+            throw std::runtime_error(fmt::format("fork: {}", std::strerror(errno)));
+        }
+        if (pid_ == 0) {
+            int null = ::open("/dev/null", O_RDONLY);
+            if (null < 0 || ::dup2(null, 0) < 0 || ::dup2(fds[1], 1) < 0) ::_exit(126);
+            ::execvp(args[0], args.data());
+            ::_exit(127);
+        }
+        ::close(fds[1]);
+        out_ = ::fdopen(fds[0], "rb");
+        if (!out_) ::close(fds[0]);
+    }
+    PipedCommand(const PipedCommand&) = delete;
+    PipedCommand& operator=(const PipedCommand&) = delete;
+    ~PipedCommand() {
+        if (pid_ > 0) {
+            ::kill(pid_, SIGKILL);
+            reap();
+        }
+        if (out_) std::fclose(out_);
+    }
+
+    /// The command's standard output (null if it could not be opened).
+    std::FILE* out() const { return out_; }
+
+    /// Closes the pipe and waits for the command; returns its peak RSS in bytes. Throws
+    /// std::runtime_error if it did not exit with status 0.
+    std::uint64_t finish() {
+        if (out_) std::fclose(out_);
+        out_ = nullptr;
+        auto [status, rss] = reap();
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            throw std::runtime_error(fmt::format("{} failed (status {})", name_, status));
+        }
+        return rss;
+    }
+
+private:
+    std::pair<int, std::uint64_t> reap() {
+        int status = 0;
+        rusage usage{};
+        while (::wait4(pid_, &status, 0, &usage) < 0 && errno == EINTR) {
+        }
+        pid_ = -1;
+        return {status, static_cast<std::uint64_t>(usage.ru_maxrss) << 10};
+    }
+
+    std::string name_;
+    pid_t pid_ = -1;
+    std::FILE* out_ = nullptr;
+};
+
+/// The reduce job's oracle and baseline: GNU sort of `input` (with gnu_sort's memory, threads
+/// and huge pages) piped into a group-by that sums the numbers per key prefix, as `sort | awk`
+/// would; returns the digest of its "prefix sum" lines and sets `peak_rss` to GNU sort's peak
+/// RSS. Nothing but GNU sort's own temporary files (in `tmp_dir`) reaches the disk.
 inline LinesDigest gnu_sort_group_by(const std::string& input, std::size_t prefix_chars, const std::string& memory,
                                      int threads, const std::string& tmp_dir, std::uint64_t& peak_rss) {
-    std::string sorted = tmp_dir + "/gnu-sorted";
-    peak_rss = gnu_sort(input, sorted, memory, threads, tmp_dir);
+    ::setenv("LC_ALL", "C", 1);
+    PipedCommand sort({"env", "GLIBC_TUNABLES=glibc.malloc.hugetlb=1", "sort", "-S", memory,
+                       "--parallel=" + std::to_string(threads), "-T", tmp_dir, input});
+    if (!sort.out()) throw std::runtime_error("cannot read GNU sort's output");
     LinesDigest d;
-    std::FILE* in = std::fopen(sorted.c_str(), "rb");
-    if (!in) throw std::runtime_error("cannot open " + sorted);
     char* buf = nullptr;
     std::size_t cap = 0;
     ssize_t n;
@@ -290,7 +362,7 @@ inline LinesDigest gnu_sort_group_by(const std::string& input, std::size_t prefi
     std::int64_t sum = 0;
     bool have = false;
     KeyPrefixNumber split{prefix_chars};
-    while ((n = ::getline(&buf, &cap, in)) > 0) {
+    while ((n = ::getline(&buf, &cap, sort.out())) > 0) {
         auto [k, v] = split(std::string(buf, static_cast<std::size_t>(n)));
         if (have && k == key) {
             sum += v;
@@ -303,9 +375,48 @@ inline LinesDigest gnu_sort_group_by(const std::string& input, std::size_t prefi
     }
     if (have) d.add(key + ' ' + std::to_string(sum));
     std::free(buf);
-    std::fclose(in);
-    std::filesystem::remove(sorted);
+    peak_rss = sort.finish();
     return d;
+}
+
+/// Checks that the concatenation of `parts` is the sorted permutation of the lines `input`
+/// digests: every line is at least the one before it in byte order (LC_ALL=C sort's order)
+/// and the lines are the same multiset (LinesDigest). "" if so, else what is wrong. Reads the
+/// parts once, writes nothing.
+inline std::string check_sorted_permutation(const std::vector<std::string>& parts, const LinesDigest& input) {
+    LinesDigest got;
+    std::string previous;
+    char* buf = nullptr;
+    std::size_t cap = 0;
+    std::string problem;
+    for (auto& f : parts) {
+        std::FILE* in = std::fopen(f.c_str(), "rb");
+        if (!in) {
+            problem = "cannot open " + f;
+            break;
+        }
+        ssize_t n;
+        while (problem.empty() && (n = ::getline(&buf, &cap, in)) > 0) {
+            std::size_t len = static_cast<std::size_t>(n);
+            if (buf[len - 1] == '\n') --len;
+            std::string_view line(buf, len);
+            if (got.lines > 0 && line < previous) {
+                problem = fmt::format("line {} ({}) is before line {} in byte order (in {})", got.lines + 1,
+                                      line.substr(0, kKeyBytes), got.lines, f);
+            }
+            got.add(line);
+            previous.assign(line);
+        }
+        std::fclose(in);
+        if (!problem.empty()) break;
+    }
+    std::free(buf);
+    if (problem.empty() && got.lines != input.lines) {
+        problem = fmt::format("{} lines, the input has {}", got.lines, input.lines);
+    } else if (problem.empty() && got != input) {
+        problem = "the lines are not the input's lines (their digests differ)";
+    }
+    return problem;
 }
 
 }  // namespace shuffle_jobs

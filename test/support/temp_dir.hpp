@@ -40,8 +40,11 @@ inline TempDirRegistry& temp_dir_registry() {
 /// Creates (emptying it first) `<tmp>/ember-<name>-<pid>` and returns its path; the pid keeps
 /// concurrent test processes apart. Removed when the process exits (detail::TempDirRegistry);
 /// a caller may remove it sooner.
-inline std::string fresh_temp_dir(const std::string& name) {
-    auto p = std::filesystem::temp_directory_path() / ("ember-" + name + "-" + std::to_string(::getpid()));
+/// `root` is the directory to make it in (the default: std::filesystem::temp_directory_path(),
+/// that is TMPDIR or /tmp).
+inline std::string fresh_temp_dir(const std::string& name, const std::filesystem::path& root = {}) {
+    auto p = (root.empty() ? std::filesystem::temp_directory_path() : root) /
+             ("ember-" + name + "-" + std::to_string(::getpid()));
     std::filesystem::remove_all(p);
     std::filesystem::create_directories(p);
     auto& registry = detail::temp_dir_registry();
