@@ -113,6 +113,7 @@ int main(int argc, char** argv) {
                                        "(a window of echoed requests; streams)");
         thr->add_option("--cpu", rpc.cpu, "pin both processes to this CPU");
         thr->add_option("--messages", rpc.throughput_messages)->capture_default_str();
+        thr->add_option("--server-port", rpc.server_port, "use an ember-bench __rpc-server already running (profiling)");
 
         std::string bulk = "256m";
         int repeats = 7;

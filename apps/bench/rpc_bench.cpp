@@ -282,9 +282,11 @@ int bench_rpc_throughput(const RpcBenchOptions& o) {
 
     std::vector<std::string> args{"__rpc-server"};
     for (auto& [k, v] : o.conf.entries()) args.push_back("--conf=" + k + "=" + v);
-    ChildServer server(args);
+    std::unique_ptr<ChildServer> server;
+    if (o.server_port == 0) server = std::make_unique<ChildServer>(args);
     auto env = client_env(o.conf);
-    auto ref = env->endpoint_ref(RpcAddress{"127.0.0.1", server.port()}, "echo");
+    auto ref = env->endpoint_ref(
+        RpcAddress{"127.0.0.1", server ? server->port() : static_cast<std::uint16_t>(o.server_port)}, "echo");
 
     auto asks = [&](int total) {
         auto client = std::make_unique<WindowClient>(ref, total, kWindow, payload);
