@@ -401,12 +401,8 @@ void DAGScheduler::submit_missing_tasks(Stage* stage, int job_id) {
             spec.output_id = m;
         }
         spec.preferred_locations = preferred_locations(*stage->rdd, spec.partition);
-        try {
-            spec.partition_data = task_partition_data(*stage->rdd, spec.partition);
-        } catch (const std::exception& e) {
-            abort_stage(stage, fmt::format("Task serialization failed: {}", e.what()));
-            return;
-        }
+        // Encoded when the task launches, as Spark serializes each task in resourceOffer.
+        spec.encode_partition_data = [rdd = stage->rdd, p = spec.partition] { return task_partition_data(*rdd, p); };
         ts.tasks.push_back(std::move(spec));
     }
     if (stage->is_shuffle_map()) {

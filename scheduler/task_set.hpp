@@ -5,6 +5,7 @@
 /// task as launched (Spark's TaskSet and TaskDescription).
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,9 +23,16 @@ struct TaskSpec {
     /// Records that travel with the task instead of in the stage binary (see
     /// TaskDescription::partition_data); null if none.
     std::shared_ptr<const std::string> partition_data;
+    /// If set, makes partition_data when the task first launches (Spark serializes a task in
+    /// TaskSetManager.resourceOffer, so a stage's first tasks do not wait for its last tasks'
+    /// records to be encoded); the TaskSetManager calls it once and keeps what it returns. If it
+    /// throws, the task set is aborted with "Failed to serialize task <tid>, not attempting to
+    /// retry it. Exception during serialization: <what>" (Spark's message). Runs on the
+    /// scheduler's thread.
+    std::function<std::shared_ptr<const std::string>()> encode_partition_data;
 };
 
-/// Threading: immutable once submitted.
+/// Threading: immutable once submitted, but for what TaskSpec::encode_partition_data makes.
 struct TaskSet {
     int stage_id = 0;
     int stage_attempt = 0;

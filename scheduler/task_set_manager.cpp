@@ -267,7 +267,20 @@ TaskSetManager::Offer TaskSetManager::resource_offer(const std::string& executor
 
     int index = d->index;
     auto i = static_cast<std::size_t>(index);
-    const auto& spec = ts_.tasks[i];
+    auto& spec = ts_.tasks[i];
+    if (spec.encode_partition_data) {
+        // The task's records are encoded at its first launch (Spark's resourceOffer serializes
+        // the task there); later attempts reuse them.
+        try {
+            spec.partition_data = spec.encode_partition_data();
+            spec.encode_partition_data = nullptr;
+        } catch (const std::exception& e) {
+            std::string msg = fmt::format("Failed to serialize task {}, not attempting to retry it.", task_id);
+            log::get("scheduler")->error("{} {}", msg, e.what());
+            abort(fmt::format("{} Exception during serialization: {}", msg, e.what()));
+            return out;
+        }
+    }
     int attempt = attempts_[i]++;
     TaskInfo info;
     info.task_id = task_id;

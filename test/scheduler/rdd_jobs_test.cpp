@@ -236,6 +236,41 @@ TEST_CASE("A task that always throws fails the job with Spark's message and the 
     CHECK(rdd.count() == 4);
 }
 
+namespace {
+/// A record whose encoding fails for negative values (as a user's Serde may refuse a value).
+struct Refused {
+    int v = 0;
+};
+}  // namespace
+
+template <>
+struct ember::Serde<Refused> {
+    static void write(Encoder& e, const Refused& r) {
+        if (r.v < 0) throw std::invalid_argument("negative values cannot be encoded");
+        e.write(r.v);
+    }
+    static Refused read(Decoder& d) { return Refused{d.read<int>()}; }
+};
+
+TEST_CASE("A task whose records cannot be encoded aborts its stage when it launches, with Spark's message",
+          "[scheduler][failure]") {
+    SparkContext sc("local-cluster[1,1,512]", "unencodable");
+    // parallelize's slices travel with their tasks and are encoded when each task launches (as
+    // Spark serializes a task in resourceOffer); the second slice's cannot be.
+    auto rdd = sc.parallelize(std::vector<Refused>{{1}, {2}, {-3}, {4}}, 2);
+    try {
+        rdd.count();
+        FAIL("the job should have failed");
+    } catch (const SparkException& e) {
+        std::string msg = e.what();
+        CHECK_THAT(msg, Catch::StartsWith("Job aborted due to stage failure: Failed to serialize task"));
+        CHECK_THAT(msg, Catch::Contains("not attempting to retry it. Exception during serialization: "
+                                        "negative values cannot be encoded"));
+    }
+    // Encodable slices run on the same context afterwards.
+    CHECK(sc.parallelize(std::vector<Refused>{{1}, {2}, {3}}, 3).map([](Refused r) { return r.v; }).reduce(std::plus<int>{}) == 6);
+}
+
 TEST_CASE("In local mode a failed task is not retried", "[scheduler][failure]") {
     SparkContext sc("local[2]", "local-failure");
     auto rdd = sc.parallelize(std::vector<int>{1, 2}, 2);
