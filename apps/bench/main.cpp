@@ -158,7 +158,9 @@ int main(int argc, char** argv) {
                                                     "single-threaded CSR loop");
         rank->add_option("--master", pr.master)->capture_default_str();
         rank->add_option("--iterations", pr.iterations)->capture_default_str()->check(CLI::PositiveNumber);
-        rank->add_option("--partitions", pr.partitions)->capture_default_str()->check(CLI::PositiveNumber);
+        rank->add_option("--partitions", pr.partitions, "0: ember.default.parallelism (the cluster's cores)")
+            ->capture_default_str()
+            ->check(CLI::NonNegativeNumber);
         rank->add_option("--repeats", pr.repeats, "alternating passes (medians are printed)")
             ->capture_default_str()
             ->check(CLI::PositiveNumber);

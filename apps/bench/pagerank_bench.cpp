@@ -212,6 +212,7 @@ int bench_pagerank(const PageRankOptions& o) {
     conf.set("ember.master", o.master).set("ember.app.name", "ember-bench-pagerank");
     conf.set("ember.ui.enabled", conf.get("ember.ui.enabled", "false"));
     ember::SparkContext sc(conf);
+    const int partitions = o.partitions > 0 ? o.partitions : sc.default_parallelism();
     std::vector<double> ember_s, baseline_s;
     bool exact = true;
     std::size_t ranked = 0;
@@ -220,7 +221,7 @@ int bench_pagerank(const PageRankOptions& o) {
         auto expected = pagerank_csr(g, o.iterations);
         baseline_s.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
         auto t1 = Clock::now();
-        auto got = pagerank_ember(sc, g, o.iterations, o.partitions);
+        auto got = pagerank_ember(sc, g, o.iterations, partitions);
         ember_s.push_back(std::chrono::duration<double>(Clock::now() - t1).count());
         ranked = expected.size();
         if (got.size() != expected.size()) {
@@ -242,10 +243,10 @@ int bench_pagerank(const PageRankOptions& o) {
     sc.stop();
     double e = median(ember_s), b = median(baseline_s);
     fmt::print(stderr, "pagerank: {} nodes, {} edges, {} ranked after {} iterations; master {}, {} partitions\n",
-               g.names.size(), g.edges.size(), ranked, o.iterations, o.master, o.partitions);
+               g.names.size(), g.edges.size(), ranked, o.iterations, o.master, partitions);
     fmt::print("{{\"name\": \"pagerank\", \"ember\": {:.4f}, \"baseline\": {:.4f}, \"ratio\": {:.2f}, \"unit\": \"s\", "
-               "\"iterations\": {}, \"nodes\": {}, \"edges\": {}, \"exact\": {}}}\n",
-               e, b, e / b, o.iterations, g.names.size(), g.edges.size(), exact ? "true" : "false");
+               "\"iterations\": {}, \"partitions\": {}, \"nodes\": {}, \"edges\": {}, \"exact\": {}}}\n",
+               e, b, e / b, o.iterations, partitions, g.names.size(), g.edges.size(), exact ? "true" : "false");
     print_figure("pagerank-per-iteration", e * 1000 / o.iterations, b * 1000 / o.iterations, "ms");
     std::fflush(stdout);
     return exact ? 0 : 1;

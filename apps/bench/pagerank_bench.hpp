@@ -17,7 +17,10 @@ namespace bench {
 struct PageRankOptions {
     std::string master = "local-cluster[2,1,1024]";
     int iterations = 20;
-    int partitions = 4;
+    /// Partitions of the links and ranks; 0: ember.default.parallelism (the cluster's cores), as
+    /// Spark's SparkPageRank example gets them from textFile's two minimum partitions and
+    /// groupByKey's default partitioner (2 on local-cluster[2,1,1024]).
+    int partitions = 0;
     int repeats = 3;  ///< alternating passes; medians are printed
     /// apt's Packages indexes (Package: / Depends: / Pre-Depends:); empty: every
     /// /var/lib/apt/lists/*_Packages, else /var/lib/dpkg/status.
