@@ -99,7 +99,6 @@ void lz4_compress_append(std::string_view in, std::string& out) {
     }
 }
 
-
 std::size_t lz4_compress_to(std::string_view in, char* to, std::size_t room) {
     EMBER_REQUIRE(room >= lz4_frame_bound(in.size()), "lz4_compress_to: {} bytes of room, {} needed", room,
                   lz4_frame_bound(in.size()));

@@ -254,22 +254,33 @@ struct LinesDigest {
     bool operator==(const LinesDigest&) const = default;
 };
 
+/// Calls `line(std::string_view)` with each line of `in`, without its '\n', until it returns
+/// false; returns whether every line was read.
+template <class F>
+bool for_each_line(std::FILE* in, F&& line) {
+    char* buf = nullptr;
+    std::size_t cap = 0;
+    ssize_t n;
+    bool go_on = true;
+    while (go_on && (n = ::getline(&buf, &cap, in)) > 0) {
+        std::size_t len = static_cast<std::size_t>(n);
+        if (buf[len - 1] == '\n') --len;
+        go_on = line(std::string_view(buf, len));
+    }
+    std::free(buf);
+    return go_on;
+}
+
 /// The digest of every line of `files`.
 inline LinesDigest digest_files(const std::vector<std::string>& files) {
     LinesDigest d;
-    std::string line;
     for (auto& f : files) {
         std::FILE* in = std::fopen(f.c_str(), "rb");
         if (!in) throw std::runtime_error("cannot open " + f);
-        char* buf = nullptr;
-        std::size_t cap = 0;
-        ssize_t n;
-        while ((n = ::getline(&buf, &cap, in)) > 0) {
-            std::size_t len = static_cast<std::size_t>(n);
-            if (buf[len - 1] == '\n') --len;
-            d.add(std::string_view(buf, len));
-        }
-        std::free(buf);
+        for_each_line(in, [&](std::string_view line) {
+            d.add(line);
+            return true;
+        });
         std::fclose(in);
     }
     return d;
@@ -355,26 +366,23 @@ inline LinesDigest gnu_sort_group_by(const std::string& input, std::size_t prefi
                        "--parallel=" + std::to_string(threads), "-T", tmp_dir, input});
     if (!sort.out()) throw std::runtime_error("cannot read GNU sort's output");
     LinesDigest d;
-    char* buf = nullptr;
-    std::size_t cap = 0;
-    ssize_t n;
     std::string key;
     std::int64_t sum = 0;
     bool have = false;
     KeyPrefixNumber split{prefix_chars};
-    while ((n = ::getline(&buf, &cap, sort.out())) > 0) {
-        auto [k, v] = split(std::string(buf, static_cast<std::size_t>(n)));
+    for_each_line(sort.out(), [&](std::string_view line) {
+        auto [k, v] = split(std::string(line));
         if (have && k == key) {
             sum += v;
-            continue;
+            return true;
         }
         if (have) d.add(key + ' ' + std::to_string(sum));
         key = std::move(k);
         sum = v;
         have = true;
-    }
+        return true;
+    });
     if (have) d.add(key + ' ' + std::to_string(sum));
-    std::free(buf);
     peak_rss = sort.finish();
     return d;
 }
@@ -386,8 +394,6 @@ inline LinesDigest gnu_sort_group_by(const std::string& input, std::size_t prefi
 inline std::string check_sorted_permutation(const std::vector<std::string>& parts, const LinesDigest& input) {
     LinesDigest got;
     std::string previous;
-    char* buf = nullptr;
-    std::size_t cap = 0;
     std::string problem;
     for (auto& f : parts) {
         std::FILE* in = std::fopen(f.c_str(), "rb");
@@ -395,22 +401,19 @@ inline std::string check_sorted_permutation(const std::vector<std::string>& part
             problem = "cannot open " + f;
             break;
         }
-        ssize_t n;
-        while (problem.empty() && (n = ::getline(&buf, &cap, in)) > 0) {
-            std::size_t len = static_cast<std::size_t>(n);
-            if (buf[len - 1] == '\n') --len;
-            std::string_view line(buf, len);
+        bool in_order = for_each_line(in, [&](std::string_view line) {
             if (got.lines > 0 && line < previous) {
                 problem = fmt::format("line {} ({}) is before line {} in byte order (in {})", got.lines + 1,
                                       line.substr(0, kKeyBytes), got.lines, f);
+                return false;
             }
             got.add(line);
             previous.assign(line);
-        }
+            return true;
+        });
         std::fclose(in);
-        if (!problem.empty()) break;
+        if (!in_order) break;
     }
-    std::free(buf);
     if (problem.empty() && got.lines != input.lines) {
         problem = fmt::format("{} lines, the input has {}", got.lines, input.lines);
     } else if (problem.empty() && got != input) {
