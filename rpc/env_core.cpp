@@ -228,18 +228,18 @@ std::uint64_t EnvCore::ask(const RpcEndpointRef& to, OutgoingMessage msg, RpcTim
         done(RpcError{RpcErrc::env_stopped, "RpcEnv already stopped"});
         return id;
     }
-    PendingAsk p;
-    p.done = std::move(done);
-    if (Inbox* current = Inbox::current(); current && route_to_caller) p.caller = current->weak_from_this();
-    p.target = to;
-    p.timeout = std::move(timeout);
+    std::weak_ptr<Inbox> caller;
+    if (Inbox* current = Inbox::current(); current && route_to_caller) caller = current->weak_from_this();
     // One clock read serves the deadline and the waits for queue room (timers_ runs on
     // network_'s clock).
-    auto deadline = network_->now() + p.timeout.duration;
-    p.due = deadline;
+    auto deadline = network_->now() + timeout.duration;
     {
+        // Built in its map node from its parts: a default-constructed PendingAsk would allocate
+        // its RpcTimeout's key ("ember.rpc.askTimeout" is past the short-string buffer) only to
+        // free it again, twice per ask.
         std::lock_guard lk(ask_mu_);
-        asks_.emplace(id, std::move(p));
+        asks_.emplace(std::piecewise_construct, std::forward_as_tuple(id),
+                      std::forward_as_tuple(std::move(done), std::move(caller), to, std::move(timeout), deadline));
         if (deadline < ask_sweep_at_) arm_ask_sweep(deadline);
     }
 
@@ -419,18 +419,21 @@ void EnvCore::arm_idle_check() {
 }
 
 void EnvCore::complete_ask(std::uint64_t request_id, RpcResult<Message> result) {
-    PendingAsk p;
+    decltype(asks_)::node_type node;  // the entry leaves the map whole: nothing is moved or allocated
     {
         std::lock_guard lk(ask_mu_);
         auto it = asks_.find(request_id);
         if (it == asks_.end()) return;  // completed already: a late reply, a second reply
-        p = std::move(it->second);
-        asks_.erase(it);
-        local_contexts_.erase(request_id);
+        node = asks_.extract(it);
+        if (!local_contexts_.empty()) local_contexts_.erase(request_id);
     }
+    PendingAsk& p = node.mapped();
     if (auto caller = p.caller.lock()) {
-        caller->post(Closure{[done = std::move(p.done), r = std::move(result)]() mutable { done(std::move(r)); }},
-                     true);
+        auto run = [&] { p.done(std::move(result)); };
+        if (!caller->try_run_inline(run)) {
+            caller->post(Closure{[done = std::move(p.done), r = std::move(result)]() mutable { done(std::move(r)); }},
+                         true);
+        }
     } else {
         p.done(std::move(result));
     }

@@ -89,6 +89,17 @@ bool Inbox::post(InboxMessage m, bool may_run_inline) {
     return true;
 }
 
+bool Inbox::try_run_inline_impl(void (*call)(void*), void* arg) {
+    if (t_current != nullptr || !loop_.in_this_thread()) return false;
+    {
+        std::lock_guard lk(mu_);
+        if (stopped_ || draining_ || !queue_.empty()) return false;
+        draining_ = true;
+    }
+    drain(nullptr, call, arg);
+    return true;
+}
+
 void Inbox::stop(std::function<void()> on_stopped) {
     bool schedule = false;
     {
@@ -105,7 +116,7 @@ void Inbox::stop(std::function<void()> on_stopped) {
     if (schedule) boost::asio::post(loop_.context(), [self = shared_from_this()] { self->drain(); });
 }
 
-void Inbox::drain(InboxMessage* first) {
+void Inbox::drain(InboxMessage* first, void (*first_fn)(void*), void* first_arg) {
     // What the handlers send leaves in one writev per peer, after the batch.
     std::optional<transport::FlushScope> flushes;
     if (batch_flushes_) flushes.emplace();
@@ -114,6 +125,9 @@ void Inbox::drain(InboxMessage* first) {
     int n = 0;
     if (first) {
         process(*first);
+        n = 1;
+    } else if (first_fn) {
+        run_safely([&] { first_fn(first_arg); }, nullptr);
         n = 1;
     }
     for (;; ++n) {
@@ -137,22 +151,24 @@ void Inbox::drain(InboxMessage* first) {
     t_current = outer;
 }
 
-void Inbox::process(InboxMessage& m) {
-    auto safely = [&](auto&& fn, RpcCallContext* ctx) {
+template <class F>
+void Inbox::run_safely(F&& fn, RpcCallContext* ctx) {
+    try {
+        fn();
+        return;
+    } catch (...) {
+        auto error = std::current_exception();
+        if (ctx) ctx->send_failure(RpcError{RpcErrc::remote_failure, describe(error)});
         try {
-            fn();
-            return;
+            endpoint_->on_error(error);
         } catch (...) {
-            auto error = std::current_exception();
-            if (ctx) ctx->send_failure(RpcError{RpcErrc::remote_failure, describe(error)});
-            try {
-                endpoint_->on_error(error);
-            } catch (...) {
-                log::get("rpc")->error("Ignoring error from {}.on_error: {}", name_,
-                                       describe(std::current_exception()));
-            }
+            log::get("rpc")->error("Ignoring error from {}.on_error: {}", name_, describe(std::current_exception()));
         }
-    };
+    }
+}
+
+void Inbox::process(InboxMessage& m) {
+    auto safely = [&](auto&& fn, RpcCallContext* ctx) { run_safely(fn, ctx); };
     std::visit(
         [&](auto& msg) {
             using T = std::decay_t<decltype(msg)>;

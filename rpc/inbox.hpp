@@ -74,6 +74,15 @@ public:
     /// Queues `m`. Returns false (and drops it) if the inbox is stopped. With `may_run_inline`
     /// the calling thread may process the queue itself (see the class comment).
     bool post(InboxMessage m, bool may_run_inline);
+    /// Runs `fn` right here, as if posted as a Closure and drained inline, when it would run
+    /// inline and first anyway: on the inbox's loop thread outside any handler, the inbox idle
+    /// with nothing queued and not stopped. Returns false without running it otherwise (post a
+    /// Closure then). Saves the Closure's std::function for an ask's completion, an allocation
+    /// per ask. `fn` is not kept past the call. An exception from `fn` goes to on_error.
+    template <class F>
+    bool try_run_inline(F& fn) {
+        return try_run_inline_impl([](void* f) { (*static_cast<F*>(f))(); }, &fn);
+    }
     /// Queues OnStop behind everything already queued. Idempotent. `on_stopped` runs after
     /// on_stop returned.
     void stop(std::function<void()> on_stopped);
@@ -88,8 +97,12 @@ public:
 
 private:
     /// Runs `first` (if given: a message that skipped the queue), then the queue, up to a batch.
-    void drain(InboxMessage* first = nullptr);
+    void drain(InboxMessage* first = nullptr, void (*first_fn)(void*) = nullptr, void* first_arg = nullptr);
     void process(InboxMessage& m);
+    bool try_run_inline_impl(void (*call)(void*), void* arg);
+    /// Runs `fn`; an exception goes to the endpoint's on_error (and to `ctx` as a failure).
+    template <class F>
+    void run_safely(F&& fn, RpcCallContext* ctx);
 
     std::string name_;
     std::unique_ptr<RpcEndpoint> endpoint_;

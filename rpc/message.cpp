@@ -114,8 +114,8 @@ RpcResult<std::shared_ptr<MessageData>> localize(std::unique_ptr<OutgoingData> o
         }
         out->body.clear();
     }
-    d->reader = std::make_unique<capnp::SegmentArrayMessageReader>(out->builder.getSegmentsForOutput());
-    d->envelope = d->reader->getRoot<rpc_wire::Envelope>();
+    d->envelope = d->reader.emplace<capnp::SegmentArrayMessageReader>(out->builder.getSegmentsForOutput())
+                      .getRoot<rpc_wire::Envelope>();
     d->local = std::move(out);
     return d;
 }

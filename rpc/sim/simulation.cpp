@@ -426,9 +426,9 @@ void Simulation::Impl::transmit(const std::shared_ptr<SimConnection>& from, std:
     std::shared_ptr<MessageData> data = std::move(*local);
     std::size_t bytes = words.size() * sizeof(capnp::word);
     data->words = std::move(words);
-    data->reader = std::make_unique<capnp::FlatArrayMessageReader>(data->words.asPtr(),
-                                                                   rpc::detail::reader_options(bytes));
-    data->envelope = data->reader->getRoot<rpc_wire::Envelope>();
+    data->envelope = data->reader
+                         .emplace<capnp::FlatArrayMessageReader>(data->words.asPtr(), rpc::detail::reader_options(bytes))
+                         .getRoot<rpc_wire::Envelope>();
     data->local.reset();
 
     if (rng_.chance(config_.drop_probability)) {

@@ -23,11 +23,13 @@ std::uint32_t load_le32(const std::byte* p) {
 
 void encode_segment_table(kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments,
                           std::vector<std::byte>& out) {
-    std::size_t n = segments.size();
-    std::size_t table_bytes = ((n + 1) * 4 + 7) & ~std::size_t{7};
     std::size_t at = out.size();
-    out.resize(at + table_bytes);
-    std::byte* p = out.data() + at;
+    out.resize(at + segment_table_bytes(segments.size()));
+    write_segment_table(segments, out.data() + at);
+}
+
+void write_segment_table(kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments, std::byte* p) {
+    std::size_t n = segments.size();
     std::uint32_t count_minus_one = static_cast<std::uint32_t>(n - 1);
     std::memcpy(p, &count_minus_one, 4);
     for (std::size_t i = 0; i < n; ++i) {
@@ -181,9 +183,8 @@ RpcResult<std::optional<std::shared_ptr<detail::MessageData>>> FrameDecoder::nex
         d->words = kj::heapArray<capnp::word>(total / sizeof(capnp::word));
         std::memcpy(d->words.begin(), buf_.get() + begin_, total);
         begin_ += total;
-        d->reader = std::make_unique<capnp::FlatArrayMessageReader>(
-            d->words.asPtr(), detail::reader_options(total));
-        d->envelope = d->reader->getRoot<rpc_wire::Envelope>();
+        d->envelope = d->reader.emplace<capnp::FlatArrayMessageReader>(d->words.asPtr(), detail::reader_options(total))
+                          .getRoot<rpc_wire::Envelope>();
         body = d->envelope.getBodySize();
     } catch (const kj::Exception& e) {
         return RpcError{RpcErrc::protocol_error,

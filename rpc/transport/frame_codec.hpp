@@ -24,6 +24,13 @@ namespace ember::rpc::transport {
 /// Largest segment count we accept in a segment table (capnp's own reader allows 512).
 inline constexpr std::uint32_t kMaxSegments = 512;
 
+/// Size in bytes of the stream-framing segment table of `segments` segments (a multiple of 8).
+constexpr std::size_t segment_table_bytes(std::size_t segments) { return ((segments + 1) * 4 + 7) & ~std::size_t{7}; }
+
+/// Writes the capnp stream-framing segment table for `segments` to `out`, which has room for
+/// segment_table_bytes(segments.size()) bytes.
+void write_segment_table(kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments, std::byte* out);
+
 /// Appends the capnp stream-framing segment table for `segments` to `out`.
 void encode_segment_table(kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments,
                           std::vector<std::byte>& out);

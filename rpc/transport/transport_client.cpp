@@ -511,7 +511,9 @@ bool TransportClient::read_now() {
 SendResult TransportClient::send(std::unique_ptr<detail::OutgoingData>&& data, std::uint64_t request_id,
                                  WhenFull when_full, std::chrono::steady_clock::time_point deadline) {
     Frame f;
-    encode_segment_table(data->builder.getSegmentsForOutput(), f.table);
+    auto segments = data->builder.getSegmentsForOutput();
+    f.table.resize(segment_table_bytes(segments.size()), boost::container::default_init);
+    write_segment_table(segments, f.table.data());
     f.cost = memory_cost(*data, f.table.size());
     bool schedule = false;
     {

@@ -13,6 +13,7 @@
 #include "rpc/transport/read_poller.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/container/small_vector.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
@@ -134,7 +135,8 @@ private:
     friend class FlushScope;
     struct Frame {
         std::unique_ptr<detail::OutgoingData> data;
-        std::vector<std::byte> table;
+        // Inline up to 7 segments (a typical frame has one or two): no allocation per frame.
+        boost::container::small_vector<std::byte, 32> table;
         std::uint64_t cost = 0;  // memory it holds (see memory_cost), counted in queued_bytes_
     };
     /// The frames of one flush, as buffers; file regions split the sequence.

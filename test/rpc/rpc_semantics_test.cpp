@@ -231,6 +231,50 @@ TEST_CASE("Aborting an ask fails it with the reason, drops the late reply and te
     }
 }
 
+TEST_CASE("An ask's callback runs on its endpoint, in reply order; its exception goes to on_error and the rest run",
+          "[rpc][ask][lifecycle]") {
+    // The callbacks of asks made by an endpoint run as its messages do: one at a time, on its
+    // loop (inline on the thread that read the reply when the endpoint is idle, else queued).
+    LocalEnvs envs(2);
+    auto server_log = std::make_shared<RecordingEndpoint::Log>();
+    auto server = envs[0].setup_endpoint("server", std::make_unique<RecordingEndpoint>(server_log)).value();
+    for (bool remote : {true, false}) {
+        CAPTURE(remote);
+        auto log = std::make_shared<RecordingEndpoint::Log>();
+        struct Asker : RecordingEndpoint {
+            Asker(std::shared_ptr<Log> log, RpcEndpointRef to) : RecordingEndpoint(log), log(std::move(log)), to(std::move(to)) {}
+            void on_start() override {
+                for (std::uint64_t n = 1; n <= 40; ++n) {
+                    to.ask(ping(n), [this, n](RpcResult<Message> r) {
+                        bool nested = inside.exchange(true);  // another callback or handler running
+                        log->add(fmt::format("reply:{}:{}{}", n, r ? r->get<tw::Pong>().getN() : 0, nested ? ":nested" : ""));
+                        inside = false;
+                        if (n == 3) throw std::runtime_error("callback 3 failed");
+                    });
+                }
+            }
+            std::shared_ptr<Log> log;
+            RpcEndpointRef to;
+            std::atomic<bool> inside{false};
+        };
+        auto to = remote ? envs[1].endpoint_ref(envs[0].address(), "server") : server;
+        auto& env = remote ? envs[1] : envs[0];
+        auto asker = env.setup_endpoint(remote ? "asker-remote" : "asker-local", std::make_unique<Asker>(log, to)).value();
+        REQUIRE(log->wait_for("reply:40:41"));
+        CHECK(log->wait_for("error:callback 3 failed"));
+        std::vector<std::string> replies;
+        for (auto& e : log->snapshot()) {
+            if (e.rfind("reply:", 0) == 0) replies.push_back(e);
+        }
+        std::vector<std::string> expected;
+        for (int n = 1; n <= 40; ++n) expected.push_back(fmt::format("reply:{}:{}", n, n + 1));
+        CHECK(replies == expected);  // each once, in order, none inside another
+        // The endpoint still answers after its callback threw.
+        CHECK(asker.ask_sync<tw::Pong>(ping(100)));
+        env.stop(asker);
+    }
+}
+
 TEST_CASE("Errors from send_failure keep their code and message across the wire", "[rpc][ask]") {
     LocalEnvs envs(2);
     Probe server(envs[0], "server");
