@@ -201,6 +201,7 @@ struct SparkContext::Impl {
     std::mutex slurm_mu;
     std::map<std::string, int> slurm_node_of;  // executor id -> node index, guarded by slurm_mu
 
+    std::mutex startup_mu;  // held by init() while start() runs: the shutdown hook waits for it
     std::mutex start_mu;
     std::string start_failure;  // guarded by start_mu: an executor died during start-up
     std::atomic<bool> started{false};
@@ -779,21 +780,35 @@ void SparkContext::init(Conf conf, std::vector<std::shared_ptr<SparkListener>> l
     for (auto& [k, v] : conf.entries()) impl_->conf.set(k, v);
     warn_unknown_config_keys(impl_->conf);
     for (auto& l : listeners) impl_->bus.add(std::move(l));
-    try {
-        impl_->start();
-    } catch (const std::invalid_argument& e) {
-        impl_->stop();
-        throw SparkException(e.what());
-    } catch (...) {
-        impl_->stop();
-        throw;
-    }
-    // Spark's SparkContext registers a shutdown hook that stops it (SPARK_CONTEXT_SHUTDOWN_PRIORITY).
+    // Spark's SparkContext registers a shutdown hook that stops it (SPARK_CONTEXT_SHUTDOWN_PRIORITY)
+    // at the end of its constructor, and the JVM turns a SIGTERM or SIGINT that comes earlier into
+    // an orderly exit as well. Here the hook (and with it the signal handlers) comes before the
+    // start-up and waits for it to end: a signal while the executors start stops the context once
+    // they have, instead of killing the process with the signal's default action and leaving the
+    // executors and the local directories behind.
+    std::unique_lock starting(impl_->startup_mu);
     auto hook = [impl = impl_.get()] {
+        std::lock_guard started(impl->startup_mu);  // start-up has ended, either way
         log::get("scheduler")->warn("Invoking stop() from shutdown hook");
         impl->stop();
     };
     impl_->shutdown_hook = util::ShutdownHookManager::add(util::ShutdownHookManager::kSparkContextPriority, hook);
+    auto failed = [&] {
+        starting.unlock();
+        // As stop(): while a signal's hooks stop this context on another thread, remove() does
+        // not return (that thread stops it, then the process exits).
+        if (auto h = impl_->shutdown_hook.exchange(0)) util::ShutdownHookManager::remove(h);
+        impl_->stop();
+    };
+    try {
+        impl_->start();
+    } catch (const std::invalid_argument& e) {
+        failed();
+        throw SparkException(e.what());
+    } catch (...) {
+        failed();
+        throw;
+    }
 }
 
 SparkContext::SparkContext(const std::string& master, const std::string& app_name, Conf conf,
