@@ -102,9 +102,9 @@ public:
 
 private:
     struct PendingAsk {
-        PendingAsk(AskCallback d, std::weak_ptr<Inbox> c, RpcEndpointRef t, RpcTimeout to,
+        PendingAsk(AskCallback d, std::weak_ptr<Inbox> c, const RpcEndpointRef& t, RpcTimeout to,
                    std::chrono::steady_clock::time_point when)
-            : done(std::move(d)), caller(std::move(c)), target(std::move(t)), timeout(std::move(to)), due(when) {}
+            : done(std::move(d)), caller(std::move(c)), target(t), timeout(std::move(to)), due(when) {}
         AskCallback done;
         std::weak_ptr<Inbox> caller;  // completion runs on the asking endpoint's loop
         RpcEndpointRef target;
