@@ -96,7 +96,8 @@ public:
     void remove_coroutine(void* frame) noexcept;
 
 private:
-    /// Runs `first` (if given: a message that skipped the queue), then the queue, up to a batch.
+    /// Runs `first` (if given: a message that skipped the queue) or `first_fn(first_arg)` (a
+    /// closure that skipped it, try_run_inline), then the queue, up to a batch.
     void drain(InboxMessage* first = nullptr, void (*first_fn)(void*) = nullptr, void* first_arg = nullptr);
     void process(InboxMessage& m);
     bool try_run_inline_impl(void (*call)(void*), void* arg);

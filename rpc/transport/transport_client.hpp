@@ -13,8 +13,8 @@
 #include "rpc/transport/read_poller.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/container/small_vector.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/container/small_vector.hpp>
 
 #include <atomic>
 #include <chrono>
