@@ -198,6 +198,16 @@ std::unique_ptr<RpcEnv> client_env(const ember::Conf& conf) {
     return RpcEnv::create(std::move(c)).value();
 }
 
+/// The echo server measured: a child `__rpc-server` with the options' conf, kept in `child`, or
+/// with --server-port one started apart (for profiling it alone; `child` stays empty).
+RpcAddress echo_server(const RpcBenchOptions& o, std::unique_ptr<ChildServer>& child) {
+    if (o.server_port != 0) return RpcAddress{"127.0.0.1", static_cast<std::uint16_t>(o.server_port)};
+    std::vector<std::string> args{"__rpc-server"};
+    for (auto& [k, v] : o.conf.entries()) args.push_back("--conf=" + k + "=" + v);
+    child = std::make_unique<ChildServer>(args);
+    return RpcAddress{"127.0.0.1", child->port()};
+}
+
 }  // namespace
 
 int run_rpc_server(const ember::Conf& conf) {
@@ -225,12 +235,10 @@ int bench_rpc_latency(const RpcBenchOptions& o) {
     raw_ping_pong(raw.port(), warmup, o.payload, spin);
     auto raw_spinning = raw_ping_pong(raw.port(), o.latency_rounds, o.payload, spin);
 
-    std::vector<std::string> args{"__rpc-server"};
-    for (auto& [k, v] : o.conf.entries()) args.push_back("--conf=" + k + "=" + v);
     std::unique_ptr<ChildServer> server;
-    if (o.server_port == 0) server = std::make_unique<ChildServer>(args);
+    auto address = echo_server(o, server);
     auto env = client_env(o.conf);
-    auto ref = env->endpoint_ref(RpcAddress{"127.0.0.1", server ? server->port() : static_cast<std::uint16_t>(o.server_port)}, "echo");
+    auto ref = env->endpoint_ref(address, "echo");
     auto run = [&](int rounds, const std::string& name) {
         auto client = std::make_unique<PingClient>(ref, rounds, payload);
         auto f = client->result();
@@ -280,13 +288,10 @@ int bench_rpc_throughput(const RpcBenchOptions& o) {
     double window_blocking = raw_window_rate(raw.port(), n, o.payload, kWindow);
     double window_spinning = raw_window_rate(raw.port(), n, o.payload, kWindow, spin);
 
-    std::vector<std::string> args{"__rpc-server"};
-    for (auto& [k, v] : o.conf.entries()) args.push_back("--conf=" + k + "=" + v);
     std::unique_ptr<ChildServer> server;
-    if (o.server_port == 0) server = std::make_unique<ChildServer>(args);
+    auto address = echo_server(o, server);
     auto env = client_env(o.conf);
-    auto ref = env->endpoint_ref(
-        RpcAddress{"127.0.0.1", server ? server->port() : static_cast<std::uint16_t>(o.server_port)}, "echo");
+    auto ref = env->endpoint_ref(address, "echo");
 
     auto asks = [&](int total) {
         auto client = std::make_unique<WindowClient>(ref, total, kWindow, payload);
