@@ -16,6 +16,13 @@ public:
     virtual void revive_offers() = 0;
     virtual void kill_task(std::int64_t task_id, const std::string& executor_id, bool interrupt,
                            const std::string& reason) = 0;
+    /// The TaskSetManager of stage `stage_id`, attempt `stage_attempt`, was removed (a zombie
+    /// with no running task): none of its tasks will be launched again, so executors may drop
+    /// its binary, as Spark's ContextCleaner removes a finished stage's task binary broadcast.
+    virtual void stage_attempt_finished(int stage_id, int stage_attempt) {
+        (void)stage_id;
+        (void)stage_attempt;
+    }
     /// Default number of partitions: the total cores (Spark's defaultParallelism).
     virtual int default_parallelism() const = 0;
     /// Stops executor `executor_id` for good (Spark's ExecutorAllocationClient.killExecutors with

@@ -419,6 +419,7 @@ void TaskSchedulerImpl::remove_finished_task_sets() {
         for (auto ait = attempts.begin(); ait != attempts.end();) {
             if (ait->second->is_zombie() && ait->second->running_tasks() == 0) {
                 unschedulable_.erase(ait->second.get());
+                if (backend_) backend_->stage_attempt_finished(sit->first, ait->first);
                 ait = attempts.erase(ait);
             } else {
                 ++ait;

@@ -71,10 +71,20 @@ struct TaskDescription {
                                         # count, then (rddId, partition, bytes) per entry; empty if none
 }
 
+# A stage attempt whose binary an executor may drop.
+struct StageAttempt {
+  stageId @0 :Int32;
+  stageAttempt @1 :Int32;
+}
+
 # Driver -> executor, one-way: tasks to run, preceded by any stage binaries the executor lacks.
+# removeStages names finished stage attempts (no task of theirs will come again) whose binaries
+# and decoded lineage the executor drops once the tasks it already has of them end, as Spark's
+# executors drop a task binary's broadcast on RemoveBroadcast; a LaunchTask may carry only that.
 struct LaunchTask {
   stages @0 :List(StageBinary);
   tasks @1 :List(TaskDescription);
+  removeStages @2 :List(StageAttempt);
 }
 
 enum TaskState {

@@ -16,6 +16,17 @@
 #include <tuple>
 
 namespace ember::scheduler {
+namespace {
+
+void set_stages_to_remove(wire::LaunchTask::Builder b, const std::vector<std::pair<int, int>>& stages) {
+    auto list = b.initRemoveStages(static_cast<unsigned>(stages.size()));
+    for (unsigned i = 0; i < stages.size(); ++i) {
+        list[i].setStageId(stages[i].first);
+        list[i].setStageAttempt(stages[i].second);
+    }
+}
+
+}  // namespace
 
 CoarseGrainedSchedulerBackend::CoarseGrainedSchedulerBackend(rpc::RpcEnv& env, TaskSchedulerImpl& scheduler,
                                                              ListenerBus& bus, const Conf& conf, std::string app_id)
@@ -42,7 +53,12 @@ void CoarseGrainedSchedulerBackend::start() {
     struct Reviver {
         static void arm(CoarseGrainedSchedulerBackend* self) {
             self->revive_timer_.schedule(self->revive_interval_, [self] {
-                if (self->post([self] { self->make_offers(); })) arm(self);
+                if (self->post([self] {
+                        self->make_offers();
+                        self->send_stage_removals();
+                    })) {
+                    arm(self);
+                }
             });
         }
     };
@@ -249,6 +265,10 @@ void CoarseGrainedSchedulerBackend::make_offers(const std::string* only_executor
         std::span<TaskLaunch* const> stage_tasks(order.data() + begin, end - begin);
         auto msg = rpc::OutgoingMessage::make<wire::LaunchTask>();
         auto b = msg.payload<wire::LaunchTask>();
+        if (!data.stages_to_remove.empty()) {
+            set_stages_to_remove(b, data.stages_to_remove);
+            data.stages_to_remove.clear();
+        }
         if (with_binary) {
             auto s = b.initStages(1)[0];
             s.setStageId(stage.first);
@@ -275,6 +295,23 @@ void CoarseGrainedSchedulerBackend::make_offers(const std::string* only_executor
         if (with_binary) data.sent_stages.insert(stage);
         for (auto* t : stage_tasks) data.running_tasks[t->desc.task_id] = t->desc.name;
         data.free_cores -= static_cast<int>(stage_tasks.size()) * scheduler_.cpus_per_task();
+        data.ref.send(std::move(msg));
+    }
+}
+
+void CoarseGrainedSchedulerBackend::stage_attempt_finished(int stage_id, int stage_attempt) {
+    const std::pair<int, int> stage{stage_id, stage_attempt};
+    for (auto& [_, data] : executors_) {
+        if (data.sent_stages.erase(stage)) data.stages_to_remove.push_back(stage);
+    }
+}
+
+void CoarseGrainedSchedulerBackend::send_stage_removals() {
+    for (auto& [_, data] : executors_) {
+        if (data.stages_to_remove.empty()) continue;
+        auto msg = rpc::OutgoingMessage::make<wire::LaunchTask>();
+        set_stages_to_remove(msg.payload<wire::LaunchTask>(), data.stages_to_remove);
+        data.stages_to_remove.clear();
         data.ref.send(std::move(msg));
     }
 }

@@ -19,6 +19,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 namespace ember::scheduler {
 
@@ -35,6 +36,9 @@ struct ExecutorData {
     int pid = 0;
     storage::BlockManagerId block_manager_id;  ///< where its blocks (indirect results) are served
     std::set<std::pair<int, int>> sent_stages;  ///< stage binaries this executor has
+    /// Binaries of finished stage attempts it still holds: dropped by its next LaunchTask, or
+    /// by the next periodic revive's (ember.scheduler.revive.interval) if no task goes first.
+    std::vector<std::pair<int, int>> stages_to_remove;
     bool stop_acknowledged = false;  ///< it answered the StopExecutor of stop(): its exit is no loss
     /// Tasks sent and not finished: task id -> "task 1.0 in stage 0.0 (TID 1)" (for loss reasons).
     std::map<std::int64_t, std::string> running_tasks;
@@ -108,6 +112,8 @@ public:
     void expect_exit_reports(std::chrono::milliseconds wait) { exit_report_wait_ = wait; }
 
     void revive_offers() override;
+    /// Each executor that has the attempt's binary is told to drop it with its next LaunchTask.
+    void stage_attempt_finished(int stage_id, int stage_attempt) override;
     void kill_task(std::int64_t task_id, const std::string& executor_id, bool interrupt,
                    const std::string& reason) override;
     int default_parallelism() const override;
@@ -120,6 +126,8 @@ public:
 private:
     friend class DriverEndpoint;
     void make_offers(const std::string* only_executor = nullptr);
+    /// Sends a LaunchTask with no task to each executor with stages_to_remove left.
+    void send_stage_removals();
     /// Forgets the executor and tells the scheduler its tasks are lost. `executor_id` is taken by
     /// value: callers pass the key of the executors_ entry this erases.
     void remove_executor(std::string executor_id, std::string reason);

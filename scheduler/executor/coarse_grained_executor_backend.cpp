@@ -176,6 +176,7 @@ void CoarseGrainedExecutorBackend::receive(const rpc::Message& msg) {
                                                                             bin.size()));
         }
         for (auto t : lt->getTasks()) executor_->launch_task(from_wire(t));
+        for (auto r : lt->getRemoveStages()) executor_->remove_stage_binary(r.getStageId(), r.getStageAttempt());
         return;
     }
     if (auto kt = msg.try_get<wire::KillTask>()) {

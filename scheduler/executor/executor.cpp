@@ -73,19 +73,38 @@ void Executor::add_stage_binary(int stage_id, int stage_attempt, std::shared_ptr
     stages_.try_emplace({stage_id, stage_attempt}, std::move(e));
 }
 
+void Executor::remove_stage_binary(int stage_id, int stage_attempt) {
+    std::shared_ptr<StageEntry> last;  // freed outside the lock if no task holds it
+    std::lock_guard lk(mu_);
+    auto it = stages_.find({stage_id, stage_attempt});
+    if (it == stages_.end()) return;
+    last = std::move(it->second);
+    stages_.erase(it);
+}
+
+std::shared_ptr<Executor::StageEntry> Executor::stage_of(const TaskDescription& task) const {
+    auto it = stages_.find({task.stage_id, task.stage_attempt});
+    return it == stages_.end() ? nullptr : it->second;
+}
+
 void Executor::launch_task(TaskDescription task) {
     if (sim_) {
         // In a simulation: the task runs as an event, now in virtual time, on the simulation's
         // thread, outside every handler, so its blocking calls (map statuses, fetches) run the
         // simulation until they are answered. Tasks of one executor start in launch order.
-        auto run = [this, alive = std::weak_ptr<bool>(alive_), task = std::move(task)] {
+        std::shared_ptr<StageEntry> stage;
+        {
+            std::lock_guard lk(mu_);
+            stage = stage_of(task);
+        }
+        auto run = [this, alive = std::weak_ptr<bool>(alive_), task = std::move(task), stage = std::move(stage)] {
             auto a = alive.lock();
             if (!a || !*a) return;
             {
                 std::lock_guard lk(mu_);
                 if (stopping_) return;
             }
-            run_task(task);
+            run_task(task, stage.get());
         };
         // As work of the executor's process: a kill ends it (its waits return, the task fails).
         if (sim_env_) {
@@ -98,7 +117,8 @@ void Executor::launch_task(TaskDescription task) {
     {
         std::lock_guard lk(mu_);
         if (stopping_) return;
-        queue_.push_back(std::move(task));
+        auto stage = stage_of(task);
+        queue_.push_back(QueuedTask{std::move(task), std::move(stage)});
     }
     cv_.notify_one();
 }
@@ -205,25 +225,19 @@ int Executor::active_tasks() {
 void Executor::worker(int index) {
     log::set_thread_name(fmt::format("task-{}", index));
     for (;;) {
-        TaskDescription task;
+        QueuedTask next;
         {
             std::unique_lock lk(mu_);
             cv_.wait(lk, [this] { return stopping_ || !queue_.empty(); });
             if (stopping_) return;
-            task = std::move(queue_.front());
+            next = std::move(queue_.front());
             queue_.pop_front();
         }
-        run_task(task);
+        run_task(next.task, next.stage.get());
     }
 }
 
-std::shared_ptr<Executor::StageEntry> Executor::stage_entry(int stage_id, int attempt) {
-    std::lock_guard lk(mu_);
-    auto it = stages_.find({stage_id, attempt});
-    return it == stages_.end() ? nullptr : it->second;
-}
-
-void Executor::run_task(const TaskDescription& task) {
+void Executor::run_task(const TaskDescription& task, StageEntry* entry) {
     // Wall-clock spans enclose their CPU spans: a CPU time never exceeds its wall time.
     auto start = task_clock_now(sim_);
     const std::int64_t start_cpu = thread_cpu_time_ns();
@@ -274,7 +288,6 @@ void Executor::run_task(const TaskDescription& task) {
     try {
         if (tracker_worker_) tracker_worker_->update_epoch(task.epoch);
         if (last_stage_.exchange(task.stage_id, std::memory_order_relaxed) != task.stage_id) release_huge_page_cache();
-        auto entry = stage_entry(task.stage_id, task.stage_attempt);
         if (!entry) {
             throw std::runtime_error(fmt::format("no binary for stage {}.{} on executor {}", task.stage_id,
                                                  task.stage_attempt, executor_id_));

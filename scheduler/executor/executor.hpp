@@ -84,8 +84,15 @@ public:
     Executor(const Executor&) = delete;
     Executor& operator=(const Executor&) = delete;
 
-    /// Keeps a stage binary for the stage's tasks.
+    /// Keeps a stage binary for the stage's tasks (a second call for the same attempt is ignored).
     void add_stage_binary(int stage_id, int stage_attempt, std::shared_ptr<const std::string> binary);
+    /// Drops a stage attempt's binary and decoded lineage, as Spark's executors drop a task
+    /// binary's broadcast on RemoveBroadcast: the driver calls it once no task of the attempt
+    /// will be launched again. Tasks already launched keep the stage until they end; a task of
+    /// it launched afterwards fails ("no binary for stage"). Unknown attempts are ignored.
+    void remove_stage_binary(int stage_id, int stage_attempt);
+    /// Queues (or, in a simulation, schedules) `task`; its stage binary is looked up now, so a
+    /// later remove_stage_binary does not take it from the task.
     void launch_task(TaskDescription task);
     /// Marks a task killed: it stops at its next check and reports KILLED.
     void kill_task(std::int64_t task_id, const std::string& reason);
@@ -110,8 +117,14 @@ private:
     void reap(std::int64_t task_id);
     /// A line on the task thread `tid`: its kernel state, CPU time and wait channel.
     static std::string thread_state(int tid);
-    void run_task(const TaskDescription& task);
-    std::shared_ptr<StageEntry> stage_entry(int stage_id, int attempt);
+    /// A launched task and its stage (null if the executor had no binary for it).
+    struct QueuedTask {
+        TaskDescription task;
+        std::shared_ptr<StageEntry> stage;
+    };
+    void run_task(const TaskDescription& task, StageEntry* entry);
+    /// The stage of `task`, or null. Caller holds mu_.
+    std::shared_ptr<StageEntry> stage_of(const TaskDescription& task) const;
 
     std::string executor_id_;
     ExecutorServices& services_;
@@ -125,7 +138,8 @@ private:
 
     std::mutex mu_;
     std::condition_variable cv_;
-    std::deque<TaskDescription> queue_;                               // guarded by mu_
+    std::deque<QueuedTask> queue_;                                    // guarded by mu_
+    /// Stage attempts whose tasks may still be launched (at most a few at a time).
     std::map<std::pair<int, int>, std::shared_ptr<StageEntry>> stages_;  // guarded by mu_
     std::unordered_map<std::int64_t, TaskContext*> running_;          // guarded by mu_
     std::unordered_map<std::int64_t, std::string> kill_reasons_;      // guarded by mu_

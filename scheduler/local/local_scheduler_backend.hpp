@@ -29,6 +29,8 @@ public:
     bool post(std::function<void()> fn);
 
     void revive_offers() override;
+    /// The executor drops the attempt's binary at once (it shares this process).
+    void stage_attempt_finished(int stage_id, int stage_attempt) override;
     void kill_task(std::int64_t task_id, const std::string& executor_id, bool interrupt,
                    const std::string& reason) override;
     int default_parallelism() const override { return cores_; }

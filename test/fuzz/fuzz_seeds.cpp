@@ -144,6 +144,9 @@ void fill_launch_task(sw::LaunchTask::Builder b, const std::string& binary) {
         d.epoch = 2;
         scheduler::to_wire(tasks[i], d);
     }
+    auto removed = b.initRemoveStages(1);  // a finished stage attempt whose binary goes
+    removed[0].setStageId(3);
+    removed[0].setStageAttempt(1);
 }
 
 void fill_register_executor(sw::RegisterExecutor::Builder b) {

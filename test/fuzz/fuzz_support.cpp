@@ -102,6 +102,10 @@ void read_launch_task(sw::LaunchTask::Reader lt) {
             rejecting([&] { (void)scheduler::find_partition_data(*desc.partition_data, 0, desc.partition_id); });
         }
     }
+    for (auto r : lt.getRemoveStages()) {  // any pair: the executor ignores attempts it lacks
+        (void)r.getStageId();
+        (void)r.getStageAttempt();
+    }
 }
 
 void read_map_output_statuses(shw::MapOutputStatuses::Reader r) {

@@ -13,6 +13,7 @@
 #include <catch2/catch.hpp>
 
 #include <future>
+#include <set>
 #include <thread>
 
 using namespace ember;
@@ -39,6 +40,20 @@ OutgoingMessage status(const std::string& executor, std::int64_t task, sw::TaskS
     u.initMetrics();
     return m;
 }
+
+using StageAttempt = std::pair<int, int>;
+
+/// The next LaunchTask that carries tasks. The stage attempts it, or a task-less LaunchTask
+/// before it, tells the executor to drop (removeStages) are added to `dropped`.
+testkit::Expected<sw::LaunchTask> next_tasks(testkit::Probe& executor, std::set<StageAttempt>& dropped) {
+    for (;;) {
+        auto l = executor.expect_msg<sw::LaunchTask>(5s);
+        for (auto r : l->getRemoveStages()) dropped.emplace(r.getStageId(), r.getStageAttempt());
+        if (l->getTasks().size() > 0) return l;
+    }
+}
+
+StageAttempt stage_of(sw::TaskDescription::Reader t) { return {t.getStageId(), t.getStageAttempt()}; }
 
 struct Removed : scheduler::SparkListener {
     std::promise<std::string> reason;
@@ -101,9 +116,11 @@ TEST_CASE("A fake executor registers with a real driver, runs its tasks and sees
     // 2. A job: the driver sends the stage binary and the task; our StatusUpdate ends the job.
     auto rdd = sc->parallelize(std::vector<int>{10, 20, 30}, 1);
     auto job = std::async(std::launch::async, [&] { return rdd.count(); });
-    auto launch = executor.expect_msg<sw::LaunchTask>(5s);
+    std::set<StageAttempt> dropped;
+    auto launch = next_tasks(executor, dropped);
     REQUIRE(launch->getTasks().size() == 1);
     CHECK(launch->getStages().size() == 1);  // the stage's code and lineage, once
+    CHECK(dropped.empty());
     auto task = launch->getTasks()[0];
     CHECK(task.getAttemptNumber() == 0);
     CHECK(std::string(task.getExecutorId().cStr()) == "fake-1");
@@ -112,11 +129,13 @@ TEST_CASE("A fake executor registers with a real driver, runs its tasks and sees
 
     // 3. A failed attempt is retried; the retry does not carry the stage binary again.
     auto job2 = std::async(std::launch::async, [&] { return rdd.count(); });
-    auto first = executor.expect_msg<sw::LaunchTask>(5s);
+    // The finished stage's binary is dropped, with this launch or just before it.
+    auto first = next_tasks(executor, dropped);
     REQUIRE(first->getTasks().size() == 1);
     CHECK(first->getStages().size() == 1);
+    CHECK(dropped == std::set<StageAttempt>{stage_of(task)});
     executor.send(driver, status("fake-1", first->getTasks()[0].getTaskId(), sw::TaskState::FAILED, "", "disk on fire"));
-    auto retry = executor.expect_msg<sw::LaunchTask>(5s);
+    auto retry = next_tasks(executor, dropped);
     REQUIRE(retry->getTasks().size() == 1);
     CHECK(retry->getTasks()[0].getAttemptNumber() == 1);
     CHECK(retry->getTasks()[0].getPartitionId() == first->getTasks()[0].getPartitionId());
@@ -126,13 +145,23 @@ TEST_CASE("A fake executor registers with a real driver, runs its tasks and sees
     CHECK(job2.get() == 3);
 
     // 4. Failing every attempt aborts the job with Spark's message carrying our error text.
+    //    Its stage's binary is dropped too: with no task to go first, by the next periodic revive.
     auto job3 = std::async(std::launch::async, [&] { return rdd.count(); });
+    StageAttempt stage3;
     for (int attempt = 0; attempt < 2; ++attempt) {
-        auto l = executor.expect_msg<sw::LaunchTask>(5s);
+        auto l = next_tasks(executor, dropped);
+        stage3 = stage_of(l->getTasks()[0]);
         executor.send(driver, status("fake-1", l->getTasks()[0].getTaskId(), sw::TaskState::FAILED, "", "still burning"));
     }
+    CHECK(dropped == std::set<StageAttempt>{stage_of(task), stage_of(first->getTasks()[0])});
     CHECK_THROWS_WITH(job3.get(), Catch::Contains("failed 2 times") && Catch::Contains("fake.Error: still burning"));
-    executor.expect_no_msg(200ms);
+    auto removal = executor.expect_msg<sw::LaunchTask>(3s);  // ember.scheduler.revive.interval is 1s
+    CHECK(removal->getTasks().size() == 0);
+    CHECK(removal->getStages().size() == 0);
+    REQUIRE(removal->getRemoveStages().size() == 1);
+    CHECK(StageAttempt(removal->getRemoveStages()[0].getStageId(), removal->getRemoveStages()[0].getStageAttempt()) ==
+          stage3);
+    executor.expect_no_msg(1500ms);
 
     // 5. The executor goes away: the driver removes it.
     envs[0].shutdown();
