@@ -38,7 +38,7 @@ void LocalSchedulerBackend::revive_offers() {
 }
 
 void LocalSchedulerBackend::stage_attempt_finished(int stage_id, int stage_attempt) {
-    executor_->remove_stage_binary(stage_id, stage_attempt);
+    if (executor_) executor_->remove_stage_binary(stage_id, stage_attempt);
 }
 
 void LocalSchedulerBackend::kill_task(std::int64_t task_id, const std::string&, bool, const std::string& reason) {
