@@ -553,22 +553,28 @@ void DAGScheduler::fail_job(ActiveJob* job, const std::string& error, const std:
 
 void DAGScheduler::cleanup_job(ActiveJob* job) {
     int id = job->job_id;
-    // Forget stages no other active job uses (shuffle map stages stay registered by shuffle id
-    // so later jobs reuse their outputs, as Spark does).
+    // Forget the stages no other active job uses, shuffle map stages too, as Spark's
+    // cleanupStateForJobAndIndependentStages does: their outputs stay in the MapOutputTracker,
+    // so a later job over the same shuffle makes a new stage that is available and skipped. A
+    // kept stage would hold its RDD lineage (parallelize's slices included) for the life of the
+    // application, and every job would walk all of them.
     for (auto it = stages_.begin(); it != stages_.end();) {
         Stage* s = it->second.get();
         s->job_ids.erase(id);
-        if (s->job_ids.empty() && !s->is_shuffle_map()) {
+        if (s->job_ids.empty()) {
             waiting_.erase(s);
             running_.erase(s);
             failed_.erase(s);
             last_task_failure_.erase(s->id);
+            if (s->is_shuffle_map()) {
+                auto& map_stage = static_cast<ShuffleMapStage&>(*s);
+                if (auto m = shuffle_id_to_stage_.find(map_stage.dep->shuffle_id());
+                    m != shuffle_id_to_stage_.end() && m->second == s) {
+                    shuffle_id_to_stage_.erase(m);
+                }
+            }
             it = stages_.erase(it);
         } else {
-            if (s->job_ids.empty()) {
-                waiting_.erase(s);
-                failed_.erase(s);
-            }
             ++it;
         }
     }

@@ -132,13 +132,19 @@ TEST_CASE("reduce_by_key and group_by_key shuffle into two stages, reused by lat
                 if (which == "cluster") CHECK(read.remote_bytes_read > 0);
                 rec->completed.clear();
             }
-            // A second action reuses the map output: only the result stage runs.
+            // A second action reuses the map output: only the result stage runs. As in Spark, the
+            // first job's stages were forgotten when it ended, so the skipped map stage is a new
+            // stage (a new id) over the same shuffle.
             CHECK(sums.count() == 97);
             {
                 std::lock_guard lk(rec->mu);
                 REQUIRE(rec->completed.size() == 1);
                 CHECK_FALSE(rec->completed[0].is_shuffle_map);
-                CHECK(rec->jobs.back().stage_infos.size() == 2);  // the skipped map stage is listed
+                REQUIRE(rec->jobs.size() == 2);
+                REQUIRE(rec->jobs.back().stage_infos.size() == 2);  // the skipped map stage is listed
+                for (auto& first : rec->jobs.front().stage_infos) {
+                    for (auto& second : rec->jobs.back().stage_infos) CHECK(first.stage_id != second.stage_id);
+                }
             }
             auto groups = sc.parallelize(pairs, 3).group_by_key(5).collect();
             REQUIRE(groups.size() == 97);
@@ -146,6 +152,17 @@ TEST_CASE("reduce_by_key and group_by_key shuffle into two stages, reused by lat
                 std::sort(vs.begin(), vs.end());
                 CHECK(vs == grouped[k]);
             }
+            // Once its jobs ended, the driver holds no stage of theirs: dropping the last handle
+            // frees the lineage, parallelize's slices included, however many jobs ran before.
+            std::weak_ptr<scheduler::RddBase> input;
+            {
+                auto data = sc.parallelize(pairs, 2);
+                input = data.node();
+                auto once = data.reduce_by_key([](int a, int b) { return a + b; }, 2);
+                CHECK(once.count() == 97);
+                CHECK(once.count() == 97);
+            }
+            CHECK(input.expired());
         }
     }
 }
