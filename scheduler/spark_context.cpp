@@ -12,6 +12,7 @@
 #include "scheduler/cluster/heartbeat_receiver.hpp"
 #include "scheduler/cluster/local_cluster.hpp"
 #include "scheduler/cluster/slurm_launcher.hpp"
+#include "scheduler/context_cleaner.hpp"
 #include "scheduler/dag_scheduler.hpp"
 #include "scheduler/deploy/config_keys.hpp"
 #include "scheduler/deploy/redaction.hpp"
@@ -119,6 +120,7 @@ struct SparkContext::Impl {
     std::unique_ptr<broadcast::BroadcastManager> broadcast_manager;  // borrows block_manager
     std::unique_ptr<shuffle::IndexShuffleBlockResolver> resolver;
     shuffle::MapOutputTrackerMaster tracker;
+    std::unique_ptr<ContextCleaner> cleaner;  // null without ember.cleaner.referenceTracking
     std::unique_ptr<ExecutorServices> services;
     ListenerBus bus;
     std::unique_ptr<TaskSchedulerImpl> task_scheduler;
@@ -228,6 +230,10 @@ struct SparkContext::Impl {
     std::vector<std::string> executor_args(const std::string& id);
     std::vector<std::string> executor_command;  // master slurm: the command srun starts
     void on_executor_exit(const std::string& id, int pid, int status, const std::string& error);
+    /// The ContextCleaner's work for shuffle `shuffle_id` (Spark's doCleanupShuffle): forget
+    /// its map statuses and have every BlockManager delete its files; waits for them when
+    /// `blocking` (ember.cleaner.referenceTracking.blocking.shuffle). On the cleaner's thread.
+    void clean_shuffle(int shuffle_id, bool blocking);
     void stop();
     class LifecycleListener;
 };
@@ -396,6 +402,11 @@ void SparkContext::Impl::start() {
                                          [this](std::function<void()> fn) { return post(std::move(fn)); });
     task_scheduler->set_dag_scheduler(dag.get());
     dag->set_block_manager_master(block_manager_master);
+    // Not in a simulation: the cleaner's thread would act outside the simulation's order.
+    if (!sim && conf.get_bool("ember.cleaner.referenceTracking", true)) {
+        const bool blocking = conf.get_bool("ember.cleaner.referenceTracking.blocking.shuffle", false);
+        cleaner = std::make_unique<ContextCleaner>([this, blocking](int id) { clean_shuffle(id, blocking); });
+    }
     result_getter = std::make_unique<TaskResultGetter>(*task_scheduler, *block_manager,
                                                        [this](std::function<void()> fn) { return post(std::move(fn)); });
     task_scheduler->set_result_getter(result_getter.get());
@@ -702,8 +713,20 @@ void SparkContext::Impl::launch_simulated_executors() {
     }
 }
 
+void SparkContext::Impl::clean_shuffle(int shuffle_id, bool blocking) {
+    // Spark's doCleanupShuffle: the statuses first, so no new reader is sent to deleted files.
+    tracker.unregister_shuffle(shuffle_id);
+    auto removed = std::make_shared<std::promise<int>>();
+    auto fut = removed->get_future();
+    block_manager_master->remove_shuffle(shuffle_id, [removed](int n) { removed->set_value(n); });
+    if (blocking && !util::wait_future_for(fut, std::chrono::seconds(120))) {
+        log::get("scheduler")->warn("Timed out waiting for the BlockManagers to remove shuffle {}", shuffle_id);
+    }
+}
+
 void SparkContext::Impl::stop() {
     if (stopped.exchange(true)) return;
+    if (cleaner) cleaner->stop();
     if (dag) {
         // Spark posts the application's end first, then stops the schedulers.
         auto done = std::make_shared<std::promise<void>>();
@@ -867,6 +890,10 @@ std::optional<std::string> SparkContext::event_log_path() const {
 }
 
 int SparkContext::new_shuffle_id() { return impl_->next_shuffle_id.fetch_add(1); }
+
+void SparkContext::track_shuffle(scheduler::ShuffleDependencyBase& dep) {
+    if (impl_->cleaner) dep.set_cleanup_token(impl_->cleaner->track_shuffle(dep.shuffle_id()));
+}
 
 std::int64_t SparkContext::new_broadcast(std::string serialized, std::shared_ptr<const void> value,
                                          const std::type_info& type) {

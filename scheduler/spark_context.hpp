@@ -210,6 +210,10 @@ public:
 
     int new_rdd_id();
     int new_shuffle_id();
+    /// Gives `dep` the ContextCleaner's token (ember.cleaner.referenceTracking, default true):
+    /// once `dep` is freed, the shuffle's map statuses and files are removed. No-op when
+    /// reference tracking is off or in a simulation. Thread-safe.
+    void track_shuffle(scheduler::ShuffleDependencyBase& dep);
     /// Stores a broadcast of `value` (of type `type`, with Serde bytes `serialized`) and returns
     /// its id; broadcast() is built on this. Throws SparkException if the context is stopped or
     /// the pieces cannot be stored.

@@ -114,6 +114,7 @@ std::vector<std::uint64_t> IndexShuffleBlockResolver::write_index_file_and_commi
     }
     fs::rename(tmp_index, index, ec);
     if (ec) throw std::runtime_error(fmt::format("cannot rename {} to {}: {}", tmp_index, index, ec.message()));
+    maps_[shuffle_id].push_back(map_id);
     if (!checksums.empty()) {
         try {
             write_be64_file(checksum_file(shuffle_id, map_id, checksum_algorithm), checksums);
@@ -152,6 +153,19 @@ void IndexShuffleBlockResolver::remove_data_by_map(int shuffle_id, std::int64_t 
     fs::remove(data_file(shuffle_id, map_id), ec);
     fs::remove(index_file(shuffle_id, map_id), ec);
     for (const char* algorithm : {"ADLER32", "CRC32"}) fs::remove(checksum_file(shuffle_id, map_id, algorithm), ec);
+}
+
+int IndexShuffleBlockResolver::remove_shuffle(int shuffle_id) {
+    std::vector<std::int64_t> maps;
+    {
+        std::lock_guard lk(commit_mu_);
+        auto it = maps_.find(shuffle_id);
+        if (it == maps_.end()) return 0;
+        maps = std::move(it->second);
+        maps_.erase(it);
+    }
+    for (auto map_id : maps) remove_data_by_map(shuffle_id, map_id);
+    return static_cast<int>(maps.size());
 }
 
 storage::CorruptionCause IndexShuffleBlockResolver::diagnose_corruption(const storage::ShuffleBlockId& id,

@@ -8,6 +8,7 @@
 #include "storage/disk_block_manager.hpp"
 
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -55,6 +56,10 @@ public:
 
     /// Deletes the files of one map output (checksum files of every algorithm included).
     void remove_data_by_map(int shuffle_id, std::int64_t map_id);
+    /// Deletes the files of every map output of `shuffle_id` this resolver committed (Spark's
+    /// SortShuffleManager.unregisterShuffle); returns how many map outputs that was (0 for a
+    /// shuffle it never wrote).
+    int remove_shuffle(int shuffle_id) override;
 
     /// Reads an index file's offsets; empty if the file is missing or malformed.
     static std::vector<std::uint64_t> read_index(const std::string& path);
@@ -62,6 +67,7 @@ public:
 private:
     storage::DiskBlockManager& disk_;
     std::mutex commit_mu_;
+    std::map<int, std::vector<std::int64_t>> maps_;  ///< shuffle -> map outputs committed here; guarded by commit_mu_
 };
 
 }  // namespace ember::shuffle

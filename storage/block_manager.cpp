@@ -183,7 +183,7 @@ private:
     log::RateLimitedLog refused_;
 };
 
-/// Answers RemoveBlock and RemoveRdd from the master or the driver (Spark's
+/// Answers RemoveBlock, RemoveRdd, RemoveBroadcast and RemoveShuffle from the master or the driver (Spark's
 /// BlockManagerStorageEndpoint). Removal unlinks files: quick enough for the I/O thread.
 class BlockManagerStorageEndpoint final : public rpc::RpcEndpoint {
 public:
@@ -191,7 +191,7 @@ public:
 
     void receive_and_reply(const rpc::Message& msg, rpc::RpcCallContext ctx) override {
         if ((msg.is<wire::RemoveBlock>() || msg.is<wire::RemoveRdd>() || msg.is<wire::RemoveBroadcast>() ||
-             msg.is<wire::ReplicateBlock>()) &&
+             msg.is<wire::RemoveShuffle>() || msg.is<wire::ReplicateBlock>()) &&
             !from_master(msg)) {
             ctx.send_failure(fmt::format("{} is accepted from the driver's BlockManagerMaster only", msg.type_name()));
             return;
@@ -216,6 +216,11 @@ public:
         }
         if (auto rr = msg.try_get<wire::RemoveRdd>()) {
             int n = bm_.remove_rdd(rr->getRddId());
+            ctx.reply<wire::RemovedCount>([&](wire::RemovedCount::Builder b) { b.setCount(n); });
+            return;
+        }
+        if (auto rs = msg.try_get<wire::RemoveShuffle>()) {
+            int n = bm_.remove_shuffle(rs->getShuffleId());
             ctx.reply<wire::RemovedCount>([&](wire::RemovedCount::Builder b) { b.setCount(n); });
             return;
         }
@@ -597,6 +602,13 @@ int BlockManager::remove_rdd(int rdd_id) {
     int n = 0;
     for (auto& id : ids) n += remove_block(id, false) ? 1 : 0;
     if (n > 0) log::get("storage")->info("Removed {} blocks of RDD {}", n, rdd_id);
+    return n;
+}
+
+int BlockManager::remove_shuffle(int shuffle_id) {
+    auto* resolver = resolver_.load();
+    int n = resolver ? resolver->remove_shuffle(shuffle_id) : 0;
+    if (n > 0) log::get("storage")->debug("Removed the {} map outputs of shuffle {}", n, shuffle_id);
     return n;
 }
 

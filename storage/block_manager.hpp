@@ -50,6 +50,11 @@ public:
         (void)id, (void)checksum_by_reader, (void)algorithm;
         return CorruptionCause::unknown_issue;
     }
+    /// Deletes the local files of every map output of `shuffle_id`; returns how many there were.
+    virtual int remove_shuffle(int shuffle_id) {
+        (void)shuffle_id;
+        return 0;
+    }
 };
 
 /// Completion of a remote fetch: one buffer per requested block, in request order.
@@ -165,6 +170,10 @@ public:
     bool remove_block(const BlockId& id, bool tell_master = true);
     /// Removes the local blocks of RDD `rdd_id`; returns how many there were.
     int remove_rdd(int rdd_id);
+    /// Deletes this process's map outputs of shuffle `shuffle_id` through the shuffle block
+    /// resolver (Spark's RemoveShuffle at a BlockManagerStorageEndpoint); returns how many map
+    /// outputs there were (0 without a resolver).
+    int remove_shuffle(int shuffle_id);
     /// Removes the local blocks of broadcast variable `broadcast_id` (`broadcast_<id>*`), then
     /// calls the broadcast-removed listener (which drops the deserialized value); returns how many
     /// blocks there were. Reported to the master (without waiting) when `tell_master`.

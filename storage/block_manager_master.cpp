@@ -103,6 +103,20 @@ int BlockManagerMaster::remove_rdd(int rdd_id, bool blocking) {
     return r->get<wire::RemovedCount>().getCount();
 }
 
+int BlockManagerMaster::remove_shuffle(int shuffle_id, bool blocking) {
+    auto msg = rpc::OutgoingMessage::make<wire::RemoveShuffle>(
+        [&](wire::RemoveShuffle::Builder b) { b.setShuffleId(shuffle_id); });
+    if (!blocking) {
+        master_.ask(std::move(msg), timeout_, [shuffle_id](rpc::RpcResult<rpc::Message> r) {
+            if (!r) log::get("storage")->warn("Failed to remove shuffle {}: {}", shuffle_id, r.error().message);
+        });
+        return 0;
+    }
+    auto r = master_.ask_sync<wire::RemovedCount>(std::move(msg), timeout_);
+    if (!r) throw std::runtime_error(fmt::format("Failed to remove shuffle {}: {}", shuffle_id, r.error().message));
+    return r->get<wire::RemovedCount>().getCount();
+}
+
 int BlockManagerMaster::remove_broadcast(std::int64_t broadcast_id, bool remove_from_driver, bool blocking) {
     auto msg = rpc::OutgoingMessage::make<wire::RemoveBroadcast>([&](wire::RemoveBroadcast::Builder b) {
         b.setBroadcastId(broadcast_id);

@@ -53,6 +53,10 @@ public:
     /// the driver too when `remove_from_driver`; the number of blocks removed. Blocking when
     /// `blocking`, else returns 0 at once (failures are then logged).
     int remove_broadcast(std::int64_t broadcast_id, bool remove_from_driver, bool blocking);
+    /// RemoveShuffle: deletes shuffle `shuffle_id`'s map outputs on every BlockManager; the
+    /// number deleted. Blocking when `blocking` (throws std::runtime_error if the master does not
+    /// answer), else returns 0 at once (failures are then logged).
+    int remove_shuffle(int shuffle_id, bool blocking);
 
 private:
     rpc::RpcEndpointRef master_;

@@ -118,6 +118,17 @@ void BlockManagerMasterEndpoint::receive_and_reply(const rpc::Message& msg, rpc:
         });
         return;
     }
+    if (auto rs = msg.try_get<wire::RemoveShuffle>()) {
+        if (msg.is_remote()) {
+            // Only the driver's ContextCleaner knows that no reference to a shuffle is left.
+            ctx.send_failure("RemoveShuffle is accepted from the driver only");
+            return;
+        }
+        remove_shuffle(rs->getShuffleId(), [ctx](int count) mutable {
+            ctx.reply<wire::RemovedCount>([&](wire::RemovedCount::Builder b) { b.setCount(count); });
+        });
+        return;
+    }
     if (auto rb = msg.try_get<wire::RemoveBroadcast>()) {
         if (msg.is_remote()) {
             // Only the driver's own code unpersists or destroys broadcasts.
@@ -394,6 +405,36 @@ void BlockManagerMasterEndpoint::remove_rdd(int rdd_id, std::function<void(int)>
                   } else {
                       // A BlockManager that is gone holds nothing any more (SPARK-32091).
                       log::get("storage")->debug("Failed to remove RDD {} from a block manager: {}", rdd_id,
+                                                 r.error().message);
+                  }
+                  if (pending->fetch_sub(1) == 1 && *shared_done) (*shared_done)(count->load());
+              });
+    }
+}
+
+void BlockManagerMasterEndpoint::remove_shuffle(int shuffle_id, std::function<void(int)> done) {
+    std::vector<rpc::RpcEndpointRef> holders;
+    {
+        std::lock_guard lk(mu_);
+        // Map outputs are not reported as blocks: every BlockManager is asked, as Spark does.
+        for (auto& [_, info] : managers_) holders.push_back(info.storage);
+    }
+    if (holders.empty()) {
+        if (done) done(0);
+        return;
+    }
+    auto pending = std::make_shared<std::atomic<int>>(static_cast<int>(holders.size()));
+    auto count = std::make_shared<std::atomic<int>>(0);
+    auto shared_done = std::make_shared<std::function<void(int)>>(std::move(done));
+    for (auto& h : holders) {
+        h.ask(rpc::OutgoingMessage::make<wire::RemoveShuffle>(
+                  [&](wire::RemoveShuffle::Builder b) { b.setShuffleId(shuffle_id); }),
+              [pending, count, shared_done, shuffle_id](rpc::RpcResult<rpc::Message> r) {
+                  if (r) {
+                      if (auto c = r->try_get<wire::RemovedCount>()) count->fetch_add(c->getCount());
+                  } else {
+                      // A BlockManager that is gone holds nothing any more.
+                      log::get("storage")->debug("Failed to remove shuffle {} from a block manager: {}", shuffle_id,
                                                  r.error().message);
                   }
                   if (pending->fetch_sub(1) == 1 && *shared_done) (*shared_done)(count->load());

@@ -23,8 +23,9 @@ namespace ember::storage {
 
 /// Serves storage/block_manager_messages.capnp as the "BlockManagerMaster" endpoint of the
 /// driver: RegisterBlockManager, UpdateBlockInfo, GetLocations, GetLocationsMultipleBlockIds,
-/// GetPeers, RemoveBlock, RemoveRdd and RemoveBroadcast (forget the blocks at once, then ask
-/// every BlockManager holding one to drop it; BlockManagers that are gone count 0, as in Spark).
+/// GetPeers, RemoveBlock, RemoveRdd, RemoveShuffle and RemoveBroadcast (forget the blocks at
+/// once, then ask every BlockManager holding one to drop it; BlockManagers that are gone count 0,
+/// as in Spark).
 ///
 /// Replication: a block has as many locations as BlockManagers reported it (the one that
 /// computed it, at its level, and each replica, at replication 1); the master remembers the
@@ -95,6 +96,10 @@ public:
     /// Forgets RDD `rdd_id`'s blocks and asks their holders to delete them; `done(count)` gets
     /// the number of blocks removed, once every holder answered.
     void remove_rdd(int rdd_id, std::function<void(int)> done = {});
+    /// Asks every BlockManager to delete its map outputs of shuffle `shuffle_id` (Spark's
+    /// removeShuffle); `done(count)` gets the number of map outputs deleted, once every one
+    /// answered (on an I/O thread), at once if there are none.
+    void remove_shuffle(int shuffle_id, std::function<void(int)> done = {});
     /// Forgets broadcast `broadcast_id`'s blocks on every BlockManager (but the driver's, unless
     /// `remove_from_driver`) and asks those BlockManagers to delete them (Spark's
     /// removeBroadcast); `done(count)` gets the number of blocks removed, once every one answered.

@@ -110,3 +110,11 @@ struct RemoveBroadcast {
   broadcastId @0 :Int64;
   removeFromDriver @1 :Bool;
 }
+
+# To the master, ask: delete the map outputs of shuffle shuffleId (data, index and checksum
+# files) at every BlockManager; to a BlockManagerEndpoint: the local ones (Spark's
+# RemoveShuffle, sent by the ContextCleaner once the driver holds no reference to the shuffle).
+# Reply: RemovedCount, the number of map outputs deleted (BlockManagers that are gone count 0).
+struct RemoveShuffle {
+  shuffleId @0 :Int32;
+}

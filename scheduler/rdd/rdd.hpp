@@ -458,6 +458,7 @@ public:
         int parts = scheduler::partition_count(part);
         using Dep = scheduler::ShuffleDependency<K, V, scheduler::NoAggregator<V>, scheduler::RangePartitioner<K, Cmp>>;
         auto dep = std::make_shared<Dep>(sc_->new_shuffle_id(), node_, std::move(part), scheduler::NoAggregator<V>{});
+        sc_->track_shuffle(*dep);
         return make<scheduler::SortedShuffledRdd<K, V, Cmp>>(std::move(name), dep->shuffle_id(), parts, ascending,
                                                              std::move(cmp), dep);
     }
@@ -500,6 +501,7 @@ public:
         using Dep = scheduler::ShuffleDependency<int, T, scheduler::NoAggregator<T>, scheduler::PositionPartitioner>;
         auto dep = std::make_shared<Dep>(sc_->new_shuffle_id(), positioned.node_,
                                          scheduler::PositionPartitioner{num_partitions}, scheduler::NoAggregator<T>{});
+        sc_->track_shuffle(*dep);
         return make<scheduler::ShuffledValuesRdd<int, T>>(std::move(name), dep->shuffle_id(), num_partitions, dep);
     }
     /// Exactly `num_partitions` partitions, records spread evenly by a shuffle
@@ -917,6 +919,7 @@ private:
         }
         using Dep = scheduler::ShuffleDependency<K, V, Agg>;
         auto dep = std::make_shared<Dep>(sc_->new_shuffle_id(), node_, part, agg);
+        sc_->track_shuffle(*dep);
         auto node = std::make_shared<Out>(sc_->new_rdd_id(), dep->shuffle_id(), part.num_partitions, std::move(agg), dep);
         node->set_name(std::move(name));
         return Rdd<typename Out::value_type>(sc_, std::move(node));
@@ -937,6 +940,7 @@ private:
             } else {
                 auto dep = std::make_shared<scheduler::ShuffleDependency<K, X, scheduler::NoAggregator<X>>>(
                     sc_->new_shuffle_id(), node, part, scheduler::NoAggregator<X>{});
+                sc_->track_shuffle(*dep);
                 s.shuffle_id = dep->shuffle_id();
                 s.dep = std::move(dep);
             }

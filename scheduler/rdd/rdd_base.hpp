@@ -67,6 +67,10 @@ public:
     virtual const char* type_key() const = 0;
     virtual void encode_params(Encoder& e) const = 0;
 
+    /// Driver side: the ContextCleaner's token (SparkContext::track_shuffle), released with this
+    /// dependency, which queues the shuffle for cleaning. Executors' copies have none.
+    void set_cleanup_token(std::shared_ptr<void> token) noexcept { cleanup_token_ = std::move(token); }
+
 protected:
     ShuffleDependencyBase(int shuffle_id, int num_reduce, std::shared_ptr<RddBase> rdd)
         : shuffle_id_(shuffle_id), num_reduce_(num_reduce), rdd_(std::move(rdd)) {}
@@ -75,6 +79,7 @@ private:
     int shuffle_id_;
     int num_reduce_;
     std::shared_ptr<RddBase> rdd_;
+    std::shared_ptr<void> cleanup_token_;
 };
 
 /// A node of the lineage. `id` is unique in the application; nodes are rebuilt on executors

@@ -4,6 +4,7 @@
 #include "apps/wordcount/words.hpp"
 #include "scheduler/ember.hpp"
 #include "test/support/process.hpp"
+#include "test/support/temp_dir.hpp"
 #include "test/support/wait_until.hpp"
 
 #include <catch2/catch.hpp>
@@ -15,6 +16,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -163,6 +165,76 @@ TEST_CASE("reduce_by_key and group_by_key shuffle into two stages, reused by lat
                 CHECK(once.count() == 97);
             }
             CHECK(input.expired());
+        }
+    }
+}
+
+namespace {
+
+/// Map output files (data, index, checksum) of shuffle `shuffle_id` under `dir`.
+int shuffle_files(const std::string& dir, int shuffle_id) {
+    const std::string prefix = "shuffle_" + std::to_string(shuffle_id) + "_";
+    int n = 0;
+    std::error_code ec;
+    for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+        if (it->path().filename().string().starts_with(prefix)) ++n;
+    }
+    return n;
+}
+
+template <class T>
+int shuffle_id_of(const Rdd<T>& rdd) {
+    return rdd.node()->shuffle_dependencies().at(0)->shuffle_id();
+}
+
+}  // namespace
+
+TEST_CASE("A shuffle's files go once the driver holds no reference to it (ContextCleaner)",
+          "[scheduler][rdd][shuffle]") {
+    for (std::string which : {"local", "cluster", "local, reference tracking off"}) {
+        SECTION(which) {
+            const bool tracking = which != "local, reference tracking off";
+            Conf conf;
+            const std::string dir =
+                ember::test::fresh_temp_dir(which == "cluster" ? "cleaner-cluster" : tracking ? "cleaner-local" : "cleaner-off");
+            conf.set("ember.local.dir", dir).set("ember.cleaner.referenceTracking", tracking ? "true" : "false");
+            SparkContext sc(which == "cluster" ? master_for("cluster") : master_for("local"), "cleaner-test", conf);
+            auto rec = std::make_shared<Recorder>();
+            sc.add_spark_listener(rec);
+            std::vector<std::pair<int, int>> pairs;
+            for (int i = 0; i < 3000; ++i) pairs.emplace_back(i % 40, i);
+            auto add = [](int a, int b) { return a + b; };
+
+            auto kept = sc.parallelize(pairs, 3).reduce_by_key(add, 2);
+            CHECK(kept.count() == 40);
+            const int kept_id = shuffle_id_of(kept);
+            const int kept_files = shuffle_files(dir, kept_id);
+            CHECK(kept_files >= 6);  // three map outputs, a data and an index file each
+            int dropped_id = -1;
+            {
+                auto dropped = sc.parallelize(pairs, 3).reduce_by_key(add, 2);
+                CHECK(dropped.count() == 40);
+                CHECK(dropped.map_values([](int v) { return v + 1; }).count() == 40);  // reuses the shuffle
+                dropped_id = shuffle_id_of(dropped);
+                CHECK(shuffle_files(dir, dropped_id) == kept_files);
+            }
+            if (tracking) {
+                CHECK(ember::test::wait_until([&] { return shuffle_files(dir, dropped_id) == 0; }));
+            } else {
+                std::this_thread::sleep_for(std::chrono::milliseconds(300));
+                CHECK(shuffle_files(dir, dropped_id) == kept_files);
+            }
+            // The shuffle still referenced keeps its files and outputs: its map stage is skipped.
+            CHECK(shuffle_files(dir, kept_id) == kept_files);
+            {
+                std::lock_guard lk(rec->mu);
+                rec->completed.clear();
+            }
+            CHECK(kept.count() == 40);
+            std::lock_guard lk(rec->mu);
+            REQUIRE(rec->completed.size() == 1);
+            CHECK_FALSE(rec->completed[0].is_shuffle_map);
         }
     }
 }
