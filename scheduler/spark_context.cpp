@@ -231,8 +231,10 @@ struct SparkContext::Impl {
     std::vector<std::string> executor_command;  // master slurm: the command srun starts
     void on_executor_exit(const std::string& id, int pid, int status, const std::string& error);
     /// The ContextCleaner's work for shuffle `shuffle_id` (Spark's doCleanupShuffle): forget
-    /// its map statuses and have every BlockManager delete its files; waits for them when
-    /// `blocking` (ember.cleaner.referenceTracking.blocking.shuffle). On the cleaner's thread.
+    /// its map statuses and have every BlockManager delete its files (RemoveShuffle through the
+    /// BlockManagerMaster); waits for them when `blocking`
+    /// (ember.cleaner.referenceTracking.blocking.shuffle), throwing if the master does not
+    /// answer in time. On the cleaner's thread.
     void clean_shuffle(int shuffle_id, bool blocking);
     void stop();
     class LifecycleListener;
@@ -716,12 +718,7 @@ void SparkContext::Impl::launch_simulated_executors() {
 void SparkContext::Impl::clean_shuffle(int shuffle_id, bool blocking) {
     // Spark's doCleanupShuffle: the statuses first, so no new reader is sent to deleted files.
     tracker.unregister_shuffle(shuffle_id);
-    auto removed = std::make_shared<std::promise<int>>();
-    auto fut = removed->get_future();
-    block_manager_master->remove_shuffle(shuffle_id, [removed](int n) { removed->set_value(n); });
-    if (blocking && !util::wait_future_for(fut, std::chrono::seconds(120))) {
-        log::get("scheduler")->warn("Timed out waiting for the BlockManagers to remove shuffle {}", shuffle_id);
-    }
+    if (auto* master = block_manager ? block_manager->master() : nullptr) master->remove_shuffle(shuffle_id, blocking);
 }
 
 void SparkContext::Impl::stop() {

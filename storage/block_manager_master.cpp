@@ -23,6 +23,23 @@ rpc::OutgoingMessage update_message(const BlockManagerId& id, const BlockId& blo
     });
 }
 
+
+/// Sends a removal `msg` (replied to with a RemovedCount) to the master: when `blocking`, waits
+/// and returns the count (std::runtime_error "Failed to remove <what>: ..." if it does not
+/// answer); otherwise returns 0 at once and logs a failure.
+int ask_removed_count(const rpc::RpcEndpointRef& master, const rpc::RpcTimeout& timeout, rpc::OutgoingMessage msg,
+                      bool blocking, std::string what) {
+    if (!blocking) {
+        master.ask(std::move(msg), timeout, [what = std::move(what)](rpc::RpcResult<rpc::Message> r) {
+            if (!r) log::get("storage")->warn("Failed to remove {}: {}", what, r.error().message);
+        });
+        return 0;
+    }
+    auto r = master.ask_sync<wire::RemovedCount>(std::move(msg), timeout);
+    if (!r) throw std::runtime_error(fmt::format("Failed to remove {}: {}", what, r.error().message));
+    return r->get<wire::RemovedCount>().getCount();
+}
+
 }  // namespace
 
 BlockManagerId BlockManagerMaster::register_block_manager(const BlockManagerId& id, std::uint64_t max_memory,
@@ -91,48 +108,26 @@ std::vector<BlockManagerId> BlockManagerMaster::get_peers(const BlockManagerId& 
 }
 
 int BlockManagerMaster::remove_rdd(int rdd_id, bool blocking) {
-    auto msg = rpc::OutgoingMessage::make<wire::RemoveRdd>([&](wire::RemoveRdd::Builder b) { b.setRddId(rdd_id); });
-    if (!blocking) {
-        master_.ask(std::move(msg), timeout_, [rdd_id](rpc::RpcResult<rpc::Message> r) {
-            if (!r) log::get("storage")->warn("Failed to remove RDD {}: {}", rdd_id, r.error().message);
-        });
-        return 0;
-    }
-    auto r = master_.ask_sync<wire::RemovedCount>(std::move(msg), timeout_);
-    if (!r) throw std::runtime_error(fmt::format("Failed to remove RDD {}: {}", rdd_id, r.error().message));
-    return r->get<wire::RemovedCount>().getCount();
+    return ask_removed_count(
+        master_, timeout_,
+        rpc::OutgoingMessage::make<wire::RemoveRdd>([&](wire::RemoveRdd::Builder b) { b.setRddId(rdd_id); }), blocking,
+        fmt::format("RDD {}", rdd_id));
 }
 
 int BlockManagerMaster::remove_shuffle(int shuffle_id, bool blocking) {
-    auto msg = rpc::OutgoingMessage::make<wire::RemoveShuffle>(
-        [&](wire::RemoveShuffle::Builder b) { b.setShuffleId(shuffle_id); });
-    if (!blocking) {
-        master_.ask(std::move(msg), timeout_, [shuffle_id](rpc::RpcResult<rpc::Message> r) {
-            if (!r) log::get("storage")->warn("Failed to remove shuffle {}: {}", shuffle_id, r.error().message);
-        });
-        return 0;
-    }
-    auto r = master_.ask_sync<wire::RemovedCount>(std::move(msg), timeout_);
-    if (!r) throw std::runtime_error(fmt::format("Failed to remove shuffle {}: {}", shuffle_id, r.error().message));
-    return r->get<wire::RemovedCount>().getCount();
+    return ask_removed_count(master_, timeout_,
+                             rpc::OutgoingMessage::make<wire::RemoveShuffle>(
+                                 [&](wire::RemoveShuffle::Builder b) { b.setShuffleId(shuffle_id); }),
+                             blocking, fmt::format("shuffle {}", shuffle_id));
 }
 
 int BlockManagerMaster::remove_broadcast(std::int64_t broadcast_id, bool remove_from_driver, bool blocking) {
-    auto msg = rpc::OutgoingMessage::make<wire::RemoveBroadcast>([&](wire::RemoveBroadcast::Builder b) {
-        b.setBroadcastId(broadcast_id);
-        b.setRemoveFromDriver(remove_from_driver);
-    });
-    if (!blocking) {
-        master_.ask(std::move(msg), timeout_, [broadcast_id](rpc::RpcResult<rpc::Message> r) {
-            if (!r) log::get("storage")->warn("Failed to remove broadcast {}: {}", broadcast_id, r.error().message);
-        });
-        return 0;
-    }
-    auto r = master_.ask_sync<wire::RemovedCount>(std::move(msg), timeout_);
-    if (!r) {
-        throw std::runtime_error(fmt::format("Failed to remove broadcast {}: {}", broadcast_id, r.error().message));
-    }
-    return r->get<wire::RemovedCount>().getCount();
+    return ask_removed_count(master_, timeout_,
+                             rpc::OutgoingMessage::make<wire::RemoveBroadcast>([&](wire::RemoveBroadcast::Builder b) {
+                                 b.setBroadcastId(broadcast_id);
+                                 b.setRemoveFromDriver(remove_from_driver);
+                             }),
+                             blocking, fmt::format("broadcast {}", broadcast_id));
 }
 
 }  // namespace ember::storage

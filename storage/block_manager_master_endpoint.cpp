@@ -38,6 +38,34 @@ void fill_locations(wire::Locations::Builder b, const std::vector<BlockManagerId
     for (unsigned i = 0; i < locs.size(); ++i) detail::to_wire(list[i], locs[i]);
 }
 
+/// Asks every one of `holders` to remove something (`make()` builds each request; the reply is
+/// a RemovedCount) and calls `done(total)` once all answered, at once if there are none. A
+/// BlockManager that is gone holds nothing any more (SPARK-32091): its failure counts 0 and is
+/// logged at debug level as "Failed to remove <what> from a block manager".
+void ask_removed_counts(const std::vector<rpc::RpcEndpointRef>& holders,
+                        const std::function<rpc::OutgoingMessage()>& make, std::string what,
+                        std::function<void(int)> done) {
+    if (holders.empty()) {
+        if (done) done(0);
+        return;
+    }
+    auto pending = std::make_shared<std::atomic<int>>(static_cast<int>(holders.size()));
+    auto count = std::make_shared<std::atomic<int>>(0);
+    auto shared_done = std::make_shared<std::function<void(int)>>(std::move(done));
+    auto shared_what = std::make_shared<const std::string>(std::move(what));
+    for (const auto& h : holders) {
+        h.ask(make(), [pending, count, shared_done, shared_what](rpc::RpcResult<rpc::Message> r) {
+            if (r) {
+                if (auto c = r->try_get<wire::RemovedCount>()) count->fetch_add(c->getCount());
+            } else {
+                log::get("storage")->debug("Failed to remove {} from a block manager: {}", *shared_what,
+                                           r.error().message);
+            }
+            if (pending->fetch_sub(1) == 1 && *shared_done) (*shared_done)(count->load());
+        });
+    }
+}
+
 }  // namespace
 
 void BlockManagerMasterEndpoint::receive_and_reply(const rpc::Message& msg, rpc::RpcCallContext ctx) {
@@ -390,26 +418,12 @@ void BlockManagerMasterEndpoint::remove_rdd(int rdd_id, std::function<void(int)>
         // Every BlockManager is asked, as Spark does: one may hold blocks it has not reported yet.
         for (auto& [_, info] : managers_) holders.push_back(info.storage);
     }
-    if (holders.empty()) {
-        if (done) done(0);
-        return;
-    }
-    auto pending = std::make_shared<std::atomic<int>>(static_cast<int>(holders.size()));
-    auto count = std::make_shared<std::atomic<int>>(0);
-    auto shared_done = std::make_shared<std::function<void(int)>>(std::move(done));
-    for (auto& h : holders) {
-        h.ask(rpc::OutgoingMessage::make<wire::RemoveRdd>([&](wire::RemoveRdd::Builder b) { b.setRddId(rdd_id); }),
-              [pending, count, shared_done, rdd_id](rpc::RpcResult<rpc::Message> r) {
-                  if (r) {
-                      if (auto c = r->try_get<wire::RemovedCount>()) count->fetch_add(c->getCount());
-                  } else {
-                      // A BlockManager that is gone holds nothing any more (SPARK-32091).
-                      log::get("storage")->debug("Failed to remove RDD {} from a block manager: {}", rdd_id,
-                                                 r.error().message);
-                  }
-                  if (pending->fetch_sub(1) == 1 && *shared_done) (*shared_done)(count->load());
-              });
-    }
+    ask_removed_counts(
+        holders,
+        [rdd_id] {
+            return rpc::OutgoingMessage::make<wire::RemoveRdd>([&](wire::RemoveRdd::Builder b) { b.setRddId(rdd_id); });
+        },
+        fmt::format("RDD {}", rdd_id), std::move(done));
 }
 
 void BlockManagerMasterEndpoint::remove_shuffle(int shuffle_id, std::function<void(int)> done) {
@@ -419,27 +433,13 @@ void BlockManagerMasterEndpoint::remove_shuffle(int shuffle_id, std::function<vo
         // Map outputs are not reported as blocks: every BlockManager is asked, as Spark does.
         for (auto& [_, info] : managers_) holders.push_back(info.storage);
     }
-    if (holders.empty()) {
-        if (done) done(0);
-        return;
-    }
-    auto pending = std::make_shared<std::atomic<int>>(static_cast<int>(holders.size()));
-    auto count = std::make_shared<std::atomic<int>>(0);
-    auto shared_done = std::make_shared<std::function<void(int)>>(std::move(done));
-    for (auto& h : holders) {
-        h.ask(rpc::OutgoingMessage::make<wire::RemoveShuffle>(
-                  [&](wire::RemoveShuffle::Builder b) { b.setShuffleId(shuffle_id); }),
-              [pending, count, shared_done, shuffle_id](rpc::RpcResult<rpc::Message> r) {
-                  if (r) {
-                      if (auto c = r->try_get<wire::RemovedCount>()) count->fetch_add(c->getCount());
-                  } else {
-                      // A BlockManager that is gone holds nothing any more.
-                      log::get("storage")->debug("Failed to remove shuffle {} from a block manager: {}", shuffle_id,
-                                                 r.error().message);
-                  }
-                  if (pending->fetch_sub(1) == 1 && *shared_done) (*shared_done)(count->load());
-              });
-    }
+    ask_removed_counts(
+        holders,
+        [shuffle_id] {
+            return rpc::OutgoingMessage::make<wire::RemoveShuffle>(
+                [&](wire::RemoveShuffle::Builder b) { b.setShuffleId(shuffle_id); });
+        },
+        fmt::format("shuffle {}", shuffle_id), std::move(done));
 }
 
 void BlockManagerMasterEndpoint::remove_broadcast(std::int64_t broadcast_id, bool remove_from_driver,
@@ -470,29 +470,15 @@ void BlockManagerMasterEndpoint::remove_broadcast(std::int64_t broadcast_id, boo
             if (!keep(exec)) holders.push_back(info.storage);
         }
     }
-    if (holders.empty()) {
-        if (done) done(0);
-        return;
-    }
-    auto pending = std::make_shared<std::atomic<int>>(static_cast<int>(holders.size()));
-    auto count = std::make_shared<std::atomic<int>>(0);
-    auto shared_done = std::make_shared<std::function<void(int)>>(std::move(done));
-    for (auto& h : holders) {
-        h.ask(rpc::OutgoingMessage::make<wire::RemoveBroadcast>([&](wire::RemoveBroadcast::Builder b) {
-                  b.setBroadcastId(broadcast_id);
-                  b.setRemoveFromDriver(remove_from_driver);
-              }),
-              [pending, count, shared_done, broadcast_id](rpc::RpcResult<rpc::Message> r) {
-                  if (r) {
-                      if (auto c = r->try_get<wire::RemovedCount>()) count->fetch_add(c->getCount());
-                  } else {
-                      // A BlockManager that is gone holds nothing any more (SPARK-32091).
-                      log::get("storage")->debug("Failed to remove broadcast {} from a block manager: {}",
-                                                 broadcast_id, r.error().message);
-                  }
-                  if (pending->fetch_sub(1) == 1 && *shared_done) (*shared_done)(count->load());
-              });
-    }
+    ask_removed_counts(
+        holders,
+        [broadcast_id, remove_from_driver] {
+            return rpc::OutgoingMessage::make<wire::RemoveBroadcast>([&](wire::RemoveBroadcast::Builder b) {
+                b.setBroadcastId(broadcast_id);
+                b.setRemoveFromDriver(remove_from_driver);
+            });
+        },
+        fmt::format("broadcast {}", broadcast_id), std::move(done));
 }
 
 std::vector<BlockManagerMasterEndpoint::MemoryStatus> BlockManagerMasterEndpoint::memory_status() const {
