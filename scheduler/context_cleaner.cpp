@@ -40,11 +40,6 @@ void ContextCleaner::stop() {
     if (thread_.joinable()) thread_.join();
 }
 
-long ContextCleaner::cleaned() const {
-    std::lock_guard lk(state_->mu);
-    return state_->cleaned;
-}
-
 void ContextCleaner::run() {
     log::set_thread_name("context-cleaner");
     for (;;) {
@@ -63,8 +58,6 @@ void ContextCleaner::run() {
         } catch (const std::exception& e) {
             log::get("scheduler")->error("Error cleaning shuffle {}: {}", shuffle_id, e.what());
         }
-        std::lock_guard lk(state_->mu);
-        ++state_->cleaned;
     }
 }
 

@@ -37,8 +37,6 @@ public:
     std::shared_ptr<void> track_shuffle(int shuffle_id);
     /// Stops the thread after the shuffle it is cleaning, if any. Idempotent.
     void stop();
-    /// Shuffles cleaned so far (for tests and metrics).
-    long cleaned() const;
 
 private:
     struct State {
@@ -46,7 +44,6 @@ private:
         std::condition_variable cv;
         std::deque<int> queue;  // guarded by mu
         bool stopped = false;   // guarded by mu
-        long cleaned = 0;       // guarded by mu
     };
     void run();
 

@@ -67,7 +67,8 @@ public:
 private:
     storage::DiskBlockManager& disk_;
     std::mutex commit_mu_;
-    std::map<int, std::vector<std::int64_t>> maps_;  ///< shuffle -> map outputs committed here; guarded by commit_mu_
+    /// Shuffle -> the map outputs committed here (remove_shuffle). Guarded by commit_mu_.
+    std::map<int, std::vector<std::int64_t>> maps_;
 };
 
 }  // namespace ember::shuffle

@@ -183,8 +183,9 @@ private:
     log::RateLimitedLog refused_;
 };
 
-/// Answers RemoveBlock, RemoveRdd, RemoveBroadcast and RemoveShuffle from the master or the driver (Spark's
-/// BlockManagerStorageEndpoint). Removal unlinks files: quick enough for the I/O thread.
+/// Answers RemoveBlock, RemoveRdd, RemoveBroadcast and RemoveShuffle from the master or the
+/// driver (Spark's BlockManagerStorageEndpoint). Removal unlinks files: quick enough for the I/O
+/// thread.
 class BlockManagerStorageEndpoint final : public rpc::RpcEndpoint {
 public:
     explicit BlockManagerStorageEndpoint(BlockManager& bm) : bm_(bm) {}

@@ -328,6 +328,18 @@ TEST_CASE("A hostile or oversized upload is refused with a clear error and the s
     REQUIRE_FALSE(replicate.has_value());
     CHECK_THAT(replicate.error().message, Catch::Contains("accepted from the driver's BlockManagerMaster only"));
     CHECK(executors(c.master->get_locations(RddBlockId{9, 0})) == std::set<std::string>{"2"});
+    // RemoveShuffle deletes map outputs: a BlockManager obeys it from the master only, and the
+    // master takes it from the driver's own code only (its ContextCleaner), not over the network.
+    auto remove_shuffle = [] {
+        return rpc::OutgoingMessage::make<wire::RemoveShuffle>([](wire::RemoveShuffle::Builder b) { b.setShuffleId(1); });
+    };
+    auto at_peer = storage_ref.ask_sync(remove_shuffle(), rpc::RpcTimeout{10s});
+    REQUIRE_FALSE(at_peer.has_value());
+    CHECK_THAT(at_peer.error().message, Catch::Contains("accepted from the driver's BlockManagerMaster only"));
+    auto master_ref = c.envs[1].endpoint_ref(c.envs[0].address(), std::string(BlockManagerMaster::kEndpointName));
+    auto at_master = master_ref.ask_sync(remove_shuffle(), rpc::RpcTimeout{10s});
+    REQUIRE_FALSE(at_master.has_value());
+    CHECK_THAT(at_master.error().message, Catch::Contains("RemoveShuffle is accepted from the driver only"));
     // Memory full (not larger than the store): refused as not fitting, not silently dropped.
     auto full = send("rdd_9_2", mem, 1, 990, std::string(990, 'z'));
     REQUIRE_FALSE(full.has_value());
