@@ -8,23 +8,26 @@
 
 namespace ember::scheduler {
 
-ContextCleaner::ContextCleaner(std::function<void(int)> clean_shuffle)
-    : state_(std::make_shared<State>()), clean_shuffle_(std::move(clean_shuffle)) {
+ContextCleaner::ContextCleaner(Actions actions) : state_(std::make_shared<State>()), actions_(std::move(actions)) {
     thread_ = std::thread([this] { run(); });
 }
 
 ContextCleaner::~ContextCleaner() { stop(); }
 
-std::shared_ptr<void> ContextCleaner::track_shuffle(int shuffle_id) {
+std::shared_ptr<void> ContextCleaner::track_rdd(int rdd_id) { return track(Kind::rdd, rdd_id); }
+
+std::shared_ptr<void> ContextCleaner::track_shuffle(int shuffle_id) { return track(Kind::shuffle, shuffle_id); }
+
+std::shared_ptr<void> ContextCleaner::track(Kind kind, int id) {
     // A shared_ptr owning nothing: only its deleter matters, run when the last copy goes.
     std::weak_ptr<State> weak = state_;
-    return std::shared_ptr<void>(nullptr, [weak, shuffle_id](void*) {
+    return std::shared_ptr<void>(nullptr, [weak, kind, id](void*) {
         auto state = weak.lock();
         if (!state) return;
         {
             std::lock_guard lk(state->mu);
             if (state->stopped) return;
-            state->queue.push_back(shuffle_id);
+            state->queue.push_back(Task{kind, id});
         }
         state->cv.notify_one();
     });
@@ -43,20 +46,21 @@ void ContextCleaner::stop() {
 void ContextCleaner::run() {
     log::set_thread_name("context-cleaner");
     for (;;) {
-        int shuffle_id;
+        Task task;
         {
             std::unique_lock lk(state_->mu);
             state_->cv.wait(lk, [this] { return state_->stopped || !state_->queue.empty(); });
             if (state_->stopped) return;
-            shuffle_id = state_->queue.front();
+            task = state_->queue.front();
             state_->queue.pop_front();
         }
+        auto& action = task.kind == Kind::rdd ? actions_.clean_rdd : actions_.clean_shuffle;
         try {
-            log::get("scheduler")->debug("Cleaning shuffle {}", shuffle_id);
-            clean_shuffle_(shuffle_id);
-            log::get("scheduler")->debug("Cleaned shuffle {}", shuffle_id);
+            log::get("scheduler")->debug("Cleaning {} {}", name(task.kind), task.id);
+            if (action) action(task.id);
+            log::get("scheduler")->debug("Cleaned {} {}", name(task.kind), task.id);
         } catch (const std::exception& e) {
-            log::get("scheduler")->error("Error cleaning shuffle {}: {}", shuffle_id, e.what());
+            log::get("scheduler")->error("Error cleaning {} {}: {}", name(task.kind), task.id, e.what());
         }
     }
 }

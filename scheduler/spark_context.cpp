@@ -236,6 +236,10 @@ struct SparkContext::Impl {
     /// (ember.cleaner.referenceTracking.blocking.shuffle), throwing if the master does not
     /// answer in time. On the cleaner's thread.
     void clean_shuffle(int shuffle_id, bool blocking);
+    /// SparkContext::unpersist_rdd; also the ContextCleaner's work for a persisted RDD the
+    /// driver no longer refers to (Spark's doCleanupRDD), on the cleaner's thread, waiting for
+    /// the BlockManagers when `blocking` (ember.cleaner.referenceTracking.blocking).
+    void unpersist_rdd(int rdd_id, bool blocking);
     void stop();
     class LifecycleListener;
 };
@@ -406,8 +410,13 @@ void SparkContext::Impl::start() {
     dag->set_block_manager_master(block_manager_master);
     // Not in a simulation: the cleaner's thread would act outside the simulation's order.
     if (!sim && conf.get_bool("ember.cleaner.referenceTracking", true)) {
-        const bool blocking = conf.get_bool("ember.cleaner.referenceTracking.blocking.shuffle", false);
-        cleaner = std::make_unique<ContextCleaner>([this, blocking](int id) { clean_shuffle(id, blocking); });
+        // Spark's defaults: the cleaner waits for RDD removals, not for shuffle deletions.
+        const bool blocking = conf.get_bool("ember.cleaner.referenceTracking.blocking", true);
+        const bool blocking_shuffle = conf.get_bool("ember.cleaner.referenceTracking.blocking.shuffle", false);
+        cleaner = std::make_unique<ContextCleaner>(ContextCleaner::Actions{
+            .clean_rdd = [this, blocking](int id) { unpersist_rdd(id, blocking); },
+            .clean_shuffle = [this, blocking_shuffle](int id) { clean_shuffle(id, blocking_shuffle); },
+        });
     }
     result_getter = std::make_unique<TaskResultGetter>(*task_scheduler, *block_manager,
                                                        [this](std::function<void()> fn) { return post(std::move(fn)); });
@@ -855,14 +864,16 @@ int SparkContext::default_parallelism() const {
 }
 
 int SparkContext::new_rdd_id() { return impl_->next_rdd_id.fetch_add(1); }
-void SparkContext::unpersist_rdd(int rdd_id, bool blocking) {
-    auto* master = impl_->block_manager ? impl_->block_manager->master() : nullptr;
+void SparkContext::unpersist_rdd(int rdd_id, bool blocking) { impl_->unpersist_rdd(rdd_id, blocking); }
+
+void SparkContext::Impl::unpersist_rdd(int rdd_id, bool blocking) {
+    auto* master = block_manager ? block_manager->master() : nullptr;
     if (!master) return;
-    impl_->post([impl = impl_.get(), rdd_id] { impl->bus.post(SparkListenerUnpersistRDD{rdd_id}); });
+    post([this, rdd_id] { bus.post(SparkListenerUnpersistRDD{rdd_id}); });
     {
-        std::lock_guard lk(impl_->storage_mu);
-        impl_->rdd_blocks.erase(rdd_id);
-        impl_->persistent_rdds.erase(rdd_id);
+        std::lock_guard lk(storage_mu);
+        rdd_blocks.erase(rdd_id);
+        persistent_rdds.erase(rdd_id);
     }
     try {
         master->remove_rdd(rdd_id, blocking);
@@ -1080,6 +1091,8 @@ std::optional<std::string> SparkContext::checkpoint_dir() const {
 void SparkContext::register_persistent_rdd(std::shared_ptr<RddBase> rdd) {
     std::lock_guard lk(impl_->storage_mu);
     impl_->persistent_rdds[rdd->id()] = rdd;
+    // Spark's registerRDDForCleanup; under storage_mu, so two persist() calls set one token.
+    if (impl_->cleaner && !rdd->has_cleanup_token()) rdd->set_cleanup_token(impl_->cleaner->track_rdd(rdd->id()));
 }
 
 std::vector<RddStorageInfo> SparkContext::rdd_storage_info() const {

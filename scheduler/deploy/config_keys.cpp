@@ -24,7 +24,10 @@ constexpr ConfigKey kKeys[] = {
     {"ember.broadcast.checksum", "true", "checksum each broadcast piece and verify it when fetched"},
     {"ember.broadcast.compress", "true", "LZ4-compress broadcast variables before cutting them into pieces"},
     {"ember.cleaner.referenceTracking", "true",
-     "remove a shuffle's map statuses and files once the driver holds no reference to it"},
+     "remove a persisted RDD's blocks, and a shuffle's map statuses and files, once the driver "
+     "holds no reference to them"},
+    {"ember.cleaner.referenceTracking.blocking", "true",
+     "the cleaner waits for the executors to drop a persisted RDD's blocks"},
     {"ember.cleaner.referenceTracking.blocking.shuffle", "false",
      "the cleaner waits for the executors to delete a shuffle's files"},
     {"ember.default.parallelism", "total executor cores (min 2)", "partitions of parallelize and shuffles"},

@@ -142,6 +142,12 @@ public:
                                   std::memory_order_relaxed);
     }
 
+    /// Driver side: the ContextCleaner's token for a persisted RDD (set by
+    /// SparkContext::register_persistent_rdd under its lock), released with this node, which
+    /// queues the RDD's cached blocks for removal. Nodes rebuilt on executors have none.
+    bool has_cleanup_token() const noexcept { return cleanup_token_ != nullptr; }
+    void set_cleanup_token(std::shared_ptr<void> token) noexcept { cleanup_token_ = std::move(token); }
+
     // -- reliable checkpointing (Spark's RDD.checkpoint / ReliableRDDCheckpointData) ----------
 
     /// What Rdd::checkpoint() leaves on the node for SparkContext to act on after the next job
@@ -205,6 +211,7 @@ private:
     int num_partitions_;
     std::string name_;
     std::atomic<std::uint32_t> storage_level_bits_{1u << 8};  // flags | replication << 8: none()
+    std::shared_ptr<void> cleanup_token_;  // set once, under SparkContext's storage lock
     mutable std::mutex checkpoint_mu_;
     std::optional<CheckpointPlan> checkpoint_plan_;  // guarded by checkpoint_mu_
     std::string checkpoint_dir_;                     // guarded by checkpoint_mu_

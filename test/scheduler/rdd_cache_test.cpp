@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -23,6 +24,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace ember;
@@ -80,6 +82,11 @@ struct Recorder : scheduler::SparkListener {
     std::vector<scheduler::SparkListenerJobStart> jobs;
     std::vector<std::pair<int, int>> submitted;  // (job count when submitted, stage id)
     std::set<std::string> removed;
+    std::vector<int> unpersisted;  // SparkListenerUnpersistRDD's rdd ids, in order
+    void on_unpersist_rdd(const scheduler::SparkListenerUnpersistRDD& e) override {
+        std::lock_guard lk(mu);
+        unpersisted.push_back(e.rdd_id);
+    }
     void on_job_start(const scheduler::SparkListenerJobStart& e) override {
         std::lock_guard lk(mu);
         jobs.push_back(e);
@@ -104,6 +111,18 @@ struct Recorder : scheduler::SparkListener {
 };
 
 std::string temp_dir(const std::string& tag) { return ember::test::fresh_temp_dir("cache-" + tag); }
+
+/// Block files of RDD `rdd_id` ("rdd_<id>_<partition>") under `dir`.
+int rdd_block_files(const std::string& dir, int rdd_id) {
+    const std::string prefix = "rdd_" + std::to_string(rdd_id) + "_";
+    int n = 0;
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec)) {
+        if (it->path().filename().string().starts_with(prefix)) ++n;
+    }
+    return n;
+}
 
 std::vector<int> numbers(int n) {
     std::vector<int> xs;
@@ -310,4 +329,75 @@ TEST_CASE("A fully cached RDD needs none of its parents: lost map outputs upstre
     CHECK(ran.size() == 1);  // the result stage only: the lost map stage was not rerun
     sc.stop();
     fs::remove_all(dir);
+}
+
+TEST_CASE("A persisted RDD's blocks go once the driver holds no reference to it (ContextCleaner)",
+          "[scheduler][cache]") {
+    for (std::string which : {"local", "cluster", "cluster, reference tracking off"}) {
+        SECTION(which) {
+            const bool tracking = which != "cluster, reference tracking off";
+            auto dir = temp_dir(tracking ? "cleaner-" + which : "cleaner-off");
+            Conf conf;
+            conf.set("ember.local.dir", dir).set("ember.cleaner.referenceTracking", tracking ? "true" : "false");
+            SparkContext sc(which == "local" ? "local[2]" : "local-cluster[2,1,512]", "rdd-cleaner", conf);
+            auto rec = std::make_shared<Recorder>();
+            sc.add_spark_listener(rec);
+            const auto xs = numbers(2000);
+            const auto oracle = expected(xs);
+            const std::string log = dir + "/computed";
+
+            // One RDD on disk (its blocks are files the test can see), one in memory; both stay
+            // referenced.
+            auto kept = sc.parallelize(xs, 4).map(KeyMod{}).persist(storage::StorageLevel::disk_only());
+            CHECK(kept.count() == 2000);
+            REQUIRE(rdd_block_files(dir, kept.id()) == 4);
+            auto sums =
+                sc.parallelize(xs, 4).map(KeyMod{}).reduce_by_key(Sum{}, 3).map_partitions_with_index(Touch{log});
+            sums.cache();
+            CHECK(as_map(sums.collect()) == oracle);
+            REQUIRE(computations(log).size() == 3);
+            auto memory_used = [&] {
+                std::uint64_t used = 0;
+                for (auto& [bm, mem] : sc.executor_memory_status()) used += mem.first - mem.second;
+                return used;
+            };
+            const std::uint64_t used_before = memory_used();
+
+            int dropped_disk = -1, dropped_memory = -1;
+            {
+                auto on_disk = sc.parallelize(xs, 4).map(KeyMod{}).persist(storage::StorageLevel::disk_only());
+                CHECK(on_disk.count() == 2000);
+                CHECK(on_disk.count() == 2000);  // read from its blocks
+                dropped_disk = on_disk.id();
+                REQUIRE(rdd_block_files(dir, dropped_disk) == 4);
+                auto in_memory = sc.parallelize(xs, 4).map(KeyMod{}).cache();
+                CHECK(in_memory.count() == 2000);
+                dropped_memory = in_memory.id();
+                CHECK(sc.rdd_storage_info().size() == 4);
+            }
+            if (tracking) {
+                CHECK(ember::test::wait_until([&] { return rdd_block_files(dir, dropped_disk) == 0; }));
+                CHECK(ember::test::wait_until([&] { return sc.rdd_storage_info().size() == 2; }));
+                CHECK(ember::test::wait_until([&] { return memory_used() <= used_before; }));
+                std::lock_guard lk(rec->mu);
+                CHECK(std::set<int>(rec->unpersisted.begin(), rec->unpersisted.end()) ==
+                      std::set<int>{dropped_disk, dropped_memory});
+            } else {
+                std::this_thread::sleep_for(300ms);
+                // The blocks stay (rdd_storage_info forgets the RDDs: it holds them weakly, as
+                // Spark's persistentRdds does).
+                CHECK(rdd_block_files(dir, dropped_disk) == 4);
+                CHECK(memory_used() > used_before);
+                std::lock_guard lk(rec->mu);
+                CHECK(rec->unpersisted.empty());
+            }
+            // The RDDs still referenced keep their blocks: their jobs read them.
+            CHECK(rdd_block_files(dir, kept.id()) == 4);
+            CHECK(kept.count() == 2000);
+            CHECK(as_map(sums.collect()) == oracle);
+            CHECK(computations(log).size() == 3);
+            sc.stop();
+            fs::remove_all(dir);
+        }
+    }
 }
