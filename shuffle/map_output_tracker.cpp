@@ -254,6 +254,11 @@ ShuffleStatuses MapOutputTrackerWorker::statuses(int shuffle_id, int reduce_id) 
     return s;
 }
 
+void MapOutputTrackerWorker::unregister_shuffle(int shuffle_id) {
+    std::lock_guard lk(mu_);
+    cache_.erase(shuffle_id);
+}
+
 void MapOutputTrackerWorker::update_epoch(std::int64_t epoch) {
     std::lock_guard lk(mu_);
     if (epoch > epoch_) {

@@ -104,6 +104,9 @@ public:
     ShuffleStatuses statuses(int shuffle_id, int reduce_id) override;
     /// A task carries the epoch of its stage; a newer epoch drops the cache (outputs moved).
     void update_epoch(std::int64_t epoch);
+    /// Drops the cached statuses of `shuffle_id` (Spark's MapOutputTrackerWorker.unregisterShuffle,
+    /// when the driver's ContextCleaner removes the shuffle). Thread-safe.
+    void unregister_shuffle(int shuffle_id);
 
 private:
     rpc::RpcEndpointRef master_;

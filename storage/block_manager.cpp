@@ -610,6 +610,7 @@ int BlockManager::remove_shuffle(int shuffle_id) {
     auto* resolver = resolver_.load();
     int n = resolver ? resolver->remove_shuffle(shuffle_id) : 0;
     if (n > 0) log::get("storage")->debug("Removed the {} map outputs of shuffle {}", n, shuffle_id);
+    if (shuffle_removed_) shuffle_removed_(shuffle_id);
     return n;
 }
 
@@ -630,6 +631,10 @@ int BlockManager::remove_broadcast(std::int64_t broadcast_id, bool tell_master) 
 
 void BlockManager::set_broadcast_removed_listener(std::function<void(std::int64_t)> listener) {
     broadcast_removed_ = std::move(listener);
+}
+
+void BlockManager::set_shuffle_removed_listener(std::function<void(int)> listener) {
+    shuffle_removed_ = std::move(listener);
 }
 
 void BlockManager::count_served(std::uint64_t bytes, std::size_t blocks) noexcept {

@@ -183,6 +183,12 @@ public:
     /// endpoint can receive RemoveBroadcast; runs on the caller's thread (an I/O thread for the
     /// master's RemoveBroadcast) and must not block.
     void set_broadcast_removed_listener(std::function<void(std::int64_t)> listener);
+    /// Called with the id by remove_shuffle(), whether or not this process wrote any of its map
+    /// outputs (an executor's MapOutputTrackerWorker drops its cached statuses, as Spark's
+    /// storage endpoint unregisters the shuffle from the executor's tracker). Set once, before
+    /// the storage endpoint can receive RemoveShuffle; runs on the caller's thread and must not
+    /// block.
+    void set_shuffle_removed_listener(std::function<void(int)> listener);
     /// Asks the storage endpoint of BlockManager `where` to remove `id` (one-way in effect:
     /// the answer is only logged). Local blocks are removed at once.
     void remove_block_at(const BlockManagerId& where, const BlockId& id);
@@ -257,6 +263,7 @@ private:
     std::unique_ptr<BlockManagerMaster> master_;  // set once by register_with_master()
     std::shared_ptr<Counters> counters_ = std::make_shared<Counters>();
     std::function<void(std::int64_t)> broadcast_removed_;  // set once before serving
+    std::function<void(int)> shuffle_removed_;             // set once before serving
 
     std::mutex mu_;
     std::map<BlockId, StorageLevel> levels_;  // guarded by mu_; non-shuffle blocks stored here

@@ -238,6 +238,11 @@ int run_executor(int argc, char** argv) {
     broadcast::BroadcastManager broadcasts(*bm, conf, false);
     bm->set_broadcast_removed_listener([&broadcasts](std::int64_t id) { broadcasts.forget(id); });
     broadcasts.make_current();
+    shuffle::MapOutputTrackerWorker tracker(
+        (*env)->endpoint_ref(driver->address(), std::string(shuffle::MapOutputTracker::kEndpointName)),
+        rpc::RpcTimeout::ask(conf));
+    // The driver's ContextCleaner removed the shuffle: its statuses go from this cache too.
+    bm->set_shuffle_removed_listener([&tracker](int id) { tracker.unregister_shuffle(id); });
     bm->initialize();
     try {
         bm->register_with_master(
@@ -245,9 +250,6 @@ int run_executor(int argc, char** argv) {
     } catch (const std::exception& e) {
         return fail(args.executor_id, e.what());
     }
-    shuffle::MapOutputTrackerWorker tracker(
-        (*env)->endpoint_ref(driver->address(), std::string(shuffle::MapOutputTracker::kEndpointName)),
-        rpc::RpcTimeout::ask(conf));
     ExecutorServices services{args.executor_id, conf, *bm, resolver, tracker,
                               task_memory_bytes(conf, static_cast<std::uint64_t>(args.memory_mb) << 20, args.cores)};
     // Tasks free their aggregation tables' mappings as the next task maps the same sizes again.

@@ -2,8 +2,11 @@
 // How an executor reads the MapOutputTracker's MapOutputStatuses reply: outputs are placed by
 // map index, and what it allocates follows what the reply carries, not the numMaps it claims
 // (found by test/fuzz/fuzz_map_output_statuses).
+#include "rpc/testkit/local_envs.hpp"
 #include "shuffle/map_output_tracker.hpp"
 #include "shuffle/map_status.hpp"
+#include "storage/block_manager.hpp"
+#include "test/support/temp_dir.hpp"
 
 #include <capnp/message.h>
 #include <catch2/catch.hpp>
@@ -79,4 +82,30 @@ TEST_CASE("A MapOutputStatuses reply claiming 2^31 maps allocates for what it ca
 
     r.setNumMaps(-1);
     CHECK_THROWS_AS(read_map_output_statuses(r.asReader(), 3, 1), MetadataFetchFailedException);
+}
+
+TEST_CASE("An executor's tracker drops a shuffle's statuses when its BlockManager removes the shuffle",
+          "[shuffle][map_output]") {
+    // The driver's tracker and an executor's, on two envs; the executor's BlockManager tells its
+    // tracker when the driver's ContextCleaner has it remove a shuffle (RemoveShuffle).
+    rpc::testkit::LocalEnvs envs(2);
+    MapOutputTrackerMaster master;
+    master.start_endpoint(envs[0]);
+    master.register_shuffle(4, 1);
+    master.register_map_output(4, 0, status(21, 0));
+    MapOutputTrackerWorker worker(envs[1].endpoint_ref(envs[0].address(), std::string(MapOutputTracker::kEndpointName)),
+                                  rpc::RpcTimeout::ask(Conf{}));
+    auto dir = ember::test::fresh_temp_dir("tracker-unregister");
+    Conf conf;
+    conf.set("ember.local.dir", dir);
+    storage::BlockManager bm("1", envs[1], conf, 64u << 20);
+    bm.set_shuffle_removed_listener([&worker](int id) { worker.unregister_shuffle(id); });
+
+    CHECK(worker.statuses(4, 0).by_map_index.at(0)->map_id == 21);
+    master.unregister_shuffle(4);
+    CHECK(worker.statuses(4, 0).by_map_index.at(0)->map_id == 21);  // cached
+    CHECK(bm.remove_shuffle(4) == 0);                                // no map output written here
+    CHECK_THROWS_AS(worker.statuses(4, 0), MetadataFetchFailedException);  // asked again: gone
+    bm.stop();
+    std::filesystem::remove_all(dir);
 }
