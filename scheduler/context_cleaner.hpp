@@ -49,7 +49,9 @@ public:
     std::shared_ptr<void> track_rdd(int rdd_id);
     /// A token for shuffle `shuffle_id`: when its last copy is destroyed, the shuffle is queued.
     std::shared_ptr<void> track_shuffle(int shuffle_id);
-    /// Stops the thread after the clean-up it is running, if any. Idempotent.
+    /// Stops the thread after the clean-up it is running, if any: a blocking RDD removal waits
+    /// for the BlockManagers' answers, at most ember.rpc.askTimeout, as Spark's stop() waits for
+    /// its cleaning thread's current task. Idempotent.
     void stop();
 
 private:
