@@ -23,7 +23,6 @@ rpc::OutgoingMessage update_message(const BlockManagerId& id, const BlockId& blo
     });
 }
 
-
 /// Sends a removal `msg` (replied to with a RemovedCount) to the master: when `blocking`, waits
 /// and returns the count (std::runtime_error "Failed to remove <what>: ..." if it does not
 /// answer); otherwise returns 0 at once and logs a failure.
