@@ -180,16 +180,23 @@ public:
         need(1);
         return static_cast<std::uint8_t>(*p_++);
     }
+    /// Throws TruncatedInput if the input ends inside the varint, DecodeError past 10 bytes.
     std::uint64_t get_varint() {
         if (p_ != end_ && static_cast<std::uint8_t>(*p_) < 0x80) return static_cast<std::uint8_t>(*p_++);  // one byte
-        std::uint64_t v = 0;
-        for (int shift = 0; shift < 64; shift += 7) {
-            need(1);
-            auto b = static_cast<std::uint8_t>(*p_++);
-            v |= std::uint64_t{b & 0x7fu} << shift;
-            if (!(b & 0x80)) return v;
+        if (end_ - p_ >= 10) {
+            // Room for the longest varint: no bounds check per byte.
+            const auto* p = reinterpret_cast<const std::uint8_t*>(p_);
+            std::uint64_t v = 0;
+            for (int i = 0; i < 10; ++i) {
+                v |= std::uint64_t{p[i] & 0x7fu} << (7 * i);
+                if (p[i] < 0x80) {
+                    p_ += i + 1;
+                    return v;
+                }
+            }
+            throw DecodeError("varint longer than 10 bytes");
         }
-        throw DecodeError("varint longer than 10 bytes");
+        return get_varint_near_end();
     }
     std::int64_t get_svarint() {
         std::uint64_t u = get_varint();
@@ -258,6 +265,17 @@ public:
     static constexpr bool is_encoder = false;
 
 private:
+    /// get_varint within 10 bytes of the end: checks each byte.
+    [[gnu::noinline]] std::uint64_t get_varint_near_end() {
+        std::uint64_t v = 0;
+        for (int shift = 0; shift < 64; shift += 7) {
+            need(1);
+            auto b = static_cast<std::uint8_t>(*p_++);
+            v |= std::uint64_t{b & 0x7fu} << shift;
+            if (!(b & 0x80)) return v;
+        }
+        throw DecodeError("varint longer than 10 bytes");
+    }
     void need(std::uint64_t n) const {
         if (static_cast<std::uint64_t>(end_ - p_) < n) {
             throw TruncatedInput("input ends in the middle of a value (truncated or corrupt data)");

@@ -111,6 +111,39 @@ TEST_CASE("An Encoder's bytes are exactly what was written, across growth, reuse
     CHECK(strings.bytes() == expect_strings);
 }
 
+TEST_CASE("Varints of every length decode exactly, far from the end of the input and near it", "[storage][serde]") {
+    // get_varint reads without a bounds check per byte when 10 bytes remain, and checks each byte
+    // nearer the end: every length (1 to 10 bytes) on both paths, against the values written.
+    std::vector<std::uint64_t> values;
+    for (int bits = 0; bits <= 64; ++bits) {
+        std::uint64_t top = bits == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << bits) - 1;
+        values.push_back(top);
+        values.push_back(top / 3);
+    }
+    Encoder e;
+    for (auto v : values) e.put_varint(v);
+    const std::string& bytes = e.bytes();
+    Decoder d(bytes);
+    for (auto v : values) CHECK(d.get_varint() == v);
+    CHECK(d.done());
+    for (auto v : values) {
+        Encoder one;
+        one.put_varint(v);
+        Decoder alone(one.bytes());  // at most 10 bytes: the checked path
+        CHECK(alone.get_varint() == v);
+        CHECK(alone.done());
+        for (std::size_t cut = 0; cut < one.size(); ++cut) {
+            Decoder cut_short(one.bytes().data(), cut);
+            CHECK_THROWS_AS(cut_short.get_varint(), TruncatedInput);
+        }
+    }
+    // Eleven bytes with the high bit set: too long on the unchecked path, and nine near the end
+    // are truncated.
+    CHECK_THROWS_WITH(Decoder(std::string(11, '\xff')).get_varint(), "varint longer than 10 bytes");
+    CHECK_THROWS_WITH(Decoder(std::string(10, '\xff') + "x").get_varint(), "varint longer than 10 bytes");
+    CHECK_THROWS_AS(Decoder(std::string(9, '\xff')).get_varint(), TruncatedInput);
+}
+
 TEST_CASE("Truncated or trailing input is a DecodeError", "[storage][serde]") {
     std::string s = encode(std::string("hello world"));
     for (std::size_t cut = 0; cut < s.size(); ++cut) {
