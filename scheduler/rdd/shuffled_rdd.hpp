@@ -49,6 +49,7 @@ struct GroupAggregator {
     static constexpr bool kMapSideCombine = false;
     std::vector<V> create(V&& v) const {
         std::vector<V> c;
+        if constexpr (std::is_trivially_copyable_v<V> && sizeof(V) <= 4) c.reserve(8 / sizeof(V));
         c.push_back(std::move(v));
         return c;
     }
