@@ -276,7 +276,10 @@ TEST_CASE("A job that shuffles and spills leaves no executor, no dir and no shar
         REQUIRE(test::wait_until([&] { return sc.executor_pids().size() == 2; }, 20s));
         pids = sc.executor_pids();
         auto xs = numbers(2000);
-        auto sums = sc.parallelize(xs, 4).map(SlowPair{500, 0}).reduce_by_key(Sum{}).collect();
+        // Held while the files are counted: once the driver drops the RDD, the ContextCleaner
+        // removes its shuffle, files included.
+        auto summed = sc.parallelize(xs, 4).map(SlowPair{500, 0}).reduce_by_key(Sum{});
+        auto sums = summed.collect();
         CHECK(std::map<int, long>(sums.begin(), sums.end()) == expected_sums(xs, 500));
         CHECK(test::wait_until([&] { return spilled->bytes > 0; }, 10s));  // the reduce tasks spilled
         // The executors' dirs hold the shuffle files while the app runs.
@@ -343,8 +346,7 @@ TEST_CASE("A driver SIGKILLed mid-job (driver role)", "[.][cleanup-driver-role]"
     REQUIRE(dir);
     SparkContext sc("local-cluster[2,1,512]", "cleanup-driver", conf_for(dir, test::free_port()));
     REQUIRE(test::wait_until([&] { return sc.executor_pids().size() == 2; }, 20s));
-    // A finished shuffle (its files stay for the app's lifetime), then a job that never ends
-    // before the driver is killed.
+    // A finished shuffle, then a job that never ends before the driver is killed.
     auto xs = numbers(2000);
     auto sums = sc.parallelize(xs, 4).map(SlowPair{7, 0}).reduce_by_key(Sum{}).collect();
     REQUIRE(sums.size() == 7);
