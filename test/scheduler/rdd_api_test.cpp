@@ -10,7 +10,10 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <numeric>
@@ -119,6 +122,32 @@ std::vector<T> sorted(std::vector<T> v) {
 constexpr auto add = [](int a, int b) { return a + b; };
 
 }  // namespace
+
+TEST_CASE("parallelize's slices reach the executors exactly, as fixed-width bytes or with their Serde",
+          "[scheduler][rdd][api]") {
+    // Numbers and pairs of numbers travel as native bytes, other records (bool, strings) with
+    // their Serde: each kind, with its extreme values, comes back as it went.
+    SparkContext sc("local-cluster[2,1,512]", "slices");
+    constexpr auto lo = std::numeric_limits<int>::min(), hi = std::numeric_limits<int>::max();
+    std::vector<std::pair<int, int>> edges{{lo, hi}, {0, -1}, {hi, lo}, {7, 7}, {-300, 300}};
+    CHECK(sc.parallelize(edges, 2).collect() == edges);
+    CHECK(sc.parallelize(edges, 4).collect() == edges);  // slices of one and two records
+    CHECK(sc.parallelize(edges, 8).collect() == edges);  // and empty slices
+    std::vector<double> doubles{-0.0, std::numeric_limits<double>::infinity(), std::numeric_limits<double>::denorm_min(),
+                                -std::numeric_limits<double>::max(), 1.5};
+    auto got = sc.parallelize(doubles, 2).collect();
+    REQUIRE(got.size() == doubles.size());
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        CHECK(std::memcmp(&got[i], &doubles[i], sizeof(double)) == 0);  // -0.0 stays -0.0
+    }
+    std::vector<std::pair<std::int64_t, std::uint8_t>> mixed{{std::numeric_limits<std::int64_t>::min(), 255}, {1, 0}};
+    CHECK(sc.parallelize(mixed, 2).collect() == mixed);
+    std::vector<std::pair<bool, int>> flags{{true, 1}, {false, -1}, {true, hi}};
+    CHECK(sc.parallelize(flags, 2).collect() == flags);
+    std::vector<std::pair<std::string, double>> named{{"a", 1.0}, {"", -2.5}, {std::string(300, 'x'), 0.0}};
+    CHECK(sc.parallelize(named, 2).collect() == named);
+    sc.stop();
+}
 
 TEST_CASE("map_partitions sees each partition whole, empty ones included, and adds no stage", "[scheduler][rdd][api]") {
     for (std::string which : {"local", "cluster"}) {
