@@ -19,6 +19,14 @@ std::uint32_t load_le32(const std::byte* p) {
     return v;  // capnp framing is little-endian; so is every host we build for
 }
 
+/// Frees a frame buffer handed to a message as its word array (allocated as std::byte[]).
+class BufferDisposer final : public kj::ArrayDisposer {
+    void disposeImpl(void* first, std::size_t, std::size_t, std::size_t, void (*)(void*)) const override {
+        delete[] static_cast<std::byte*>(first);
+    }
+};
+const BufferDisposer kBufferDisposer;
+
 }  // namespace
 
 void encode_segment_table(kj::ArrayPtr<const kj::ArrayPtr<const capnp::word>> segments,
@@ -175,14 +183,34 @@ RpcResult<std::optional<std::shared_ptr<detail::MessageData>>> FrameDecoder::nex
                         fmt::format("frame of {} bytes exceeds ember.rpc.message.maxSize ({} bytes)",
                                     total, max_frame_bytes_)};
     }
-    if (avail < total) return std::nullopt;
+    if (avail < total) {
+        frame_total_ = total;
+        return std::nullopt;
+    }
+    frame_total_ = 0;
 
     auto d = std::make_shared<detail::MessageData>();
     std::uint64_t body = 0;
     try {
-        d->words = kj::heapArray<capnp::word>(total / sizeof(capnp::word));
-        std::memcpy(d->words.begin(), buf_.get() + begin_, total);
-        begin_ += total;
+        if (begin_ == 0 && total >= kAdoptFrameBytes && cap_ <= 2 * total) {
+            // The buffer becomes the frame's words (operator new[] aligns them for capnp); the
+            // bytes after the frame, if any, move to a buffer of their own.
+            auto frame = std::move(buf_);
+            const std::size_t rest = end_ - total;
+            uncharge(cap_);  // the frame's owner holds it from here
+            cap_ = begin_ = end_ = 0;
+            if (rest > 0) {
+                if (!reserve(rest)) return *error_;
+                std::memcpy(buf_.get(), frame.get() + total, rest);
+                end_ = rest;
+            }
+            d->words = kj::Array<capnp::word>(reinterpret_cast<capnp::word*>(frame.release()),
+                                              total / sizeof(capnp::word), kBufferDisposer);
+        } else {
+            d->words = kj::heapArray<capnp::word>(total / sizeof(capnp::word));
+            std::memcpy(d->words.begin(), buf_.get() + begin_, total);
+            begin_ += total;
+        }
         d->envelope = d->reader.emplace<capnp::FlatArrayMessageReader>(d->words.asPtr(), detail::reader_options(total))
                           .getRoot<rpc_wire::Envelope>();
         body = d->envelope.getBodySize();

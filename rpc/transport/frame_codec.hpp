@@ -24,6 +24,10 @@ namespace ember::rpc::transport {
 /// Largest segment count we accept in a segment table (capnp's own reader allows 512).
 inline constexpr std::uint32_t kMaxSegments = 512;
 
+/// Frames (their capnp part) of at least this many bytes are handed over in the decoder's
+/// buffer rather than copied out of it (FrameDecoder).
+inline constexpr std::size_t kAdoptFrameBytes = 256 * 1024;
+
 /// Size in bytes of the stream-framing segment table of `segments` segments (a multiple of 8).
 constexpr std::size_t segment_table_bytes(std::size_t segments) { return ((segments + 1) * 4 + 7) & ~std::size_t{7}; }
 
@@ -59,7 +63,9 @@ struct FrameLimits {
 /// Memory follows the bytes received, never what a frame announces: the buffer grows (without
 /// zero fill) as bytes arrive, a body is allocated only when its envelope has arrived and
 /// body_policy wants it (a body for nobody is skipped as it arrives), and both count against
-/// FrameLimits. After a large frame the buffer shrinks back.
+/// FrameLimits. A frame of kAdoptFrameBytes or more that starts the buffer and takes at least
+/// half of it is handed to the message as it lies (no copy into a word array of its own); after
+/// other large frames the buffer shrinks back.
 ///
 /// Limits: the capnp part of a frame may not exceed `max_frame_bytes`
 /// (ember.rpc.message.maxSize) and a body may not exceed `max_body_bytes`; a frame over either
@@ -89,6 +95,13 @@ public:
     std::span<std::byte> body_remaining() noexcept;
     void commit_body(std::size_t n) noexcept;
 
+    /// Bytes of the capnp part of the frame being received that have not arrived yet, once its
+    /// segment table has (0 otherwise). The reader may ask prepare() for as many of them as the
+    /// socket already holds, so that a large frame is read in one or two reads instead of
+    /// through a buffer that doubles (copying what it holds) from 16 KiB.
+    std::size_t frame_missing() const noexcept {
+        return frame_total_ > end_ - begin_ ? frame_total_ - (end_ - begin_) : 0;
+    }
     /// Bytes buffered but not yet consumed.
     std::size_t buffered() const noexcept { return end_ - begin_; }
     /// Bytes of memory held now (buffer capacity and the body being filled).
@@ -110,6 +123,7 @@ private:
     std::size_t cap_ = 0;
     std::size_t begin_ = 0;
     std::size_t end_ = 0;
+    std::size_t frame_total_ = 0;  // capnp bytes of the incomplete frame at begin_, once known
     std::shared_ptr<detail::MessageData> pending_;  // frame waiting for its body
     std::size_t body_filled_ = 0;
     std::uint64_t charged_body_ = 0;  // of pending_'s body, against the limits

@@ -17,6 +17,7 @@
 #include <variant>
 
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -370,7 +371,7 @@ void TransportClient::start_read() {
                         });
         return;
     }
-    auto buf = decoder_.prepare(kReadChunk);
+    auto buf = decoder_.prepare(read_size());
     if (buf.empty()) {
         // Refused by the memory limits, or out of memory: never left half-alive.
         net::post(socket_.get_executor(), [self = shared_from_this()] { self->on_read({}, 0); });
@@ -478,8 +479,19 @@ void TransportClient::read_on() {
     start_read();
 }
 
+std::size_t TransportClient::read_size() {
+    // Within a large frame, room for what the socket already holds of it: one read then takes
+    // it all, where a buffer doubling from 16 KiB took a dozen reads and copied what it held at
+    // each step (a 2.7 MB frame: 12 reads). Memory still follows the bytes received.
+    const std::size_t missing = decoder_.frame_missing();
+    if (missing <= kReadChunk) return kReadChunk;
+    int queued = 0;
+    if (::ioctl(socket_.native_handle(), FIONREAD, &queued) != 0 || queued <= 0) return kReadChunk;
+    return std::max(kReadChunk, std::min(missing, static_cast<std::size_t>(queued)));
+}
+
 bool TransportClient::read_now() {
-    auto buf = decoder_.prepare(kReadChunk);
+    auto buf = decoder_.prepare(read_size());
     if (buf.empty()) {
         start_read();  // reports the refusal through on_read
         return true;

@@ -174,6 +174,9 @@ private:
     std::string peer_description() const;
     /// The FrameDecoder's body policy: keep bodies of frames somebody reads.
     RpcResult<BodyAction> body_action(const rpc_wire::Envelope::Reader& envelope);
+    /// How much room the next plain read asks of the decoder: kReadChunk, or within a large
+    /// frame as much of it as the socket holds (FIONREAD).
+    std::size_t read_size();
     void arm_first_frame_timer();
     void schedule_flush();
     void flush();
