@@ -19,6 +19,9 @@ std::uint32_t load_le32(const std::byte* p) {
     return v;  // capnp framing is little-endian; so is every host we build for
 }
 
+/// The smallest frame buffer: a new buffer starts here and doubles.
+constexpr std::size_t kMinBuffer = 16 * 1024;
+
 /// Frees a frame buffer handed to a message as its word array (allocated as std::byte[]).
 class BufferDisposer final : public kj::ArrayDisposer {
     void disposeImpl(void* first, std::size_t, std::size_t, std::size_t, void (*)(void*)) const override {
@@ -88,8 +91,8 @@ std::span<std::byte> FrameDecoder::prepare(std::size_t min_bytes) {
 }
 
 bool FrameDecoder::reserve(std::size_t need) {
-    // Double (at least 16 KiB), but not past the connection's limit when less will do.
-    std::size_t want = std::max<std::size_t>({need, cap_ * 2, 16 * 1024});
+    // Double (at least kMinBuffer), but not past the connection's limit when less will do.
+    std::size_t want = std::max<std::size_t>({need, cap_ * 2, kMinBuffer});
     std::uint64_t room = limits_.max_buffered_bytes > charged_body_ ? limits_.max_buffered_bytes - charged_body_ : 0;
     if (want > room) want = std::max<std::size_t>(need, static_cast<std::size_t>(std::min<std::uint64_t>(room, want)));
     if (!charge(want - cap_, "a frame buffer")) return false;
@@ -192,7 +195,7 @@ RpcResult<std::optional<std::shared_ptr<detail::MessageData>>> FrameDecoder::nex
     auto d = std::make_shared<detail::MessageData>();
     std::uint64_t body = 0;
     try {
-        if (begin_ == 0 && total >= kAdoptFrameBytes && cap_ <= 2 * total) {
+        if (begin_ == 0 && total >= limits_.adopt_frame_bytes && cap_ <= std::max(2 * total, kMinBuffer)) {
             // The buffer becomes the frame's words (operator new[] aligns them for capnp); the
             // bytes after the frame, if any, move to a buffer of their own.
             auto frame = std::move(buf_);

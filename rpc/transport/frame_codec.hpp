@@ -55,6 +55,10 @@ struct FrameLimits {
     std::shared_ptr<MemoryBudget> env_budget;
     /// Decides each body's fate from its envelope (default: buffer). An error closes the stream.
     std::function<RpcResult<BodyAction>(const rpc_wire::Envelope::Reader&)> body_policy;
+    /// Frames (their capnp part) of at least this many bytes that start the buffer are handed
+    /// to their message without a copy. Tests and the fuzzer lower it to reach that path with
+    /// small inputs.
+    std::size_t adopt_frame_bytes = kAdoptFrameBytes;
 };
 
 /// Incremental decoder of frames from a byte stream. Feed it with prepare()/commit(); take
@@ -63,8 +67,8 @@ struct FrameLimits {
 /// Memory follows the bytes received, never what a frame announces: the buffer grows (without
 /// zero fill) as bytes arrive, a body is allocated only when its envelope has arrived and
 /// body_policy wants it (a body for nobody is skipped as it arrives), and both count against
-/// FrameLimits. A frame of kAdoptFrameBytes or more that starts the buffer and takes at least
-/// half of it is handed to the message as it lies (no copy into a word array of its own); after
+/// FrameLimits. A frame of FrameLimits::adopt_frame_bytes or more that starts the buffer and
+/// takes at least half of it is handed to the message as it lies (no copy into a word array of its own); after
 /// other large frames the buffer shrinks back.
 ///
 /// Limits: the capnp part of a frame may not exceed `max_frame_bytes`

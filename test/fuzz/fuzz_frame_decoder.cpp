@@ -4,7 +4,7 @@
 // frame as the env reads it: the envelope's fields, the payload as every message type the driver,
 // executors and BlockManagers handle (fuzz_support.cpp: read_message).
 //
-// Input: byte 0 seeds the piece sizes; the rest is the stream.
+// Input: byte 0 seeds the piece sizes and picks the reading paths; the rest is the stream.
 #include "rpc/message_data.hpp"
 #include "rpc/rpc_address.hpp"
 #include "rpc/transport/frame_codec.hpp"
@@ -48,7 +48,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         std::size_t limits[] = {1, 3, 8, 17, 64, 4096};
         return 1 + state % limits[(state >> 8) % 6];
     };
-    rpc::transport::FrameDecoder dec(fuzz::kMaxFrameBytes, fuzz::kMaxFrameBytes);
+    // Bit 1 of byte 0: frames of 64 bytes or more are handed over in the decoder's buffer (the
+    // path of frames of 256 KiB and more, which inputs this small never reach otherwise).
+    rpc::transport::FrameLimits limits;
+    if (in.which & 2) limits.adopt_frame_bytes = 64;
+    rpc::transport::FrameDecoder dec(fuzz::kMaxFrameBytes, fuzz::kMaxFrameBytes, std::move(limits));
     auto bytes = in.rest;
     std::size_t pos = 0;
     while (pos < bytes.size()) {
@@ -60,7 +64,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             std::memcpy(body.data(), bytes.data() + pos, n);
             dec.commit_body(n);
         } else {
-            auto buf = dec.prepare(n);
+            // Bit 2: room for the rest of a frame whose size is known, as TransportClient asks.
+            auto buf = dec.prepare((in.which & 4) ? std::max(n, dec.frame_missing()) : n);
             if (buf.size() < n) return 0;  // refused by the limits: the connection is closed
             std::memcpy(buf.data(), bytes.data() + pos, n);
             dec.commit(n);

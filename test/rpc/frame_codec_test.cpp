@@ -43,6 +43,7 @@ OutgoingMessage ping(std::uint64_t n, std::string text = "hello") {
 /// transport asks it (FrameDecoder::frame_missing), and a look at the decoder after each chunk.
 struct FeedOptions {
     std::size_t first_chunk = 0;  // 0: `chunk`
+    std::size_t adopt_frame_bytes = transport::kAdoptFrameBytes;
     bool room_for_frame = false;
     std::function<void(const FrameDecoder&, std::size_t fed)> after_chunk;
 };
@@ -51,7 +52,9 @@ struct FeedOptions {
 RpcResult<std::vector<std::shared_ptr<detail::MessageData>>> feed(const std::string& bytes, std::size_t chunk,
                                                                    std::size_t max_frame = 1 << 20,
                                                                    const FeedOptions& options = {}) {
-    FrameDecoder dec(max_frame, 1 << 20);
+    transport::FrameLimits limits;
+    limits.adopt_frame_bytes = options.adopt_frame_bytes;
+    FrameDecoder dec(max_frame, 1 << 20, std::move(limits));
     std::vector<std::shared_ptr<detail::MessageData>> out;
     std::size_t pos = 0;
     while (pos < bytes.size()) {
@@ -83,11 +86,15 @@ RpcResult<std::vector<std::shared_ptr<detail::MessageData>>> feed(const std::str
 TEST_CASE("Frames split at any byte decode to the same messages", "[rpc][codec]") {
     std::string stream = encode_frame(ping(1)) + encode_frame(ping(2, std::string(3000, 'z')), "BODY-BYTES") +
                          encode_frame(ping(3));
-    for (std::size_t chunk : {1u, 2u, 3u, 7u, 8u, 64u, 4096u, 1u << 20}) {
-        auto r = feed(stream, chunk);
+    // Also with every frame of 64 bytes or more handed over in the buffer where it can be.
+    for (auto [chunk, adopt] : {std::pair{1u, 64u}, {2u, 64u}, {3u, 64u}, {7u, 64u}, {8u, 64u}, {64u, 64u},
+                                {4096u, 64u}, {1u << 20, 64u}, {1u, 0u}, {2u, 0u}, {3u, 0u}, {7u, 0u},
+                                {8u, 0u}, {64u, 0u}, {4096u, 0u}, {1u << 20, 0u}}) {
+        auto r = feed(stream, chunk, 1 << 20,
+                      {.adopt_frame_bytes = adopt > 0 ? adopt : transport::kAdoptFrameBytes});
         REQUIRE(r.has_value());
         REQUIRE(r->size() == 3);
-        CAPTURE(chunk);
+        CAPTURE(chunk, adopt);
         for (std::uint64_t i = 0; i < 3; ++i) {
             auto m = detail::MessageData::to_message((*r)[i]);
             CHECK(m.get<tw::Ping>().getN() == i + 1);
