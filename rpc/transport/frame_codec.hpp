@@ -68,8 +68,9 @@ struct FrameLimits {
 /// zero fill) as bytes arrive, a body is allocated only when its envelope has arrived and
 /// body_policy wants it (a body for nobody is skipped as it arrives), and both count against
 /// FrameLimits. A frame of FrameLimits::adopt_frame_bytes or more that starts the buffer and
-/// takes at least half of it is handed to the message as it lies (no copy into a word array of its own); after
-/// other large frames the buffer shrinks back.
+/// takes at least half of it (or the buffer is the 16 KiB minimum) is handed to the message as
+/// it lies, not copied into a word array of its own; after other large frames the buffer
+/// shrinks back.
 ///
 /// Limits: the capnp part of a frame may not exceed `max_frame_bytes`
 /// (ember.rpc.message.maxSize) and a body may not exceed `max_body_bytes`; a frame over either

@@ -27,7 +27,7 @@ namespace detail {
 template <class T>
 struct FixedWidthRecord : std::bool_constant<std::is_arithmetic_v<T> && !std::is_same_v<T, bool>> {
     static constexpr std::size_t width = sizeof(T);
-    static void put(char* to, const T& v) noexcept { std::memcpy(to, &v, sizeof(T)); }
+    static void put(Encoder& e, const T& v) { e.put_raw(v); }
     static T get(const char* from) noexcept {
         T v;
         std::memcpy(&v, from, sizeof(T));
@@ -38,9 +38,9 @@ template <class A, class B>
 struct FixedWidthRecord<std::pair<A, B>>
     : std::bool_constant<FixedWidthRecord<A>::value && FixedWidthRecord<B>::value> {
     static constexpr std::size_t width = FixedWidthRecord<A>::width + FixedWidthRecord<B>::width;
-    static void put(char* to, const std::pair<A, B>& v) noexcept {
-        FixedWidthRecord<A>::put(to, v.first);
-        FixedWidthRecord<B>::put(to + FixedWidthRecord<A>::width, v.second);
+    static void put(Encoder& e, const std::pair<A, B>& v) {
+        FixedWidthRecord<A>::put(e, v.first);
+        FixedWidthRecord<B>::put(e, v.second);
     }
     static std::pair<A, B> get(const char* from) noexcept {
         return {FixedWidthRecord<A>::get(from), FixedWidthRecord<B>::get(from + FixedWidthRecord<A>::width)};
@@ -79,9 +79,8 @@ public:
         if constexpr (detail::FixedWidthRecord<T>::value) {
             using F = detail::FixedWidthRecord<T>;
             e.put_varint(slice.size());
-            std::string bytes(slice.size() * F::width, '\0');
-            for (std::size_t i = 0; i < slice.size(); ++i) F::put(bytes.data() + i * F::width, slice[i]);
-            e.append(bytes);
+            e.reserve(e.size() + slice.size() * F::width);
+            for (const T& record : slice) F::put(e, record);
         } else {
             e.write(slice);
         }
