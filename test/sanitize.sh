@@ -43,12 +43,27 @@ if [ "$sanitizer" = address,undefined ] && [ -f "$dir/build.ninja" ] && [ ! -d "
     echo "test/sanitize.sh: $dir is an older g++ ASan build; setting it up again with clang" >&2
     rm -rf "$dir"
 fi
+# -O0 -g1: an instrumented build at -O2 -g takes four times as long to compile (15 min against 4 on
+# two cores) and finds the same errors; -g1 keeps file:line in the reports. Checked assertions:
+# a plain build counts as a release one for meson's default b_ndebug (if-release), which defined
+# NDEBUG and turned off the assertions of the headers ember uses (BOOST_ASSERT in Boost.Unordered,
+# Boost.JSON and Asio, FMT_ASSERT in fmt's), the very checks an instrumented build is for;
+# _GLIBCXX_ASSERTIONS adds libstdc++'s bounds checks (a vector's operator[] past its size but
+# inside its capacity, which ASan does not see), front() and back() of empty containers.
+if [ "$sanitizer" = address,undefined ]; then
+    cpp_args="${EMBER_FUZZ_CPP_ARGS:--O0 -g1} -D_GLIBCXX_ASSERTIONS"
+else
+    cpp_args="-O0 -g1 -D_GLIBCXX_ASSERTIONS"
+fi
 if [ ! -f "$dir/build.ninja" ]; then
-    # b_lundef=false: sanitizer runtimes resolve some symbols only at load time. -O0 -g1: an
-    # instrumented build at -O2 -g takes four times as long to compile (15 min against 4 on two
-    # cores) and finds the same errors; -g1 keeps file:line in the reports. default_library=shared:
-    # ember's libraries are linked once as shared objects, not into each of some 80 programs,
-    # which took 8 of this build's 10 GB of disk and most of its link time.
+    # b_lundef=false: sanitizer runtimes resolve some symbols only at load time. unity=on,
+    # unity_size=8: a target's sources are compiled eight to a file, so the Asio, Cap'n Proto and
+    # Boost headers are parsed and their inline functions instrumented once per eight files; the
+    # four libraries (CI's longest step here) took 2m11s on two cores against 4m38s one file at a
+    # time. The uninstrumented build stays one file at a time, so a file that compiles only
+    # beside another still fails there.
+    # default_library=shared: ember's libraries are linked once as shared objects, not into each
+    # of some 80 programs, which took 8 of this build's 10 GB of disk and most of its link time.
     if [ "$sanitizer" = address,undefined ]; then
         # ASan + UBSan with clang, -Dfuzz=true: the same build also has libFuzzer's coverage
         # instrumentation and the fuzz targets of test/fuzz (test/fuzz.sh uses it), so CI
@@ -57,11 +72,16 @@ if [ ! -f "$dir/build.ninja" ]; then
         cxx=clang++
         if command -v ccache > /dev/null; then cxx="ccache clang++"; fi
         CXX=$cxx meson setup --wrap-mode=nodownload "$dir" "$EMBER_ROOT" -Dfuzz=true -Db_lundef=false \
-            -Ddefault_library=shared -Dbuildtype=plain -Dcpp_args="${EMBER_FUZZ_CPP_ARGS:--O0 -g1}" >&2
+            -Ddefault_library=shared -Dbuildtype=plain -Db_ndebug=false -Dcpp_args="$cpp_args" \
+            -Dunity=on -Dunity_size=8 >&2
     else
         meson setup --wrap-mode=nodownload "$dir" "$EMBER_ROOT" -Db_sanitize="$sanitizer" -Db_lundef=false \
-            -Ddefault_library=shared -Dbuildtype=plain -Dcpp_args='-O0 -g1' >&2
+            -Ddefault_library=shared -Dbuildtype=plain -Db_ndebug=false -Dcpp_args="$cpp_args" \
+            -Dunity=on -Dunity_size=8 >&2
     fi
+elif grep -q '"name": "b_ndebug", "value": "if-release"' "$dir/meson-info/intro-buildoptions.json" 2> /dev/null; then
+    # A build dir set up before the assertions were checked (above): a full rebuild, once.
+    meson configure "$dir" -Db_ndebug=false -Dcpp_args="$cpp_args" -Dunity=on -Dunity_size=8 >&2
 fi
 # Only what is run: the selected tests' programs (meson's `depends:`), with --build-only the
 # fuzz targets, with --build-all both; on two cores the instrumented build is CI's longest step.
