@@ -55,6 +55,8 @@ if [ "$sanitizer" = address,undefined ]; then
 else
     cpp_args="-O0 -g1 -D_GLIBCXX_ASSERTIONS"
 fi
+# The options above and unity=on, unity_size=8 (below), for a new build dir and an old one alike.
+checked_options=(-Db_ndebug=false "-Dcpp_args=$cpp_args" -Dunity=on -Dunity_size=8)
 if [ ! -f "$dir/build.ninja" ]; then
     # b_lundef=false: sanitizer runtimes resolve some symbols only at load time. unity=on,
     # unity_size=8: a target's sources are compiled eight to a file, so the Asio, Cap'n Proto and
@@ -72,16 +74,14 @@ if [ ! -f "$dir/build.ninja" ]; then
         cxx=clang++
         if command -v ccache > /dev/null; then cxx="ccache clang++"; fi
         CXX=$cxx meson setup --wrap-mode=nodownload "$dir" "$EMBER_ROOT" -Dfuzz=true -Db_lundef=false \
-            -Ddefault_library=shared -Dbuildtype=plain -Db_ndebug=false -Dcpp_args="$cpp_args" \
-            -Dunity=on -Dunity_size=8 >&2
+            -Ddefault_library=shared -Dbuildtype=plain "${checked_options[@]}" >&2
     else
         meson setup --wrap-mode=nodownload "$dir" "$EMBER_ROOT" -Db_sanitize="$sanitizer" -Db_lundef=false \
-            -Ddefault_library=shared -Dbuildtype=plain -Db_ndebug=false -Dcpp_args="$cpp_args" \
-            -Dunity=on -Dunity_size=8 >&2
+            -Ddefault_library=shared -Dbuildtype=plain "${checked_options[@]}" >&2
     fi
 elif grep -q '"name": "b_ndebug", "value": "if-release"' "$dir/meson-info/intro-buildoptions.json" 2> /dev/null; then
     # A build dir set up before the assertions were checked (above): a full rebuild, once.
-    meson configure "$dir" -Db_ndebug=false -Dcpp_args="$cpp_args" -Dunity=on -Dunity_size=8 >&2
+    meson configure "$dir" "${checked_options[@]}" >&2
 fi
 # Only what is run: the selected tests' programs (meson's `depends:`), with --build-only the
 # fuzz targets, with --build-all both; on two cores the instrumented build is CI's longest step.
