@@ -13,9 +13,14 @@ namespace ember::rpc::detail {
 
 namespace {
 thread_local const MessageLoop* t_loop = nullptr;
+thread_local bool t_yield_soon = false;
 }  // namespace
 
 bool MessageLoop::on_any_loop_thread() noexcept { return t_loop != nullptr; }
+
+void MessageLoop::yield_soon() noexcept {
+    if (t_loop) t_yield_soon = true;
+}
 
 bool MessageLoop::in_this_thread() const noexcept {
     // The thread's loop, or a handler this io_context runs (a simulation drives it itself).
@@ -53,6 +58,10 @@ void MessageLoop::run(std::size_t index) {
                 // While handlers keep coming, the polled connection is read once per pass.
                 const bool read = busy && poller.poll();
                 busy = ioc_.poll() > 0;
+                if (t_yield_soon) {
+                    t_yield_soon = false;
+                    ::sched_yield();
+                }
                 if (busy || read) continue;
                 // Poll a little before sleeping in epoll: the next event is often microseconds
                 // away, and a sleeping thread costs 50-100 us to wake on this class of VM.

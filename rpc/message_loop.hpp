@@ -40,6 +40,10 @@ public:
     /// True if the calling thread runs any MessageLoop (an env's I/O threads, a dedicated
     /// endpoint's thread): there a blocking wait could wait for the thread itself.
     static bool on_any_loop_thread() noexcept;
+    /// Called on a loop thread that just woke a sleeping thread (WaitWord): the loop yields its
+    /// CPU after the current batch of handlers, before polling on, so a thread woken onto this
+    /// CPU runs without waiting for the loop's next pause. Does nothing on other threads.
+    static void yield_soon() noexcept;
     /// Stops the threads after their current handler. Idempotent.
     void stop();
     /// Waits for the threads to exit (skips the calling thread if it is one of them).

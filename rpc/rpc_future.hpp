@@ -7,9 +7,9 @@
 
 #include "rpc/rpc_error.hpp"
 #include "rpc/rpc_timeout.hpp"
+#include "rpc/wait_word.hpp"
 
 #include <chrono>
-#include <condition_variable>
 #include <coroutine>
 #include <cstddef>
 #include <exception>
@@ -74,7 +74,7 @@ public:
             result_.emplace(std::move(r));
             callbacks.swap(callbacks_);
         }
-        cv_.notify_all();
+        done_.store_and_wake_all(1);  // a system call only if a thread sleeps in wait()
         for (auto& cb : callbacks) cb(*result_);  // the result never changes once set
         return true;
     }
@@ -97,14 +97,10 @@ public:
     /// The result; only after ready() returned true.
     const RpcResult<T>& result() const { return *result_; }
     const RpcResult<T>& wait() {
-        std::unique_lock lk(mu_);
-        cv_.wait(lk, [&] { return result_.has_value(); });
-        return *result_;
+        while (done_.load() == 0) done_.wait(0);
+        return *result_;  // set before done_, and never changed after
     }
-    bool wait_for(std::chrono::milliseconds d) {
-        std::unique_lock lk(mu_);
-        return cv_.wait_for(lk, d, [&] { return result_.has_value(); });
-    }
+    bool wait_for(std::chrono::milliseconds d) { return done_.load() != 0 || done_.wait_for(0, d); }
     void set_abort(std::function<void(std::string)> fn) {
         std::lock_guard lk(mu_);
         abort_ = std::move(fn);
@@ -120,7 +116,9 @@ public:
 
 private:
     mutable std::mutex mu_;
-    std::condition_variable cv_;
+    /// 1 once result_ is set; wait() sleeps on it (not a condition variable: see
+    /// rpc/wait_word.hpp). complete() runs through a shared_ptr that keeps this state alive.
+    WaitWord done_;
     std::optional<RpcResult<T>> result_;     // guarded by mu_; immutable once set
     std::vector<Callback> callbacks_;        // guarded by mu_
     std::function<void(std::string)> abort_;  // guarded by mu_

@@ -4,9 +4,9 @@
 /// JobWaiter: lets the thread that called an action wait for its job (Spark's JobWaiter), and
 /// SparkException, the error a failed job raises.
 
+#include "rpc/wait_word.hpp"
 #include "scheduler/task_end_reason.hpp"
 
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -84,8 +84,8 @@ public:
     }
     /// Blocks until the job ends; throws SparkException with its error (and cause) if it failed.
     void await() {
-        std::unique_lock lk(mu_);
-        cv_.wait(lk, [this] { return done_; });
+        while (ended_.load() == 0) ended_.wait(0);
+        std::lock_guard lk(mu_);
         if (error_) throw SparkException(*error_, cause_);
     }
     bool done() {
@@ -101,11 +101,13 @@ private:
             done_ = true;
             error_ = std::move(error);
         }
-        cv_.notify_all();
+        ended_.store_and_wake_all(1);  // a system call only if a thread sleeps in await()
     }
     int job_id_;
     std::mutex mu_;
-    std::condition_variable cv_;
+    /// 1 once done_ is set; await() sleeps on it (a WaitWord, not a condition variable: see
+    /// rpc/wait_word.hpp). The scheduler finishes the waiter through a shared_ptr it holds.
+    rpc::WaitWord ended_;
     bool done_ = false;                // guarded by mu_
     std::optional<std::string> error_;  // guarded by mu_
     std::optional<TaskFailureCause> cause_;  // guarded by mu_

@@ -2,9 +2,11 @@
 #include "rpc/transport/transport_client.hpp"
 
 #include "rpc/log.hpp"
+#include "rpc/message_loop.hpp"
 #include "rpc/security/auth_handshake.hpp"
 #include "rpc/security/record_cipher.hpp"
 #include "rpc/transport/no_sigpipe.hpp"
+#include "rpc/write_through.hpp"
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
@@ -560,6 +562,19 @@ SendResult TransportClient::send(std::unique_ptr<detail::OutgoingData>&& data, s
 
 void TransportClient::schedule_flush() {
     if (FlushScope::defer(shared_from_this())) return;
+    // This thread set flush_pending_, so the flush is its to run (flushes are serialised).
+    if (write_through_here()) {
+        flush();
+        return;
+    }
+    post_flush();
+}
+
+bool TransportClient::write_through_here() {
+    return WriteThroughScope::active() && !detail::MessageLoop::on_any_loop_thread();
+}
+
+void TransportClient::post_flush() {
     net::post(socket_.get_executor(), [self = shared_from_this()] { self->flush(); });
 }
 
@@ -668,6 +683,13 @@ void TransportClient::write_batch(std::shared_ptr<Batch> batch) {
 }
 
 void TransportClient::wait_writable(std::shared_ptr<Batch> batch) {
+    if (write_through_here()) {
+        // A write-through (WriteThroughScope) that would block: the I/O thread finishes it.
+        net::post(socket_.get_executor(), [self = shared_from_this(), batch = std::move(batch)]() mutable {
+            self->wait_writable(std::move(batch));
+        });
+        return;
+    }
     socket_.async_wait(tcp::socket::wait_write, [self = shared_from_this(), batch](const boost::system::error_code& ec) {
         if (ec) return;  // closed
         self->write_batch(batch);
@@ -788,7 +810,11 @@ void TransportClient::finish_flush() {
             flush_pending_ = false;
         }
     }
-    if (again) schedule_flush();  // not recursive: other work gets a turn first
+    if (again) {
+        // Not recursive, and on the I/O thread even after a write-through: other work gets a
+        // turn first, and the sender's thread goes back to its own.
+        if (!FlushScope::defer(shared_from_this())) post_flush();
+    }
 }
 
 // -- requests and cancellation -------------------------------------------------------------------

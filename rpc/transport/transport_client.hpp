@@ -150,6 +150,11 @@ private:
     bool read_now() override;
     void arm() override { start_read(); }
     void on_read(const boost::system::error_code& ec, std::size_t n);
+    /// Runs flush() on the connection's I/O thread, later.
+    void post_flush();
+    /// Whether sends on the calling thread write through (WriteThroughScope): a scope is open
+    /// and the thread runs no I/O loop.
+    static bool write_through_here();
     /// Decodes and delivers the frames the decoder holds, then reads on.
     void process_frames();
     /// Encrypted sessions: opens the whole records in rx_ into the decoder.

@@ -3,6 +3,7 @@
 
 #include "rpc/log.hpp"
 #include "rpc/sim/simulation.hpp"
+#include "rpc/write_through.hpp"
 #include "scheduler/broadcast/broadcast_manager.hpp"
 #include "scheduler/executor/process_metrics.hpp"
 #include "scheduler/registry.hpp"
@@ -120,7 +121,7 @@ void Executor::launch_task(TaskDescription task) {
         auto stage = stage_of(task);
         queue_.push_back(QueuedTask{std::move(task), std::move(stage)});
     }
-    cv_.notify_one();
+    work_seq_.bump_and_wake_one();  // a system call only if a thread sleeps on it
 }
 
 void Executor::set_simulated_env(const rpc::RpcEnv& env) { sim_env_ = &env; }
@@ -201,7 +202,7 @@ void Executor::stop() {
         queue_.clear();
         for (auto& [_, tc] : running_) tc->kill();
     }
-    cv_.notify_all();
+    work_seq_.bump_and_wake_all();
     for (auto& t : threads_) {
         if (t.joinable()) t.join();
     }
@@ -225,15 +226,23 @@ int Executor::active_tasks() {
 void Executor::worker(int index) {
     log::set_thread_name(fmt::format("task-{}", index));
     for (;;) {
-        QueuedTask next;
+        // Read before looking at the queue: a task queued after the look bumps it, so the wait
+        // below returns at once instead of missing the task.
+        const auto seen = work_seq_.load();
+        std::optional<QueuedTask> next;
         {
-            std::unique_lock lk(mu_);
-            cv_.wait(lk, [this] { return stopping_ || !queue_.empty(); });
+            std::lock_guard lk(mu_);
             if (stopping_) return;
-            next = std::move(queue_.front());
-            queue_.pop_front();
+            if (!queue_.empty()) {
+                next.emplace(std::move(queue_.front()));
+                queue_.pop_front();
+            }
         }
-        run_task(next.task, next.stage.get());
+        if (!next) {
+            work_seq_.wait(seen);
+            continue;
+        }
+        run_task(next->task, next->stage.get());
     }
 }
 
@@ -258,11 +267,13 @@ void Executor::run_task(const TaskDescription& task, StageEntry* entry) {
     }
     auto finish = [&](TaskState state, std::string result, std::optional<TaskEndReason> reason,
                       std::optional<IndirectTaskResult> indirect = std::nullopt) {
+        bool lone;  // no other task queued here: nothing to batch its StatusUpdate with
         {
             std::lock_guard lk(mu_);
             running_.erase(task.task_id);
             task_tids_.erase(task.task_id);
             kill_reasons_.erase(task.task_id);
+            lone = queue_.empty();
         }
         task_done_.notify_all();
         auto& m = tc.metrics();
@@ -277,6 +288,10 @@ void Executor::run_task(const TaskDescription& task, StageEntry* entry) {
         if (!tc.accumulators().empty()) {
             m.accumulator_updates = tc.accumulators().collect_updates(state != TaskState::finished);
         }
+        // A lone task's StatusUpdate is written by this thread instead of the I/O thread's next
+        // poll; while tasks queue up, their updates still go out batched by the I/O thread.
+        std::optional<rpc::WriteThroughScope> write_through;
+        if (lone) write_through.emplace();
         backend_.status_update(task.task_id, state, std::move(result), std::move(reason), tc.metrics(),
                                std::move(indirect));
     };

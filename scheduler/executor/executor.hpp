@@ -3,6 +3,7 @@
 /// \file
 /// Executor: runs tasks on a pool of task threads (Spark's Executor and TaskRunner).
 
+#include "rpc/wait_word.hpp"
 #include "scheduler/rdd/rdd_base.hpp"
 #include "scheduler/task_context.hpp"
 #include "scheduler/task_end_reason.hpp"
@@ -137,7 +138,9 @@ private:
     std::atomic<int> last_stage_{-1};
 
     std::mutex mu_;
-    std::condition_variable cv_;
+    /// Bumped after each change of queue_ or stopping_; idle task threads sleep on it (a
+    /// WaitWord, not a condition variable: see rpc/wait_word.hpp).
+    rpc::WaitWord work_seq_;
     std::deque<QueuedTask> queue_;                                    // guarded by mu_
     /// Stage attempts whose tasks may still be launched (at most a few at a time).
     std::map<std::pair<int, int>, std::shared_ptr<StageEntry>> stages_;  // guarded by mu_

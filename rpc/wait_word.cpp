@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "rpc/wait_word.hpp"
+
+#include "rpc/message_loop.hpp"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <ctime>
+
+namespace ember::rpc {
+
+namespace {
+
+/// futex(2) FUTEX_WAIT_PRIVATE: sleeps while *word == seen, up to `timeout` (null: no limit).
+/// Returns 0 when woken, else errno: EAGAIN (the value differed), ETIMEDOUT, EINTR.
+int futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t seen, const timespec* timeout) noexcept {
+    static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
+    if (::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_PRIVATE, seen, timeout, nullptr, 0) ==
+        0) {
+        return 0;
+    }
+    return errno;
+}
+
+}  // namespace
+
+// The sleeper count and the value are both read and written sequentially consistent: a waker
+// either sees the count a sleeper raised (and wakes it), or the sleeper sees the new value (and
+// does not sleep). The kernel re-checks the value under its own lock, so a wake between the
+// sleeper's check and its futex call is not lost either.
+
+void WaitWord::wait(std::uint32_t seen) noexcept {
+    sleepers_.fetch_add(1, std::memory_order_seq_cst);
+    if (value_.load(std::memory_order_seq_cst) == seen) futex_wait(&value_, seen, nullptr);
+    sleepers_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+bool WaitWord::wait_for(std::uint32_t seen, std::chrono::nanoseconds timeout) noexcept {
+    using clock = std::chrono::steady_clock;
+    const auto deadline = clock::now() + timeout;
+    sleepers_.fetch_add(1, std::memory_order_seq_cst);
+    bool changed = true;
+    while (value_.load(std::memory_order_seq_cst) == seen) {
+        const auto left = deadline - clock::now();
+        if (left <= std::chrono::nanoseconds::zero()) {
+            changed = false;
+            break;
+        }
+        const auto s = std::chrono::duration_cast<std::chrono::seconds>(left);
+        const timespec ts{static_cast<time_t>(s.count()),
+                          static_cast<long>(std::chrono::duration_cast<std::chrono::nanoseconds>(left - s).count())};
+        futex_wait(&value_, seen, &ts);  // woken, timed out, changed or interrupted: the loop decides
+    }
+    sleepers_.fetch_sub(1, std::memory_order_relaxed);
+    return changed;
+}
+
+void WaitWord::store_and_wake_all(std::uint32_t value) noexcept {
+    value_.store(value, std::memory_order_seq_cst);
+    wake(INT_MAX);
+}
+
+void WaitWord::bump_and_wake_one() noexcept {
+    value_.fetch_add(1, std::memory_order_seq_cst);
+    wake(1);
+}
+
+void WaitWord::bump_and_wake_all() noexcept {
+    value_.fetch_add(1, std::memory_order_seq_cst);
+    wake(INT_MAX);
+}
+
+void WaitWord::wake(int count) noexcept {
+    if (sleepers_.load(std::memory_order_seq_cst) == 0) return;
+    if (::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&value_), FUTEX_WAKE_PRIVATE, count, nullptr, nullptr, 0) >
+        0) {
+        detail::MessageLoop::yield_soon();
+    }
+}
+
+}  // namespace ember::rpc
