@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <ctime>
@@ -41,7 +42,9 @@ void WaitWord::wait(std::uint32_t seen) noexcept {
 
 bool WaitWord::wait_for(std::uint32_t seen, std::chrono::nanoseconds timeout) noexcept {
     using clock = std::chrono::steady_clock;
-    const auto deadline = clock::now() + timeout;
+    // At most a century: now() + nanoseconds::max() would overflow.
+    constexpr std::chrono::nanoseconds kLongest = std::chrono::hours(24 * 365 * 100);
+    const auto deadline = clock::now() + std::min(timeout, kLongest);
     sleepers_.fetch_add(1, std::memory_order_seq_cst);
     bool changed = true;
     while (value_.load(std::memory_order_seq_cst) == seen) {

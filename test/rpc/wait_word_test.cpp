@@ -38,6 +38,14 @@ TEST_CASE("WaitWord returns when the value differs, and times out when it does n
     CHECK_FALSE(w.wait_for(0, 30ms));
     CHECK(std::chrono::steady_clock::now() - t0 >= 30ms);
     CHECK_FALSE(w.wait_for(0, 0ms));
+    std::thread bump([&] {
+        std::this_thread::sleep_for(10ms);
+        w.bump_and_wake_one();
+    });
+    CHECK(w.wait_for(0, std::chrono::nanoseconds::max()));  // "forever" does not overflow
+    bump.join();
+    CHECK(w.load() == 1);
+    w.store_and_wake_all(0);
 
     w.bump_and_wake_one();  // nobody sleeps: only the value changes
     CHECK(w.load() == 1);
