@@ -283,6 +283,11 @@ int bench_wordcount_corpus(const WordCountBenchOptions& o) {
     int parts = o.partitions > 0 ? o.partitions : sc ? 4 * sc->default_parallelism() : 0;
 
     std::vector<int> executors = sc ? sc->executor_pids() : std::vector<int>{};
+    // ember's CPU is this process's and its executors': known only where the executors are this
+    // process's children (local-cluster) or its threads (local). Elsewhere (master slurm: Slurm's
+    // processes, on other hosts) it prints as null rather than as the driver's alone.
+    const bool ember_cpu_known = o.master.rfind("local", 0) == 0;
+    auto ember_cpu_json = [&](double v) { return ember_cpu_known ? fmt::format("{:.4g}", v) : std::string("null"); };
     std::vector<double> ember_s, one_s, two_s;
     std::vector<double> ember_cpu, one_cpu, two_cpu;
     wordcount::WordStats expected;
@@ -322,8 +327,9 @@ int bench_wordcount_corpus(const WordCountBenchOptions& o) {
             (side == 0 ? ember_cpu : side == 1 ? one_cpu : two_cpu).push_back(cpu);
             static const char* kNames[] = {"ember", "1thread", "2threads"};
             fmt::print("{{\"name\": \"{}-run\", \"pass\": {}, \"side\": \"{}\", \"seconds\": {:.4g}, "
-                       "\"cpu_seconds\": {:.4g}, \"words\": {}, \"distinct\": {}, \"plan_seconds\": {:.3g}}}\n",
-                       o.name, r, kNames[side], secs, cpu, s.total, s.distinct, plan);
+                       "\"cpu_seconds\": {}, \"words\": {}, \"distinct\": {}, \"plan_seconds\": {:.3g}}}\n",
+                       o.name, r, kNames[side], secs, side == 0 ? ember_cpu_json(cpu) : fmt::format("{:.4g}", cpu),
+                       s.total, s.distinct, plan);
             std::fflush(stdout);
             if (r == 0 && side == sides.front()) {
                 expected = s;
@@ -342,10 +348,11 @@ int bench_wordcount_corpus(const WordCountBenchOptions& o) {
     double e = median(ember_s), ec = median(ember_cpu);
     auto line = [&](const char* name, double base, double base_cpu) {
         fmt::print("{{\"name\": \"{}\", \"ember\": {:.4g}, \"baseline\": {:.4g}, \"ratio\": {:.4g}, \"unit\": \"s\", "
-                   "\"ember_cpu\": {:.4g}, \"baseline_cpu\": {:.4g}, \"cpu_ratio\": {:.4g}, "
+                   "\"ember_cpu\": {}, \"baseline_cpu\": {:.4g}, \"cpu_ratio\": {}, "
                    "\"bytes\": {}, \"files\": {}, \"every\": {}, \"words\": {}, \"distinct\": {}, \"repeats\": {}, "
                    "\"master\": \"{}\", \"exact\": {}}}\n",
-                   name, e, base, base > 0 ? e / base : 0.0, ec, base_cpu, base_cpu > 0 ? ec / base_cpu : 0.0, bytes,
+                   name, e, base, base > 0 ? e / base : 0.0, ember_cpu_json(ec), base_cpu,
+                   ember_cpu_json(base_cpu > 0 ? ec / base_cpu : 0.0), bytes,
                    files.size(), o.every, expected.total, expected.distinct, o.repeats, o.master,
                    exact ? "true" : "false");
     };
