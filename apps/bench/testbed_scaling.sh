@@ -10,8 +10,8 @@
 # hand-written 1- and 2-thread programs run by the driver on its host, alternating with ember as
 # in every wordcount-corpus run. Every line ember-bench prints is passed on with "hosts": K added.
 # The bed's hosts share this machine's CPUs: the series shows what the network path between hosts
-# costs against local-cluster, not more compute. CPU seconds cover the driver's process only
-# (the executors are Slurm's processes, not the driver's children).
+# costs against local-cluster, not more compute. ember's CPU seconds print as null: its executors
+# are Slurm's processes, not the driver's children (the baselines' CPU seconds are measured).
 #
 # Needs root (the bed); brings up its own bed and takes it down on exit: prefix embbench, subnet
 # 10.78.0, state in /run/PREFIX-testbed, unless EMBER_TESTBED_PREFIX, EMBER_TESTBED_SUBNET and
