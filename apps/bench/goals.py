@@ -124,6 +124,12 @@ def main():
             continue
         ratio = d["ratio"]
         met = ratio <= bound if cmp == "<=" else ratio < bound if cmp == "<" else ratio >= bound
+        if not (d["ember"] > 0 and d["baseline"] > 0):
+            # A figure of 0 is a measurement that did not happen, not a ratio of 0.
+            print("goals: %s: %s has no figure (ember %s, baseline %s)" % (key, d["name"], d["ember"], d["baseline"]),
+                  file=sys.stderr)
+            met = False
+            ok = False
         exact = d.get("exact")
         if exact is False:
             ok = False
