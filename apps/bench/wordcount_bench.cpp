@@ -5,6 +5,7 @@
 #include "apps/bench/shuffle_jobs.hpp"
 #include "apps/wordcount/word_count_job.hpp"
 #include "scheduler/ember.hpp"
+#include "scheduler/master_url.hpp"
 #include "scheduler/rdd/string_combine_map.hpp"
 #include "scheduler/rdd/text_file_rdd.hpp"
 
@@ -286,7 +287,12 @@ int bench_wordcount_corpus(const WordCountBenchOptions& o) {
     // ember's CPU is this process's and its executors': known only where the executors are this
     // process's children (local-cluster) or its threads (local). Elsewhere (master slurm: Slurm's
     // processes, on other hosts) it prints as null rather than as the driver's alone.
-    const bool ember_cpu_known = o.master.rfind("local", 0) == 0;
+    const bool ember_cpu_known = [&] {
+        if (!sc) return false;  // ember does not run: its CPU is never printed
+        using Kind = ember::scheduler::MasterUrl::Kind;
+        auto kind = ember::scheduler::MasterUrl::parse(o.master).kind;
+        return kind == Kind::local || kind == Kind::local_cluster;
+    }();
     auto ember_cpu_json = [&](double v) { return ember_cpu_known ? fmt::format("{:.4g}", v) : std::string("null"); };
     std::vector<double> ember_s, one_s, two_s;
     std::vector<double> ember_cpu, one_cpu, two_cpu;
