@@ -85,10 +85,10 @@ std::vector<fs::path> blockmgr_dirs(const std::string& root) {
 }  // namespace
 
 TEST_CASE("A task that raises SIGSEGV fails the job with the signal, the task and its log", "[scheduler][exit]") {
-    // Under ASan (test/sanitize.sh) the executors would report the SIGSEGV as an ASan error and
-    // abort; let them die of the signal as an uninstrumented build does.
-    if (const char* asan = std::getenv("ASAN_OPTIONS")) {
-        ::setenv("ASAN_OPTIONS", (std::string(asan) + ":handle_segv=0").c_str(), 1);
+    // Under ASan or TSan (test/sanitize.sh) the executors would report the SIGSEGV as a
+    // sanitizer error and exit; let them die of the signal as an uninstrumented build does.
+    for (const char* var : {"ASAN_OPTIONS", "TSAN_OPTIONS"}) {
+        if (const char* opts = std::getenv(var)) ::setenv(var, (std::string(opts) + ":handle_segv=0").c_str(), 1);
     }
     auto dir = test::fresh_temp_dir("death-segv");
     {
