@@ -129,9 +129,28 @@ public:
     }
 };
 
+/// The registry's logger of that name, made on first use (get() caches its answer per thread).
+std::shared_ptr<spdlog::logger> get_uncached(std::string_view name);
+
 }  // namespace
 
 std::shared_ptr<spdlog::logger> get(std::string_view name) {
+    // Each thread remembers the loggers it asked for: a registry lookup costs a mutex, a string
+    // and a hash (about 320 instructions, several times per job on the driver), and a logger,
+    // once registered, is never dropped or replaced, so a cached pointer stays the one the
+    // registry holds (levels are set on the logger itself).
+    thread_local std::vector<std::pair<std::string, std::shared_ptr<spdlog::logger>>> t_cache;
+    for (const auto& [cached, logger] : t_cache) {
+        if (cached == name) return logger;
+    }
+    auto logger = get_uncached(name);
+    t_cache.emplace_back(std::string(name), logger);
+    return logger;
+}
+
+namespace {
+
+std::shared_ptr<spdlog::logger> get_uncached(std::string_view name) {
     init_levels();
     std::string n(name);
     if (auto l = spdlog::get(n)) return l;
@@ -147,6 +166,8 @@ std::shared_ptr<spdlog::logger> get(std::string_view name) {
     logger->flush_on(spdlog::level::warn);
     return logger;
 }
+
+}  // namespace
 
 void set_level(spdlog::level::level_enum level) {
     init_levels();

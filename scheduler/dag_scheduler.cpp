@@ -411,7 +411,10 @@ void DAGScheduler::submit_missing_tasks(Stage* stage, int job_id) {
         s->pending_partitions.insert(missing.begin(), missing.end());
     }
     if (!ts.tasks.empty()) {
-        logger()->info("Submitting {} missing tasks from {}", ts.tasks.size(), stage_label(*stage));
+        // The label is formatted only when the line is logged (info is off by default).
+        if (auto log = logger(); log->should_log(spdlog::level::info)) {
+            log->info("Submitting {} missing tasks from {}", ts.tasks.size(), stage_label(*stage));
+        }
         task_scheduler_.submit_tasks(std::move(ts));
         return;
     }

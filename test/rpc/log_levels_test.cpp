@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace ember;
@@ -112,6 +113,21 @@ TEST_CASE("load_levels applies a spec to existing and later loggers; set_level r
     CHECK(scheduler->level() == level_enum::critical);
     CHECK(log::get("log-test-after-reset")->level() == level_enum::critical);
     log::set_level(level_enum::warn);
+}
+
+TEST_CASE("get returns the registry's logger on every thread, and its levels follow the specs", "[rpc][log]") {
+    log::set_level(level_enum::warn);
+    auto first = log::get("log-test-cached");
+    CHECK(log::get("log-test-cached") == first);  // the thread's cache
+    CHECK(spdlog::get("log-test-cached") == first);
+    std::shared_ptr<spdlog::logger> other;
+    std::thread([&] { other = log::get("log-test-cached"); }).join();
+    CHECK(other == first);
+    // A spec given after the thread cached it still reaches the logger it uses.
+    CHECK(log::load_levels("log-test-cached=debug").empty());
+    CHECK(log::get("log-test-cached")->level() == level_enum::debug);
+    log::set_level(level_enum::warn);
+    CHECK(log::get("log-test-cached")->level() == level_enum::warn);
 }
 
 TEST_CASE("SPDLOG_LEVEL= arguments are taken out of argv, applied and exported", "[rpc][log]") {
