@@ -10,6 +10,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <unordered_map>
 #include <unordered_set>
@@ -135,17 +136,36 @@ std::shared_ptr<spdlog::logger> get_uncached(std::string_view name);
 }  // namespace
 
 std::shared_ptr<spdlog::logger> get(std::string_view name) {
-    // Each thread remembers the loggers it asked for: a registry lookup costs a mutex, a string
-    // and a hash (about 320 instructions, several times per job on the driver), and a logger,
-    // once registered, is never dropped or replaced, so a cached pointer stays the one the
-    // registry holds (levels are set on the logger itself).
-    thread_local std::vector<std::pair<std::string, std::shared_ptr<spdlog::logger>>> t_cache;
-    for (const auto& [cached, logger] : t_cache) {
-        if (cached == name) return logger;
+    // A registry lookup costs a mutex, a string and a hash (about 320 instructions, several times
+    // per job on the driver). A logger, once registered, is never dropped or replaced (levels
+    // are set on the logger objects), so each one is also kept here, in storage that is never
+    // freed, and each thread remembers pointers into it. The per-thread list holds only plain
+    // pointers: a static object's destructor that logs after the thread's exit-time cleanup
+    // still finds it intact.
+    struct Known {
+        std::string name;
+        std::shared_ptr<spdlog::logger> logger;
+    };
+    static auto* known = new std::deque<Known>();  // guarded by g_mu; never freed (see above)
+    struct Cached {
+        const std::string* name;
+        const std::shared_ptr<spdlog::logger>* logger;
+    };
+    constexpr int kCached = 16;
+    thread_local Cached t_cache[kCached] = {};
+    thread_local int t_cached = 0;
+    for (int i = 0; i < t_cached; ++i) {
+        if (*t_cache[i].name == name) return *t_cache[i].logger;
     }
     auto logger = get_uncached(name);
-    t_cache.emplace_back(std::string(name), logger);
-    return logger;
+    std::lock_guard lk(g_mu);
+    const Known* k = nullptr;
+    for (const auto& e : *known) {
+        if (e.name == name) k = &e;
+    }
+    if (!k) k = &known->emplace_back(Known{std::string(name), logger});
+    if (t_cached < kCached) t_cache[t_cached++] = Cached{&k->name, &k->logger};
+    return k->logger;
 }
 
 namespace {

@@ -24,9 +24,10 @@ namespace ember::log {
 /// win), both in spdlog's syntax: `LEVEL` for every logger and `NAME=LEVEL` for one, separated by
 /// commas, e.g. `SPDLOG_LEVEL=info,rpc=debug`. Levels: trace, debug, info, warn, error,
 /// critical, off. Entries with an unknown level are ignored with a warning on "ember".
-/// Threading: thread-safe. Each thread remembers the loggers it got (no registry lookup after
-/// the first call per name), so a logger dropped from spdlog's registry by the application
-/// (spdlog::drop_all) goes on being used by threads that had it; ember never drops its own.
+/// Threading: thread-safe. The loggers handed out are remembered for the process's life, and
+/// each thread keeps pointers to the first 16 it asked for (no registry lookup after that), so
+/// a logger dropped from spdlog's registry by the application (spdlog::drop_all) goes on being
+/// used; ember never drops its own. Safe to call from static destructors.
 std::shared_ptr<spdlog::logger> get(std::string_view name);
 
 /// Sets the level of every logger, now and for loggers created later, dropping per-logger levels.
