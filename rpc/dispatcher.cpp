@@ -42,6 +42,7 @@ RpcResult<std::shared_ptr<Inbox>> Dispatcher::register_endpoint(
     auto inbox = std::make_shared<Inbox>(name, std::move(endpoint), *loop, !options.dedicated_thread);
     inbox->endpoint().inbox_ = inbox;
     inboxes_.emplace(name, inbox);
+    generation_.fetch_add(1, std::memory_order_release);
     if (own) dedicated_.emplace(inbox.get(), std::move(own));
     ++live_;
     lk.unlock();
@@ -64,6 +65,7 @@ bool Dispatcher::unregister(std::string_view name) {
         if (it == inboxes_.end()) return false;
         inbox = std::move(it->second);
         inboxes_.erase(it);
+        generation_.fetch_add(1, std::memory_order_release);
     }
     const Inbox* key = inbox.get();
     inbox->stop([this, key] {

@@ -7,7 +7,9 @@
 #include "rpc/inbox.hpp"
 #include "rpc/rpc_env.hpp"
 
+#include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -35,6 +37,11 @@ public:
                                                         const std::function<void(RpcEndpoint&)>& prepare);
     /// The inbox of `name`, or nullptr.
     std::shared_ptr<Inbox> find(std::string_view name) const;
+    /// Changes (release) whenever an endpoint is registered or unregistered: an answer of find()
+    /// stays right while this reads the same (acquire) as before the find(). Lets a reader of
+    /// one connection's frames skip the lookup (a mutex and a map of strings) for the endpoint
+    /// it saw last (EnvCore::route_frame).
+    std::uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
     /// Stops endpoint `name` (OnStop after its queued messages) and frees the name at once.
     /// Returns false if there is no such endpoint.
     bool unregister(std::string_view name);
@@ -60,6 +67,7 @@ private:
     std::vector<std::unique_ptr<MessageLoop>> retired_;                        // guarded by mu_
     int live_ = 0;        // endpoints whose on_stop has not finished; guarded by mu_
     bool stopped_ = false;  // guarded by mu_
+    std::atomic<std::uint64_t> generation_{1};  // bumped under mu_ by every change of inboxes_
 };
 
 }  // namespace ember::rpc::detail

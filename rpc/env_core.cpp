@@ -672,7 +672,19 @@ void EnvCore::route_frame(const std::shared_ptr<transport::Connection>& conn,
             auto text = env.getReceiver();
             std::string_view receiver(text.begin(), text.size());
             bool request = env.getKind() == rpc_wire::Kind::REQUEST;
-            auto inbox = dispatcher_->find(receiver);
+            // The connection's last receiver, while no endpoint came or went since it was found.
+            auto& cache = conn->receiver_cache;
+            const std::uint64_t generation = dispatcher_->generation();
+            std::shared_ptr<Inbox> inbox;
+            if (cache.generation == generation && cache.name == receiver) inbox = cache.inbox.lock();
+            if (!inbox) {
+                inbox = dispatcher_->find(receiver);
+                if (inbox) {
+                    cache.name.assign(receiver);
+                    cache.inbox = inbox;
+                    cache.generation = generation;  // read before the find: a change since then makes it miss
+                }
+            }
             if (!inbox) {
                 RpcError e{RpcErrc::endpoint_not_found,
                            fmt::format("Could not find endpoint {}",

@@ -16,6 +16,10 @@
 #include <string_view>
 #include <vector>
 
+namespace ember::rpc::detail {
+class Inbox;
+}  // namespace ember::rpc::detail
+
 namespace ember::rpc::transport {
 
 class Connection;
@@ -105,6 +109,16 @@ public:
         RpcAddress address;  // parsed (RpcAddress normalizes the host); empty: nothing cached
     };
     SenderCache sender_cache;
+
+    /// The endpoint the connection's last request or one-way message was for, found by name in
+    /// the env's Dispatcher when its generation() read `generation`; EnvCore::route_frame uses
+    /// it while the generation is unchanged. Threading: as sender_cache.
+    struct ReceiverCache {
+        std::string name;
+        std::weak_ptr<detail::Inbox> inbox;  // weak: a connection does not keep a removed endpoint alive
+        std::uint64_t generation = 0;        // 0: nothing cached (the Dispatcher's start at 1)
+    };
+    ReceiverCache receiver_cache;
 };
 
 }  // namespace ember::rpc::transport

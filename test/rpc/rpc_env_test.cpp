@@ -142,6 +142,56 @@ TEST_CASE("An ask to an unknown endpoint fails with an error naming it", "[rpc][
     CHECK_THAT(r2.error().message, Catch::Contains("ghost"));
 }
 
+namespace {
+
+/// Answers Ping like RecordingEndpoint; its on_stop waits until `release` is set (on a thread
+/// of its own), so the removed endpoint's inbox is still alive meanwhile.
+class SlowToStop final : public RecordingEndpoint {
+public:
+    SlowToStop(std::shared_ptr<Log> log, std::shared_future<void> release)
+        : RecordingEndpoint(std::move(log)), release_(std::move(release)) {}
+    void on_stop() override {
+        RecordingEndpoint::on_stop();
+        release_.wait();
+    }
+
+private:
+    std::shared_future<void> release_;
+};
+
+}  // namespace
+
+TEST_CASE("Remote messages reach the endpoint registered under their name now, not one removed", "[rpc][env][remote]") {
+    // The receiving env remembers each connection's last endpoint (EnvCore::route_frame); removing
+    // or replacing an endpoint must retarget the next message on that same connection, even while
+    // the removed endpoint is still alive (here: still in its on_stop).
+    Pair p;
+    std::promise<void> release;
+    auto old_log = std::make_shared<RecordingEndpoint::Log>();
+    auto old = p.b->setup_endpoint("slow", std::make_unique<SlowToStop>(old_log, release.get_future().share()),
+                                   EndpointOptions{.dedicated_thread = true});
+    REQUIRE(old);
+    auto remote = p.a->endpoint_ref(p.b->address(), "slow");
+    REQUIRE(remote.ask_sync<tw::Pong>(ping(1)));
+
+    p.b->stop(*old);
+    REQUIRE(old_log->wait_for("on_stop"));  // and blocked there: its inbox lives on
+    auto gone = remote.ask_sync(ping(2));
+    REQUIRE_FALSE(gone);
+    CHECK(gone.error().code == RpcErrc::endpoint_not_found);
+
+    auto new_log = std::make_shared<RecordingEndpoint::Log>();
+    REQUIRE(p.b->setup_endpoint("slow", std::make_unique<RecordingEndpoint>(new_log)));
+    for (std::uint64_t i = 3; i < 6; ++i) {
+        auto reply = remote.ask_sync<tw::Pong>(ping(i));
+        REQUIRE(reply);
+        CHECK(reply->get<tw::Pong>().getN() == i + 1);
+    }
+    CHECK(new_log->count_prefix("ask:Ping:") == 3);
+    CHECK(old_log->count_prefix("ask:Ping:") == 1);  // the removed one got nothing more
+    release.set_value();
+}
+
 TEST_CASE("A handler that throws fails the ask with its message and keeps working", "[rpc][env]") {
     Pair p;
     auto boom = OutgoingMessage::make<tw::Boom>([](tw::Boom::Builder b) { b.setText("kaboom 42"); });
