@@ -27,7 +27,8 @@ namespace ember::log {
 /// Threading: thread-safe. The loggers handed out are remembered for the process's life, and
 /// each thread keeps pointers to the first 16 it asked for (no registry lookup after that), so
 /// a logger dropped from spdlog's registry by the application (spdlog::drop_all) goes on being
-/// used; ember never drops its own. Safe to call from static destructors.
+/// used; ember never drops its own. A thread's remembered loggers stay usable in static
+/// destructors (the list is plain pointers into storage never freed).
 std::shared_ptr<spdlog::logger> get(std::string_view name);
 
 /// Sets the level of every logger, now and for loggers created later, dropping per-logger levels.
