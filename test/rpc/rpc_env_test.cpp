@@ -167,6 +167,12 @@ TEST_CASE("Remote messages reach the endpoint registered under their name now, n
     // the removed endpoint is still alive (here: still in its on_stop).
     Pair p;
     std::promise<void> release;
+    // Lets on_stop return however the case ends (declared after the envs, so destroyed before
+    // them): a failed REQUIRE must not leave the envs' shutdown waiting on it forever.
+    struct ReleaseAtEnd {
+        std::promise<void>& release;
+        ~ReleaseAtEnd() { release.set_value(); }
+    } release_at_end{release};
     auto old_log = std::make_shared<RecordingEndpoint::Log>();
     auto old = p.b->setup_endpoint("slow", std::make_unique<SlowToStop>(old_log, release.get_future().share()),
                                    EndpointOptions{.dedicated_thread = true});
@@ -189,7 +195,6 @@ TEST_CASE("Remote messages reach the endpoint registered under their name now, n
     }
     CHECK(new_log->count_prefix("ask:Ping:") == 3);
     CHECK(old_log->count_prefix("ask:Ping:") == 1);  // the removed one got nothing more
-    release.set_value();
 }
 
 TEST_CASE("A handler that throws fails the ask with its message and keeps working", "[rpc][env]") {
