@@ -33,6 +33,8 @@ public:
 
     net::io_context& context() noexcept { return ioc_; }
     net::io_context::executor_type executor() noexcept { return ioc_.get_executor(); }
+    /// How long an idle thread of the loop polls before sleeping (ember.rpc.io.spinTime).
+    std::chrono::microseconds spin_time() const noexcept { return spin_; }
     /// How many threads run the loop; 0: its owner drives it (a simulation).
     std::size_t threads() const noexcept { return threads_.size(); }
     /// True if the calling thread is one of this loop's threads (or runs one of its handlers).

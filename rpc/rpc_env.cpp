@@ -72,6 +72,8 @@ void RpcEnv::async_setup_endpoint_ref_by_uri(std::string_view uri,
     core_->lookup(uri, std::move(done));
 }
 
+std::chrono::microseconds RpcEnv::spin_time() const noexcept { return core_->io().spin_time(); }
+
 bool RpcEnv::post_task(const RpcEndpointRef& ref, std::function<void()> fn) {
     if (ref.address() != core_->address()) return false;
     return core_->post_task(ref.name(), std::move(fn));

@@ -69,6 +69,10 @@ public:
 
     /// The advertised address; empty in client mode.
     const RpcAddress& address() const;
+    /// How long an idle I/O thread of this env polls before sleeping in epoll
+    /// (ember.rpc.io.spinTime; 50 us, or 0 when the process may run on one CPU only). Threads
+    /// waiting for a reply the env will bring may poll as long (SparkContext's job waits do).
+    std::chrono::microseconds spin_time() const noexcept;
     const Conf& conf() const;
     const std::string& name() const;
 

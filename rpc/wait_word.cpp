@@ -4,6 +4,7 @@
 #include "rpc/message_loop.hpp"
 
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -38,6 +39,17 @@ void WaitWord::wait(std::uint32_t seen) noexcept {
     sleepers_.fetch_add(1, std::memory_order_seq_cst);
     if (value_.load(std::memory_order_seq_cst) == seen) futex_wait(&value_, seen, nullptr);
     sleepers_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+bool WaitWord::poll_for(std::uint32_t seen, std::chrono::nanoseconds spin) const noexcept {
+    if (load() != seen) return true;
+    if (spin <= std::chrono::nanoseconds::zero()) return false;
+    const auto until = std::chrono::steady_clock::now() + spin;
+    for (;;) {
+        ::sched_yield();
+        if (load() != seen) return true;
+        if (std::chrono::steady_clock::now() >= until) return false;
+    }
 }
 
 bool WaitWord::wait_for(std::uint32_t seen, std::chrono::nanoseconds timeout) noexcept {

@@ -11,7 +11,8 @@
 ///   1.2 us on the VMs ember is measured on, once per woken wait).
 /// - std::atomic<T>::wait (libstdc++ 12): spins twelve pauses and four sched_yield calls before
 ///   each sleep: four system calls per sleep, taking the CPU from the thread doing the work.
-/// WaitWord sleeps at once, and wakes make a system call only while a thread sleeps on the word.
+/// WaitWord sleeps at once (or polls first for as long as its caller asks: poll_for), and wakes
+/// make a system call only while a thread sleeps on the word.
 /// A wake that woke a thread from an I/O thread makes that loop yield its CPU after the current
 /// handlers (MessageLoop::yield_soon), so a thread woken onto the same CPU runs at once.
 /// The protocol is futex(2)'s FUTEX_WAIT_PRIVATE / FUTEX_WAKE_PRIVATE with a count of sleepers,
@@ -35,6 +36,13 @@ public:
     /// Blocks while the value is `seen`; returns at once if it differs. May return early
     /// (a signal); callers re-check their condition.
     void wait(std::uint32_t seen) noexcept;
+
+    /// Polls without sleeping, for at most `spin`, while the value is `seen`, yielding the CPU
+    /// between looks (sched_yield: a thread sharing this CPU, such as the one about to change
+    /// the value, runs meanwhile). Returns true once the value differs, false if `spin` ran out.
+    /// For a wait that is usually microseconds long, where a sleep's wake-up would cost more
+    /// than the wait (the same trade as the I/O threads' ember.rpc.io.spinTime).
+    bool poll_for(std::uint32_t seen, std::chrono::nanoseconds spin) const noexcept;
 
     /// Like wait(), for at most `timeout`; false if it ran out with the value still `seen`.
     bool wait_for(std::uint32_t seen, std::chrono::nanoseconds timeout) noexcept;

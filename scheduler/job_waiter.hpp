@@ -7,6 +7,7 @@
 #include "rpc/wait_word.hpp"
 #include "scheduler/task_end_reason.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -83,8 +84,14 @@ public:
         finish(std::move(error));
     }
     /// Blocks until the job ends; throws SparkException with its error (and cause) if it failed.
-    void await() {
-        while (ended_.load() == 0) ended_.wait(0);
+    /// `spin`: how long to poll for the end before sleeping (rpc::WaitWord::poll_for). A tiny
+    /// job ends within tens of microseconds, and waking a sleeping caller can cost as much (the
+    /// kernel may place it on an idle vCPU, whose wake-up is slow on a VM); SparkContext passes
+    /// the driver env's ember.rpc.io.spinTime (0 when the driver may run on one CPU only).
+    void await(std::chrono::nanoseconds spin = {}) {
+        if (!ended_.poll_for(0, spin)) {
+            while (ended_.load() == 0) ended_.wait(0);
+        }
         std::lock_guard lk(mu_);
         if (error_) throw SparkException(*error_, cause_);
     }

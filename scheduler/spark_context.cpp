@@ -1027,7 +1027,7 @@ void SparkContext::run_job(std::shared_ptr<RddBase> rdd, std::shared_ptr<ResultF
                                              waiter->job_id(), limit.count()));
         }
     }
-    waiter->await();
+    waiter->await(impl_->env->spin_time());
     std::set<int> seen;
     impl_->do_checkpoint(*this, rdd_for_checkpoint, seen);
 }

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 // The latency path's two tools: WaitWord (the futex that idle task threads, a waiting action and
 // a blocking ask sleep on) and WriteThroughScope (a lone task's StatusUpdate written by its own
-// thread). WaitWord: returns, timeouts, no lost wake-up among many threads. WriteThroughScope:
+// thread). WaitWord: returns, timeouts, polling before a sleep (and a JobWaiter's poll-then-sleep),
+// no lost wake-up among many threads. WriteThroughScope:
 // frames written from plain threads reach a real env on loopback whole and in order, including
 // bodies too big for the socket's buffer (the I/O thread finishes those) and encrypted sessions.
 #include "rpc/rpc_env.hpp"
 #include "rpc/testkit/local_envs.hpp"
 #include "rpc/wait_word.hpp"
 #include "rpc/write_through.hpp"
+#include "scheduler/job_waiter.hpp"
 #include "test/support/ping.hpp"
 
 #include <catch2/catch.hpp>
@@ -52,6 +54,51 @@ TEST_CASE("WaitWord returns when the value differs, and times out when it does n
     w.store_and_wake_all(41);
     w.bump_and_wake_all();
     CHECK(w.load() == 42);
+}
+
+TEST_CASE("WaitWord polls for a change before a wait sleeps", "[rpc][wait]") {
+    WaitWord w;
+    CHECK(w.poll_for(7, 1h));  // differs: true at once
+    CHECK_FALSE(w.poll_for(0, 0ns));
+    auto t0 = std::chrono::steady_clock::now();
+    CHECK_FALSE(w.poll_for(0, 20ms));  // nobody changes it: polls the whole 20 ms
+    CHECK(std::chrono::steady_clock::now() - t0 >= 20ms);
+    std::thread bump([&] {
+        std::this_thread::sleep_for(10ms);
+        w.bump_and_wake_one();
+    });
+    t0 = std::chrono::steady_clock::now();
+    CHECK(w.poll_for(0, 1h));  // sees the bump while polling, without sleeping
+    CHECK(std::chrono::steady_clock::now() - t0 < 10min);
+    bump.join();
+    CHECK(w.load() == 1);
+}
+
+TEST_CASE("A JobWaiter's wait polls, then sleeps, and reports how the job ended", "[rpc][wait]") {
+    // The wait of an action's caller (SparkContext passes ember.rpc.io.spinTime): the job ends
+    // within the polling, after it (the caller asleep), or before the wait starts.
+    for (auto end_after : {0ms, 1ms, 50ms}) {
+        for (auto spin : {std::chrono::microseconds(0), std::chrono::microseconds(5000)}) {
+            for (bool fails : {false, true}) {
+                auto waiter = std::make_shared<scheduler::JobWaiter>(3);
+                std::thread finisher([&] {
+                    std::this_thread::sleep_for(end_after);
+                    if (fails) {
+                        waiter->fail("Job 3 cancelled");
+                    } else {
+                        waiter->succeed();
+                    }
+                });
+                if (fails) {
+                    CHECK_THROWS_WITH(waiter->await(spin), "Job 3 cancelled");
+                } else {
+                    CHECK_NOTHROW(waiter->await(spin));
+                }
+                CHECK(waiter->done());
+                finisher.join();
+            }
+        }
+    }
 }
 
 TEST_CASE("WaitWord wakes the threads that sleep on it", "[rpc][wait]") {
