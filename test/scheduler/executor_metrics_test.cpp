@@ -19,6 +19,7 @@
 #include <map>
 #include <mutex>
 #include <numeric>
+#include <optional>
 #include <thread>
 
 using namespace ember;
@@ -72,14 +73,15 @@ std::string master_for(const std::string& which) {
 }
 
 /// A Heartbeat from `id` with these metric fields.
-rpc::OutgoingMessage heartbeat(const std::string& id, std::uint16_t port, ExecutorMetrics m) {
+/// A Heartbeat from executor `id`, with `m` as its metrics if given.
+rpc::OutgoingMessage heartbeat(const std::string& id, std::uint16_t port, std::optional<ExecutorMetrics> m) {
     return rpc::OutgoingMessage::make<sw::Heartbeat>([&](sw::Heartbeat::Builder b) {
         b.setExecutorId(id);
         auto bm = b.initBlockManagerId();
         bm.setExecutorId(id);
         bm.setHost("127.0.0.1");
         bm.setPort(port);
-        scheduler::to_wire(b.initMetrics(), m);
+        if (m) scheduler::to_wire(b.initMetrics(), *m);
     });
 }
 
@@ -303,6 +305,16 @@ TEST_CASE("The driver drops a heartbeat's implausible metrics and posts plausibl
                               [](sw::LaunchedExecutor::Builder b) { b.setExecutorId("fake-1"); }));
     auto sc = context.get();
     std::uint16_t bm_port = envs[0].address().port;
+    // The HeartbeatReceiver learns of the executor from the listener bus (Spark's
+    // SparkListenerExecutorAdded), after the registration's reply: until then a heartbeat is
+    // answered "reregister" and its metrics are not posted (a slow run, under TSan, got there
+    // first). Wait for it with heartbeats that carry no metrics, which post nothing.
+    REQUIRE(ember::test::wait_until(
+        [&] {
+            auto r = executor.ask(receiver, heartbeat("fake-1", bm_port, std::nullopt));
+            return r && r->is<sw::HeartbeatResponse>() && !r->get<sw::HeartbeatResponse>().getReregisterBlockManager();
+        },
+        10s));
     auto beat = [&](ExecutorMetrics m) {
         auto r = executor.ask(receiver, heartbeat("fake-1", bm_port, m));
         REQUIRE(r);
