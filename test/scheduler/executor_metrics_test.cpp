@@ -72,8 +72,7 @@ std::string master_for(const std::string& which) {
     return which == "cluster" ? "local-cluster[2,1,512]" : "local[2]";
 }
 
-/// A Heartbeat from `id` with these metric fields.
-/// A Heartbeat from executor `id`, with `m` as its metrics if given.
+/// A Heartbeat from executor `id`, with `m` as its metric fields if given.
 rpc::OutgoingMessage heartbeat(const std::string& id, std::uint16_t port, std::optional<ExecutorMetrics> m) {
     return rpc::OutgoingMessage::make<sw::Heartbeat>([&](sw::Heartbeat::Builder b) {
         b.setExecutorId(id);
