@@ -4,6 +4,7 @@
 #include "rpc/message_loop.hpp"
 
 #include <linux/futex.h>
+#include <poll.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -17,15 +18,35 @@ namespace ember::rpc {
 
 namespace {
 
+#if defined(__SANITIZE_THREAD__)
+#define EMBER_WAIT_WORD_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define EMBER_WAIT_WORD_TSAN 1
+#endif
+#endif
+
 /// futex(2) FUTEX_WAIT_PRIVATE: sleeps while *word == seen, up to `timeout` (null: no limit).
 /// Returns 0 when woken, else errno: EAGAIN (the value differed), ETIMEDOUT, EINTR.
 int futex_wait(std::atomic<std::uint32_t>* word, std::uint32_t seen, const timespec* timeout) noexcept {
     static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t));
-    if (::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_PRIVATE, seen, timeout, nullptr, 0) ==
-        0) {
-        return 0;
-    }
-    return errno;
+#ifdef EMBER_WAIT_WORD_TSAN
+    // ThreadSanitizer runs a signal handler only when the thread it interrupted enters or leaves
+    // one of its interceptors, and a raw futex call is not one: the kernel restarts the sleep
+    // after the handler's stub returns (SA_RESTART), so a SIGTERM that landed on a thread asleep
+    // here would wait for the wake-up, possibly forever. Under TSan the sleep is cut into 50 ms
+    // slices with an intercepted call after each, where TSan runs what it deferred. Callers
+    // already treat an early return as spurious.
+    constexpr timespec kSlice{0, 50'000'000};
+    if (timeout == nullptr || timeout->tv_sec > 0 || timeout->tv_nsec > kSlice.tv_nsec) timeout = &kSlice;
+#endif
+    const long rc =
+        ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(word), FUTEX_WAIT_PRIVATE, seen, timeout, nullptr, 0);
+    const int err = rc == 0 ? 0 : errno;
+#ifdef EMBER_WAIT_WORD_TSAN
+    ::poll(nullptr, 0, 0);
+#endif
+    return err;
 }
 
 }  // namespace
@@ -98,3 +119,5 @@ void WaitWord::wake(int count) noexcept {
 }
 
 }  // namespace ember::rpc
+
+#undef EMBER_WAIT_WORD_TSAN  // unity builds: keep it out of the next file
