@@ -14,7 +14,9 @@
 /// WaitWord sleeps at once (or polls first for as long as its caller asks: poll_for), and wakes
 /// make a system call only while a thread sleeps on the word.
 /// A wake that woke a thread from an I/O thread makes that loop yield its CPU after the current
-/// handlers (MessageLoop::yield_soon), so a thread woken onto the same CPU runs at once.
+/// handlers (MessageLoop::yield_soon), so a thread woken onto the same CPU runs at once. A
+/// thread polling the word (poll_for) from the waker's CPU gets it sooner still: the waker
+/// yields as soon as the value has changed.
 /// The protocol is futex(2)'s FUTEX_WAIT_PRIVATE / FUTEX_WAKE_PRIVATE with a count of sleepers,
 /// as in Drepper's "Futexes Are Tricky" (the kernel re-checks the value, so no wake is lost).
 
@@ -41,25 +43,31 @@ public:
     /// between looks (sched_yield: a thread sharing this CPU, such as the one about to change
     /// the value, runs meanwhile). Returns true once the value differs, false if `spin` ran out.
     /// For a wait that is usually microseconds long, where a sleep's wake-up would cost more
-    /// than the wait (the same trade as the I/O threads' ember.rpc.io.spinTime).
-    bool poll_for(std::uint32_t seen, std::chrono::nanoseconds spin) const noexcept;
+    /// than the wait (the same trade as the I/O threads' ember.rpc.io.spinTime). The poller
+    /// records the CPU it polls from, so that a waker on the same CPU yields to it at once
+    /// (see store_and_wake_all); one poller per word is the intended use (with several, the
+    /// last to record its CPU gets that hand-over).
+    bool poll_for(std::uint32_t seen, std::chrono::nanoseconds spin) noexcept;
 
     /// Like wait(), for at most `timeout`; false if it ran out with the value still `seen`.
     bool wait_for(std::uint32_t seen, std::chrono::nanoseconds timeout) noexcept;
 
-    /// Sets the value and wakes every sleeper.
+    /// Sets the value and wakes every sleeper. If a poll_for caller polls from the CPU this
+    /// thread runs on, this thread then yields the CPU to it (sched_yield) before returning.
     void store_and_wake_all(std::uint32_t value) noexcept;
 
-    /// Adds one to the value and wakes one sleeper.
+    /// Adds one to the value and wakes one sleeper; yields to a poller on this CPU, as above.
     void bump_and_wake_one() noexcept;
 
-    /// Adds one to the value and wakes every sleeper.
+    /// Adds one to the value and wakes every sleeper; yields to a poller on this CPU, as above.
     void bump_and_wake_all() noexcept;
 
 private:
     void wake(int count) noexcept;
+    void hand_over_to_poller() noexcept;
     std::atomic<std::uint32_t> value_{0};
     std::atomic<std::uint32_t> sleepers_{0};  // threads between announcing a sleep and leaving it
+    std::atomic<int> poll_cpu_{-1};  // the CPU a poll_for caller polls from; -1: none polls
 };
 
 }  // namespace ember::rpc

@@ -2,7 +2,7 @@
 // The latency path's two tools: WaitWord (the futex that idle task threads, a waiting action and
 // a blocking ask sleep on) and WriteThroughScope (a lone task's StatusUpdate written by its own
 // thread). WaitWord: returns, timeouts, polling before a sleep (and a JobWaiter's poll-then-sleep),
-// no lost wake-up among many threads. WriteThroughScope:
+// a waker yielding its CPU to a poller that shares it, no lost wake-up among many threads. WriteThroughScope:
 // frames written from plain threads reach a real env on loopback whole and in order, including
 // bodies too big for the socket's buffer (the I/O thread finishes those) and encrypted sessions.
 #include "rpc/rpc_env.hpp"
@@ -23,6 +23,9 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <pthread.h>
+#include <sched.h>
 
 using namespace ember;
 using namespace ember::rpc;
@@ -72,6 +75,50 @@ TEST_CASE("WaitWord polls for a change before a wait sleeps", "[rpc][wait]") {
     CHECK(std::chrono::steady_clock::now() - t0 < 10min);
     bump.join();
     CHECK(w.load() == 1);
+}
+
+TEST_CASE("A waker on a poller's CPU yields that CPU to it at once", "[rpc][wait]") {
+    // An action's caller polls its job's end on the CPU of the driver's I/O thread that ends the
+    // job. Both threads here are pinned to one CPU. Without the hand-over the waker would go on
+    // after store_and_wake_all until its next yield or the end of its time slice (milliseconds),
+    // so the poller would see the value only after the waker had returned; with it, the poller
+    // sees the value first. Counted over trials, as a thread's placement is the kernel's.
+    cpu_set_t allowed;
+    REQUIRE(::sched_getaffinity(0, sizeof allowed, &allowed) == 0);
+    int cpu = 0;
+    while (!CPU_ISSET(cpu, &allowed)) ++cpu;
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    auto pin = [&one] { return ::pthread_setaffinity_np(::pthread_self(), sizeof one, &one) == 0; };
+    REQUIRE(pin());
+    constexpr int kTrials = 20;
+    int poller_first = 0;
+    for (int i = 0; i < kTrials; ++i) {
+        WaitWord w;
+        std::atomic<bool> polling{false};
+        std::atomic<bool> waker_returned{false};
+        std::atomic<bool> pinned{true};
+        bool changed = false;
+        bool saw_first = false;
+        std::thread poller([&] {
+            pinned = pin();
+            polling = true;
+            changed = w.poll_for(0, 10s);
+            saw_first = !waker_returned.load();
+        });
+        while (!polling.load()) std::this_thread::yield();
+        std::this_thread::sleep_for(1ms);  // the poller alone on the CPU meanwhile: it has recorded it
+        w.store_and_wake_all(1);
+        waker_returned = true;
+        poller.join();
+        REQUIRE(pinned.load());
+        CHECK(changed);
+        if (saw_first) ++poller_first;
+    }
+    REQUIRE(::pthread_setaffinity_np(::pthread_self(), sizeof allowed, &allowed) == 0);
+    INFO(poller_first << " of " << kTrials << " pollers saw the value before their waker returned");
+    CHECK(poller_first > kTrials / 2);
 }
 
 TEST_CASE("A JobWaiter's wait polls, then sleeps, and reports how the job ended", "[rpc][wait]") {
