@@ -7,6 +7,7 @@
 #include "scheduler/task_scheduler_impl.hpp"
 #include "shuffle/map_status.hpp"
 
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -307,7 +308,8 @@ TaskSetManager::Offer TaskSetManager::resource_offer(const std::string& executor
     desc.task_id = task_id;
     desc.attempt_number = attempt;
     desc.executor_id = executor_id;
-    desc.name = fmt::format("task {}.{} in stage {} (TID {})", index, attempt, ts_.name(), task_id);
+    desc.name = fmt::format(FMT_COMPILE("task {}.{} in stage {}.{} (TID {})"), index, attempt, ts_.stage_id,
+                            ts_.stage_attempt, task_id);
     desc.index = index;
     desc.partition_id = spec.partition;
     desc.stage_id = ts_.stage_id;
