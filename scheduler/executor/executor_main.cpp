@@ -22,7 +22,9 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include <pthread.h>
 #include <sys/prctl.h>
@@ -183,6 +185,35 @@ int run_executor(int argc, char** argv) {
         });
     };
 
+    // Signals (SIGTERM from local-cluster's launcher when the driver dies, from Slurm, from
+    // Kubernetes, from a user) are taken by this thread from the start. Until the backend runs,
+    // the main thread may be waiting on a driver that is gone (the lookup retries for
+    // ember.executor.driverLookupTimeout, 30 s; the registration's ask has its own timeout), so
+    // a signal then ends the process at once, removing the local dirs made so far; a blocked
+    // signal with nobody to take it would wait for all of that. Once the backend runs, it asks
+    // for an orderly exit (see the fallback after exit_code below).
+    struct Startup {
+        std::mutex mu;
+        bool done = false;              // guarded by mu: the backend runs
+        std::vector<std::string> dirs;  // guarded by mu: the block manager's local dirs, once made
+    };
+    auto startup = std::make_shared<Startup>();
+    std::thread([sigs, startup, id = args.executor_id, &request_exit] {
+        int sig = 0;
+        if (sigwait(&sigs, &sig) != 0) return;
+        {
+            std::lock_guard lk(startup->mu);
+            if (!startup->done) {
+                std::error_code ec;
+                for (auto& d : startup->dirs) std::filesystem::remove_all(d, ec);
+                std::fprintf(stderr, "ember executor %s: received signal %d while starting; leaving\n", id.c_str(), sig);
+                std::fflush(nullptr);
+                ::_exit(128 + sig);
+            }
+        }
+        request_exit(128 + sig, fmt::format("received signal {}", sig));
+    }).detach();
+
     // Spark's driverPropsFetcher: a client-mode env with the startup settings (authentication;
     // the secret comes from EMBER_AUTH_SECRET) fetches the application's configuration, then the
     // executor's own env is built from it, so the app's ember.rpc.* and ember.network.* keys
@@ -232,6 +263,10 @@ int run_executor(int argc, char** argv) {
     } catch (const std::exception& e) {
         return fail(args.executor_id, e.what());
     }
+    {
+        std::lock_guard lk(startup->mu);
+        startup->dirs = bm->disk_block_manager().local_dirs();
+    }
     shuffle::IndexShuffleBlockResolver resolver(bm->disk_block_manager());
     bm->set_shuffle_block_resolver(&resolver);
     // Broadcast values of this executor, read on first use by its tasks.
@@ -255,23 +290,21 @@ int run_executor(int argc, char** argv) {
     // Tasks free their aggregation tables' mappings as the next task maps the same sizes again.
     set_huge_page_cache_limit(huge_page_cache_limit_for_tasks(conf, static_cast<std::uint64_t>(args.memory_mb) << 20));
 
-    // Signals (SIGTERM from local-cluster's launcher when the driver dies, from Slurm, from
-    // Kubernetes): an orderly exit; if that hangs (a task that ignores kills), the fallback after
-    // exit_code below removes the local dirs and leaves anyway, as Spark's ShutdownHookManager
-    // deletes them on the way out. The DiskBlockManager's stop() keeps a still-running task from
-    // making its dirs again.
+    // From here a signal asks for an orderly exit; if that hangs (a task that ignores kills), the
+    // fallback after exit_code below removes the local dirs and leaves anyway, as Spark's
+    // ShutdownHookManager deletes them on the way out. The DiskBlockManager's stop() keeps a
+    // still-running task from making its dirs again.
     std::vector<std::string> dirs = bm->disk_block_manager().local_dirs();
-    std::thread([&sigs, &request_exit] {
-        int sig = 0;
-        if (sigwait(&sigs, &sig) != 0) return;
-        request_exit(128 + sig, fmt::format("received signal {}", sig));
-    }).detach();
 
     auto backend = std::make_unique<CoarseGrainedExecutorBackend>(args.executor_id, *driver, args.hostname,
                                                                   args.cores, services, &tracker, request_exit);
     if (auto r = (*env)->setup_endpoint(std::string(CoarseGrainedExecutorBackend::kEndpointName), std::move(backend));
         !r) {
         return fail(args.executor_id, r.error().message);
+    }
+    {
+        std::lock_guard lk(startup->mu);
+        startup->done = true;
     }
     int code = exit_code.get();
     // Whatever the reason (a signal, the driver lost or StopExecutor): Spark's executor leaves

@@ -189,6 +189,31 @@ TEST_CASE("A driver stopped by SIGTERM or SIGINT stops its SparkContext, then ex
     }
 }
 
+TEST_CASE("An executor still looking for its driver leaves on SIGTERM", "[integration][lifecycle]") {
+    // Nothing listens at the URL: the executor retries its lookup for
+    // ember.executor.driverLookupTimeout (30 s). SIGTERM, as local-cluster's launcher sends when
+    // the driver dies, must end it at once, not when the lookup gives up (it did, after 29 s).
+    auto dir = fs::temp_directory_path() / ("ember-startup-" + std::to_string(::getpid()));
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    std::uint16_t port = ember::test::free_port();
+    std::string url = "ember://CoarseGrainedScheduler@127.0.0.1:" + std::to_string(port);
+    pid_t exec = spawn({env_path("EMBER_WORDCOUNT"), "--ember-executor", "--driver-url", url, "--executor-id", "x",
+                        "--cores", "1"},
+                       (dir / "exec.log").string());
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // in its lookup's retries by now
+    REQUIRE(::kill(exec, SIGTERM) == 0);
+    auto t0 = std::chrono::steady_clock::now();
+    int rc = wait_exit(exec, 20);
+    auto took = std::chrono::steady_clock::now() - t0;
+    std::string log = slurp((dir / "exec.log").string());
+    INFO(log);
+    CHECK(rc == 128 + SIGTERM);
+    CHECK(took < std::chrono::seconds(5));
+    CHECK_THAT(log, Catch::Contains("received signal 15 while starting"));
+    fs::remove_all(dir);
+}
+
 TEST_CASE("cluster[2] runs with executors started by another launcher", "[integration][lifecycle]") {
     auto dir = fs::temp_directory_path() / ("ember-cluster-" + std::to_string(::getpid()));
     fs::remove_all(dir);
