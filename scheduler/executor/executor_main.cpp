@@ -206,7 +206,8 @@ int run_executor(int argc, char** argv) {
             if (!startup->done) {
                 std::error_code ec;
                 for (auto& d : startup->dirs) std::filesystem::remove_all(d, ec);
-                std::fprintf(stderr, "ember executor %s: received signal %d while starting; leaving\n", id.c_str(), sig);
+                std::fprintf(stderr, "ember executor %s: received signal %d while starting; leaving\n", id.c_str(),
+                             sig);
                 std::fflush(nullptr);
                 ::_exit(128 + sig);
             }

