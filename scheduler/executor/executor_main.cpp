@@ -107,6 +107,13 @@ rpc::RpcResult<rpc::RpcEndpointRef> lookup_driver(rpc::RpcEnv& env, const std::s
     }
 }
 
+/// Removes an executor's local dirs (its block manager's), on a way out that cannot wait for the
+/// orderly one; errors are ignored, as on any way out.
+void remove_local_dirs(const std::vector<std::string>& dirs) {
+    std::error_code ec;
+    for (auto& d : dirs) std::filesystem::remove_all(d, ec);
+}
+
 /// "ember executor <id>: fatal signal " for on_fatal_signal, built before any task runs.
 char fatal_prefix[160];
 
@@ -204,8 +211,7 @@ int run_executor(int argc, char** argv) {
         {
             std::lock_guard lk(startup->mu);
             if (!startup->done) {
-                std::error_code ec;
-                for (auto& d : startup->dirs) std::filesystem::remove_all(d, ec);
+                remove_local_dirs(startup->dirs);
                 std::fprintf(stderr, "ember executor %s: received signal %d while starting; leaving\n", id.c_str(),
                              sig);
                 std::fflush(nullptr);
@@ -264,9 +270,12 @@ int run_executor(int argc, char** argv) {
     } catch (const std::exception& e) {
         return fail(args.executor_id, e.what());
     }
+    // A signal's way out, from here on: the fallback after exit_code below, or the signal thread
+    // while start-up lasts.
+    const std::vector<std::string> dirs = bm->disk_block_manager().local_dirs();
     {
         std::lock_guard lk(startup->mu);
-        startup->dirs = bm->disk_block_manager().local_dirs();
+        startup->dirs = dirs;
     }
     shuffle::IndexShuffleBlockResolver resolver(bm->disk_block_manager());
     bm->set_shuffle_block_resolver(&resolver);
@@ -295,8 +304,6 @@ int run_executor(int argc, char** argv) {
     // fallback after exit_code below removes the local dirs and leaves anyway, as Spark's
     // ShutdownHookManager deletes them on the way out. The DiskBlockManager's stop() keeps a
     // still-running task from making its dirs again.
-    std::vector<std::string> dirs = bm->disk_block_manager().local_dirs();
-
     auto backend = std::make_unique<CoarseGrainedExecutorBackend>(args.executor_id, *driver, args.hostname,
                                                                   args.cores, services, &tracker, request_exit);
     if (auto r = (*env)->setup_endpoint(std::string(CoarseGrainedExecutorBackend::kEndpointName), std::move(backend));
@@ -318,8 +325,7 @@ int run_executor(int argc, char** argv) {
         if (auto b = weak.lock()) {
             b->disk_block_manager().stop();
         } else {
-            std::error_code ec;
-            for (auto& d : dirs) std::filesystem::remove_all(d, ec);
+            remove_local_dirs(dirs);
         }
         log::get("scheduler")->flush();
         std::fflush(nullptr);

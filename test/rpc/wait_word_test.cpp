@@ -2,9 +2,10 @@
 // The latency path's two tools: WaitWord (the futex that idle task threads, a waiting action and
 // a blocking ask sleep on) and WriteThroughScope (a lone task's StatusUpdate written by its own
 // thread). WaitWord: returns, timeouts, polling before a sleep (and a JobWaiter's poll-then-sleep),
-// a waker yielding its CPU to a poller that shares it, no lost wake-up among many threads. WriteThroughScope:
-// frames written from plain threads reach a real env on loopback whole and in order, including
-// bodies too big for the socket's buffer (the I/O thread finishes those) and encrypted sessions.
+// a waker yielding its CPU to a poller that shares it, no lost wake-up among many threads.
+// WriteThroughScope: frames written from plain threads reach a real env on loopback whole and in
+// order, including bodies too big for the socket's buffer (the I/O thread finishes those) and
+// encrypted sessions.
 #include "rpc/rpc_env.hpp"
 #include "rpc/testkit/local_envs.hpp"
 #include "rpc/wait_word.hpp"
