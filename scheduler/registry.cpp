@@ -7,10 +7,11 @@
 
 #include <cstdlib>
 #include <fstream>
-#include <map>
 #include <mutex>
 #include <set>
 #include <stdexcept>
+#include <string_view>
+#include <unordered_map>
 
 #include <elf.h>
 #include <link.h>
@@ -19,10 +20,17 @@ namespace ember::scheduler {
 namespace detail {
 namespace {
 
+/// Hashes a type's key (its mangled name, tens of bytes) once per lookup, where an ordered map
+/// compared it with a dozen others: each task looks up its stage's types when it decodes them.
+struct KeyHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return XXH3_64bits(s.data(), s.size()); }
+};
+
 struct Table {
     std::mutex mu;
-    std::map<std::string, const void*, std::less<>> factories[3];  // guarded by mu
-    std::set<std::string, std::less<>> ambiguous[3];              // guarded by mu
+    std::unordered_map<std::string, const void*, KeyHash, std::equal_to<>> factories[3];  // guarded by mu
+    std::set<std::string, std::less<>> ambiguous[3];                                       // guarded by mu
 };
 
 Table& table() {
@@ -51,7 +59,7 @@ bool register_factory(int kind, const char* key, const void* factory) {
 const void* find_factory(int kind, std::string_view key) {
     auto& t = table();
     std::lock_guard lk(t.mu);
-    if (t.ambiguous[kind].count(key)) {
+    if (!t.ambiguous[kind].empty() && t.ambiguous[kind].count(key)) {
         throw std::runtime_error(fmt::format(
             "{} type {} has the same identity as another type (lambdas in functions with internal linkage that "
             "share a name in two source files); rename one of the functions",

@@ -39,6 +39,7 @@
 #include "storage/block_manager_master_endpoint.hpp"
 
 #include <fmt/chrono.h>
+#include <fmt/compile.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -965,7 +966,7 @@ void SparkContext::add_spark_listener(std::shared_ptr<SparkListener> listener) {
 std::string SparkContext::call_site(std::string_view op, const SourceLocation& loc) {
     std::string_view file = loc.file_name();
     if (auto slash = file.rfind('/'); slash != std::string_view::npos) file.remove_prefix(slash + 1);
-    return fmt::format("{} at {}:{}", op, file, loc.line());
+    return fmt::format(FMT_COMPILE("{} at {}:{}"), op, file, loc.line());
 }
 
 namespace {
