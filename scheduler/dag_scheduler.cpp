@@ -601,7 +601,8 @@ void DAGScheduler::task_ended(const TaskSet& ts, int index, TaskEndReason reason
     slim.tasks.push_back(ts.tasks[static_cast<std::size_t>(index)]);  // only this task's spec travels
     post_([this, slim = std::move(slim), reason = std::move(reason), result = std::move(result),
            metrics = std::move(metrics), info = std::move(info)]() mutable {
-        handle_task_completion(slim, 0, std::move(reason), std::move(result), metrics, info);
+        handle_task_completion(slim, 0, std::move(reason), std::move(result), std::move(metrics),
+                               std::move(info));
     });
 }
 

@@ -20,8 +20,8 @@ namespace ember::scheduler {
 namespace detail {
 namespace {
 
-/// Hashes a type's key (its mangled name, tens of bytes) once per lookup, where an ordered map
-/// compared it with a dozen others: each task looks up its stage's types when it decodes them.
+/// Hashes a type's key (its mangled name, tens of bytes) in one pass per lookup; an ordered map
+/// compared it with a dozen others. Each task looks its stage's types up when it decodes them.
 struct KeyHash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const noexcept { return XXH3_64bits(s.data(), s.size()); }

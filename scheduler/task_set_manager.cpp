@@ -26,7 +26,8 @@ TaskSetManager::TaskSetManager(TaskSchedulerImpl& sched, TaskSet ts, const TaskS
     : sched_(sched),
       ts_(std::move(ts)),
       settings_(settings),
-      name_(fmt::format(FMT_COMPILE("TaskSet_{}.{}"), ts_.stage_id, ts_.stage_attempt)),  // "TaskSet_" + TaskSet::name()
+      // "TaskSet_" + TaskSet::name(), in one compiled format.
+      name_(fmt::format(FMT_COMPILE("TaskSet_{}.{}"), ts_.stage_id, ts_.stage_attempt)),
       locations_(ts_.tasks.size()),
       successful_(ts_.tasks.size(), false),
       num_failures_(ts_.tasks.size(), 0),
