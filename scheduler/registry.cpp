@@ -59,7 +59,7 @@ bool register_factory(int kind, const char* key, const void* factory) {
 const void* find_factory(int kind, std::string_view key) {
     auto& t = table();
     std::lock_guard lk(t.mu);
-    if (!t.ambiguous[kind].empty() && t.ambiguous[kind].count(key)) {
+    if (t.ambiguous[kind].count(key)) {
         throw std::runtime_error(fmt::format(
             "{} type {} has the same identity as another type (lambdas in functions with internal linkage that "
             "share a name in two source files); rename one of the functions",
