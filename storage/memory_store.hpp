@@ -23,17 +23,26 @@ namespace ember::storage {
 /// MEMORY_AND_DISK store): a const std::vector<T> of its records, their type, their estimated
 /// size in memory (SizeTracker), and how to encode them as the bytes a serialized level would
 /// have stored, for readers that need bytes (another executor's fetch, a move to disk, a
-/// replica). Immutable once built; shared by the store and its readers.
+/// replica). A (key, value) partition may carry an index of where each key sits
+/// (scheduler::KeyIndex, for joins), built with the records and counted in `size`. Immutable
+/// once built; shared by the store and its readers.
 struct StoredValues {
     std::shared_ptr<const void> values;    ///< a const std::vector<T>
     const std::type_info* type = nullptr;  ///< typeid(std::vector<T>)
-    std::uint64_t size = 0;                ///< estimated bytes in memory
+    std::uint64_t size = 0;                ///< estimated bytes in memory, the index's included
     std::function<ManagedBuffer()> serialize;
+    std::shared_ptr<const void> index;           ///< null, or an index of `values` of type *index_type
+    const std::type_info* index_type = nullptr;  ///< typeid of the index
 
     /// The records if they are of type T, else nullptr.
     template <class T>
     const std::vector<T>* as() const noexcept {
         return type && *type == typeid(std::vector<T>) ? static_cast<const std::vector<T>*>(values.get()) : nullptr;
+    }
+    /// The index if there is one of type I, else nullptr.
+    template <class I>
+    const I* index_as() const noexcept {
+        return index_type && *index_type == typeid(I) ? static_cast<const I*>(index.get()) : nullptr;
     }
 };
 

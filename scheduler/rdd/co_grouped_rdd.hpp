@@ -112,7 +112,10 @@ public:
                 ws = right.find_in_memory(k);
                 return ws != nullptr;
             };
-            read_side_where(left_, p, tc, keep, [&](K&& k, V&& v) {
+            // A cached left partition with a KeyIndex looks these keys up instead of streaming.
+            auto walk_keys = [&](FunctionRef<void(const K&)> f) { right.for_each_key_in_memory(f); };
+            const JoinKeys<K> keys{right.size_in_memory(), walk_keys};
+            read_side_where(left_, p, tc, keep, &keys, [&](K&& k, V&& v) {
                 for (const W& w : ws->second) out(Out2(k, std::pair<V, W>(v, w)));
                 out(Out2(std::move(k), std::pair<V, W>(std::move(v), ws->first)));
             });
@@ -175,13 +178,14 @@ private:
     }
 
     /// read_side for the records whose key passes `keep` (called once per record, right before
-    /// `add` for the same record): the values of the others are skipped, not decoded.
+    /// `add` for the same record): the values of the others are skipped, not decoded. `keys`
+    /// walks the keys `keep` passes (RddNode::iterator_where_key).
     template <class X, class Keep, class Add>
-    static void read_side_where(CoGroupSide<K, X>& side, int p, TaskContext& tc, Keep& keep, Add&& add) {
+    static void read_side_where(CoGroupSide<K, X>& side, int p, TaskContext& tc, Keep& keep, const JoinKeys<K>* keys,
+                                Add&& add) {
         if (side.narrow) {
-            side.narrow->iterator_where_key(p, tc, keep, [&](std::pair<K, X>&& kx) {
-                add(std::move(kx.first), std::move(kx.second));
-            });
+            side.narrow->iterator_where_key(
+                p, tc, keep, [&](std::pair<K, X>&& kx) { add(std::move(kx.first), std::move(kx.second)); }, keys);
             return;
         }
         std::uint64_t records = 0;

@@ -262,6 +262,17 @@ public:
         }
     }
 
+    /// Calls `f(const K&)` for each key in memory, in the table's order (a string key is made a
+    /// std::string for the call). Does not change the map.
+    template <class F>
+    void for_each_key_in_memory(F&& f) {
+        if constexpr (kStringKeys) {
+            map_.for_each([&](std::string_view k, std::uint64_t, C&) { f(K(k)); });
+        } else {
+            for (const auto& kc : map_) f(kc.first);
+        }
+    }
+
     /// Records the map's memory in the task's metrics as drain() does: for a caller that reads the
     /// map with find_in_memory() and does not drain it.
     void observe_memory() const { tc_.metrics().observe_execution_memory(estimate() + tc_.fetch_memory_bytes()); }

@@ -5,6 +5,7 @@
 /// NarrowDependency, ShuffleDependency), and ResultFunctionBase, what a ResultTask runs.
 
 #include "scheduler/function_ref.hpp"
+#include "scheduler/rdd/key_index.hpp"
 #include "scheduler/task_context.hpp"
 #include "shuffle/map_status.hpp"
 #include "shuffle/partitioner.hpp"
@@ -13,6 +14,7 @@
 #include "storage/size_estimator.hpp"
 #include "storage/storage_level.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <limits>
@@ -300,15 +302,39 @@ public:
     /// (PageRank's cached links against its ranks) allocates only the values it joins.
     /// Otherwise the records come from iterator(), computed and stored as there, and are
     /// filtered after. `keep` runs once per record, before `out` for the same record.
+    ///
+    /// `keys`, if given, walks every key `keep` can pass (a join's other side, held in memory).
+    /// When a partition kept as objects has a KeyIndex and at most half as many keys as records,
+    /// the records are found through the index instead of streamed: `keep` then runs only for
+    /// those records, still in iterator()'s order (the positions found are sorted first).
     template <class P = T>
         requires PairRecord<P> && std::is_same_v<P, T>
     void iterator_where_key(int p, TaskContext& tc, FunctionRef<bool(const typename P::first_type&)> keep,
-                            FunctionRef<void(T&&)> out) {
+                            FunctionRef<void(T&&)> out,
+                            const JoinKeys<std::remove_const_t<typename P::first_type>>* keys = nullptr) {
         if constexpr (Serializable<T>) {
             const auto level = storage_level();
             if (level.is_valid()) {
-                if (auto values = stored_values(p, tc)) {
-                    for (const T& r : *values) {
+                if (auto sv = stored_object_block(p, tc)) {
+                    const std::vector<T>& values = *sv->template as<T>();
+                    if constexpr (IndexableKey<std::remove_const_t<typename P::first_type>>) {
+                        using Index = KeyIndex<std::remove_const_t<typename P::first_type>>;
+                        const Index* index = sv->template index_as<Index>();
+                        if (keys && index && keys->count * 2 <= values.size()) {
+                            std::vector<std::uint32_t> found;
+                            found.reserve(keys->count);
+                            keys->for_each([&](const typename P::first_type& k) {
+                                index->for_each_position(k, [&](std::uint32_t i) { found.push_back(i); });
+                            });
+                            std::sort(found.begin(), found.end());
+                            for (std::uint32_t i : found) {
+                                const T& r = values[i];
+                                if (keep(r.first)) out(T(r));
+                            }
+                            return;
+                        }
+                    }
+                    for (const T& r : values) {
                         if (keep(r.first)) out(T(r));
                     }
                     return;
@@ -363,10 +389,16 @@ private:
     /// Partition p kept as objects in this executor's MemoryStore (a deserialized level), or
     /// null. The pointer keeps them alive, evicted or not.
     std::shared_ptr<const std::vector<T>> stored_values(int p, TaskContext& tc) const {
-        auto sv = tc.services().block_manager.get_local_values(storage::RddBlockId{id(), p});
-        const std::vector<T>* values = sv ? sv->template as<T>() : nullptr;
-        if (!values) return nullptr;
+        auto sv = stored_object_block(p, tc);
+        if (!sv) return nullptr;
+        const std::vector<T>* values = sv->template as<T>();
         return std::shared_ptr<const std::vector<T>>(std::move(sv), values);
+    }
+    /// stored_values() with what was stored beside the records (their KeyIndex), or null.
+    std::shared_ptr<const storage::StoredValues> stored_object_block(int p, TaskContext& tc) const {
+        auto sv = tc.services().block_manager.get_local_values(storage::RddBlockId{id(), p});
+        if (!sv || !sv->template as<T>()) return nullptr;
+        return sv;
     }
 
     /// Computes partition p, passing each record to `out`, and stores the partition at `level`
@@ -407,6 +439,17 @@ private:
                 values->shrink_to_fit();  // moves the records once; the growth slack is memory
                 storage::StoredValues sv;
                 sv.size = size.bytes(values->capacity());
+                if constexpr (PairRecord<T>) {
+                    // Where each key sits, for joins against a few keys (iterator_where_key).
+                    using K = std::remove_const_t<typename T::first_type>;
+                    if constexpr (IndexableKey<K>) {
+                        if (auto index = KeyIndex<K>::make(*values)) {
+                            sv.size += index->memory_bytes();
+                            sv.index_type = &typeid(KeyIndex<K>);
+                            sv.index = std::move(index);
+                        }
+                    }
+                }
                 sv.type = &typeid(std::vector<T>);
                 sv.serialize = [values] {
                     Encoder e;

@@ -837,3 +837,65 @@ TEST_CASE("An inner join steps over the unmatched records of its streamed side, 
         }
     }
 }
+
+TEST_CASE("A join looks a few keys up in a cached partition's key index, repeated keys and string keys included",
+          "[scheduler][rdd][api]") {
+    for (std::string which : {"local", "cluster"}) {
+        SECTION(which) {
+            SparkContext sc(master_for(which), "join-index");
+            std::mt19937 rng(kSeed + 12);
+            INFO("seed " << kSeed + 12);
+            // (node, link) pairs partitioned like the join and cached as objects: every key repeats.
+            auto edges = random_pairs(rng, 20000, 0, 3000);
+            auto pairs = sc.parallelize(edges, 4)
+                             .group_by_key(4)
+                             .flat_map_values([](const std::vector<int>& vs) { return vs; })
+                             .cache();
+            // A few keys (under half of a partition's records: the index is used), two values
+            // for some, and keys no edge has.
+            std::vector<std::pair<int, double>> few;
+            for (int k = 0; k < 3100; k += 23) few.emplace_back(k, k * 0.25);
+            for (int k = 0; k < 3100; k += 230) few.emplace_back(k, -1.0);
+            std::vector<std::pair<int, std::pair<int, double>>> expected;
+            for (auto& [k, v] : edges) {
+                for (auto& [j, w] : few) {
+                    if (j == k) expected.push_back({k, {v, w}});
+                }
+            }
+            std::sort(expected.begin(), expected.end());
+            REQUIRE(expected.size() > 800);
+            auto right = sc.parallelize(few, 3);
+            // The first pass computes and stores the partitions; the next ones read them (through
+            // the index where an executor holds its partition, as bytes from the other one).
+            for (int pass = 0; pass < 3; ++pass) {
+                INFO("pass " << pass);
+                CHECK(sorted(pairs.join(right, 4).collect()) == expected);
+            }
+            // The records come in the cached partition's order: against a keyed right side
+            // (one value per key), the join's left values are the cached side filtered.
+            auto keyed = sc.parallelize(few, 3).reduce_by_key([](double a, double) { return a; }, 4);
+            auto order = pairs.join(keyed, 4).map([](const std::pair<int, std::pair<int, double>>& r) {
+                return std::pair<int, int>(r.first, r.second.first);
+            });
+            auto in_few = [](const std::pair<int, int>& r) { return r.first % 23 == 0; };
+            CHECK(order.collect() == pairs.filter(in_few).collect());
+
+            // String keys: the index views the cached records' keys.
+            std::vector<std::pair<std::string, int>> named;
+            for (auto& [k, v] : edges) named.emplace_back("node-" + std::to_string(k), v);
+            auto named_pairs = sc.parallelize(named, 4).group_by_key(4).flat_map_values([](const std::vector<int>& vs) {
+                return vs;
+            });
+            named_pairs.cache();
+            std::vector<std::pair<std::string, double>> named_few;
+            for (auto& [k, w] : few) named_few.emplace_back("node-" + std::to_string(k), w);
+            std::vector<std::pair<std::string, std::pair<int, double>>> named_expected;
+            for (auto& [k, vw] : expected) named_expected.push_back({"node-" + std::to_string(k), vw});
+            std::sort(named_expected.begin(), named_expected.end());
+            for (int pass = 0; pass < 2; ++pass) {
+                INFO("string keys, pass " << pass);
+                CHECK(sorted(named_pairs.join(sc.parallelize(named_few, 2), 4).collect()) == named_expected);
+            }
+        }
+    }
+}

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // StringCombineMap, both layouts, against std::unordered_map: every key once, with its hash and
-// combiner, across arena blocks, keys of their own blocks, the empty key, clear() and reuse.
+// combiner, across arena blocks, keys of their own blocks, the empty key, clear() and reuse. And
+// KeyIndex (a cached partition's key positions, for joins) against a linear scan.
 #include "scheduler/rdd/external_spill.hpp"
+#include "scheduler/rdd/key_index.hpp"
 #include "scheduler/rdd/string_combine_map.hpp"
 
 #include <catch2/catch.hpp>
@@ -13,6 +15,7 @@
 #include <fstream>
 #include <functional>
 #include <random>
+#include <set>
 #include <sstream>
 #include <string>
 #include <unordered_map>
@@ -326,4 +329,53 @@ TEST_CASE("The arena's blocks past the first are huge-page mappings and its byte
     });
     CHECK(blocks == 3);
     CHECK(mapped == 2);
+}
+
+TEST_CASE("KeyIndex finds every position of a key, in order, against a linear scan", "[scheduler][rdd][key_index]") {
+    std::mt19937_64 rng(7);
+    std::uniform_int_distribution<int> key(-50, 400);
+    std::vector<std::pair<int, int>> records;
+    for (int i = 0; i < 5000; ++i) records.emplace_back(key(rng), i);
+    auto index = KeyIndex<int>::make(records);
+    REQUIRE(index);
+    std::set<int> distinct;
+    for (auto& r : records) distinct.insert(r.first);
+    CHECK(index->distinct_keys() == distinct.size());
+    CHECK(index->memory_bytes() >= distinct.size() * (sizeof(int) + sizeof(std::uint32_t)) + 5000 * 4);
+    for (int k = -60; k <= 410; ++k) {
+        std::vector<std::uint32_t> want, got;
+        for (std::uint32_t i = 0; i < records.size(); ++i) {
+            if (records[i].first == k) want.push_back(i);
+        }
+        index->for_each_position(k, [&](std::uint32_t i) { got.push_back(i); });
+        INFO("key " << k);
+        CHECK(got == want);
+    }
+}
+
+TEST_CASE("KeyIndex over string keys views the records; unique keys need no chain", "[scheduler][rdd][key_index]") {
+    std::vector<std::pair<std::string, double>> records;
+    for (int i = 0; i < 300; ++i) {
+        records.emplace_back("key-" + std::to_string(i) + std::string(static_cast<std::size_t>(i % 40), 'x'), i);
+    }
+    records.emplace_back("", -1.0);  // the empty key
+    auto index = KeyIndex<std::string>::make(records);
+    REQUIRE(index);
+    CHECK(index->distinct_keys() == records.size());
+    // No key repeats: the index is its table alone (no 4 bytes per record for chains).
+    auto unique_bytes = index->memory_bytes();
+    for (std::uint32_t i = 0; i < records.size(); ++i) {
+        std::vector<std::uint32_t> got;
+        index->for_each_position(records[i].first, [&](std::uint32_t p) { got.push_back(p); });
+        CHECK(got == std::vector<std::uint32_t>{i});
+    }
+    int misses = 0;
+    index->for_each_position("key-300", [&](std::uint32_t) { ++misses; });
+    CHECK(misses == 0);
+    records.push_back(records[5]);
+    auto repeated = KeyIndex<std::string>::make(records);
+    std::vector<std::uint32_t> got;
+    repeated->for_each_position(records[5].first, [&](std::uint32_t p) { got.push_back(p); });
+    CHECK(got == std::vector<std::uint32_t>{5, static_cast<std::uint32_t>(records.size() - 1)});
+    CHECK(repeated->memory_bytes() >= unique_bytes + records.size() * 4);
 }
