@@ -31,10 +31,10 @@ concept IndexableKey = std::is_integral_v<K> || std::is_enum_v<K> || std::is_sam
 /// exists only if some key repeats). String keys are views into the records, which must outlive
 /// the index (both live in one storage::StoredValues).
 ///
-/// Size: about 9/8 x (sizeof(K) or 16 for strings, + 4) bytes per distinct key plus the table's
-/// one byte of metadata per slot, and 4 bytes per record if any key repeats (memory_bytes(); the
-/// MemoryStore counts it with the records). Not built past 2^32 - 1 records (make() returns
-/// nullptr).
+/// Size: 8/7 to 16/7 slots per distinct key (a table at most 7/8 full, in power-of-two groups), a
+/// slot being (key, position) and a byte of metadata: 9 bytes for int keys, 25 for strings (kept
+/// as views); 4 bytes more per record if any key repeats. memory_bytes(), counted with the records
+/// by the MemoryStore. Not built past 2^32 - 1 records (make() returns nullptr).
 ///
 /// Threading: immutable after construction; any number of readers.
 template <class K>
