@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <functional>
 #include <limits>
 #include <mutex>
@@ -306,7 +307,8 @@ public:
     /// `keys`, if given, walks every key `keep` can pass (a join's other side, held in memory).
     /// When a partition kept as objects has a KeyIndex and at most half as many keys as records,
     /// the records are found through the index instead of streamed: `keep` then runs only for
-    /// those records, still in iterator()'s order (the positions found are sorted first).
+    /// those records, still in iterator()'s order (the positions found are sorted, or marked in a
+    /// bitmap when they are many).
     template <class P = T>
         requires PairRecord<P> && std::is_same_v<P, T>
     void iterator_where_key(int p, TaskContext& tc, FunctionRef<bool(const typename P::first_type&)> keep,
@@ -326,10 +328,24 @@ public:
                             keys->for_each([&](const typename P::first_type& k) {
                                 index->for_each_position(k, [&](std::uint32_t i) { found.push_back(i); });
                             });
-                            std::sort(found.begin(), found.end());
-                            for (std::uint32_t i : found) {
+                            auto pass = [&](std::uint32_t i) {
                                 const T& r = values[i];
                                 if (keep(r.first)) out(T(r));
+                            };
+                            if (found.size() < values.size() / 64) {
+                                std::sort(found.begin(), found.end());
+                                for (std::uint32_t i : found) pass(i);
+                                return;
+                            }
+                            // Many found (each position once): marked in a bitmap and read back
+                            // in order, a word of 64 positions at a time, instead of sorted.
+                            std::vector<std::uint64_t> marked((values.size() + 63) / 64, 0);
+                            for (std::uint32_t i : found) marked[i / 64] |= std::uint64_t{1} << (i % 64);
+                            for (std::size_t w = 0; w < marked.size(); ++w) {
+                                const auto base = static_cast<std::uint32_t>(w * 64);
+                                for (std::uint64_t bits = marked[w]; bits != 0; bits &= bits - 1) {
+                                    pass(base + static_cast<std::uint32_t>(std::countr_zero(bits)));
+                                }
                             }
                             return;
                         }

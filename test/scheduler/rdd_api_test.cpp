@@ -879,6 +879,14 @@ TEST_CASE("A join looks a few keys up in a cached partition's key index, repeate
             });
             auto in_few = [](const std::pair<int, int>& r) { return r.first % 23 == 0; };
             CHECK(order.collect() == pairs.filter(in_few).collect());
+            // Two keys: the few positions found are sorted instead of marked in a bitmap.
+            std::vector<std::pair<int, std::pair<int, double>>> two_expected;
+            for (auto& [k, v] : edges) {
+                if (k == 46 || k == 2277) two_expected.push_back({k, {v, k * 0.25}});
+            }
+            REQUIRE(!two_expected.empty());
+            std::vector<std::pair<int, double>> two{{46, 46 * 0.25}, {2277, 2277 * 0.25}};
+            CHECK(sorted(pairs.join(sc.parallelize(two, 2), 4).collect()) == sorted(two_expected));
 
             // String keys: the index views the cached records' keys.
             std::vector<std::pair<std::string, int>> named;
