@@ -314,18 +314,19 @@ public:
     void iterator_where_key(int p, TaskContext& tc, FunctionRef<bool(const typename P::first_type&)> keep,
                             FunctionRef<void(T&&)> out,
                             const JoinKeys<std::remove_const_t<typename P::first_type>>* keys = nullptr) {
+        using K = std::remove_const_t<typename P::first_type>;
+        using V = typename P::second_type;
         if constexpr (Serializable<T>) {
             const auto level = storage_level();
             if (level.is_valid()) {
                 if (auto sv = stored_object_block(p, tc)) {
                     const std::vector<T>& values = *sv->template as<T>();
-                    if constexpr (IndexableKey<std::remove_const_t<typename P::first_type>>) {
-                        using Index = KeyIndex<std::remove_const_t<typename P::first_type>>;
-                        const Index* index = sv->template index_as<Index>();
+                    if constexpr (IndexableKey<K>) {
+                        const KeyIndex<K>* index = sv->template index_as<KeyIndex<K>>();
                         if (keys && index && keys->count * 2 <= values.size()) {
                             std::vector<std::uint32_t> found;
                             found.reserve(keys->count);
-                            keys->for_each([&](const typename P::first_type& k) {
+                            keys->for_each([&](const K& k) {
                                 index->for_each_position(k, [&](std::uint32_t i) { found.push_back(i); });
                             });
                             auto pass = [&](std::uint32_t i) {
@@ -356,8 +357,6 @@ public:
                     return;
                 }
                 if (auto cached = stored_block(p, tc)) {
-                    using K = std::remove_const_t<typename P::first_type>;
-                    using V = typename P::second_type;
                     Decoder d(cached->view());
                     while (!d.done()) {
                         K k = d.read<K>();
