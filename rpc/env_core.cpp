@@ -46,7 +46,8 @@ EnvCore::EnvCore(RpcEnvConfig config, int io_threads)
       io_(std::make_unique<MessageLoop>(
           config_.name.empty() ? "rpc-io" : config_.name + "-io",
           io_threads,
-          config_.conf.get_time_us("ember.rpc.io.spinTime", default_spin_time()))) {
+          config_.conf.get_time_us("ember.rpc.io.spinTime", default_spin_time()),
+          config_.conf.get_bool("ember.rpc.io.lendToWaiters", true))) {
     transport_options_.max_frame_bytes =
         static_cast<std::size_t>(config_.conf.get_size_bytes("ember.rpc.message.maxSize", "128", "m"));
     transport_options_.max_body_bytes =

@@ -6,6 +6,7 @@
 #include "rpc/message_data.hpp"
 #include "rpc/sim/simulation.hpp"
 
+#include <atomic>
 #include <future>
 #include <optional>
 #include <ostream>
@@ -108,8 +109,17 @@ RpcResult<Message> RpcEndpointRef::ask_sync(OutgoingMessage msg, RpcTimeout time
     }
     auto promise = std::make_shared<std::promise<RpcResult<Message>>>();
     auto future = promise->get_future();
+    auto answered = std::make_shared<std::atomic<bool>>(false);
     env->ask(*this, std::move(msg), std::move(timeout),
-             [promise](RpcResult<Message> r) { promise->set_value(std::move(r)); }, false);
+             [promise, answered](RpcResult<Message> r) {
+                 promise->set_value(std::move(r));
+                 answered->store(true, std::memory_order_release);
+             },
+             false);
+    // A thread that drives this env's loop between its jobs (RpcEnv::IoWaitScope) reads the
+    // reply itself: the loop may be free, its I/O thread napping.
+    detail::MessageLoop::drive_while_waiting([&answered] { return answered->load(std::memory_order_acquire); },
+                                             &env->io());
     env.reset();  // do not keep the env alive while waiting
     return future.get();
 }

@@ -74,6 +74,24 @@ void RpcEnv::async_setup_endpoint_ref_by_uri(std::string_view uri,
 
 std::chrono::microseconds RpcEnv::spin_time() const noexcept { return core_->io().spin_time(); }
 
+struct RpcEnv::IoWaitScope::Impl {
+    explicit Impl(detail::MessageLoop& loop) : scope(loop) {}
+    detail::MessageLoop::WaitScope scope;
+};
+
+RpcEnv::IoWaitScope::IoWaitScope(RpcEnv& env) : impl_(std::make_unique<Impl>(env.core_->io())) {}
+
+RpcEnv::IoWaitScope::~IoWaitScope() = default;
+
+bool RpcEnv::IoWaitScope::drive_while_waiting(const std::function<bool()>& done) {
+    return detail::MessageLoop::drive_while_waiting(done);
+}
+
+bool RpcEnv::drive_io_until(const std::function<bool()>& done) {
+    auto& io = core_->io();
+    return io.drive_until(done, io.spin_time());
+}
+
 bool RpcEnv::post_task(const RpcEndpointRef& ref, std::function<void()> fn) {
     if (ref.address() != core_->address()) return false;
     return core_->post_task(ref.name(), std::move(fn));

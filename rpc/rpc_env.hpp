@@ -55,7 +55,8 @@ struct EndpointOptions {
 /// Config keys: ember.rpc.askTimeout, ember.rpc.lookupTimeout, ember.network.timeout,
 /// ember.rpc.message.maxSize (MiB, default 128), ember.rpc.io.threads (1),
 /// ember.rpc.io.spinTime (how long an idle I/O thread polls before sleeping in epoll: 50us, or 0
-/// when the process may run on one CPU only), ember.rpc.io.maxQueuedBytes (64m per peer),
+/// when the process may run on one CPU only), ember.rpc.io.lendToWaiters (true: drive_io_until
+/// may run the I/O loop on a waiting thread), ember.rpc.io.maxQueuedBytes (64m per peer),
 /// ember.rpc.io.connectionTimeout, ember.rpc.io.connectionCreationTimeout, ember.port.maxRetries.
 class RpcEnv {
 public:
@@ -73,6 +74,41 @@ public:
     /// (ember.rpc.io.spinTime; 50 us, or 0 when the process may run on one CPU only). Threads
     /// waiting for a reply the env will bring may poll as long (SparkContext's job waits do).
     std::chrono::microseconds spin_time() const noexcept;
+    /// Lends the calling thread to the env's I/O loop while it waits for something the loop
+    /// will bring (an idle executor task thread waits for its next LaunchTask so): the I/O
+    /// thread hands the loop over and sleeps, and this thread reads the connections and runs
+    /// the handlers until `done()` is true, or nothing has happened for spin_time(); then the
+    /// I/O thread takes the loop back. The event is then handled on the thread that waits for
+    /// it, without a wake-up in between. Returns `done()`; on false the caller sleeps as it
+    /// would have.
+    ///
+    /// Returns `done()` at once, running nothing, when ember.rpc.io.lendToWaiters is false
+    /// (default true), when the env has more than one I/O thread or does not poll
+    /// (spin_time() 0), is simulated, or another thread drives it, and on a thread that runs
+    /// handlers. Handlers run on the calling thread meanwhile, one at a time, as on the I/O
+    /// thread; one of them may stop the env, or whatever called this. `done` runs before each
+    /// pass: cheap, not blocking. Thread-safe (rpc/message_loop.hpp, MessageLoop::drive_until).
+    bool drive_io_until(const std::function<bool()>& done);
+    /// While one lives, the calling thread's blocking waits inside ember for `env`'s events
+    /// (RpcEndpointRef::ask_sync, a shuffle fetch's results) first run the env's I/O loop for
+    /// up to spin_time() (drive_io_until). For a thread that drives the loop between its jobs
+    /// and may leave it free while it works (an executor's task thread): its waits then attend
+    /// the loop themselves instead of waiting for the I/O thread to take it back.
+    /// Threading: a scope of the thread that makes it; nests; `env` must outlive it.
+    class IoWaitScope {
+    public:
+        explicit IoWaitScope(RpcEnv& env);
+        ~IoWaitScope();
+        IoWaitScope(const IoWaitScope&) = delete;
+        IoWaitScope& operator=(const IoWaitScope&) = delete;
+        /// In a blocking wait for the env's events: drive_io_until(done) on the env of the
+        /// calling thread's innermost scope; returns done() at once if it has none.
+        static bool drive_while_waiting(const std::function<bool()>& done);
+
+    private:
+        struct Impl;
+        std::unique_ptr<Impl> impl_;
+    };
     const Conf& conf() const;
     const std::string& name() const;
 

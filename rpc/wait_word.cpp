@@ -110,6 +110,13 @@ void WaitWord::store_and_wake_all(std::uint32_t value) noexcept {
     hand_over_to_poller();
 }
 
+bool WaitWord::compare_and_wake_all(std::uint32_t expected, std::uint32_t desired) noexcept {
+    if (!value_.compare_exchange_strong(expected, desired, std::memory_order_seq_cst)) return false;
+    wake(INT_MAX);
+    hand_over_to_poller();
+    return true;
+}
+
 void WaitWord::bump_and_wake_one() noexcept {
     value_.fetch_add(1, std::memory_order_seq_cst);
     wake(1);

@@ -56,6 +56,21 @@ public:
     /// thread runs on, this thread then yields the CPU to it (sched_yield) before returning.
     void store_and_wake_all(std::uint32_t value) noexcept;
 
+    /// Sets the value without waking anyone, for a value nobody sleeps on.
+    void store(std::uint32_t value) noexcept { value_.store(value, std::memory_order_seq_cst); }
+    /// Sets the value to `desired` if it is `expected`, waking nobody; false, changing nothing,
+    /// if it is not.
+    bool compare_and_swap(std::uint32_t expected, std::uint32_t desired) noexcept {
+        return value_.compare_exchange_strong(expected, desired, std::memory_order_seq_cst);
+    }
+    /// Adds one to the value without waking anyone: for a change the thread that would be woken
+    /// sees by itself (it polls the value).
+    void bump() noexcept { value_.fetch_add(1, std::memory_order_seq_cst); }
+
+    /// Sets the value to `desired` and wakes every sleeper if it is `expected`; returns false,
+    /// changing nothing, if it is not. Yields to a poller on this CPU, as above, on success.
+    bool compare_and_wake_all(std::uint32_t expected, std::uint32_t desired) noexcept;
+
     /// Adds one to the value and wakes one sleeper; yields to a poller on this CPU, as above.
     void bump_and_wake_one() noexcept;
 

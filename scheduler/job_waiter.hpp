@@ -99,6 +99,8 @@ public:
         std::lock_guard lk(mu_);
         return done_;
     }
+    /// done() without the lock, for a caller polling between handlers (RpcEnv::drive_io_until).
+    bool ended() const noexcept { return ended_.load() != 0; }
 
 private:
     void finish(std::optional<std::string> error) {

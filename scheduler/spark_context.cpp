@@ -1028,6 +1028,10 @@ void SparkContext::run_job(std::shared_ptr<RddBase> rdd, std::shared_ptr<ResultF
                                              waiter->job_id(), limit.count()));
         }
     }
+    // The job often ends within tens of microseconds: run the driver's I/O loop meanwhile
+    // (its thread sleeps), so the last StatusUpdate is read and handled here, with no wake-up
+    // between the I/O thread and this one; then wait as before if it did not end.
+    if (!impl_->sim) impl_->env->drive_io_until([&waiter] { return waiter->ended(); });
     waiter->await(impl_->env->spin_time());
     std::set<int> seen;
     impl_->do_checkpoint(*this, rdd_for_checkpoint, seen);

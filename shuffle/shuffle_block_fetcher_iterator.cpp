@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "shuffle/shuffle_block_fetcher_iterator.hpp"
 
+#include "rpc/rpc_env.hpp"
+
 #include "rpc/log.hpp"
 #include "rpc/sim/simulation.hpp"
 #include "shuffle/shuffle_checksum.hpp"
@@ -287,6 +289,15 @@ std::optional<FetchedBlock> ShuffleBlockFetcherIterator::next() {
                     if (sim->current_process_killed()) throw std::runtime_error("the simulated process was killed");
                     lk.lock();
                 } else if (retrying_.empty()) {
+                    // An executor's task thread that drives its env's loop between tasks
+                    // (rpc::RpcEnv::IoWaitScope) reads the replies itself first: the loop may
+                    // be free, its I/O thread napping.
+                    lk.unlock();
+                    rpc::RpcEnv::IoWaitScope::drive_while_waiting([this] {
+                        std::lock_guard g(shared_->mu);
+                        return !shared_->results.empty();
+                    });
+                    lk.lock();
                     shared_->cv.wait(lk, [&] { return !shared_->results.empty(); });
                 } else {
                     // Until a result arrives or the next retry is due.

@@ -22,6 +22,8 @@ ReadPoller* ReadPoller::current() noexcept { return t_poller; }
 
 void ReadPoller::install() noexcept { t_poller = this; }
 
+ReadPoller* ReadPoller::exchange_current(ReadPoller* p) noexcept { return std::exchange(t_poller, p); }
+
 void ReadPoller::take(std::shared_ptr<PolledRead> c) {
     if (hot_ == c) return;
     auto before = std::exchange(hot_, std::move(c));

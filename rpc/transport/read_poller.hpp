@@ -27,7 +27,7 @@ public:
 /// carried the ask). Another connection delivering frames takes its place, and the one it
 /// displaces is armed; so is the polled one before the thread sleeps in epoll.
 ///
-/// Threading: one per loop thread, used only by that thread (no locks).
+/// Threading: one per loop thread, used only by the thread running the loop (no locks).
 class ReadPoller {
 public:
     ReadPoller() = default;
@@ -39,6 +39,9 @@ public:
     static ReadPoller* current() noexcept;
     /// Makes this the calling thread's poller until the destructor runs.
     void install() noexcept;
+    /// Makes `p` (may be null) the calling thread's poller; returns the one before. For a thread
+    /// that runs a loop for a while in place of the loop's own thread (MessageLoop::drive_until).
+    static ReadPoller* exchange_current(ReadPoller* p) noexcept;
 
     /// Polls `c` from now on (it has no read in flight); arms the one polled before, if other.
     void take(std::shared_ptr<PolledRead> c);
@@ -46,6 +49,8 @@ public:
     bool poll();
     /// Arms the polled connection and stops polling it (before the thread sleeps).
     void release();
+    /// Forgets the polled connection without arming it (its loop is stopping).
+    void drop() noexcept { hot_.reset(); }
     /// True if a connection is polled.
     bool polling() const noexcept { return static_cast<bool>(hot_); }
     /// Direct reads that delivered bytes (or a close), in this process so far, on every thread.

@@ -103,6 +103,7 @@ constexpr ConfigKey kKeys[] = {
     {"ember.rpc.askTimeout", "ember.network.timeout", "default timeout of an ask"},
     {"ember.rpc.io.connectionCreationTimeout", "ember.rpc.io.connectionTimeout", "timeout of a connect"},
     {"ember.rpc.io.connectionTimeout", "ember.network.timeout", "idle connections are closed after it"},
+    {"ember.rpc.io.lendToWaiters", "true", "threads waiting for the env's events may run its I/O loop (drive_io_until)"},
     {"ember.rpc.io.maxBodySize", "2g", "largest bulk body (block bytes) accepted"},
     {"ember.rpc.io.maxBufferedBytes", "1g", "bytes all connections of an env may buffer"},
     {"ember.rpc.io.maxBufferedBytesPerConnection", "max(256m, 2 x message.maxSize)",

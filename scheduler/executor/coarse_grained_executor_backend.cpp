@@ -65,7 +65,11 @@ void CoarseGrainedExecutorBackend::on_start() {
                                                    std::fflush(nullptr);
                                                    ::_exit(code);
                                                });
-        if (sim::Simulation::current()) executor_->set_simulated_env(env());
+        if (sim::Simulation::current()) {
+            executor_->set_simulated_env(env());
+        } else {
+            executor_->set_io_env(env());  // an idle task thread reads the next LaunchTask itself
+        }
         start_heartbeater();
         driver_.send<wire::LaunchedExecutor>([&](wire::LaunchedExecutor::Builder l) { l.setExecutorId(executor_id_); });
     });

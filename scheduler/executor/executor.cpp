@@ -2,6 +2,7 @@
 #include "scheduler/executor/executor.hpp"
 
 #include "rpc/log.hpp"
+#include "rpc/rpc_env.hpp"
 #include "rpc/sim/simulation.hpp"
 #include "rpc/write_through.hpp"
 #include "scheduler/broadcast/broadcast_manager.hpp"
@@ -23,6 +24,11 @@
 #include <unistd.h>
 
 namespace ember::scheduler {
+
+namespace {
+/// The Executor whose idle task thread, this one, runs the env's loop (worker).
+thread_local const Executor* t_driving = nullptr;
+}  // namespace
 namespace {
 
 /// The time task spans are measured in: in a simulation its virtual time, so the durations the
@@ -115,13 +121,19 @@ void Executor::launch_task(TaskDescription task) {
         }
         return;
     }
+    bool only = false;
     {
         std::lock_guard lk(mu_);
         if (stopping_) return;
         auto stage = stage_of(task);
         queue_.push_back(QueuedTask{std::move(task), std::move(stage)});
+        only = queue_.size() == 1;
     }
-    work_seq_.bump_and_wake_one();  // a system call only if a thread sleeps on it
+    if (only && t_driving == this) {
+        wake_->seq.bump();  // the idle task thread reading it takes it; nobody else to wake
+    } else {
+        wake_->seq.bump_and_wake_one();  // a system call only if a thread sleeps on it
+    }
 }
 
 void Executor::set_simulated_env(const rpc::RpcEnv& env) { sim_env_ = &env; }
@@ -202,9 +214,17 @@ void Executor::stop() {
         queue_.clear();
         for (auto& [_, tc] : running_) tc->kill();
     }
-    work_seq_.bump_and_wake_all();
+    wake_->stopped.store(true);
+    wake_->seq.bump_and_wake_all();
     for (auto& t : threads_) {
-        if (t.joinable()) t.join();
+        if (!t.joinable()) continue;
+        if (t.get_id() == std::this_thread::get_id()) {
+            // An idle task thread running the env's loop runs this handler (set_io_env): it
+            // exits once its drive returns, without touching this Executor.
+            t.detach();
+        } else {
+            t.join();
+        }
     }
     threads_.clear();
     // Reapers last: while a killed task runs, its reaper may still have to end the process.
@@ -225,10 +245,14 @@ int Executor::active_tasks() {
 
 void Executor::worker(int index) {
     log::set_thread_name(fmt::format("task-{}", index));
+    const auto wake = wake_;  // outlives this Executor if a handler this thread runs destroys it
+    // Once set_io_env: the loop this thread drives between tasks may be left free while a task
+    // runs, so the task's blocking waits for the env (ask_sync, shuffle fetches) drive it too.
+    std::optional<rpc::RpcEnv::IoWaitScope> waits;
     for (;;) {
         // Read before looking at the queue: a task queued after the look bumps it, so the wait
         // below returns at once instead of missing the task.
-        const auto seen = work_seq_.load();
+        const auto seen = wake->seq.load();
         std::optional<QueuedTask> next;
         {
             std::lock_guard lk(mu_);
@@ -239,7 +263,18 @@ void Executor::worker(int index) {
             }
         }
         if (!next) {
-            work_seq_.wait(seen);
+            if (auto* env = io_env_.load(std::memory_order_acquire)) {
+                // Run the env's loop until a task comes (or for spin_time of quiet): its
+                // LaunchTask is read here. A handler run meanwhile may stop, even destroy, this
+                // Executor, so afterwards only `wake` is looked at until the next turn.
+                if (!waits) waits.emplace(*env);
+                t_driving = this;
+                const bool woken = env->drive_io_until([&wake, seen] { return wake->seq.load() != seen; });
+                t_driving = nullptr;
+                if (wake->stopped.load()) return;
+                if (woken) continue;
+            }
+            wake->seq.wait(seen);
             continue;
         }
         run_task(next->task, next->stage.get());

@@ -104,6 +104,15 @@ public:
     /// In a simulation: the env of this executor's process, whose kill ends its tasks
     /// (Simulation::schedule_in). Call before the first launch_task.
     void set_simulated_env(const rpc::RpcEnv& env);
+    /// The env whose I/O loop an idle task thread runs while it waits for a task
+    /// (rpc::RpcEnv::drive_io_until): the LaunchTask is then read, and its task queued, on the
+    /// thread that runs it, with no wake-up between the I/O thread and the task thread. Only one
+    /// idle task thread drives at a time; the others sleep. Handlers of the env run on that
+    /// thread meanwhile, including the one that stops and destroys this Executor (the backend's
+    /// on_stop): stop() does not join the calling task thread, which then exits on its own.
+    /// `env` must outlive the task threads' drives; call before the first launch_task. Not in
+    /// a simulation.
+    void set_io_env(rpc::RpcEnv& env) { io_env_.store(&env, std::memory_order_release); }
 
 private:
     struct StageEntry {
@@ -138,9 +147,17 @@ private:
     std::atomic<int> last_stage_{-1};
 
     std::mutex mu_;
-    /// Bumped after each change of queue_ or stopping_; idle task threads sleep on it (a
-    /// WaitWord, not a condition variable: see rpc/wait_word.hpp).
-    rpc::WaitWord work_seq_;
+    /// What idle task threads wait on. Shared with them: a task thread that runs the env's loop
+    /// may run the handler that destroys this Executor, and after its drive it looks only here.
+    struct Wake {
+        /// Bumped after each change of queue_ or stopping_; idle task threads sleep on it (a
+        /// WaitWord, not a condition variable: see rpc/wait_word.hpp) or poll it while they
+        /// drive the env's loop.
+        rpc::WaitWord seq;
+        std::atomic<bool> stopped{false};  // set by stop() before it bumps seq
+    };
+    const std::shared_ptr<Wake> wake_ = std::make_shared<Wake>();
+    std::atomic<rpc::RpcEnv*> io_env_{nullptr};  // set_io_env
     std::deque<QueuedTask> queue_;                                    // guarded by mu_
     /// Stage attempts whose tasks may still be launched (at most a few at a time).
     std::map<std::pair<int, int>, std::shared_ptr<StageEntry>> stages_;  // guarded by mu_

@@ -324,3 +324,156 @@ TEST_CASE("Frames written through from plain threads arrive whole and in order",
     CHECK(rec->bad_bodies == 0);
     CHECK(rec->out_of_order == 0);
 }
+
+namespace {
+
+/// What ThreadRecorder saw; shared with the test, since the endpoint goes with its env.
+struct Handled {
+    std::mutex mu;
+    std::vector<std::thread::id> threads;  // guarded by mu: each Ping's handling thread
+    std::vector<bool> on_loop;             // guarded by mu: each ran as a loop thread
+    std::thread::id stop_thread;           // guarded by mu: on_stop's
+    std::atomic<int> count{0};
+};
+
+/// Records, for each Ping, the thread that handled it and whether that thread ran handlers as a
+/// loop thread; a Ping with the text "stop" shuts its env down from the handler. on_stop records
+/// its thread.
+struct ThreadRecorder : RpcEndpoint {
+    explicit ThreadRecorder(std::shared_ptr<Handled> h) : seen(std::move(h)) {}
+    void receive(const Message& msg) override {
+        const std::string text = msg.get<tw::Ping>().getText().cStr();
+        {
+            std::lock_guard lk(seen->mu);
+            seen->threads.push_back(std::this_thread::get_id());
+            seen->on_loop.push_back(ask_sync_refused());
+        }
+        seen->count.fetch_add(1);
+        if (text == "stop") env().shutdown();
+    }
+    void on_stop() override {
+        std::lock_guard lk(seen->mu);
+        seen->stop_thread = std::this_thread::get_id();
+    }
+    // What a handler's blocking ask gets: refused on a thread running the loop, as on the
+    // I/O thread itself (MessageLoop::on_any_loop_thread).
+    bool ask_sync_refused() {
+        auto r = self().ask_sync(ping(0));
+        return !r && r.error().code == RpcErrc::aborted;
+    }
+    std::shared_ptr<Handled> seen;
+};
+
+}  // namespace
+
+TEST_CASE("A waiting thread runs the env's I/O loop until what it waits for arrives", "[rpc][wait][drive]") {
+    Conf conf;
+    // A drive lasts while something happens or for spinTime of quiet: 20 ms keeps the waiting
+    // thread on the loop when the message comes, even under a sanitizer.
+    conf.set("ember.rpc.io.spinTime", "20ms");
+    testkit::LocalEnvs envs(1, conf);
+    auto& client = envs.add({.name = "client", .conf = conf});
+    auto rec = std::make_shared<Handled>();
+    envs[0].setup_endpoint("rec", std::make_unique<ThreadRecorder>(rec)).value();
+    auto ref = client.endpoint_ref(envs[0].address(), "rec");
+    const auto me = std::this_thread::get_id();
+
+    SECTION("the message is handled on the waiting thread") {
+        for (int i = 1; i <= 200; ++i) {
+            const int before = rec->count.load();
+            std::thread later([&] {
+                std::this_thread::sleep_for(std::chrono::microseconds(i % 7 * 10));
+                ref.send(ping(static_cast<std::uint64_t>(i)));
+            });
+            bool arrived = false;
+            for (auto until = std::chrono::steady_clock::now() + 5s;
+                 !arrived && std::chrono::steady_clock::now() < until;) {
+                arrived = envs[0].drive_io_until([&] { return rec->count.load() > before; });
+            }
+            later.join();
+            INFO("message " << i << ", handled so far " << rec->count.load());
+            REQUIRE(arrived);
+        }
+        std::lock_guard lk(rec->mu);
+        REQUIRE(rec->threads.size() == 200);
+        int here = 0;
+        for (std::size_t i = 0; i < rec->threads.size(); ++i) {
+            if (rec->threads[i] == me) ++here;
+            CHECK(rec->on_loop[i]);  // on either thread the handler runs as a loop thread
+        }
+        // The I/O thread may take one before the waiter has the loop; most arrive here.
+        CHECK(here >= 150);
+    }
+
+    SECTION("with nothing coming it returns after the quiet spin, and the I/O thread goes on") {
+        auto t0 = std::chrono::steady_clock::now();
+        CHECK_FALSE(envs[0].drive_io_until([] { return false; }));
+        CHECK(std::chrono::steady_clock::now() - t0 >= 20ms);
+        ref.send(ping(1));
+        auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (rec->count.load() < 1 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+        std::lock_guard lk(rec->mu);
+        REQUIRE(rec->threads.size() == 1);
+        CHECK(rec->threads[0] != me);
+    }
+
+    SECTION("two waiting threads: one drives, the other gets its answer at once") {
+        std::atomic<bool> go{false};
+        std::atomic<int> drove{0};
+        std::thread other([&] {
+            while (!go.load()) std::this_thread::yield();
+            // Returns done() at once while the main thread drives, or drives after it.
+            for (int i = 0; i < 1000; ++i) (void)envs[0].drive_io_until([&] { return rec->count.load() >= 1; });
+            drove.fetch_add(1);
+        });
+        go.store(true);
+        ref.send(ping(5));
+        while (!envs[0].drive_io_until([&] { return rec->count.load() >= 1; })) {
+        }
+        other.join();
+        CHECK(drove.load() == 1);
+        CHECK(rec->count.load() == 1);
+    }
+
+    SECTION("a handler on the waiting thread may shut the env down") {
+        std::thread later([&] {
+            std::this_thread::sleep_for(2ms);
+            ref.send(ping(1, "stop"));
+        });
+        auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (rec->count.load() < 1 && std::chrono::steady_clock::now() < deadline) {
+            (void)envs[0].drive_io_until([&] { return rec->count.load() >= 1; });
+        }
+        later.join();
+        REQUIRE(rec->count.load() == 1);
+        envs[0].await_termination();  // its I/O thread exits once the loop is handed back
+        CHECK_FALSE(envs[0].drive_io_until([] { return false; }));  // runs nothing now
+        std::lock_guard lk(rec->mu);
+        CHECK(rec->threads[0] == me);
+        CHECK(rec->stop_thread == me);
+        CHECK(rec->on_loop[0]);
+    }
+}
+
+TEST_CASE("drive_io_until runs nothing when the env does not lend its loop", "[rpc][wait][drive]") {
+    Conf conf;
+    SECTION("ember.rpc.io.lendToWaiters=false") {
+        conf.set("ember.rpc.io.spinTime", "50us").set("ember.rpc.io.lendToWaiters", "false");
+    }
+    SECTION("no polling (spinTime 0)") { conf.set("ember.rpc.io.spinTime", "0"); }
+    SECTION("two I/O threads") { conf.set("ember.rpc.io.spinTime", "50us").set("ember.rpc.io.threads", "2"); }
+    testkit::LocalEnvs envs(1, conf);
+    auto& client = envs.add({.name = "client", .conf = conf});
+    auto rec = std::make_shared<Handled>();
+    envs[0].setup_endpoint("rec", std::make_unique<ThreadRecorder>(rec)).value();
+    auto ref = client.endpoint_ref(envs[0].address(), "rec");
+    ref.send(ping(1));
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!envs[0].drive_io_until([&] { return rec->count.load() >= 1; }) &&
+           std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(100us);
+    }
+    std::lock_guard lk(rec->mu);
+    REQUIRE(rec->threads.size() == 1);
+    CHECK(rec->threads[0] != std::this_thread::get_id());
+}
