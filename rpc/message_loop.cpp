@@ -53,7 +53,11 @@ void MessageLoop::run(std::size_t index) {
     log::set_thread_name(fmt::format("{}-{}", name_, index));
     t_loop = this;
     transport::block_sigpipe_on_this_thread();
-    // One thread that spins reads the connection of its last frames directly (ReadPoller).
+    // One thread that spins reads the connection of its last frames directly (ReadPoller),
+    // with the loop's own poller, which a caller driving the loop uses in its turn. Several
+    // threads each keep an empty one, installed nowhere.
+    transport::ReadPoller own;
+    transport::ReadPoller& poller = poll_reads_ ? poller_ : own;
     if (poll_reads_) poller_.install();
     using clock = std::chrono::steady_clock;
     bool busy = false;  // the last pass ran handlers
@@ -66,7 +70,7 @@ void MessageLoop::run(std::size_t index) {
                     continue;
                 }
                 // While handlers keep coming, the polled connection is read once per pass.
-                const bool read = busy && poller_.poll();
+                const bool read = busy && poller.poll();
                 busy = ioc_.poll() > 0;
                 if (t_yield_soon) {
                     t_yield_soon = false;
@@ -82,11 +86,11 @@ void MessageLoop::run(std::size_t index) {
                 bool ran = false;
                 while (!ran && clock::now() < until && !stopping_.load(std::memory_order_relaxed) &&
                        baton_.load() == kOwned) {
-                    ran = poller_.poll() || ioc_.poll_one() > 0 || poller_.poll();
+                    ran = poller.poll() || ioc_.poll_one() > 0 || poller.poll();
                     if (!ran) ::sched_yield();
                 }
                 if (ran || baton_.load() != kOwned) continue;
-                poller_.release();  // epoll watches it while the thread sleeps
+                poller.release();  // epoll watches it while the thread sleeps
             }
             ioc_.run_one();  // a caller asking for the loop posts a handler, which ends the sleep
         } catch (const std::exception& e) {
@@ -95,8 +99,8 @@ void MessageLoop::run(std::size_t index) {
         }
         if (ioc_.stopped() && !stopping_.load()) ioc_.restart();
     }
-    poller_.drop();  // the loop is stopping: nothing reads any more
-    transport::ReadPoller::exchange_current(nullptr);
+    poller.drop();  // the loop is stopping: nothing reads any more
+    if (poll_reads_) transport::ReadPoller::exchange_current(nullptr);
     t_loop = nullptr;
 }
 
@@ -112,6 +116,12 @@ void MessageLoop::lend() {
         if (v == kFree) {
             if (baton_.compare_and_swap(kFree, kOwned)) return;
             continue;  // a caller took it
+        }
+        if (v == kWanted) {
+            // A caller handed the loop back (kOwned) and the next one asked for it (kWanted)
+            // before this thread woke to see it back: lend it again.
+            baton_.store_and_wake_all(kLent);
+            continue;
         }
         baton_.wait_for(v, kReclaimAfter);
     }

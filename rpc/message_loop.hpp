@@ -61,10 +61,15 @@ public:
     ///
     /// The loop's thread hands the loop over between two of its polls and sleeps; the caller
     /// reads the connections and runs the handlers, one at a time, exactly as that thread would
-    /// (in_this_thread() and on_any_loop_thread() are true meanwhile), then hands the loop back
-    /// and wakes it. So the message the caller waits for is read by the caller: no wake-up of
-    /// a sleeping thread between the read and the work (50-100 us when it lands on an idle vCPU
-    /// of a VM), and no second thread polling beside it.
+    /// (in_this_thread() and on_any_loop_thread() are true meanwhile). So the message the
+    /// caller waits for is read by the caller: no wake-up of a sleeping thread between the read
+    /// and the work (50-100 us when it lands on an idle vCPU of a VM), and no second thread
+    /// polling beside it. If `done()` stayed false, the caller then hands the loop back and
+    /// wakes its thread. If it came true, the caller leaves the loop free without a system
+    /// call, for its next wait to take at once: the loop's thread takes it back at the end of
+    /// a nap of kReclaimAfter (1 ms) if nobody has, so the loop is unattended for at most that
+    /// long (a thread that waits so between jobs holds a WaitScope, so that its other blocking
+    /// waits take the loop too).
     ///
     /// Returns `done()` at once, without running anything, unless the loop lends itself (`lend`,
     /// one thread, spin > 0); also on a thread running a loop, and while another caller drives

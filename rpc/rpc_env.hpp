@@ -77,10 +77,12 @@ public:
     /// Lends the calling thread to the env's I/O loop while it waits for something the loop
     /// will bring (an idle executor task thread waits for its next LaunchTask so): the I/O
     /// thread hands the loop over and sleeps, and this thread reads the connections and runs
-    /// the handlers until `done()` is true, or nothing has happened for spin_time(); then the
-    /// I/O thread takes the loop back. The event is then handled on the thread that waits for
-    /// it, without a wake-up in between. Returns `done()`; on false the caller sleeps as it
-    /// would have.
+    /// the handlers until `done()` is true, or nothing has happened for spin_time(). The event
+    /// is then handled on the thread that waits for it, without a wake-up in between. Returns
+    /// `done()`; on false the I/O thread has the loop back and the caller sleeps as it would
+    /// have. On true the loop is left for the caller's next wait to take without a system call,
+    /// and the I/O thread takes it back within 1 ms if nobody does: until then nothing reads the
+    /// env's connections, which is why a thread that waits so between jobs holds an IoWaitScope.
     ///
     /// Returns `done()` at once, running nothing, when ember.rpc.io.lendToWaiters is false
     /// (default true), when the env has more than one I/O thread or does not poll

@@ -56,7 +56,8 @@ public:
     /// thread runs on, this thread then yields the CPU to it (sched_yield) before returning.
     void store_and_wake_all(std::uint32_t value) noexcept;
 
-    /// Sets the value without waking anyone, for a value nobody sleeps on.
+    /// Sets the value without waking anyone: a sleeper sees it when it wakes on its own
+    /// (wait_for's timeout), or a poller at its next look.
     void store(std::uint32_t value) noexcept { value_.store(value, std::memory_order_seq_cst); }
     /// Sets the value to `desired` if it is `expected`, waking nobody; false, changing nothing,
     /// if it is not.

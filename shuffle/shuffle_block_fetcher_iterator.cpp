@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "shuffle/shuffle_block_fetcher_iterator.hpp"
 
-#include "rpc/rpc_env.hpp"
-
 #include "rpc/log.hpp"
+#include "rpc/rpc_env.hpp"
 #include "rpc/sim/simulation.hpp"
 #include "shuffle/shuffle_checksum.hpp"
 

@@ -26,10 +26,9 @@
 namespace ember::scheduler {
 
 namespace {
+
 /// The Executor whose idle task thread, this one, runs the env's loop (worker).
 thread_local const Executor* t_driving = nullptr;
-}  // namespace
-namespace {
 
 /// The time task spans are measured in: in a simulation its virtual time, so the durations the
 /// scheduler decides on (short tasks are pipelined) are the same in every run of a seed.
@@ -60,6 +59,7 @@ Executor::Executor(std::string executor_id, int cores, ExecutorServices& service
       tracker_worker_(tracker_worker),
       max_result_size_(max_result_size(services.conf)),
       max_direct_result_size_(max_direct_result_size(services.conf)),
+      task_threads_(std::max(cores, 1)),
       reaper_enabled_(services.conf.get_bool("ember.task.reaper.enabled", false)),
       reaper_polling_(std::max(services.conf.get_time_ms("ember.task.reaper.pollingInterval", "10s"),
                                std::chrono::milliseconds(1))),
@@ -68,7 +68,7 @@ Executor::Executor(std::string executor_id, int cores, ExecutorServices& service
       on_reaper_timeout_(std::move(on_reaper_timeout)),
       sim_(sim::Simulation::current()) {
     if (sim_) return;  // tasks run as events of the simulation (launch_task)
-    for (int i = 0; i < std::max(cores, 1); ++i) threads_.emplace_back([this, i] { worker(i); });
+    for (int i = 0; i < task_threads_; ++i) threads_.emplace_back([this, i] { worker(i); });
 }
 
 Executor::~Executor() { stop(); }
@@ -249,6 +249,7 @@ void Executor::worker(int index) {
     // Once set_io_env: the loop this thread drives between tasks may be left free while a task
     // runs, so the task's blocking waits for the env (ask_sync, shuffle fetches) drive it too.
     std::optional<rpc::RpcEnv::IoWaitScope> waits;
+    bool drove = false;  // the last turn drove the loop and saw a task come
     for (;;) {
         // Read before looking at the queue: a task queued after the look bumps it, so the wait
         // below returns at once instead of missing the task.
@@ -262,6 +263,12 @@ void Executor::worker(int index) {
                 queue_.pop_front();
             }
         }
+        if (next && std::exchange(drove, false) && task_threads_ > 1) {
+            // The loop is left free while this task runs: an idle task thread asleep takes it
+            // over, so the next LaunchTask does not wait for the I/O thread's nap to end. (No
+            // system call when none sleeps.)
+            wake->seq.bump_and_wake_one();
+        }
         if (!next) {
             if (auto* env = io_env_.load(std::memory_order_acquire)) {
                 // Run the env's loop until a task comes (or for spin_time of quiet): its
@@ -272,6 +279,7 @@ void Executor::worker(int index) {
                 const bool woken = env->drive_io_until([&wake, seen] { return wake->seq.load() != seen; });
                 t_driving = nullptr;
                 if (wake->stopped.load()) return;
+                drove = woken;
                 if (woken) continue;
             }
             wake->seq.wait(seen);

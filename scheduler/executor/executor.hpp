@@ -142,6 +142,7 @@ private:
     shuffle::MapOutputTrackerWorker* tracker_worker_;
     const std::uint64_t max_result_size_;         // read once: conf lookups cost per task
     const std::uint64_t max_direct_result_size_;
+    const int task_threads_;  // one per core
     /// The stage of the task that started last (-1: none), to release the huge-page cache when
     /// a task of another stage starts (release_huge_page_cache).
     std::atomic<int> last_stage_{-1};
