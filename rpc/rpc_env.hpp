@@ -92,10 +92,11 @@ public:
     /// pass: cheap, not blocking. Thread-safe (rpc/message_loop.hpp, MessageLoop::drive_until).
     bool drive_io_until(const std::function<bool()>& done);
     /// While one lives, the calling thread's blocking waits inside ember for `env`'s events
-    /// (RpcEndpointRef::ask_sync, a shuffle fetch's results) first run the env's I/O loop for
-    /// up to spin_time() (drive_io_until). For a thread that drives the loop between its jobs
-    /// and may leave it free while it works (an executor's task thread): its waits then attend
-    /// the loop themselves instead of waiting for the I/O thread to take it back.
+    /// (RpcEndpointRef::ask_sync, a shuffle fetch's results, a broadcast or remote block read)
+    /// first run the env's I/O loop for up to spin_time() (drive_io_until). For a thread that
+    /// drives the loop between its jobs and may leave it free while it works (an executor's task
+    /// thread): its waits then attend the loop themselves instead of waiting for the I/O thread
+    /// to take it back.
     /// Threading: a scope of the thread that makes it; nests; `env` must outlive it.
     class IoWaitScope {
     public:

@@ -2,6 +2,7 @@
 #include "storage/block_manager.hpp"
 
 #include "rpc/log.hpp"
+#include "rpc/rpc_env.hpp"
 #include "storage/block_manager_messages.capnp.h"
 #include "storage/block_transfer_messages.capnp.h"
 #include "storage/storage_codec.hpp"
@@ -573,6 +574,10 @@ std::optional<ManagedBuffer> BlockManager::get_remote_bytes(const BlockId& id) {
         auto promise = std::make_shared<std::promise<rpc::RpcResult<std::vector<ManagedBuffer>>>>();
         auto future = promise->get_future();
         fetch_blocks(loc, {id}, [promise](rpc::RpcResult<std::vector<ManagedBuffer>> r) { promise->set_value(std::move(r)); });
+        // A task thread that drives its env's loop between tasks reads the reply itself first
+        // (rpc::RpcEnv::IoWaitScope); any other thread waits for the I/O thread.
+        rpc::RpcEnv::IoWaitScope::drive_while_waiting(
+            [&future] { return future.wait_for(std::chrono::seconds(0)) == std::future_status::ready; });
         auto r = future.get();
         if (r && r->size() == 1) return std::move(r->front());
         log::get("storage")->warn("Failed to fetch block {} from {}: {}", name(id), loc.to_string(),

@@ -2,6 +2,7 @@
 #include "scheduler/broadcast/broadcast_manager.hpp"
 
 #include "rpc/log.hpp"
+#include "rpc/rpc_env.hpp"
 #include "rpc/sim/simulation.hpp"
 #include "scheduler/broadcast/broadcast.hpp"
 #include "scheduler/job_waiter.hpp"
@@ -69,6 +70,11 @@ rpc::RpcResult<storage::ManagedBuffer> fetch_one(storage::BlockManager& bm, cons
                                                             ? "the simulated process was killed while fetching a broadcast block"
                                                             : "the simulation ran out of events while fetching a broadcast block"};
         }
+    } else {
+        // An executor's task thread that drives its env's loop between tasks reads the reply
+        // itself first (rpc::RpcEnv::IoWaitScope): the loop may be free, its I/O thread napping.
+        rpc::RpcEnv::IoWaitScope::drive_while_waiting(
+            [&f] { return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready; });
     }
     auto r = f.get();
     if (!r) return r.error();

@@ -249,7 +249,6 @@ void Executor::worker(int index) {
     // Once set_io_env: the loop this thread drives between tasks may be left free while a task
     // runs, so the task's blocking waits for the env (ask_sync, shuffle fetches) drive it too.
     std::optional<rpc::RpcEnv::IoWaitScope> waits;
-    bool drove = false;  // the last turn drove the loop and saw a task come
     for (;;) {
         // Read before looking at the queue: a task queued after the look bumps it, so the wait
         // below returns at once instead of missing the task.
@@ -263,12 +262,6 @@ void Executor::worker(int index) {
                 queue_.pop_front();
             }
         }
-        if (next && std::exchange(drove, false) && task_threads_ > 1) {
-            // The loop is left free while this task runs: an idle task thread asleep takes it
-            // over, so the next LaunchTask does not wait for the I/O thread's nap to end. (No
-            // system call when none sleeps.)
-            wake->seq.bump_and_wake_one();
-        }
         if (!next) {
             if (auto* env = io_env_.load(std::memory_order_acquire)) {
                 // Run the env's loop until a task comes (or for spin_time of quiet): its
@@ -279,12 +272,15 @@ void Executor::worker(int index) {
                 const bool woken = env->drive_io_until([&wake, seen] { return wake->seq.load() != seen; });
                 t_driving = nullptr;
                 if (wake->stopped.load()) return;
-                drove = woken;
                 if (woken) continue;
             }
             wake->seq.wait(seen);
             continue;
         }
+        // A loop this thread drove stays free while the task runs, however many cores: the I/O
+        // thread takes it back after its nap (MessageLoop::kReclaimAfter). Waking an idle task
+        // thread to take it over instead made a one-task job on a two-core executor slower
+        // (a futex wake-up, and a third polling thread on two vCPUs) and pipelined tasks no faster.
         run_task(next->task, next->stage.get());
     }
 }

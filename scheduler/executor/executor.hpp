@@ -107,7 +107,8 @@ public:
     /// The env whose I/O loop an idle task thread runs while it waits for a task
     /// (rpc::RpcEnv::drive_io_until): the LaunchTask is then read, and its task queued, on the
     /// thread that runs it, with no wake-up between the I/O thread and the task thread. Only one
-    /// idle task thread drives at a time; the others sleep. Handlers of the env run on that
+    /// idle task thread drives at a time; the others sleep. While the task it took runs, the loop
+    /// is free until the I/O thread takes it back (within 1 ms). Handlers of the env run on that
     /// thread meanwhile, including the one that stops and destroys this Executor (the backend's
     /// on_stop): stop() does not join the calling task thread, which then exits on its own.
     /// `env` must outlive the task threads' drives; call before the first launch_task. Not in
