@@ -247,7 +247,8 @@ void Executor::worker(int index) {
     log::set_thread_name(fmt::format("task-{}", index));
     const auto wake = wake_;  // outlives this Executor if a handler this thread runs destroys it
     // Once set_io_env: the loop this thread drives between tasks may be left free while a task
-    // runs, so the task's blocking waits for the env (ask_sync, shuffle fetches) drive it too.
+    // runs, so the task's blocking waits for the env (ask_sync, shuffle fetches, broadcast reads)
+    // drive it too.
     std::optional<rpc::RpcEnv::IoWaitScope> waits;
     for (;;) {
         // Read before looking at the queue: a task queued after the look bumps it, so the wait
