@@ -58,7 +58,7 @@ void CoarseGrainedExecutorBackend::on_start() {
         // the driver it is ready.
         // The task reaper ends this process as Spark's System.exit: at once, since the task
         // that would not stop keeps the orderly exit (which joins task threads) from finishing.
-        executor_ = std::make_unique<Executor>(executor_id_, cores_, services_, *this, tracker_,
+        executor_ = std::make_shared<Executor>(executor_id_, cores_, services_, *this, tracker_,
                                                [this](int code, const std::string&) {
                                                    log::get("scheduler")->flush();
                                                    services_.block_manager.stop();  // its local dirs
@@ -217,7 +217,13 @@ void CoarseGrainedExecutorBackend::on_disconnected(const rpc::RpcAddress& remote
 
 void CoarseGrainedExecutorBackend::on_stop() {
     if (heartbeater_) heartbeater_->stop();
-    if (executor_) executor_->stop();
+    if (executor_) {
+        executor_->stop();
+        // An executor's task thread may run this handler from a wait inside its task (it drives
+        // the env's loop there); this backend is destroyed right after, the Executor only once
+        // that task has returned.
+        Executor::outlive_owner(std::move(executor_));
+    }
 }
 
 void CoarseGrainedExecutorBackend::status_update(std::int64_t task_id, TaskState state, std::string result,

@@ -57,7 +57,7 @@ private:
     shuffle::MapOutputTrackerWorker* tracker_;
     void start_heartbeater();
 
-    std::unique_ptr<Executor> executor_;  // created once registered
+    std::shared_ptr<Executor> executor_;  // created once registered; see Executor::outlive_owner
     std::unique_ptr<Timer> heartbeater_;  // from registration to on_stop
     std::function<void(int, const std::string&)> on_exit_;
     log::RateLimitedLog refused_;  // control messages from anybody but the driver

@@ -29,6 +29,13 @@ namespace {
 
 /// The Executor whose idle task thread, this one, runs the env's loop (worker).
 thread_local const Executor* t_driving = nullptr;
+/// The Executor whose task this thread runs now (worker, around run_task).
+thread_local const Executor* t_in_task = nullptr;
+// Set by Executor::stop when called from a wait inside the calling thread's own task (t_in_task):
+// that task's backend may be destroyed before it returns, so it reports no status.
+thread_local bool t_stopped_in_task = false;
+// Executor::outlive_owner's: the stopped Executor whose task this thread runs, released after it.
+thread_local std::shared_ptr<Executor> t_outlive;
 
 /// The time task spans are measured in: in a simulation its virtual time, so the durations the
 /// scheduler decides on (short tasks are pipelined) are the same in every run of a seed.
@@ -206,6 +213,8 @@ std::string Executor::thread_state(int tid) {
 }
 
 void Executor::stop() {
+    // From a wait inside this thread's own task: a handler it ran while driving the loop.
+    if (t_in_task == this) t_stopped_in_task = true;
     *alive_ = false;
     {
         std::lock_guard lk(mu_);
@@ -282,8 +291,22 @@ void Executor::worker(int index) {
         // thread takes it back after its nap (MessageLoop::kReclaimAfter). Waking an idle task
         // thread to take it over instead made a one-task job on a two-core executor slower
         // (a futex wake-up, and a third polling thread on two vCPUs) and pipelined tasks no faster.
+        t_in_task = this;
         run_task(next->task, next->stage.get());
+        t_in_task = nullptr;
+        if (std::exchange(t_stopped_in_task, false)) {
+            // This Executor was stopped from a wait inside that task: it may have no owner but
+            // t_outlive any more, and this thread was detached. Release it (perhaps destroying
+            // it) and leave without touching it.
+            next.reset();
+            auto self = std::move(t_outlive);
+            return;
+        }
     }
+}
+
+void Executor::outlive_owner(std::shared_ptr<Executor> self) {
+    if (self && t_in_task == self.get()) t_outlive = std::move(self);
 }
 
 void Executor::run_task(const TaskDescription& task, StageEntry* entry) {
@@ -328,6 +351,7 @@ void Executor::run_task(const TaskDescription& task, StageEntry* entry) {
         if (!tc.accumulators().empty()) {
             m.accumulator_updates = tc.accumulators().collect_updates(state != TaskState::finished);
         }
+        if (t_stopped_in_task) return;  // stopped from inside this task: its backend may be gone
         // A lone task's StatusUpdate is written by this thread instead of the I/O thread's next
         // poll; while tasks queue up, their updates still go out batched by the I/O thread.
         std::optional<rpc::WriteThroughScope> write_through;
