@@ -83,6 +83,15 @@ std::vector<fs::path> blockmgr_dirs(const std::string& root) {
     return out;
 }
 
+/// The executors `pids` exited within 10 s and no blockmgr-* dir is left under `dir`.
+void check_executors_gone(const std::vector<int>& pids, const std::string& dir) {
+    for (int pid : pids) {
+        CHECK(pid > 0);
+        CHECK(test::wait_until([&] { return ::kill(pid, 0) != 0; }, 10s));
+    }
+    CHECK(blockmgr_dirs(dir).empty());
+}
+
 }  // namespace
 
 TEST_CASE("A task that raises SIGSEGV fails the job with the signal, the task and its log", "[scheduler][exit]") {
@@ -209,11 +218,7 @@ TEST_CASE("Executors whose idle task threads run their I/O loop work and stop cl
         }
         // The stop did not wait for the 10 s of polling, and the executors exited and cleaned up.
         CHECK(std::chrono::steady_clock::now() - t0 < 60s);
-        for (int pid : pids) {
-            CHECK(pid > 0);
-            CHECK(test::wait_until([&] { return ::kill(pid, 0) != 0; }, 10s));
-        }
-        CHECK(blockmgr_dirs(dir).empty());
+        check_executors_gone(pids, dir);
         fs::remove_all(dir);
     }
 }
@@ -277,10 +282,6 @@ TEST_CASE("An executor stopped while its task waits in a shuffle fetch, driving 
     resume.join();
     CHECK(job_failed);
     CHECK(std::chrono::steady_clock::now() - t0 < 90s);
-    for (int pid : pids) {
-        CHECK(pid > 0);
-        CHECK(test::wait_until([&] { return ::kill(pid, 0) != 0; }, 10s));
-    }
-    CHECK(blockmgr_dirs(dir).empty());
+    check_executors_gone(pids, dir);
     fs::remove_all(dir);
 }
