@@ -368,9 +368,13 @@ struct ThreadRecorder : RpcEndpoint {
 
 TEST_CASE("A waiting thread runs the env's I/O loop until what it waits for arrives", "[rpc][wait][drive]") {
     Conf conf;
-    // A drive lasts while something happens or for spinTime of quiet: 20 ms keeps the waiting
-    // thread on the loop when the message comes, even under a sanitizer.
-    conf.set("ember.rpc.io.spinTime", "20ms");
+    // A drive lasts while something happens or for spinTime of quiet: 250 ms keeps the waiting
+    // thread on the loop when the message comes, even under a sanitizer, or on one CPU shared
+    // with a busy process (with 20 ms, and the message sent 2 ms after the wait began, the I/O
+    // thread handled the shutdown section's message in 1 of about 1,900 runs pinned beside a
+    // busy loop).
+    constexpr auto kQuiet = 250ms;
+    conf.set("ember.rpc.io.spinTime", "250ms");
     testkit::LocalEnvs envs(1, conf);
     auto& client = envs.add({.name = "client", .conf = conf});
     auto rec = std::make_shared<Handled>();
@@ -408,7 +412,7 @@ TEST_CASE("A waiting thread runs the env's I/O loop until what it waits for arri
     SECTION("with nothing coming it returns after the quiet spin, and the I/O thread goes on") {
         auto t0 = std::chrono::steady_clock::now();
         CHECK_FALSE(envs[0].drive_io_until([] { return false; }));
-        CHECK(std::chrono::steady_clock::now() - t0 >= 20ms);
+        CHECK(std::chrono::steady_clock::now() - t0 >= kQuiet);
         ref.send(ping(1));
         auto deadline = std::chrono::steady_clock::now() + 10s;
         while (rec->count.load() < 1 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
@@ -437,7 +441,9 @@ TEST_CASE("A waiting thread runs the env's I/O loop until what it waits for arri
 
     SECTION("a handler on the waiting thread may shut the env down") {
         std::thread later([&] {
-            std::this_thread::sleep_for(2ms);
+            // Late enough for the waiting thread to have the loop by then, even when it shares
+            // its CPU with a busy process: before it has, the I/O thread may take the message.
+            std::this_thread::sleep_for(50ms);
             ref.send(ping(1, "stop"));
         });
         auto deadline = std::chrono::steady_clock::now() + 10s;
