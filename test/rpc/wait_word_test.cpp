@@ -371,7 +371,7 @@ TEST_CASE("A waiting thread runs the env's I/O loop until what it waits for arri
     // A drive lasts while something happens or for spinTime of quiet: 250 ms keeps the waiting
     // thread on the loop when the message comes, even under a sanitizer, or on one CPU shared
     // with a busy process (with 20 ms, and the message sent 2 ms after the wait began, the I/O
-    // thread handled the shutdown section's message in 1 of about 1,900 runs pinned beside a
+    // thread handled the shutdown section's message once in some 1,500 runs pinned beside a
     // busy loop).
     constexpr auto kQuiet = 250ms;
     conf.set("ember.rpc.io.spinTime", "250ms");
