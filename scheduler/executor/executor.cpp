@@ -31,10 +31,9 @@ namespace {
 thread_local const Executor* t_driving = nullptr;
 /// The Executor whose task this thread runs now (worker, around run_task).
 thread_local const Executor* t_in_task = nullptr;
-// Set by Executor::stop when called from a wait inside the calling thread's own task (t_in_task):
-// that task's backend may be destroyed before it returns, so it reports no status.
-thread_local bool t_stopped_in_task = false;
 // Executor::outlive_owner's: the stopped Executor whose task this thread runs, released after it.
+// Set, it means the task's owner let go of the Executor from a wait inside that task: the
+// backend may be destroyed before the task returns, so the task reports no status.
 thread_local std::shared_ptr<Executor> t_outlive;
 
 /// The time task spans are measured in: in a simulation its virtual time, so the durations the
@@ -213,8 +212,6 @@ std::string Executor::thread_state(int tid) {
 }
 
 void Executor::stop() {
-    // From a wait inside this thread's own task: a handler it ran while driving the loop.
-    if (t_in_task == this) t_stopped_in_task = true;
     *alive_ = false;
     {
         std::lock_guard lk(mu_);
@@ -294,10 +291,10 @@ void Executor::worker(int index) {
         t_in_task = this;
         run_task(next->task, next->stage.get());
         t_in_task = nullptr;
-        if (std::exchange(t_stopped_in_task, false)) {
-            // This Executor was stopped from a wait inside that task: it may have no owner but
-            // t_outlive any more, and this thread was detached. Release it (perhaps destroying
-            // it) and leave without touching it.
+        if (wake->stopped.load()) {
+            // Stopped meanwhile. If from a wait inside that task, this Executor may have no
+            // owner but t_outlive any more, and this thread was detached: release it (perhaps
+            // destroying it) and leave without touching it.
             next.reset();
             auto self = std::move(t_outlive);
             return;
@@ -351,7 +348,7 @@ void Executor::run_task(const TaskDescription& task, StageEntry* entry) {
         if (!tc.accumulators().empty()) {
             m.accumulator_updates = tc.accumulators().collect_updates(state != TaskState::finished);
         }
-        if (t_stopped_in_task) return;  // stopped from inside this task: its backend may be gone
+        if (t_outlive) return;  // released from inside this task: its backend may be gone
         // A lone task's StatusUpdate is written by this thread instead of the I/O thread's next
         // poll; while tasks queue up, their updates still go out batched by the I/O thread.
         std::optional<rpc::WriteThroughScope> write_through;

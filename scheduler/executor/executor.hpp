@@ -99,14 +99,14 @@ public:
     void kill_task(std::int64_t task_id, const std::string& reason);
     /// Stops accepting tasks, kills running ones and joins the task threads. Idempotent. Called
     /// from a wait inside one of its own tasks (a handler that task thread runs while it drives
-    /// the env's loop, set_io_env), it does not join that thread, and that task reports no
-    /// status: its backend may be gone when it ends (see outlive_owner).
+    /// the env's loop, set_io_env), it does not join that thread (see outlive_owner for the
+    /// owner that then lets go of it there).
     void stop();
     /// For the owner of a stopped Executor, which is about to release it: if the calling thread
     /// is this executor's task thread inside a task (it runs the owner's handler from a wait in
     /// that task), keeps `self` alive until the task returns, on that thread, so the task's way
-    /// out never touches a freed Executor; otherwise releases it now. Not thread-safe with the
-    /// owner's other uses of `self`.
+    /// out never touches a freed Executor, and that task reports no status (its backend may be
+    /// gone); otherwise releases it now. Not thread-safe with the owner's other uses of `self`.
     static void outlive_owner(std::shared_ptr<Executor> self);
     /// Tasks running or queued.
     int active_tasks();

@@ -374,7 +374,7 @@ TEST_CASE("A waiting thread runs the env's I/O loop until what it waits for arri
     // thread handled the shutdown section's message once in some 1,500 runs pinned beside a
     // busy loop).
     constexpr auto kQuiet = 250ms;
-    conf.set("ember.rpc.io.spinTime", "250ms");
+    conf.set("ember.rpc.io.spinTime", std::to_string(kQuiet.count()) + "ms");
     testkit::LocalEnvs envs(1, conf);
     auto& client = envs.add({.name = "client", .conf = conf});
     auto rec = std::make_shared<Handled>();
